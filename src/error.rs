@@ -1,0 +1,202 @@
+//! Errors, one small enum per layer. Every variant carries enough to say what was wrong without a debugger.
+
+use core::fmt;
+
+/// A model configuration that cannot describe a working model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A size that must be non-zero is zero, or one that must stay small is too large; names the field.
+    BadSize(&'static str),
+    /// The frame is too small to survive CORnet-Z's four stride-2 poolings (needs at least 16×16).
+    FrameTooSmall,
+    /// A numeric parameter is NaN, infinite or outside its documented range; names the field.
+    BadParameter(&'static str),
+}
+
+/// A weights file that does not match the format (see `docs/weights-format.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The file does not start with the magic bytes `b"AVFBELW\0"`.
+    BadMagic,
+    /// The format version is not one this build reads.
+    UnsupportedVersion(u16),
+    /// The file ends before the header or a tensor's data does.
+    Truncated,
+    /// The postcard header could not be decoded.
+    BadHeader,
+    /// The model configuration stored in the header is invalid.
+    Config(ConfigError),
+    /// A tensor's data offset is not a multiple of 64 bytes.
+    Misaligned,
+    /// A tensor's offset or length points outside the data section.
+    OutOfRange,
+    /// A tensor's stored content hash does not match its bytes.
+    HashMismatch,
+    /// A tensor's shape, length or dtype does not match what the configuration needs; names the tensor.
+    ShapeMismatch(&'static str),
+    /// A tensor the configuration needs is absent; names it.
+    MissingTensor(&'static str),
+    /// Quantisation parameters are missing, non-finite or not positive; names the tensor.
+    BadQuantisation(&'static str),
+    /// The data contain NaN or infinite values; names the tensor.
+    NonFinite(&'static str),
+    /// More tensors than the header can describe.
+    TooManyTensors,
+    /// The output buffer is too small to hold the serialized file.
+    BufferTooSmall,
+}
+
+/// An input the pipeline refuses: a frame or audio buffer of the wrong shape or with bad values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The frame's byte count does not equal height × width of the configuration.
+    FrameSize {
+        /// Bytes the configuration needs.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The audio buffer holds NaN or infinite samples.
+    NonFiniteAudio,
+    /// No audio (or too little to fill one analysis frame) was given before inference.
+    EmptyAudio,
+    /// No frames (or fewer than one channel stack) were given before inference.
+    NoFrames,
+    /// A stage received a vector whose length differs from the configuration; names the stage.
+    ShapeMismatch(&'static str),
+    /// The reinforcement value given to BEL learning is NaN or infinite.
+    BadReward,
+}
+
+/// Any error of this crate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`ConfigError`].
+    Config(ConfigError),
+    /// See [`FormatError`].
+    Format(FormatError),
+    /// See [`InputError`].
+    Input(InputError),
+    /// The caller's scratch buffer is smaller than the configuration needs.
+    ScratchTooSmall {
+        /// Floats needed.
+        needed: usize,
+        /// Floats given.
+        got: usize,
+    },
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
+        Error::Format(e)
+    }
+}
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(e)
+    }
+}
+impl From<ConfigError> for FormatError {
+    fn from(e: ConfigError) -> Self {
+        FormatError::Config(e)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::BadSize(n) => write!(f, "configuration: `{n}` has an unusable size"),
+            ConfigError::FrameTooSmall => write!(f, "configuration: frames must be at least 16×16"),
+            ConfigError::BadParameter(n) => {
+                write!(f, "configuration: `{n}` is not finite or out of range")
+            }
+        }
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::BadMagic => write!(f, "not an avf-bel weights file (bad magic bytes)"),
+            FormatError::UnsupportedVersion(v) => {
+                write!(f, "unsupported weights format version {v}")
+            }
+            FormatError::Truncated => write!(f, "weights file is truncated"),
+            FormatError::BadHeader => write!(f, "weights header cannot be decoded"),
+            FormatError::Config(e) => write!(f, "weights header holds a bad {e}"),
+            FormatError::Misaligned => write!(f, "a tensor's data is not 64-byte aligned"),
+            FormatError::OutOfRange => {
+                write!(f, "a tensor's offset or length lies outside the file")
+            }
+            FormatError::HashMismatch => {
+                write!(f, "a tensor's content hash does not match its data")
+            }
+            FormatError::ShapeMismatch(n) => {
+                write!(f, "tensor `{n}` has the wrong shape, dtype or length")
+            }
+            FormatError::MissingTensor(n) => write!(f, "tensor `{n}` is missing"),
+            FormatError::BadQuantisation(n) => {
+                write!(f, "tensor `{n}` has bad quantisation scales")
+            }
+            FormatError::NonFinite(n) => write!(f, "tensor `{n}` contains NaN or infinite values"),
+            FormatError::TooManyTensors => write!(f, "too many tensors in the header"),
+            FormatError::BufferTooSmall => {
+                write!(f, "output buffer too small for the weights file")
+            }
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::FrameSize { expected, got } => {
+                write!(
+                    f,
+                    "frame has {got} bytes, the configuration needs {expected}"
+                )
+            }
+            InputError::NonFiniteAudio => write!(f, "audio contains NaN or infinite samples"),
+            InputError::EmptyAudio => write!(f, "no audio: at least one analysis frame is needed"),
+            InputError::NoFrames => write!(f, "no video: at least one full frame stack is needed"),
+            InputError::ShapeMismatch(n) => {
+                write!(f, "stage `{n}` got a vector of the wrong length")
+            }
+            InputError::BadReward => write!(f, "reward is NaN or infinite"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Format(e) => e.fmt(f),
+            Error::Input(e) => e.fmt(f),
+            Error::ScratchTooSmall { needed, got } => {
+                write!(
+                    f,
+                    "scratch buffer holds {got} floats, the configuration needs {needed}"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConfigError {}
+#[cfg(feature = "std")]
+impl std::error::Error for FormatError {}
+#[cfg(feature = "std")]
+impl std::error::Error for InputError {}
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod audio;
+pub mod config;
+pub mod error;
+
+pub use config::{ModelConfig, EMOTIONS, N_EMOTIONS};
+pub use error::{ConfigError, Error, FormatError, InputError};
