@@ -28,20 +28,26 @@ pub enum FormatError {
     BadHeader,
     /// The model configuration stored in the header is invalid.
     Config(ConfigError),
-    /// A tensor's data offset is not a multiple of 64 bytes.
-    Misaligned,
-    /// A tensor's offset or length points outside the data section.
-    OutOfRange,
-    /// A tensor's stored content hash does not match its bytes.
-    HashMismatch,
-    /// A tensor's shape, length or dtype does not match what the configuration needs; names the tensor.
+    /// The byte buffer itself does not start on a 64-byte boundary (load it with an aligned buffer).
+    UnalignedBuffer,
+    /// Tensor number `.0` has an offset that is not a multiple of 64 bytes.
+    Misaligned(u16),
+    /// Tensor number `.0` has an offset or length pointing outside the data section.
+    OutOfRange(u16),
+    /// Tensor number `.0` has a byte length that disagrees with its shape and dtype.
+    LengthMismatch(u16),
+    /// Tensor number `.0`'s stored content hash does not match its bytes.
+    HashMismatch(u16),
+    /// Tensor number `.0`'s name appears twice.
+    DuplicateName(u16),
+    /// Tensor number `.0` has NaN or infinite values.
+    NonFinite(u16),
+    /// Tensor number `.0` has quantisation parameters that are missing, misplaced, non-finite or not positive.
+    BadQuantisation(u16),
+    /// A tensor the configuration needs has the wrong shape or dtype; names it.
     ShapeMismatch(&'static str),
     /// A tensor the configuration needs is absent; names it.
     MissingTensor(&'static str),
-    /// Quantisation parameters are missing, non-finite or not positive; names the tensor.
-    BadQuantisation(&'static str),
-    /// The data contain NaN or infinite values; names the tensor.
-    NonFinite(&'static str),
     /// More tensors than the header can describe.
     TooManyTensors,
     /// The output buffer is too small to hold the serialized file.
@@ -133,21 +139,26 @@ impl fmt::Display for FormatError {
             FormatError::Truncated => write!(f, "weights file is truncated"),
             FormatError::BadHeader => write!(f, "weights header cannot be decoded"),
             FormatError::Config(e) => write!(f, "weights header holds a bad {e}"),
-            FormatError::Misaligned => write!(f, "a tensor's data is not 64-byte aligned"),
-            FormatError::OutOfRange => {
-                write!(f, "a tensor's offset or length lies outside the file")
+            FormatError::UnalignedBuffer => {
+                write!(f, "weights buffer is not 64-byte aligned in memory")
             }
-            FormatError::HashMismatch => {
-                write!(f, "a tensor's content hash does not match its data")
+            FormatError::Misaligned(i) => {
+                write!(f, "tensor #{i}: offset is not a multiple of 64 bytes")
             }
-            FormatError::ShapeMismatch(n) => {
-                write!(f, "tensor `{n}` has the wrong shape, dtype or length")
+            FormatError::OutOfRange(i) => {
+                write!(f, "tensor #{i}: offset or length lies outside the file")
             }
+            FormatError::LengthMismatch(i) => {
+                write!(f, "tensor #{i}: byte length disagrees with shape and dtype")
+            }
+            FormatError::HashMismatch(i) => {
+                write!(f, "tensor #{i}: content hash does not match its data")
+            }
+            FormatError::DuplicateName(i) => write!(f, "tensor #{i}: name appears twice"),
+            FormatError::NonFinite(i) => write!(f, "tensor #{i}: contains NaN or infinite values"),
+            FormatError::BadQuantisation(i) => write!(f, "tensor #{i}: bad quantisation scales"),
+            FormatError::ShapeMismatch(n) => write!(f, "tensor `{n}` has the wrong shape or dtype"),
             FormatError::MissingTensor(n) => write!(f, "tensor `{n}` is missing"),
-            FormatError::BadQuantisation(n) => {
-                write!(f, "tensor `{n}` has bad quantisation scales")
-            }
-            FormatError::NonFinite(n) => write!(f, "tensor `{n}` contains NaN or infinite values"),
             FormatError::TooManyTensors => write!(f, "too many tensors in the header"),
             FormatError::BufferTooSmall => {
                 write!(f, "output buffer too small for the weights file")

@@ -3,9 +3,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod arena;
 pub mod audio;
+pub mod bel;
 pub mod config;
+pub mod cpu;
+pub mod dense;
+pub mod epp;
 pub mod error;
+pub mod fusion;
+pub mod pipeline;
+pub mod visual;
+pub mod weights;
+
+#[cfg(feature = "std")]
+pub mod cli;
+#[cfg(feature = "std")]
+pub mod model;
 
 pub use config::{ModelConfig, EMOTIONS, N_EMOTIONS};
 pub use error::{ConfigError, Error, FormatError, InputError};
+pub use pipeline::{Modalities, Output, Pipeline};
+pub use weights::Weights;

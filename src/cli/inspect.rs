@@ -1,0 +1,98 @@
+//! `avf-bel inspect FILE`: header, tensors, sizes and hashes of a weights file.
+
+use super::Opts;
+use crate::model::{dtype_name, read_file};
+use crate::weights::Weights;
+use crate::Pipeline;
+
+/// Run.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut o = Opts::new(args);
+    let pos = o.positional();
+    o.finish()?;
+    let [path] = pos.as_slice() else {
+        return Err("usage: avf-bel inspect FILE".into());
+    };
+    let buf = read_file(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
+    let w = Weights::parse(buf.as_bytes()).map_err(|e| format!("{path}: {e}"))?;
+    print!("{}", report(&w));
+    Ok(())
+}
+
+/// The human-readable report.
+pub fn report(w: &Weights<'_>) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let c = w.config();
+    let _ = writeln!(
+        s,
+        "format      avf-bel weights v{}",
+        crate::weights::VERSION
+    );
+    let _ = writeln!(s, "file size   {} bytes", w.file_len());
+    let _ = writeln!(s, "model hash  {:016x}", w.model_hash());
+    let v = &c.visual;
+    let _ = writeln!(
+        s,
+        "visual      CORnet-Z {}x{}x{} widths {:?}, stride {} frames, head {}, features {}",
+        v.channels, v.height, v.width, v.widths, v.stride_frames, v.head_classes, v.features
+    );
+    let a = &c.audio;
+    let _ = writeln!(
+        s,
+        "audio       {} Hz, n_fft {}, hop {}, {} mels, tempo window {} frames",
+        a.sample_rate, a.n_fft, a.hop, a.n_mels, a.tempo_frames
+    );
+    let k = &c.cortex;
+    let _ = writeln!(
+        s,
+        "cortex      PYR {} PV {} SOM {}, {} groups, dt {} us, seed {}",
+        k.n_pyr, k.n_pv, k.n_som, k.groups, k.dt_us, k.seed
+    );
+    let f = &c.fusion;
+    let _ = writeln!(
+        s,
+        "fusion      {} audio + {} visual features, hidden {}, sensory {}, attention {}",
+        f.audio_features, v.features, f.hidden, f.sensory, f.attention
+    );
+    let b = &c.bel;
+    let _ = writeln!(
+        s,
+        "bel         alpha {} beta {} bound {}",
+        b.alpha, b.beta, b.weight_bound
+    );
+    let _ = writeln!(
+        s,
+        "scratch     {} floats ({} bytes)",
+        Pipeline::scratch_len(w),
+        4 * Pipeline::scratch_len(w)
+    );
+    let _ = writeln!(s, "tensors     {}", w.header().tensors.len());
+    let _ = writeln!(
+        s,
+        "  {:<28} {:<5} {:<20} {:>10} {:>10}  hash",
+        "name", "dtype", "shape", "offset", "bytes"
+    );
+    let mut params = 0usize;
+    for t in w.header().tensors.iter() {
+        params += t.elements();
+        let shape = format!("{:?}", t.shape.as_slice());
+        let _ = writeln!(
+            s,
+            "  {:<28} {:<5} {:<20} {:>10} {:>10}  {:016x}{}",
+            t.name,
+            dtype_name(t.dtype),
+            shape,
+            t.offset,
+            t.len,
+            t.hash,
+            if t.quant.is_some() {
+                "  (per-channel scales)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(s, "parameters  {params}");
+    s
+}

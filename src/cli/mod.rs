@@ -1,0 +1,109 @@
+//! The `avf-bel` command line: one entry point, one module per subcommand.
+
+pub mod bench;
+pub mod init;
+pub mod inspect;
+
+/// Usage text.
+pub const USAGE: &str = "usage: avf-bel <command> [options]
+
+commands:
+  inspect FILE                       print a weights file's header, tensors, sizes and hash
+  init --out FILE [--seed N] [--config default|tiny] [--precision f32|f16|int8]
+                                     write a seeded, UNTRAINED model
+  bench --stage visual|audio|pipeline [--size N] [--channels C] [--threads T]
+        [--precision f32|int8] [--iters N] [--json]
+                                     time a stage on synthetic input (median of N runs)
+";
+
+/// Run the command line; `args` excludes the program name. Errors are messages for the user.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let Some(cmd) = args.first() else {
+        return Err(format!("no command given\n\n{USAGE}"));
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "inspect" => inspect::run(rest),
+        "init" => init::run(rest),
+        "bench" => bench::run(rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    }
+}
+
+/// Minimal option parsing: `--name value` pairs and bare flags, with clear errors.
+pub struct Opts<'a> {
+    args: &'a [String],
+    used: Vec<bool>,
+}
+
+impl<'a> Opts<'a> {
+    /// Wrap arguments.
+    pub fn new(args: &'a [String]) -> Self {
+        Opts {
+            args,
+            used: vec![false; args.len()],
+        }
+    }
+
+    /// The value after `--name`, if given.
+    pub fn value(&mut self, name: &str) -> Result<Option<&'a str>, String> {
+        for i in 0..self.args.len() {
+            if self.args[i] == name {
+                self.used[i] = true;
+                let v = self
+                    .args
+                    .get(i + 1)
+                    .ok_or_else(|| format!("`{name}` needs a value"))?;
+                self.used[i + 1] = true;
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A parsed value after `--name`, or `default`.
+    pub fn parse<T: core::str::FromStr>(&mut self, name: &str, default: T) -> Result<T, String>
+    where
+        T::Err: core::fmt::Display,
+    {
+        match self.value(name)? {
+            Some(v) => v.parse().map_err(|e| format!("`{name} {v}`: {e}")),
+            None => Ok(default),
+        }
+    }
+
+    /// Whether the bare flag `--name` is present.
+    pub fn flag(&mut self, name: &str) -> bool {
+        for i in 0..self.args.len() {
+            if self.args[i] == name {
+                self.used[i] = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Positional arguments (not consumed by options).
+    pub fn positional(&mut self) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        for i in 0..self.args.len() {
+            if !self.used[i] && !self.args[i].starts_with("--") {
+                self.used[i] = true;
+                out.push(self.args[i].as_str());
+            }
+        }
+        out
+    }
+
+    /// Fail on anything not consumed.
+    pub fn finish(&self) -> Result<(), String> {
+        match self.used.iter().position(|u| !u) {
+            Some(i) => Err(format!("unexpected argument `{}`", self.args[i])),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! Visual pathway: CORnet-Z (V1 → V2 → V4 → IT) over a stack of grayscale frames, then a temporal summary over the
+//! clip and a linear read-out to the visual feature vector.
+//!
+//! Each block is conv → ReLU → max-pool 3/2/1. V1 is 7×7 stride 2, the others 3×3 stride 1, all zero padded to keep
+//! "same" geometry. Because ReLU and adding a per-channel bias both commute with max, the code pools the raw
+//! convolution first and adds bias and ReLU to the four-times-smaller pooled map.
+//!
+//! Every `stride_frames` frames the newest `channels` frames (oldest first) form one input stack; IT's pooled map is
+//! averaged over space (global average pool) to one 512-vector per stack. Over the clip the pathway keeps the mean and
+//! standard deviation of those vectors (the temporal summary: rate and irregularity of motion show up in how the IT
+//! code varies between stacks), and the read-out maps `[mean; std]` to `features` numbers.
+//!
+//! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
+//! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly.
+
+pub mod conv;
+
+use crate::arena::{Arena, Tally};
+use crate::config::VisualConfig;
+use crate::dense::{expansion, load_f32, Dense, Readout};
+use crate::error::{Error, FormatError, InputError};
+use crate::weights::{TensorView, Weights};
+use conv::ConvShape;
+
+/// Tensor names of the four blocks.
+pub const BLOCKS: [&str; 4] = ["V1", "V2", "V4", "IT"];
+const WEIGHT_NAMES: [&str; 4] = [
+    "visual.v1.weight",
+    "visual.v2.weight",
+    "visual.v4.weight",
+    "visual.it.weight",
+];
+const BIAS_NAMES: [&str; 4] = [
+    "visual.v1.bias",
+    "visual.v2.bias",
+    "visual.v4.bias",
+    "visual.it.bias",
+];
+
+/// Weights of one block, borrowed from the file (or from the arena for f16).
+#[derive(Clone, Copy, Debug)]
+pub enum BlockWeights<'a> {
+    /// f32 `[cout][cin·k·k]`.
+    F32(&'a [f32]),
+    /// i8 `[cout][kk4]` with one scale per output channel.
+    I8 {
+        /// Quantised weights.
+        data: &'a [i8],
+        /// Per-output-channel scales.
+        scales: &'a [f32],
+    },
+}
+
+/// One CORnet-Z block.
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a> {
+    /// Convolution geometry.
+    pub shape: ConvShape,
+    /// Output channels.
+    pub cout: usize,
+    /// Weights.
+    pub weights: BlockWeights<'a>,
+    /// Bias `[cout]`.
+    pub bias: &'a [f32],
+}
+
+impl Block<'_> {
+    /// Pooled output height and width.
+    pub fn pooled(&self) -> (usize, usize) {
+        (self.shape.ho().div_ceil(2), self.shape.wo().div_ceil(2))
+    }
+    /// Whether this block runs the int8 kernel.
+    pub fn is_int8(&self) -> bool {
+        matches!(self.weights, BlockWeights::I8 { .. })
+    }
+}
+
+fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
+    let mut out = [(
+        ConvShape {
+            cin: 0,
+            h: 0,
+            w: 0,
+            k: 0,
+            stride: 0,
+            pad: 0,
+        },
+        0,
+    ); 4];
+    let (mut cin, mut h, mut w) = (
+        cfg.channels as usize,
+        cfg.height as usize,
+        cfg.width as usize,
+    );
+    for (i, o) in out.iter_mut().enumerate() {
+        let (k, stride, pad) = if i == 0 { (7, 2, 3) } else { (3, 1, 1) };
+        let s = ConvShape {
+            cin,
+            h,
+            w,
+            k,
+            stride,
+            pad,
+        };
+        let cout = cfg.widths[i] as usize;
+        *o = (s, cout);
+        cin = cout;
+        h = s.ho().div_ceil(2);
+        w = s.wo().div_ceil(2);
+    }
+    out
+}
+
+/// Size of the temporal summary `[mean; std]` of IT.
+pub fn summary_len(cfg: &VisualConfig) -> usize {
+    2 * cfg.widths[3] as usize
+}
+
+/// The visual pathway's weights and run state.
+pub struct Visual<'a> {
+    cfg: VisualConfig,
+    blocks: [Block<'a>; 4],
+    head: Option<Dense<'a>>,
+    readout: Readout<'a>,
+    // Run state.
+    ring: &'a mut [u8],
+    stack_u8: &'a mut [u8],
+    stack_f32: &'a mut [f32],
+    packed: &'a mut [f32],
+    conv_out: &'a mut [f32],
+    act: &'a mut [f32],
+    act_u8: &'a mut [u8],
+    gap: &'a mut [f32],
+    sum: &'a mut [f32],
+    sumsq: &'a mut [f32],
+    summary: &'a mut [f32],
+    tmp: &'a mut [f32],
+    logits: &'a mut [f32],
+    frames_seen: u64,
+    stacks: u32,
+}
+
+/// What the pathway's buffers need, walked identically by sizing and by construction.
+fn walk_state(cfg: &VisualConfig, mut take: impl FnMut(usize, bool)) {
+    let sh = shapes(cfg);
+    let frame = cfg.height as usize * cfg.width as usize;
+    let c = cfg.channels as usize;
+    let packed = sh
+        .iter()
+        .map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4)))
+        .max()
+        .unwrap_or(0);
+    let conv_out = sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0);
+    let act = sh
+        .iter()
+        .map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2))
+        .max()
+        .unwrap_or(0);
+    let it = cfg.widths[3] as usize;
+    take(c * frame, true); // ring
+    take(c * frame, true); // stack_u8
+    take(c * frame, false); // stack_f32
+    take(packed, false);
+    take(conv_out, false);
+    take(act, false);
+    take(act, true); // act_u8
+    take(it, false); // gap
+    take(it, false); // sum
+    take(it, false); // sumsq
+    take(2 * it, false); // summary
+    take(2 * it, false); // tmp
+    take(cfg.head_classes as usize, false); // logits
+}
+
+impl<'a> Visual<'a> {
+    /// Floats of scratch the pathway needs for these weights (f16 tensors are expanded into scratch).
+    pub fn scratch_len(w: &Weights<'_>) -> usize {
+        let cfg = &w.config().visual;
+        let mut t = Tally::default();
+        walk_state(
+            cfg,
+            |n, bytes| if bytes { t.take_bytes(n) } else { t.take(n) },
+        );
+        let mut e = 0;
+        for name in WEIGHT_NAMES {
+            e += expansion(w, name);
+        }
+        for name in ["visual.head.weight", "visual.readout.weight"] {
+            e += expansion(w, name);
+        }
+        t.0 + e
+    }
+
+    /// Bind the weights and carve the run state out of `arena`.
+    pub fn new(w: &Weights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let cfg = w.config().visual;
+        let sh = shapes(&cfg);
+        let mut blocks = [Block {
+            shape: sh[0].0,
+            cout: 0,
+            weights: BlockWeights::F32(&[]),
+            bias: &[],
+        }; 4];
+        for i in 0..4 {
+            let (s, cout) = sh[i];
+            let name = WEIGHT_NAMES[i];
+            let info = w.info(name).ok_or(FormatError::MissingTensor(name))?;
+            let weights = match info.dtype {
+                crate::weights::DType::I8 => {
+                    match w.require(name, &[cout as u32, s.kk4() as u32])? {
+                        TensorView::I8 { data, scales } => BlockWeights::I8 { data, scales },
+                        _ => return Err(FormatError::ShapeMismatch(name).into()),
+                    }
+                }
+                _ => BlockWeights::F32(load_f32(
+                    w,
+                    name,
+                    &[cout as u32, s.cin as u32, s.k as u32, s.k as u32],
+                    arena,
+                )?),
+            };
+            let bias = w.require_f32(BIAS_NAMES[i], &[cout as u32])?;
+            blocks[i] = Block {
+                shape: s,
+                cout,
+                weights,
+                bias,
+            };
+        }
+        let it = cfg.widths[3] as usize;
+        let head = if cfg.head_classes > 0 {
+            Some(Dense::load(
+                w,
+                "visual.head.weight",
+                "visual.head.bias",
+                cfg.head_classes as usize,
+                it,
+                arena,
+            )?)
+        } else {
+            None
+        };
+        let n_sum = summary_len(&cfg);
+        let f = cfg.features as usize;
+        let readout = Readout {
+            mean: w.require_f32("visual.readout.mean", &[n_sum as u32])?,
+            inv_std: w.require_f32("visual.readout.inv_std", &[n_sum as u32])?,
+            dense: Dense::load(
+                w,
+                "visual.readout.weight",
+                "visual.readout.bias",
+                f,
+                n_sum,
+                arena,
+            )?,
+        };
+        let frame = cfg.height as usize * cfg.width as usize;
+        let c = cfg.channels as usize;
+        let packed = sh
+            .iter()
+            .map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4)))
+            .max()
+            .unwrap_or(0);
+        let conv_out = sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0);
+        let act = sh
+            .iter()
+            .map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2))
+            .max()
+            .unwrap_or(0);
+        Ok(Visual {
+            cfg,
+            blocks,
+            head,
+            readout,
+            ring: arena.take_bytes(c * frame)?,
+            stack_u8: arena.take_bytes(c * frame)?,
+            stack_f32: arena.take(c * frame)?,
+            packed: arena.take(packed)?,
+            conv_out: arena.take(conv_out)?,
+            act: arena.take(act)?,
+            act_u8: arena.take_bytes(act)?,
+            gap: arena.take(it)?,
+            sum: arena.take(it)?,
+            sumsq: arena.take(it)?,
+            summary: arena.take(2 * it)?,
+            tmp: arena.take(2 * it)?,
+            logits: arena.take(cfg.head_classes as usize)?,
+            frames_seen: 0,
+            stacks: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VisualConfig {
+        &self.cfg
+    }
+
+    /// The four blocks (geometry and precision).
+    pub fn blocks(&self) -> &[Block<'a>; 4] {
+        &self.blocks
+    }
+
+    /// Forget the clip: frames, stacks and the temporal summary.
+    pub fn reset(&mut self) {
+        self.frames_seen = 0;
+        self.stacks = 0;
+        self.sum.fill(0.0);
+        self.sumsq.fill(0.0);
+    }
+
+    /// Stacks processed since the last reset.
+    pub fn stacks(&self) -> u32 {
+        self.stacks
+    }
+
+    /// Push one grayscale frame (`height·width` bytes, row-major). Runs CORnet-Z when a stack is due; returns
+    /// whether it did.
+    pub fn push_frame(&mut self, frame: &[u8]) -> Result<bool, Error> {
+        let n = self.cfg.height as usize * self.cfg.width as usize;
+        if frame.len() != n {
+            return Err(InputError::FrameSize {
+                expected: n,
+                got: frame.len(),
+            }
+            .into());
+        }
+        let c = self.cfg.channels as usize;
+        let slot = (self.frames_seen % c as u64) as usize;
+        self.ring[slot * n..(slot + 1) * n].copy_from_slice(frame);
+        self.frames_seen += 1;
+        if self.frames_seen < c as u64
+            || (self.frames_seen - c as u64) % self.cfg.stride_frames as u64 != 0
+        {
+            return Ok(false);
+        }
+        // Oldest frame first: channel i is frame (seen − c + i).
+        for i in 0..c {
+            let src = ((self.frames_seen - c as u64 + i as u64) % c as u64) as usize;
+            self.stack_u8[i * n..(i + 1) * n].copy_from_slice(&self.ring[src * n..(src + 1) * n]);
+        }
+        self.forward_stack();
+        let it = self.cfg.widths[3] as usize;
+        for i in 0..it {
+            let g = self.gap[i];
+            self.sum[i] += g;
+            self.sumsq[i] += g * g;
+        }
+        self.stacks += 1;
+        Ok(true)
+    }
+
+    /// CORnet-Z on the current `stack_u8`, leaving IT's global average in `gap`.
+    fn forward_stack(&mut self) {
+        let mut in_scale = 1.0 / 255.0; // scale of the u8 input of the next int8 block
+        let mut input_is_frames = true;
+        for b in 0..4 {
+            let blk = self.blocks[b];
+            let s = blk.shape;
+            let n_in = s.cin * s.h * s.w;
+            match blk.weights {
+                BlockWeights::F32(w) => {
+                    if input_is_frames {
+                        for (d, &x) in self.stack_f32[..n_in].iter_mut().zip(self.stack_u8.iter()) {
+                            *d = x as f32 * (1.0 / 255.0);
+                        }
+                        conv::im2col_f32(&s, &self.stack_f32[..n_in], self.packed);
+                    } else {
+                        conv::im2col_f32(&s, &self.act[..n_in], self.packed);
+                    }
+                    conv::gemm_f32(&s, blk.cout, w, self.packed, self.conv_out);
+                }
+                BlockWeights::I8 { data, scales } => {
+                    let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.packed);
+                    if input_is_frames {
+                        conv::im2col_u8(&s, &self.stack_u8[..n_in], packed);
+                    } else {
+                        in_scale = quantise_u8(&self.act[..n_in], &mut self.act_u8[..n_in]);
+                        conv::im2col_u8(&s, &self.act_u8[..n_in], packed);
+                    }
+                    conv::gemm_i8(&s, blk.cout, data, scales, in_scale, packed, self.conv_out);
+                }
+            }
+            pool_bias_relu(
+                &self.conv_out[..blk.cout * s.n()],
+                blk.cout,
+                s.ho(),
+                s.wo(),
+                blk.bias,
+                self.act,
+            );
+            input_is_frames = false;
+        }
+        let it = self.blocks[3];
+        let (ph, pw) = it.pooled();
+        let area = (ph * pw) as f32;
+        for c in 0..it.cout {
+            let m = &self.act[c * ph * pw..(c + 1) * ph * pw];
+            self.gap[c] = m.iter().sum::<f32>() / area;
+        }
+        if let Some(head) = &self.head {
+            head.forward(self.gap, self.logits);
+        }
+    }
+
+    /// IT's global-average vector of the most recent stack.
+    pub fn it_features(&self) -> &[f32] {
+        self.gap
+    }
+
+    /// Logits of the optional classifier head for the most recent stack (empty without a head).
+    pub fn head_logits(&self) -> &[f32] {
+        self.logits
+    }
+
+    /// The temporal summary `[mean; std]` of IT over the clip so far.
+    pub fn summary(&mut self) -> Result<&[f32], Error> {
+        if self.stacks == 0 {
+            return Err(InputError::NoFrames.into());
+        }
+        let it = self.cfg.widths[3] as usize;
+        let k = self.stacks as f32;
+        for i in 0..it {
+            let m = self.sum[i] / k;
+            let var = (self.sumsq[i] / k - m * m).max(0.0);
+            self.summary[i] = m;
+            self.summary[it + i] = libm::sqrtf(var);
+        }
+        Ok(self.summary)
+    }
+
+    /// The visual feature vector (`features` long) for the clip so far.
+    pub fn features(&mut self, out: &mut [f32]) -> Result<(), Error> {
+        let f = self.cfg.features as usize;
+        if out.len() != f {
+            return Err(InputError::ShapeMismatch("visual features").into());
+        }
+        self.summary()?;
+        self.readout.forward(self.summary, self.tmp, out);
+        Ok(())
+    }
+}
+
+/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU.
+pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32]) {
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    for ch in 0..c {
+        let src = &x[ch * h * w..(ch + 1) * h * w];
+        let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
+        let b = bias[ch];
+        for py in 0..ph {
+            let y0 = (2 * py).saturating_sub(1);
+            let y1 = (2 * py + 1).min(h - 1);
+            for px in 0..pw {
+                let x0 = (2 * px).saturating_sub(1);
+                let x1 = (2 * px + 1).min(w - 1);
+                let mut m = f32::NEG_INFINITY;
+                for yy in y0..=y1 {
+                    let row = &src[yy * w..yy * w + w];
+                    for &v in &row[x0..=x1] {
+                        m = m.max(v);
+                    }
+                }
+                dst[py * pw + px] = (m + b).max(0.0);
+            }
+        }
+    }
+}
+
+/// Quantise non-negative activations to u8 with one scale (max/255); returns the scale.
+pub fn quantise_u8(x: &[f32], q: &mut [u8]) -> f32 {
+    let max = x.iter().fold(0.0f32, |m, &v| m.max(v));
+    if max <= 0.0 || !max.is_finite() {
+        q.fill(0);
+        return 1.0;
+    }
+    let inv = 255.0 / max;
+    for (d, &v) in q.iter_mut().zip(x) {
+        *d = (v * inv + 0.5) as u8;
+    }
+    max / 255.0
+}
+
+#[doc(hidden)]
+pub fn debug_walk(cfg: &VisualConfig) -> usize {
+    let mut t = Tally::default();
+    walk_state(cfg, |n, b| if b { t.take_bytes(n) } else { t.take(n) });
+    t.0
+}
