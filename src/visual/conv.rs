@@ -69,26 +69,6 @@ impl ConvShape {
     }
 }
 
-/// Calls `f(j, ci, iy, ix)` style work through a closure-free walk: for every reduction index `kk = (ci, ky, kx)` and
-/// every output pixel of panel `p`, returns the source index into the CHW input, or `None` for padding.
-#[inline(always)]
-fn source_index(
-    s: &ConvShape,
-    ci: usize,
-    ky: usize,
-    kx: usize,
-    oy: usize,
-    ox: usize,
-) -> Option<usize> {
-    let iy = (oy * s.stride + ky) as isize - s.pad as isize;
-    let ix = (ox * s.stride + kx) as isize - s.pad as isize;
-    if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize {
-        None
-    } else {
-        Some((ci * s.h + iy as usize) * s.w + ix as usize)
-    }
-}
-
 /// Pack the f32 CHW input `x` into column panels `[panel][kk][NR]` (see the module docs).
 pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
     let (n, kk, wo) = (s.n(), s.kk(), s.wo());
@@ -135,34 +115,49 @@ pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
 /// Pack u8 CHW input into `[panel][kk/4][NR][4]` panels (reduction padded with zeros to a multiple of 4).
 pub fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [u8]) {
     let (n, kk, kk4, wo) = (s.n(), s.kk(), s.kk4(), s.wo());
-    let kk_per_ci = s.k * s.k;
     for p in 0..s.panels() {
         let base = p * kk4 * NR;
         let n0 = p * NR;
         let cols = (n - n0).min(NR);
         let panel = &mut packed[base..base + kk4 * NR];
-        for r in 0..kk4 {
-            let (quad, lane) = (r / 4, r % 4);
-            if r >= kk {
-                for j in 0..NR {
-                    panel[(quad * NR + j) * 4 + lane] = 0;
-                }
-                continue;
-            }
-            let ci = r / kk_per_ci;
-            let ky = (r % kk_per_ci) / s.k;
-            let kx = r % s.k;
-            for j in 0..NR {
-                let v = if j < cols {
-                    let n_j = n0 + j;
-                    match source_index(s, ci, ky, kx, n_j / wo, n_j % wo) {
-                        Some(i) => x[i],
-                        None => 0,
+        let mut r = 0;
+        for ci in 0..s.cin {
+            for ky in 0..s.k {
+                for kx in 0..s.k {
+                    let (quad, lane) = (r / 4, r % 4);
+                    let dst = &mut panel[quad * NR * 4..(quad + 1) * NR * 4];
+                    let mut j = 0;
+                    while j < cols {
+                        let n_j = n0 + j;
+                        let (oy, ox0) = (n_j / wo, n_j % wo);
+                        let run = (wo - ox0).min(cols - j);
+                        let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+                        if iy < 0 || iy >= s.h as isize {
+                            for t in 0..run {
+                                dst[(j + t) * 4 + lane] = 0;
+                            }
+                        } else {
+                            let src_row = &x[(ci * s.h + iy as usize) * s.w..(ci * s.h + iy as usize + 1) * s.w];
+                            for t in 0..run {
+                                let ix = ((ox0 + t) * s.stride + kx) as isize - s.pad as isize;
+                                dst[(j + t) * 4 + lane] =
+                                    if ix < 0 || ix >= s.w as isize { 0 } else { src_row[ix as usize] };
+                            }
+                        }
+                        j += run;
                     }
-                } else {
-                    0
-                };
-                panel[(quad * NR + j) * 4 + lane] = v;
+                    for t in cols..NR {
+                        dst[t * 4 + lane] = 0;
+                    }
+                    r += 1;
+                }
+            }
+        }
+        // Zero the reduction padding rows kk..kk4.
+        for r in kk..kk4 {
+            let (quad, lane) = (r / 4, r % 4);
+            for t in 0..NR {
+                panel[(quad * NR + t) * 4 + lane] = 0;
             }
         }
     }

@@ -1,0 +1,127 @@
+//! CORnet-Z against ONNX Runtime golden vectors (tools/golden_cornet.py), f32 and int8.
+
+use avf_bel::model::{encode, seeded, Precision, SplitMix64};
+use avf_bel::weights::writer::AlignedBytes;
+use avf_bel::{ModelConfig, Pipeline, Weights};
+
+struct Case {
+    name: String,
+    seed: u64,
+    channels: u8,
+    size: u16,
+    widths: [u16; 4],
+    it: Vec<f32>,
+}
+
+fn golden() -> Vec<Case> {
+    let text = include_str!("data/cornet_golden.txt");
+    let mut cases: Vec<Case> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("case ") {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            cases.push(Case {
+                name: f[0].into(),
+                seed: f[1].parse().unwrap(),
+                channels: f[2].parse().unwrap(),
+                size: f[3].parse().unwrap(),
+                widths: [f[4].parse().unwrap(), f[5].parse().unwrap(), f[6].parse().unwrap(), f[7].parse().unwrap()],
+                it: Vec::new(),
+            });
+        } else {
+            cases.last_mut().unwrap().it.push(line.parse().unwrap());
+        }
+    }
+    assert_eq!(cases.len(), 3, "golden file lists three cases");
+    cases
+}
+
+/// The same weight stream as tools/cornet_onnx.py: Xavier-uniform conv weights block by block, then biases.
+fn model_bytes(c: &Case, precision: Precision) -> (ModelConfig, Vec<u8>) {
+    let mut cfg = ModelConfig::tiny();
+    cfg.visual.channels = c.channels;
+    cfg.visual.height = c.size;
+    cfg.visual.width = c.size;
+    cfg.visual.widths = c.widths;
+    cfg.visual.stride_frames = 1;
+    let mut tensors = seeded(&cfg, 0);
+    let mut rng = SplitMix64(c.seed);
+    let mut cin = c.channels as usize;
+    let names = ["v1", "v2", "v4", "it"];
+    for (i, name) in names.iter().enumerate() {
+        let k = if i == 0 { 7 } else { 3 };
+        let cout = c.widths[i] as usize;
+        let a = (6.0f32 / (cin * k * k + cout * k * k) as f32).sqrt();
+        let w: Vec<f32> = (0..cout * cin * k * k).map(|_| rng.uniform(a)).collect();
+        tensors.iter_mut().find(|t| t.0 == format!("visual.{name}.weight")).unwrap().2 = w;
+        cin = cout;
+    }
+    for (i, name) in names.iter().enumerate() {
+        let b: Vec<f32> = (0..c.widths[i] as usize).map(|_| rng.uniform(0.1)).collect();
+        tensors.iter_mut().find(|t| t.0 == format!("visual.{name}.bias")).unwrap().2 = b;
+    }
+    (cfg, encode(&cfg, &tensors, precision).unwrap())
+}
+
+/// Frame t, pixel i = (31·i + 17·t) mod 256.
+fn frames(channels: u8, size: u16) -> Vec<Vec<u8>> {
+    let n = size as usize * size as usize;
+    (0..channels as usize).map(|t| (0..n).map(|i| ((31 * i + 17 * t) % 256) as u8).collect()).collect()
+}
+
+fn it_features(c: &Case, precision: Precision) -> Vec<f32> {
+    let (cfg, bytes) = model_bytes(c, precision);
+    let buf = AlignedBytes::new(&bytes);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    let mut ran = 0;
+    for f in frames(cfg.visual.channels, cfg.visual.height) {
+        ran += p.visual().push_frame(&f).unwrap() as usize;
+    }
+    assert_eq!(ran, 1, "exactly one stack once `channels` frames are in");
+    p.visual().it_features().to_vec()
+}
+
+#[test]
+fn f32_pathway_matches_onnx_runtime() {
+    for c in golden() {
+        let got = it_features(&c, Precision::F32);
+        assert_eq!(got.len(), c.it.len());
+        let scale = c.it.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.01, "{}: golden vector is not degenerate", c.name);
+        for (i, (g, r)) in got.iter().zip(&c.it).enumerate() {
+            // Tolerance: 1e-5 of the vector's largest value; f32 sums in another order differ by ~1e-6 relative.
+            assert!((g - r).abs() <= 1e-5 * scale, "{} [{i}]: {g} vs ORT {r}", c.name);
+        }
+    }
+}
+
+#[test]
+fn f16_storage_stays_close_to_onnx_runtime() {
+    for c in golden() {
+        let got = it_features(&c, Precision::F16);
+        let err = rel_l2(&got, &c.it);
+        // fp16 weights carry 11 significant bits: 0.5 % relative L2 error after four layers.
+        assert!(err < 5e-3, "{}: relative L2 error {err}", c.name);
+    }
+}
+
+#[test]
+fn int8_pathway_stays_close_to_onnx_runtime() {
+    for c in golden() {
+        let got = it_features(&c, Precision::Int8);
+        let err = rel_l2(&got, &c.it);
+        // Per-channel int8 weights and per-tensor u8 activations: under 3 % relative L2 error after four layers.
+        assert!(err < 0.03, "{}: relative L2 error {err}", c.name);
+        assert!(err > 0.0, "{}: int8 should not be bit-identical to f32", c.name);
+    }
+}
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f32 {
+    let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let den: f32 = b.iter().map(|y| y * y).sum();
+    (num / den).sqrt()
+}
