@@ -13,21 +13,14 @@ impl<'a> Arena<'a> {
     /// Wrap the caller's scratch.
     pub fn new(scratch: &'a mut [f32]) -> Self {
         let total = scratch.len();
-        Arena {
-            rest: scratch,
-            needed: 0,
-            total,
-        }
+        Arena { rest: scratch, needed: 0, total }
     }
 
     /// Take `n` floats (zeroed).
     pub fn take(&mut self, n: usize) -> Result<&'a mut [f32], Error> {
         self.needed += n;
         if n > self.rest.len() {
-            return Err(Error::ScratchTooSmall {
-                needed: self.needed,
-                got: self.total,
-            });
+            return Err(Error::ScratchTooSmall { needed: self.needed, got: self.total });
         }
         let rest = core::mem::take(&mut self.rest);
         let (head, tail) = rest.split_at_mut(n);

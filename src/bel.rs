@@ -59,15 +59,7 @@ impl<'a> Bel<'a> {
         let orbitofrontal = arena.take(N_EMOTIONS * k)?;
         orbitofrontal.copy_from_slice(o);
         let last_s = arena.take(k)?;
-        Ok(Bel {
-            cfg,
-            k,
-            amygdala,
-            thalamus,
-            orbitofrontal,
-            last_s,
-            last_s_th: 0.0,
-        })
+        Ok(Bel { cfg, k, amygdala, thalamus, orbitofrontal, last_s, last_s_th: 0.0 })
     }
 
     /// Sensory channels.

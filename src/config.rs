@@ -116,47 +116,25 @@ impl Default for VisualConfig {
 
 impl Default for AudioConfig {
     fn default() -> Self {
-        AudioConfig {
-            sample_rate: 22_050,
-            n_fft: 2048,
-            hop: 512,
-            n_mels: 128,
-            tempo_frames: 384,
-        }
+        AudioConfig { sample_rate: 22_050, n_fft: 2048, hop: 512, n_mels: 128, tempo_frames: 384 }
     }
 }
 
 impl Default for CortexConfig {
     fn default() -> Self {
-        CortexConfig {
-            n_pyr: 800,
-            n_pv: 200,
-            n_som: 200,
-            groups: 8,
-            dt_us: 100,
-            seed: 2,
-        }
+        CortexConfig { n_pyr: 800, n_pv: 200, n_som: 200, groups: 8, dt_us: 100, seed: 2 }
     }
 }
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        FusionConfig {
-            audio_features: 5,
-            hidden: 64,
-            sensory: 8,
-            attention: false,
-        }
+        FusionConfig { audio_features: 5, hidden: 64, sensory: 8, attention: false }
     }
 }
 
 impl Default for BelConfig {
     fn default() -> Self {
-        BelConfig {
-            alpha: 0.05,
-            beta: 0.05,
-            weight_bound: 4.0,
-        }
+        BelConfig { alpha: 0.05, beta: 0.05, weight_bound: 4.0 }
     }
 }
 
@@ -188,11 +166,7 @@ impl VisualConfig {
         let mut out = [((0, 0), (0, 0)); 4];
         for (i, o) in out.iter_mut().enumerate() {
             // V1: k7 s2 p3 halves the size; V2..IT: k3 s1 p1 keep it. Each block then max-pools 3/2/1.
-            let (ch, cw) = if i == 0 {
-                (h.div_ceil(2), w.div_ceil(2))
-            } else {
-                (h, w)
-            };
+            let (ch, cw) = if i == 0 { (h.div_ceil(2), w.div_ceil(2)) } else { (h, w) };
             let (ph, pw) = (ch.div_ceil(2), cw.div_ceil(2));
             *o = ((ch, cw), (ph, pw));
             h = ph;
@@ -297,27 +271,9 @@ impl ModelConfig {
                 head_classes: 0,
                 features: 5,
             },
-            audio: AudioConfig {
-                sample_rate: 22_050,
-                n_fft: 512,
-                hop: 256,
-                n_mels: 32,
-                tempo_frames: 128,
-            },
-            cortex: CortexConfig {
-                n_pyr: 64,
-                n_pv: 16,
-                n_som: 16,
-                groups: 4,
-                dt_us: 200,
-                seed: 2,
-            },
-            fusion: FusionConfig {
-                audio_features: 5,
-                hidden: 16,
-                sensory: 4,
-                attention: false,
-            },
+            audio: AudioConfig { sample_rate: 22_050, n_fft: 512, hop: 256, n_mels: 32, tempo_frames: 128 },
+            cortex: CortexConfig { n_pyr: 64, n_pv: 16, n_som: 16, groups: 4, dt_us: 200, seed: 2 },
+            fusion: FusionConfig { audio_features: 5, hidden: 16, sensory: 4, attention: false },
             bel: BelConfig::default(),
         }
     }

@@ -30,12 +30,7 @@ impl<'a> Dense<'a> {
     ) -> Result<Self, Error> {
         let wt = load_f32(w, weight, &[rows as u32, cols as u32], arena)?;
         let b = w.require_f32(bias, &[rows as u32])?;
-        Ok(Dense {
-            w: wt,
-            b,
-            rows,
-            cols,
-        })
+        Ok(Dense { w: wt, b, rows, cols })
     }
 
     /// `y = W·x + b`.
@@ -58,12 +53,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
             s[i] += x[i] * y[i];
         }
     }
-    let mut t: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let mut t: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for v in s {
         t += v;
     }

@@ -171,10 +171,7 @@ impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InputError::FrameSize { expected, got } => {
-                write!(
-                    f,
-                    "frame has {got} bytes, the configuration needs {expected}"
-                )
+                write!(f, "frame has {got} bytes, the configuration needs {expected}")
             }
             InputError::NonFiniteAudio => write!(f, "audio contains NaN or infinite samples"),
             InputError::EmptyAudio => write!(f, "no audio: at least one analysis frame is needed"),
@@ -194,10 +191,7 @@ impl fmt::Display for Error {
             Error::Format(e) => e.fmt(f),
             Error::Input(e) => e.fmt(f),
             Error::ScratchTooSmall { needed, got } => {
-                write!(
-                    f,
-                    "scratch buffer holds {got} floats, the configuration needs {needed}"
-                )
+                write!(f, "scratch buffer holds {got} floats, the configuration needs {needed}")
             }
         }
     }

@@ -37,68 +37,21 @@ impl<'a> Fusion<'a> {
     }
 
     /// Bind `fusion.{audio,visual,out}.{weight,bias}` (and `fusion.attn_{audio,visual}.*` for F2).
-    pub fn new(
-        w: &Weights<'a>,
-        visual_features: usize,
-        arena: &mut Arena<'a>,
-    ) -> Result<Self, Error> {
+    pub fn new(w: &Weights<'a>, visual_features: usize, arena: &mut Arena<'a>) -> Result<Self, Error> {
         let cfg = w.config().fusion;
         let h = cfg.hidden as usize;
-        let audio = Dense::load(
-            w,
-            "fusion.audio.weight",
-            "fusion.audio.bias",
-            h,
-            cfg.audio_features as usize,
-            arena,
-        )?;
-        let visual = Dense::load(
-            w,
-            "fusion.visual.weight",
-            "fusion.visual.bias",
-            h,
-            visual_features,
-            arena,
-        )?;
+        let audio = Dense::load(w, "fusion.audio.weight", "fusion.audio.bias", h, cfg.audio_features as usize, arena)?;
+        let visual = Dense::load(w, "fusion.visual.weight", "fusion.visual.bias", h, visual_features, arena)?;
         let attn = if cfg.attention {
             Some((
-                Dense::load(
-                    w,
-                    "fusion.attn_audio.weight",
-                    "fusion.attn_audio.bias",
-                    h,
-                    h,
-                    arena,
-                )?,
-                Dense::load(
-                    w,
-                    "fusion.attn_visual.weight",
-                    "fusion.attn_visual.bias",
-                    h,
-                    h,
-                    arena,
-                )?,
+                Dense::load(w, "fusion.attn_audio.weight", "fusion.attn_audio.bias", h, h, arena)?,
+                Dense::load(w, "fusion.attn_visual.weight", "fusion.attn_visual.bias", h, h, arena)?,
             ))
         } else {
             None
         };
-        let out = Dense::load(
-            w,
-            "fusion.out.weight",
-            "fusion.out.bias",
-            cfg.sensory as usize,
-            2 * h,
-            arena,
-        )?;
-        Ok(Fusion {
-            cfg,
-            audio,
-            visual,
-            attn,
-            out,
-            hidden: arena.take(2 * h)?,
-            logits: arena.take(h)?,
-        })
+        let out = Dense::load(w, "fusion.out.weight", "fusion.out.bias", cfg.sensory as usize, 2 * h, arena)?;
+        Ok(Fusion { cfg, audio, visual, attn, out, hidden: arena.take(2 * h)?, logits: arena.take(h)? })
     }
 
     /// Sensory output size.
@@ -107,12 +60,7 @@ impl<'a> Fusion<'a> {
     }
 
     /// Fuse; `None` for a modality that is absent. Writes `S` into `s`.
-    pub fn forward(
-        &mut self,
-        x_a: Option<&[f32]>,
-        x_v: Option<&[f32]>,
-        s: &mut [f32],
-    ) -> Result<Contribution, Error> {
+    pub fn forward(&mut self, x_a: Option<&[f32]>, x_v: Option<&[f32]>, s: &mut [f32]) -> Result<Contribution, Error> {
         let h = self.cfg.hidden as usize;
         if s.len() != self.cfg.sensory as usize {
             return Err(InputError::ShapeMismatch("fusion").into());

@@ -27,9 +27,7 @@ impl core::str::FromStr for Precision {
             "f32" => Ok(Precision::F32),
             "f16" | "fp16" => Ok(Precision::F16),
             "int8" | "i8" => Ok(Precision::Int8),
-            _ => Err(format!(
-                "unknown precision `{s}` (expected f32, f16 or int8)"
-            )),
+            _ => Err(format!("unknown precision `{s}` (expected f32, f16 or int8)")),
         }
     }
 }
@@ -77,83 +75,31 @@ pub fn seeded(cfg: &ModelConfig, seed: u64) -> F32Tensors {
         let k = if i == 0 { 7 } else { 3 };
         let cout = v.widths[i] as usize;
         let w = xavier(&mut rng, cout * cin * k * k, cin * k * k, cout * k * k);
-        t.push((
-            format!("visual.{name}.weight"),
-            vec![cout as u32, cin as u32, k as u32, k as u32],
-            w,
-        ));
-        t.push((
-            format!("visual.{name}.bias"),
-            vec![cout as u32],
-            vec![0.0; cout],
-        ));
+        t.push((format!("visual.{name}.weight"), vec![cout as u32, cin as u32, k as u32, k as u32], w));
+        t.push((format!("visual.{name}.bias"), vec![cout as u32], vec![0.0; cout]));
         cin = cout;
     }
     let it = v.widths[3] as usize;
     if v.head_classes > 0 {
         let h = v.head_classes as usize;
-        t.push((
-            "visual.head.weight".into(),
-            vec![h as u32, it as u32],
-            xavier(&mut rng, h * it, it, h),
-        ));
+        t.push(("visual.head.weight".into(), vec![h as u32, it as u32], xavier(&mut rng, h * it, it, h)));
         t.push(("visual.head.bias".into(), vec![h as u32], vec![0.0; h]));
     }
-    let readout =
-        |t: &mut F32Tensors, rng: &mut SplitMix64, prefix: &str, n_in: usize, n_out: usize| {
-            t.push((format!("{prefix}.mean"), vec![n_in as u32], vec![0.0; n_in]));
-            t.push((
-                format!("{prefix}.inv_std"),
-                vec![n_in as u32],
-                vec![1.0; n_in],
-            ));
-            t.push((
-                format!("{prefix}.weight"),
-                vec![n_out as u32, n_in as u32],
-                xavier(rng, n_out * n_in, n_in, n_out),
-            ));
-            t.push((
-                format!("{prefix}.bias"),
-                vec![n_out as u32],
-                vec![0.0; n_out],
-            ));
-        };
-    readout(
-        &mut t,
-        &mut rng,
-        "visual.readout",
-        summary_len(v),
-        v.features as usize,
-    );
-    readout(
-        &mut t,
-        &mut rng,
-        "audio.readout",
-        audio_inputs(cfg),
-        cfg.fusion.audio_features as usize,
-    );
+    let readout = |t: &mut F32Tensors, rng: &mut SplitMix64, prefix: &str, n_in: usize, n_out: usize| {
+        t.push((format!("{prefix}.mean"), vec![n_in as u32], vec![0.0; n_in]));
+        t.push((format!("{prefix}.inv_std"), vec![n_in as u32], vec![1.0; n_in]));
+        t.push((format!("{prefix}.weight"), vec![n_out as u32, n_in as u32], xavier(rng, n_out * n_in, n_in, n_out)));
+        t.push((format!("{prefix}.bias"), vec![n_out as u32], vec![0.0; n_out]));
+    };
+    readout(&mut t, &mut rng, "visual.readout", summary_len(v), v.features as usize);
+    readout(&mut t, &mut rng, "audio.readout", audio_inputs(cfg), cfg.fusion.audio_features as usize);
     let f = &cfg.fusion;
     let h = f.hidden as usize;
-    let dense =
-        |t: &mut F32Tensors, rng: &mut SplitMix64, prefix: &str, n_out: usize, n_in: usize| {
-            t.push((
-                format!("{prefix}.weight"),
-                vec![n_out as u32, n_in as u32],
-                xavier(rng, n_out * n_in, n_in, n_out),
-            ));
-            t.push((
-                format!("{prefix}.bias"),
-                vec![n_out as u32],
-                vec![0.0; n_out],
-            ));
-        };
-    dense(
-        &mut t,
-        &mut rng,
-        "fusion.audio",
-        h,
-        f.audio_features as usize,
-    );
+    let dense = |t: &mut F32Tensors, rng: &mut SplitMix64, prefix: &str, n_out: usize, n_in: usize| {
+        t.push((format!("{prefix}.weight"), vec![n_out as u32, n_in as u32], xavier(rng, n_out * n_in, n_in, n_out)));
+        t.push((format!("{prefix}.bias"), vec![n_out as u32], vec![0.0; n_out]));
+    };
+    dense(&mut t, &mut rng, "fusion.audio", h, f.audio_features as usize);
     dense(&mut t, &mut rng, "fusion.visual", h, v.features as usize);
     if f.attention {
         dense(&mut t, &mut rng, "fusion.attn_audio", h, h);
@@ -161,24 +107,10 @@ pub fn seeded(cfg: &ModelConfig, seed: u64) -> F32Tensors {
     }
     dense(&mut t, &mut rng, "fusion.out", f.sensory as usize, 2 * h);
     let k = f.sensory as usize;
-    let bel = |rng: &mut SplitMix64, n: usize, a: f32| {
-        (0..n).map(|_| a * rng.next_f32()).collect::<Vec<f32>>()
-    };
-    t.push((
-        "bel.amygdala".into(),
-        vec![N_EMOTIONS as u32, k as u32],
-        bel(&mut rng, N_EMOTIONS * k, 0.2),
-    ));
-    t.push((
-        "bel.thalamus".into(),
-        vec![N_EMOTIONS as u32],
-        bel(&mut rng, N_EMOTIONS, 0.1),
-    ));
-    t.push((
-        "bel.orbitofrontal".into(),
-        vec![N_EMOTIONS as u32, k as u32],
-        bel(&mut rng, N_EMOTIONS * k, 0.05),
-    ));
+    let bel = |rng: &mut SplitMix64, n: usize, a: f32| (0..n).map(|_| a * rng.next_f32()).collect::<Vec<f32>>();
+    t.push(("bel.amygdala".into(), vec![N_EMOTIONS as u32, k as u32], bel(&mut rng, N_EMOTIONS * k, 0.2)));
+    t.push(("bel.thalamus".into(), vec![N_EMOTIONS as u32], bel(&mut rng, N_EMOTIONS, 0.1)));
+    t.push(("bel.orbitofrontal".into(), vec![N_EMOTIONS as u32, k as u32], bel(&mut rng, N_EMOTIONS * k, 0.05)));
     let _ = Cortex::n_features(&cfg.cortex);
     t
 }
@@ -189,11 +121,7 @@ fn is_matrix(name: &str) -> bool {
 }
 
 /// Encode f32 tensors at a storage precision.
-pub fn encode(
-    cfg: &ModelConfig,
-    tensors: &F32Tensors,
-    p: Precision,
-) -> Result<Vec<u8>, FormatError> {
+pub fn encode(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::with_capacity(tensors.len());
     for (name, shape, v) in tensors {
         let conv = name.starts_with("visual.") && shape.len() == 4;
@@ -224,25 +152,16 @@ pub fn decode(w: &Weights<'_>) -> F32Tensors {
             TensorView::I8 { data, scales } => {
                 let rows = info.shape[0] as usize;
                 let stride = info.shape[1] as usize;
-                let idx = [
-                    "visual.v1.weight",
-                    "visual.v2.weight",
-                    "visual.v4.weight",
-                    "visual.it.weight",
-                ]
-                .iter()
-                .position(|n| *n == info.name);
+                let idx = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"]
+                    .iter()
+                    .position(|n| *n == info.name);
                 let (cin, k) = match idx {
                     Some(0) => (cfg.visual.channels as usize, 7),
                     Some(i) => (cfg.visual.widths[i - 1] as usize, 3),
                     None => (stride, 1),
                 };
                 let cols = cin * k * k;
-                shape = if idx.is_some() {
-                    vec![rows as u32, cin as u32, k as u32, k as u32]
-                } else {
-                    shape
-                };
+                shape = if idx.is_some() { vec![rows as u32, cin as u32, k as u32, k as u32] } else { shape };
                 let mut v = Vec::with_capacity(rows * cols);
                 for r in 0..rows {
                     for c in 0..cols {

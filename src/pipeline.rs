@@ -34,20 +34,11 @@ pub struct Modalities {
 
 impl Modalities {
     /// Both senses.
-    pub const BOTH: Modalities = Modalities {
-        audio: true,
-        video: true,
-    };
+    pub const BOTH: Modalities = Modalities { audio: true, video: true };
     /// Audio only.
-    pub const AUDIO: Modalities = Modalities {
-        audio: true,
-        video: false,
-    };
+    pub const AUDIO: Modalities = Modalities { audio: true, video: false };
     /// Video only.
-    pub const VIDEO: Modalities = Modalities {
-        audio: false,
-        video: true,
-    };
+    pub const VIDEO: Modalities = Modalities { audio: false, video: true };
 }
 
 /// One inference result.
@@ -96,11 +87,7 @@ impl<'a> Pipeline<'a> {
         t.take(FrontEnd::scratch_len(&cfg.audio));
         t.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio));
         t.take(crate::dense::expansion(w, "audio.readout.weight"));
-        for name in [
-            "fusion.audio.weight",
-            "fusion.visual.weight",
-            "fusion.out.weight",
-        ] {
+        for name in ["fusion.audio.weight", "fusion.visual.weight", "fusion.out.weight"] {
             t.take(crate::dense::expansion(w, name));
         }
         for name in ["fusion.attn_audio.weight", "fusion.attn_visual.weight"] {
@@ -117,33 +104,19 @@ impl<'a> Pipeline<'a> {
     pub fn new(w: &Weights<'a>, scratch: &'a mut [f32]) -> Result<Self, Error> {
         let needed = Self::scratch_len(w);
         if scratch.len() < needed {
-            return Err(Error::ScratchTooSmall {
-                needed,
-                got: scratch.len(),
-            });
+            return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
         }
         let cfg = *w.config();
         let mut arena = Arena::new(scratch);
         let visual = Visual::new(w, &mut arena)?;
         let frontend = FrontEnd::new(&cfg.audio, arena.take(FrontEnd::scratch_len(&cfg.audio))?)?;
-        let cortex = Cortex::new(
-            &cfg.cortex,
-            &cfg.audio,
-            arena.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio))?,
-        )?;
+        let cortex = Cortex::new(&cfg.cortex, &cfg.audio, arena.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio))?)?;
         let n_a = audio_inputs(&cfg);
         let fa = cfg.fusion.audio_features as usize;
         let audio_readout = Readout {
             mean: w.require_f32("audio.readout.mean", &[n_a as u32])?,
             inv_std: w.require_f32("audio.readout.inv_std", &[n_a as u32])?,
-            dense: Dense::load(
-                w,
-                "audio.readout.weight",
-                "audio.readout.bias",
-                fa,
-                n_a,
-                &mut arena,
-            )?,
+            dense: Dense::load(w, "audio.readout.weight", "audio.readout.bias", fa, n_a, &mut arena)?,
         };
         let fusion = Fusion::new(w, cfg.visual.features as usize, &mut arena)?;
         let bel = Bel::new(w, &mut arena)?;
@@ -201,9 +174,7 @@ impl<'a> Pipeline<'a> {
     /// Push mono PCM samples in −1..1 at the configured sample rate; drives the cortex hop by hop.
     pub fn push_audio(&mut self, pcm: &[f32]) -> Result<(), Error> {
         let cortex = &mut self.cortex;
-        let n = self
-            .frontend
-            .push(pcm, &mut |f: &FrameFeatures| cortex.step_frame(f))?;
+        let n = self.frontend.push(pcm, &mut |f: &FrameFeatures| cortex.step_frame(f))?;
         self.audio_frames += n as u32;
         Ok(())
     }
@@ -221,8 +192,7 @@ impl<'a> Pipeline<'a> {
         }
         let audio = if m.audio {
             let cortex = &mut self.cortex;
-            self.frontend
-                .finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
+            self.frontend.finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
             let d = self.frontend.summary().as_array();
             self.x_a_in[..N_DESCRIPTORS].copy_from_slice(&d);
             self.cortex.features(&mut self.x_a_in[N_DESCRIPTORS..]);
@@ -240,12 +210,7 @@ impl<'a> Pipeline<'a> {
         let contribution = self.fusion.forward(audio, video, self.s)?;
         let mut emotions = [0.0; N_EMOTIONS];
         let terms = self.bel.forward(self.s, &mut emotions)?;
-        Ok(Output {
-            emotions,
-            epp: epp(&emotions),
-            contribution,
-            terms,
-        })
+        Ok(Output { emotions, epp: epp(&emotions), contribution, terms })
     }
 
     /// The fused sensory vector of the last inference (BEL's input).

@@ -150,9 +150,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::UnalignedBuffer);
         }
         let header_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
-        let header_end = PREAMBLE
-            .checked_add(header_len)
-            .ok_or(FormatError::Truncated)?;
+        let header_end = PREAMBLE.checked_add(header_len).ok_or(FormatError::Truncated)?;
         if header_end > bytes.len() {
             return Err(FormatError::Truncated);
         }
@@ -174,9 +172,7 @@ impl<'a> Weights<'a> {
                 return Err(FormatError::DuplicateName(idx));
             }
             let (start, end) = span(t.offset, t.len, data.len(), idx)?;
-            if t.elements().checked_mul(t.dtype.size()) != Some(t.len as usize)
-                || t.shape.is_empty()
-            {
+            if t.elements().checked_mul(t.dtype.size()) != Some(t.len as usize) || t.shape.is_empty() {
                 return Err(FormatError::LengthMismatch(idx));
             }
             let mut digest = CRC64.digest();
@@ -186,9 +182,8 @@ impl<'a> Weights<'a> {
                     if q.scales_count as usize != t.shape[0] as usize {
                         return Err(FormatError::BadQuantisation(idx));
                     }
-                    let (s0, s1) =
-                        span(q.scales_offset, q.scales_count as u64 * 4, data.len(), idx)
-                            .map_err(|_| FormatError::BadQuantisation(idx))?;
+                    let (s0, s1) = span(q.scales_offset, q.scales_count as u64 * 4, data.len(), idx)
+                        .map_err(|_| FormatError::BadQuantisation(idx))?;
                     digest.update(&data[s0..s1]);
                     Some(&data[s0..s1])
                 }
@@ -215,12 +210,7 @@ impl<'a> Weights<'a> {
             }
         }
         let model_hash = CRC64.checksum(header_bytes);
-        Ok(Weights {
-            bytes,
-            data_start,
-            header,
-            model_hash,
-        })
+        Ok(Weights { bytes, data_start, header, model_hash })
     }
 
     /// The model configuration.
@@ -253,12 +243,8 @@ impl<'a> Weights<'a> {
             DType::F16 => TensorView::F16(cast(body)),
             DType::I8 => {
                 let q = t.quant.expect("validated at parse");
-                let s = &data[q.scales_offset as usize
-                    ..q.scales_offset as usize + q.scales_count as usize * 4];
-                TensorView::I8 {
-                    data: bytemuck::cast_slice(body),
-                    scales: cast(s),
-                }
+                let s = &data[q.scales_offset as usize..q.scales_offset as usize + q.scales_count as usize * 4];
+                TensorView::I8 { data: bytemuck::cast_slice(body), scales: cast(s) }
             }
         })
     }
@@ -269,11 +255,7 @@ impl<'a> Weights<'a> {
     }
 
     /// A tensor that must exist with exactly `shape`; any dtype.
-    pub fn require(
-        &self,
-        name: &'static str,
-        shape: &[u32],
-    ) -> Result<TensorView<'a>, FormatError> {
+    pub fn require(&self, name: &'static str, shape: &[u32]) -> Result<TensorView<'a>, FormatError> {
         let info = self.info(name).ok_or(FormatError::MissingTensor(name))?;
         if info.shape.as_slice() != shape {
             return Err(FormatError::ShapeMismatch(name));
@@ -294,9 +276,7 @@ fn span(offset: u64, len: u64, data_len: usize, idx: u16) -> Result<(usize, usiz
     if offset % ALIGN as u64 != 0 {
         return Err(FormatError::Misaligned(idx));
     }
-    let end = offset
-        .checked_add(len)
-        .ok_or(FormatError::OutOfRange(idx))?;
+    let end = offset.checked_add(len).ok_or(FormatError::OutOfRange(idx))?;
     if end > data_len as u64 {
         return Err(FormatError::OutOfRange(idx));
     }
@@ -347,10 +327,7 @@ pub mod writer {
                 name: name.into(),
                 dtype: DType::F16,
                 shape: shape.to_vec(),
-                data: v
-                    .iter()
-                    .flat_map(|x| f16::from_f32(*x).to_le_bytes())
-                    .collect(),
+                data: v.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect(),
                 scales: None,
             }
         }
@@ -399,15 +376,12 @@ pub mod writer {
                     digest.update(&bytes);
                     data.extend_from_slice(&bytes);
                     data.resize(align_up(data.len()), 0);
-                    Some(Quant {
-                        scales_offset: so,
-                        scales_count: s.len() as u32,
-                    })
+                    Some(Quant { scales_offset: so, scales_count: s.len() as u32 })
                 }
                 None => None,
             };
-            let shape = heapless::Vec::from_slice(&t.shape)
-                .map_err(|_| FormatError::LengthMismatch(infos.len() as u16))?;
+            let shape =
+                heapless::Vec::from_slice(&t.shape).map_err(|_| FormatError::LengthMismatch(infos.len() as u16))?;
             infos
                 .push(TensorInfo {
                     name: &t.name,
@@ -420,10 +394,7 @@ pub mod writer {
                 })
                 .map_err(|_| FormatError::TooManyTensors)?;
         }
-        let header = Header {
-            config: *config,
-            tensors: infos,
-        };
+        let header = Header { config: *config, tensors: infos };
         let hbytes = postcard::to_allocvec(&header).map_err(|_| FormatError::BadHeader)?;
         let mut out = Vec::with_capacity(align_up(PREAMBLE + hbytes.len()) + data.len());
         out.extend_from_slice(&MAGIC);
@@ -459,10 +430,7 @@ pub mod writer {
             let mut blocks = vec![Block::default(); bytes.len().div_ceil(64)];
             let dst: &mut [u8] = bytemuck_blocks(&mut blocks);
             dst[..bytes.len()].copy_from_slice(bytes);
-            AlignedBytes {
-                blocks,
-                len: bytes.len(),
-            }
+            AlignedBytes { blocks, len: bytes.len() }
         }
         /// Read a whole file into an aligned buffer.
         pub fn read(path: &std::path::Path) -> std::io::Result<Self> {
@@ -471,20 +439,13 @@ pub mod writer {
         /// The bytes.
         pub fn as_bytes(&self) -> &[u8] {
             // SAFETY: `Block` is 64 plain bytes with no padding; the slice covers initialised memory only.
-            let all = unsafe {
-                core::slice::from_raw_parts(
-                    self.blocks.as_ptr() as *const u8,
-                    self.blocks.len() * 64,
-                )
-            };
+            let all = unsafe { core::slice::from_raw_parts(self.blocks.as_ptr() as *const u8, self.blocks.len() * 64) };
             &all[..self.len]
         }
     }
 
     fn bytemuck_blocks(blocks: &mut [Block]) -> &mut [u8] {
         // SAFETY: as above; exclusive borrow of the blocks.
-        unsafe {
-            core::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, blocks.len() * 64)
-        }
+        unsafe { core::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, blocks.len() * 64) }
     }
 }

@@ -33,62 +33,13 @@ fn rand_vec(rng: &mut SplitMix64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| lo + (hi - lo) * rng.next_f32()).collect()
 }
 
-const SHAPES: [(ConvShape, usize); 5] = [
-    (
-        ConvShape {
-            cin: 3,
-            h: 20,
-            w: 18,
-            k: 7,
-            stride: 2,
-            pad: 3,
-        },
-        16,
-    ),
-    (
-        ConvShape {
-            cin: 5,
-            h: 33,
-            w: 31,
-            k: 7,
-            stride: 2,
-            pad: 3,
-        },
-        13,
-    ),
-    (
-        ConvShape {
-            cin: 8,
-            h: 9,
-            w: 7,
-            k: 3,
-            stride: 1,
-            pad: 1,
-        },
-        24,
-    ),
-    (
-        ConvShape {
-            cin: 16,
-            h: 4,
-            w: 4,
-            k: 3,
-            stride: 1,
-            pad: 1,
-        },
-        9,
-    ),
-    (
-        ConvShape {
-            cin: 2,
-            h: 1,
-            w: 1,
-            k: 3,
-            stride: 1,
-            pad: 1,
-        },
-        8,
-    ),
+const SHAPES: [(ConvShape, usize); 6] = [
+    (ConvShape { cin: 4, h: 3, w: 5, k: 3, stride: 1, pad: 1 }, 40),
+    (ConvShape { cin: 3, h: 20, w: 18, k: 7, stride: 2, pad: 3 }, 16),
+    (ConvShape { cin: 5, h: 33, w: 31, k: 7, stride: 2, pad: 3 }, 13),
+    (ConvShape { cin: 8, h: 9, w: 7, k: 3, stride: 1, pad: 1 }, 24),
+    (ConvShape { cin: 16, h: 4, w: 4, k: 3, stride: 1, pad: 1 }, 9),
+    (ConvShape { cin: 2, h: 1, w: 1, k: 3, stride: 1, pad: 1 }, 8),
 ];
 
 #[test]
@@ -106,18 +57,8 @@ fn f32_gemm_matches_direct_convolution() {
         let want = naive(&s, cout, &w, &x);
         for i in 0..want.len() {
             // f32 accumulation over ≤ 245 terms of magnitude ≤ 0.5: 1e-4 absolute is ~100 ulp of the sums.
-            assert!(
-                (out[i] - want[i]).abs() < 1e-4,
-                "{s:?} dispatch [{i}] {} vs {}",
-                out[i],
-                want[i]
-            );
-            assert!(
-                (reference[i] - want[i]).abs() < 1e-4,
-                "{s:?} portable [{i}] {} vs {}",
-                reference[i],
-                want[i]
-            );
+            assert!((out[i] - want[i]).abs() < 1e-4, "{s:?} dispatch [{i}] {} vs {}", out[i], want[i]);
+            assert!((reference[i] - want[i]).abs() < 1e-4, "{s:?} portable [{i}] {} vs {}", reference[i], want[i]);
         }
     }
 }
@@ -126,12 +67,8 @@ fn f32_gemm_matches_direct_convolution() {
 fn int8_gemm_matches_portable_reference_exactly_and_direct_convolution_closely() {
     let mut rng = SplitMix64(11);
     for (s, cout) in SHAPES {
-        let xq: Vec<u8> = (0..s.cin * s.h * s.w)
-            .map(|_| (rng.next_u64() % 256) as u8)
-            .collect();
-        let wq: Vec<i8> = (0..cout * s.kk())
-            .map(|_| ((rng.next_u64() % 255) as i32 - 127) as i8)
-            .collect();
+        let xq: Vec<u8> = (0..s.cin * s.h * s.w).map(|_| (rng.next_u64() % 256) as u8).collect();
+        let wq: Vec<i8> = (0..cout * s.kk()).map(|_| ((rng.next_u64() % 255) as i32 - 127) as i8).collect();
         let kk4 = s.kk4();
         let mut wpad = vec![0i8; cout * kk4];
         for m in 0..cout {
@@ -145,10 +82,7 @@ fn int8_gemm_matches_portable_reference_exactly_and_direct_convolution_closely()
         conv::gemm_i8(&s, cout, &wpad, &scales, sx, &packed, &mut out);
         let mut reference = vec![f32::NAN; cout * s.n()];
         conv::gemm_i8_portable(&s, cout, &wpad, &scales, sx, &packed, &mut reference);
-        assert_eq!(
-            out, reference,
-            "{s:?}: SIMD and portable int8 kernels differ"
-        );
+        assert_eq!(out, reference, "{s:?}: SIMD and portable int8 kernels differ");
         // Dequantised direct convolution in f64: the int8 kernel's only rounding is the final f32 scaling.
         let xf: Vec<f32> = xq.iter().map(|&v| v as f32 * sx).collect();
         let mut wf = vec![0.0f32; cout * s.kk()];
@@ -160,12 +94,7 @@ fn int8_gemm_matches_portable_reference_exactly_and_direct_convolution_closely()
         let want = naive(&s, cout, &wf, &xf);
         for i in 0..want.len() {
             let tol = 1e-5 * want[i].abs().max(1.0);
-            assert!(
-                (out[i] - want[i]).abs() < tol,
-                "{s:?} [{i}] {} vs {}",
-                out[i],
-                want[i]
-            );
+            assert!((out[i] - want[i]).abs() < tol, "{s:?} [{i}] {} vs {}", out[i], want[i]);
         }
     }
 }

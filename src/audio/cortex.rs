@@ -23,24 +23,13 @@ impl<'s> Cortex<'s> {
     }
 
     /// Build over `scratch` (at least [`Self::scratch_len`] floats).
-    pub fn new(
-        cfg: &CortexConfig,
-        audio: &AudioConfig,
-        scratch: &'s mut [f32],
-    ) -> Result<Self, Error> {
+    pub fn new(cfg: &CortexConfig, audio: &AudioConfig, scratch: &'s mut [f32]) -> Result<Self, Error> {
         cfg.validate()?;
         let needed = Self::scratch_len(cfg, audio);
         if scratch.len() < needed {
-            return Err(Error::ScratchTooSmall {
-                needed,
-                got: scratch.len(),
-            });
+            return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
         }
-        Ok(Cortex {
-            cfg: *cfg,
-            scratch,
-            frames: 0,
-        })
+        Ok(Cortex { cfg: *cfg, scratch, frames: 0 })
     }
 
     /// Forget the current clip (network state back to its initial values).

@@ -24,18 +24,9 @@ impl<'s> FrontEnd<'s> {
         cfg.validate()?;
         let needed = Self::scratch_len(cfg);
         if scratch.len() < needed {
-            return Err(Error::ScratchTooSmall {
-                needed,
-                got: scratch.len(),
-            });
+            return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
         }
-        Ok(FrontEnd {
-            cfg: *cfg,
-            scratch,
-            frames: 0,
-            samples: 0,
-            rms_sum: 0.0,
-        })
+        Ok(FrontEnd { cfg: *cfg, scratch, frames: 0, samples: 0, rms_sum: 0.0 })
     }
 
     /// Forget the current clip.
@@ -46,11 +37,7 @@ impl<'s> FrontEnd<'s> {
     }
 
     /// Feed samples; calls `on_frame` once per completed analysis frame; returns how many completed.
-    pub fn push(
-        &mut self,
-        pcm: &[f32],
-        on_frame: &mut dyn FnMut(&FrameFeatures),
-    ) -> Result<usize, Error> {
+    pub fn push(&mut self, pcm: &[f32], on_frame: &mut dyn FnMut(&FrameFeatures)) -> Result<usize, Error> {
         if pcm.iter().any(|x| !x.is_finite()) {
             return Err(InputError::NonFiniteAudio.into());
         }

@@ -44,12 +44,6 @@ pub struct Descriptors {
 impl Descriptors {
     /// The descriptors in the study's column order: pitch, tonnetz, rms, tempo, duration.
     pub fn as_array(&self) -> [f32; N_DESCRIPTORS] {
-        [
-            self.pitch_mean,
-            self.tonnetz_mean,
-            self.rms_mean,
-            self.tempo_bpm,
-            self.duration_s,
-        ]
+        [self.pitch_mean, self.tonnetz_mean, self.rms_mean, self.tempo_bpm, self.duration_s]
     }
 }

@@ -18,9 +18,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let json = o.flag("--json");
     o.finish()?;
     if threads != 1 {
-        return Err(format!(
-            "--threads {threads}: the CPU core is single-threaded by design; only --threads 1 runs"
-        ));
+        return Err(format!("--threads {threads}: the CPU core is single-threaded by design; only --threads 1 runs"));
     }
     if precision == Precision::F16 {
         return Err("--precision f16: fp16 is a storage format on the CPU (it computes in f32); use f32 or int8".into());
@@ -37,13 +35,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
     let mut p = Pipeline::new(&w, &mut scratch).map_err(|e| e.to_string())?;
     let frame_len = size as usize * size as usize;
-    let frames: Vec<Vec<u8>> = (0..8u32)
-        .map(|t| {
-            (0..frame_len as u32)
-                .map(|i| ((i * 7 + t * 13) % 251) as u8)
-                .collect()
-        })
-        .collect();
+    let frames: Vec<Vec<u8>> =
+        (0..8u32).map(|t| (0..frame_len as u32).map(|i| ((i * 7 + t * 13) % 251) as u8).collect()).collect();
     let sr = cfg.audio.sample_rate as usize;
     let pcm: Vec<f32> = (0..sr).map(|i| 0.3 * (i as f32 * 0.0627).sin()).collect();
     let mut times = Vec::with_capacity(iters);
@@ -65,9 +58,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     };
     if !["visual", "audio", "pipeline"].contains(&stage.as_str()) {
-        return Err(format!(
-            "unknown stage `{stage}` (expected visual, audio or pipeline)"
-        ));
+        return Err(format!("unknown stage `{stage}` (expected visual, audio or pipeline)"));
     }
     // Fill the frame ring so every timed visual push runs one CORnet-Z stack.
     for i in 0..channels as usize + 2 {

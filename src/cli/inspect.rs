@@ -24,11 +24,7 @@ pub fn report(w: &Weights<'_>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let c = w.config();
-    let _ = writeln!(
-        s,
-        "format      avf-bel weights v{}",
-        crate::weights::VERSION
-    );
+    let _ = writeln!(s, "format      avf-bel weights v{}", crate::weights::VERSION);
     let _ = writeln!(s, "file size   {} bytes", w.file_len());
     let _ = writeln!(s, "model hash  {:016x}", w.model_hash());
     let v = &c.visual;
@@ -56,23 +52,10 @@ pub fn report(w: &Weights<'_>) -> String {
         f.audio_features, v.features, f.hidden, f.sensory, f.attention
     );
     let b = &c.bel;
-    let _ = writeln!(
-        s,
-        "bel         alpha {} beta {} bound {}",
-        b.alpha, b.beta, b.weight_bound
-    );
-    let _ = writeln!(
-        s,
-        "scratch     {} floats ({} bytes)",
-        Pipeline::scratch_len(w),
-        4 * Pipeline::scratch_len(w)
-    );
+    let _ = writeln!(s, "bel         alpha {} beta {} bound {}", b.alpha, b.beta, b.weight_bound);
+    let _ = writeln!(s, "scratch     {} floats ({} bytes)", Pipeline::scratch_len(w), 4 * Pipeline::scratch_len(w));
     let _ = writeln!(s, "tensors     {}", w.header().tensors.len());
-    let _ = writeln!(
-        s,
-        "  {:<28} {:<5} {:<20} {:>10} {:>10}  hash",
-        "name", "dtype", "shape", "offset", "bytes"
-    );
+    let _ = writeln!(s, "  {:<28} {:<5} {:<20} {:>10} {:>10}  hash", "name", "dtype", "shape", "offset", "bytes");
     let mut params = 0usize;
     for t in w.header().tensors.iter() {
         params += t.elements();
@@ -86,11 +69,7 @@ pub fn report(w: &Weights<'_>) -> String {
             t.offset,
             t.len,
             t.hash,
-            if t.quant.is_some() {
-                "  (per-channel scales)"
-            } else {
-                ""
-            }
+            if t.quant.is_some() { "  (per-channel scales)" } else { "" }
         );
     }
     let _ = writeln!(s, "parameters  {params}");

@@ -43,10 +43,7 @@ pub struct Opts<'a> {
 impl<'a> Opts<'a> {
     /// Wrap arguments.
     pub fn new(args: &'a [String]) -> Self {
-        Opts {
-            args,
-            used: vec![false; args.len()],
-        }
+        Opts { args, used: vec![false; args.len()] }
     }
 
     /// The value after `--name`, if given.
@@ -54,10 +51,7 @@ impl<'a> Opts<'a> {
         for i in 0..self.args.len() {
             if self.args[i] == name {
                 self.used[i] = true;
-                let v = self
-                    .args
-                    .get(i + 1)
-                    .ok_or_else(|| format!("`{name}` needs a value"))?;
+                let v = self.args.get(i + 1).ok_or_else(|| format!("`{name}` needs a value"))?;
                 self.used[i + 1] = true;
                 return Ok(Some(v));
             }

@@ -69,6 +69,17 @@ impl ConvShape {
     }
 }
 
+/// For output pixels `t = 0..run` reading input column `ix0 + t·stride`, the range `lo..hi` of `t` that falls inside
+/// `0..w` (the rest is zero padding).
+#[inline(always)]
+fn valid_run(ix0: isize, stride: usize, w: usize, run: usize) -> (usize, usize) {
+    let st = stride as isize;
+    let lo = if ix0 >= 0 { 0 } else { ((-ix0 + st - 1) / st) as usize };
+    let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + st - 1) / st) as usize };
+    let lo = lo.min(run);
+    (lo, hi.clamp(lo, run))
+}
+
 /// Pack the f32 CHW input `x` into column panels `[panel][kk][NR]` (see the module docs).
 pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
     let (n, kk, wo) = (s.n(), s.kk(), s.wo());
@@ -88,18 +99,24 @@ pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
                         let (oy, ox0) = (n_j / wo, n_j % wo);
                         let run = (wo - ox0).min(cols - j);
                         let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+                        let d = &mut dst[j..j + run];
                         if iy < 0 || iy >= s.h as isize {
-                            dst[j..j + run].fill(0.0);
+                            d.fill(0.0);
                         } else {
-                            let src_row = &x[(ci * s.h + iy as usize) * s.w
-                                ..(ci * s.h + iy as usize + 1) * s.w];
-                            for (t, d) in dst[j..j + run].iter_mut().enumerate() {
-                                let ix = ((ox0 + t) * s.stride + kx) as isize - s.pad as isize;
-                                *d = if ix < 0 || ix >= s.w as isize {
-                                    0.0
+                            let src_row = &x[(ci * s.h + iy as usize) * s.w..(ci * s.h + iy as usize + 1) * s.w];
+                            let ix0 = (ox0 * s.stride + kx) as isize - s.pad as isize;
+                            let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
+                            d[..lo].fill(0.0);
+                            d[hi..].fill(0.0);
+                            if hi > lo {
+                                let start = (ix0 + (lo * s.stride) as isize) as usize;
+                                if s.stride == 1 {
+                                    d[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
                                 } else {
-                                    src_row[ix as usize]
-                                };
+                                    for (t, v) in d[lo..hi].iter_mut().enumerate() {
+                                        *v = src_row[start + t * s.stride];
+                                    }
+                                }
                             }
                         }
                         j += run;
@@ -132,16 +149,24 @@ pub fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [u8]) {
                         let (oy, ox0) = (n_j / wo, n_j % wo);
                         let run = (wo - ox0).min(cols - j);
                         let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+                        let d = &mut dst[j * 4..(j + run) * 4];
                         if iy < 0 || iy >= s.h as isize {
                             for t in 0..run {
-                                dst[(j + t) * 4 + lane] = 0;
+                                d[t * 4 + lane] = 0;
                             }
                         } else {
                             let src_row = &x[(ci * s.h + iy as usize) * s.w..(ci * s.h + iy as usize + 1) * s.w];
-                            for t in 0..run {
-                                let ix = ((ox0 + t) * s.stride + kx) as isize - s.pad as isize;
-                                dst[(j + t) * 4 + lane] =
-                                    if ix < 0 || ix >= s.w as isize { 0 } else { src_row[ix as usize] };
+                            let ix0 = (ox0 * s.stride + kx) as isize - s.pad as isize;
+                            let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
+                            for t in (0..lo).chain(hi..run) {
+                                d[t * 4 + lane] = 0;
+                            }
+                            if hi > lo {
+                                let start = (ix0 + (lo * s.stride) as isize) as usize;
+                                let src = &src_row[start..];
+                                for t in 0..hi - lo {
+                                    d[(lo + t) * 4 + lane] = src[t * s.stride];
+                                }
                             }
                         }
                         j += run;
@@ -187,14 +212,7 @@ pub fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut
 }
 
 /// Portable f32 GEMM over packed panels: the readable reference the SIMD kernels are checked against.
-pub fn gemm_f32_portable(
-    n: usize,
-    kk: usize,
-    cout: usize,
-    w: &[f32],
-    packed: &[f32],
-    out: &mut [f32],
-) {
+pub fn gemm_f32_portable(n: usize, kk: usize, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
     for p in 0..n.div_ceil(NR) {
         let panel = &packed[p * kk * NR..(p + 1) * kk * NR];
         let n0 = p * NR;
@@ -215,15 +233,7 @@ pub fn gemm_f32_portable(
 
 /// Int8 GEMM: `out[m][n] = scale_x · w_scale[m] · Σ w[m][kk]·x[kk][n]` with `w` i8 `[cout][kk4]`, `x` u8 packed by
 /// [`im2col_u8`], accumulation in i32 (exact: |Σ| ≤ 2304·255·127 < 2³¹).
-pub fn gemm_i8(
-    s: &ConvShape,
-    cout: usize,
-    w: &[i8],
-    w_scale: &[f32],
-    scale_x: f32,
-    packed: &[u8],
-    out: &mut [f32],
-) {
+pub fn gemm_i8(s: &ConvShape, cout: usize, w: &[i8], w_scale: &[f32], scale_x: f32, packed: &[u8], out: &mut [f32]) {
     debug_assert!(w.len() >= cout * s.kk4() && packed.len() >= s.packed_len_u8());
     #[cfg(target_arch = "x86_64")]
     {
@@ -281,19 +291,18 @@ mod x86 {
 
     /// AVX-512 f32 kernel: 8 output channels × 32 pixels per call, 16 zmm accumulators.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn gemm_f32_avx512(
-        s: &ConvShape,
-        cout: usize,
-        w: &[f32],
-        packed: &[f32],
-        out: &mut [f32],
-    ) {
+    pub unsafe fn gemm_f32_avx512(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
         let (n, kk) = (s.n(), s.kk());
         let mblocks = cout / MR;
         for p in 0..s.panels() {
             let panel = packed.as_ptr().add(p * kk * NR);
             let n0 = p * NR;
             let cols = (n - n0).min(NR);
+            if cols <= 16 {
+                // A narrow panel (deep layers of small frames): one vector of pixels, twice the output channels.
+                narrow_f32(kk, cout, w, panel, out, n, n0, cols);
+                continue;
+            }
             for mb in 0..mblocks {
                 let m0 = mb * MR;
                 let wp = w.as_ptr().add(m0 * kk);
@@ -325,29 +334,54 @@ mod x86 {
         }
     }
 
-    #[inline(always)]
-    unsafe fn store_tile(
-        acc: &[__m512; 2 * MR],
+    /// 16 output channels × up to 16 pixels per call.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn narrow_f32(
+        kk: usize,
+        cout: usize,
+        w: &[f32],
+        panel: *const f32,
         out: &mut [f32],
-        m0: usize,
         n: usize,
         n0: usize,
         cols: usize,
     ) {
+        const M: usize = 2 * MR;
+        let mut m0 = 0;
+        while m0 + M <= cout {
+            let wp = w.as_ptr().add(m0 * kk);
+            let mut acc = [_mm512_setzero_ps(); M];
+            for r in 0..kk {
+                let b = _mm512_loadu_ps(panel.add(r * NR));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r)), b, *a);
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add((m0 + i) * n + n0), mask(cols), *a);
+            }
+            m0 += M;
+        }
+        for m in m0..cout {
+            let wp = w.as_ptr().add(m * kk);
+            let mut a = _mm512_setzero_ps();
+            for r in 0..kk {
+                a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(r)), _mm512_loadu_ps(panel.add(r * NR)), a);
+            }
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(m * n + n0), mask(cols), a);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store_tile(acc: &[__m512; 2 * MR], out: &mut [f32], m0: usize, n: usize, n0: usize, cols: usize) {
         for i in 0..MR {
             store_row(&[acc[2 * i], acc[2 * i + 1]], out, m0 + i, n, n0, cols);
         }
     }
 
     #[inline(always)]
-    unsafe fn store_row(
-        v: &[__m512; 2],
-        out: &mut [f32],
-        m: usize,
-        n: usize,
-        n0: usize,
-        cols: usize,
-    ) {
+    unsafe fn store_row(v: &[__m512; 2], out: &mut [f32], m: usize, n: usize, n0: usize, cols: usize) {
         let dst = out.as_mut_ptr().add(m * n + n0);
         if cols == NR {
             _mm512_storeu_ps(dst, v[0]);
@@ -398,8 +432,7 @@ mod x86 {
                     let b1 = _mm512_loadu_si512(panel.add(q * NR * 4 + 64) as *const _);
                     for i in 0..MR {
                         if i < rows {
-                            let wq = (w.as_ptr().add((m0 + i) * kk4 + q * 4) as *const i32)
-                                .read_unaligned();
+                            let wq = (w.as_ptr().add((m0 + i) * kk4 + q * 4) as *const i32).read_unaligned();
                             let a = _mm512_set1_epi32(wq);
                             acc[2 * i] = _mm512_dpbusd_epi32(acc[2 * i], b0, a);
                             acc[2 * i + 1] = _mm512_dpbusd_epi32(acc[2 * i + 1], b1, a);
@@ -427,13 +460,7 @@ mod arm {
 
     /// NEON f32 kernel: 8 output channels × 32 pixels would need 64 registers; use 4 × 32 (32 accumulators of 4).
     #[target_feature(enable = "neon")]
-    pub unsafe fn gemm_f32_neon(
-        s: &ConvShape,
-        cout: usize,
-        w: &[f32],
-        packed: &[f32],
-        out: &mut [f32],
-    ) {
+    pub unsafe fn gemm_f32_neon(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
         const M4: usize = MR / 2;
         let (n, kk) = (s.n(), s.kk());
         for p in 0..s.panels() {
@@ -448,12 +475,7 @@ mod arm {
                     let mut acc = [vdupq_n_f32(0.0); M4 * 4];
                     for r in 0..kk {
                         let b = panel.add(r * NR + half * 16);
-                        let bv = [
-                            vld1q_f32(b),
-                            vld1q_f32(b.add(4)),
-                            vld1q_f32(b.add(8)),
-                            vld1q_f32(b.add(12)),
-                        ];
+                        let bv = [vld1q_f32(b), vld1q_f32(b.add(4)), vld1q_f32(b.add(8)), vld1q_f32(b.add(12))];
                         for i in 0..rows {
                             let a = vdupq_n_f32(*w.as_ptr().add((m0 + i) * kk + r));
                             for t in 0..4 {

@@ -24,18 +24,8 @@ use conv::ConvShape;
 
 /// Tensor names of the four blocks.
 pub const BLOCKS: [&str; 4] = ["V1", "V2", "V4", "IT"];
-const WEIGHT_NAMES: [&str; 4] = [
-    "visual.v1.weight",
-    "visual.v2.weight",
-    "visual.v4.weight",
-    "visual.it.weight",
-];
-const BIAS_NAMES: [&str; 4] = [
-    "visual.v1.bias",
-    "visual.v2.bias",
-    "visual.v4.bias",
-    "visual.it.bias",
-];
+const WEIGHT_NAMES: [&str; 4] = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"];
+const BIAS_NAMES: [&str; 4] = ["visual.v1.bias", "visual.v2.bias", "visual.v4.bias", "visual.it.bias"];
 
 /// Weights of one block, borrowed from the file (or from the arena for f16).
 #[derive(Clone, Copy, Debug)]
@@ -76,32 +66,11 @@ impl Block<'_> {
 }
 
 fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
-    let mut out = [(
-        ConvShape {
-            cin: 0,
-            h: 0,
-            w: 0,
-            k: 0,
-            stride: 0,
-            pad: 0,
-        },
-        0,
-    ); 4];
-    let (mut cin, mut h, mut w) = (
-        cfg.channels as usize,
-        cfg.height as usize,
-        cfg.width as usize,
-    );
+    let mut out = [(ConvShape { cin: 0, h: 0, w: 0, k: 0, stride: 0, pad: 0 }, 0); 4];
+    let (mut cin, mut h, mut w) = (cfg.channels as usize, cfg.height as usize, cfg.width as usize);
     for (i, o) in out.iter_mut().enumerate() {
         let (k, stride, pad) = if i == 0 { (7, 2, 3) } else { (3, 1, 1) };
-        let s = ConvShape {
-            cin,
-            h,
-            w,
-            k,
-            stride,
-            pad,
-        };
+        let s = ConvShape { cin, h, w, k, stride, pad };
         let cout = cfg.widths[i] as usize;
         *o = (s, cout);
         cin = cout;
@@ -145,17 +114,9 @@ fn walk_state(cfg: &VisualConfig, mut take: impl FnMut(usize, bool)) {
     let sh = shapes(cfg);
     let frame = cfg.height as usize * cfg.width as usize;
     let c = cfg.channels as usize;
-    let packed = sh
-        .iter()
-        .map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4)))
-        .max()
-        .unwrap_or(0);
+    let packed = sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0);
     let conv_out = sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0);
-    let act = sh
-        .iter()
-        .map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2))
-        .max()
-        .unwrap_or(0);
+    let act = sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0);
     let it = cfg.widths[3] as usize;
     take(c * frame, true); // ring
     take(c * frame, true); // stack_u8
@@ -177,10 +138,7 @@ impl<'a> Visual<'a> {
     pub fn scratch_len(w: &Weights<'_>) -> usize {
         let cfg = &w.config().visual;
         let mut t = Tally::default();
-        walk_state(
-            cfg,
-            |n, bytes| if bytes { t.take_bytes(n) } else { t.take(n) },
-        );
+        walk_state(cfg, |n, bytes| if bytes { t.take_bytes(n) } else { t.take(n) });
         let mut e = 0;
         for name in WEIGHT_NAMES {
             e += expansion(w, name);
@@ -195,48 +153,24 @@ impl<'a> Visual<'a> {
     pub fn new(w: &Weights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
         let cfg = w.config().visual;
         let sh = shapes(&cfg);
-        let mut blocks = [Block {
-            shape: sh[0].0,
-            cout: 0,
-            weights: BlockWeights::F32(&[]),
-            bias: &[],
-        }; 4];
+        let mut blocks = [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[] }; 4];
         for i in 0..4 {
             let (s, cout) = sh[i];
             let name = WEIGHT_NAMES[i];
             let info = w.info(name).ok_or(FormatError::MissingTensor(name))?;
             let weights = match info.dtype {
-                crate::weights::DType::I8 => {
-                    match w.require(name, &[cout as u32, s.kk4() as u32])? {
-                        TensorView::I8 { data, scales } => BlockWeights::I8 { data, scales },
-                        _ => return Err(FormatError::ShapeMismatch(name).into()),
-                    }
-                }
-                _ => BlockWeights::F32(load_f32(
-                    w,
-                    name,
-                    &[cout as u32, s.cin as u32, s.k as u32, s.k as u32],
-                    arena,
-                )?),
+                crate::weights::DType::I8 => match w.require(name, &[cout as u32, s.kk4() as u32])? {
+                    TensorView::I8 { data, scales } => BlockWeights::I8 { data, scales },
+                    _ => return Err(FormatError::ShapeMismatch(name).into()),
+                },
+                _ => BlockWeights::F32(load_f32(w, name, &[cout as u32, s.cin as u32, s.k as u32, s.k as u32], arena)?),
             };
             let bias = w.require_f32(BIAS_NAMES[i], &[cout as u32])?;
-            blocks[i] = Block {
-                shape: s,
-                cout,
-                weights,
-                bias,
-            };
+            blocks[i] = Block { shape: s, cout, weights, bias };
         }
         let it = cfg.widths[3] as usize;
         let head = if cfg.head_classes > 0 {
-            Some(Dense::load(
-                w,
-                "visual.head.weight",
-                "visual.head.bias",
-                cfg.head_classes as usize,
-                it,
-                arena,
-            )?)
+            Some(Dense::load(w, "visual.head.weight", "visual.head.bias", cfg.head_classes as usize, it, arena)?)
         } else {
             None
         };
@@ -245,28 +179,13 @@ impl<'a> Visual<'a> {
         let readout = Readout {
             mean: w.require_f32("visual.readout.mean", &[n_sum as u32])?,
             inv_std: w.require_f32("visual.readout.inv_std", &[n_sum as u32])?,
-            dense: Dense::load(
-                w,
-                "visual.readout.weight",
-                "visual.readout.bias",
-                f,
-                n_sum,
-                arena,
-            )?,
+            dense: Dense::load(w, "visual.readout.weight", "visual.readout.bias", f, n_sum, arena)?,
         };
         let frame = cfg.height as usize * cfg.width as usize;
         let c = cfg.channels as usize;
-        let packed = sh
-            .iter()
-            .map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4)))
-            .max()
-            .unwrap_or(0);
+        let packed = sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0);
         let conv_out = sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0);
-        let act = sh
-            .iter()
-            .map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2))
-            .max()
-            .unwrap_or(0);
+        let act = sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0);
         Ok(Visual {
             cfg,
             blocks,
@@ -318,19 +237,13 @@ impl<'a> Visual<'a> {
     pub fn push_frame(&mut self, frame: &[u8]) -> Result<bool, Error> {
         let n = self.cfg.height as usize * self.cfg.width as usize;
         if frame.len() != n {
-            return Err(InputError::FrameSize {
-                expected: n,
-                got: frame.len(),
-            }
-            .into());
+            return Err(InputError::FrameSize { expected: n, got: frame.len() }.into());
         }
         let c = self.cfg.channels as usize;
         let slot = (self.frames_seen % c as u64) as usize;
         self.ring[slot * n..(slot + 1) * n].copy_from_slice(frame);
         self.frames_seen += 1;
-        if self.frames_seen < c as u64
-            || (self.frames_seen - c as u64) % self.cfg.stride_frames as u64 != 0
-        {
+        if self.frames_seen < c as u64 || (self.frames_seen - c as u64) % self.cfg.stride_frames as u64 != 0 {
             return Ok(false);
         }
         // Oldest frame first: channel i is frame (seen − c + i).
@@ -387,6 +300,7 @@ impl<'a> Visual<'a> {
                 s.wo(),
                 blk.bias,
                 self.act,
+                self.packed,
             );
             input_is_frames = false;
         }
@@ -441,26 +355,38 @@ impl<'a> Visual<'a> {
 }
 
 /// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU.
-pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32]) {
+///
+/// Separable: each output row takes the elementwise max of up to three input rows (contiguous, vectorises), then
+/// each output pixel the max of three neighbours of that row. `rowmax` must hold `w` floats.
+pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) {
     let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let rowmax = &mut rowmax[..w];
     for ch in 0..c {
         let src = &x[ch * h * w..(ch + 1) * h * w];
         let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
         let b = bias[ch];
         for py in 0..ph {
-            let y0 = (2 * py).saturating_sub(1);
-            let y1 = (2 * py + 1).min(h - 1);
-            for px in 0..pw {
-                let x0 = (2 * px).saturating_sub(1);
-                let x1 = (2 * px + 1).min(w - 1);
-                let mut m = f32::NEG_INFINITY;
-                for yy in y0..=y1 {
-                    let row = &src[yy * w..yy * w + w];
-                    for &v in &row[x0..=x1] {
-                        m = m.max(v);
+            let y = 2 * py;
+            rowmax.copy_from_slice(&src[y * w..y * w + w]);
+            for yy in [y.wrapping_sub(1), y + 1] {
+                if yy < h {
+                    for (m, &v) in rowmax.iter_mut().zip(&src[yy * w..yy * w + w]) {
+                        *m = m.max(v);
                     }
                 }
-                dst[py * pw + px] = (m + b).max(0.0);
+            }
+            let drow = &mut dst[py * pw..py * pw + pw];
+            drow[0] = rowmax[0].max(if w > 1 { rowmax[1] } else { f32::NEG_INFINITY });
+            for (px, d) in drow.iter_mut().enumerate().skip(1) {
+                let x0 = 2 * px;
+                let mut m = rowmax[x0 - 1].max(rowmax[x0]);
+                if x0 + 1 < w {
+                    m = m.max(rowmax[x0 + 1]);
+                }
+                *d = m;
+            }
+            for d in drow.iter_mut() {
+                *d = (*d + b).max(0.0);
             }
         }
     }
