@@ -127,9 +127,19 @@ pub fn encode(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision) -> Result<V
         let conv = name.starts_with("visual.") && shape.len() == 4;
         let t = match p {
             Precision::Int8 if conv => {
-                let rows = shape[0] as usize;
-                let cols = v.len() / rows;
-                OwnedTensor::i8_rows(name, rows, cols, cols.div_ceil(4) * 4, v)
+                // Reorder [cout][cin][k][k] to the int8 kernel's [cout][k][k][cpad] (channels fastest, padded to 4).
+                let (cout, cin, k) = (shape[0] as usize, shape[1] as usize, shape[2] as usize);
+                let cpad = cin.div_ceil(4) * 4;
+                let cols = k * k * cpad;
+                let mut r = vec![0.0f32; cout * cols];
+                for m in 0..cout {
+                    for c in 0..cin {
+                        for t in 0..k * k {
+                            r[m * cols + t * cpad + c] = v[(m * cin + c) * k * k + t];
+                        }
+                    }
+                }
+                OwnedTensor::i8_rows(name, cout, cols, cols, &r)
             }
             Precision::F16 if is_matrix(name) => OwnedTensor::f16(name, shape, v),
             _ => OwnedTensor::f32(name, shape, v),
@@ -160,12 +170,17 @@ pub fn decode(w: &Weights<'_>) -> F32Tensors {
                     Some(i) => (cfg.visual.widths[i - 1] as usize, 3),
                     None => (stride, 1),
                 };
-                let cols = cin * k * k;
-                shape = if idx.is_some() { vec![rows as u32, cin as u32, k as u32, k as u32] } else { shape };
-                let mut v = Vec::with_capacity(rows * cols);
+                let cpad = cin.div_ceil(4) * 4;
+                if idx.is_some() {
+                    shape = vec![rows as u32, cin as u32, k as u32, k as u32];
+                }
+                let mut v = vec![0.0f32; rows * cin * k * k];
                 for r in 0..rows {
-                    for c in 0..cols {
-                        v.push(data[r * stride + c] as f32 * scales[r]);
+                    for c in 0..cin {
+                        for t in 0..k * k {
+                            let q = if idx.is_some() { data[r * stride + t * cpad + c] } else { data[r * stride + c] };
+                            v[(r * cin + c) * k * k + t] = q as f32 * scales[r];
+                        }
                     }
                 }
                 v

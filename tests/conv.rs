@@ -69,15 +69,26 @@ fn int8_gemm_matches_portable_reference_exactly_and_direct_convolution_closely()
     for (s, cout) in SHAPES {
         let xq: Vec<u8> = (0..s.cin * s.h * s.w).map(|_| (rng.next_u64() % 256) as u8).collect();
         let wq: Vec<i8> = (0..cout * s.kk()).map(|_| ((rng.next_u64() % 255) as i32 - 127) as i8).collect();
-        let kk4 = s.kk4();
+        // The int8 kernel's layouts: weights [cout][ky][kx][cpad], input channels-last [h][w][cpad].
+        let (kk4, cpad, kk) = (s.kk4(), s.cpad(), s.k * s.k);
         let mut wpad = vec![0i8; cout * kk4];
         for m in 0..cout {
-            wpad[m * kk4..m * kk4 + s.kk()].copy_from_slice(&wq[m * s.kk()..(m + 1) * s.kk()]);
+            for c in 0..s.cin {
+                for t in 0..kk {
+                    wpad[m * kk4 + t * cpad + c] = wq[(m * s.cin + c) * kk + t];
+                }
+            }
+        }
+        let mut x_hwc = vec![0u8; s.h * s.w * cpad];
+        for c in 0..s.cin {
+            for p in 0..s.h * s.w {
+                x_hwc[p * cpad + c] = xq[c * s.h * s.w + p];
+            }
         }
         let scales: Vec<f32> = (0..cout).map(|m| 0.01 + 0.001 * m as f32).collect();
         let sx = 1.0 / 255.0;
         let mut packed = vec![0xAAu8; s.packed_len_u8()];
-        conv::im2col_u8(&s, &xq, &mut packed);
+        conv::im2col_u8(&s, &x_hwc, &mut packed);
         let mut out = vec![f32::NAN; cout * s.n()];
         conv::gemm_i8(&s, cout, &wpad, &scales, sx, &packed, &mut out);
         let mut reference = vec![f32::NAN; cout * s.n()];

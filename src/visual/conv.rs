@@ -51,9 +51,13 @@ impl ConvShape {
     pub fn kk(&self) -> usize {
         self.cin * self.k * self.k
     }
-    /// Reduction length rounded up to a multiple of 4 (int8 row stride).
+    /// Input channels rounded up to a multiple of 4 (the int8 path's channels-last pixel stride).
+    pub fn cpad(&self) -> usize {
+        self.cin.div_ceil(4) * 4
+    }
+    /// Int8 reduction length `k·k·cpad` (a multiple of 4): the row stride of int8 weights.
     pub fn kk4(&self) -> usize {
-        self.kk().div_ceil(4) * 4
+        self.k * self.k * self.cpad()
     }
     /// Number of column panels.
     pub fn panels(&self) -> usize {
@@ -129,60 +133,44 @@ pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
     }
 }
 
-/// Pack u8 CHW input into `[panel][kk/4][NR][4]` panels (reduction padded with zeros to a multiple of 4).
+/// Pack u8 channels-last input (`[h][w][cpad]`, channels past `cin` zero) into `[panel][kk4/4][NR][4]` panels.
+///
+/// The int8 reduction runs over `(ky, kx, channel)`, channel fastest, so each group of four reduction steps is four
+/// adjacent channels of one input pixel: one aligned 4-byte copy per pixel and group, no byte shuffling.
 pub fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [u8]) {
-    let (n, kk, kk4, wo) = (s.n(), s.kk(), s.kk4(), s.wo());
+    let (n, kk4, wo, cq) = (s.n(), s.kk4(), s.wo(), s.cpad() / 4);
+    let quads = kk4 / 4;
+    let src: &[[u8; 4]] = bytemuck::cast_slice(&x[..s.h * s.w * s.cpad()]);
+    let dst_all: &mut [[u8; 4]] = bytemuck::cast_slice_mut(&mut packed[..s.packed_len_u8()]);
     for p in 0..s.panels() {
-        let base = p * kk4 * NR;
+        let panel = &mut dst_all[p * quads * NR..(p + 1) * quads * NR];
         let n0 = p * NR;
-        let cols = (n - n0).min(NR);
-        let panel = &mut packed[base..base + kk4 * NR];
-        let mut r = 0;
-        for ci in 0..s.cin {
-            for ky in 0..s.k {
-                for kx in 0..s.k {
-                    let (quad, lane) = (r / 4, r % 4);
-                    let dst = &mut panel[quad * NR * 4..(quad + 1) * NR * 4];
-                    let mut j = 0;
-                    while j < cols {
-                        let n_j = n0 + j;
-                        let (oy, ox0) = (n_j / wo, n_j % wo);
-                        let run = (wo - ox0).min(cols - j);
-                        let iy = (oy * s.stride + ky) as isize - s.pad as isize;
-                        let d = &mut dst[j * 4..(j + run) * 4];
-                        if iy < 0 || iy >= s.h as isize {
-                            for t in 0..run {
-                                d[t * 4 + lane] = 0;
-                            }
-                        } else {
-                            let src_row = &x[(ci * s.h + iy as usize) * s.w..(ci * s.h + iy as usize + 1) * s.w];
-                            let ix0 = (ox0 * s.stride + kx) as isize - s.pad as isize;
-                            let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
-                            for t in (0..lo).chain(hi..run) {
-                                d[t * 4 + lane] = 0;
-                            }
-                            if hi > lo {
-                                let start = (ix0 + (lo * s.stride) as isize) as usize;
-                                let src = &src_row[start..];
-                                for t in 0..hi - lo {
-                                    d[(lo + t) * 4 + lane] = src[t * s.stride];
-                                }
-                            }
-                        }
-                        j += run;
-                    }
-                    for t in cols..NR {
-                        dst[t * 4 + lane] = 0;
-                    }
-                    r += 1;
+        for j in 0..NR {
+            let n_j = n0 + j;
+            if n_j >= n {
+                for q in 0..quads {
+                    panel[q * NR + j] = [0; 4];
                 }
+                continue;
             }
-        }
-        // Zero the reduction padding rows kk..kk4.
-        for r in kk..kk4 {
-            let (quad, lane) = (r / 4, r % 4);
-            for t in 0..NR {
-                panel[(quad * NR + t) * 4 + lane] = 0;
+            let (oy, ox) = (n_j / wo, n_j % wo);
+            let mut q = 0;
+            for ky in 0..s.k {
+                let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+                for kx in 0..s.k {
+                    let ix = (ox * s.stride + kx) as isize - s.pad as isize;
+                    if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize {
+                        for t in 0..cq {
+                            panel[(q + t) * NR + j] = [0; 4];
+                        }
+                    } else {
+                        let base = (iy as usize * s.w + ix as usize) * cq;
+                        for t in 0..cq {
+                            panel[(q + t) * NR + j] = src[base + t];
+                        }
+                    }
+                    q += cq;
+                }
             }
         }
     }
@@ -231,8 +219,8 @@ pub fn gemm_f32_portable(n: usize, kk: usize, cout: usize, w: &[f32], packed: &[
     }
 }
 
-/// Int8 GEMM: `out[m][n] = scale_x · w_scale[m] · Σ w[m][kk]·x[kk][n]` with `w` i8 `[cout][kk4]`, `x` u8 packed by
-/// [`im2col_u8`], accumulation in i32 (exact: |Σ| ≤ 2304·255·127 < 2³¹).
+/// Int8 GEMM: `out[m][n] = scale_x · w_scale[m] · Σ w[m][r]·x[r][n]` with `w` i8 `[cout][kk4]` in `(ky, kx, channel)`
+/// order, `x` u8 packed by [`im2col_u8`], accumulation in i32 (exact: |Σ| ≤ 4608·255·127 < 2³¹).
 pub fn gemm_i8(s: &ConvShape, cout: usize, w: &[i8], w_scale: &[f32], scale_x: f32, packed: &[u8], out: &mut [f32]) {
     debug_assert!(w.len() >= cout * s.kk4() && packed.len() >= s.packed_len_u8());
     #[cfg(target_arch = "x86_64")]

@@ -80,6 +80,11 @@ fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
     out
 }
 
+/// Bytes of the largest channels-last u8 block input.
+fn hwc_len(sh: &[(ConvShape, usize); 4]) -> usize {
+    sh.iter().map(|(s, _)| s.h * s.w * s.cpad()).max().unwrap_or(0)
+}
+
 /// Size of the temporal summary `[mean; std]` of IT.
 pub fn summary_len(cfg: &VisualConfig) -> usize {
     2 * cfg.widths[3] as usize
@@ -124,7 +129,7 @@ fn walk_state(cfg: &VisualConfig, mut take: impl FnMut(usize, bool)) {
     take(packed, false);
     take(conv_out, false);
     take(act, false);
-    take(act, true); // act_u8
+    take(hwc_len(&sh), true); // act_u8
     take(it, false); // gap
     take(it, false); // sum
     take(it, false); // sumsq
@@ -197,7 +202,7 @@ impl<'a> Visual<'a> {
             packed: arena.take(packed)?,
             conv_out: arena.take(conv_out)?,
             act: arena.take(act)?,
-            act_u8: arena.take_bytes(act)?,
+            act_u8: arena.take_bytes(hwc_len(&sh))?,
             gap: arena.take(it)?,
             sum: arena.take(it)?,
             sumsq: arena.take(it)?,
@@ -284,12 +289,13 @@ impl<'a> Visual<'a> {
                 }
                 BlockWeights::I8 { data, scales } => {
                     let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.packed);
+                    let hwc = &mut self.act_u8[..s.h * s.w * s.cpad()];
                     if input_is_frames {
-                        conv::im2col_u8(&s, &self.stack_u8[..n_in], packed);
+                        to_channels_last(&self.stack_u8[..n_in], s.cin, s.h * s.w, hwc);
                     } else {
-                        in_scale = quantise_u8(&self.act[..n_in], &mut self.act_u8[..n_in]);
-                        conv::im2col_u8(&s, &self.act_u8[..n_in], packed);
+                        in_scale = quantise_u8(&self.act[..n_in], s.cin, s.h * s.w, hwc);
                     }
+                    conv::im2col_u8(&s, hwc, packed);
                     conv::gemm_i8(&s, blk.cout, data, scales, in_scale, packed, self.conv_out);
                 }
             }
@@ -392,18 +398,38 @@ pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out
     }
 }
 
-/// Quantise non-negative activations to u8 with one scale (max/255); returns the scale.
-pub fn quantise_u8(x: &[f32], q: &mut [u8]) -> f32 {
-    let max = x.iter().fold(0.0f32, |m, &v| m.max(v));
+/// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to channels-last u8 with one scale
+/// (max/255), padding channels to a multiple of 4 with zeros; returns the scale.
+pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> f32 {
+    let max = x[..c * hw].iter().fold(0.0f32, |m, &v| m.max(v));
+    let cpad = c.div_ceil(4) * 4;
     if max <= 0.0 || !max.is_finite() {
-        q.fill(0);
+        q[..hw * cpad].fill(0);
         return 1.0;
     }
     let inv = 255.0 / max;
-    for (d, &v) in q.iter_mut().zip(x) {
-        *d = (v * inv + 0.5) as u8;
+    if cpad != c {
+        q[..hw * cpad].fill(0);
+    }
+    for ch in 0..c {
+        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
+            q[p * cpad + ch] = (v * inv + 0.5) as u8;
+        }
     }
     max / 255.0
+}
+
+/// CHW u8 (`c` channels of `hw` pixels) to channels-last with channels padded to a multiple of 4.
+pub fn to_channels_last(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
+    let cpad = c.div_ceil(4) * 4;
+    if cpad != c {
+        q[..hw * cpad].fill(0);
+    }
+    for ch in 0..c {
+        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
+            q[p * cpad + ch] = v;
+        }
+    }
 }
 
 #[doc(hidden)]
