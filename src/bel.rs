@@ -75,11 +75,11 @@ impl<'a> Bel<'a> {
         self.last_s.copy_from_slice(s);
         self.last_s_th = s.iter().fold(0.0f32, |m, &x| m.max(x));
         let mut terms = BelTerms::default();
-        for e in 0..N_EMOTIONS {
+        for (e, y) in out.iter_mut().enumerate() {
             let (a, o) = self.terms(e);
             terms.amygdala[e] = a;
             terms.orbitofrontal[e] = o;
-            out[e] = (a - o).clamp(0.0, 1.0);
+            *y = (a - o).clamp(0.0, 1.0);
         }
         Ok(terms)
     }

@@ -81,7 +81,7 @@ pub struct BelConfig {
 }
 
 /// The whole model.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct ModelConfig {
     /// Visual pathway.
     pub visual: VisualConfig,
@@ -135,18 +135,6 @@ impl Default for FusionConfig {
 impl Default for BelConfig {
     fn default() -> Self {
         BelConfig { alpha: 0.05, beta: 0.05, weight_bound: 4.0 }
-    }
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig {
-            visual: VisualConfig::default(),
-            audio: AudioConfig::default(),
-            cortex: CortexConfig::default(),
-            fusion: FusionConfig::default(),
-            bel: BelConfig::default(),
-        }
     }
 }
 
@@ -285,9 +273,7 @@ mod tests {
 
     #[test]
     fn default_block_sizes_follow_cornet_z() {
-        let mut c = VisualConfig::default();
-        c.height = 224;
-        c.width = 224;
+        let c = VisualConfig { height: 224, width: 224, ..Default::default() };
         let s = c.block_sizes();
         assert_eq!(s[0], ((112, 112), (56, 56)));
         assert_eq!(s[1], ((56, 56), (28, 28)));

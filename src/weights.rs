@@ -146,7 +146,7 @@ impl<'a> Weights<'a> {
         if flags != 0 {
             return Err(FormatError::BadHeader);
         }
-        if (bytes.as_ptr() as usize) % ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(FormatError::UnalignedBuffer);
         }
         let header_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
@@ -273,7 +273,7 @@ impl<'a> Weights<'a> {
 }
 
 fn span(offset: u64, len: u64, data_len: usize, idx: u16) -> Result<(usize, usize), FormatError> {
-    if offset % ALIGN as u64 != 0 {
+    if !offset.is_multiple_of(ALIGN as u64) {
         return Err(FormatError::Misaligned(idx));
     }
     let end = offset.checked_add(len).ok_or(FormatError::OutOfRange(idx))?;

@@ -248,7 +248,7 @@ impl<'a> Visual<'a> {
         let slot = (self.frames_seen % c as u64) as usize;
         self.ring[slot * n..(slot + 1) * n].copy_from_slice(frame);
         self.frames_seen += 1;
-        if self.frames_seen < c as u64 || (self.frames_seen - c as u64) % self.cfg.stride_frames as u64 != 0 {
+        if self.frames_seen < c as u64 || !(self.frames_seen - c as u64).is_multiple_of(self.cfg.stride_frames as u64) {
             return Ok(false);
         }
         // Oldest frame first: channel i is frame (seen − c + i).
