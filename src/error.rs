@@ -4,6 +4,7 @@ use core::fmt;
 
 /// A model configuration that cannot describe a working model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A size that must be non-zero is zero, or one that must stay small is too large; names the field.
@@ -16,6 +17,7 @@ pub enum ConfigError {
 
 /// A weights file that does not match the format (see `docs/weights-format.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum FormatError {
     /// The file does not start with the magic bytes `b"AVFBELW\0"`.
@@ -56,6 +58,7 @@ pub enum FormatError {
 
 /// An input the pipeline refuses: a frame or audio buffer of the wrong shape or with bad values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum InputError {
     /// The frame's byte count does not equal height × width of the configuration.
@@ -79,6 +82,7 @@ pub enum InputError {
 
 /// Any error of this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error {
     /// See [`ConfigError`].

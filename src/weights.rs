@@ -364,18 +364,19 @@ pub mod writer {
         let mut infos: heapless::Vec<TensorInfo<'_>, MAX_TENSORS> = heapless::Vec::new();
         let mut data: Vec<u8> = Vec::new();
         for t in tensors {
+            // Align before each item (not after), so the file ends exactly where its last tensor does.
+            data.resize(align_up(data.len()), 0);
             let offset = data.len() as u64;
             data.extend_from_slice(&t.data);
-            data.resize(align_up(data.len()), 0);
             let mut digest = CRC64.digest();
             digest.update(&t.data);
             let quant = match &t.scales {
                 Some(s) => {
+                    data.resize(align_up(data.len()), 0);
                     let so = data.len() as u64;
                     let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();
                     digest.update(&bytes);
                     data.extend_from_slice(&bytes);
-                    data.resize(align_up(data.len()), 0);
                     Some(Quant { scales_offset: so, scales_count: s.len() as u32 })
                 }
                 None => None,

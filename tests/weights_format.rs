@@ -1,0 +1,353 @@
+//! The weights format: golden bytes built by hand from docs/weights-format.md in both directions, and every kind of
+//! malformed file rejected with its typed error (never a panic).
+
+use avf_bel::model::{encode, seeded, Precision, SplitMix64};
+use avf_bel::weights::writer::{to_bytes, AlignedBytes, OwnedTensor};
+use avf_bel::weights::{DType, TensorView, Weights, CRC64};
+use avf_bel::{ConfigError, FormatError, ModelConfig, Pipeline};
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// The tiny configuration encoded field by field as the spec's grammar says.
+fn config_bytes(c: &ModelConfig) -> Vec<u8> {
+    let mut b = Vec::new();
+    let v = &c.visual;
+    varint(&mut b, v.height as u64);
+    varint(&mut b, v.width as u64);
+    b.push(v.channels);
+    for w in v.widths {
+        varint(&mut b, w as u64);
+    }
+    b.push(v.stride_frames);
+    varint(&mut b, v.head_classes as u64);
+    b.push(v.features);
+    let a = &c.audio;
+    for x in [a.sample_rate as u64, a.n_fft as u64, a.hop as u64, a.n_mels as u64, a.tempo_frames as u64] {
+        varint(&mut b, x);
+    }
+    let k = &c.cortex;
+    for x in [k.n_pyr, k.n_pv, k.n_som] {
+        varint(&mut b, x as u64);
+    }
+    b.push(k.groups);
+    varint(&mut b, k.dt_us as u64);
+    varint(&mut b, k.seed);
+    let f = &c.fusion;
+    b.push(f.audio_features);
+    varint(&mut b, f.hidden as u64);
+    b.push(f.sensory);
+    b.push(f.attention as u8);
+    for x in [c.bel.alpha, c.bel.beta, c.bel.weight_bound] {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand.
+fn hand_written() -> Vec<u8> {
+    let cfg = ModelConfig::tiny();
+    let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let q_data: Vec<u8> = [1i8, -1, 127, -127, 0, 2, 4, 8].iter().map(|&x| x as u8).collect();
+    let s_data: Vec<u8> = [0.5f32, 0.25].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut h = config_bytes(&cfg);
+    varint(&mut h, 2); // two tensors
+    // a: name, dtype F32 = 0, shape [2], no quant, offset 0, len 8, hash
+    varint(&mut h, 1);
+    h.push(b'a');
+    varint(&mut h, 0);
+    varint(&mut h, 1);
+    varint(&mut h, 2);
+    h.push(0);
+    varint(&mut h, 0);
+    varint(&mut h, 8);
+    varint(&mut h, CRC64.checksum(&a_data));
+    // q: dtype I8 = 2, shape [2, 4], quant Some{scales at 128, 2}, offset 64, len 8
+    varint(&mut h, 1);
+    h.push(b'q');
+    varint(&mut h, 2);
+    varint(&mut h, 2);
+    varint(&mut h, 2);
+    varint(&mut h, 4);
+    h.push(1);
+    varint(&mut h, 128);
+    varint(&mut h, 2);
+    varint(&mut h, 64);
+    varint(&mut h, 8);
+    let mut qs = q_data.clone();
+    qs.extend_from_slice(&s_data);
+    varint(&mut h, CRC64.checksum(&qs));
+    let mut f = b"AVFBELW\0".to_vec();
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&0u16.to_le_bytes());
+    f.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    f.extend_from_slice(&h);
+    f.resize(f.len().div_ceil(64) * 64, 0);
+    let d = f.len();
+    f.resize(d + 136, 0);
+    f[d..d + 8].copy_from_slice(&a_data);
+    f[d + 64..d + 72].copy_from_slice(&q_data);
+    f[d + 128..d + 136].copy_from_slice(&s_data);
+    f
+}
+
+fn writer_file() -> Vec<u8> {
+    let q = OwnedTensor {
+        name: "q".into(),
+        dtype: DType::I8,
+        shape: vec![2, 4],
+        data: [1i8, -1, 127, -127, 0, 2, 4, 8].iter().map(|&x| x as u8).collect(),
+        scales: Some(vec![0.5, 0.25]),
+    };
+    to_bytes(&ModelConfig::tiny(), &[OwnedTensor::f32("a", &[2], &[1.0, -2.0]), q]).unwrap()
+}
+
+#[test]
+fn crc64_is_crc64_xz() {
+    assert_eq!(CRC64.checksum(b"123456789"), 0x995D_C9BB_DF19_39FA);
+}
+
+#[test]
+fn writer_produces_the_hand_written_bytes() {
+    assert_eq!(writer_file(), hand_written());
+}
+
+#[test]
+fn reader_decodes_the_hand_written_bytes() {
+    let buf = AlignedBytes::new(&hand_written());
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(*w.config(), ModelConfig::tiny());
+    match w.get("a").unwrap() {
+        TensorView::F32(v) => assert_eq!(v, &[1.0, -2.0]),
+        other => panic!("a decoded as {other:?}"),
+    }
+    match w.get("q").unwrap() {
+        TensorView::I8 { data, scales } => {
+            assert_eq!(data, &[1, -1, 127, -127, 0, 2, 4, 8]);
+            assert_eq!(scales, &[0.5, 0.25]);
+        }
+        other => panic!("q decoded as {other:?}"),
+    }
+    assert!(w.get("missing").is_none());
+    let header_len = u32::from_le_bytes(buf.as_bytes()[12..16].try_into().unwrap()) as usize;
+    assert_eq!(w.model_hash(), CRC64.checksum(&buf.as_bytes()[16..16 + header_len]));
+}
+
+fn parse(bytes: &[u8]) -> Result<(), FormatError> {
+    let buf = AlignedBytes::new(bytes);
+    Weights::parse(buf.as_bytes()).map(|_| ())
+}
+
+/// Rewrite the header of the hand-written file through `edit` (the data section is kept where it was).
+fn with_header(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let f = hand_written();
+    let h_len = u32::from_le_bytes(f[12..16].try_into().unwrap()) as usize;
+    let d = (16 + h_len).div_ceil(64) * 64;
+    let mut h = f[16..16 + h_len].to_vec();
+    edit(&mut h);
+    let mut out = f[..12].to_vec();
+    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.resize((16 + h.len()).div_ceil(64) * 64, 0);
+    out.extend_from_slice(&f[d..]);
+    out
+}
+
+#[test]
+fn malformed_files_get_typed_errors() {
+    let good = hand_written();
+    assert_eq!(parse(&good), Ok(()));
+    let mut f = good.clone();
+    f[0] = b'X';
+    assert_eq!(parse(&f), Err(FormatError::BadMagic));
+    let mut f = good.clone();
+    f[8] = 2;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(2)));
+    let mut f = good.clone();
+    f[10] = 1;
+    assert_eq!(parse(&f), Err(FormatError::BadHeader));
+    let mut f = good.clone();
+    f[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(parse(&f), Err(FormatError::Truncated));
+    // Data of tensor `a` changed: hash mismatch on tensor 0.
+    let d = good.len() - 136;
+    let mut f = good.clone();
+    f[d] ^= 1;
+    assert_eq!(parse(&f), Err(FormatError::HashMismatch(0)));
+    // A scale of `q` changed: hash mismatch on tensor 1.
+    let mut f = good.clone();
+    f[d + 128] ^= 1;
+    assert_eq!(parse(&f), Err(FormatError::HashMismatch(1)));
+    // Cut inside the data section.
+    assert_eq!(parse(&good[..d + 100]), Err(FormatError::BadQuantisation(1)));
+    assert_eq!(parse(&good[..d + 4]), Err(FormatError::OutOfRange(0)));
+    assert_eq!(parse(&good[..d - 1]), Err(FormatError::Truncated));
+    // A header with trailing garbage.
+    assert_eq!(parse(&with_header(|h| h.push(0))), Err(FormatError::BadHeader));
+    // A bad configuration inside the header: visual.height 8 (< 16).
+    assert_eq!(parse(&with_header(|h| h[0] = 8)), Err(FormatError::Config(ConfigError::FrameTooSmall)));
+}
+
+/// Write a file whose header lists `infos` over the given data section, hashes computed unless `keep_hash`.
+fn custom(tensors: Vec<(&str, DType, Vec<u32>, Option<(u64, u32)>, u64, u64)>, data: &[u8]) -> Vec<u8> {
+    let mut h = config_bytes(&ModelConfig::tiny());
+    varint(&mut h, tensors.len() as u64);
+    for (name, dtype, shape, quant, offset, len) in tensors {
+        varint(&mut h, name.len() as u64);
+        h.extend_from_slice(name.as_bytes());
+        varint(&mut h, dtype as u64);
+        varint(&mut h, shape.len() as u64);
+        for d in &shape {
+            varint(&mut h, *d as u64);
+        }
+        let mut digest = CRC64.digest();
+        let end = (offset + len).min(data.len() as u64) as usize;
+        digest.update(&data[(offset as usize).min(end)..end]);
+        match quant {
+            Some((so, n)) => {
+                h.push(1);
+                varint(&mut h, so);
+                varint(&mut h, n as u64);
+                let e = ((so + 4 * n as u64) as usize).min(data.len());
+                digest.update(&data[(so as usize).min(e)..e]);
+            }
+            None => h.push(0),
+        }
+        varint(&mut h, offset);
+        varint(&mut h, len);
+        varint(&mut h, digest.finalize());
+    }
+    let mut f = b"AVFBELW\0".to_vec();
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&0u16.to_le_bytes());
+    f.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    f.extend_from_slice(&h);
+    f.resize(f.len().div_ceil(64) * 64, 0);
+    f.extend_from_slice(data);
+    f
+}
+
+#[test]
+fn tensor_level_errors_name_the_tensor() {
+    let mut data = vec![0u8; 256];
+    data[..4].copy_from_slice(&1.0f32.to_le_bytes());
+    let ok = custom(vec![("a", DType::F32, vec![1], None, 0, 4)], &data);
+    assert_eq!(parse(&ok), Ok(()));
+    let f = custom(vec![("a", DType::F32, vec![1], None, 4, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::Misaligned(0)));
+    let f = custom(vec![("a", DType::F32, vec![1], None, 0, 4), ("b", DType::F32, vec![64], None, 64, 256)], &data);
+    assert_eq!(parse(&f), Err(FormatError::OutOfRange(1)));
+    let f = custom(vec![("a", DType::F32, vec![2], None, 0, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::LengthMismatch(0)));
+    let f = custom(vec![("a", DType::F32, vec![], None, 0, 0)], &data);
+    assert_eq!(parse(&f), Err(FormatError::LengthMismatch(0)));
+    let f = custom(vec![("a", DType::F32, vec![1], None, 0, 4), ("a", DType::F32, vec![1], None, 64, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::DuplicateName(1)));
+    let mut nan = data.clone();
+    nan[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let f = custom(vec![("a", DType::F32, vec![1], None, 0, 4)], &nan);
+    assert_eq!(parse(&f), Err(FormatError::NonFinite(0)));
+    let mut inf16 = data.clone();
+    inf16[..2].copy_from_slice(&0x7c00u16.to_le_bytes());
+    let f = custom(vec![("h", DType::F16, vec![1], None, 0, 2)], &inf16);
+    assert_eq!(parse(&f), Err(FormatError::NonFinite(0)));
+    // i8 without scales, scales on f32, wrong scale count, zero scale, scales out of range.
+    let f = custom(vec![("q", DType::I8, vec![1, 4], None, 0, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::BadQuantisation(0)));
+    let f = custom(vec![("a", DType::F32, vec![1], Some((64, 1)), 0, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::BadQuantisation(0)));
+    let f = custom(vec![("q", DType::I8, vec![1, 4], Some((64, 2)), 0, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::BadQuantisation(0)));
+    let f = custom(vec![("q", DType::I8, vec![1, 4], Some((64, 1)), 0, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::BadQuantisation(0)));
+    let f = custom(vec![("q", DType::I8, vec![1, 4], Some((256, 1)), 0, 4)], &data);
+    assert_eq!(parse(&f), Err(FormatError::BadQuantisation(0)));
+    let f = custom(vec![("a", DType::F32, vec![1], None, u64::MAX - 63, 64)], &data);
+    assert_eq!(parse(&f), Err(FormatError::OutOfRange(0)));
+}
+
+#[test]
+fn unaligned_buffers_are_refused_not_copied() {
+    let good = hand_written();
+    let buf = AlignedBytes::new(&[&[0u8][..], &good].concat());
+    assert_eq!(Weights::parse(&buf.as_bytes()[1..]).map(|_| ()), Err(FormatError::UnalignedBuffer));
+}
+
+#[test]
+fn every_prefix_and_random_corruption_is_an_error_or_valid_never_a_panic() {
+    let cfg = ModelConfig::tiny();
+    let full = encode(&cfg, &seeded(&cfg, 3), Precision::Int8).unwrap();
+    for cut in 0..full.len() {
+        assert!(parse(&full[..cut]).is_err(), "prefix of {cut} bytes accepted");
+    }
+    let mut rng = SplitMix64(99);
+    for _ in 0..3000 {
+        let mut f = full.clone();
+        for _ in 0..1 + rng.next_u64() % 4 {
+            let i = (rng.next_u64() % f.len() as u64) as usize;
+            f[i] ^= 1 << (rng.next_u64() % 8);
+        }
+        // Any flip is either detected or (in padding / an unused bit) harmless; building a pipeline must not panic.
+        let buf = AlignedBytes::new(&f);
+        if let Ok(w) = Weights::parse(buf.as_bytes()) {
+            let mut scratch = vec![0.0; Pipeline::scratch_len(&w).min(1 << 24)];
+            let _ = Pipeline::new(&w, &mut scratch);
+        };
+    }
+}
+
+#[test]
+fn pipeline_names_missing_and_misshapen_tensors() {
+    let cfg = ModelConfig::tiny();
+    let mut t = seeded(&cfg, 1);
+    t.retain(|x| x.0 != "bel.thalamus");
+    let bytes = encode(&cfg, &t, Precision::F32).unwrap();
+    let buf = AlignedBytes::new(&bytes);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    assert_eq!(Pipeline::new(&w, &mut scratch).err(), Some(FormatError::MissingTensor("bel.thalamus").into()));
+    let mut t = seeded(&cfg, 1);
+    let fw = t.iter_mut().find(|x| x.0 == "fusion.out.weight").unwrap();
+    fw.1 = vec![fw.1[1], fw.1[0]];
+    let bytes = encode(&cfg, &t, Precision::F32).unwrap();
+    let buf = AlignedBytes::new(&bytes);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    assert_eq!(Pipeline::new(&w, &mut scratch).err(), Some(FormatError::ShapeMismatch("fusion.out.weight").into()));
+    let mut small = vec![0.0; 10];
+    assert!(matches!(Pipeline::new(&w, &mut small), Err(avf_bel::Error::ScratchTooSmall { .. })));
+}
+
+#[test]
+fn precisions_round_trip_through_decode() {
+    let cfg = ModelConfig::tiny();
+    let t = seeded(&cfg, 5);
+    for p in [Precision::F32, Precision::F16, Precision::Int8] {
+        let bytes = encode(&cfg, &t, p).unwrap();
+        let buf = AlignedBytes::new(&bytes);
+        let w = Weights::parse(buf.as_bytes()).unwrap();
+        let back = avf_bel::model::decode(&w);
+        assert_eq!(back.len(), t.len());
+        for ((n0, s0, v0), (n1, s1, v1)) in t.iter().zip(&back) {
+            assert_eq!((n0, s0), (n1, s1), "{p:?}");
+            let amax = v0.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let tol = match p {
+                Precision::F32 => 0.0,
+                Precision::F16 => amax * 1e-3,
+                Precision::Int8 => amax / 127.0 * 0.51,
+            };
+            for (a, b) in v0.iter().zip(v1) {
+                assert!((a - b).abs() <= tol, "{p:?} {n0}: {a} vs {b}");
+            }
+        }
+    }
+}
