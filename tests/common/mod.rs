@@ -1,0 +1,37 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use avf_bel::model::{encode, seeded, Precision};
+use avf_bel::weights::writer::AlignedBytes;
+use avf_bel::ModelConfig;
+
+/// A seeded tiny model as an aligned weights file.
+pub fn tiny_model(seed: u64, precision: Precision) -> (ModelConfig, AlignedBytes) {
+    let cfg = ModelConfig::tiny();
+    let bytes = encode(&cfg, &seeded(&cfg, seed), precision).unwrap();
+    (cfg, AlignedBytes::new(&bytes))
+}
+
+/// Moving test pattern: a bright square travelling across the frame.
+pub fn frame(cfg: &ModelConfig, t: usize) -> Vec<u8> {
+    let (h, w) = (cfg.visual.height as usize, cfg.visual.width as usize);
+    let mut f = vec![40u8; h * w];
+    let x0 = (t * 3) % w;
+    for y in h / 4..h / 2 {
+        for x in x0..(x0 + w / 4).min(w) {
+            f[y * w + x] = 230;
+        }
+    }
+    f
+}
+
+/// A decaying 440 Hz tone every `period` samples.
+pub fn tones(cfg: &ModelConfig, seconds: f32, period: usize) -> Vec<f32> {
+    let sr = cfg.audio.sample_rate as f32;
+    (0..(seconds * sr) as usize)
+        .map(|i| {
+            let t = (i % period) as f32 / sr;
+            0.5 * (-8.0 * t).exp() * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
+        })
+        .collect()
+}

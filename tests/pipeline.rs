@@ -1,0 +1,126 @@
+//! The whole pipeline: outputs in range, EPP consistent, typed errors on bad input, determinism, BEL learning.
+
+mod common;
+use avf_bel::model::Precision;
+use avf_bel::{epp::epp, Error, InputError, Modalities, Pipeline, Weights};
+use common::{frame, tiny_model, tones};
+
+fn run_clip(p: &mut Pipeline<'_>, cfg: &avf_bel::ModelConfig, period: usize, m: Modalities) -> avf_bel::Output {
+    p.push_audio(&tones(cfg, 1.0, period)).unwrap();
+    for t in 0..12 {
+        p.push_frame(&frame(cfg, t)).unwrap();
+    }
+    p.infer(m).unwrap()
+}
+
+#[test]
+fn outputs_are_intensities_and_epp_follows_them() {
+    let (cfg, buf) = tiny_model(1, Precision::F32);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    for m in [Modalities::BOTH, Modalities::AUDIO, Modalities::VIDEO] {
+        let out = run_clip(&mut p, &cfg, 5000, m);
+        assert!(out.emotions.iter().all(|e| (0.0..=1.0).contains(e)), "{m:?}: {:?}", out.emotions);
+        assert!((out.epp - epp(&out.emotions)).abs() < 1e-6);
+        for e in 0..5 {
+            let raw = out.terms.amygdala[e] - out.terms.orbitofrontal[e];
+            assert!((raw.clamp(0.0, 1.0) - out.emotions[e]).abs() < 1e-6, "terms explain the output");
+        }
+        assert_eq!(out.contribution.audio == 0.0, !m.audio, "{m:?}: audio contribution only when audio is used");
+        assert_eq!(out.contribution.visual == 0.0, !m.video, "{m:?}: visual contribution only when video is used");
+    }
+}
+
+#[test]
+fn same_input_same_output_and_clips_are_independent() {
+    let (cfg, buf) = tiny_model(2, Precision::F32);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    let a = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+    let _ = run_clip(&mut p, &cfg, 3000, Modalities::BOTH);
+    let b = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+    assert_eq!(a, b, "infer resets the clip state");
+    let mut scratch2 = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut q = Pipeline::new(&w, &mut scratch2).unwrap();
+    assert_eq!(run_clip(&mut q, &cfg, 5000, Modalities::BOTH), a);
+}
+
+#[test]
+fn int8_and_f16_pipelines_agree_with_f32() {
+    let mut outs = Vec::new();
+    for prec in [Precision::F32, Precision::F16, Precision::Int8] {
+        let (cfg, buf) = tiny_model(4, prec);
+        let w = Weights::parse(buf.as_bytes()).unwrap();
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+        p.push_audio(&tones(&cfg, 1.0, 5000)).unwrap();
+        for t in 0..12 {
+            p.push_frame(&frame(&cfg, t)).unwrap();
+        }
+        p.infer(Modalities::VIDEO).unwrap();
+        outs.push(p.features().1.to_vec());
+    }
+    for (i, name) in [(1, "f16"), (2, "int8")] {
+        let num: f32 = outs[i].iter().zip(&outs[0]).map(|(a, b)| (a - b) * (a - b)).sum();
+        let den: f32 = outs[0].iter().map(|b| b * b).sum();
+        let rel = (num / den).sqrt();
+        // Visual features: fp16 storage within 1 %, int8 within 5 % (relative L2) of the f32 path.
+        assert!(rel < if i == 1 { 0.01 } else { 0.05 }, "{name}: relative error {rel}");
+    }
+}
+
+#[test]
+fn bad_input_gets_typed_errors() {
+    let (cfg, buf) = tiny_model(1, Precision::F32);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    let n = cfg.visual.height as usize * cfg.visual.width as usize;
+    assert_eq!(p.push_frame(&vec![0; n - 1]), Err(Error::Input(InputError::FrameSize { expected: n, got: n - 1 })));
+    assert_eq!(p.push_frame(&[]), Err(Error::Input(InputError::FrameSize { expected: n, got: 0 })));
+    assert_eq!(p.push_audio(&[0.0, f32::NAN]), Err(Error::Input(InputError::NonFiniteAudio)));
+    assert_eq!(p.push_audio(&[f32::INFINITY]), Err(Error::Input(InputError::NonFiniteAudio)));
+    // Nothing pushed: each modality reports what is missing.
+    assert_eq!(p.infer(Modalities::VIDEO), Err(Error::Input(InputError::NoFrames)));
+    assert_eq!(p.infer(Modalities::AUDIO), Err(Error::Input(InputError::EmptyAudio)));
+    // Fewer frames than one stack.
+    p.push_frame(&vec![0; n]).unwrap();
+    assert_eq!(p.infer(Modalities::VIDEO), Err(Error::Input(InputError::NoFrames)));
+    // After errors the pipeline still works.
+    let out = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+    assert!(out.epp.is_finite());
+    assert_eq!(p.learn(&[f32::NAN, 0.0, 0.0, 0.0, 0.0]), Err(Error::Input(InputError::BadReward)));
+}
+
+#[test]
+fn bel_learning_moves_towards_the_reward_and_stays_bounded() {
+    let (cfg, buf) = tiny_model(3, Precision::F32);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    let before = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+    assert!(p.sensory().iter().any(|&s| s > 0.0), "the seeded model drives BEL");
+    let target = [0.9, 0.1, 0.5, 0.0, 0.3];
+    let err = |o: &avf_bel::Output| o.emotions.iter().zip(&target).map(|(a, b)| (a - b).abs()).sum::<f32>();
+    let mut last = before;
+    for _ in 0..200 {
+        last = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+        p.learn(&target).unwrap();
+    }
+    assert!(err(&last) < err(&before) * 0.5, "error {} → {}", err(&before), err(&last));
+    // Extreme rewards never produce NaN or unbounded weights.
+    let bound = cfg.bel.weight_bound;
+    for i in 0..500 {
+        run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+        let r = if i % 2 == 0 { 1e30 } else { -1e30 };
+        p.learn(&[r; 5]).unwrap();
+    }
+    let bel = p.bel();
+    for v in bel.amygdala.iter().chain(bel.orbitofrontal.iter()).chain(bel.thalamus.iter()) {
+        assert!(v.is_finite() && v.abs() <= bound, "weight {v}");
+    }
+    let out = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+    assert!(out.emotions.iter().all(|e| e.is_finite()));
+}
