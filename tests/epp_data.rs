@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    assert!(d.join("ratings_music.csv").exists(), "the study's data must be at {} (CI checks out ../shared)", d.display());
+    assert!(
+        d.join("ratings_music.csv").exists(),
+        "the study's data must be at {} (CI checks out ../shared)",
+        d.display()
+    );
     d
 }
 

@@ -61,7 +61,7 @@ fn hand_written() -> Vec<u8> {
     let s_data: Vec<u8> = [0.5f32, 0.25].iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut h = config_bytes(&cfg);
     varint(&mut h, 2); // two tensors
-    // a: name, dtype F32 = 0, shape [2], no quant, offset 0, len 8, hash
+                       // a: name, dtype F32 = 0, shape [2], no quant, offset 0, len 8, hash
     varint(&mut h, 1);
     h.push(b'a');
     varint(&mut h, 0);

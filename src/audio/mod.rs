@@ -2,6 +2,7 @@
 //! model it drives ([`cortex`]).
 
 pub mod cortex;
+pub mod fft;
 pub mod frontend;
 
 /// Number of tonnetz dimensions (fifths, minor thirds, major thirds; sine and cosine each).
