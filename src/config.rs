@@ -35,7 +35,7 @@ pub struct AudioConfig {
     pub hop: u16,
     /// Mel bands for onset strength and the cortex drive (default 128, as librosa).
     pub n_mels: u16,
-    /// Onset-envelope history kept for tempo estimation, in frames (default 384 ≈ 8.9 s).
+    /// Onset-envelope history kept for tempo estimation, in frames (default 344 = librosa's 8-second window).
     pub tempo_frames: u16,
 }
 
@@ -116,7 +116,7 @@ impl Default for VisualConfig {
 
 impl Default for AudioConfig {
     fn default() -> Self {
-        AudioConfig { sample_rate: 22_050, n_fft: 2048, hop: 512, n_mels: 128, tempo_frames: 384 }
+        AudioConfig { sample_rate: 22_050, n_fft: 2048, hop: 512, n_mels: 128, tempo_frames: 344 }
     }
 }
 

@@ -560,7 +560,7 @@ fn tiny_golden_uses_the_tiny_model_config_and_scratch_sizes_are_as_documented() 
     let g = golden();
     assert_eq!(g[5].cfg.unwrap(), ModelConfig::tiny().audio);
     assert_eq!(g[0].cfg.unwrap(), AudioConfig::default());
-    assert_eq!(FrontEnd::scratch_len(&AudioConfig::default()), 26_002);
+    assert_eq!(FrontEnd::scratch_len(&AudioConfig::default()), 25_802);
     assert_eq!(FrontEnd::scratch_len(&ModelConfig::tiny().audio), 6_673);
 }
 

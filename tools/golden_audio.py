@@ -81,7 +81,7 @@ def noise():
     return out
 
 
-DEFAULT = dict(n_fft=2048, hop=512, n_mels=128, tempo_frames=384)
+DEFAULT = dict(n_fft=2048, hop=512, n_mels=128, tempo_frames=344)
 TINY = dict(n_fft=512, hop=256, n_mels=32, tempo_frames=128)
 
 SIGNALS = [

@@ -71,7 +71,7 @@
 //! Scratch floats: `4·n_fft` (input buffer, window, FFT buffer, twiddles) `+ 15·(n_fft/2+1)` (power spectrum,
 //! mel weights, 12-row chroma filter bank) `+ 4·n_mels` (mel band ranges, current and previous dB frames)
 //! `+ n_fft/(2·hop) + 1` (onset delay line) `+ 5·tempo_frames` (onset ring, tempo window, column, Kahan sum). The
-//! default configuration (2048/512/128 mels/384) needs 26 002 floats (104 008 bytes ≈ 102 KiB); `ModelConfig::tiny()`'s
+//! default configuration (2048/512/128 mels/344) needs 25 802 floats (103 208 bytes ≈ 101 KiB); `ModelConfig::tiny()`'s
 //! audio (512/256/32/128) needs 6 673 floats (26 692 bytes ≈ 26 KiB). Per frame the work is one `n_fft` real FFT,
 //! `~14·(n_fft/2+1)` multiply-adds for mel and chroma, and `~W²/2` multiply-adds for the tempogram column (the largest
 //! part at the defaults). Measured with the ignored test `cost_per_second_of_audio` (release build, one core of a
