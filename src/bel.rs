@@ -8,7 +8,10 @@
 //! `ΔV[e][i] = α·S_i·max(0, Rew_e − A_e)` (the amygdala never unlearns: its weights only grow) and
 //! `ΔW[e][i] = β·S_i·(E′_e − Rew_e)` with `E′_e = A_e − V_th[e]·S_th − O_e` (the orbitofrontal cortex learns to
 //! inhibit what the amygdala over-predicts). The thalamic weight learns like the amygdala's with `S_th`.
-//! After each step every weight is clamped to `±weight_bound`, so no sequence of finite rewards can make it diverge.
+//! Both steps are divided by the input energy `Σ S_i² + S_th²` (normalised LMS), so α and β are the fraction of the
+//! error corrected per step whatever the scale of `S`; Morén & Balkenius use raw steps, which diverge once
+//! `α·‖S‖² > 2`. After each step every weight is clamped to `±weight_bound`, so no sequence of finite rewards can
+//! make it diverge.
 
 use crate::arena::Arena;
 use crate::config::{BelConfig, N_EMOTIONS};
@@ -103,11 +106,15 @@ impl<'a> Bel<'a> {
         }
         let k = self.k;
         let bound = self.cfg.weight_bound;
+        // Normalised step (as in normalised LMS): dividing by the input's energy makes α and β fractions of the error
+        // corrected per step, so learning is stable for any input scale when α, β ≤ 1.
+        let energy: f32 = self.last_s.iter().map(|s| s * s).sum::<f32>() + self.last_s_th * self.last_s_th;
+        let norm = 1.0 / (energy + 1e-6);
         for (e, &rew) in reward.iter().enumerate() {
             let (a, o) = self.terms(e);
             let e_prime = a - self.thalamus[e] * self.last_s_th - o;
-            let grow = (rew - a).max(0.0);
-            let inhibit = e_prime - rew;
+            let grow = (rew - a).max(0.0) * norm;
+            let inhibit = (e_prime - rew) * norm;
             for i in 0..k {
                 let s = self.last_s[i];
                 let v = &mut self.amygdala[e * k + i];

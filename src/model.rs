@@ -109,7 +109,8 @@ pub fn seeded(cfg: &ModelConfig, seed: u64) -> F32Tensors {
     let k = f.sensory as usize;
     let bel = |rng: &mut SplitMix64, n: usize, a: f32| (0..n).map(|_| a * rng.next_f32()).collect::<Vec<f32>>();
     t.push(("bel.amygdala".into(), vec![N_EMOTIONS as u32, k as u32], bel(&mut rng, N_EMOTIONS * k, 0.2)));
-    t.push(("bel.thalamus".into(), vec![N_EMOTIONS as u32], bel(&mut rng, N_EMOTIONS, 0.1)));
+    // No innate thalamic shortcut in an untrained model: the OFC cannot inhibit it (it learns on E′ without A_th).
+    t.push(("bel.thalamus".into(), vec![N_EMOTIONS as u32], vec![0.0; N_EMOTIONS]));
     t.push(("bel.orbitofrontal".into(), vec![N_EMOTIONS as u32, k as u32], bel(&mut rng, N_EMOTIONS * k, 0.05)));
     let _ = Cortex::n_features(&cfg.cortex);
     t

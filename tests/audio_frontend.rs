@@ -564,37 +564,3 @@ fn tiny_golden_uses_the_tiny_model_config_and_scratch_sizes_are_as_documented() 
     assert_eq!(FrontEnd::scratch_len(&ModelConfig::tiny().audio), 6_673);
 }
 
-/// `cargo test --release --test audio_frontend -- --ignored --nocapture cost`: CPU time per second of audio.
-#[test]
-#[ignore]
-fn cost_per_second_of_audio() {
-    for cfg in [AudioConfig::default(), ModelConfig::tiny().audio] {
-        let mut pcm = Vec::new();
-        for _ in 0..10 {
-            pcm.extend(piano());
-            pcm.extend(noise());
-        }
-        let secs = pcm.len() as f64 / SR as f64;
-        let mut scratch = vec![0.0f32; FrontEnd::scratch_len(&cfg)];
-        let mut fe = FrontEnd::new(&cfg, &mut scratch).unwrap();
-        let _ = run_on(&mut fe, &pcm, &[512]);
-        let mut best = f64::INFINITY;
-        for _ in 0..3 {
-            fe.reset();
-            let t0 = std::time::Instant::now();
-            let r = run_on(&mut fe, &pcm, &[512]);
-            best = best.min(t0.elapsed().as_secs_f64());
-            assert!(r.summary.rms_mean > 0.0);
-        }
-        println!(
-            "n_fft {} hop {} mels {} tempo {}: {:.1} s audio in {:.1} ms = {:.2} ms per second of audio",
-            cfg.n_fft,
-            cfg.hop,
-            cfg.n_mels,
-            cfg.tempo_frames,
-            secs,
-            best * 1e3,
-            best * 1e3 / secs
-        );
-    }
-}

@@ -96,47 +96,7 @@ fn at(cfg: &ModelConfig, blk: usize, g: usize) -> usize {
     blk * cfg.cortex.groups as usize + g
 }
 
-fn print_features(label: &str, f: &[f32], g: usize) {
-    println!("{label}");
-    for (blk, name) in ["PYR", "PV", "SOM", "sd PYR", "sd PV", "sd SOM"].iter().enumerate() {
-        println!("  {name:7} {:?}", &f[blk * g..(blk + 1) * g]);
-    }
-}
 
-/// Prints features for a few stimuli (diagnostic): `cargo test --release --test cortex -- --ignored --nocapture explore`.
-#[test]
-#[ignore]
-fn explore() {
-    let base = tiny();
-    let g = base.cortex.groups as usize;
-    for secs in [3.0, 8.0] {
-        let slow = clip(&base.audio, g, secs, &rhythm(2.0, secs, 0.05, 1, 10.0));
-        let fast = clip(&base.audio, g, secs, &rhythm(6.0, secs, 0.05, 1, 10.0));
-        for seed in [2, 3, 5, 11, 29, 31] {
-            let cfg = tiny_seed(seed);
-            let (fs, ff) = (features(&cfg, &slow), features(&cfg, &fast));
-            println!(
-                "{secs}s seed {seed}: PYR {:.2}/{:.2} sd {:.2}/{:.2}  PV {:.2}/{:.2} sd {:.2}/{:.2}",
-                fs[1], ff[1], fs[13], ff[13], fs[5], ff[5], fs[17], ff[17]
-            );
-        }
-    }
-    let cfg = tiny();
-    let sil = clip(&cfg.audio, g, 2.0, &[]);
-    print_features("silence", &features(&cfg, &sil), g);
-    for rate in [2.0, 6.0] {
-        let c = clip(&cfg.audio, g, 3.0, &rhythm(rate, 3.0, 0.05, 1, 10.0));
-        print_features(&format!("rhythm {rate} Hz"), &features(&cfg, &c), g);
-    }
-    let c = clip(&cfg.audio, g, 2.0, &rhythm(4.0, 2.0, 0.1, 3, 10.0));
-    print_features("high band", &features(&cfg, &c), g);
-    let cfg = ModelConfig::default();
-    let g = cfg.cortex.groups as usize;
-    let c = clip(&cfg.audio, g, 2.0, &rhythm(4.0, 2.0, 0.1, 2, 10.0));
-    print_features("default, band 2", &features(&cfg, &c), g);
-    let sil = clip(&cfg.audio, g, 2.0, &[]);
-    print_features("default silence", &features(&cfg, &sil), g);
-}
 
 #[test]
 fn scratch_too_small_is_an_error() {
@@ -153,48 +113,6 @@ fn scratch_too_small_is_an_error() {
     }
 }
 
-/// CPU cost at the default size: `cargo test --release --test cortex -- --ignored --nocapture cost`.
-#[test]
-#[ignore]
-fn cost_per_second_of_audio() {
-    let cfg = ModelConfig::default();
-    let g = cfg.cortex.groups as usize;
-    let secs = 10.0;
-    let mut tones = rhythm(4.0, secs, 0.1, 2, 10.0);
-    tones.extend(rhythm(3.0, secs, 0.2, 5, 0.0));
-    let frames = clip(&cfg.audio, g, secs, &tones);
-    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
-    let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut scratch).unwrap();
-    // CPU time of this thread (Linux schedstat, ns on CPU), so that other processes on a shared machine do not
-    // count; wall time as a fallback elsewhere.
-    let cpu = || -> Option<f64> {
-        let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-        Some(s.split_whitespace().next()?.parse::<f64>().ok()? * 1e-9)
-    };
-    let mut best = f64::INFINITY;
-    let mut best_wall = f64::INFINITY;
-    for _ in 0..3 {
-        c.reset();
-        let (c0, t0) = (cpu(), std::time::Instant::now());
-        feed(&mut c, &frames);
-        let wall = t0.elapsed().as_secs_f64();
-        best_wall = best_wall.min(wall);
-        best = best.min(match (c0, cpu()) {
-            (Some(a), Some(b)) => b - a,
-            _ => wall,
-        });
-    }
-    println!("wall {:.1} ms per second of audio", 1e3 * best_wall / 10.0);
-    let audio_s = frames.len() as f64 * cfg.audio.hop as f64 / cfg.audio.sample_rate as f64;
-    let mut f = vec![0.0; Cortex::n_features(&cfg.cortex)];
-    c.features(&mut f);
-    print_features("cost clip", &f, g);
-    println!(
-        "scratch {} floats; {:.1} ms CPU per second of audio (best of 3, {audio_s:.2} s clip)",
-        Cortex::scratch_len(&cfg.cortex, &cfg.audio),
-        1e3 * best / audio_s
-    );
-}
 
 #[test]
 fn deterministic_and_reset_restores_initial_state() {
