@@ -1,1 +1,147 @@
-fn main() {}
+//! Criterion benchmarks: each stage and the whole pipeline, f32 and int8, CORnet-Z at 64², 96² and 224², batch 1,
+//! one thread. Run with `cargo bench --bench pipeline`; compare against ONNX Runtime with `benches/compare.sh`.
+
+use avf_bel::audio::cortex::Cortex;
+use avf_bel::audio::frontend::FrontEnd;
+use avf_bel::audio::FrameFeatures;
+use avf_bel::model::{encode, seeded, Precision};
+use avf_bel::weights::writer::AlignedBytes;
+use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn model(size: u16, channels: u8, p: Precision) -> (ModelConfig, AlignedBytes) {
+    let mut cfg = ModelConfig::default();
+    cfg.visual.height = size;
+    cfg.visual.width = size;
+    cfg.visual.channels = channels;
+    cfg.visual.stride_frames = 1;
+    let bytes = encode(&cfg, &seeded(&cfg, 1), p).unwrap();
+    (cfg, AlignedBytes::new(&bytes))
+}
+
+fn frames(cfg: &ModelConfig, n: usize) -> Vec<Vec<u8>> {
+    let len = cfg.visual.height as usize * cfg.visual.width as usize;
+    (0..n).map(|t| (0..len).map(|i| ((i * 7 + t * 13) % 251) as u8).collect()).collect()
+}
+
+fn tone(cfg: &ModelConfig, seconds: f32) -> Vec<f32> {
+    let sr = cfg.audio.sample_rate as f32;
+    (0..(seconds * sr) as usize)
+        .map(|i| {
+            let t = (i % 5000) as f32 / sr;
+            0.4 * (-6.0 * t).exp() * (2.0 * std::f32::consts::PI * 330.0 * t).sin()
+        })
+        .collect()
+}
+
+fn visual(c: &mut Criterion) {
+    let mut g = c.benchmark_group("visual_cornet_z_stack");
+    g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    for (p, name) in [(Precision::F32, "f32"), (Precision::Int8, "int8")] {
+        for size in [64u16, 96, 224] {
+            let (cfg, buf) = model(size, 3, p);
+            let w = Weights::parse(buf.as_bytes()).unwrap();
+            let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+            let mut pipe = Pipeline::new(&w, &mut scratch).unwrap();
+            let fr = frames(&cfg, 4);
+            for f in &fr {
+                pipe.push_frame(f).unwrap();
+            }
+            let mut i = 0;
+            g.bench_with_input(BenchmarkId::new(name, format!("{size}x{size}x3")), &size, |b, _| {
+                b.iter(|| {
+                    i += 1;
+                    black_box(pipe.visual().push_frame(&fr[i % fr.len()]).unwrap())
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn audio(c: &mut Criterion) {
+    let cfg = ModelConfig::default();
+    let pcm = tone(&cfg, 1.0);
+    let mut g = c.benchmark_group("audio_1s");
+    g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    let mut scratch = vec![0.0; FrontEnd::scratch_len(&cfg.audio)];
+    let mut fe = FrontEnd::new(&cfg.audio, &mut scratch).unwrap();
+    g.bench_function("frontend", |b| {
+        b.iter(|| {
+            fe.reset();
+            fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
+            fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
+            black_box(fe.summary())
+        })
+    });
+    // Record the frames once, then time the cortex alone.
+    let mels = cfg.audio.n_mels as usize;
+    let mut recorded: Vec<(f32, Vec<f32>)> = Vec::new();
+    fe.reset();
+    fe.push(&pcm, &mut |f: &FrameFeatures| recorded.push((f.onset, f.mel_db.to_vec()))).unwrap();
+    let mut cs = vec![0.0; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut cortex = Cortex::new(&cfg.cortex, &cfg.audio, &mut cs).unwrap();
+    let mut feats = vec![0.0; Cortex::n_features(&cfg.cortex)];
+    g.bench_function("cortex_pyr800_pv200_som200_dt0.1ms", |b| {
+        b.iter(|| {
+            cortex.reset();
+            for (i, (onset, mel)) in recorded.iter().enumerate() {
+                let f = FrameFeatures {
+                    index: i as u32,
+                    rms: 0.1,
+                    pitch_mean: 0.0,
+                    tonnetz: [0.0; 6],
+                    onset: *onset,
+                    mel_db: &mel[..mels],
+                };
+                cortex.step_frame(&f);
+            }
+            cortex.features(&mut feats);
+            black_box(feats[0])
+        })
+    });
+    g.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipeline_1s_clip");
+    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_millis(500));
+    for (p, name) in [(Precision::F32, "f32"), (Precision::Int8, "int8")] {
+        let cfg = ModelConfig::default();
+        let bytes = encode(&cfg, &seeded(&cfg, 1), p).unwrap();
+        let buf = AlignedBytes::new(&bytes);
+        let w = Weights::parse(buf.as_bytes()).unwrap();
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut pipe = Pipeline::new(&w, &mut scratch).unwrap();
+        let pcm = tone(&cfg, 1.0);
+        let fr = frames(&cfg, 30);
+        g.bench_function(BenchmarkId::new(name, "64x64x5_30fps_22050Hz"), |b| {
+            b.iter(|| {
+                pipe.push_audio(&pcm).unwrap();
+                for f in &fr {
+                    pipe.push_frame(f).unwrap();
+                }
+                black_box(pipe.infer(Modalities::BOTH).unwrap())
+            })
+        });
+        // Fusion + BEL alone: the inference step after features exist (video-only, a single stack).
+        g.bench_function(BenchmarkId::new(name, "fusion_bel_readout"), |b| {
+            b.iter_batched(
+                || (),
+                |_| {
+                    for f in fr.iter().take(cfg.visual.channels as usize) {
+                        pipe.push_frame(f).unwrap();
+                    }
+                    black_box(pipe.infer(Modalities::VIDEO).unwrap())
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, visual, audio, pipeline);
+criterion_main!(benches);
