@@ -4,8 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod audio;
+#[cfg(feature = "std")]
+pub mod cli;
 pub mod config;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod stimuli;
 
 pub use config::{ModelConfig, EMOTIONS, N_EMOTIONS};
 pub use error::{ConfigError, Error, FormatError, InputError};
