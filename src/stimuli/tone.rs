@@ -15,7 +15,7 @@ pub const INHARMONICITY: f64 = 0.0004;
 /// Attack (hammer) time in seconds.
 pub const ATTACK_S: f64 = 0.003;
 /// Damper release time constant in seconds after note-off.
-pub const RELEASE_TAU_S: f64 = 0.010;
+pub const RELEASE_TAU_S: f64 = 0.004;
 /// Output gain at full velocity.
 pub const GAIN: f64 = 0.5;
 
