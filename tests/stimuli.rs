@@ -376,6 +376,15 @@ fn shapes(frames: &[u8], size: usize) -> Vec<Shape> {
         .collect()
 }
 
+/// The ball's shape in frame `f`.
+fn shape_at(frames: &[u8], size: usize, f: usize) -> Shape {
+    let n = size * size;
+    shape(
+        &coverage(&frames[f * n..(f + 1) * n], &ball::background(size)),
+        size,
+    )
+}
+
 /// Bounce heights (output pixels) measured per note: highest rise of the centroid over the rest pose at onset.
 fn measured_heights(
     frames: &[u8],
@@ -442,12 +451,12 @@ fn spikiness_follows_dissonance() {
     for consonance in [0.0, 37.0] {
         let pr = p(60.0, 0.0, consonance, 50.0, 50.0);
         let s = render(&pr, &opts(seconds, 5, size, fps)).unwrap();
-        let sh = shapes(&s.frames, size);
-        let smooth = sh[0].roughness; // before the first note the outline is the plain ellipse
+        // Before the first note the outline is the plain ellipse.
+        let smooth = shape_at(&s.frames, size, 0).roughness;
         let rough: Vec<f64> = s
             .notes
             .iter()
-            .map(|n| sh[rest_frame(n, fps)].roughness - smooth)
+            .map(|n| shape_at(&s.frames, size, rest_frame(n, fps)).roughness - smooth)
             .collect();
         // Expected amplitude from Huron's value of the interval: −1.428 → 0.2, 0.8 → 0.
         let amp: Vec<f64> = s
@@ -472,12 +481,11 @@ fn lean_follows_pitch() {
     let pr = p(bpm, 0.0, 37.0, 50.0, 50.0);
     let seed = seed_in_register(&pr, seconds, 36, 96);
     let s = render(&pr, &opts(seconds, seed, size, fps)).unwrap();
-    let sh = shapes(&s.frames, size);
     let heard = heard_on_grid(&s.audio, bpm, s.notes.len());
     let lean: Vec<f64> = s
         .notes
         .iter()
-        .map(|n| sh[rest_frame(n, fps)].lean)
+        .map(|n| shape_at(&s.frames, size, rest_frame(n, fps)).lean)
         .collect();
     let pitch: Vec<f64> = heard.iter().map(|&m| f64::from(m)).collect();
     let mut err: Vec<f64> = Vec::new();
