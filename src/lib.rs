@@ -20,6 +20,8 @@ pub mod weights;
 pub mod cli;
 #[cfg(feature = "std")]
 pub mod model;
+#[cfg(feature = "std")]
+pub mod stimuli;
 
 pub use config::{ModelConfig, EMOTIONS, N_EMOTIONS};
 pub use error::{ConfigError, Error, FormatError, InputError};

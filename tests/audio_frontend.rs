@@ -563,4 +563,3 @@ fn tiny_golden_uses_the_tiny_model_config_and_scratch_sizes_are_as_documented() 
     assert_eq!(FrontEnd::scratch_len(&AudioConfig::default()), 25_802);
     assert_eq!(FrontEnd::scratch_len(&ModelConfig::tiny().audio), 6_673);
 }
-

@@ -4,7 +4,11 @@ use std::process::Command;
 
 fn avf(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_avf-bel")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -16,7 +20,8 @@ fn tmp(name: &str) -> std::path::PathBuf {
 #[test]
 fn init_then_inspect_round_trip() {
     let f = tmp("tiny.avfw");
-    let (code, out, err) = avf(&["init", "--config", "tiny", "--precision", "int8", "--seed", "4", "--out", f.to_str().unwrap()]);
+    let (code, out, err) =
+        avf(&["init", "--config", "tiny", "--precision", "int8", "--seed", "4", "--out", f.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("UNTRAINED"));
     let (code, out, err) = avf(&["inspect", f.to_str().unwrap()]);
@@ -64,7 +69,8 @@ fn bad_files_and_arguments_exit_non_zero_with_a_message() {
 
 #[test]
 fn bench_prints_one_json_line_with_the_median() {
-    let (code, out, err) = avf(&["bench", "--stage", "visual", "--size", "32", "--channels", "2", "--iters", "3", "--json"]);
+    let (code, out, err) =
+        avf(&["bench", "--stage", "visual", "--size", "32", "--channels", "2", "--iters", "3", "--json"]);
     assert_eq!(code, 0, "{err}");
     let line = out.trim();
     assert_eq!(line.lines().count(), 1);

@@ -96,8 +96,6 @@ fn at(cfg: &ModelConfig, blk: usize, g: usize) -> usize {
     blk * cfg.cortex.groups as usize + g
 }
 
-
-
 #[test]
 fn scratch_too_small_is_an_error() {
     let cfg = tiny();
@@ -112,7 +110,6 @@ fn scratch_too_small_is_an_error() {
         Ok(_) => panic!("accepted a scratch buffer one float too small"),
     }
 }
-
 
 #[test]
 fn deterministic_and_reset_restores_initial_state() {

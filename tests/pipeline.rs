@@ -110,7 +110,16 @@ fn bel_learning_moves_towards_the_reward_and_stays_bounded() {
         p.learn(&target).unwrap();
         p.bel().forward(&s, &mut e).unwrap();
     }
-    assert!(err(&e) < err(&before.emotions) * 0.5, "error {} → {}: {:?} → {:?}, s {:?}, terms {:?}", err(&before.emotions), err(&e), before.emotions, e, s, before.terms);
+    assert!(
+        err(&e) < err(&before.emotions) * 0.5,
+        "error {} → {}: {:?} → {:?}, s {:?}, terms {:?}",
+        err(&before.emotions),
+        err(&e),
+        before.emotions,
+        e,
+        s,
+        before.terms
+    );
     // The learned state is what the next inference uses.
     let after = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
     assert_eq!(after.emotions, e);

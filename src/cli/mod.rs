@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod init;
 pub mod inspect;
+pub mod synth;
 
 /// Usage text.
 pub const USAGE: &str = "usage: avf-bel <command> [options]
@@ -11,6 +12,9 @@ commands:
   inspect FILE                       print a weights file's header, tensors, sizes and hash
   init --out FILE [--seed N] [--config default|tiny] [--precision f32|f16|int8]
                                      write a seeded, UNTRAINED model
+  synth --params bpm=B,jitter=J,consonance=C,bigsmall=S,updown=U | --stimulus NAME --out DIR
+        [--seconds T] [--seed N] [--size N] [--fps F] [--data DIR] [--preview FILE.png]
+                                     render a stimulus: DIR/audio.wav and DIR/video.y4m
   bench --stage visual|audio|pipeline [--size N] [--channels C] [--threads T]
         [--precision f32|int8] [--iters N] [--json]
                                      time a stage on synthetic input (median of N runs)
@@ -26,6 +30,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "inspect" => inspect::run(rest),
         "init" => init::run(rest),
         "bench" => bench::run(rest),
+        "synth" => synth::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
