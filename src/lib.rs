@@ -19,6 +19,8 @@ pub mod weights;
 #[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]
+pub mod media;
+#[cfg(feature = "std")]
 pub mod model;
 #[cfg(feature = "std")]
 pub mod stimuli;

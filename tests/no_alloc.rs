@@ -37,7 +37,7 @@ fn steady_state_pipeline_run_does_not_allocate() {
         let mut p = Pipeline::new(&w, &mut scratch).unwrap();
         let audio = tones(&cfg, 1.0, 4000);
         let frames: Vec<Vec<u8>> = (0..12).map(|t| frame(&cfg, t)).collect();
-        let mut clip = |p: &mut Pipeline<'_>| {
+        let clip = |p: &mut Pipeline<'_>| {
             for chunk in audio.chunks(700) {
                 p.push_audio(chunk).unwrap();
             }

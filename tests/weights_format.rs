@@ -198,7 +198,10 @@ fn malformed_files_get_typed_errors() {
 }
 
 /// Write a file whose header lists `infos` over the given data section, hashes computed unless `keep_hash`.
-fn custom(tensors: Vec<(&str, DType, Vec<u32>, Option<(u64, u32)>, u64, u64)>, data: &[u8]) -> Vec<u8> {
+/// (name, dtype, shape, quant (scales offset, count), offset, len) of one header entry.
+type Entry<'a> = (&'a str, DType, Vec<u32>, Option<(u64, u32)>, u64, u64);
+
+fn custom(tensors: Vec<Entry<'_>>, data: &[u8]) -> Vec<u8> {
     let mut h = config_bytes(&ModelConfig::tiny());
     varint(&mut h, tensors.len() as u64);
     for (name, dtype, shape, quant, offset, len) in tensors {

@@ -3,12 +3,15 @@
 pub mod bench;
 pub mod init;
 pub mod inspect;
+pub mod run;
 pub mod synth;
 
 /// Usage text.
 pub const USAGE: &str = "usage: avf-bel <command> [options]
 
 commands:
+  run [--weights W] (--stimulus NAME | [--audio WAV] [--video Y4M]) [--json] [--seconds T] [--seed N]
+                                     run a model (default: the built-in one) on a clip; report emotions and EPP
   inspect FILE                       print a weights file's header, tensors, sizes and hash
   init --out FILE [--seed N] [--config default|tiny] [--precision f32|f16|int8]
                                      write a seeded, UNTRAINED model
@@ -31,6 +34,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "init" => init::run(rest),
         "bench" => bench::run(rest),
         "synth" => synth::run(rest),
+        "run" => run::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
