@@ -78,3 +78,43 @@ fn bench_prints_one_json_line_with_the_median() {
     let median: f64 = line.split("\"median_ms\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
     assert!(median > 0.0);
 }
+
+#[test]
+fn run_reports_emotions_epp_and_explanation_as_json() {
+    let (code, out, err) = avf(&["run", "--stimulus", "happy", "--seconds", "1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out.trim();
+    assert_eq!(line.lines().count(), 1);
+    for key in
+        ["\"epp\":", "\"emotions\":{\"angry\":", "\"peaceful\":", "\"scared\":", "\"amygdala\":", "\"orbitofrontal\":"]
+    {
+        assert!(line.contains(key), "missing {key}: {line}");
+    }
+    assert!(line.contains("\"modalities\":\"audio+video\""));
+    let epp: f32 = line.split("\"epp\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!((0.0..=1.0).contains(&epp));
+}
+
+#[test]
+fn run_with_one_modality_says_so_and_bad_inputs_are_errors() {
+    let d = tmp("clip");
+    let (code, _, err) = avf(&["synth", "--stimulus", "sad", "--seconds", "1", "--out", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let wav = d.join("audio.wav");
+    let y4m = d.join("video.y4m");
+    let (code, out, err) = avf(&["run", "--audio", wav.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("audio only") && out.contains("UNTRAINED"), "{out}");
+    let (code, out, _) = avf(&["run", "--video", y4m.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"modalities\":\"video only\""));
+    let (code, _, err) = avf(&["run", "--audio", y4m.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("WAV"), "{err}");
+    let (code, _, err) = avf(&["run"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing to run"), "{err}");
+    let (code, _, err) = avf(&["run", "--stimulus", "nope"]);
+    assert_eq!(code, 2);
+    assert!(!err.is_empty());
+}

@@ -1,0 +1,99 @@
+//! WAV and YUV4MPEG2 readers: round trips through the project's writers, malformed files, random bytes.
+
+use avf_bel::media::{read_wav, read_y4m, MediaError};
+use avf_bel::model::SplitMix64;
+use avf_bel::stimuli::io::{wav_bytes, y4m_bytes};
+
+#[test]
+fn wav_round_trip_within_two_lsb() {
+    let x: Vec<f32> = (0..1000).map(|i| 0.8 * (i as f32 * 0.05).sin()).collect();
+    let back = read_wav(&wav_bytes(&x, 22_050), 22_050).unwrap();
+    assert_eq!(back.len(), x.len());
+    for (a, b) in x.iter().zip(&back) {
+        // Rounding (½ LSB) plus the writer's 32767 vs the reader's 32768 full scale (≤ 1 LSB): within 2 LSB.
+        assert!((a - b).abs() <= 2.0 / 32767.0, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn stereo_float_wav_is_downmixed() {
+    // Hand-built: IEEE float, 2 channels, 22,050 Hz, two frames (0.5, −0.5) and (1.0, 0.0).
+    let mut b = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&3u16.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&22_050u32.to_le_bytes());
+    b.extend_from_slice(&(22_050u32 * 8).to_le_bytes());
+    b.extend_from_slice(&8u16.to_le_bytes());
+    b.extend_from_slice(&32u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    for v in [0.5f32, -0.5, 1.0, 0.0] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    assert_eq!(read_wav(&b, 22_050).unwrap(), vec![0.0, 0.5]);
+}
+
+#[test]
+fn bad_wavs_get_typed_errors() {
+    let good = wav_bytes(&[0.1, 0.2, 0.3], 22_050);
+    assert_eq!(read_wav(&good, 44_100), Err(MediaError::SampleRate { expected: 44_100, got: 22_050 }));
+    assert!(matches!(read_wav(b"RIFX", 22_050), Err(MediaError::BadWav(_))));
+    assert!(matches!(read_wav(&good[..40], 22_050), Err(MediaError::BadWav(_))));
+    assert_eq!(read_wav(&good[..44], 22_050), Err(MediaError::Empty));
+    let mut bits12 = good.clone();
+    bits12[34] = 12;
+    assert!(matches!(read_wav(&bits12, 22_050), Err(MediaError::UnsupportedWav(_))));
+}
+
+#[test]
+fn y4m_round_trip_and_resize() {
+    let frames: Vec<u8> = (0..3 * 8 * 6).map(|i| (i * 5 % 256) as u8).collect();
+    let y = read_y4m(&y4m_bytes(&frames, 8, 6, 30)).unwrap();
+    assert_eq!((y.width, y.height, y.frames(), y.fps), (8, 6, 3, 30.0));
+    assert_eq!(y.luma, frames);
+    let mut half = vec![0u8; 4 * 3];
+    y.frame_resized(1, 4, 3, &mut half);
+    let f1 = &frames[48..96];
+    let avg = |x: usize, yy: usize| {
+        ((f1[2 * yy * 8 + 2 * x] as u32
+            + f1[2 * yy * 8 + 2 * x + 1] as u32
+            + f1[(2 * yy + 1) * 8 + 2 * x] as u32
+            + f1[(2 * yy + 1) * 8 + 2 * x + 1] as u32)
+            / 4) as u8
+    };
+    assert_eq!(half[0], avg(0, 0));
+    assert_eq!(half[11], avg(3, 2));
+}
+
+#[test]
+fn bad_y4ms_get_typed_errors() {
+    let good = y4m_bytes(&[7u8; 2 * 16], 4, 4, 30);
+    assert!(matches!(read_y4m(b"YUV4MPEG3 W4 H4\n"), Err(MediaError::BadY4m(_))));
+    assert!(matches!(read_y4m(b"YUV4MPEG2 W0 H4\n"), Err(MediaError::BadY4m(_))));
+    assert!(matches!(read_y4m(b"YUV4MPEG2 W4 H4 C411\nFRAME\n"), Err(MediaError::BadY4m(_))));
+    assert_eq!(read_y4m(b"YUV4MPEG2 W4 H4 F30:1\n"), Err(MediaError::Empty));
+    assert!(matches!(read_y4m(&good[..good.len() - 1]), Err(MediaError::BadY4m(_))));
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut rng = SplitMix64(5);
+    let wav = wav_bytes(&[0.25; 64], 22_050);
+    let y4m = y4m_bytes(&[9u8; 64], 8, 8, 30);
+    for _ in 0..5000 {
+        for base in [&wav, &y4m] {
+            let mut f = base.clone();
+            let cut = (rng.next_u64() % (f.len() as u64 + 1)) as usize;
+            f.truncate(cut);
+            for _ in 0..3 {
+                if !f.is_empty() {
+                    let i = (rng.next_u64() % f.len() as u64) as usize;
+                    f[i] = rng.next_u64() as u8;
+                }
+            }
+            let _ = read_wav(&f, 22_050);
+            let _ = read_y4m(&f);
+        }
+    }
+}
