@@ -77,6 +77,11 @@ impl ConvShape {
 /// `0..w` (the rest is zero padding).
 #[inline(always)]
 fn valid_run(ix0: isize, stride: usize, w: usize, run: usize) -> (usize, usize) {
+    if stride == 1 {
+        let lo = (-ix0).clamp(0, run as isize) as usize;
+        let hi = (w as isize - ix0).clamp(lo as isize, run as isize) as usize;
+        return (lo, hi);
+    }
     let st = stride as isize;
     let lo = if ix0 >= 0 { 0 } else { ((-ix0 + st - 1) / st) as usize };
     let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + st - 1) / st) as usize };
@@ -87,43 +92,51 @@ fn valid_run(ix0: isize, stride: usize, w: usize, run: usize) -> (usize, usize) 
 /// Pack the f32 CHW input `x` into column panels `[panel][kk][NR]` (see the module docs).
 pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
     let (n, kk, wo) = (s.n(), s.kk(), s.wo());
+    let (h, st, pad) = (s.h as isize, s.stride as isize, s.pad as isize);
     for p in 0..s.panels() {
         let base = p * kk * NR;
         let n0 = p * NR;
         let cols = (n - n0).min(NR);
+        // The panel's pixels in runs that share an output row, computed once per panel (no division per row).
+        let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+        let mut nruns = 0;
+        let mut j = 0;
+        while j < cols {
+            let n_j = n0 + j;
+            let (oy, ox0) = (n_j / wo, n_j % wo);
+            let run = (wo - ox0).min(cols - j);
+            runs[nruns] = (j, oy as isize * st - pad, ox0 as isize * st - pad, run);
+            nruns += 1;
+            j += run;
+        }
         let mut row = 0;
         for ci in 0..s.cin {
+            let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
             for ky in 0..s.k {
                 for kx in 0..s.k {
                     let dst = &mut packed[base + row * NR..base + row * NR + NR];
-                    // Walk the panel's pixels in runs that share an output row, so the inner loop has no division.
-                    let mut j = 0;
-                    while j < cols {
-                        let n_j = n0 + j;
-                        let (oy, ox0) = (n_j / wo, n_j % wo);
-                        let run = (wo - ox0).min(cols - j);
-                        let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+                    for &(j, iy0, ix00, run) in &runs[..nruns] {
                         let d = &mut dst[j..j + run];
-                        if iy < 0 || iy >= s.h as isize {
+                        let iy = iy0 + ky as isize;
+                        if iy < 0 || iy >= h {
                             d.fill(0.0);
-                        } else {
-                            let src_row = &x[(ci * s.h + iy as usize) * s.w..(ci * s.h + iy as usize + 1) * s.w];
-                            let ix0 = (ox0 * s.stride + kx) as isize - s.pad as isize;
-                            let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
-                            d[..lo].fill(0.0);
-                            d[hi..].fill(0.0);
-                            if hi > lo {
-                                let start = (ix0 + (lo * s.stride) as isize) as usize;
-                                if s.stride == 1 {
-                                    d[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
-                                } else {
-                                    for (t, v) in d[lo..hi].iter_mut().enumerate() {
-                                        *v = src_row[start + t * s.stride];
-                                    }
+                            continue;
+                        }
+                        let src_row = &plane[iy as usize * s.w..(iy as usize + 1) * s.w];
+                        let ix0 = ix00 + kx as isize;
+                        let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
+                        d[..lo].fill(0.0);
+                        d[hi..].fill(0.0);
+                        if hi > lo {
+                            let start = (ix0 + lo as isize * st) as usize;
+                            if s.stride == 1 {
+                                d[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
+                            } else {
+                                for (t, v) in d[lo..hi].iter_mut().enumerate() {
+                                    *v = src_row[start + t * s.stride];
                                 }
                             }
                         }
-                        j += run;
                     }
                     dst[cols..].fill(0.0);
                     row += 1;
@@ -322,7 +335,8 @@ mod x86 {
         }
     }
 
-    /// 16 output channels × up to 16 pixels per call.
+    /// 8 output channels × up to 16 pixels per call; even and odd reduction steps accumulate separately, which gives
+    /// 16 independent FMA chains while keeping only 8 weight-row pointers live (16 would spill).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn narrow_f32(
@@ -335,21 +349,32 @@ mod x86 {
         n0: usize,
         cols: usize,
     ) {
-        const M: usize = 2 * MR;
         let mut m0 = 0;
-        while m0 + M <= cout {
+        while m0 + MR <= cout {
             let wp = w.as_ptr().add(m0 * kk);
-            let mut acc = [_mm512_setzero_ps(); M];
-            for r in 0..kk {
-                let b = _mm512_loadu_ps(panel.add(r * NR));
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r)), b, *a);
+            let mut even = [_mm512_setzero_ps(); MR];
+            let mut odd = [_mm512_setzero_ps(); MR];
+            let mut r = 0;
+            while r + 1 < kk {
+                let b0 = _mm512_loadu_ps(panel.add(r * NR));
+                let b1 = _mm512_loadu_ps(panel.add((r + 1) * NR));
+                for i in 0..MR {
+                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r)), b0, even[i]);
+                    odd[i] = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r + 1)), b1, odd[i]);
+                }
+                r += 2;
+            }
+            if r < kk {
+                let b0 = _mm512_loadu_ps(panel.add(r * NR));
+                for i in 0..MR {
+                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r)), b0, even[i]);
                 }
             }
-            for (i, a) in acc.iter().enumerate() {
-                _mm512_mask_storeu_ps(out.as_mut_ptr().add((m0 + i) * n + n0), mask(cols), *a);
+            for i in 0..MR {
+                let v = _mm512_add_ps(even[i], odd[i]);
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add((m0 + i) * n + n0), mask(cols), v);
             }
-            m0 += M;
+            m0 += MR;
         }
         for m in m0..cout {
             let wp = w.as_ptr().add(m * kk);
