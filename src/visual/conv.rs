@@ -339,6 +339,7 @@ mod x86 {
     /// 16 independent FMA chains while keeping only 8 weight-row pointers live (16 would spill).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::needless_range_loop)]
     unsafe fn narrow_f32(
         kk: usize,
         cout: usize,
