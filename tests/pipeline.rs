@@ -136,3 +136,29 @@ fn bel_learning_moves_towards_the_reward_and_stays_bounded() {
     }
     assert!(e.iter().all(|x| x.is_finite()));
 }
+
+#[test]
+fn f2_attention_runs_and_changes_the_fusion() {
+    use avf_bel::model::{encode, seeded};
+    use avf_bel::weights::writer::AlignedBytes;
+    let mut with = avf_bel::ModelConfig::tiny();
+    with.fusion.attention = true;
+    let all = seeded(&with, 9);
+    let mut outs = Vec::new();
+    for attention in [false, true] {
+        // The same weights; without F2 the attention tensors are simply left out.
+        let mut cfg = with;
+        cfg.fusion.attention = attention;
+        let tensors: Vec<_> = all.iter().filter(|t| attention || !t.0.contains("attn")).cloned().collect();
+        let buf = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).unwrap());
+        let w = Weights::parse(buf.as_bytes()).unwrap();
+        assert_eq!(w.info("fusion.attn_audio.weight").is_some(), attention);
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+        let out = run_clip(&mut p, &cfg, 5000, Modalities::BOTH);
+        assert!(out.emotions.iter().all(|e| (0.0..=1.0).contains(e)));
+        outs.push(p.sensory().to_vec());
+    }
+    // Attention re-weights each modality's hidden units by a softmax (weights < 1), so S must change.
+    assert_ne!(outs[0], outs[1]);
+}
