@@ -2,8 +2,27 @@
 
 use std::process::Command;
 
+/// The binary, through cargo's target runner when the tests themselves run under one (aarch64 under qemu in CI).
+fn command() -> Command {
+    let bin = env!("CARGO_BIN_EXE_avf-bel");
+    let runner = if cfg!(target_arch = "aarch64") {
+        std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok()
+    } else {
+        None
+    };
+    match runner {
+        Some(r) if !r.trim().is_empty() => {
+            let mut parts = r.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    }
+}
+
 fn avf(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_avf-bel")).args(args).output().unwrap();
+    let out = command().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
