@@ -186,13 +186,27 @@ impl<'a> Pipeline<'a> {
         r
     }
 
+    /// Infer from the clip so far without closing it: the streaming read-out a robot daemon polls (audio
+    /// descriptors are provisional until the clip ends; see [`crate::audio::frontend`]). The clip goes on.
+    pub fn peek(&mut self, m: Modalities) -> Result<Output, Error> {
+        self.output(m, false)
+    }
+
     fn infer_inner(&mut self, m: Modalities) -> Result<Output, Error> {
+        self.output(m, true)
+    }
+
+    fn output(&mut self, m: Modalities, close: bool) -> Result<Output, Error> {
         if !m.audio && !m.video {
             return Err(InputError::ShapeMismatch("no modality selected").into());
         }
         let audio = if m.audio {
-            let cortex = &mut self.cortex;
-            self.frontend.finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
+            if close {
+                let cortex = &mut self.cortex;
+                self.frontend.finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
+            } else if self.frontend.frames() == 0 {
+                return Err(InputError::EmptyAudio.into());
+            }
             let d = self.frontend.summary().as_array();
             self.x_a_in[..N_DESCRIPTORS].copy_from_slice(&d);
             self.cortex.features(&mut self.x_a_in[N_DESCRIPTORS..]);

@@ -162,3 +162,33 @@ fn f2_attention_runs_and_changes_the_fusion() {
     // Attention re-weights each modality's hidden units by a softmax (weights < 1), so S must change.
     assert_ne!(outs[0], outs[1]);
 }
+
+#[test]
+fn peek_reads_the_running_clip_without_closing_it() {
+    let (cfg, buf) = tiny_model(6, Precision::F32);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    assert_eq!(p.peek(Modalities::AUDIO), Err(Error::Input(InputError::EmptyAudio)));
+    let audio = tones(&cfg, 1.0, 5000);
+    let (first, second) = audio.split_at(audio.len() / 2);
+    p.push_audio(first).unwrap();
+    for t in 0..6 {
+        p.push_frame(&frame(&cfg, t)).unwrap();
+    }
+    let early = p.peek(Modalities::BOTH).unwrap();
+    assert!(early.emotions.iter().all(|e| (0.0..=1.0).contains(e)));
+    p.push_audio(second).unwrap();
+    for t in 6..12 {
+        p.push_frame(&frame(&cfg, t)).unwrap();
+    }
+    let closed = p.infer(Modalities::BOTH).unwrap();
+    // Peeking changed nothing: the same clip without a peek infers the same output.
+    let mut scratch2 = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut q = Pipeline::new(&w, &mut scratch2).unwrap();
+    q.push_audio(&audio).unwrap();
+    for t in 0..12 {
+        q.push_frame(&frame(&cfg, t)).unwrap();
+    }
+    assert_eq!(q.infer(Modalities::BOTH).unwrap(), closed);
+}
