@@ -24,6 +24,8 @@ pub mod media;
 pub mod model;
 #[cfg(feature = "std")]
 pub mod stimuli;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use config::{ModelConfig, EMOTIONS, N_EMOTIONS};
 pub use error::{ConfigError, Error, FormatError, InputError};

@@ -3,7 +3,7 @@
 //! ```text
 //! frames ─> Visual (CORnet-Z, temporal summary, read-out) ─> x_v ─┐
 //!                                                                 ├─> Fusion ─> S ─> BEL ─> emotions, EPP
-//! PCM ────> FrontEnd ─(per hop)─> Cortex ─> [descriptors; population activity] ─> read-out ─> x_a ─┘
+//! PCM ────> FrontEnd ─(per hop)─> Cortex ─> [descriptors; intervals; population activity] ─> read-out ─> x_a ─┘
 //! ```
 //!
 //! [`Pipeline::new`] validates the weights against the configuration and carves every buffer from the scratch slice;
@@ -13,7 +13,7 @@
 use crate::arena::{Arena, Tally};
 use crate::audio::cortex::Cortex;
 use crate::audio::frontend::FrontEnd;
-use crate::audio::{FrameFeatures, N_DESCRIPTORS};
+use crate::audio::{FrameFeatures, N_DESCRIPTORS, N_INTERVALS};
 use crate::bel::{Bel, BelTerms};
 use crate::config::{ModelConfig, N_EMOTIONS};
 use crate::dense::{Dense, Readout};
@@ -54,10 +54,13 @@ pub struct Output {
     pub terms: BelTerms,
 }
 
-/// Number of audio read-out inputs: the five descriptors and the cortex's features.
+/// Number of audio read-out inputs: the five descriptors, the interval-class profile and the cortex's features.
 pub fn audio_inputs(cfg: &ModelConfig) -> usize {
-    N_DESCRIPTORS + Cortex::n_features(&cfg.cortex)
+    N_DESCRIPTORS + N_INTERVALS + Cortex::n_features(&cfg.cortex)
 }
+
+/// Offset of the cortex features in the audio read-out input.
+const CORTEX_AT: usize = N_DESCRIPTORS + N_INTERVALS;
 
 /// The model's weights bound to its run state.
 pub struct Pipeline<'a> {
@@ -209,7 +212,8 @@ impl<'a> Pipeline<'a> {
             }
             let d = self.frontend.summary().as_array();
             self.x_a_in[..N_DESCRIPTORS].copy_from_slice(&d);
-            self.cortex.features(&mut self.x_a_in[N_DESCRIPTORS..]);
+            self.x_a_in[N_DESCRIPTORS..CORTEX_AT].copy_from_slice(&self.frontend.interval_profile());
+            self.cortex.features(&mut self.x_a_in[CORTEX_AT..]);
             self.audio_readout.forward(self.x_a_in, self.tmp, self.x_a);
             Some(&*self.x_a)
         } else {
@@ -225,6 +229,27 @@ impl<'a> Pipeline<'a> {
         let mut emotions = [0.0; N_EMOTIONS];
         let terms = self.bel.forward(self.s, &mut emotions)?;
         Ok(Output { emotions, epp: epp(&emotions), contribution, terms })
+    }
+
+    /// Close the clip and copy out what the read-outs see: the visual temporal summary (`2·IT` long) and the audio
+    /// read-out input (descriptors then cortex features, [`audio_inputs`] long). Used to fit the read-outs.
+    pub fn clip_features(&mut self, visual: &mut [f32], audio: &mut [f32]) -> Result<(), Error> {
+        let r = self.clip_features_inner(visual, audio);
+        self.reset();
+        r
+    }
+
+    fn clip_features_inner(&mut self, visual: &mut [f32], audio: &mut [f32]) -> Result<(), Error> {
+        if audio.len() != self.x_a_in.len() || visual.len() != crate::visual::summary_len(&self.cfg.visual) {
+            return Err(InputError::ShapeMismatch("clip features").into());
+        }
+        let cortex = &mut self.cortex;
+        self.frontend.finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
+        audio[..N_DESCRIPTORS].copy_from_slice(&self.frontend.summary().as_array());
+        audio[N_DESCRIPTORS..CORTEX_AT].copy_from_slice(&self.frontend.interval_profile());
+        self.cortex.features(&mut audio[CORTEX_AT..]);
+        visual.copy_from_slice(self.visual.summary()?);
+        Ok(())
     }
 
     /// The fused sensory vector of the last inference (BEL's input).

@@ -7,6 +7,8 @@ pub mod frontend;
 
 /// Number of tonnetz dimensions (fifths, minor thirds, major thirds; sine and cosine each).
 pub const TONNETZ_DIMS: usize = 6;
+/// Interval classes (1 to 6 semitones) in [`frontend::FrontEnd::interval_profile`].
+pub const N_INTERVALS: usize = 6;
 /// Number of clip-level descriptors in [`Descriptors::as_array`].
 pub const N_DESCRIPTORS: usize = 5;
 
