@@ -5,6 +5,8 @@ pub mod init;
 pub mod inspect;
 pub mod run;
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod train;
 
 /// Usage text.
 pub const USAGE: &str = "usage: avf-bel <command> [options]
@@ -12,6 +14,11 @@ pub const USAGE: &str = "usage: avf-bel <command> [options]
 commands:
   run [--weights W] (--stimulus NAME | [--audio WAV] [--video Y4M]) [--json] [--seconds T] [--seed N]
                                      run a model (default: the built-in one) on a clip; report emotions and EPP
+  train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
+                                     fit every stage from rendered stimuli and the ratings (feature `train`)
+  eval --data DIR [--weights W] [--out DIR] [--renders K]
+                                     leave-one-stimulus-out evaluation with baselines (feature `train`)
+  export --weights W --out DIR       f32, f16 and int8 files; int8-vs-f32 difference on the stimuli
   inspect FILE                       print a weights file's header, tensors, sizes and hash
   init --out FILE [--seed N] [--config default|tiny] [--precision f32|f16|int8]
                                      write a seeded, UNTRAINED model
@@ -35,6 +42,16 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "bench" => bench::run(rest),
         "synth" => synth::run(rest),
         "run" => run::run(rest),
+        #[cfg(feature = "train")]
+        "train" => train::run_train(rest),
+        #[cfg(feature = "train")]
+        "eval" => train::run_eval(rest),
+        #[cfg(feature = "train")]
+        "export" => train::run_export(rest),
+        #[cfg(not(feature = "train"))]
+        "train" | "eval" | "export" => {
+            Err(format!("`{cmd}` needs the `train` feature: cargo run --release --features train -- {cmd} ..."))
+        }
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -3,7 +3,11 @@
 //! Hand-written, no training framework: the read-outs are ridge regressions (closed form, exact, seconds to fit)
 //! and the fusion MLP + BEL are small enough (≈ 1,500 parameters) for hand-written backpropagation with Adam.
 
+pub mod data;
+pub mod fuse;
 pub mod linalg;
+pub mod plot;
+pub mod run;
 
 use crate::stimuli::{render, Params, RenderOptions, Slider};
 use crate::{Pipeline, Weights};

@@ -1,0 +1,228 @@
+//! `avf-bel train`, `avf-bel eval`, `avf-bel export` (feature `train`).
+
+use super::init::write_atomic;
+use super::Opts;
+use crate::model::{decode, encode, read_file, Precision};
+use crate::train::data;
+use crate::train::fuse::FitOptions;
+use crate::train::plot;
+use crate::train::run::{evaluate, perceive_stimuli, train, Metrics, TrainOptions};
+use crate::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
+use std::path::{Path, PathBuf};
+
+fn threads_default() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn fit_options(o: &mut Opts<'_>) -> Result<FitOptions, String> {
+    let d = FitOptions::default();
+    Ok(FitOptions {
+        steps: o.parse("--steps", d.steps)?,
+        lr: o.parse("--lr", d.lr)?,
+        decay: o.parse("--decay", d.decay)?,
+        seed: o.parse("--fit-seed", d.seed)?,
+    })
+}
+
+/// `avf-bel train --data DIR --out DIR [...]`.
+pub fn run_train(args: &[String]) -> Result<(), String> {
+    let mut o = Opts::new(args);
+    let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
+    let out = PathBuf::from(o.value("--out")?.ok_or("`--out DIR` is required")?);
+    let config = match o.value("--config")?.unwrap_or("default") {
+        "default" => ModelConfig::default(),
+        "tiny" => ModelConfig::tiny(),
+        other => return Err(format!("unknown config `{other}` (expected default or tiny)")),
+    };
+    let opts = TrainOptions {
+        config,
+        random_clips: o.parse("--clips", 1200)?,
+        renders: o.parse("--renders", 6)?,
+        seconds: o.parse("--seconds", 3.0)?,
+        threads: o.parse("--threads", threads_default())?,
+        seed: o.parse("--seed", 2026)?,
+        fuse: fit_options(&mut o)?,
+    };
+    o.finish()?;
+    if opts.random_clips < 20 || opts.renders == 0 {
+        return Err("--clips must be at least 20 and --renders at least 1".into());
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let t0 = std::time::Instant::now();
+    let (tensors, rep) = train(&data_dir, &opts)?;
+    let bytes = encode(&opts.config, &tensors, Precision::F32).map_err(|e| e.to_string())?;
+    let model = out.join("model.avfw");
+    write_atomic(&model, &bytes)?;
+    write_atomic(&out.join("train_loss.png"), &plot::curves(std::slice::from_ref(&rep.fuse_curve)))?;
+    let dims = ["bpm", "jitter", "consonance", "bigsmall", "updown"];
+    let mut json = String::from("{\"perception_r2\":{\"visual\":{");
+    json += &dims.iter().zip(rep.visual_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
+    json += "},\"audio\":{";
+    json += &dims.iter().zip(rep.audio_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
+    json += &format!(
+        "}}}},\"fusion_bel_mse\":{:.6},\"fusion_bel_loss_first\":{:.6},\"clips\":{},\"renders\":{},\"seconds\":{:.1}}}",
+        rep.fuse_loss,
+        rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
+        opts.random_clips,
+        opts.renders,
+        t0.elapsed().as_secs_f64()
+    );
+    write_atomic(&out.join("train.json"), json.as_bytes())?;
+    println!("held-out R² of the perception read-outs (random slider settings, never the ratings):");
+    println!("  {:<8} {:>8} {:>8} {:>10} {:>8} {:>8}", "", "bpm", "jitter", "consonance", "bigsmall", "updown");
+    for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
+        println!("  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}", r[0], r[1], r[2], r[3], r[4]);
+    }
+    println!(
+        "fusion + BEL: MSE {:.5} → {:.5} over {} steps",
+        rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
+        rep.fuse_loss,
+        opts.fuse.steps
+    );
+    println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn metrics_table(m: &[(&str, Metrics)]) -> String {
+    let mut s = String::from(
+        "| model | r angry | r happy | r peaceful | r sad | r scared | mean r | profile MAE | EPP MAE | EPP r | EPP CCC |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, x) in m {
+        s += &format!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | **{:.3}** | **{:.4}** | {:.4} | {:.2} | {:.2} |\n",
+            x.r[0], x.r[1], x.r[2], x.r[3], x.r[4], x.mean_r, x.profile_mae, x.epp_mae, x.epp_r, x.epp_ccc
+        );
+    }
+    s
+}
+
+/// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
+pub fn run_eval(args: &[String]) -> Result<(), String> {
+    let mut o = Opts::new(args);
+    let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
+    let weights = o.value("--weights")?.map(str::to_string);
+    let out = PathBuf::from(o.value("--out")?.unwrap_or("eval"));
+    let renders: usize = o.parse("--renders", 6)?;
+    let seconds: f64 = o.parse("--seconds", 3.0)?;
+    let threads: usize = o.parse("--threads", threads_default())?;
+    let fit = fit_options(&mut o)?;
+    o.finish()?;
+    let buf;
+    let bytes: &[u8] = match &weights {
+        Some(p) => {
+            buf = read_file(Path::new(p)).map_err(|e| format!("{p}: {e}"))?;
+            buf.as_bytes()
+        }
+        None => super::run::default_weights(),
+    };
+    let w = Weights::parse(bytes).map_err(|e| e.to_string())?;
+    let cfg = *w.config();
+    let rows = data::load(&data_dir)?;
+    let perceived = perceive_stimuli(bytes, &rows, renders, seconds, threads)?;
+    let rep =
+        evaluate(&rows, &perceived, renders, &fit, cfg.fusion.hidden as usize, cfg.fusion.sensory as usize, threads);
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let table = metrics_table(&rep.metrics);
+    let md = format!(
+        "Leave-one-stimulus-out over {} stimuli ({} renders each, predictions averaged over a stimulus' renders); \
+         fusion + BEL refit per fold, perception fixed. Targets: consensus (participant-mean) profiles, mean of music \
+         and animation ratings / 127.\n\n{table}",
+        rows.len(),
+        renders
+    );
+    write_atomic(&out.join("eval.md"), md.as_bytes())?;
+    let mut json = String::from("{");
+    json += &rep
+        .metrics
+        .iter()
+        .map(|(n, m)| {
+            format!(
+                "\"{n}\":{{\"r\":[{}],\"mean_r\":{:.4},\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"epp_r\":{:.4},\"epp_ccc\":{:.4}}}",
+                m.r.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>().join(","),
+                m.mean_r,
+                m.profile_mae,
+                m.epp_mae,
+                m.epp_r,
+                m.epp_ccc
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    json += "}";
+    write_atomic(&out.join("eval.json"), json.as_bytes())?;
+    let fused = &rep.preds[0].1;
+    let series: Vec<(&str, Vec<(f64, f64)>)> =
+        (0..5).map(|e| (EMOTIONS[e], rep.truth.iter().zip(fused).map(|(t, p)| (t[e], p[e])).collect())).collect();
+    write_atomic(&out.join("pred_vs_consensus.png"), &plot::scatter_panels(&series))?;
+    write_atomic(&out.join("loss_curves.png"), &plot::curves(&rep.curves))?;
+    let k = cfg.fusion.sensory as usize;
+    let get = |n: &'static str| w.require_f32(n, &[5, k as u32]).map(|v| v.to_vec()).unwrap_or_default();
+    write_atomic(
+        &out.join("bel_weights.png"),
+        &plot::heatmaps(&[(5, k, get("bel.amygdala")), (5, k, get("bel.orbitofrontal"))]),
+    )?;
+    println!("{md}");
+    println!("wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}", out.display());
+    Ok(())
+}
+
+/// `avf-bel export --weights W --out DIR`: f32, f16 and int8 files and the int8-vs-f32 difference on the stimuli.
+pub fn run_export(args: &[String]) -> Result<(), String> {
+    let mut o = Opts::new(args);
+    let weights = o.value("--weights")?.ok_or("`--weights FILE` is required")?.to_string();
+    let out = PathBuf::from(o.value("--out")?.ok_or("`--out DIR` is required")?);
+    let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
+    o.finish()?;
+    let buf = read_file(Path::new(&weights)).map_err(|e| format!("{weights}: {e}"))?;
+    let w = Weights::parse(buf.as_bytes()).map_err(|e| format!("{weights}: {e}"))?;
+    let cfg = *w.config();
+    let tensors = decode(&w);
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut files = Vec::new();
+    for (p, name) in
+        [(Precision::F32, "model-f32.avfw"), (Precision::F16, "model-f16.avfw"), (Precision::Int8, "model-int8.avfw")]
+    {
+        let b = encode(&cfg, &tensors, p).map_err(|e| e.to_string())?;
+        write_atomic(&out.join(name), &b)?;
+        println!("wrote {}: {} bytes", out.join(name).display(), b.len());
+        files.push(crate::weights::writer::AlignedBytes::new(&b));
+    }
+    // int8 and f16 against f32 on every study stimulus (seed 0 render).
+    let rows = data::load(&data_dir)?;
+    let mut worst = [(0.0f32, 0.0f32); 2];
+    let mut outs: Vec<Vec<crate::Output>> = Vec::new();
+    for f in &files {
+        let wf = Weights::parse(f.as_bytes()).map_err(|e| e.to_string())?;
+        let mut scratch = vec![0.0f32; Pipeline::scratch_len(&wf)];
+        let mut p = Pipeline::new(&wf, &mut scratch).map_err(|e| e.to_string())?;
+        let mut v = Vec::new();
+        for r in &rows {
+            let opts = crate::stimuli::RenderOptions {
+                seconds: 3.0,
+                seed: 1000 * r.id as u64,
+                size: cfg.visual.width as usize,
+                fps: 30,
+                sample_rate: cfg.audio.sample_rate,
+            };
+            let s = crate::stimuli::render(&r.params, &opts).map_err(|e| e.to_string())?;
+            p.push_audio(&s.audio).map_err(|e| e.to_string())?;
+            for fr in s.frames.chunks_exact(opts.size * opts.size) {
+                p.push_frame(fr).map_err(|e| e.to_string())?;
+            }
+            v.push(p.infer(Modalities::BOTH).map_err(|e| e.to_string())?);
+        }
+        outs.push(v);
+    }
+    for (k, other) in [1usize, 2].iter().enumerate() {
+        for (a, b) in outs[0].iter().zip(&outs[*other]) {
+            worst[k].0 = worst[k].0.max((a.epp - b.epp).abs());
+            for e in 0..5 {
+                worst[k].1 = worst[k].1.max((a.emotions[e] - b.emotions[e]).abs());
+            }
+        }
+    }
+    println!("on the {} study stimuli, against f32:", rows.len());
+    println!("  f16:  max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[0].0, worst[0].1);
+    println!("  int8: max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[1].0, worst[1].1);
+    Ok(())
+}
