@@ -254,15 +254,14 @@ impl NoiseRng {
 }
 
 /// Natural logarithm of a positive, finite, normal `x` (relative error ≈ 1e-7), branch-free: `x = m·2^e` with
-/// `m ∈ [√½, √2)`, `ln m = 2·atanh(t)`, `t = (m−1)/(m+1)`, `|t| ≤ 0.172`, by its odd series to `t⁹`.
+/// `m ∈ [√½, √2)` (found by offsetting the bits so that the mantissa range starts at √½: no compare, no select),
+/// `ln m = 2·atanh(t)`, `t = (m−1)/(m+1)`, `|t| ≤ 0.172`, by its odd series to `t⁹`.
 #[inline(always)]
 fn ln_fast(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let m = f32::from_bits((bits & 0x007F_FFFF) | 0x3F80_0000); // [1, 2)
-    let e = ((bits >> 23) as i32 - 127) as f32;
-    let big = m > core::f32::consts::SQRT_2;
-    let m = if big { m * 0.5 } else { m };
-    let e = if big { e + 1.0 } else { e };
+    const SQRT_HALF_BITS: u32 = 0x3F35_04F3; // √½
+    let u = x.to_bits().wrapping_add(0x3F80_0000 - SQRT_HALF_BITS);
+    let e = ((u >> 23) as i32 - 127) as f32;
+    let m = f32::from_bits((u & 0x007F_FFFF) + SQRT_HALF_BITS);
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t;
     let p = 1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0))));
@@ -295,14 +294,16 @@ fn box_muller(a: u32, b: u32) -> (f32, f32) {
     let u1 = (((a >> 8) + 1) as i32 as f32) * TWO_M24;
     let r2 = -2.0 * ln_fast(u1);
     let r = sqrt(if r2 > 0.0 { r2 } else { 0.0 });
-    let th = (((b >> 8) as i32 as f32) * TWO_M24 - 0.5) * core::f32::consts::FRAC_PI_2;
+    // Bit 1 of `b` into the sign of the radius (both coordinates negated).
+    let r = f32::from_bits(r.to_bits() ^ ((b & 2) << 30));
+    let th = ((b >> 8) as i32 as f32) * (core::f32::consts::FRAC_PI_2 * TWO_M24) - core::f32::consts::FRAC_PI_4;
     let z = th * th;
     let sin = th + th * z * (-1.666_665_5e-1 + z * (8.332_161e-3 + z * -1.951_529_6e-4));
     let cos = 1.0 - 0.5 * z + z * z * (4.166_664_6e-2 + z * (-1.388_731_6e-3 + z * 2.443_315_7e-5));
-    let r = if b & 2 != 0 { -r } else { r };
-    let swap = b & 1 != 0;
-    let (c, s) = if swap { (sin, cos) } else { (cos, sin) };
-    (r * c, r * s)
+    // Bit 0 swaps the coordinates (an exchange through XOR under an all-ones or all-zeros mask).
+    let (cb, sb) = (cos.to_bits(), sin.to_bits());
+    let diff = (cb ^ sb) & 0u32.wrapping_sub(b & 1);
+    (r * f32::from_bits(cb ^ diff), r * f32::from_bits(sb ^ diff))
 }
 
 // ---- Scratch layout ----
@@ -881,12 +882,19 @@ fn above(x: f32, lo: f32) -> f32 {
     }
 }
 
-/// Refractory count after a step: one less, not below zero. A cell that spikes was at zero, so adding
-/// `ref_steps` for it is exact (and written as arithmetic rather than a select: it keeps the update loops within
-/// LLVM's cost model for vectorisation on SSE2 and NEON).
+/// Refractory count after a step without a spike: one less, not below zero.
 #[inline(always)]
 fn ref_tick(r: f32) -> f32 {
     above(r - 1.0, 0.0)
+}
+
+/// `x` where `flag` is set, else +0: a mask on the bits. The kernels add it (`w + on(spike, b)`) instead of
+/// selecting, which is one instruction instead of three on SSE2 and keeps the loops within LLVM's cost model for
+/// vectorisation. Exact: a spiking cell's refractory count is 0 before the addition, and adding +0 leaves every value
+/// but −0 unchanged.
+#[inline(always)]
+fn on(flag: bool, x: f32) -> f32 {
+    f32::from_bits(x.to_bits() & 0u32.wrapping_sub(flag as u32))
 }
 
 /// One Euler step of a chunk of PYR cells (all slices the same length); returns its number of spikes.
@@ -931,8 +939,8 @@ fn pyr_chunk(
         } else {
             v0
         };
-        w[i] = if spike { w1 + B_ADAPT } else { w1 };
-        refr[i] = ref_tick(r0) + spike as u32 as f32 * st.ref_steps;
+        w[i] = w1 + on(spike, B_ADAPT);
+        refr[i] = ref_tick(r0) + on(spike, st.ref_steps);
         spikes += spike as u32;
     }
     spikes
@@ -975,8 +983,8 @@ fn pv_chunk(
         } else {
             v0
         };
-        w[i] = if spike { w1 + B_ADAPT } else { w1 };
-        refr[i] = ref_tick(r0) + spike as u32 as f32 * st.ref_steps;
+        w[i] = w1 + on(spike, B_ADAPT);
+        refr[i] = ref_tick(r0) + on(spike, st.ref_steps);
         spikes += spike as u32;
     }
     spikes
@@ -1003,8 +1011,8 @@ fn som_chunk(st: &Steps, v: &mut [f32], w: &mut [f32], refr: &mut [f32], gse: &m
         } else {
             v0
         };
-        w[i] = if spike { w1 + B_ADAPT } else { w1 };
-        refr[i] = ref_tick(r0) + spike as u32 as f32 * st.ref_steps;
+        w[i] = w1 + on(spike, B_ADAPT);
+        refr[i] = ref_tick(r0) + on(spike, st.ref_steps);
         spikes += spike as u32;
     }
     spikes
@@ -1028,6 +1036,8 @@ enum Kernel {
 impl Kernel {
     /// The widest variant this CPU runs: detected at run time with `std`, fixed at compile time without.
     fn detect() -> Self {
+        if std::env::var_os("CORTEX_PORTABLE").is_some() { return Kernel::Portable; }
+        if std::env::var_os("CORTEX_AVX2").is_some() { return Kernel::Avx2; }
         #[cfg(target_arch = "x86_64")]
         {
             if crate::cpu::has_avx512() {
