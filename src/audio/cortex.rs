@@ -1053,12 +1053,6 @@ enum Kernel {
 impl Kernel {
     /// The widest variant this CPU runs: detected at run time with `std`, fixed at compile time without.
     fn detect() -> Self {
-        if std::env::var_os("CORTEX_PORTABLE").is_some() {
-            return Kernel::Portable;
-        }
-        if std::env::var_os("CORTEX_AVX2").is_some() {
-            return Kernel::Avx2;
-        }
         #[cfg(target_arch = "x86_64")]
         {
             if crate::cpu::has_avx512() {
@@ -1326,6 +1320,70 @@ mod tests {
             chi2 += (h as f64 - expect) * (h as f64 - expect) / expect;
         }
         assert!(chi2 < 61.0, "chi-square {chi2}");
+    }
+
+    /// Every compilation of the update this CPU can run gives the same bits as the portable one.
+    #[test]
+    fn kernels_agree_bit_for_bit() {
+        let mut kernels = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                kernels.push(Kernel::Avx2);
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                kernels.push(Kernel::Avx512);
+            }
+        }
+        for (cfg, audio, secs) in [
+            (
+                CortexConfig { n_pyr: 64, n_pv: 16, n_som: 16, groups: 4, dt_us: 200, seed: 2 },
+                AudioConfig::default(),
+                1.0,
+            ),
+            (CortexConfig::default(), AudioConfig::default(), 0.25),
+            // Populations that are not multiples of the vector widths or of the chunk size.
+            (
+                CortexConfig { n_pyr: 301, n_pv: 37, n_som: 150, groups: 5, dt_us: 100, seed: 9 },
+                AudioConfig::default(),
+                0.5,
+            ),
+        ] {
+            let m = audio.n_mels as usize;
+            let hop_s = audio.hop as f32 / audio.sample_rate as f32;
+            let frames = (secs / hop_s) as usize;
+            let run = |kernel: Kernel| {
+                let mut buf = vec![0f32; Cortex::scratch_len(&cfg, &audio)];
+                let mut c = Cortex::new(&cfg, &audio, &mut buf).unwrap();
+                c.kernel = kernel;
+                let mut bits = Vec::new();
+                let mut rates = vec![0f32; Cortex::n_frame_rates(&cfg)];
+                for t in 0..frames {
+                    // A tone sweeping over the bands, struck every 8th frame.
+                    let band = (t / 8) % m;
+                    let mel: Vec<f32> = (0..m).map(|i| if i.abs_diff(band) < m / 8 { 10.0 } else { -80.0 }).collect();
+                    c.step_frame(&FrameFeatures {
+                        index: t as u32,
+                        rms: 0.1,
+                        pitch_mean: 0.0,
+                        tonnetz: [0.0; crate::audio::TONNETZ_DIMS],
+                        onset: if t % 8 == 0 { 10.0 } else { 0.0 },
+                        mel_db: &mel,
+                    });
+                    c.last_frame_rates(&mut rates);
+                    bits.extend(rates.iter().map(|x| x.to_bits()));
+                }
+                let mut f = vec![0f32; Cortex::n_features(&cfg)];
+                c.features(&mut f);
+                bits.extend(f.iter().map(|x| x.to_bits()));
+                assert!(f.iter().any(|&x| x > 0.0));
+                bits
+            };
+            let reference = run(Kernel::Portable);
+            for &k in &kernels[1..] {
+                assert!(run(k) == reference, "{k:?} differs from the portable update ({cfg:?})");
+            }
+        }
     }
 
     #[test]
