@@ -50,15 +50,34 @@
 //! `(seed, pre, post)` on every spike would need no memory but costs one hash per candidate target (≈1,200 per PYR
 //! spike) instead of a scan of 39 words; at the default size the bitsets are the cheaper choice, and they fit in the
 //! RAM of the microcontrollers this crate targets (scale the populations down, as `ModelConfig::tiny`, otherwise).
-//! Self-connections (PYR→PYR, PV→PV autapses) are excluded.
+//! Self-connections (PYR→PYR, PV→PV autapses) are excluded. On a spike, the sparse PYR→PYR row (p = 0.1) is walked
+//! bit by bit; the dense rows (p = 0.6) add `inc` or +0 to every target through a bit mask, a loop that vectorises.
+//!
+//! # Implementation (for speed; the equations are unchanged)
+//! * State is a structure of arrays: each population's region holds one contiguous `f32` array per field (PYR: v,
+//!   v_D, w, refractory count, g_ee, g_ep, g_es; PV: v, w, ref, g_pe, g_pp, g_ps; SOM: v, w, ref, g_se), in the same
+//!   scratch size as before.
+//! * Each population is updated in chunks of 128 cells by a branch-free loop (refractoriness, threshold, reset and the
+//!   AdEx exponential's cut-off are selects and masks: a refractory cell's update is computed and discarded) that
+//!   LLVM auto-vectorises; the chunk's spikes are then found (only if its spike count is non-zero) as the cells whose
+//!   refractory count was just set to its maximum.
+//! * Noise: 16 independent xoshiro128++ lanes advanced together, and the Box–Muller transform with branch-free
+//!   polynomial log, sine and cosine (see `box_muller`), 32 standard normal deviates per call, drawn for every cell
+//!   of a chunk before its update. The ziggurat used before needs table look-ups and a rejection branch per deviate,
+//!   which keep a loop scalar.
+//! * The update is compiled three times on x86-64 (baseline SSE2, AVX2, AVX-512F) and the widest the CPU supports is
+//!   picked in [`Cortex::new`] (at run time with `std`, at compile time without); the variants perform the same IEEE
+//!   operations in the same order and give bit-identical output (unit test `kernels_agree_bit_for_bit`). Other
+//!   targets use their baseline (NEON on aarch64, scalar on Cortex-M).
 //!
 //! # Cost (default configuration: 800/200/200 cells, 8 groups, dt = 0.1 ms)
 //! * time step 0.1 ms; window (one frame) = hop/sample_rate = 512/22,050 s ≈ 23.2 ms ≈ 232 steps;
 //! * scratch: 52,944 floats (211.8 KB), of which 44,000 are the connectivity bitsets (tiny config: 1,128 floats);
-//! * CPU time ≈ 103–110 ms per second of audio (release, one core of this project's shared 2-core AMD EPYC VM,
-//!   thread CPU time, `cargo test --release --test cortex -- --ignored --nocapture cost`): just above the 100 ms
-//!   target; 12 M neuron updates per second of audio at ≈ 9 ns each, spread over the scalar update loop. A
-//!   structure-of-arrays, SIMD-vectorised update would be the next step; `dt_us = 200` halves the cost.
+//! * CPU time per second of audio (criterion, `cargo bench --bench pipeline -- cortex`, group
+//!   `audio_1s/cortex_pyr800_pv200_som200_dt0.1ms`, one core of this project's shared 2-core AMD EPYC VM):
+//!   **≈ 16–17 ms** with the AVX-512 build picked on that machine (≈ 27 ms AVX2, ≈ 48 ms baseline SSE2: 4-lane code,
+//!   as on a 128-bit NEON core), against 103 ms for the former scalar array-of-structures update: 12 M neuron
+//!   updates per second of audio at ≈ 1.4 ns each. `dt_us = 200` halves the cost.
 
 use super::FrameFeatures;
 use crate::config::{AudioConfig, CortexConfig};
@@ -137,7 +156,7 @@ const SS: usize = 4; // SOM: v, w, ref, g_se
 const MAX_GROUPS: usize = 64;
 /// Cells updated per chunk: the noise and the per-cell thalamic current of a chunk live on the stack.
 const CHUNK: usize = 128;
-const _: () = assert!(CHUNK % NORMALS == 0);
+const _: () = assert!(CHUNK.is_multiple_of(NORMALS));
 
 /// How a frame's mel spectrum and onset strength become the thalamic drive `s` (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -206,19 +225,17 @@ struct NoiseRng {
 impl NoiseRng {
     fn from_seed(seed: u64) -> Self {
         let mut st = seed;
-        let mut s = [[0u32; LANES]; 4];
-        for lane in 0..LANES {
+        // Lane by lane (in order) from one splitmix64 stream, then stored word-major.
+        let lanes: [[u32; 4]; LANES] = core::array::from_fn(|_| {
             let a = splitmix64(&mut st);
             let b = splitmix64(&mut st);
-            s[0][lane] = a as u32;
-            s[1][lane] = (a >> 32) as u32;
-            s[2][lane] = b as u32;
-            s[3][lane] = (b >> 32) as u32;
-            if (s[0][lane] | s[1][lane] | s[2][lane] | s[3][lane]) == 0 {
-                s[0][lane] = 1;
+            let mut w = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
+            if w == [0; 4] {
+                w[0] = 1;
             }
-        }
-        NoiseRng { s }
+            w
+        });
+        NoiseRng { s: core::array::from_fn(|k| core::array::from_fn(|l| lanes[l][k])) }
     }
 
     /// One 32-bit output per lane.
@@ -835,6 +852,7 @@ fn fill_noise(rng: &mut NoiseRng, noise: &mut [f32; CHUNK], len: usize) {
 /// External current `base + drive[group]` of cells `[c, c + len)` of a population of `n` in `g` groups; `k` is the
 /// group of cell `c` or an earlier one, and is left at the group of the chunk's last cell.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn fill_current(
     iext: &mut [f32; CHUNK],
     c: usize,
@@ -944,7 +962,7 @@ fn pyr_chunk(
         gep[i] = gep0 * st.dec_ep;
         ges[i] = ges0 * st.dec_es;
         // Refractory: soma frozen (computed anyway, then discarded).
-        let active = !(r0 > 0.0);
+        let active = r0 <= 0.0; // the count is never NaN
         let i_tot = -inv_sd_s * (v0 - vd0) - gee0 * (v0 - V_E) - gep0 * (v0 - V_I) - GL_E * (v0 - E_L) + iext[i];
         let dv = -w0 + i_tot + exp_term(v0, GL_E, VT_E, DT_E, 1.0 / DT_E);
         let vn = above(v0 + st.ke * dv + st.noise_e * z[i], V_FLOOR);
@@ -987,7 +1005,7 @@ fn pv_chunk(
         gpe[i] = gpe0 * st.dec_pe;
         gpp[i] = gpp0 * st.dec_pp;
         gps[i] = gps0 * st.dec_ps;
-        let active = !(r0 > 0.0);
+        let active = r0 <= 0.0; // the count is never NaN
         let dv = iext[i] - w0 - GL_P * (v0 - E_L) + exp_term(v0, GL_P, VT_P, DT_P, 1.0 / DT_P)
             - gpe0 * (v0 - V_E)
             - (gpp0 + gps0) * (v0 - V_I);
@@ -1017,7 +1035,7 @@ fn som_chunk(st: &Steps, v: &mut [f32], w: &mut [f32], refr: &mut [f32], gse: &m
         let (v0, w0, r0, gse0) = (v[i], w[i], refr[i], gse[i]);
         let w1 = w0 + st.kw * (A_S * (v0 - E_L) - w0);
         gse[i] = gse0 * st.dec_se;
-        let active = !(r0 > 0.0);
+        let active = r0 <= 0.0; // the count is never NaN
         let dv = exp_term(v0, GL_S, VT_S, DT_S, 1.0 / DT_S) + I_S - w0 - GL_S * (v0 - E_L) - gse0 * (v0 - V_E);
         let vn = above(v0 + st.ks * dv + st.noise_s * z[i], V_FLOOR);
         let spike = active & (vn > V_SPIKE);
