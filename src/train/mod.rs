@@ -3,6 +3,9 @@
 //! Hand-written, no training framework: the read-outs are ridge regressions (closed form, exact, seconds to fit)
 //! and the fusion MLP + BEL are small enough (≈ 1,500 parameters) for hand-written backpropagation with Adam.
 
+// Index loops mirror the equations in this numeric code.
+#![allow(clippy::needless_range_loop)]
+
 pub mod data;
 pub mod fuse;
 pub mod linalg;

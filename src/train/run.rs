@@ -17,7 +17,7 @@ pub fn progress(label: &str, total: usize) -> impl Fn(usize) + Sync + '_ {
     move |done: usize| {
         // Redraw on every step on a terminal; in a log, only at each tenth.
         let tenth = (total / 10).max(1);
-        if !tty && done != total && done % tenth != 0 {
+        if !tty && done != total && !done.is_multiple_of(tenth) {
             return;
         }
         let width = 30;
