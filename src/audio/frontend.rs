@@ -256,7 +256,7 @@ pub struct FrontEnd<'s> {
     rms_sum: f64,
     pitch_sum: f64,
     tonnetz_sum: f64,
-    /// Σ over voiced frames of the (L1-normalised) chroma: the clip's pitch-class distribution.
+    /// Loudness-weighted votes of voiced frames for their strongest pitch class: the clip's pitch-class distribution.
     chroma_sum: [f64; 12],
 }
 
@@ -649,11 +649,12 @@ impl<'s> FrontEnd<'s> {
         if l1 >= f32::MIN_POSITIVE {
             chroma.iter_mut().for_each(|v| *v /= l1);
         }
-        // The clip's pitch-class distribution (chroma summed over voiced frames) feeds the interval-class profile.
-        if l1 >= f32::MIN_POSITIVE {
-            for (acc, c) in self.chroma_sum.iter_mut().zip(chroma.iter()) {
-                *acc += *c as f64;
-            }
+        // The clip's pitch-class distribution feeds the interval-class profile: each frame votes for its strongest
+        // pitch class (the melody note: a tone's octave harmonics fold onto its own class), weighted by loudness,
+        // so the smear of the chroma filters and the tone's fifth and third harmonics do not blur the intervals.
+        if l1 >= f32::MIN_POSITIVE && rms.is_finite() {
+            let top = chroma.iter().enumerate().fold(0, |b, (i, &v)| if v > chroma[b] { i } else { b });
+            self.chroma_sum[top] += rms as f64;
         }
         let mut tonnetz = [0.0f32; TONNETZ_DIMS];
         for (o, row) in tonnetz.iter_mut().zip(self.phi.iter()) {

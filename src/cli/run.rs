@@ -14,8 +14,8 @@ struct Aligned<T: ?Sized>(T);
 
 /// The default model, built into the binary so a robot needs no file to start.
 static DEFAULT_WEIGHTS: &Aligned<[u8]> = &Aligned(*include_bytes!("../../weights/default.avfw"));
-/// Whether the built-in default model is trained (it is not yet: `avf-bel init` made it from a seed).
-pub const DEFAULT_IS_TRAINED: bool = false;
+/// Whether the built-in default model is trained (it is: `avf-bel train` then `avf-bel export`, f16).
+pub const DEFAULT_IS_TRAINED: bool = true;
 
 /// The built-in default weights file.
 pub fn default_weights() -> &'static [u8] {

@@ -36,8 +36,8 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     };
     let opts = TrainOptions {
         config,
-        random_clips: o.parse("--clips", 1200)?,
-        renders: o.parse("--renders", 6)?,
+        random_clips: o.parse("--clips", 3000)?,
+        renders: o.parse("--renders", 8)?,
         seconds: o.parse("--seconds", 3.0)?,
         threads: o.parse("--threads", threads_default())?,
         seed: o.parse("--seed", 2026)?,
@@ -102,7 +102,7 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
     let weights = o.value("--weights")?.map(str::to_string);
     let out = PathBuf::from(o.value("--out")?.unwrap_or("eval"));
-    let renders: usize = o.parse("--renders", 6)?;
+    let renders: usize = o.parse("--renders", 8)?;
     let seconds: f64 = o.parse("--seconds", 3.0)?;
     let threads: usize = o.parse("--threads", threads_default())?;
     let fit = fit_options(&mut o)?;

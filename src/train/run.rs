@@ -23,7 +23,13 @@ pub fn progress(label: &str, total: usize) -> impl Fn(usize) + Sync + '_ {
         let width = 30;
         let filled = width * done / total.max(1);
         let mut e = std::io::stderr().lock();
-        let _ = write!(e, "\r{label:<22} [{}{}] {done}/{total}", "#".repeat(filled), ".".repeat(width - filled));
+        let _ = write!(
+            e,
+            "{}{label:<22} [{}{}] {done}/{total}",
+            if tty { "\r" } else { "" },
+            "#".repeat(filled),
+            ".".repeat(width - filled)
+        );
         if done == total || !tty {
             let _ = writeln!(e);
         }
@@ -389,6 +395,35 @@ pub fn evaluate(
         let p = m.predict(&normalised(&rows[fold].params));
         ridge.push([p[0], p[1], p[2], p[3], p[4]].map(|v| v.clamp(0.0, 1.0)));
     }
+    // Diagnostic: a ridge regression from the same perceived features, to separate perception from fusion + BEL.
+    let mut ridge_perceived = Vec::new();
+    for fold in 0..n {
+        let feats = |i: usize| -> Vec<Vec<f64>> {
+            perceived[i * renders..(i + 1) * renders]
+                .iter()
+                .map(|p| p.xa.iter().chain(&p.xv).map(|&v| v as f64).collect())
+                .collect()
+        };
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in (0..n).filter(|&i| i != fold) {
+            for x in feats(i) {
+                xs.push(x);
+                ys.push(truth[i].to_vec());
+            }
+        }
+        let m = Ridge::fit(&xs, &ys, 10.0);
+        let mut mean = [0.0; 5];
+        let test = feats(fold);
+        for x in &test {
+            let p = m.predict(x);
+            for e in 0..5 {
+                mean[e] += p[e].clamp(0.0, 1.0) / test.len() as f64;
+            }
+        }
+        ridge_perceived.push(mean);
+    }
+    preds.push(("ridge on perceived features", ridge_perceived));
     preds.push(("constant (fold mean)", constant));
     preds.push(("ridge on true sliders", ridge));
     let metrics = preds.iter().map(|(n, p)| (*n, metrics(p, &truth))).collect();
