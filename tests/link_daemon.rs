@@ -314,8 +314,8 @@ fn relay(daemon_side: &Pty, reader_side: &Pty, flip_every: u64) -> Relay {
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
-                    if rng % flip_every == 0 {
-                        *b ^= 1 << (rng >> 40) % 8;
+                    if rng.is_multiple_of(flip_every) {
+                        *b ^= 1 << ((rng >> 40) % 8);
                         *flips.lock().unwrap() += 1;
                     }
                 }
@@ -496,7 +496,7 @@ fn sigkill_during_state_saves_leaves_the_old_or_the_new_state() {
         while t.elapsed() < kill_after || !st.exists() {
             send_reward(&c, i, [0.2, 0.9, 0.6, 0.1, 0.0]);
             i += 1;
-            if i % 16 == 0 {
+            if i.is_multiple_of(16) {
                 std::thread::sleep(Duration::from_millis(1));
             }
             assert!(t.elapsed() < Duration::from_secs(30), "no state file appeared");

@@ -265,11 +265,8 @@ impl Histogram {
         for (i, &c) in self.buckets.iter().enumerate() {
             seen += u64::from(c);
             if seen >= target {
-                return if i + 1 == self.buckets.len() {
-                    self.max_us as f64
-                } else {
-                    ((i as u64 + 1) * Self::WIDTH_US) as f64
-                };
+                let edge = ((i as u64 + 1) * Self::WIDTH_US).min(self.max_us);
+                return if i + 1 == self.buckets.len() { self.max_us as f64 } else { edge as f64 };
             }
         }
         self.max_us as f64
@@ -698,7 +695,7 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
                     stats.rewards += 1;
                     last_reward = Some(t);
                     unsaved = true;
-                    if updates % o.save_every == 0 {
+                    if updates.is_multiple_of(o.save_every) {
                         save_state(pipeline, o, hash, updates, &mut unsaved);
                     }
                 } else {
