@@ -576,3 +576,33 @@ fn daemon_memory_stays_flat() {
     assert!(n > 400 && lines > 800, "{n} messages, {lines} lines");
     assert!(late <= early + 64, "resident pages grew from {early} to {late} over {n} samples");
 }
+
+#[test]
+fn sigterm_saves_the_learned_state_and_exits_cleanly() {
+    let sock = dir().join("term.sock");
+    let st = dir().join("term.state");
+    let _ = std::fs::remove_file(&st);
+    let daemon = serve(&[
+        "--audio",
+        "synth://happy",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--state",
+        st.to_str().unwrap(),
+        "--save-every",
+        "1000",
+    ]);
+    let c = connect(&sock);
+    let _ = collect(&c, 0.4);
+    for i in 0..3 {
+        assert!(send_reward(&c, i, [0.0, 1.0, 0.0, 0.0, 0.0]));
+    }
+    let _ = collect(&c, 0.3);
+    assert!(!st.exists(), "no save before shutdown with --save-every 1000");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
+    let (code, _, err) = finish(daemon);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(state::load(&st).expect("state saved on SIGTERM").updates, 3);
+    assert!(!sock.exists());
+}
