@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod init;
 pub mod inspect;
+pub mod read;
 pub mod run;
+pub mod serve;
 pub mod synth;
 #[cfg(feature = "train")]
 pub mod train;
@@ -28,6 +30,12 @@ commands:
   bench --stage visual|audio|pipeline [--size N] [--channels C] [--threads T]
         [--precision f32|int8] [--iters N] [--json]
                                      time a stage on synthetic input (median of N runs)
+  serve [--config FILE] [--audio URI] [--video URI] [--serial DEV] [--baud N] [--socket PATH] [--json]
+        [--stats] [--weights W] [--state FILE] [--duration S] [--rate R] [--window S]
+                                     the robot daemon: publish samples (EPP, emotions) on a Unix socket and/or
+                                     serial port; inputs synth://NAME, file://clip.wav, file://clip.y4m
+  read (--serial DEV | --socket PATH) [--json] [--count N] [--reward a,h,p,s,c] [--heartbeats]
+                                     the reference consumer: print samples, optionally send a reward
 ";
 
 /// Run the command line; `args` excludes the program name. Errors are messages for the user.
@@ -52,6 +60,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "train" | "eval" | "export" => {
             Err(format!("`{cmd}` needs the `train` feature: cargo run --release --features train -- {cmd} ..."))
         }
+        "serve" => serve::run(rest),
+        "read" => read::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
