@@ -82,6 +82,12 @@ fn valid_run(ix0: isize, stride: usize, w: usize, run: usize) -> (usize, usize) 
         let hi = (w as isize - ix0).clamp(lo as isize, run as isize) as usize;
         return (lo, hi);
     }
+    if stride == 2 {
+        // V1's stride: ceil-divide by shifting (a hardware divide per run costs more than the copy).
+        let lo = if ix0 >= 0 { 0 } else { ((-ix0 + 1) >> 1) as usize }.min(run);
+        let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + 1) >> 1) as usize };
+        return (lo, hi.clamp(lo, run));
+    }
     let st = stride as isize;
     let lo = if ix0 >= 0 { 0 } else { ((-ix0 + st - 1) / st) as usize };
     let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + st - 1) / st) as usize };
@@ -125,12 +131,18 @@ pub fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
                         let src_row = &plane[iy as usize * s.w..(iy as usize + 1) * s.w];
                         let ix0 = ix00 + kx as isize;
                         let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
-                        d[..lo].fill(0.0);
-                        d[hi..].fill(0.0);
+                        // Element loops rather than fill/copy_from_slice: runs are short (≤ one output row) and
+                        // a library call per run costs more than the copy.
+                        let (head, rest) = d.split_at_mut(lo);
+                        for v in head.iter_mut().chain(rest[hi - lo..].iter_mut()) {
+                            *v = 0.0;
+                        }
                         if hi > lo {
                             let start = (ix0 + lo as isize * st) as usize;
                             if s.stride == 1 {
-                                d[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
+                                for (v, x) in d[lo..hi].iter_mut().zip(&src_row[start..start + (hi - lo)]) {
+                                    *v = *x;
+                                }
                             } else {
                                 for (t, v) in d[lo..hi].iter_mut().enumerate() {
                                     *v = src_row[start + t * s.stride];

@@ -362,37 +362,43 @@ impl<'a> Visual<'a> {
 
 /// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU.
 ///
-/// Separable: each output row takes the elementwise max of up to three input rows (contiguous, vectorises), then
-/// each output pixel the max of three neighbours of that row. `rowmax` must hold `w` floats.
+/// Separable: each output row first takes the elementwise max of up to three input rows (contiguous, vectorises)
+/// into `rowmax`, which holds a −∞ sentinel on each side (so it must hold `w + 2` floats); each output pixel is then
+/// the max of three neighbours of that row with no bounds tests.
 pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) {
+    // `maxps` semantics (no NaN special-casing): activations here are finite.
+    #[inline(always)]
+    fn mx(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
     let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
-    let rowmax = &mut rowmax[..w];
+    let rm = &mut rowmax[..w + 2];
+    rm[0] = f32::NEG_INFINITY;
+    rm[w + 1] = f32::NEG_INFINITY;
     for ch in 0..c {
         let src = &x[ch * h * w..(ch + 1) * h * w];
         let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
         let b = bias[ch];
         for py in 0..ph {
             let y = 2 * py;
-            rowmax.copy_from_slice(&src[y * w..y * w + w]);
+            let mid = &mut rm[1..w + 1];
+            mid.copy_from_slice(&src[y * w..y * w + w]);
             for yy in [y.wrapping_sub(1), y + 1] {
                 if yy < h {
-                    for (m, &v) in rowmax.iter_mut().zip(&src[yy * w..yy * w + w]) {
-                        *m = m.max(v);
+                    for (m, &v) in mid.iter_mut().zip(&src[yy * w..yy * w + w]) {
+                        *m = mx(*m, v);
                     }
                 }
             }
             let drow = &mut dst[py * pw..py * pw + pw];
-            drow[0] = rowmax[0].max(if w > 1 { rowmax[1] } else { f32::NEG_INFINITY });
-            for (px, d) in drow.iter_mut().enumerate().skip(1) {
-                let x0 = 2 * px;
-                let mut m = rowmax[x0 - 1].max(rowmax[x0]);
-                if x0 + 1 < w {
-                    m = m.max(rowmax[x0 + 1]);
-                }
-                *d = m;
-            }
-            for d in drow.iter_mut() {
-                *d = (*d + b).max(0.0);
+            let r = &rm[..2 * pw + 1];
+            for (px, d) in drow.iter_mut().enumerate() {
+                let m = mx(mx(r[2 * px], r[2 * px + 1]), r[2 * px + 2]);
+                *d = mx(m + b, 0.0);
             }
         }
     }
