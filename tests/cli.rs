@@ -1,25 +1,7 @@
 //! The command line as a user meets it: exit codes, messages, and the shapes of its outputs.
 
-use std::process::Command;
-
-/// The binary, through cargo's target runner when the tests themselves run under one (aarch64 under qemu in CI).
-fn command() -> Command {
-    let bin = env!("CARGO_BIN_EXE_avf-bel");
-    let runner = if cfg!(target_arch = "aarch64") {
-        std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok()
-    } else {
-        None
-    };
-    match runner {
-        Some(r) if !r.trim().is_empty() => {
-            let mut parts = r.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(bin);
-            c
-        }
-        _ => Command::new(bin),
-    }
-}
+mod common;
+use common::command;
 
 fn avf(args: &[&str]) -> (i32, String, String) {
     let out = command().args(args).output().unwrap();

@@ -2,35 +2,18 @@
 //! slow subscribers, degraded inputs, online learning with its state file, crash safety of state saves, sd_notify.
 //! Every daemon runs the tiny model with `--duration`, so it stops by itself within a few seconds.
 
+mod common;
 use avf_bel::link::serial::{open_pty, Pty};
 use avf_bel::link::socket::{Conn, Recv};
 use avf_bel::link::{decode_stream, flags, state, Message, MessageDecoder, Reward, Sample, MAX_PAYLOAD};
+use common::command;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-/// The binary, through cargo's target runner when the tests themselves run under one (aarch64 under qemu in CI).
-fn command() -> Command {
-    let bin = env!("CARGO_BIN_EXE_avf-bel");
-    let runner = if cfg!(target_arch = "aarch64") {
-        std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok()
-    } else {
-        None
-    };
-    match runner {
-        Some(r) if !r.trim().is_empty() => {
-            let mut parts = r.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(bin);
-            c
-        }
-        _ => Command::new(bin),
-    }
-}
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("avf-bel-link-{}", std::process::id()));

@@ -114,36 +114,59 @@ pub struct Visual<'a> {
     stacks: u32,
 }
 
-/// What the pathway's buffers need, walked identically by sizing and by construction.
-fn walk_state(cfg: &VisualConfig, mut take: impl FnMut(usize, bool)) {
-    let sh = shapes(cfg);
-    let frame = cfg.height as usize * cfg.width as usize;
-    let c = cfg.channels as usize;
-    let packed = sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0);
-    let conv_out = sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0);
-    let act = sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0);
-    let it = cfg.widths[3] as usize;
-    take(c * frame, true); // ring
-    take(c * frame, true); // stack_u8
-    take(c * frame, false); // stack_f32
-    take(packed, false);
-    take(conv_out, false);
-    take(act, false);
-    take(hwc_len(&sh), true); // act_u8
-    take(it, false); // gap
-    take(it, false); // sum
-    take(it, false); // sumsq
-    take(2 * it, false); // summary
-    take(2 * it, false); // tmp
-    take(cfg.head_classes as usize, false); // logits
+/// Sizes of the pathway's run-state buffers (floats, or bytes for the u8 ones), shared by sizing and construction.
+struct StateSizes {
+    /// `channels` frames of `height·width` bytes (ring, u8 stack) or floats (f32 stack).
+    frames: usize,
+    /// Largest packed im2col panel set of any block (f32 floats, or u8 bytes / 4).
+    packed: usize,
+    /// Largest convolution output.
+    conv_out: usize,
+    /// Largest pooled activation.
+    act: usize,
+    /// Largest channels-last u8 block input.
+    act_u8: usize,
+    /// IT width.
+    it: usize,
+    /// Classifier head size.
+    head: usize,
+}
+
+impl StateSizes {
+    fn of(cfg: &VisualConfig) -> Self {
+        let sh = shapes(cfg);
+        StateSizes {
+            frames: cfg.channels as usize * cfg.height as usize * cfg.width as usize,
+            packed: sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0),
+            conv_out: sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0),
+            act: sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0),
+            act_u8: hwc_len(&sh),
+            it: cfg.widths[3] as usize,
+            head: cfg.head_classes as usize,
+        }
+    }
+
+    /// Floats of scratch, in the order [`Visual::new`] takes them.
+    fn floats(&self) -> usize {
+        let mut t = Tally::default();
+        t.take_bytes(self.frames); // ring
+        t.take_bytes(self.frames); // stack_u8
+        t.take(self.frames); // stack_f32
+        t.take(self.packed);
+        t.take(self.conv_out);
+        t.take(self.act);
+        t.take_bytes(self.act_u8);
+        t.take(3 * self.it); // gap, sum, sumsq
+        t.take(4 * self.it); // summary, tmp
+        t.take(self.head);
+        t.0
+    }
 }
 
 impl<'a> Visual<'a> {
     /// Floats of scratch the pathway needs for these weights (f16 tensors are expanded into scratch).
     pub fn scratch_len(w: &Weights<'_>) -> usize {
         let cfg = &w.config().visual;
-        let mut t = Tally::default();
-        walk_state(cfg, |n, bytes| if bytes { t.take_bytes(n) } else { t.take(n) });
         let mut e = 0;
         for name in WEIGHT_NAMES {
             e += expansion(w, name);
@@ -151,7 +174,7 @@ impl<'a> Visual<'a> {
         for name in ["visual.head.weight", "visual.readout.weight"] {
             e += expansion(w, name);
         }
-        t.0 + e
+        StateSizes::of(cfg).floats() + e
     }
 
     /// Bind the weights and carve the run state out of `arena`.
@@ -186,29 +209,25 @@ impl<'a> Visual<'a> {
             inv_std: w.require_f32("visual.readout.inv_std", &[n_sum as u32])?,
             dense: Dense::load(w, "visual.readout.weight", "visual.readout.bias", f, n_sum, arena)?,
         };
-        let frame = cfg.height as usize * cfg.width as usize;
-        let c = cfg.channels as usize;
-        let packed = sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0);
-        let conv_out = sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0);
-        let act = sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0);
+        let z = StateSizes::of(&cfg);
         Ok(Visual {
             cfg,
             blocks,
             head,
             readout,
-            ring: arena.take_bytes(c * frame)?,
-            stack_u8: arena.take_bytes(c * frame)?,
-            stack_f32: arena.take(c * frame)?,
-            packed: arena.take(packed)?,
-            conv_out: arena.take(conv_out)?,
-            act: arena.take(act)?,
-            act_u8: arena.take_bytes(hwc_len(&sh))?,
-            gap: arena.take(it)?,
-            sum: arena.take(it)?,
-            sumsq: arena.take(it)?,
-            summary: arena.take(2 * it)?,
-            tmp: arena.take(2 * it)?,
-            logits: arena.take(cfg.head_classes as usize)?,
+            ring: arena.take_bytes(z.frames)?,
+            stack_u8: arena.take_bytes(z.frames)?,
+            stack_f32: arena.take(z.frames)?,
+            packed: arena.take(z.packed)?,
+            conv_out: arena.take(z.conv_out)?,
+            act: arena.take(z.act)?,
+            act_u8: arena.take_bytes(z.act_u8)?,
+            gap: arena.take(z.it)?,
+            sum: arena.take(z.it)?,
+            sumsq: arena.take(z.it)?,
+            summary: arena.take(2 * z.it)?,
+            tmp: arena.take(2 * z.it)?,
+            logits: arena.take(z.head)?,
             frames_seen: 0,
             stacks: 0,
         })
@@ -438,9 +457,3 @@ pub fn to_channels_last(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
     }
 }
 
-#[doc(hidden)]
-pub fn debug_walk(cfg: &VisualConfig) -> usize {
-    let mut t = Tally::default();
-    walk_state(cfg, |n, b| if b { t.take_bytes(n) } else { t.take(n) });
-    t.0
-}

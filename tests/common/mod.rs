@@ -4,6 +4,7 @@
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::ModelConfig;
+use std::process::Command;
 
 /// A seeded tiny model as an aligned weights file.
 pub fn tiny_model(seed: u64, precision: Precision) -> (ModelConfig, AlignedBytes) {
@@ -34,4 +35,23 @@ pub fn tones(cfg: &ModelConfig, seconds: f32, period: usize) -> Vec<f32> {
             0.5 * (-8.0 * t).exp() * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
         })
         .collect()
+}
+
+/// The `avf-bel` binary, through cargo's target runner when the tests themselves run under one (aarch64 under qemu).
+pub fn command() -> Command {
+    let bin = env!("CARGO_BIN_EXE_avf-bel");
+    let runner = if cfg!(target_arch = "aarch64") {
+        std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok()
+    } else {
+        None
+    };
+    match runner {
+        Some(r) if !r.trim().is_empty() => {
+            let mut parts = r.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    }
 }
