@@ -27,7 +27,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     cfg.visual.height = size;
     cfg.visual.width = size;
     cfg.visual.channels = channels;
-    cfg.visual.stride_frames = 1;
+    if stage == "visual" {
+        cfg.visual.stride_frames = 1; // every timed push runs one stack
+    }
     cfg.validate().map_err(|e| e.to_string())?;
     let bytes = encode(&cfg, &seeded(&cfg, 1), precision).map_err(|e| e.to_string())?;
     let buf = crate::weights::writer::AlignedBytes::new(&bytes);
