@@ -1019,3 +1019,79 @@ fn view_f32(v: TensorView<'_>, name: &str, n: usize) -> GpuResult<Vec<f32>> {
 fn str_err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AudioConfig;
+
+    /// The kernel's view of the cortex scratch is the CPU core's layout.
+    #[test]
+    fn cortex_layout_matches_the_cpu_core() {
+        for cfg in [CortexConfig::default(), ModelConfig::tiny().cortex] {
+            let lay = CxLayout::new(&cfg);
+            assert_eq!(lay.total(), Cortex::scratch_len(&cfg, &AudioConfig::default()));
+        }
+    }
+
+    /// The host's band drive gives the same bits as the CPU core's (what the cortex kernel is fed).
+    #[test]
+    fn band_drive_matches_the_cpu_core() {
+        let cfg = ModelConfig::default();
+        let mut buf = vec![0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+        let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut buf).unwrap();
+        let g = cfg.cortex.groups as usize;
+        let m = cfg.audio.n_mels as usize;
+        for t in 0..40usize {
+            let mel: Vec<f32> = (0..m).map(|i| ((i * 37 + t * 11) % 90) as f32 - 70.0).collect();
+            let f = FrameFeatures {
+                index: t as u32,
+                rms: 0.1,
+                pitch_mean: 0.0,
+                tonnetz: [0.0; crate::audio::TONNETZ_DIMS],
+                onset: (t % 7) as f32 * 2.5,
+                mel_db: &mel,
+            };
+            c.step_frame(&f);
+            let (mut want, mut got) = (vec![0f32; g], vec![0f32; g]);
+            c.last_drive(&mut want);
+            band_drive(&f, &mut got);
+            assert_eq!(want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), got.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        }
+    }
+
+    /// The int8 and f32 device layouts put every weight at the same place.
+    #[test]
+    fn conv_weight_layouts_agree() {
+        let (cout, cin, k) = (20usize, 5usize, 3usize);
+        let cpad = cin.div_ceil(4) * 4;
+        let q: Vec<i8> = (0..cout * k * k * cpad).map(|i| ((i * 31) % 255) as i8).collect();
+        // The same weights as f32 [cout][cin][k][k].
+        let mut f = vec![0.0f32; cout * cin * k * k];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for t in 0..k * k {
+                    f[(co * cin + ci) * k * k + t] = q[co * k * k * cpad + t * cpad + ci] as f32;
+                }
+            }
+        }
+        let cout_pad = cout.div_ceil(CZ_COB) * CZ_COB;
+        let a = conv_weights_f32(&f, cout, cin, k, cout_pad);
+        let b = conv_weights_i8(&q, cout, cin, k, cout_pad);
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().zip(&b).all(|(x, y)| *x == *y as f32));
+    }
+
+    /// The block geometry is the CPU core's (pooled sizes of `VisualConfig::block_sizes`).
+    #[test]
+    fn block_shapes_match_config() {
+        let mut cfg = ModelConfig::default();
+        cfg.visual.height = 224;
+        cfg.visual.width = 224;
+        let sizes = cfg.visual.block_sizes();
+        for (s, (conv, pooled)) in block_shapes(&cfg).iter().zip(sizes) {
+            assert_eq!((s.ho(), s.wo()), conv);
+            assert_eq!((s.ho().div_ceil(2), s.wo().div_ceil(2)), pooled);
+        }
+    }
+}
