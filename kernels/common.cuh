@@ -8,7 +8,7 @@
 //
 // Architectures (see docs/gpu.md):
 //   sm_53  Jetson Nano / TX1: native fp16 arithmetic (half2 FMA at twice the f32 rate), no tensor cores, no dp4a,
-//          48 KB shared memory per block, 1 SM (Nano) - the kernels keep shared memory under 40 KB per block.
+//          48 KB shared memory per block, 1 SM (Nano) - the kernels keep shared memory at or under 32 KB per block.
 //   sm_72  Jetson Xavier: half2 at twice the f32 rate, first-generation tensor cores (not used here), dp4a.
 //   sm_87  Jetson Orin: Ampere-class SMs, half2, third-generation tensor cores (not used here), 164 KB shared per SM.
 //   sm_90  H100 (the test GPU): same code; the small batch-1 grids fill only a fraction of its 132 SMs.

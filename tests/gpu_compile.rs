@@ -22,7 +22,9 @@ fn unavailable(why: &str) {
 #[test]
 fn every_kernel_compiles_and_assembles_for_jetson_archs() {
     if !nvrtc_present() {
-        return unavailable("libnvrtc.so.12 cannot be loaded (put the nvidia-cuda-nvrtc-cu12 wheel's lib on LD_LIBRARY_PATH)");
+        return unavailable(
+            "libnvrtc.so.12 cannot be loaded (put the nvidia-cuda-nvrtc-cu12 wheel's lib on LD_LIBRARY_PATH)",
+        );
     }
     if include_dirs().is_empty() {
         return unavailable("cuda_fp16.h not found (set AVF_BEL_CUDA_INCLUDE to nvidia/cuda_runtime/include)");

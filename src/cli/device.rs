@@ -30,7 +30,8 @@ impl core::str::FromStr for Device {
     }
 }
 
-/// A pipeline on the chosen backend.
+/// A pipeline on the chosen backend (one per process: the size difference of the variants does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Engine<'a> {
     /// The CPU core.
     Cpu(Pipeline<'a>),

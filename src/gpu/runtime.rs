@@ -540,7 +540,10 @@ impl<'a> GpuPipeline<'a> {
                 }
                 v => {
                     let wf = view_f32(v, name, cout * s.kk())?;
-                    (DevConvW::F16(up16(&conv_weights_f32(&wf, cout, s.cin, s.k, cout_pad))?), up16(&vec![1.0; cout_pad])?)
+                    (
+                        DevConvW::F16(up16(&conv_weights_f32(&wf, cout, s.cin, s.k, cout_pad))?),
+                        up16(&vec![1.0; cout_pad])?,
+                    )
                 }
             };
             let bias = w.require_f32(BIAS_NAMES[b], &[cout as u32]).map_err(str_err)?;
@@ -741,7 +744,11 @@ impl<'a> GpuPipeline<'a> {
         let (c, hw) = (it as i32, d[6] * d[7]);
         let mut l = self.stream.launch_builder(&self.f_gap);
         l.arg(&self.acts[3]).arg(&c).arg(&hw).arg(&mut self.gap).arg(&mut self.vsum).arg(&mut self.vsumsq);
-        let cfg = LaunchConfig { grid_dim: ((it * 32).div_ceil(256) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: ((it * 32).div_ceil(256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
         // SAFETY: arguments match `cz_gap_accumulate`.
         unsafe { l.launch(cfg) }.map_err(drv("GAP launch"))?;
         Ok(())
@@ -1056,7 +1063,10 @@ mod tests {
             let (mut want, mut got) = (vec![0f32; g], vec![0f32; g]);
             c.last_drive(&mut want);
             band_drive(&f, &mut got);
-            assert_eq!(want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), got.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            assert_eq!(
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                got.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
         }
     }
 
