@@ -25,7 +25,7 @@
 // a multiple of COB with zeros, so each stage is one contiguous copy.
 //
 // Per architecture: shared memory per block is 30 KB for V1 (K=7, 4 channels staged) and 21 KB for V2-IT, under the
-// 48 KB sm_53 limit; 256 threads and at most 64 registers per thread (launch bounds) keep two blocks per SM on sm_53.
+// 48 KB sm_53 limit; 256 threads x 80-106 registers (ptxas -v in CI) leave room for two blocks per 64K-register SM.
 // Tensor cores (sm_72+: mma.sync as an implicit GEMM) are not used: at batch 1 and 64x64 frames the layers are too
 // small for the fragment shapes to pay for themselves; it is the first thing to try for 224x224.
 
