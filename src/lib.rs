@@ -17,6 +17,9 @@ pub mod pipeline;
 pub mod visual;
 pub mod weights;
 
+#[cfg(feature = "cuda")]
+pub mod gpu;
+
 #[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]

@@ -3,7 +3,7 @@
 use super::Opts;
 use crate::model::{encode, seeded, Precision};
 use crate::weights::Weights;
-use crate::{Modalities, ModelConfig, Pipeline};
+use crate::{Modalities, ModelConfig};
 use std::time::Instant;
 
 /// Run.
@@ -16,6 +16,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let precision: Precision = o.parse("--precision", Precision::F32)?;
     let iters: usize = o.parse("--iters", 50)?;
     let json = o.flag("--json");
+    let device: super::device::Device = o.parse("--device", super::device::Device::Cpu)?;
     o.finish()?;
     if threads != 1 {
         return Err(format!("--threads {threads}: the CPU core is single-threaded by design; only --threads 1 runs"));
@@ -34,8 +35,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let bytes = encode(&cfg, &seeded(&cfg, 1), precision).map_err(|e| e.to_string())?;
     let buf = crate::weights::writer::AlignedBytes::new(&bytes);
     let w = Weights::parse(buf.as_bytes()).map_err(|e| e.to_string())?;
-    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
-    let mut p = Pipeline::new(&w, &mut scratch).map_err(|e| e.to_string())?;
+    let (mut scratch, mut gpu_scratch) = (Vec::new(), Vec::new());
+    let mut p = super::device::Engine::open(device, &w, buf.as_bytes(), &mut scratch, &mut gpu_scratch)?;
     let frame_len = size as usize * size as usize;
     let frames: Vec<Vec<u8>> =
         (0..8u32).map(|t| (0..frame_len as u32).map(|i| ((i * 7 + t * 13) % 251) as u8).collect()).collect();
@@ -43,7 +44,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let pcm: Vec<f32> = (0..sr).map(|i| 0.3 * (i as f32 * 0.0627).sin()).collect();
     let mut times = Vec::with_capacity(iters);
     let mut err = None;
-    let run_once = |p: &mut Pipeline<'_>, i: usize| -> Result<(), crate::Error> {
+    let run_once = |p: &mut super::device::Engine<'_>, i: usize| -> Result<(), String> {
         match stage.as_str() {
             "visual" => p.push_frame(&frames[i % frames.len()]),
             "audio" => {
@@ -64,19 +65,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     // Fill the frame ring so every timed visual push runs one CORnet-Z stack.
     for i in 0..channels as usize + 2 {
-        run_once(&mut p, i).map_err(|e| e.to_string())?;
+        run_once(&mut p, i)?;
     }
+    p.synchronize()?;
     for i in 0..iters {
         let t0 = Instant::now();
-        if let Err(e) = run_once(&mut p, i) {
+        if let Err(e) = run_once(&mut p, i).and_then(|_| p.synchronize()) {
             err = Some(e);
             break;
         }
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     if let Some(e) = err {
-        return Err(e.to_string());
+        return Err(e);
     }
+    let kernel = if p.name() == "cuda" { "cuda-fp16" } else { crate::cpu::kernel_name() };
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     let p10 = times[times.len() / 10];
@@ -89,13 +92,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let prec = format!("{precision:?}").to_lowercase();
     if json {
         println!(
-            "{{\"stage\":\"{stage}\",\"size\":{size},\"channels\":{channels},\"threads\":{threads},\"precision\":\"{prec}\",\"iters\":{iters},\"median_ms\":{median:.4},\"p10_ms\":{p10:.4},\"p90_ms\":{p90:.4},\"kernel\":\"{}\"}}",
-            crate::cpu::kernel_name()
+            "{{\"stage\":\"{stage}\",\"size\":{size},\"channels\":{channels},\"threads\":{threads},\"precision\":\"{prec}\",\"iters\":{iters},\"median_ms\":{median:.4},\"p10_ms\":{p10:.4},\"p90_ms\":{p90:.4},\"kernel\":\"{kernel}\"}}"
         );
     } else {
         println!(
-            "{stage} ({unit}) {size}x{size}x{channels} {prec}: median {median:.3} ms (p10 {p10:.3}, p90 {p90:.3}) over {iters} runs, kernel {}",
-            crate::cpu::kernel_name()
+            "{stage} ({unit}) {size}x{size}x{channels} {prec}: median {median:.3} ms (p10 {p10:.3}, p90 {p90:.3}) over {iters} runs, kernel {kernel}"
         );
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The `avf-bel` command line: one entry point, one module per subcommand.
 
 pub mod bench;
+pub mod device;
 pub mod init;
 pub mod inspect;
 pub mod read;
@@ -15,6 +16,7 @@ pub const USAGE: &str = "usage: avf-bel <command> [options]
 
 commands:
   run [--weights W] (--stimulus NAME | [--audio WAV] [--video Y4M]) [--json] [--seconds T] [--seed N]
+      [--device auto|cpu|cuda]
                                      run a model (default: the built-in one) on a clip; report emotions and EPP
   train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
                                      fit every stage from rendered stimuli and the ratings (feature `train`)
@@ -28,7 +30,7 @@ commands:
         [--seconds T] [--seed N] [--size N] [--fps F] [--data DIR] [--preview FILE.png]
                                      render a stimulus: DIR/audio.wav and DIR/video.y4m
   bench --stage visual|audio|pipeline [--size N] [--channels C] [--threads T]
-        [--precision f32|int8] [--iters N] [--json]
+        [--precision f32|int8] [--iters N] [--json] [--device auto|cpu|cuda]
                                      time a stage on synthetic input (median of N runs)
   serve [--config FILE] [--audio URI] [--video URI] [--serial DEV] [--baud N] [--socket PATH] [--json]
         [--stats] [--weights W] [--state FILE] [--duration S] [--rate R] [--window S]

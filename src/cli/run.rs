@@ -6,7 +6,7 @@ use crate::model::read_file;
 use crate::pipeline::Output;
 use crate::stimuli::{io::resolve_stimulus, render, RenderOptions};
 use crate::weights::writer::AlignedBytes;
-use crate::{Modalities, Pipeline, Weights, EMOTIONS};
+use crate::{Modalities, Weights, EMOTIONS};
 use std::path::Path;
 
 #[repr(C, align(64))]
@@ -33,6 +33,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let seconds: f64 = o.parse("--seconds", 3.0)?;
     let seed: u64 = o.parse("--seed", 0)?;
     let json = o.flag("--json");
+    let device: super::device::Device = o.parse("--device", super::device::Device::Cpu)?;
     o.finish()?;
 
     let owned;
@@ -91,17 +92,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         (label, pcm, frames, m)
     };
 
-    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
-    let mut p = Pipeline::new(&w, &mut scratch).map_err(|e| e.to_string())?;
+    let (mut scratch, mut gpu_scratch) = (Vec::new(), Vec::new());
+    let mut p = super::device::Engine::open(device, &w, bytes, &mut scratch, &mut gpu_scratch)?;
     if let Some(pcm) = &pcm {
-        p.push_audio(pcm).map_err(|e| e.to_string())?;
+        p.push_audio(pcm)?;
     }
     if let Some(frames) = &frames {
         for f in frames.chunks_exact(size_h * size_w) {
-            p.push_frame(f).map_err(|e| e.to_string())?;
+            p.push_frame(f)?;
         }
     }
-    let out = p.infer(modalities).map_err(|e| e.to_string())?;
+    let out = p.infer(modalities)?;
     let untrained = weights.is_none() && !DEFAULT_IS_TRAINED;
     if json {
         println!("{}", to_json(&label, modalities, &out, w.model_hash(), untrained));
