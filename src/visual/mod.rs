@@ -456,4 +456,3 @@ pub fn to_channels_last(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
         }
     }
 }
-
