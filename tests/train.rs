@@ -24,6 +24,8 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         threads: 2,
         seed: 7,
         fuse: FitOptions { steps: 300, ..FitOptions::default() },
+        cornet_epochs: 1,
+        cornet_clips: 40,
     };
     let (tensors, rep) = train(&data_dir(), &opts).unwrap();
     // Reproducible: the same seed gives the same model whatever the number of threads.

@@ -125,16 +125,11 @@ impl Norm {
                 *q += (v - m) * (v - m) / k;
             }
         }
-        Norm { mean, inv_std: var.iter().map(|v| 1.0 / (v.sqrt() + 1e-4)).collect() }
-    }
-    /// Move a fraction `rate` of the way towards `other`.
-    fn blend(&mut self, other: &Norm, rate: f64) {
-        for (a, b) in self.mean.iter_mut().zip(&other.mean) {
-            *a += rate * (b - *a);
-        }
-        for (a, b) in self.inv_std.iter_mut().zip(&other.inv_std) {
-            *a += rate * (b - *a);
-        }
+        // Floor each spread at a tenth of the median: near-constant features (dead units) must not be amplified.
+        let mut sds: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
+        sds.sort_by(f64::total_cmp);
+        let floor = 0.1 * sds[sds.len() / 2] + 1e-6;
+        Norm { mean, inv_std: var.iter().map(|v| 1.0 / v.sqrt().max(floor)).collect() }
     }
 }
 
@@ -416,8 +411,39 @@ pub struct CornetOptions {
 
 impl Default for CornetOptions {
     fn default() -> Self {
-        CornetOptions { epochs: 3, clips: 1000, batch: 8, stacks: 6, lr: 1e-3, seconds: 3.0, threads: 2, seed: 1 }
+        CornetOptions { epochs: 3, clips: 1000, batch: 8, stacks: 6, lr: 3e-4, seconds: 3.0, threads: 2, seed: 1 }
     }
+}
+
+/// Clips whose summaries the head is fitted on.
+const HEAD_WINDOW: usize = 512;
+/// Adam steps between refits of the head.
+const REFIT: usize = 16;
+/// Ridge penalty of the head (on standardised summaries).
+const HEAD_LAMBDA: f64 = 300.0;
+
+/// Fit the head by ridge regression to `recent` (summary, targets) pairs; returns the standardisation it uses.
+fn fit_head(p: &mut Params, recent: &std::collections::VecDeque<(Vec<f64>, [f32; 5])>) -> Norm {
+    let xs: Vec<Vec<f64>> = recent.iter().map(|r| r.0.clone()).collect();
+    let norm = Norm::of(&xs);
+    let zs: Vec<Vec<f64>> = xs
+        .iter()
+        .map(|x| x.iter().zip(&norm.mean).zip(&norm.inv_std).map(|((v, m), is)| (v - m) * is).collect())
+        .collect();
+    let ys: Vec<Vec<f64>> = recent.iter().map(|r| r.1.iter().map(|&v| v as f64).collect()).collect();
+    let r = super::linalg::Ridge::fit(&zs, &ys, HEAD_LAMBDA);
+    // Fold the ridge's own standardisation of z into the head: pred = b + Σ w·(z − μ)/σ.
+    let n = zs[0].len();
+    for k in 0..5 {
+        let mut b = r.b[k];
+        for i in 0..n {
+            let w = r.w[k][i] / r.std[i];
+            p.0[8][k * n + i] = w as f32;
+            b -= w * r.mean[i];
+        }
+        p.0[9][k] = b as f32;
+    }
+    norm
 }
 
 /// One rendered clip: its frames and targets.
@@ -519,10 +545,13 @@ pub fn train_cornet(
     };
     let mut p = Params::from_tensors(&net, tensors)?;
     let batch = o.batch.clamp(1, o.clips);
-    // 2. Standardisation from the untrained network's summaries of the first batch.
-    let mut first: Vec<(usize, Vec<f64>)> = (0..batch).map(|i| (i, Vec::new())).collect();
+    // 2. The head: a ridge regression on the summaries of recent clips, refitted every `REFIT` steps (Adam on 1,024
+    //    correlated inputs from batches of a few clips overshoots); the convolutions learn by Adam against it.
+    let mut first: Vec<(usize, Vec<f64>)> = (0..o.clips.min(HEAD_WINDOW)).map(|i| (i, Vec::new())).collect();
     par_each(&mut first, o.threads, &|_, (i, s), ws| *s = clip_summary(&net, &p, &stacks_of(*i, 0), ws));
-    let mut norm = Norm::of(&first.iter().map(|x| x.1.clone()).collect::<Vec<_>>());
+    let mut recent: std::collections::VecDeque<(Vec<f64>, [f32; 5])> =
+        first.into_iter().map(|(i, s)| (s, clips[i].y)).collect();
+    let mut norm = fit_head(&mut p, &recent);
     // 3. Adam over shuffled mini-batches.
     let mut m = Params::zeros(&net);
     let mut v = Params::zeros(&net);
@@ -560,7 +589,7 @@ pub fn train_cornet(
             let (b1, b2) = (0.9f32, 0.999f32);
             let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
             let scale = 1.0 / idx.len() as f32;
-            for t in 0..p.0.len() {
+            for t in 0..8 {
                 for j in 0..p.0[t].len() {
                     let mut gsum = 0.0f32;
                     for slot in slots.iter() {
@@ -574,10 +603,21 @@ pub fn train_cornet(
                 }
             }
             epoch_loss += slots.iter().map(|x| x.2).sum::<f64>();
-            if idx.len() > 1 {
-                norm.blend(&Norm::of(&slots.iter().map(|x| x.3.clone()).collect::<Vec<_>>()), 0.1);
+            for slot in slots.iter() {
+                if recent.len() == HEAD_WINDOW {
+                    recent.pop_front();
+                }
+                recent.push_back((slot.3.clone(), clips[slot.0].y));
             }
-            progress(&format!("CORnet-Z epoch {}/{}", epoch + 1, o.epochs), bi + 1, steps_per_epoch);
+            if step % REFIT == 0 {
+                norm = fit_head(&mut p, &recent);
+            }
+            let seen = (bi * batch + idx.len()) as f64;
+            progress(
+                &format!("CORnet-Z epoch {}/{} loss {:.4}", epoch + 1, o.epochs, epoch_loss / seen),
+                bi + 1,
+                steps_per_epoch,
+            );
         }
         curve.push((epoch_loss / o.clips as f64) as f32);
     }
