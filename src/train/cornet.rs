@@ -3,10 +3,12 @@
 //! Clips of random slider settings are rendered once and kept in memory (64×64 u8 frames are small). For each clip a
 //! few of its frame stacks (one at random in each of `stacks` equal stretches of the clip) run through a training
 //! forward of CORnet-Z that keeps its activations; IT's global averages `g_t` are summarised over the clip as
-//! `s = [mean_t g_t; std_t g_t]` (what the inference read-out sees), standardised by running statistics (constants to
-//! the gradient), and a linear head maps `z` to the five normalised slider values. The loss is the mean squared
-//! error; its gradient flows back through the head, the standard deviation, the global average pool, and each block
-//! (ReLU, bias, max-pool routed to the argmax, convolution). Adam updates the convolutions and the head together.
+//! `s = [mean_t g_t; std_t g_t]` (what the inference read-out sees), standardised (constants to the gradient), and a
+//! linear head maps `z` to the five normalised slider values. The loss is the mean squared error (Huber beyond ±1);
+//! its gradient flows back through the head, the standard deviation, the global average pool, and each block (ReLU,
+//! bias, max-pool routed to the argmax, convolution). Adam updates the convolutions; the head is a ridge regression
+//! on the summaries of the most recent clips, refitted every few steps (Adam on 1,024 correlated head inputs from
+//! batches of a few clips overshoots).
 //!
 //! The forward keeps the inference order exactly (convolution, max-pool 3/2/1 of the raw output, + bias, ReLU) and
 //! reuses the inference im2col panels and GEMM, so trained weights mean the same thing at inference. The backward
@@ -341,7 +343,7 @@ pub fn clip_summary(net: &Net, p: &Params, stacks: &[Vec<f32>], ws: &mut Work) -
     summarise(&gaps).0
 }
 
-/// Loss of one clip (mean squared error over the five dimensions) and its gradient, added to `g`; returns the
+/// Loss of one clip (mean Huber loss over the five dimensions: squared error within ±1) and its gradient, added to `g`; returns the
 /// loss and the clip's summary.
 pub fn clip_grad(
     net: &Net,
@@ -359,9 +361,10 @@ pub fn clip_grad(
     let mut loss = 0.0;
     let mut dpred = [0.0; 5];
     for k in 0..5 {
+        // Huber (quadratic within ±1, linear beyond): an outlying clip must not swamp the batch's gradient.
         let e = pred[k] - y[k] as f64;
-        loss += e * e / 5.0;
-        dpred[k] = 2.0 * e / 5.0;
+        loss += if e.abs() <= 1.0 { e * e } else { 2.0 * e.abs() - 1.0 } / 5.0;
+        dpred[k] = 2.0 * e.clamp(-1.0, 1.0) / 5.0;
     }
     let n = 2 * it;
     let mut ds = vec![0.0f64; n];
@@ -399,7 +402,7 @@ pub struct CornetOptions {
     pub batch: usize,
     /// Stacks per clip per step (one at random in each of as many equal stretches of the clip).
     pub stacks: usize,
-    /// Adam step size (cosine-decayed to a tenth).
+    /// Adam step size (after a linear warm-up, cosine-decayed to a tenth).
     pub lr: f32,
     /// Clip length in seconds.
     pub seconds: f64,
@@ -411,16 +414,18 @@ pub struct CornetOptions {
 
 impl Default for CornetOptions {
     fn default() -> Self {
-        CornetOptions { epochs: 3, clips: 1000, batch: 8, stacks: 6, lr: 3e-4, seconds: 3.0, threads: 2, seed: 1 }
+        CornetOptions { epochs: 3, clips: 1000, batch: 8, stacks: 6, lr: 1e-4, seconds: 3.0, threads: 2, seed: 1 }
     }
 }
 
 /// Clips whose summaries the head is fitted on.
 const HEAD_WINDOW: usize = 512;
 /// Adam steps between refits of the head.
-const REFIT: usize = 16;
+const REFIT: usize = 8;
+/// Adam steps of linear learning-rate warm-up.
+const WARMUP: usize = 50;
 /// Ridge penalty of the head (on standardised summaries).
-const HEAD_LAMBDA: f64 = 300.0;
+const HEAD_LAMBDA: f64 = 1000.0;
 
 /// Fit the head by ridge regression to `recent` (summary, targets) pairs; returns the standardisation it uses.
 fn fit_head(p: &mut Params, recent: &std::collections::VecDeque<(Vec<f64>, [f32; 5])>) -> Norm {
@@ -585,7 +590,8 @@ pub fn train_cornet(
             // Sum in clip order (reproducible whatever the thread count), then one Adam step.
             step += 1;
             let frac = (step - 1) as f32 / total_steps.max(1) as f32;
-            let lr = o.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos()));
+            let warm = (step as f32 / WARMUP as f32).min(1.0);
+            let lr = warm * o.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos()));
             let (b1, b2) = (0.9f32, 0.999f32);
             let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
             let scale = 1.0 / idx.len() as f32;
@@ -664,7 +670,8 @@ mod tests {
                 pattern.extend(tr.act[l].iter().map(|&a| (a > 0.0) as u32));
             }
         }
-        ((0..5).map(|k| (pred[k] - y[k] as f64).powi(2) / 5.0).sum(), pattern)
+        let huber = |e: f64| if e.abs() <= 1.0 { e * e } else { 2.0 * e.abs() - 1.0 };
+        ((0..5).map(|k| huber(pred[k] - y[k] as f64) / 5.0).sum(), pattern)
     }
 
     #[test]
