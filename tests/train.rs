@@ -24,11 +24,20 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         threads: 2,
         seed: 7,
         fuse: FitOptions { steps: 300, ..FitOptions::default() },
+        cornet_epochs: 1,
+        cornet_clips: 40,
     };
     let (tensors, rep) = train(&data_dir(), &opts).unwrap();
     // Reproducible: the same seed gives the same model whatever the number of threads.
     let (again, _) = train(&data_dir(), &TrainOptions { threads: 1, ..opts.clone() }).unwrap();
     assert_eq!(tensors, again);
+    // CORnet-Z was trained (one epoch) and the random-feature read-out measured on the same clips.
+    assert_eq!(rep.cornet_curve.len(), 2);
+    assert!(rep.cornet_curve.iter().all(|l| l.is_finite()));
+    assert!(rep.visual_r2_random.is_some());
+    let seeded = avf_bel::model::seeded(&opts.config, opts.seed);
+    let v1 = |t: &avf_bel::model::F32Tensors| t.iter().find(|x| x.0 == "visual.v1.weight").unwrap().2.clone();
+    assert_ne!(v1(&tensors), v1(&seeded), "CORnet-Z's V1 weights changed");
     let first = rep.fuse_curve[0];
     assert!(rep.fuse_loss < 0.5 * first, "fusion + BEL loss {first} → {}", rep.fuse_loss);
     // Rate is the easiest dimension to perceive; even 60 tiny clips read it out of the visual pathway.

@@ -19,7 +19,9 @@ commands:
       [--device auto|cpu|cuda]
                                      run a model (default: the built-in one) on a clip; report emotions and EPP
   train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
-                                     fit every stage from rendered stimuli and the ratings (feature `train`)
+        [--cornet-epochs E] [--cornet-clips N]
+                                     fit every stage from rendered stimuli and the ratings (feature `train`);
+                                     CORnet-Z is first trained E epochs (0: random features) on N clips
   eval --data DIR [--weights W] [--out DIR] [--renders K]
                                      leave-one-stimulus-out evaluation with baselines (feature `train`)
   export --weights W --out DIR       f32, f16 and int8 files; int8-vs-f32 difference on the stimuli

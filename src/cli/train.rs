@@ -42,6 +42,8 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         threads: o.parse("--threads", threads_default())?,
         seed: o.parse("--seed", 2026)?,
         fuse: fit_options(&mut o)?,
+        cornet_epochs: o.parse("--cornet-epochs", 3)?,
+        cornet_clips: o.parse("--cornet-clips", 1000)?,
     };
     o.finish()?;
     if opts.random_clips < 20 || opts.renders == 0 {
@@ -57,10 +59,17 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     let dims = ["bpm", "jitter", "consonance", "bigsmall", "updown"];
     let mut json = String::from("{\"perception_r2\":{\"visual\":{");
     json += &dims.iter().zip(rep.visual_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
+    if let Some(r) = rep.visual_r2_random {
+        json += "},\"visual_random_features\":{";
+        json += &dims.iter().zip(r).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
+    }
     json += "},\"audio\":{";
     json += &dims.iter().zip(rep.audio_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
     json += &format!(
-        "}}}},\"fusion_bel_mse\":{:.6},\"fusion_bel_loss_first\":{:.6},\"clips\":{},\"renders\":{},\"seconds\":{:.1}}}",
+        "}}}},\"cornet_epochs\":{},\"cornet_clips\":{},\"cornet_loss\":[{}],\"fusion_bel_mse\":{:.6},\"fusion_bel_loss_first\":{:.6},\"clips\":{},\"renders\":{},\"seconds\":{:.1}}}",
+        opts.cornet_epochs,
+        opts.cornet_clips,
+        rep.cornet_curve.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join(","),
         rep.fuse_loss,
         rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
         opts.random_clips,
@@ -70,6 +79,20 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     write_atomic(&out.join("train.json"), json.as_bytes())?;
     println!("held-out R² of the perception read-outs (random slider settings, never the ratings):");
     println!("  {:<8} {:>8} {:>8} {:>10} {:>8} {:>8}", "", "bpm", "jitter", "consonance", "bigsmall", "updown");
+    if let Some(r) = rep.visual_r2_random {
+        println!(
+            "  {:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (CORnet-Z untrained: seeded random features)",
+            "visual", r[0], r[1], r[2], r[3], r[4]
+        );
+        let c = &rep.cornet_curve;
+        println!(
+            "  CORnet-Z trained {} epochs on {} clips: loss {:.4} → {:.4}",
+            opts.cornet_epochs,
+            opts.cornet_clips,
+            c.first().copied().unwrap_or(f32::NAN),
+            c.last().copied().unwrap_or(f32::NAN)
+        );
+    }
     for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
         println!("  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}", r[0], r[1], r[2], r[3], r[4]);
     }

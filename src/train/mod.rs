@@ -6,6 +6,7 @@
 // Index loops mirror the equations in this numeric code.
 #![allow(clippy::needless_range_loop)]
 
+pub mod cornet;
 pub mod data;
 pub mod fuse;
 pub mod linalg;

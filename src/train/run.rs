@@ -1,5 +1,6 @@
 //! The training and evaluation procedures behind `avf-bel train` and `avf-bel eval`.
 
+use super::cornet::{train_cornet, CornetOptions};
 use super::data::{self, StimulusRow};
 use super::fuse::{Example, FitOptions, FuseParams};
 use super::linalg::{pearson, r2, Ridge};
@@ -53,6 +54,10 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Fusion + BEL optimiser settings.
     pub fuse: FitOptions,
+    /// Epochs of supervised CORnet-Z training before the read-outs are fitted (0: keep the seeded random features).
+    pub cornet_epochs: usize,
+    /// Rendered clips of random slider settings CORnet-Z is trained on (other seeds than the read-outs' clips).
+    pub cornet_clips: usize,
 }
 
 /// What training measured.
@@ -60,6 +65,11 @@ pub struct TrainOptions {
 pub struct TrainReport {
     /// Held-out R² per stimulus dimension of the visual read-out.
     pub visual_r2: [f64; 5],
+    /// Held-out R² per stimulus dimension of the visual read-out on CORnet-Z's seeded random features, on the same
+    /// clips (only when CORnet-Z is trained).
+    pub visual_r2_random: Option<[f64; 5]>,
+    /// CORnet-Z training loss: the untrained network's on the first batch, then each epoch's mean.
+    pub cornet_curve: Vec<f32>,
     /// Held-out R² per stimulus dimension of the audio read-out.
     pub audio_r2: [f64; 5],
     /// Ridge penalty chosen per dimension (visual, audio).
@@ -143,11 +153,34 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     }
     let rows = data::load(data_dir)?;
     let mut tensors = seeded(&cfg, o.seed);
+    let mut rng = SplitMix64(o.seed ^ 0x5EED);
+    let jobs: Vec<_> = (0..o.random_clips).map(|i| (random_params(&mut rng), 1_000_000 + i as u64)).collect();
+
+    // 0. CORnet-Z trained on its own clips of random slider settings; the visual read-out on the seeded random
+    //    features is fitted first on the read-out clips, for comparison.
+    let mut visual_r2_random = None;
+    let mut cornet_curve = Vec::new();
+    if o.cornet_epochs > 0 {
+        let random = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
+        let feats =
+            extract(random.as_bytes(), &jobs, o.seconds, o.threads, &progress("random-feature clips", jobs.len()))?;
+        let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
+        let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
+        visual_r2_random = Some(fit_readout(&xv, &ys).1);
+        let co = CornetOptions {
+            epochs: o.cornet_epochs,
+            clips: o.cornet_clips,
+            seconds: o.seconds,
+            threads: o.threads,
+            seed: o.seed,
+            ..CornetOptions::default()
+        };
+        cornet_curve =
+            train_cornet(&cfg.visual, &mut tensors, &co, &|label, done, total| progress(label, total)(done))?;
+    }
     let perception = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
 
     // 1. Perception read-outs from random slider settings (never the ratings).
-    let mut rng = SplitMix64(o.seed ^ 0x5EED);
-    let jobs: Vec<_> = (0..o.random_clips).map(|i| (random_params(&mut rng), 1_000_000 + i as u64)).collect();
     let feats = extract(perception.as_bytes(), &jobs, o.seconds, o.threads, &progress("perception clips", jobs.len()))?;
     let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
     let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
@@ -167,6 +200,8 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     put_fusion(&mut tensors, &fp);
     let report = TrainReport {
         visual_r2,
+        visual_r2_random,
+        cornet_curve,
         audio_r2,
         lambdas: (lv, la),
         fuse_loss: *curve.last().unwrap_or(&f32::NAN),

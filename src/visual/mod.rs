@@ -65,7 +65,8 @@ impl Block<'_> {
     }
 }
 
-fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
+/// Convolution geometry and output channels of the four blocks (V1 7×7 stride 2 pad 3, the others 3×3 stride 1 pad 1).
+pub fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
     let mut out = [(ConvShape { cin: 0, h: 0, w: 0, k: 0, stride: 0, pad: 0 }, 0); 4];
     let (mut cin, mut h, mut w) = (cfg.channels as usize, cfg.height as usize, cfg.width as usize);
     for (i, o) in out.iter_mut().enumerate() {
