@@ -84,13 +84,13 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
             "  {:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (CORnet-Z untrained: seeded random features)",
             "visual", r[0], r[1], r[2], r[3], r[4]
         );
-        let c = &rep.cornet_curve;
+        // The curve starts with the first batch under the initial head, then holds one mean loss per epoch.
+        let epochs: Vec<String> = rep.cornet_curve.iter().skip(1).map(|l| format!("{l:.4}")).collect();
         println!(
-            "  CORnet-Z trained {} epochs on {} clips: loss {:.4} → {:.4}",
+            "  CORnet-Z trained {} epochs on {} clips (Huber loss per epoch: {}), then:",
             opts.cornet_epochs,
             opts.cornet_clips,
-            c.first().copied().unwrap_or(f32::NAN),
-            c.last().copied().unwrap_or(f32::NAN)
+            epochs.join(", ")
         );
     }
     for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
