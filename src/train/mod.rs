@@ -49,29 +49,26 @@ pub struct ClipFeatures {
     pub audio: Vec<f64>,
 }
 
-/// Render each `(params, seed)` and run it through the perception stages of `weights`, on `threads` threads.
-pub fn extract(
+/// Render each `(params, seed)` as a clip, push it through a pipeline over `weights`, and let `read` take what it
+/// needs from the pipeline (which must close the clip). Jobs are split over `threads` threads, each with its own
+/// pipeline; results come back in job order, so they do not depend on the thread count.
+pub fn for_each_clip<T: Send>(
     weights: &[u8],
     jobs: &[(Params, u64)],
     seconds: f64,
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<ClipFeatures>, String> {
+    read: &(dyn Fn(&Params, &mut Pipeline<'_>) -> Result<T, String> + Sync),
+) -> Result<Vec<T>, String> {
     let w = Weights::parse(weights).map_err(|e| e.to_string())?;
     let cfg = *w.config();
-    let n_v = crate::visual::summary_len(&cfg.visual);
-    let n_a = crate::pipeline::audio_inputs(&cfg);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<ClipFeatures, String>>> = vec![None; jobs.len()];
-    let chunks: Vec<&mut [Option<Result<ClipFeatures, String>>]> =
-        results.chunks_mut(jobs.len().div_ceil(threads.max(1)).max(1)).collect();
+    let mut results: Vec<Option<Result<T, String>>> = (0..jobs.len()).map(|_| None).collect();
+    let per = jobs.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
-        let mut start = 0;
-        for chunk in chunks {
-            let my_jobs = &jobs[start..start + chunk.len()];
-            start += chunk.len();
-            let w = &w;
-            let done = &done;
+        for (ci, chunk) in results.chunks_mut(per).enumerate() {
+            let my_jobs = &jobs[ci * per..ci * per + chunk.len()];
+            let (w, done) = (&w, &done);
             scope.spawn(move || {
                 let mut scratch = vec![0.0f32; Pipeline::scratch_len(w)];
                 let mut p = match Pipeline::new(w, &mut scratch) {
@@ -83,8 +80,6 @@ pub fn extract(
                         return;
                     }
                 };
-                let mut v = vec![0.0f32; n_v];
-                let mut a = vec![0.0f32; n_a];
                 for (slot, (params, seed)) in chunk.iter_mut().zip(my_jobs) {
                     let opts = RenderOptions {
                         seconds,
@@ -99,13 +94,11 @@ pub fn extract(
                         for f in s.frames.chunks_exact(opts.size * opts.size) {
                             p.push_frame(f).map_err(|e| e.to_string())?;
                         }
-                        p.clip_features(&mut v, &mut a).map_err(|e| e.to_string())?;
-                        Ok(ClipFeatures {
-                            params: *params,
-                            visual: v.iter().map(|&x| x as f64).collect(),
-                            audio: a.iter().map(|&x| x as f64).collect(),
-                        })
+                        read(params, &mut p)
                     })();
+                    if r.is_err() {
+                        p.reset();
+                    }
                     *slot = Some(r);
                     progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 }
@@ -113,4 +106,26 @@ pub fn extract(
         }
     });
     results.into_iter().map(|r| r.unwrap_or_else(|| Err("job not run".into()))).collect()
+}
+
+/// Render each `(params, seed)` and collect what the read-outs see ([`ClipFeatures`]), on `threads` threads.
+pub fn extract(
+    weights: &[u8],
+    jobs: &[(Params, u64)],
+    seconds: f64,
+    threads: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<ClipFeatures>, String> {
+    let cfg = *Weights::parse(weights).map_err(|e| e.to_string())?.config();
+    let (n_v, n_a) = (crate::visual::summary_len(&cfg.visual), crate::pipeline::audio_inputs(&cfg));
+    for_each_clip(weights, jobs, seconds, threads, progress, &|params, p| {
+        let mut v = vec![0.0f32; n_v];
+        let mut a = vec![0.0f32; n_a];
+        p.clip_features(&mut v, &mut a).map_err(|e| e.to_string())?;
+        Ok(ClipFeatures {
+            params: *params,
+            visual: v.iter().map(|&x| x as f64).collect(),
+            audio: a.iter().map(|&x| x as f64).collect(),
+        })
+    })
 }

@@ -7,7 +7,7 @@ use super::linalg::{pearson, r2, Ridge};
 use super::{extract, normalised, random_params, ClipFeatures};
 use crate::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
 use crate::weights::writer::AlignedBytes;
-use crate::{Modalities, ModelConfig, Pipeline, Weights};
+use crate::{Modalities, ModelConfig};
 use std::io::Write;
 use std::path::Path;
 
@@ -252,45 +252,13 @@ pub fn perceive_stimuli(
     seconds: f64,
     threads: usize,
 ) -> Result<Vec<Perceived>, String> {
-    let w = Weights::parse(weights).map_err(|e| e.to_string())?;
-    let cfg = *w.config();
     let jobs = stimulus_jobs(rows, renders);
     let bar = progress("stimulus renders", jobs.len());
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut out: Vec<Option<Result<Perceived, String>>> = vec![None; jobs.len()];
-    let per = jobs.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|sc| {
-        for (ci, chunk) in out.chunks_mut(per).enumerate() {
-            let jobs = &jobs[ci * per..ci * per + chunk.len()];
-            let (w, bar, done) = (&w, &bar, &done);
-            sc.spawn(move || {
-                let mut scratch = vec![0.0f32; Pipeline::scratch_len(w)];
-                let mut p = Pipeline::new(w, &mut scratch).expect("validated weights");
-                for (slot, (params, seed)) in chunk.iter_mut().zip(jobs) {
-                    let opts = crate::stimuli::RenderOptions {
-                        seconds,
-                        seed: *seed,
-                        size: cfg.visual.width as usize,
-                        fps: 30,
-                        sample_rate: cfg.audio.sample_rate,
-                    };
-                    let r = (|| {
-                        let s = crate::stimuli::render(params, &opts).map_err(|e| e.to_string())?;
-                        p.push_audio(&s.audio).map_err(|e| e.to_string())?;
-                        for f in s.frames.chunks_exact(opts.size * opts.size) {
-                            p.push_frame(f).map_err(|e| e.to_string())?;
-                        }
-                        p.infer(Modalities::BOTH).map_err(|e| e.to_string())?;
-                        let (a, v) = p.features();
-                        Ok(Perceived { xa: a.to_vec(), xv: v.to_vec() })
-                    })();
-                    *slot = Some(r);
-                    bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-                }
-            });
-        }
-    });
-    out.into_iter().map(|r| r.unwrap_or_else(|| Err("not run".into()))).collect()
+    super::for_each_clip(weights, &jobs, seconds, threads, &bar, &|_, p| {
+        p.infer(Modalities::BOTH).map_err(|e| e.to_string())?;
+        let (a, v) = p.features();
+        Ok(Perceived { xa: a.to_vec(), xv: v.to_vec() })
+    })
 }
 
 /// Metrics of predicted profiles against consensus profiles (one per stimulus).
