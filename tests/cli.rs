@@ -63,6 +63,9 @@ fn bad_files_and_arguments_exit_non_zero_with_a_message() {
     let (code, _, err) = avf(&["bench", "--size", "8"]);
     assert_eq!(code, 2);
     assert!(err.contains("16"), "{err}");
+    let (code, _, err) = avf(&["bench", "--iters", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--iters"), "{err}");
     let (code, _, err) = avf(&["init"]);
     assert_eq!(code, 2);
     assert!(err.contains("--out"), "{err}");

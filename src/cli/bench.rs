@@ -18,6 +18,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let json = o.flag("--json");
     let device: super::device::Device = o.parse("--device", super::device::Device::Cpu)?;
     o.finish()?;
+    if iters == 0 {
+        return Err("--iters must be at least 1".into());
+    }
     if threads != 1 {
         return Err(format!("--threads {threads}: the CPU core is single-threaded by design; only --threads 1 runs"));
     }

@@ -130,6 +130,9 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     let threads: usize = o.parse("--threads", threads_default())?;
     let fit = fit_options(&mut o)?;
     o.finish()?;
+    if renders == 0 || threads == 0 {
+        return Err("--renders and --threads must be at least 1".into());
+    }
     let buf;
     let bytes: &[u8] = match &weights {
         Some(p) => {
