@@ -3,35 +3,80 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod arena;
-pub mod audio;
-pub mod bel;
-pub mod config;
-pub mod cpu;
-pub mod dense;
-pub mod epp;
-pub mod error;
-pub mod fusion;
-pub mod link;
-pub mod pipeline;
-pub mod visual;
-pub mod weights;
+// The tree has one boundary that matters: `core/` is the `no_std`, allocation-free inference core (it builds for
+// bare-metal targets); `host/` is the `std` companion built on it. The binary's command line lives in `cli/`
+// beside `main.rs` and is not part of the library. Modules are private; this file is the public surface.
+mod core;
+#[cfg(feature = "std")]
+mod host;
+
+pub use crate::core::bel::{Bel, BelTerms};
+pub use crate::core::config::{
+    AudioConfig, BelConfig, CortexConfig, FusionConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
+};
+pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
+pub use crate::core::error::{ConfigError, Error, FormatError, InputError};
+pub use crate::core::fusion::Contribution;
+pub use crate::core::pipeline::{audio_inputs, Modalities, Output, Pipeline};
+pub use crate::core::weights::Weights;
+
+/// The weights file format (`docs/weights-format.md`): the validating reader, and on the host the writer.
+pub mod weights {
+    pub use crate::core::weights::{
+        align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
+        PREAMBLE, VERSION,
+    };
+    /// Writing weights files and holding them 64-byte aligned in memory (host only).
+    #[cfg(feature = "std")]
+    pub mod writer {
+        pub use crate::host::writer::{to_bytes, AlignedBytes, OwnedTensor};
+    }
+}
+
+/// The visual pathway (CORnet-Z), for per-stage use and benchmarks.
+pub mod visual {
+    pub use crate::core::visual::{
+        pool_bias_relu, quantise_u8, shapes, summary_len, to_channels_last, Block, BlockWeights, Visual, BLOCKS,
+    };
+    /// Convolution as packed im2col + GEMM: the kernels and their portable references.
+    pub mod conv {
+        pub use crate::core::visual::conv::{
+            gemm_f32, gemm_f32_portable, gemm_i8, gemm_i8_portable, im2col_f32, im2col_u8, ConvShape, MR, NR,
+        };
+    }
+}
+
+/// The auditory pathway: the streaming front-end and the PYR/PV/SOM auditory cortex.
+pub mod audio {
+    pub use crate::core::audio::{Descriptors, FrameFeatures, N_DESCRIPTORS, N_INTERVALS, TONNETZ_DIMS};
+    /// The streaming librosa-equivalent front-end.
+    pub mod frontend {
+        pub use crate::core::audio::frontend::FrontEnd;
+    }
+    /// The PYR/PV/SOM auditory cortex (`docs/cortex.md`).
+    pub mod cortex {
+        pub use crate::core::audio::cortex::{Cortex, DriveConfig};
+    }
+}
+
+/// The robot link (`docs/wire.md`): the `no_std` message codec, and on the host the daemon and its transports.
+pub mod link {
+    pub use crate::core::link::{
+        decode_stream, flags, frame, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, MAX_FRAME,
+        MAX_PAYLOAD, PROTOCOL_VERSION,
+    };
+    #[cfg(feature = "std")]
+    pub use crate::host::link::{board, daemon, notify, serial, socket, state, sys};
+}
+
+/// Which kernels this machine runs.
+pub mod kernels {
+    pub use crate::core::cpu::kernel_name;
+}
 
 #[cfg(feature = "cuda")]
-pub mod gpu;
-
-#[cfg(feature = "std")]
-pub mod cli;
-#[cfg(feature = "std")]
-pub mod media;
-#[cfg(feature = "std")]
-pub mod model;
-#[cfg(feature = "std")]
-pub mod stimuli;
+pub use crate::host::gpu;
 #[cfg(feature = "train")]
-pub mod train;
-
-pub use config::{ModelConfig, EMOTIONS, N_EMOTIONS};
-pub use error::{ConfigError, Error, FormatError, InputError};
-pub use pipeline::{Modalities, Output, Pipeline};
-pub use weights::Weights;
+pub use crate::host::train;
+#[cfg(feature = "std")]
+pub use crate::host::{media, model, stimuli};

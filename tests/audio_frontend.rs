@@ -12,7 +12,7 @@
 
 use avf_bel::audio::frontend::FrontEnd;
 use avf_bel::audio::{Descriptors, TONNETZ_DIMS};
-use avf_bel::config::{AudioConfig, ModelConfig};
+use avf_bel::{AudioConfig, ModelConfig};
 use avf_bel::{Error, InputError};
 
 const GOLDEN: &str = include_str!("data/audio_golden.txt");

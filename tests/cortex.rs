@@ -2,7 +2,7 @@
 
 use avf_bel::audio::cortex::{Cortex, DriveConfig};
 use avf_bel::audio::{FrameFeatures, TONNETZ_DIMS};
-use avf_bel::config::{AudioConfig, CortexConfig};
+use avf_bel::{AudioConfig, CortexConfig};
 use avf_bel::{Error, ModelConfig};
 
 const SILENCE_DB: f32 = -80.0;

@@ -1,6 +1,6 @@
 //! EPP as the spec defines it, recomputed for every row of the study's ratings (read from ../shared/data).
 
-use avf_bel::epp::epp_f64;
+use avf_bel::epp_f64;
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {

@@ -238,7 +238,7 @@ fn every_board_profile_parses_and_serves() {
     for e in std::fs::read_dir(boards).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
-            let c = avf_bel::cli::serve::Config::load(&p).unwrap();
+            let c = avf_bel::link::board::BoardProfile::load(&p).unwrap();
             assert!(c.board.is_some() && c.input_size.is_some() && c.serve.serial.is_some(), "{}", p.display());
             n += 1;
         }

@@ -10,7 +10,7 @@ fn sample(seq: u32) -> Sample {
         seq,
         capture_ns: 1_000_000 * u64::from(seq),
         publish_ns: 1_000_000 * u64::from(seq) + 1234,
-        epp: avf_bel::epp::epp(&emotions),
+        epp: avf_bel::epp(&emotions),
         emotions,
         confidence: x,
         flags: flags::AUDIO_OK | flags::VIDEO_OK,

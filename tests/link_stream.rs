@@ -29,7 +29,7 @@ fn sample(seq: u32, rng: &mut Rng) -> Sample {
         seq,
         capture_ns: 1_000_000 * u64::from(seq),
         publish_ns: 1_000_000 * u64::from(seq) + rng.below(5_000_000),
-        epp: avf_bel::epp::epp(&emotions),
+        epp: avf_bel::epp(&emotions),
         emotions,
         confidence: rng.unit(),
         flags: (rng.next() as u8) & 0x1F,

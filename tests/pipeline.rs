@@ -2,7 +2,7 @@
 
 mod common;
 use avf_bel::model::Precision;
-use avf_bel::{epp::epp, Error, InputError, Modalities, Pipeline, Weights};
+use avf_bel::{epp, Error, InputError, Modalities, Pipeline, Weights};
 use common::{frame, tiny_model, tones};
 
 fn run_clip(p: &mut Pipeline<'_>, cfg: &avf_bel::ModelConfig, period: usize, m: Modalities) -> avf_bel::Output {

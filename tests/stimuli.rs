@@ -6,6 +6,8 @@ use avf_bel::stimuli::{
 };
 use std::path::PathBuf;
 
+mod common;
+
 const SR: u32 = 22_050;
 
 fn p(bpm: f64, jitter: f64, consonance: f64, bigsmall: f64, updown: f64) -> Params {
@@ -595,8 +597,14 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-fn args(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
+/// Run `avf-bel synth ARGS`; `Err(stderr)` when it fails.
+fn synth(v: &[&str]) -> Result<(), String> {
+    let out = common::command().arg("synth").args(v).output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 #[test]
@@ -604,7 +612,7 @@ fn synth_writes_wav_y4m_and_preview() {
     let out = temp_dir("cli");
     let preview = out.join("sheet.png");
     let data = data_dir();
-    avf_bel::cli::synth::run(&args(&[
+    let status = synth(&[
         "--stimulus",
         "happy_sad_25",
         "--data",
@@ -621,8 +629,8 @@ fn synth_writes_wav_y4m_and_preview() {
         out.to_str().unwrap(),
         "--preview",
         preview.to_str().unwrap(),
-    ]))
-    .unwrap();
+    ]);
+    assert!(status.is_ok(), "{status:?}");
     let wav = std::fs::read(out.join("audio.wav")).unwrap();
     assert_eq!(&wav[0..4], b"RIFF");
     assert_eq!(&wav[8..16], b"WAVEfmt ");
@@ -658,7 +666,7 @@ fn synth_writes_wav_y4m_and_preview() {
 fn synth_reports_bad_arguments() {
     let out = temp_dir("bad");
     let o = out.to_str().unwrap();
-    let run = |v: &[&str]| avf_bel::cli::synth::run(&args(v)).unwrap_err();
+    let run = |v: &[&str]| synth(v).unwrap_err();
     let e = run(&["--params", "bpm=500,jitter=1,consonance=3,bigsmall=3,updown=4", "--out", o]);
     assert!(e.contains("bpm") && e.contains("30–400"), "{e}");
     let e = run(&["--params", "bpm=50,jitter=1,consonance=x,bigsmall=3,updown=4", "--out", o]);

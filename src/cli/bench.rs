@@ -1,9 +1,9 @@
 //! `avf-bel bench`: time one stage on synthetic input and print the median (optionally as one JSON line).
 
 use super::Opts;
-use crate::model::{encode, seeded, Precision};
-use crate::weights::Weights;
-use crate::{Modalities, ModelConfig};
+use avf_bel::model::{encode, seeded, Precision};
+use avf_bel::weights::Weights;
+use avf_bel::{Modalities, ModelConfig};
 use std::time::Instant;
 
 /// Run.
@@ -36,7 +36,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     cfg.validate().map_err(|e| e.to_string())?;
     let bytes = encode(&cfg, &seeded(&cfg, 1), precision).map_err(|e| e.to_string())?;
-    let buf = crate::weights::writer::AlignedBytes::new(&bytes);
+    let buf = avf_bel::weights::writer::AlignedBytes::new(&bytes);
     let w = Weights::parse(buf.as_bytes()).map_err(|e| e.to_string())?;
     let (mut scratch, mut gpu_scratch) = (Vec::new(), Vec::new());
     let mut p = super::device::Engine::open(device, &w, buf.as_bytes(), &mut scratch, &mut gpu_scratch)?;
@@ -82,7 +82,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(e) = err {
         return Err(e);
     }
-    let kernel = if p.name() == "cuda" { "cuda-fp16" } else { crate::cpu::kernel_name() };
+    let kernel = if p.name() == "cuda" { "cuda-fp16" } else { avf_bel::kernels::kernel_name() };
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     let p10 = times[times.len() / 10];

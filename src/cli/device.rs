@@ -3,9 +3,9 @@
 //! `cpu` (the default) is the CPU core. `cuda` needs the `cuda` feature, a driver, NVRTC and a passing start-up
 //! self-test, and fails with a message otherwise. `auto` takes CUDA when all of that holds, else the CPU, saying why.
 
-use crate::pipeline::Output;
-use crate::weights::Weights;
-use crate::{Modalities, Pipeline};
+use avf_bel::weights::Weights;
+use avf_bel::Output;
+use avf_bel::{Modalities, Pipeline};
 
 /// The requested backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub enum Engine<'a> {
     Cpu(Pipeline<'a>),
     /// The CUDA pipeline.
     #[cfg(feature = "cuda")]
-    Cuda(Box<crate::gpu::GpuPipeline<'a>>),
+    Cuda(Box<avf_bel::gpu::GpuPipeline<'a>>),
 }
 
 impl<'a> Engine<'a> {
@@ -109,8 +109,8 @@ impl<'a> Engine<'a> {
 
 #[cfg(feature = "cuda")]
 fn open_cuda<'a>(w: &Weights<'a>, bytes: &[u8], scratch: &'a mut Vec<f32>) -> Result<Engine<'a>, String> {
-    scratch.resize(crate::gpu::GpuPipeline::scratch_len(w), 0.0);
-    crate::gpu::open(w, bytes, scratch).map(|g| Engine::Cuda(Box::new(g)))
+    scratch.resize(avf_bel::gpu::GpuPipeline::scratch_len(w), 0.0);
+    avf_bel::gpu::open(w, bytes, scratch).map(|g| Engine::Cuda(Box::new(g)))
 }
 
 #[cfg(not(feature = "cuda"))]

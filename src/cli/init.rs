@@ -1,8 +1,8 @@
 //! `avf-bel init`: write a seeded, untrained model.
 
 use super::Opts;
-use crate::model::{encode, seeded, Precision};
-use crate::ModelConfig;
+use avf_bel::model::{encode, seeded, Precision};
+use avf_bel::ModelConfig;
 
 /// Run.
 pub fn run(args: &[String]) -> Result<(), String> {

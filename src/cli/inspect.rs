@@ -1,9 +1,9 @@
 //! `avf-bel inspect FILE`: header, tensors, sizes and hashes of a weights file.
 
 use super::Opts;
-use crate::model::{dtype_name, read_file};
-use crate::weights::Weights;
-use crate::Pipeline;
+use avf_bel::model::{dtype_name, read_file};
+use avf_bel::weights::Weights;
+use avf_bel::Pipeline;
 
 /// Run.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -24,7 +24,7 @@ pub fn report(w: &Weights<'_>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let c = w.config();
-    let _ = writeln!(s, "format      avf-bel weights v{}", crate::weights::VERSION);
+    let _ = writeln!(s, "format      avf-bel weights v{}", avf_bel::weights::VERSION);
     let _ = writeln!(s, "file size   {} bytes", w.file_len());
     let _ = writeln!(s, "model hash  {:016x}", w.model_hash());
     let v = &c.visual;

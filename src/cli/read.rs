@@ -1,12 +1,12 @@
 //! `avf-bel read`: the reference consumer of the robot link (serial or Unix socket), optionally sending a reward.
 
 use super::Opts;
-use crate::link::daemon::{flag_names, heartbeat_json, sample_json};
-use crate::link::serial::Serial;
-use crate::link::socket::{Conn, Recv};
-use crate::link::sys::monotonic_ns;
-use crate::link::{decode_stream, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
-use crate::EMOTIONS;
+use avf_bel::link::daemon::{flag_names, heartbeat_json, sample_json};
+use avf_bel::link::serial::Serial;
+use avf_bel::link::socket::{Conn, Recv};
+use avf_bel::link::sys::monotonic_ns;
+use avf_bel::link::{decode_stream, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
+use avf_bel::EMOTIONS;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};

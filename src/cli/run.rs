@@ -1,12 +1,11 @@
 //! `avf-bel run`: run a model on a clip (files or a rendered stimulus) and report emotions, EPP and why.
 
 use super::Opts;
-use crate::media::{read_wav, read_y4m};
-use crate::model::read_file;
-use crate::pipeline::Output;
-use crate::stimuli::{io::resolve_stimulus, render, RenderOptions};
-use crate::weights::writer::AlignedBytes;
-use crate::{Modalities, Weights, EMOTIONS};
+use avf_bel::media::{read_wav, read_y4m};
+use avf_bel::model::read_file;
+use avf_bel::stimuli::{io::resolve_stimulus, render, RenderOptions};
+use avf_bel::Output;
+use avf_bel::{Modalities, Weights, EMOTIONS};
 use std::path::Path;
 
 #[repr(C, align(64))]
@@ -167,9 +166,4 @@ pub fn report(label: &str, m: Modalities, o: &Output, hash: u64, untrained: bool
         100.0 * o.contribution.visual / total
     );
     s
-}
-
-/// Used by the test suite to check the embedded file is the one in `weights/`.
-pub fn default_weights_len() -> usize {
-    AlignedBytes::new(default_weights()).as_bytes().len()
 }

@@ -1,6 +1,6 @@
 //! `avf-bel synth`: render a stimulus to `DIR/audio.wav` and `DIR/video.y4m` (and optionally a PNG contact sheet).
 
-use crate::stimuli::{self, io, preview, Params, RenderOptions};
+use avf_bel::stimuli::{self, io, preview, Params, RenderOptions};
 use std::path::PathBuf;
 
 /// Usage text of the subcommand.

@@ -2,12 +2,12 @@
 
 use super::init::write_atomic;
 use super::Opts;
-use crate::model::{decode, encode, read_file, Precision};
-use crate::train::data;
-use crate::train::fuse::FitOptions;
-use crate::train::plot;
-use crate::train::run::{evaluate, perceive_stimuli, train, Metrics, TrainOptions};
-use crate::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
+use avf_bel::model::{decode, encode, read_file, Precision};
+use avf_bel::train::data;
+use avf_bel::train::fuse::FitOptions;
+use avf_bel::train::plot;
+use avf_bel::train::run::{evaluate, perceive_stimuli, train, Metrics, TrainOptions};
+use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
 use std::path::{Path, PathBuf};
 
 fn threads_default() -> usize {
@@ -211,26 +211,26 @@ pub fn run_export(args: &[String]) -> Result<(), String> {
         let b = encode(&cfg, &tensors, p).map_err(|e| e.to_string())?;
         write_atomic(&out.join(name), &b)?;
         println!("wrote {}: {} bytes", out.join(name).display(), b.len());
-        files.push(crate::weights::writer::AlignedBytes::new(&b));
+        files.push(avf_bel::weights::writer::AlignedBytes::new(&b));
     }
     // int8 and f16 against f32 on every study stimulus (seed 0 render).
     let rows = data::load(&data_dir)?;
     let mut worst = [(0.0f32, 0.0f32); 2];
-    let mut outs: Vec<Vec<crate::Output>> = Vec::new();
+    let mut outs: Vec<Vec<avf_bel::Output>> = Vec::new();
     for f in &files {
         let wf = Weights::parse(f.as_bytes()).map_err(|e| e.to_string())?;
         let mut scratch = vec![0.0f32; Pipeline::scratch_len(&wf)];
         let mut p = Pipeline::new(&wf, &mut scratch).map_err(|e| e.to_string())?;
         let mut v = Vec::new();
         for r in &rows {
-            let opts = crate::stimuli::RenderOptions {
+            let opts = avf_bel::stimuli::RenderOptions {
                 seconds: 3.0,
                 seed: 1000 * r.id as u64,
                 size: cfg.visual.width as usize,
                 fps: 30,
                 sample_rate: cfg.audio.sample_rate,
             };
-            let s = crate::stimuli::render(&r.params, &opts).map_err(|e| e.to_string())?;
+            let s = avf_bel::stimuli::render(&r.params, &opts).map_err(|e| e.to_string())?;
             p.push_audio(&s.audio).map_err(|e| e.to_string())?;
             for fr in s.frames.chunks_exact(opts.size * opts.size) {
                 p.push_frame(fr).map_err(|e| e.to_string())?;

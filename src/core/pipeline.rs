@@ -1,0 +1,269 @@
+//! The whole model: frames and PCM in, five emotion intensities and EPP out, in one caller-provided buffer.
+//!
+//! ```text
+//! frames ─> Visual (CORnet-Z, temporal summary, read-out) ─> x_v ─┐
+//!                                                                 ├─> Fusion ─> S ─> BEL ─> emotions, EPP
+//! PCM ────> FrontEnd ─(per hop)─> Cortex ─> [descriptors; intervals; population activity] ─> read-out ─> x_a ─┘
+//! ```
+//!
+//! [`Pipeline::new`] validates the weights against the configuration and carves every buffer from the scratch slice;
+//! after that nothing allocates. A clip is: [`Pipeline::push_frame`] / [`Pipeline::push_audio`] as data arrive,
+//! then [`Pipeline::infer`], which closes the clip and starts the next.
+
+use crate::core::arena::{Arena, Tally};
+use crate::core::audio::cortex::Cortex;
+use crate::core::audio::frontend::FrontEnd;
+use crate::core::audio::{FrameFeatures, N_DESCRIPTORS, N_INTERVALS};
+use crate::core::bel::{Bel, BelTerms};
+use crate::core::config::{ModelConfig, N_EMOTIONS};
+use crate::core::dense::{Dense, Readout};
+use crate::core::epp::epp;
+use crate::core::error::{Error, InputError};
+use crate::core::fusion::{Contribution, Fusion};
+use crate::core::visual::Visual;
+use crate::core::weights::Weights;
+
+/// Which senses an inference uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Modalities {
+    /// Use the audio pathway.
+    pub audio: bool,
+    /// Use the visual pathway.
+    pub video: bool,
+}
+
+impl Modalities {
+    /// Both senses.
+    pub const BOTH: Modalities = Modalities { audio: true, video: true };
+    /// Audio only.
+    pub const AUDIO: Modalities = Modalities { audio: true, video: false };
+    /// Video only.
+    pub const VIDEO: Modalities = Modalities { audio: false, video: true };
+}
+
+/// One inference result.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Output {
+    /// Intensities 0–1 of angry, happy, peaceful, sad, scared.
+    pub emotions: [f32; N_EMOTIONS],
+    /// Emotional Positivity Parameter, 0–1.
+    pub epp: f32,
+    /// How much each modality drove BEL's inputs.
+    pub contribution: Contribution,
+    /// Amygdala and orbitofrontal terms per emotion.
+    pub terms: BelTerms,
+}
+
+/// Number of audio read-out inputs: the five descriptors, the interval-class profile and the cortex's features.
+pub fn audio_inputs(cfg: &ModelConfig) -> usize {
+    N_DESCRIPTORS + N_INTERVALS + Cortex::n_features(&cfg.cortex)
+}
+
+/// Offset of the cortex features in the audio read-out input.
+const CORTEX_AT: usize = N_DESCRIPTORS + N_INTERVALS;
+
+/// The model's weights bound to its run state.
+pub struct Pipeline<'a> {
+    cfg: ModelConfig,
+    model_hash: u64,
+    visual: Visual<'a>,
+    frontend: FrontEnd<'a>,
+    cortex: Cortex<'a>,
+    audio_readout: Readout<'a>,
+    fusion: Fusion<'a>,
+    bel: Bel<'a>,
+    x_a_in: &'a mut [f32],
+    tmp: &'a mut [f32],
+    x_a: &'a mut [f32],
+    x_v: &'a mut [f32],
+    s: &'a mut [f32],
+    audio_frames: u32,
+}
+
+impl<'a> Pipeline<'a> {
+    /// Floats of scratch a pipeline over `w` needs.
+    pub fn scratch_len(w: &Weights<'_>) -> usize {
+        let cfg = w.config();
+        let n_a = audio_inputs(cfg);
+        let mut t = Tally::default();
+        t.take(Visual::scratch_len(w));
+        t.take(FrontEnd::scratch_len(&cfg.audio));
+        t.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio));
+        t.take(crate::core::dense::expansion(w, "audio.readout.weight"));
+        for name in ["fusion.audio.weight", "fusion.visual.weight", "fusion.out.weight"] {
+            t.take(crate::core::dense::expansion(w, name));
+        }
+        for name in ["fusion.attn_audio.weight", "fusion.attn_visual.weight"] {
+            t.take(crate::core::dense::expansion(w, name));
+        }
+        t.take(Fusion::scratch_len(&cfg.fusion));
+        t.take(Bel::scratch_len(cfg.fusion.sensory as usize));
+        t.take(2 * n_a + cfg.fusion.audio_features as usize + cfg.visual.features as usize);
+        t.take(cfg.fusion.sensory as usize);
+        t.0
+    }
+
+    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats).
+    pub fn new(w: &Weights<'a>, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        let needed = Self::scratch_len(w);
+        if scratch.len() < needed {
+            return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
+        }
+        let cfg = *w.config();
+        let mut arena = Arena::new(scratch);
+        let visual = Visual::new(w, &mut arena)?;
+        let frontend = FrontEnd::new(&cfg.audio, arena.take(FrontEnd::scratch_len(&cfg.audio))?)?;
+        let cortex = Cortex::new(&cfg.cortex, &cfg.audio, arena.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio))?)?;
+        let n_a = audio_inputs(&cfg);
+        let fa = cfg.fusion.audio_features as usize;
+        let audio_readout = Readout {
+            mean: w.require_f32("audio.readout.mean", &[n_a as u32])?,
+            inv_std: w.require_f32("audio.readout.inv_std", &[n_a as u32])?,
+            dense: Dense::load(w, "audio.readout.weight", "audio.readout.bias", fa, n_a, &mut arena)?,
+        };
+        let fusion = Fusion::new(w, cfg.visual.features as usize, &mut arena)?;
+        let bel = Bel::new(w, &mut arena)?;
+        Ok(Pipeline {
+            cfg,
+            model_hash: w.model_hash(),
+            visual,
+            frontend,
+            cortex,
+            audio_readout,
+            fusion,
+            bel,
+            x_a_in: arena.take(n_a)?,
+            tmp: arena.take(n_a)?,
+            x_a: arena.take(fa)?,
+            x_v: arena.take(cfg.visual.features as usize)?,
+            s: arena.take(cfg.fusion.sensory as usize)?,
+            audio_frames: 0,
+        })
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// CRC-64 of the weights header this pipeline was built from.
+    pub fn model_hash(&self) -> u64 {
+        self.model_hash
+    }
+
+    /// The visual pathway (for per-stage use and benchmarks).
+    pub fn visual(&mut self) -> &mut Visual<'a> {
+        &mut self.visual
+    }
+
+    /// BEL's learned state.
+    pub fn bel(&mut self) -> &mut Bel<'a> {
+        &mut self.bel
+    }
+
+    /// Start a new clip: forget frames, audio and their summaries (BEL's learning is kept).
+    pub fn reset(&mut self) {
+        self.visual.reset();
+        self.frontend.reset();
+        self.cortex.reset();
+        self.audio_frames = 0;
+    }
+
+    /// Push one grayscale frame of `height·width` bytes.
+    pub fn push_frame(&mut self, frame: &[u8]) -> Result<(), Error> {
+        self.visual.push_frame(frame).map(|_| ())
+    }
+
+    /// Push mono PCM samples in −1..1 at the configured sample rate; drives the cortex hop by hop.
+    pub fn push_audio(&mut self, pcm: &[f32]) -> Result<(), Error> {
+        let cortex = &mut self.cortex;
+        let n = self.frontend.push(pcm, &mut |f: &FrameFeatures| cortex.step_frame(f))?;
+        self.audio_frames += n as u32;
+        Ok(())
+    }
+
+    /// Close the clip and infer with the chosen senses. The clip state is reset afterwards (also on error).
+    pub fn infer(&mut self, m: Modalities) -> Result<Output, Error> {
+        let r = self.infer_inner(m);
+        self.reset();
+        r
+    }
+
+    /// Infer from the clip so far without closing it: the streaming read-out a robot daemon polls (audio
+    /// descriptors are provisional until the clip ends; see [`crate::audio::frontend::FrontEnd`]). The clip goes on.
+    pub fn peek(&mut self, m: Modalities) -> Result<Output, Error> {
+        self.output(m, false)
+    }
+
+    fn infer_inner(&mut self, m: Modalities) -> Result<Output, Error> {
+        self.output(m, true)
+    }
+
+    fn output(&mut self, m: Modalities, close: bool) -> Result<Output, Error> {
+        if !m.audio && !m.video {
+            return Err(InputError::ShapeMismatch("no modality selected").into());
+        }
+        let audio = if m.audio {
+            if close {
+                let cortex = &mut self.cortex;
+                self.frontend.finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
+            } else if self.frontend.frames() == 0 {
+                return Err(InputError::EmptyAudio.into());
+            }
+            let d = self.frontend.summary().as_array();
+            self.x_a_in[..N_DESCRIPTORS].copy_from_slice(&d);
+            self.x_a_in[N_DESCRIPTORS..CORTEX_AT].copy_from_slice(&self.frontend.interval_profile());
+            self.cortex.features(&mut self.x_a_in[CORTEX_AT..]);
+            self.audio_readout.forward(self.x_a_in, self.tmp, self.x_a);
+            Some(&*self.x_a)
+        } else {
+            None
+        };
+        let video = if m.video {
+            self.visual.features(self.x_v)?;
+            Some(&*self.x_v)
+        } else {
+            None
+        };
+        let contribution = self.fusion.forward(audio, video, self.s)?;
+        let mut emotions = [0.0; N_EMOTIONS];
+        let terms = self.bel.forward(self.s, &mut emotions)?;
+        Ok(Output { emotions, epp: epp(&emotions), contribution, terms })
+    }
+
+    /// Close the clip and copy out what the read-outs see: the visual temporal summary (`2·IT` long) and the audio
+    /// read-out input (descriptors then cortex features, [`audio_inputs`] long). Used to fit the read-outs.
+    pub fn clip_features(&mut self, visual: &mut [f32], audio: &mut [f32]) -> Result<(), Error> {
+        let r = self.clip_features_inner(visual, audio);
+        self.reset();
+        r
+    }
+
+    fn clip_features_inner(&mut self, visual: &mut [f32], audio: &mut [f32]) -> Result<(), Error> {
+        if audio.len() != self.x_a_in.len() || visual.len() != crate::core::visual::summary_len(&self.cfg.visual) {
+            return Err(InputError::ShapeMismatch("clip features").into());
+        }
+        let cortex = &mut self.cortex;
+        self.frontend.finish(&mut |f: &FrameFeatures| cortex.step_frame(f))?;
+        audio[..N_DESCRIPTORS].copy_from_slice(&self.frontend.summary().as_array());
+        audio[N_DESCRIPTORS..CORTEX_AT].copy_from_slice(&self.frontend.interval_profile());
+        self.cortex.features(&mut audio[CORTEX_AT..]);
+        visual.copy_from_slice(self.visual.summary()?);
+        Ok(())
+    }
+
+    /// The fused sensory vector of the last inference (BEL's input).
+    pub fn sensory(&self) -> &[f32] {
+        self.s
+    }
+
+    /// The audio and visual feature vectors of the last inference.
+    pub fn features(&self) -> (&[f32], &[f32]) {
+        (self.x_a, self.x_v)
+    }
+
+    /// One BEL learning step on the last inference's input with a reinforcement per emotion.
+    pub fn learn(&mut self, reward: &[f32; N_EMOTIONS]) -> Result<(), Error> {
+        self.bel.learn(reward)
+    }
+}

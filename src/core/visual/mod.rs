@@ -1,0 +1,459 @@
+//! Visual pathway: CORnet-Z (V1 → V2 → V4 → IT) over a stack of grayscale frames, then a temporal summary over the
+//! clip and a linear read-out to the visual feature vector.
+//!
+//! Each block is conv → ReLU → max-pool 3/2/1. V1 is 7×7 stride 2, the others 3×3 stride 1, all zero padded to keep
+//! "same" geometry. Because ReLU and adding a per-channel bias both commute with max, the code pools the raw
+//! convolution first and adds bias and ReLU to the four-times-smaller pooled map.
+//!
+//! Every `stride_frames` frames the newest `channels` frames (oldest first) form one input stack; IT's pooled map is
+//! averaged over space (global average pool) to one 512-vector per stack. Over the clip the pathway keeps the mean and
+//! standard deviation of those vectors (the temporal summary: rate and irregularity of motion show up in how the IT
+//! code varies between stacks), and the read-out maps `[mean; std]` to `features` numbers.
+//!
+//! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
+//! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly.
+
+pub mod conv;
+
+use crate::core::arena::{Arena, Tally};
+use crate::core::config::VisualConfig;
+use crate::core::dense::{expansion, load_f32, Dense, Readout};
+use crate::core::error::{Error, FormatError, InputError};
+use crate::core::weights::{TensorView, Weights};
+use conv::ConvShape;
+
+/// Tensor names of the four blocks.
+pub const BLOCKS: [&str; 4] = ["V1", "V2", "V4", "IT"];
+const WEIGHT_NAMES: [&str; 4] = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"];
+const BIAS_NAMES: [&str; 4] = ["visual.v1.bias", "visual.v2.bias", "visual.v4.bias", "visual.it.bias"];
+
+/// Weights of one block, borrowed from the file (or from the arena for f16).
+#[derive(Clone, Copy, Debug)]
+pub enum BlockWeights<'a> {
+    /// f32 `[cout][cin·k·k]`.
+    F32(&'a [f32]),
+    /// i8 `[cout][kk4]` with one scale per output channel.
+    I8 {
+        /// Quantised weights.
+        data: &'a [i8],
+        /// Per-output-channel scales.
+        scales: &'a [f32],
+    },
+}
+
+/// One CORnet-Z block.
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a> {
+    /// Convolution geometry.
+    pub shape: ConvShape,
+    /// Output channels.
+    pub cout: usize,
+    /// Weights.
+    pub weights: BlockWeights<'a>,
+    /// Bias `[cout]`.
+    pub bias: &'a [f32],
+}
+
+impl Block<'_> {
+    /// Pooled output height and width.
+    pub fn pooled(&self) -> (usize, usize) {
+        (self.shape.ho().div_ceil(2), self.shape.wo().div_ceil(2))
+    }
+    /// Whether this block runs the int8 kernel.
+    pub fn is_int8(&self) -> bool {
+        matches!(self.weights, BlockWeights::I8 { .. })
+    }
+}
+
+/// Convolution geometry and output channels of the four blocks (V1 7×7 stride 2 pad 3, the others 3×3 stride 1 pad 1).
+pub fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
+    let mut out = [(ConvShape { cin: 0, h: 0, w: 0, k: 0, stride: 0, pad: 0 }, 0); 4];
+    let (mut cin, mut h, mut w) = (cfg.channels as usize, cfg.height as usize, cfg.width as usize);
+    for (i, o) in out.iter_mut().enumerate() {
+        let (k, stride, pad) = if i == 0 { (7, 2, 3) } else { (3, 1, 1) };
+        let s = ConvShape { cin, h, w, k, stride, pad };
+        let cout = cfg.widths[i] as usize;
+        *o = (s, cout);
+        cin = cout;
+        h = s.ho().div_ceil(2);
+        w = s.wo().div_ceil(2);
+    }
+    out
+}
+
+/// Bytes of the largest channels-last u8 block input.
+fn hwc_len(sh: &[(ConvShape, usize); 4]) -> usize {
+    sh.iter().map(|(s, _)| s.h * s.w * s.cpad()).max().unwrap_or(0)
+}
+
+/// Size of the temporal summary `[mean; std]` of IT.
+pub fn summary_len(cfg: &VisualConfig) -> usize {
+    2 * cfg.widths[3] as usize
+}
+
+/// The visual pathway's weights and run state.
+pub struct Visual<'a> {
+    cfg: VisualConfig,
+    blocks: [Block<'a>; 4],
+    head: Option<Dense<'a>>,
+    readout: Readout<'a>,
+    // Run state.
+    ring: &'a mut [u8],
+    stack_u8: &'a mut [u8],
+    stack_f32: &'a mut [f32],
+    packed: &'a mut [f32],
+    conv_out: &'a mut [f32],
+    act: &'a mut [f32],
+    act_u8: &'a mut [u8],
+    gap: &'a mut [f32],
+    sum: &'a mut [f32],
+    sumsq: &'a mut [f32],
+    summary: &'a mut [f32],
+    tmp: &'a mut [f32],
+    logits: &'a mut [f32],
+    frames_seen: u64,
+    stacks: u32,
+}
+
+/// Sizes of the pathway's run-state buffers (floats, or bytes for the u8 ones), shared by sizing and construction.
+struct StateSizes {
+    /// `channels` frames of `height·width` bytes (ring, u8 stack) or floats (f32 stack).
+    frames: usize,
+    /// Largest packed im2col panel set of any block (f32 floats, or u8 bytes / 4).
+    packed: usize,
+    /// Largest convolution output.
+    conv_out: usize,
+    /// Largest pooled activation.
+    act: usize,
+    /// Largest channels-last u8 block input.
+    act_u8: usize,
+    /// IT width.
+    it: usize,
+    /// Classifier head size.
+    head: usize,
+}
+
+impl StateSizes {
+    fn of(cfg: &VisualConfig) -> Self {
+        let sh = shapes(cfg);
+        StateSizes {
+            frames: cfg.channels as usize * cfg.height as usize * cfg.width as usize,
+            packed: sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0),
+            conv_out: sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0),
+            act: sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0),
+            act_u8: hwc_len(&sh),
+            it: cfg.widths[3] as usize,
+            head: cfg.head_classes as usize,
+        }
+    }
+
+    /// Floats of scratch, in the order [`Visual::new`] takes them.
+    fn floats(&self) -> usize {
+        let mut t = Tally::default();
+        t.take_bytes(self.frames); // ring
+        t.take_bytes(self.frames); // stack_u8
+        t.take(self.frames); // stack_f32
+        t.take(self.packed);
+        t.take(self.conv_out);
+        t.take(self.act);
+        t.take_bytes(self.act_u8);
+        t.take(3 * self.it); // gap, sum, sumsq
+        t.take(4 * self.it); // summary, tmp
+        t.take(self.head);
+        t.0
+    }
+}
+
+impl<'a> Visual<'a> {
+    /// Floats of scratch the pathway needs for these weights (f16 tensors are expanded into scratch).
+    pub fn scratch_len(w: &Weights<'_>) -> usize {
+        let cfg = &w.config().visual;
+        let mut e = 0;
+        for name in WEIGHT_NAMES {
+            e += expansion(w, name);
+        }
+        for name in ["visual.head.weight", "visual.readout.weight"] {
+            e += expansion(w, name);
+        }
+        StateSizes::of(cfg).floats() + e
+    }
+
+    /// Bind the weights and carve the run state out of `arena`.
+    pub fn new(w: &Weights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let cfg = w.config().visual;
+        let sh = shapes(&cfg);
+        let mut blocks = [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[] }; 4];
+        for i in 0..4 {
+            let (s, cout) = sh[i];
+            let name = WEIGHT_NAMES[i];
+            let info = w.info(name).ok_or(FormatError::MissingTensor(name))?;
+            let weights = match info.dtype {
+                crate::core::weights::DType::I8 => match w.require(name, &[cout as u32, s.kk4() as u32])? {
+                    TensorView::I8 { data, scales } => BlockWeights::I8 { data, scales },
+                    _ => return Err(FormatError::ShapeMismatch(name).into()),
+                },
+                _ => BlockWeights::F32(load_f32(w, name, &[cout as u32, s.cin as u32, s.k as u32, s.k as u32], arena)?),
+            };
+            let bias = w.require_f32(BIAS_NAMES[i], &[cout as u32])?;
+            blocks[i] = Block { shape: s, cout, weights, bias };
+        }
+        let it = cfg.widths[3] as usize;
+        let head = if cfg.head_classes > 0 {
+            Some(Dense::load(w, "visual.head.weight", "visual.head.bias", cfg.head_classes as usize, it, arena)?)
+        } else {
+            None
+        };
+        let n_sum = summary_len(&cfg);
+        let f = cfg.features as usize;
+        let readout = Readout {
+            mean: w.require_f32("visual.readout.mean", &[n_sum as u32])?,
+            inv_std: w.require_f32("visual.readout.inv_std", &[n_sum as u32])?,
+            dense: Dense::load(w, "visual.readout.weight", "visual.readout.bias", f, n_sum, arena)?,
+        };
+        let z = StateSizes::of(&cfg);
+        Ok(Visual {
+            cfg,
+            blocks,
+            head,
+            readout,
+            ring: arena.take_bytes(z.frames)?,
+            stack_u8: arena.take_bytes(z.frames)?,
+            stack_f32: arena.take(z.frames)?,
+            packed: arena.take(z.packed)?,
+            conv_out: arena.take(z.conv_out)?,
+            act: arena.take(z.act)?,
+            act_u8: arena.take_bytes(z.act_u8)?,
+            gap: arena.take(z.it)?,
+            sum: arena.take(z.it)?,
+            sumsq: arena.take(z.it)?,
+            summary: arena.take(2 * z.it)?,
+            tmp: arena.take(2 * z.it)?,
+            logits: arena.take(z.head)?,
+            frames_seen: 0,
+            stacks: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VisualConfig {
+        &self.cfg
+    }
+
+    /// The four blocks (geometry and precision).
+    pub fn blocks(&self) -> &[Block<'a>; 4] {
+        &self.blocks
+    }
+
+    /// Forget the clip: frames, stacks and the temporal summary.
+    pub fn reset(&mut self) {
+        self.frames_seen = 0;
+        self.stacks = 0;
+        self.sum.fill(0.0);
+        self.sumsq.fill(0.0);
+    }
+
+    /// Stacks processed since the last reset.
+    pub fn stacks(&self) -> u32 {
+        self.stacks
+    }
+
+    /// Push one grayscale frame (`height·width` bytes, row-major). Runs CORnet-Z when a stack is due; returns
+    /// whether it did.
+    pub fn push_frame(&mut self, frame: &[u8]) -> Result<bool, Error> {
+        let n = self.cfg.height as usize * self.cfg.width as usize;
+        if frame.len() != n {
+            return Err(InputError::FrameSize { expected: n, got: frame.len() }.into());
+        }
+        let c = self.cfg.channels as usize;
+        let slot = (self.frames_seen % c as u64) as usize;
+        self.ring[slot * n..(slot + 1) * n].copy_from_slice(frame);
+        self.frames_seen += 1;
+        if self.frames_seen < c as u64 || !(self.frames_seen - c as u64).is_multiple_of(self.cfg.stride_frames as u64) {
+            return Ok(false);
+        }
+        // Oldest frame first: channel i is frame (seen − c + i).
+        for i in 0..c {
+            let src = ((self.frames_seen - c as u64 + i as u64) % c as u64) as usize;
+            self.stack_u8[i * n..(i + 1) * n].copy_from_slice(&self.ring[src * n..(src + 1) * n]);
+        }
+        self.forward_stack();
+        let it = self.cfg.widths[3] as usize;
+        for i in 0..it {
+            let g = self.gap[i];
+            self.sum[i] += g;
+            self.sumsq[i] += g * g;
+        }
+        self.stacks += 1;
+        Ok(true)
+    }
+
+    /// CORnet-Z on the current `stack_u8`, leaving IT's global average in `gap`.
+    fn forward_stack(&mut self) {
+        let mut in_scale = 1.0 / 255.0; // scale of the u8 input of the next int8 block
+        let mut input_is_frames = true;
+        for b in 0..4 {
+            let blk = self.blocks[b];
+            let s = blk.shape;
+            let n_in = s.cin * s.h * s.w;
+            match blk.weights {
+                BlockWeights::F32(w) => {
+                    if input_is_frames {
+                        for (d, &x) in self.stack_f32[..n_in].iter_mut().zip(self.stack_u8.iter()) {
+                            *d = x as f32 * (1.0 / 255.0);
+                        }
+                        conv::im2col_f32(&s, &self.stack_f32[..n_in], self.packed);
+                    } else {
+                        conv::im2col_f32(&s, &self.act[..n_in], self.packed);
+                    }
+                    conv::gemm_f32(&s, blk.cout, w, self.packed, self.conv_out);
+                }
+                BlockWeights::I8 { data, scales } => {
+                    let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.packed);
+                    let hwc = &mut self.act_u8[..s.h * s.w * s.cpad()];
+                    if input_is_frames {
+                        to_channels_last(&self.stack_u8[..n_in], s.cin, s.h * s.w, hwc);
+                    } else {
+                        in_scale = quantise_u8(&self.act[..n_in], s.cin, s.h * s.w, hwc);
+                    }
+                    conv::im2col_u8(&s, hwc, packed);
+                    conv::gemm_i8(&s, blk.cout, data, scales, in_scale, packed, self.conv_out);
+                }
+            }
+            pool_bias_relu(
+                &self.conv_out[..blk.cout * s.n()],
+                blk.cout,
+                s.ho(),
+                s.wo(),
+                blk.bias,
+                self.act,
+                self.packed,
+            );
+            input_is_frames = false;
+        }
+        let it = self.blocks[3];
+        let (ph, pw) = it.pooled();
+        let area = (ph * pw) as f32;
+        for c in 0..it.cout {
+            let m = &self.act[c * ph * pw..(c + 1) * ph * pw];
+            self.gap[c] = m.iter().sum::<f32>() / area;
+        }
+        if let Some(head) = &self.head {
+            head.forward(self.gap, self.logits);
+        }
+    }
+
+    /// IT's global-average vector of the most recent stack.
+    pub fn it_features(&self) -> &[f32] {
+        self.gap
+    }
+
+    /// Logits of the optional classifier head for the most recent stack (empty without a head).
+    pub fn head_logits(&self) -> &[f32] {
+        self.logits
+    }
+
+    /// The temporal summary `[mean; std]` of IT over the clip so far.
+    pub fn summary(&mut self) -> Result<&[f32], Error> {
+        if self.stacks == 0 {
+            return Err(InputError::NoFrames.into());
+        }
+        let it = self.cfg.widths[3] as usize;
+        let k = self.stacks as f32;
+        for i in 0..it {
+            let m = self.sum[i] / k;
+            let var = (self.sumsq[i] / k - m * m).max(0.0);
+            self.summary[i] = m;
+            self.summary[it + i] = libm::sqrtf(var);
+        }
+        Ok(self.summary)
+    }
+
+    /// The visual feature vector (`features` long) for the clip so far.
+    pub fn features(&mut self, out: &mut [f32]) -> Result<(), Error> {
+        let f = self.cfg.features as usize;
+        if out.len() != f {
+            return Err(InputError::ShapeMismatch("visual features").into());
+        }
+        self.summary()?;
+        self.readout.forward(self.summary, self.tmp, out);
+        Ok(())
+    }
+}
+
+/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU.
+///
+/// Separable: each output row first takes the elementwise max of up to three input rows (contiguous, vectorises)
+/// into `rowmax`, which holds a −∞ sentinel on each side (so it must hold `w + 2` floats); each output pixel is then
+/// the max of three neighbours of that row with no bounds tests.
+pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) {
+    // `maxps` semantics (no NaN special-casing): activations here are finite.
+    #[inline(always)]
+    fn mx(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let rm = &mut rowmax[..w + 2];
+    rm[0] = f32::NEG_INFINITY;
+    rm[w + 1] = f32::NEG_INFINITY;
+    for ch in 0..c {
+        let src = &x[ch * h * w..(ch + 1) * h * w];
+        let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
+        let b = bias[ch];
+        for py in 0..ph {
+            let y = 2 * py;
+            let mid = &mut rm[1..w + 1];
+            mid.copy_from_slice(&src[y * w..y * w + w]);
+            for yy in [y.wrapping_sub(1), y + 1] {
+                if yy < h {
+                    for (m, &v) in mid.iter_mut().zip(&src[yy * w..yy * w + w]) {
+                        *m = mx(*m, v);
+                    }
+                }
+            }
+            let drow = &mut dst[py * pw..py * pw + pw];
+            let r = &rm[..2 * pw + 1];
+            for (px, d) in drow.iter_mut().enumerate() {
+                let m = mx(mx(r[2 * px], r[2 * px + 1]), r[2 * px + 2]);
+                *d = mx(m + b, 0.0);
+            }
+        }
+    }
+}
+
+/// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to channels-last u8 with one scale
+/// (max/255), padding channels to a multiple of 4 with zeros; returns the scale.
+pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> f32 {
+    let max = x[..c * hw].iter().fold(0.0f32, |m, &v| m.max(v));
+    let cpad = c.div_ceil(4) * 4;
+    if max <= 0.0 || !max.is_finite() {
+        q[..hw * cpad].fill(0);
+        return 1.0;
+    }
+    let inv = 255.0 / max;
+    if cpad != c {
+        q[..hw * cpad].fill(0);
+    }
+    for ch in 0..c {
+        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
+            q[p * cpad + ch] = (v * inv + 0.5) as u8;
+        }
+    }
+    max / 255.0
+}
+
+/// CHW u8 (`c` channels of `hw` pixels) to channels-last with channels padded to a multiple of 4.
+pub fn to_channels_last(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
+    let cpad = c.div_ceil(4) * 4;
+    if cpad != c {
+        q[..hw * cpad].fill(0);
+    }
+    for ch in 0..c {
+        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
+            q[p * cpad + ch] = v;
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Fitting fusion (F1) and BEL offline by hand-written backpropagation with Adam.
+//!
+//! Forward, per example: `a = ReLU(W_a·x_a + b_a)`, `v = ReLU(W_v·x_v + b_v)` (a missing modality gives a zero
+//! vector), `S = ReLU(W_s·[a; v] + b_s)`, `E_e = Σ_i (V[e][i] − W[e][i])·S_i + V_th[e]·max_i S_i`, loss = mean squared
+//! error of `E` against the consensus profile. The amygdala (`V`, `V_th`) and orbitofrontal (`W`) weights are kept
+//! non-negative by projection after each step, as Morén–Balkenius units are (the amygdala excites, the orbitofrontal
+//! cortex inhibits). L2 weight decay on the fusion matrices; full-batch Adam (the data are a few hundred examples).
+
+use crate::host::model::SplitMix64;
+
+/// Fusion + BEL parameters in f32, shaped as the weights file stores them.
+#[derive(Clone, Debug)]
+pub struct FuseParams {
+    /// Hidden units per modality.
+    pub h: usize,
+    /// Sensory channels.
+    pub k: usize,
+    /// Audio features in.
+    pub na: usize,
+    /// Visual features in.
+    pub nv: usize,
+    /// `[h][na]`, `[h]`.
+    pub wa: Vec<f32>,
+    /// Audio hidden bias.
+    pub ba: Vec<f32>,
+    /// `[h][nv]`.
+    pub wv: Vec<f32>,
+    /// Visual hidden bias.
+    pub bv: Vec<f32>,
+    /// `[k][2h]`.
+    pub ws: Vec<f32>,
+    /// Sensory bias.
+    pub bs: Vec<f32>,
+    /// Amygdala `[5][k]`.
+    pub amyg: Vec<f32>,
+    /// Thalamic amygdala `[5]`.
+    pub thal: Vec<f32>,
+    /// Orbitofrontal `[5][k]`.
+    pub ofc: Vec<f32>,
+}
+
+/// One training example: perceived features (either may be absent) and the target profile.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// Audio features (`na`), or `None` for a video-only model.
+    pub xa: Option<Vec<f32>>,
+    /// Visual features (`nv`), or `None` for an audio-only model.
+    pub xv: Option<Vec<f32>>,
+    /// Consensus emotion profile (0..1).
+    pub y: [f32; 5],
+}
+
+/// Training settings.
+#[derive(Clone, Copy, Debug)]
+pub struct FitOptions {
+    /// Adam steps (full batch).
+    pub steps: usize,
+    /// Learning rate.
+    pub lr: f32,
+    /// L2 weight decay.
+    pub decay: f32,
+    /// Seed of the initialisation.
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { steps: 1500, lr: 3e-3, decay: 1e-3, seed: 1 }
+    }
+}
+
+impl FuseParams {
+    /// He-uniform initialisation; BEL weights small and positive.
+    pub fn init(na: usize, nv: usize, h: usize, k: usize, seed: u64) -> Self {
+        let mut rng = SplitMix64(seed);
+        let mut u = |n: usize, fan_in: usize| -> Vec<f32> {
+            let a = (6.0 / fan_in as f32).sqrt();
+            (0..n).map(|_| rng.uniform(a)).collect()
+        };
+        let wa = u(h * na, na);
+        let wv = u(h * nv, nv);
+        let ws = u(k * 2 * h, 2 * h);
+        let mut rng2 = SplitMix64(seed ^ 0xBE1);
+        let amyg = (0..5 * k).map(|_| 0.2 * rng2.next_f32() / k as f32).collect();
+        let ofc = (0..5 * k).map(|_| 0.05 * rng2.next_f32() / k as f32).collect();
+        FuseParams {
+            h,
+            k,
+            na,
+            nv,
+            wa,
+            ba: vec![0.1; h],
+            wv,
+            bv: vec![0.1; h],
+            ws,
+            bs: vec![0.1; k],
+            amyg,
+            thal: vec![0.0; 5],
+            ofc,
+        }
+    }
+
+    fn flat_mut(&mut self) -> [&mut Vec<f32>; 9] {
+        [
+            &mut self.wa,
+            &mut self.ba,
+            &mut self.wv,
+            &mut self.bv,
+            &mut self.ws,
+            &mut self.bs,
+            &mut self.amyg,
+            &mut self.thal,
+            &mut self.ofc,
+        ]
+    }
+
+    /// Forward one example; returns `(E, cache)`.
+    fn forward(&self, xa: Option<&[f32]>, xv: Option<&[f32]>) -> ([f32; 5], Cache) {
+        let (h, k) = (self.h, self.k);
+        let mut c = vec![0.0f32; 2 * h];
+        if let Some(x) = xa {
+            for j in 0..h {
+                let z = self.ba[j] + (0..self.na).map(|i| self.wa[j * self.na + i] * x[i]).sum::<f32>();
+                c[j] = z.max(0.0);
+            }
+        }
+        if let Some(x) = xv {
+            for j in 0..h {
+                let z = self.bv[j] + (0..self.nv).map(|i| self.wv[j * self.nv + i] * x[i]).sum::<f32>();
+                c[h + j] = z.max(0.0);
+            }
+        }
+        let mut s = vec![0.0f32; k];
+        for (r, sr) in s.iter_mut().enumerate() {
+            let z = self.bs[r] + (0..2 * h).map(|j| self.ws[r * 2 * h + j] * c[j]).sum::<f32>();
+            *sr = z.max(0.0);
+        }
+        let (imax, smax) = s.iter().enumerate().fold((0, 0.0f32), |m, (i, &v)| if v > m.1 { (i, v) } else { m });
+        let mut e = [0.0f32; 5];
+        for (em, ev) in e.iter_mut().enumerate() {
+            *ev = self.thal[em] * smax
+                + (0..k).map(|i| (self.amyg[em * k + i] - self.ofc[em * k + i]) * s[i]).sum::<f32>();
+        }
+        (e, Cache { c, s, imax, smax })
+    }
+
+    /// Predicted intensities (clamped to 0..1, as the pipeline reports them).
+    pub fn predict(&self, xa: Option<&[f32]>, xv: Option<&[f32]>) -> [f32; 5] {
+        self.forward(xa, xv).0.map(|v| v.clamp(0.0, 1.0))
+    }
+
+    /// Mean squared error over examples (unclamped outputs).
+    pub fn loss(&self, data: &[Example]) -> f32 {
+        let mut l = 0.0;
+        for ex in data {
+            let (e, _) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
+            l += e.iter().zip(&ex.y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / 5.0;
+        }
+        l / data.len() as f32
+    }
+
+    /// Gradient of the mean loss (plus decay) with respect to every parameter, in `flat_mut` order.
+    fn gradient(&self, data: &[Example], decay: f32) -> [Vec<f32>; 9] {
+        let (h, k, na, nv) = (self.h, self.k, self.na, self.nv);
+        let mut g: [Vec<f32>; 9] = [
+            vec![0.0; h * na],
+            vec![0.0; h],
+            vec![0.0; h * nv],
+            vec![0.0; h],
+            vec![0.0; k * 2 * h],
+            vec![0.0; k],
+            vec![0.0; 5 * k],
+            vec![0.0; 5],
+            vec![0.0; 5 * k],
+        ];
+        let scale = 2.0 / (5.0 * data.len() as f32);
+        for ex in data {
+            let (e, cache) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
+            let de: Vec<f32> = e.iter().zip(&ex.y).map(|(a, b)| scale * (a - b)).collect();
+            // BEL.
+            let mut ds = vec![0.0f32; k];
+            for em in 0..5 {
+                for i in 0..k {
+                    g[6][em * k + i] += de[em] * cache.s[i];
+                    g[8][em * k + i] -= de[em] * cache.s[i];
+                    ds[i] += de[em] * (self.amyg[em * k + i] - self.ofc[em * k + i]);
+                }
+                g[7][em] += de[em] * cache.smax;
+                if cache.smax > 0.0 {
+                    ds[cache.imax] += de[em] * self.thal[em];
+                }
+            }
+            // Sensory layer.
+            let mut dc = vec![0.0f32; 2 * h];
+            for r in 0..k {
+                if cache.s[r] <= 0.0 {
+                    continue;
+                }
+                let dz = ds[r];
+                g[5][r] += dz;
+                for j in 0..2 * h {
+                    g[4][r * 2 * h + j] += dz * cache.c[j];
+                    dc[j] += dz * self.ws[r * 2 * h + j];
+                }
+            }
+            // Hidden layers.
+            if let Some(x) = ex.xa.as_deref() {
+                for j in 0..h {
+                    if cache.c[j] > 0.0 {
+                        g[1][j] += dc[j];
+                        for i in 0..na {
+                            g[0][j * na + i] += dc[j] * x[i];
+                        }
+                    }
+                }
+            }
+            if let Some(x) = ex.xv.as_deref() {
+                for j in 0..h {
+                    if cache.c[h + j] > 0.0 {
+                        g[3][j] += dc[h + j];
+                        for i in 0..nv {
+                            g[2][j * nv + i] += dc[h + j] * x[i];
+                        }
+                    }
+                }
+            }
+        }
+        // Weight decay on the fusion matrices only: BEL's weights set the output scale, and shrinking them flattens
+        // emotions whose consensus varies little (happy) to a constant.
+        let params = [&self.wa, &self.ba, &self.wv, &self.bv, &self.ws, &self.bs, &self.amyg, &self.thal, &self.ofc];
+        for idx in [0usize, 2, 4] {
+            for (gi, p) in g[idx].iter_mut().zip(params[idx].iter()) {
+                *gi += 2.0 * decay * p;
+            }
+        }
+        g
+    }
+
+    /// Fit with full-batch Adam; returns the loss curve (one value per 10 steps).
+    pub fn fit(&mut self, data: &[Example], opt: &FitOptions) -> Vec<f32> {
+        let mut m: Vec<Vec<f32>> = self.flat_mut().iter().map(|p| vec![0.0; p.len()]).collect();
+        let mut v = m.clone();
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        let mut curve = Vec::new();
+        for t in 1..=opt.steps {
+            let g = self.gradient(data, opt.decay);
+            let c1 = 1.0 - b1.powi(t as i32);
+            let c2 = 1.0 - b2.powi(t as i32);
+            for (idx, p) in self.flat_mut().into_iter().enumerate() {
+                for i in 0..p.len() {
+                    m[idx][i] = b1 * m[idx][i] + (1.0 - b1) * g[idx][i];
+                    v[idx][i] = b2 * v[idx][i] + (1.0 - b2) * g[idx][i] * g[idx][i];
+                    p[i] -= opt.lr * (m[idx][i] / c1) / ((v[idx][i] / c2).sqrt() + eps);
+                }
+                // Amygdala, thalamic and orbitofrontal weights stay non-negative.
+                if idx >= 6 {
+                    p.iter_mut().for_each(|w| *w = w.max(0.0));
+                }
+            }
+            if t % 10 == 0 || t == 1 {
+                curve.push(self.loss(data));
+            }
+        }
+        curve
+    }
+}
+
+struct Cache {
+    c: Vec<f32>,
+    s: Vec<f32>,
+    imax: usize,
+    smax: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let mut p = FuseParams::init(3, 2, 4, 3, 5);
+        p.thal = vec![0.1, 0.2, 0.0, 0.3, 0.05];
+        let data = vec![
+            Example { xa: Some(vec![0.3, -0.2, 0.8]), xv: Some(vec![0.5, 0.1]), y: [0.2, 0.5, 0.1, 0.0, 0.9] },
+            Example { xa: Some(vec![-0.4, 0.6, 0.1]), xv: None, y: [0.7, 0.1, 0.3, 0.2, 0.0] },
+        ];
+        let g = p.gradient(&data, 0.01);
+        let decay_loss = |q: &FuseParams| {
+            let mut l = q.loss(&data);
+            for w in [&q.wa, &q.wv, &q.ws] {
+                l += 0.01 * w.iter().map(|x| x * x).sum::<f32>();
+            }
+            l
+        };
+        let mut checked = 0;
+        for idx in 0..9 {
+            for i in 0..g[idx].len() {
+                let mut q = p.clone();
+                let h = 1e-3;
+                q.flat_mut()[idx][i] += h;
+                let up = decay_loss(&q);
+                q.flat_mut()[idx][i] -= 2.0 * h;
+                let down = decay_loss(&q);
+                let num = (up - down) / (2.0 * h);
+                assert!((num - g[idx][i]).abs() < 2e-3, "param {idx}[{i}]: numeric {num} vs analytic {}", g[idx][i]);
+                checked += 1;
+            }
+        }
+        assert!(checked > 50);
+    }
+
+    #[test]
+    fn fitting_reduces_the_loss() {
+        let mut rng = SplitMix64(3);
+        let data: Vec<Example> = (0..40)
+            .map(|_| {
+                let xa: Vec<f32> = (0..3).map(|_| rng.uniform(1.0)).collect();
+                let xv: Vec<f32> = (0..2).map(|_| rng.uniform(1.0)).collect();
+                let y = [
+                    (0.5 + 0.4 * xa[0]).clamp(0.0, 1.0),
+                    (0.3 - 0.2 * xv[1]).clamp(0.0, 1.0),
+                    0.2,
+                    (0.1 + 0.3 * xa[2] * xv[0]).clamp(0.0, 1.0),
+                    0.4,
+                ];
+                Example { xa: Some(xa), xv: Some(xv), y }
+            })
+            .collect();
+        let mut p = FuseParams::init(3, 2, 16, 6, 2);
+        let before = p.loss(&data);
+        let curve = p.fit(&data, &FitOptions { steps: 800, lr: 5e-3, decay: 1e-4, seed: 1 });
+        assert!(curve.last().unwrap() < &(before * 0.2), "{before} → {:?}", curve.last());
+        assert!(p.amyg.iter().chain(&p.ofc).chain(&p.thal).all(|w| *w >= 0.0));
+    }
+}
