@@ -17,14 +17,20 @@ pub use crate::core::config::{
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
 pub use crate::core::error::{ConfigError, Error, FormatError, InputError};
 pub use crate::core::fusion::Contribution;
-pub use crate::core::pipeline::{audio_inputs, Modalities, Output, Pipeline};
+pub use crate::core::manifest::audio_inputs;
+pub use crate::core::pipeline::{Modalities, Output, Pipeline};
 pub use crate::core::weights::Weights;
 
-/// The weights file format (`docs/weights-format.md`): the validating reader, and on the host the writer.
+/// The weights file format (`docs/weights-format.md`): the validating reader, the model's tensor manifest, and on
+/// the host the writer.
 pub mod weights {
+    pub use crate::core::manifest::{
+        conv_geometry, conv_kk4, BelWeights, ConvView, ConvWeights, DenseWeights, FusionWeights, MatrixView,
+        ModelWeights, ReadoutWeights, Role, Shape, TensorId, VisualWeights, CONV_BIASES, CONV_WEIGHTS,
+    };
     pub use crate::core::weights::{
         align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
-        PREAMBLE, VERSION,
+        PREAMBLE, VERSION, VERSION_1,
     };
     /// Writing weights files and holding them 64-byte aligned in memory (host only).
     #[cfg(feature = "std")]

@@ -108,7 +108,7 @@ fn bel_learning_moves_towards_the_reward_and_stays_bounded() {
     let mut e = before.emotions;
     for _ in 0..300 {
         p.learn(&target).unwrap();
-        p.bel().forward(&s, &mut e).unwrap();
+        p.bel_mut().forward(&s, &mut e).unwrap();
     }
     assert!(
         err(&e) < err(&before.emotions) * 0.5,
@@ -128,10 +128,10 @@ fn bel_learning_moves_towards_the_reward_and_stays_bounded() {
     for i in 0..500 {
         let r = if i % 2 == 0 { 1e30 } else { -1e30 };
         p.learn(&[r; 5]).unwrap();
-        p.bel().forward(&s, &mut e).unwrap();
+        p.bel_mut().forward(&s, &mut e).unwrap();
     }
     let bel = p.bel();
-    for v in bel.amygdala.iter().chain(bel.orbitofrontal.iter()).chain(bel.thalamus.iter()) {
+    for v in bel.amygdala().iter().chain(bel.orbitofrontal().iter()).chain(bel.thalamus().iter()) {
         assert!(v.is_finite() && v.abs() <= bound, "weight {v}");
     }
     assert!(e.iter().all(|x| x.is_finite()));

@@ -18,8 +18,8 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// The tiny configuration encoded field by field as the spec's grammar says.
-fn config_bytes(c: &ModelConfig) -> Vec<u8> {
+/// The tiny configuration encoded field by field as the spec's grammar says (`version` 1 has no `fps`).
+fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
     let mut b = Vec::new();
     let v = &c.visual;
     varint(&mut b, v.height as u64);
@@ -31,6 +31,9 @@ fn config_bytes(c: &ModelConfig) -> Vec<u8> {
     b.push(v.stride_frames);
     varint(&mut b, v.head_classes as u64);
     b.push(v.features);
+    if version >= 2 {
+        varint(&mut b, v.fps as u64);
+    }
     let a = &c.audio;
     for x in [a.sample_rate as u64, a.n_fft as u64, a.hop as u64, a.n_mels as u64, a.tempo_frames as u64] {
         varint(&mut b, x);
@@ -53,13 +56,22 @@ fn config_bytes(c: &ModelConfig) -> Vec<u8> {
     b
 }
 
-/// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand.
+/// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand, in the
+/// current format (version 2, marked untrained).
 fn hand_written() -> Vec<u8> {
+    hand_written_version(2)
+}
+
+/// The same file in format `version` (1: no frame rate, no training mark; 2: both).
+fn hand_written_version(version: u16) -> Vec<u8> {
     let cfg = ModelConfig::tiny();
     let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
     let q_data: Vec<u8> = [1i8, -1, 127, -127, 0, 2, 4, 8].iter().map(|&x| x as u8).collect();
     let s_data: Vec<u8> = [0.5f32, 0.25].iter().flat_map(|x| x.to_le_bytes()).collect();
-    let mut h = config_bytes(&cfg);
+    let mut h = config_bytes(&cfg, version);
+    if version >= 2 {
+        h.extend_from_slice(&[1, 0]); // trained: Some(false)
+    }
     varint(&mut h, 2); // two tensors
                        // a: name, dtype F32 = 0, shape [2], no quant, offset 0, len 8, hash
     varint(&mut h, 1);
@@ -87,7 +99,7 @@ fn hand_written() -> Vec<u8> {
     qs.extend_from_slice(&s_data);
     varint(&mut h, CRC64.checksum(&qs));
     let mut f = b"AVFBELW\0".to_vec();
-    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&version.to_le_bytes());
     f.extend_from_slice(&0u16.to_le_bytes());
     f.extend_from_slice(&(h.len() as u32).to_le_bytes());
     f.extend_from_slice(&h);
@@ -108,7 +120,7 @@ fn writer_file() -> Vec<u8> {
         data: [1i8, -1, 127, -127, 0, 2, 4, 8].iter().map(|&x| x as u8).collect(),
         scales: Some(vec![0.5, 0.25]),
     };
-    to_bytes(&ModelConfig::tiny(), &[OwnedTensor::f32("a", &[2], &[1.0, -2.0]), q]).unwrap()
+    to_bytes(&ModelConfig::tiny(), false, &[OwnedTensor::f32("a", &[2], &[1.0, -2.0]), q]).unwrap()
 }
 
 #[test]
@@ -126,6 +138,7 @@ fn reader_decodes_the_hand_written_bytes() {
     let buf = AlignedBytes::new(&hand_written());
     let w = Weights::parse(buf.as_bytes()).unwrap();
     assert_eq!(*w.config(), ModelConfig::tiny());
+    assert_eq!(w.trained(), Some(false));
     match w.get("a").unwrap() {
         TensorView::F32(v) => assert_eq!(v, &[1.0, -2.0]),
         other => panic!("a decoded as {other:?}"),
@@ -140,6 +153,25 @@ fn reader_decodes_the_hand_written_bytes() {
     assert!(w.get("missing").is_none());
     let header_len = u32::from_le_bytes(buf.as_bytes()[12..16].try_into().unwrap()) as usize;
     assert_eq!(w.model_hash(), CRC64.checksum(&buf.as_bytes()[16..16 + header_len]));
+}
+
+#[test]
+fn version_1_files_still_read() {
+    // Version 1 had no frame rate (its models ran at 30 frames per second) and no training mark.
+    let buf = AlignedBytes::new(&hand_written_version(1));
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(w.config().visual.fps, 30);
+    assert_eq!(
+        *w.config(),
+        ModelConfig { visual: avf_bel::VisualConfig { fps: 30, ..ModelConfig::tiny().visual }, ..ModelConfig::tiny() }
+    );
+    assert_eq!(w.trained(), None);
+    assert!(matches!(w.get("q"), Some(TensorView::I8 { .. })));
+    // The shipped model is a current file and says it was trained.
+    let shipped = AlignedBytes::new(include_bytes!("../weights/default.avfw"));
+    let w = Weights::parse(shipped.as_bytes()).unwrap();
+    assert_eq!(u16::from_le_bytes([shipped.as_bytes()[8], shipped.as_bytes()[9]]), avf_bel::weights::VERSION);
+    assert_eq!(w.trained(), Some(true));
 }
 
 fn parse(bytes: &[u8]) -> Result<(), FormatError> {
@@ -170,8 +202,8 @@ fn malformed_files_get_typed_errors() {
     f[0] = b'X';
     assert_eq!(parse(&f), Err(FormatError::BadMagic));
     let mut f = good.clone();
-    f[8] = 2;
-    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(2)));
+    f[8] = 3;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(3)));
     let mut f = good.clone();
     f[10] = 1;
     assert_eq!(parse(&f), Err(FormatError::BadHeader));
@@ -202,7 +234,8 @@ fn malformed_files_get_typed_errors() {
 type Entry<'a> = (&'a str, DType, Vec<u32>, Option<(u64, u32)>, u64, u64);
 
 fn custom(tensors: Vec<Entry<'_>>, data: &[u8]) -> Vec<u8> {
-    let mut h = config_bytes(&ModelConfig::tiny());
+    let mut h = config_bytes(&ModelConfig::tiny(), 2);
+    h.extend_from_slice(&[1, 0]); // trained: Some(false)
     varint(&mut h, tensors.len() as u64);
     for (name, dtype, shape, quant, offset, len) in tensors {
         varint(&mut h, name.len() as u64);
@@ -230,7 +263,7 @@ fn custom(tensors: Vec<Entry<'_>>, data: &[u8]) -> Vec<u8> {
         varint(&mut h, digest.finalize());
     }
     let mut f = b"AVFBELW\0".to_vec();
-    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
     f.extend_from_slice(&0u16.to_le_bytes());
     f.extend_from_slice(&(h.len() as u32).to_le_bytes());
     f.extend_from_slice(&h);
@@ -326,8 +359,29 @@ fn pipeline_names_missing_and_misshapen_tensors() {
     let w = Weights::parse(buf.as_bytes()).unwrap();
     let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
     assert_eq!(Pipeline::new(&w, &mut scratch).err(), Some(FormatError::ShapeMismatch("fusion.out.weight").into()));
+    // A bad file is reported as such before the scratch size matters; a good one with too little scratch is not
+    // built.
     let mut small = vec![0.0; 10];
-    assert!(matches!(Pipeline::new(&w, &mut small), Err(avf_bel::Error::ScratchTooSmall { .. })));
+    assert_eq!(Pipeline::new(&w, &mut small).err(), Some(FormatError::ShapeMismatch("fusion.out.weight").into()));
+    // The scratch size is a dry run of construction: exactly enough, for every precision (f16 is widened into
+    // scratch) and with the optional tensors (head, attention).
+    let mut big = cfg;
+    big.visual.head_classes = 7;
+    big.fusion.attention = true;
+    for c in [cfg, big] {
+        for p in [Precision::F32, Precision::F16, Precision::Int8] {
+            let bytes = encode(&c, &seeded(&c, 1), p).unwrap();
+            let buf = AlignedBytes::new(&bytes);
+            let w = Weights::parse(buf.as_bytes()).unwrap();
+            let needed = Pipeline::scratch_len(&w);
+            assert!(matches!(Pipeline::new(&w, &mut small), Err(avf_bel::Error::ScratchTooSmall { got: 10, .. })));
+            let mut exact = vec![0.0; needed];
+            assert!(Pipeline::new(&w, &mut exact).is_ok(), "the dry run's size is enough ({p:?})");
+            let mut one_less = vec![0.0; needed - 1];
+            let e = Pipeline::new(&w, &mut one_less).err();
+            assert_eq!(e, Some(avf_bel::Error::ScratchTooSmall { needed, got: needed - 1 }), "{p:?}");
+        }
+    }
 }
 
 #[test]

@@ -24,14 +24,20 @@ pub fn report(w: &Weights<'_>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let c = w.config();
-    let _ = writeln!(s, "format      avf-bel weights v{}", avf_bel::weights::VERSION);
+    let _ = writeln!(s, "format      avf-bel weights v{}", w.version());
+    let trained = match w.trained() {
+        Some(true) => "trained",
+        Some(false) => "UNTRAINED (seeded by `avf-bel init`)",
+        None => "not recorded (version 1 file)",
+    };
+    let _ = writeln!(s, "weights     {trained}");
     let _ = writeln!(s, "file size   {} bytes", w.file_len());
     let _ = writeln!(s, "model hash  {:016x}", w.model_hash());
     let v = &c.visual;
     let _ = writeln!(
         s,
-        "visual      CORnet-Z {}x{}x{} widths {:?}, stride {} frames, head {}, features {}",
-        v.channels, v.height, v.width, v.widths, v.stride_frames, v.head_classes, v.features
+        "visual      CORnet-Z {}x{}x{} widths {:?}, {} fps, stride {} frames, head {}, features {}",
+        v.channels, v.height, v.width, v.widths, v.fps, v.stride_frames, v.head_classes, v.features
     );
     let a = &c.audio;
     let _ = writeln!(

@@ -13,8 +13,6 @@ struct Aligned<T: ?Sized>(T);
 
 /// The default model, built into the binary so a robot needs no file to start.
 static DEFAULT_WEIGHTS: &Aligned<[u8]> = &Aligned(*include_bytes!("../../weights/default.avfw"));
-/// Whether the built-in default model is trained (it is: `avf-bel train` then `avf-bel export`, f16).
-pub const DEFAULT_IS_TRAINED: bool = true;
 
 /// The built-in default weights file.
 pub fn default_weights() -> &'static [u8] {
@@ -56,7 +54,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if size_h != size_w {
             return Err("--stimulus renders square frames; this model's frames are not square".into());
         }
-        let opts = RenderOptions { seconds, seed, size: size_w, fps: 30, sample_rate: cfg.audio.sample_rate };
+        let opts = RenderOptions::for_model(&cfg, seconds, seed);
         let s = render(&params, &opts).map_err(|e| e.to_string())?;
         (format!("stimulus {name}"), Some(s.audio), Some(s.frames), Modalities::BOTH)
     } else {
@@ -74,15 +72,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             Some(p) => {
                 let b = std::fs::read(p).map_err(|e| format!("{p}: {e}"))?;
                 let y = read_y4m(&b).map_err(|e| format!("{p}: {e}"))?;
-                // The model was built for 30 fps: keep every k-th frame of faster streams.
-                let step = (y.fps / 30.0).round().max(1.0) as usize;
-                let mut out = Vec::new();
-                let mut buf = vec![0u8; size_h * size_w];
-                for i in (0..y.frames()).step_by(step) {
-                    y.frame_resized(i, size_w, size_h, &mut buf);
-                    out.extend_from_slice(&buf);
-                }
-                Some(out)
+                Some(y.frames_at(f64::from(cfg.visual.fps), size_w, size_h))
             }
             None => None,
         };
@@ -102,7 +92,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let out = p.infer(modalities)?;
-    let untrained = weights.is_none() && !DEFAULT_IS_TRAINED;
+    // The file says whether it was fitted; seeded (`avf-bel init`) weights give meaningless numbers.
+    let untrained = w.trained() == Some(false);
+    if untrained {
+        eprintln!(
+            "warning: {} is UNTRAINED (seeded by `avf-bel init`): its numbers mean nothing",
+            weights.as_deref().unwrap_or("the model")
+        );
+    }
     if json {
         println!("{}", to_json(&label, modalities, &out, w.model_hash(), untrained));
     } else {
@@ -146,7 +143,7 @@ pub fn report(label: &str, m: Modalities, o: &Output, hash: u64, untrained: bool
     let mut s = String::new();
     let _ = writeln!(s, "{label} ({}), model {hash:016x}", modality_name(m));
     if untrained {
-        let _ = writeln!(s, "warning: the built-in model is UNTRAINED (seeded); its numbers mean nothing yet");
+        let _ = writeln!(s, "warning: the model is UNTRAINED (seeded); its numbers mean nothing");
     }
     let _ = writeln!(s, "EPP {:.3}  (0 = negative … 1 = positive)", o.epp);
     let _ = writeln!(s, "  emotion    intensity  amygdala  orbitofrontal");

@@ -76,8 +76,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             cfg.precision.as_deref().unwrap_or("-")
         );
     }
-    if weights.is_none() && !super::run::DEFAULT_IS_TRAINED {
-        eprintln!("warning: serving the built-in UNTRAINED model; its numbers mean nothing yet");
+    if w.trained() == Some(false) {
+        eprintln!("warning: serving an UNTRAINED (seeded) model: its numbers mean nothing");
     }
     let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
     let mut p = Pipeline::new(&w, &mut scratch).map_err(|e| e.to_string())?;

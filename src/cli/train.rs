@@ -2,11 +2,12 @@
 
 use super::init::write_atomic;
 use super::Opts;
-use avf_bel::model::{decode, encode, read_file, Precision};
+use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
 use avf_bel::train::data;
 use avf_bel::train::fuse::FitOptions;
 use avf_bel::train::plot;
 use avf_bel::train::run::{evaluate, perceive_stimuli, train, Metrics, TrainOptions};
+use avf_bel::weights::TensorId;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,7 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let t0 = std::time::Instant::now();
     let (tensors, rep) = train(&data_dir, &opts)?;
-    let bytes = encode(&opts.config, &tensors, Precision::F32).map_err(|e| e.to_string())?;
+    let bytes = encode_trained(&opts.config, &tensors, Precision::F32).map_err(|e| e.to_string())?;
     let model = out.join("model.avfw");
     write_atomic(&model, &bytes)?;
     write_atomic(&out.join("train_loss.png"), &plot::curves(std::slice::from_ref(&rep.fuse_curve)))?;
@@ -182,10 +183,10 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     write_atomic(&out.join("pred_vs_consensus.png"), &plot::scatter_panels(&series))?;
     write_atomic(&out.join("loss_curves.png"), &plot::curves(&rep.curves))?;
     let k = cfg.fusion.sensory as usize;
-    let get = |n: &'static str| w.require_f32(n, &[5, k as u32]).map(|v| v.to_vec()).unwrap_or_default();
+    let get = |t: TensorId| w.require_f32(t.name(), &[5, k as u32]).map(|v| v.to_vec()).unwrap_or_default();
     write_atomic(
         &out.join("bel_weights.png"),
-        &plot::heatmaps(&[(5, k, get("bel.amygdala")), (5, k, get("bel.orbitofrontal"))]),
+        &plot::heatmaps(&[(5, k, get(TensorId::BelAmygdala)), (5, k, get(TensorId::BelOrbitofrontal))]),
     )?;
     println!("{md}");
     println!("wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}", out.display());
@@ -208,7 +209,9 @@ pub fn run_export(args: &[String]) -> Result<(), String> {
     for (p, name) in
         [(Precision::F32, "model-f32.avfw"), (Precision::F16, "model-f16.avfw"), (Precision::Int8, "model-int8.avfw")]
     {
-        let b = encode(&cfg, &tensors, p).map_err(|e| e.to_string())?;
+        // An export keeps its source's mark: only a file that says it is seeded stays marked untrained.
+        let b = if w.trained() == Some(false) { encode(&cfg, &tensors, p) } else { encode_trained(&cfg, &tensors, p) }
+            .map_err(|e| e.to_string())?;
         write_atomic(&out.join(name), &b)?;
         println!("wrote {}: {} bytes", out.join(name).display(), b.len());
         files.push(avf_bel::weights::writer::AlignedBytes::new(&b));
@@ -223,13 +226,7 @@ pub fn run_export(args: &[String]) -> Result<(), String> {
         let mut p = Pipeline::new(&wf, &mut scratch).map_err(|e| e.to_string())?;
         let mut v = Vec::new();
         for r in &rows {
-            let opts = avf_bel::stimuli::RenderOptions {
-                seconds: 3.0,
-                seed: 1000 * r.id as u64,
-                size: cfg.visual.width as usize,
-                fps: 30,
-                sample_rate: cfg.audio.sample_rate,
-            };
+            let opts = avf_bel::stimuli::RenderOptions::for_model(&cfg, 3.0, 1000 * r.id as u64);
             let s = avf_bel::stimuli::render(&r.params, &opts).map_err(|e| e.to_string())?;
             p.push_audio(&s.audio).map_err(|e| e.to_string())?;
             for fr in s.frames.chunks_exact(opts.size * opts.size) {

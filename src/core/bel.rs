@@ -16,18 +16,17 @@
 use crate::core::arena::Arena;
 use crate::core::config::{BelConfig, N_EMOTIONS};
 use crate::core::error::{Error, InputError};
-use crate::core::weights::Weights;
+use crate::core::manifest::BelWeights;
 
 /// The learned state of BEL: owned by the run state (copied from the file) so online learning can change it.
+/// Read it with [`Bel::amygdala`] etc.; change it only through [`Bel::learn`] or [`Bel::restore`], which keep
+/// every weight finite and bounded.
 pub struct Bel<'a> {
     cfg: BelConfig,
     k: usize,
-    /// Amygdala weights `[5][K]`.
-    pub amygdala: &'a mut [f32],
-    /// Thalamic amygdala weights `[5]`.
-    pub thalamus: &'a mut [f32],
-    /// Orbitofrontal weights `[5][K]`.
-    pub orbitofrontal: &'a mut [f32],
+    amygdala: &'a mut [f32],
+    thalamus: &'a mut [f32],
+    orbitofrontal: &'a mut [f32],
     last_s: &'a mut [f32],
     last_s_th: f32,
 }
@@ -42,32 +41,61 @@ pub struct BelTerms {
 }
 
 impl<'a> Bel<'a> {
-    /// Floats of run state for `k` sensory channels.
-    pub fn scratch_len(k: usize) -> usize {
-        2 * N_EMOTIONS * k + N_EMOTIONS + k
-    }
-
-    /// Copy `bel.amygdala` `[5,K]`, `bel.thalamus` `[5]` and `bel.orbitofrontal` `[5,K]` into the run state.
-    pub fn new(w: &Weights<'_>, arena: &mut Arena<'a>) -> Result<Self, Error> {
-        let cfg = w.config().bel;
-        let k = w.config().fusion.sensory as usize;
-        let shape = [N_EMOTIONS as u32, k as u32];
-        let a = w.require_f32("bel.amygdala", &shape)?;
-        let t = w.require_f32("bel.thalamus", &[N_EMOTIONS as u32])?;
-        let o = w.require_f32("bel.orbitofrontal", &shape)?;
-        let amygdala = arena.take(N_EMOTIONS * k)?;
-        amygdala.copy_from_slice(a);
-        let thalamus = arena.take(N_EMOTIONS)?;
-        thalamus.copy_from_slice(t);
-        let orbitofrontal = arena.take(N_EMOTIONS * k)?;
-        orbitofrontal.copy_from_slice(o);
-        let last_s = arena.take(k)?;
-        Ok(Bel { cfg, k, amygdala, thalamus, orbitofrontal, last_s, last_s_th: 0.0 })
+    /// Copy the file's amygdala `[5][K]`, thalamic `[5]` and orbitofrontal `[5][K]` weights into the run state.
+    pub fn new(cfg: &BelConfig, bw: &BelWeights<'_>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let k = bw.amygdala.len() / N_EMOTIONS;
+        Ok(Bel {
+            cfg: *cfg,
+            k,
+            amygdala: arena.take_copy(bw.amygdala)?,
+            thalamus: arena.take_copy(bw.thalamus)?,
+            orbitofrontal: arena.take_copy(bw.orbitofrontal)?,
+            last_s: arena.take(k)?,
+            last_s_th: 0.0,
+        })
     }
 
     /// Sensory channels.
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    /// Amygdala weights `V`, `[5][K]`.
+    pub fn amygdala(&self) -> &[f32] {
+        self.amygdala
+    }
+
+    /// Thalamic amygdala weights `V_th`, `[5]`.
+    pub fn thalamus(&self) -> &[f32] {
+        self.thalamus
+    }
+
+    /// Orbitofrontal weights `W`, `[5][K]`.
+    pub fn orbitofrontal(&self) -> &[f32] {
+        self.orbitofrontal
+    }
+
+    /// Replace the learned weights (a saved state): each slice must have this model's length and every value must
+    /// be finite; values are clamped to `±weight_bound` like a learning step's. On error nothing changes.
+    pub fn restore(&mut self, amygdala: &[f32], thalamus: &[f32], orbitofrontal: &[f32]) -> Result<(), Error> {
+        let k = self.k;
+        if amygdala.len() != N_EMOTIONS * k || thalamus.len() != N_EMOTIONS || orbitofrontal.len() != N_EMOTIONS * k {
+            return Err(InputError::ShapeMismatch("bel state").into());
+        }
+        if amygdala.iter().chain(thalamus).chain(orbitofrontal).any(|x| !x.is_finite()) {
+            return Err(InputError::NonFiniteState.into());
+        }
+        let b = self.cfg.weight_bound;
+        for (dst, src) in [
+            (&mut *self.amygdala, amygdala),
+            (&mut *self.thalamus, thalamus),
+            (&mut *self.orbitofrontal, orbitofrontal),
+        ] {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s.clamp(-b, b);
+            }
+        }
+        Ok(())
     }
 
     /// Emotion intensities for sensory input `s` (remembered for the next [`Self::learn`]).

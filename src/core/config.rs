@@ -22,6 +22,9 @@ pub struct VisualConfig {
     pub head_classes: u16,
     /// Size of the visual feature vector handed to fusion (default 5: the stimulus dimensions).
     pub features: u8,
+    /// Frame rate the pathway expects, in frames per second (default 30): stacks of `channels` consecutive frames
+    /// span `channels / fps` seconds, so sources at other rates are resampled in time to this rate first.
+    pub fps: u16,
 }
 
 /// Auditory front-end: STFT-based descriptors on mono PCM.
@@ -110,6 +113,7 @@ impl Default for VisualConfig {
             stride_frames: 3,
             head_classes: 0,
             features: 5,
+            fps: 30,
         }
     }
 }
@@ -163,7 +167,7 @@ impl VisualConfig {
         out
     }
 
-    /// Check sizes: non-zero channels, frames at least 16×16, at most 1024×1024.
+    /// Check sizes: non-zero channels, frames at least 16×16, at most 1024×1024, 1–240 frames per second.
     pub fn validate(&self) -> Result<(), ConfigError> {
         nonzero(self.height as usize, "visual.height", 1024)?;
         nonzero(self.width as usize, "visual.width", 1024)?;
@@ -178,7 +182,8 @@ impl VisualConfig {
         if self.head_classes > 4096 {
             return Err(ConfigError::BadSize("visual.head_classes"));
         }
-        nonzero(self.features as usize, "visual.features", 64)
+        nonzero(self.features as usize, "visual.features", 64)?;
+        nonzero(self.fps as usize, "visual.fps", 240)
     }
 }
 
@@ -258,6 +263,7 @@ impl ModelConfig {
                 stride_frames: 2,
                 head_classes: 0,
                 features: 5,
+                fps: 30,
             },
             audio: AudioConfig { sample_rate: 22_050, n_fft: 512, hop: 256, n_mels: 32, tempo_frames: 128 },
             cortex: CortexConfig { n_pyr: 64, n_pv: 16, n_som: 16, groups: 4, dt_us: 200, seed: 2 },

@@ -1,9 +1,8 @@
 //! Small dense layers: matrix-vector products for heads, read-outs and fusion.
 
 use crate::core::arena::Arena;
-use crate::core::error::{Error, FormatError};
-use crate::core::weights::{TensorView, Weights};
-use half::f16;
+use crate::core::error::Error;
+use crate::core::manifest::{DenseWeights, MatrixView, ReadoutWeights};
 
 /// `y = W·x + b` with `W` `[rows][cols]` row-major.
 #[derive(Clone, Copy, Debug)]
@@ -19,18 +18,13 @@ pub struct Dense<'a> {
 }
 
 impl<'a> Dense<'a> {
-    /// Load `{prefix}.weight` `[rows, cols]` (f32 or f16) and `{prefix}.bias` `[rows]` (f32).
-    pub fn load(
-        w: &Weights<'a>,
-        weight: &'static str,
-        bias: &'static str,
-        rows: usize,
-        cols: usize,
-        arena: &mut Arena<'a>,
-    ) -> Result<Self, Error> {
-        let wt = load_f32(w, weight, &[rows as u32, cols as u32], arena)?;
-        let b = w.require_f32(bias, &[rows as u32])?;
-        Ok(Dense { w: wt, b, rows, cols })
+    /// Bind a layer's weights: f32 is used in place, f16 is widened into `arena` once.
+    pub fn new(d: &DenseWeights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let w = match d.weight {
+            MatrixView::F32(v) => v,
+            MatrixView::F16(v) => arena.take_widened(v)?,
+        };
+        Ok(Dense { w, b: d.bias, rows: d.rows, cols: d.cols })
     }
 
     /// `y = W·x + b`.
@@ -42,7 +36,7 @@ impl<'a> Dense<'a> {
     }
 }
 
-/// Dot product with four partial sums (vectorises, and is less sensitive to summation order).
+/// Dot product with eight partial sums (they vectorise, and the sum is less sensitive to summation order).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut s = [0.0f32; 8];
@@ -60,34 +54,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     t
 }
 
-/// An f32 tensor of exactly `shape`: a view into the file when stored as f32, expanded into `arena` when f16.
-pub fn load_f32<'a>(
-    w: &Weights<'a>,
-    name: &'static str,
-    shape: &[u32],
-    arena: &mut Arena<'a>,
-) -> Result<&'a [f32], Error> {
-    match w.require(name, shape)? {
-        TensorView::F32(v) => Ok(v),
-        TensorView::F16(v) => {
-            let dst = arena.take(v.len())?;
-            for (d, s) in dst.iter_mut().zip(v) {
-                *d = f16::to_f32(*s);
-            }
-            Ok(dst)
-        }
-        TensorView::I8 { .. } => Err(FormatError::ShapeMismatch(name).into()),
-    }
-}
-
-/// Floats [`load_f32`] will take from the arena for `name` (its element count when stored as f16).
-pub fn expansion(w: &Weights<'_>, name: &str) -> usize {
-    match w.info(name) {
-        Some(t) if t.dtype == crate::core::weights::DType::F16 => t.elements(),
-        _ => 0,
-    }
-}
-
 /// Input standardisation followed by a dense layer: `y = W·((x − mean)·inv_std) + b`.
 #[derive(Clone, Copy, Debug)]
 pub struct Readout<'a> {
@@ -100,6 +66,11 @@ pub struct Readout<'a> {
 }
 
 impl<'a> Readout<'a> {
+    /// Bind a read-out's weights (see [`Dense::new`]).
+    pub fn new(r: &ReadoutWeights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        Ok(Readout { mean: r.mean, inv_std: r.inv_std, dense: Dense::new(&r.dense, arena)? })
+    }
+
     /// Apply to `x`, using `tmp` (≥ `cols`) for the standardised input.
     pub fn forward(&self, x: &[f32], tmp: &mut [f32], y: &mut [f32]) {
         for i in 0..self.dense.cols {

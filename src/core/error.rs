@@ -78,6 +78,10 @@ pub enum InputError {
     ShapeMismatch(&'static str),
     /// The reinforcement value given to BEL learning is NaN or infinite.
     BadReward,
+    /// A saved BEL state handed to the pipeline holds NaN or infinite weights.
+    NonFiniteState,
+    /// An inference asked for no sense at all (neither audio nor video).
+    NoModality,
 }
 
 /// Any error of this crate.
@@ -184,6 +188,8 @@ impl fmt::Display for InputError {
                 write!(f, "stage `{n}` got a vector of the wrong length")
             }
             InputError::BadReward => write!(f, "reward is NaN or infinite"),
+            InputError::NonFiniteState => write!(f, "saved BEL state holds NaN or infinite weights"),
+            InputError::NoModality => write!(f, "no sense selected: use audio, video or both"),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::core::arena::Arena;
 use crate::core::config::FusionConfig;
 use crate::core::dense::{dot, Dense};
 use crate::core::error::{Error, InputError};
-use crate::core::weights::Weights;
+use crate::core::manifest::FusionWeights;
 
 /// How much each modality drove the sensory channels.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -31,27 +31,22 @@ pub struct Fusion<'a> {
 }
 
 impl<'a> Fusion<'a> {
-    /// Floats of run state.
-    pub fn scratch_len(cfg: &FusionConfig) -> usize {
-        3 * cfg.hidden as usize
-    }
-
-    /// Bind `fusion.{audio,visual,out}.{weight,bias}` (and `fusion.attn_{audio,visual}.*` for F2).
-    pub fn new(w: &Weights<'a>, visual_features: usize, arena: &mut Arena<'a>) -> Result<Self, Error> {
-        let cfg = w.config().fusion;
+    /// Bind the fusion weights and carve the run state (two hidden vectors and the attention logits).
+    pub fn new(cfg: &FusionConfig, fw: &FusionWeights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
         let h = cfg.hidden as usize;
-        let audio = Dense::load(w, "fusion.audio.weight", "fusion.audio.bias", h, cfg.audio_features as usize, arena)?;
-        let visual = Dense::load(w, "fusion.visual.weight", "fusion.visual.bias", h, visual_features, arena)?;
-        let attn = if cfg.attention {
-            Some((
-                Dense::load(w, "fusion.attn_audio.weight", "fusion.attn_audio.bias", h, h, arena)?,
-                Dense::load(w, "fusion.attn_visual.weight", "fusion.attn_visual.bias", h, h, arena)?,
-            ))
-        } else {
-            None
+        let attn = match &fw.attention {
+            Some((a, v)) => Some((Dense::new(a, arena)?, Dense::new(v, arena)?)),
+            None => None,
         };
-        let out = Dense::load(w, "fusion.out.weight", "fusion.out.bias", cfg.sensory as usize, 2 * h, arena)?;
-        Ok(Fusion { cfg, audio, visual, attn, out, hidden: arena.take(2 * h)?, logits: arena.take(h)? })
+        Ok(Fusion {
+            cfg: *cfg,
+            audio: Dense::new(&fw.audio, arena)?,
+            visual: Dense::new(&fw.visual, arena)?,
+            attn,
+            out: Dense::new(&fw.out, arena)?,
+            hidden: arena.take(2 * h)?,
+            logits: arena.take(h)?,
+        })
     }
 
     /// Fuse; `None` for a modality that is absent. Writes `S` into `s`.

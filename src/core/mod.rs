@@ -13,6 +13,8 @@ pub mod epp;
 pub mod error;
 pub mod fusion;
 pub mod link;
+pub mod manifest;
 pub mod pipeline;
+pub mod rng;
 pub mod visual;
 pub mod weights;

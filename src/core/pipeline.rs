@@ -10,16 +10,17 @@
 //! after that nothing allocates. A clip is: [`Pipeline::push_frame`] / [`Pipeline::push_audio`] as data arrive,
 //! then [`Pipeline::infer`], which closes the clip and starts the next.
 
-use crate::core::arena::{Arena, Tally};
+use crate::core::arena::Arena;
 use crate::core::audio::cortex::Cortex;
 use crate::core::audio::frontend::FrontEnd;
 use crate::core::audio::{FrameFeatures, N_DESCRIPTORS, N_INTERVALS};
 use crate::core::bel::{Bel, BelTerms};
 use crate::core::config::{ModelConfig, N_EMOTIONS};
-use crate::core::dense::{Dense, Readout};
+use crate::core::dense::Readout;
 use crate::core::epp::epp;
 use crate::core::error::{Error, InputError};
 use crate::core::fusion::{Contribution, Fusion};
+use crate::core::manifest::{audio_inputs, ModelWeights};
 use crate::core::visual::Visual;
 use crate::core::weights::Weights;
 
@@ -54,11 +55,6 @@ pub struct Output {
     pub terms: BelTerms,
 }
 
-/// Number of audio read-out inputs: the five descriptors, the interval-class profile and the cortex's features.
-pub fn audio_inputs(cfg: &ModelConfig) -> usize {
-    N_DESCRIPTORS + N_INTERVALS + Cortex::n_features(&cfg.cortex)
-}
-
 /// Offset of the cortex features in the audio read-out input.
 const CORTEX_AT: usize = N_DESCRIPTORS + N_INTERVALS;
 
@@ -77,55 +73,50 @@ pub struct Pipeline<'a> {
     x_a: &'a mut [f32],
     x_v: &'a mut [f32],
     s: &'a mut [f32],
-    audio_frames: u32,
 }
 
 impl<'a> Pipeline<'a> {
-    /// Floats of scratch a pipeline over `w` needs.
+    /// Floats of scratch a pipeline over `w` needs: a dry run of the construction on a counting arena, so the size is
+    /// computed by the very code that carves the buffers.
     pub fn scratch_len(w: &Weights<'_>) -> usize {
-        let cfg = w.config();
-        let n_a = audio_inputs(cfg);
-        let mut t = Tally::default();
-        t.take(Visual::scratch_len(w));
-        t.take(FrontEnd::scratch_len(&cfg.audio));
-        t.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio));
-        t.take(crate::core::dense::expansion(w, "audio.readout.weight"));
-        for name in ["fusion.audio.weight", "fusion.visual.weight", "fusion.out.weight"] {
-            t.take(crate::core::dense::expansion(w, name));
+        let mut arena = Arena::counting();
+        match ModelWeights::resolve(w) {
+            Ok(mw) => {
+                let _ = Pipeline::build(&mw, w.model_hash(), &mut arena);
+                arena.used()
+            }
+            // A file that does not resolve cannot be built; `new` reports why.
+            Err(_) => 0,
         }
-        for name in ["fusion.attn_audio.weight", "fusion.attn_visual.weight"] {
-            t.take(crate::core::dense::expansion(w, name));
-        }
-        t.take(Fusion::scratch_len(&cfg.fusion));
-        t.take(Bel::scratch_len(cfg.fusion.sensory as usize));
-        t.take(2 * n_a + cfg.fusion.audio_features as usize + cfg.visual.features as usize);
-        t.take(cfg.fusion.sensory as usize);
-        t.0
     }
 
-    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats).
+    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats). The tensors are resolved once
+    /// ([`ModelWeights::resolve`]); afterwards nothing looks a tensor up again and nothing allocates.
     pub fn new(w: &Weights<'a>, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        let mw = ModelWeights::resolve(w)?;
         let needed = Self::scratch_len(w);
         if scratch.len() < needed {
             return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
         }
-        let cfg = *w.config();
         let mut arena = Arena::new(scratch);
-        let visual = Visual::new(w, &mut arena)?;
-        let frontend = FrontEnd::new(&cfg.audio, arena.take(FrontEnd::scratch_len(&cfg.audio))?)?;
-        let cortex = Cortex::new(&cfg.cortex, &cfg.audio, arena.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio))?)?;
+        let p = Pipeline::build(&mw, w.model_hash(), &mut arena)?;
+        // The dry run and the real construction took the same buffers.
+        debug_assert_eq!(arena.used(), needed);
+        Ok(p)
+    }
+
+    fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let cfg = mw.config;
+        let visual = Visual::new(&cfg.visual, &mw.visual, arena)?;
+        let frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
+        let cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, arena)?;
+        let audio_readout = Readout::new(&mw.audio_readout, arena)?;
+        let fusion = Fusion::new(&cfg.fusion, &mw.fusion, arena)?;
+        let bel = Bel::new(&cfg.bel, &mw.bel, arena)?;
         let n_a = audio_inputs(&cfg);
-        let fa = cfg.fusion.audio_features as usize;
-        let audio_readout = Readout {
-            mean: w.require_f32("audio.readout.mean", &[n_a as u32])?,
-            inv_std: w.require_f32("audio.readout.inv_std", &[n_a as u32])?,
-            dense: Dense::load(w, "audio.readout.weight", "audio.readout.bias", fa, n_a, &mut arena)?,
-        };
-        let fusion = Fusion::new(w, cfg.visual.features as usize, &mut arena)?;
-        let bel = Bel::new(w, &mut arena)?;
         Ok(Pipeline {
             cfg,
-            model_hash: w.model_hash(),
+            model_hash,
             visual,
             frontend,
             cortex,
@@ -134,10 +125,9 @@ impl<'a> Pipeline<'a> {
             bel,
             x_a_in: arena.take(n_a)?,
             tmp: arena.take(n_a)?,
-            x_a: arena.take(fa)?,
+            x_a: arena.take(cfg.fusion.audio_features as usize)?,
             x_v: arena.take(cfg.visual.features as usize)?,
             s: arena.take(cfg.fusion.sensory as usize)?,
-            audio_frames: 0,
         })
     }
 
@@ -156,8 +146,20 @@ impl<'a> Pipeline<'a> {
         &mut self.visual
     }
 
-    /// BEL's learned state.
-    pub fn bel(&mut self) -> &mut Bel<'a> {
+    /// BEL's learned state (read only).
+    pub fn bel(&self) -> &Bel<'a> {
+        &self.bel
+    }
+
+    /// BEL, to learn or restore a saved state. Its weights can only change through [`Bel::learn`] and
+    /// [`Bel::restore`], which keep them finite, bounded and of the model's size:
+    ///
+    /// ```compile_fail
+    /// # fn f(p: &mut avf_bel::Pipeline<'_>) {
+    /// p.bel_mut().amygdala = &mut []; // private: a caller cannot swap the run state's buffers
+    /// # }
+    /// ```
+    pub fn bel_mut(&mut self) -> &mut Bel<'a> {
         &mut self.bel
     }
 
@@ -166,7 +168,6 @@ impl<'a> Pipeline<'a> {
         self.visual.reset();
         self.frontend.reset();
         self.cortex.reset();
-        self.audio_frames = 0;
     }
 
     /// Push one grayscale frame of `height·width` bytes.
@@ -177,8 +178,7 @@ impl<'a> Pipeline<'a> {
     /// Push mono PCM samples in −1..1 at the configured sample rate; drives the cortex hop by hop.
     pub fn push_audio(&mut self, pcm: &[f32]) -> Result<(), Error> {
         let cortex = &mut self.cortex;
-        let n = self.frontend.push(pcm, &mut |f: &FrameFeatures| cortex.step_frame(f))?;
-        self.audio_frames += n as u32;
+        self.frontend.push(pcm, &mut |f: &FrameFeatures| cortex.step_frame(f))?;
         Ok(())
     }
 
@@ -201,7 +201,7 @@ impl<'a> Pipeline<'a> {
 
     fn output(&mut self, m: Modalities, close: bool) -> Result<Output, Error> {
         if !m.audio && !m.video {
-            return Err(InputError::ShapeMismatch("no modality selected").into());
+            return Err(InputError::NoModality.into());
         }
         let audio = if m.audio {
             if close {

@@ -5,15 +5,17 @@
 //! finiteness and quantisation scales); afterwards every accessor is infallible or reports a missing/mis-shaped
 //! tensor by name.
 
-use crate::core::config::ModelConfig;
+use crate::core::config::{AudioConfig, BelConfig, CortexConfig, FusionConfig, ModelConfig, VisualConfig};
 use crate::core::error::FormatError;
 use half::f16;
 use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"AVFBELW\0";
-/// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this build writes. It also reads [`VERSION_1`] files.
+pub const VERSION: u16 = 2;
+/// The first version (no frame rate in the configuration, no training mark); still read.
+pub const VERSION_1: u16 = 1;
 /// Alignment of the data section and of every tensor's offset, in bytes.
 pub const ALIGN: usize = 64;
 /// Bytes before the postcard header: magic, version, flags, header length.
@@ -85,14 +87,62 @@ impl TensorInfo<'_> {
     }
 }
 
-/// The decoded header.
+/// The decoded header (version 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header<'a> {
     /// The model these tensors belong to.
     pub config: ModelConfig,
+    /// Whether the weights were fitted (`avf-bel train`/`export`) rather than seeded (`avf-bel init`). Version 1
+    /// files do not say; they read as `None`.
+    pub trained: Option<bool>,
     /// Every tensor, in file order.
     #[serde(borrow)]
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+/// Version 1's visual configuration: [`VisualConfig`] without `fps` (version 1 models ran at 30 frames per second).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct VisualConfigV1 {
+    height: u16,
+    width: u16,
+    channels: u8,
+    widths: [u16; 4],
+    stride_frames: u8,
+    head_classes: u16,
+    features: u8,
+}
+
+/// Version 1's header: the same as [`Header`] up to the visual configuration, and no training mark.
+#[derive(Clone, Debug, Deserialize)]
+struct HeaderV1<'a> {
+    visual: VisualConfigV1,
+    audio: AudioConfig,
+    cortex: CortexConfig,
+    fusion: FusionConfig,
+    bel: BelConfig,
+    #[serde(borrow)]
+    tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+impl<'a> HeaderV1<'a> {
+    /// The frame rate version 1 models were built for.
+    const FPS: u16 = 30;
+
+    fn upgrade(self) -> Header<'a> {
+        let v = self.visual;
+        let visual = VisualConfig {
+            height: v.height,
+            width: v.width,
+            channels: v.channels,
+            widths: v.widths,
+            stride_frames: v.stride_frames,
+            head_classes: v.head_classes,
+            features: v.features,
+            fps: Self::FPS,
+        };
+        let config = ModelConfig { visual, audio: self.audio, cortex: self.cortex, fusion: self.fusion, bel: self.bel };
+        Header { config, trained: None, tensors: self.tensors }
+    }
 }
 
 /// A typed view of one tensor's data, borrowed from the file.
@@ -115,6 +165,7 @@ pub enum TensorView<'a> {
 #[derive(Clone, Debug)]
 pub struct Weights<'a> {
     bytes: &'a [u8],
+    version: u16,
     data_start: usize,
     header: Header<'a>,
     model_hash: u64,
@@ -139,7 +190,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -155,8 +206,13 @@ impl<'a> Weights<'a> {
             return Err(FormatError::Truncated);
         }
         let header_bytes = &bytes[PREAMBLE..header_end];
-        let (header, rest): (Header<'a>, _) =
-            postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+        let (header, rest) = if version == VERSION_1 {
+            let (h, rest): (HeaderV1<'a>, _) =
+                postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+            (h.upgrade(), rest)
+        } else {
+            postcard::take_from_bytes::<Header<'a>>(header_bytes).map_err(|_| FormatError::BadHeader)?
+        };
         if !rest.is_empty() {
             return Err(FormatError::BadHeader);
         }
@@ -210,12 +266,23 @@ impl<'a> Weights<'a> {
             }
         }
         let model_hash = CRC64.checksum(header_bytes);
-        Ok(Weights { bytes, data_start, header, model_hash })
+        Ok(Weights { bytes, version, data_start, header, model_hash })
     }
 
     /// The model configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.header.config
+    }
+
+    /// The file's format version ([`VERSION`] or [`VERSION_1`]).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// Whether the file marks its weights as trained (`Some(false)`: seeded by `avf-bel init`; `None`: a version 1
+    /// file, which does not say).
+    pub fn trained(&self) -> Option<bool> {
+        self.header.trained
     }
 
     /// The decoded header.

@@ -153,6 +153,29 @@ impl Y4m {
     }
 }
 
+impl Y4m {
+    /// Every frame resampled to `w`×`h` (area average) and in time to `fps` frames per second: output frame `k`
+    /// shows the source frame on screen at `t = k/fps` (the latest one with `i/src_fps ≤ t`: sample and hold, as
+    /// a camera read at another rate would). The clip keeps its duration: ⌊frames·fps/src_fps⌋ frames (at least one).
+    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Vec<u8> {
+        let src_fps = f64::from(self.fps);
+        let n_src = self.frames();
+        let n_out = if fps > 0.0 && src_fps > 0.0 {
+            ((n_src as f64 * fps / src_fps + 1e-9).floor() as usize).max(1)
+        } else {
+            n_src
+        };
+        let mut out = vec![0u8; n_out * w * h];
+        for (k, dst) in out.chunks_exact_mut((w * h).max(1)).enumerate() {
+            // Index arithmetic in exact rationals where the rates are whole numbers would be nicer; f64 with a tiny
+            // bias towards the later frame keeps exact ratios (60 → 30, 25 → 30) on their frames.
+            let i = if fps > 0.0 && src_fps > 0.0 { ((k as f64 * src_fps / fps) + 1e-9).floor() as usize } else { k };
+            self.frame_resized(i.min(n_src.saturating_sub(1)), w, h, dst);
+        }
+        out
+    }
+}
+
 /// Decode a YUV4MPEG2 stream (8-bit 4:2:0, 4:2:2, 4:4:4 or mono), keeping luma.
 pub fn read_y4m(bytes: &[u8]) -> Result<Y4m, MediaError> {
     let bad = |s: &str| MediaError::BadY4m(s.to_string());

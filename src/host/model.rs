@@ -1,9 +1,7 @@
 //! Host side: making weights files (seeded initialisation, precision conversion) and loading them from disk.
 
-use crate::core::audio::cortex::Cortex;
-use crate::core::config::{ModelConfig, N_EMOTIONS};
-use crate::core::pipeline::audio_inputs;
-use crate::core::visual::summary_len;
+use crate::core::config::ModelConfig;
+use crate::core::manifest::{conv_geometry, conv_kk4, Role, TensorId};
 use crate::core::weights::{DType, TensorView, Weights};
 use crate::host::writer::{to_bytes, AlignedBytes, OwnedTensor};
 use crate::FormatError;
@@ -32,28 +30,7 @@ impl core::str::FromStr for Precision {
     }
 }
 
-/// SplitMix64: a tiny, well-known generator; enough for reproducible initialisation.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 24 bits.
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    /// Uniform in [−a, a).
-    pub fn uniform(&mut self, a: f32) -> f32 {
-        (2.0 * self.next_f32() - 1.0) * a
-    }
-}
+pub use crate::core::rng::SplitMix64;
 
 /// Xavier-uniform values for a `[fan_out, fan_in(, k, k)]` tensor.
 fn xavier(rng: &mut SplitMix64, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
@@ -65,73 +42,52 @@ fn xavier(rng: &mut SplitMix64, n: usize, fan_in: usize, fan_out: usize) -> Vec<
 pub type F32Tensors = Vec<(String, Vec<u32>, Vec<f32>)>;
 
 /// A seeded, untrained model: Xavier-uniform weights and zero biases (CORnet-Z's initialisation), identity
-/// standardisation, small positive BEL weights.
+/// standardisation, small positive BEL weights. Every tensor of [`TensorId::present`], in file order.
 pub fn seeded(cfg: &ModelConfig, seed: u64) -> F32Tensors {
     let mut rng = SplitMix64(seed);
     let mut t: F32Tensors = Vec::new();
-    let v = &cfg.visual;
-    let mut cin = v.channels as usize;
-    for (i, name) in ["v1", "v2", "v4", "it"].iter().enumerate() {
-        let k = if i == 0 { 7 } else { 3 };
-        let cout = v.widths[i] as usize;
-        let w = xavier(&mut rng, cout * cin * k * k, cin * k * k, cout * k * k);
-        t.push((format!("visual.{name}.weight"), vec![cout as u32, cin as u32, k as u32, k as u32], w));
-        t.push((format!("visual.{name}.bias"), vec![cout as u32], vec![0.0; cout]));
-        cin = cout;
+    for id in TensorId::present(cfg) {
+        let shape: Vec<u32> = id.shape(cfg).map(|s| s.to_vec()).unwrap_or_default();
+        let n: usize = shape.iter().map(|&d| d as usize).product();
+        let values = match (id, id.role()) {
+            (_, Role::ConvWeight(_)) => {
+                // Xavier over the receptive field: fan_in = cin·k·k, fan_out = cout·k·k.
+                let kk = (shape[2] * shape[3]) as usize;
+                xavier(&mut rng, n, shape[1] as usize * kk, shape[0] as usize * kk)
+            }
+            (_, Role::Matrix) => xavier(&mut rng, n, shape[1] as usize, shape[0] as usize),
+            (TensorId::VisualReadoutInvStd | TensorId::AudioReadoutInvStd, _) => vec![1.0; n],
+            (TensorId::BelAmygdala, _) => (0..n).map(|_| 0.2 * rng.next_f32()).collect(),
+            // No innate thalamic shortcut in an untrained model: the OFC cannot inhibit it (it learns on E′ without
+            // A_th).
+            (TensorId::BelOrbitofrontal, _) => (0..n).map(|_| 0.05 * rng.next_f32()).collect(),
+            _ => vec![0.0; n],
+        };
+        t.push((id.name().to_string(), shape, values));
     }
-    let it = v.widths[3] as usize;
-    if v.head_classes > 0 {
-        let h = v.head_classes as usize;
-        t.push(("visual.head.weight".into(), vec![h as u32, it as u32], xavier(&mut rng, h * it, it, h)));
-        t.push(("visual.head.bias".into(), vec![h as u32], vec![0.0; h]));
-    }
-    let readout = |t: &mut F32Tensors, rng: &mut SplitMix64, prefix: &str, n_in: usize, n_out: usize| {
-        t.push((format!("{prefix}.mean"), vec![n_in as u32], vec![0.0; n_in]));
-        t.push((format!("{prefix}.inv_std"), vec![n_in as u32], vec![1.0; n_in]));
-        t.push((format!("{prefix}.weight"), vec![n_out as u32, n_in as u32], xavier(rng, n_out * n_in, n_in, n_out)));
-        t.push((format!("{prefix}.bias"), vec![n_out as u32], vec![0.0; n_out]));
-    };
-    readout(&mut t, &mut rng, "visual.readout", summary_len(v), v.features as usize);
-    readout(&mut t, &mut rng, "audio.readout", audio_inputs(cfg), cfg.fusion.audio_features as usize);
-    let f = &cfg.fusion;
-    let h = f.hidden as usize;
-    let dense = |t: &mut F32Tensors, rng: &mut SplitMix64, prefix: &str, n_out: usize, n_in: usize| {
-        t.push((format!("{prefix}.weight"), vec![n_out as u32, n_in as u32], xavier(rng, n_out * n_in, n_in, n_out)));
-        t.push((format!("{prefix}.bias"), vec![n_out as u32], vec![0.0; n_out]));
-    };
-    dense(&mut t, &mut rng, "fusion.audio", h, f.audio_features as usize);
-    dense(&mut t, &mut rng, "fusion.visual", h, v.features as usize);
-    if f.attention {
-        dense(&mut t, &mut rng, "fusion.attn_audio", h, h);
-        dense(&mut t, &mut rng, "fusion.attn_visual", h, h);
-    }
-    dense(&mut t, &mut rng, "fusion.out", f.sensory as usize, 2 * h);
-    let k = f.sensory as usize;
-    let bel = |rng: &mut SplitMix64, n: usize, a: f32| (0..n).map(|_| a * rng.next_f32()).collect::<Vec<f32>>();
-    t.push(("bel.amygdala".into(), vec![N_EMOTIONS as u32, k as u32], bel(&mut rng, N_EMOTIONS * k, 0.2)));
-    // No innate thalamic shortcut in an untrained model: the OFC cannot inhibit it (it learns on E′ without A_th).
-    t.push(("bel.thalamus".into(), vec![N_EMOTIONS as u32], vec![0.0; N_EMOTIONS]));
-    t.push(("bel.orbitofrontal".into(), vec![N_EMOTIONS as u32, k as u32], bel(&mut rng, N_EMOTIONS * k, 0.05)));
-    let _ = Cortex::n_features(&cfg.cortex);
     t
 }
 
-/// Names whose tensors are weight matrices (stored f16 in an f16 export).
-fn is_matrix(name: &str) -> bool {
-    name.ends_with(".weight")
+/// Encode f32 tensors of a seeded (untrained) model at a storage precision; see [`encode_trained`].
+pub fn encode(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision) -> Result<Vec<u8>, FormatError> {
+    encode_marked(cfg, tensors, p, false)
 }
 
-/// Encode f32 tensors at a storage precision.
-pub fn encode(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision) -> Result<Vec<u8>, FormatError> {
+/// Encode f32 tensors of a fitted model at a storage precision; the file is marked trained.
+pub fn encode_trained(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision) -> Result<Vec<u8>, FormatError> {
+    encode_marked(cfg, tensors, p, true)
+}
+
+fn encode_marked(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision, trained: bool) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::with_capacity(tensors.len());
     for (name, shape, v) in tensors {
-        let conv = name.starts_with("visual.") && shape.len() == 4;
-        let t = match p {
-            Precision::Int8 if conv => {
+        let role = TensorId::from_name(name).map(TensorId::role);
+        let t = match (p, role) {
+            (Precision::Int8, Some(Role::ConvWeight(b))) if shape.len() == 4 => {
                 // Reorder [cout][cin][k][k] to the int8 kernel's [cout][k][k][cpad] (channels fastest, padded to 4).
                 let (cout, cin, k) = (shape[0] as usize, shape[1] as usize, shape[2] as usize);
                 let cpad = cin.div_ceil(4) * 4;
-                let cols = k * k * cpad;
+                let cols = conv_kk4(cfg, b);
                 let mut r = vec![0.0f32; cout * cols];
                 for m in 0..cout {
                     for c in 0..cin {
@@ -142,12 +98,12 @@ pub fn encode(cfg: &ModelConfig, tensors: &F32Tensors, p: Precision) -> Result<V
                 }
                 OwnedTensor::i8_rows(name, cout, cols, cols, &r)
             }
-            Precision::F16 if is_matrix(name) => OwnedTensor::f16(name, shape, v),
+            (Precision::F16, Some(Role::Matrix | Role::ConvWeight(_))) => OwnedTensor::f16(name, shape, v),
             _ => OwnedTensor::f32(name, shape, v),
         };
         out.push(t);
     }
-    to_bytes(cfg, &out)
+    to_bytes(cfg, trained, &out)
 }
 
 /// Decode every tensor of a file back to f32 (int8 convolutions come back in their `[cout, cin, k, k]` shape).
@@ -155,7 +111,7 @@ pub fn decode(w: &Weights<'_>) -> F32Tensors {
     let cfg = w.config();
     let mut out = Vec::new();
     for info in w.header().tensors.iter() {
-        let view = w.get(info.name).expect("listed tensor");
+        let Some(view) = w.get(info.name) else { continue };
         let mut shape: Vec<u32> = info.shape.to_vec();
         let values = match view {
             TensorView::F32(v) => v.to_vec(),
@@ -163,23 +119,20 @@ pub fn decode(w: &Weights<'_>) -> F32Tensors {
             TensorView::I8 { data, scales } => {
                 let rows = info.shape[0] as usize;
                 let stride = info.shape[1] as usize;
-                let idx = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"]
-                    .iter()
-                    .position(|n| *n == info.name);
-                let (cin, k) = match idx {
-                    Some(0) => (cfg.visual.channels as usize, 7),
-                    Some(i) => (cfg.visual.widths[i - 1] as usize, 3),
-                    None => (stride, 1),
+                let conv = match TensorId::from_name(info.name).map(TensorId::role) {
+                    Some(Role::ConvWeight(b)) => Some(conv_geometry(cfg, b)),
+                    _ => None,
                 };
+                let (cin, k) = conv.map(|(_, cin, k)| (cin, k)).unwrap_or((stride, 1));
                 let cpad = cin.div_ceil(4) * 4;
-                if idx.is_some() {
+                if conv.is_some() {
                     shape = vec![rows as u32, cin as u32, k as u32, k as u32];
                 }
                 let mut v = vec![0.0f32; rows * cin * k * k];
                 for r in 0..rows {
                     for c in 0..cin {
                         for t in 0..k * k {
-                            let q = if idx.is_some() { data[r * stride + t * cpad + c] } else { data[r * stride + c] };
+                            let q = if conv.is_some() { data[r * stride + t * cpad + c] } else { data[r * stride + c] };
                             v[(r * cin + c) * k * k + t] = q as f32 * scales[r];
                         }
                     }

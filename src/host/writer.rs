@@ -68,8 +68,9 @@ impl OwnedTensor {
     }
 }
 
-/// Serialise `config` and `tensors` into a complete weights file.
-pub fn to_bytes(config: &ModelConfig, tensors: &[OwnedTensor]) -> Result<Vec<u8>, FormatError> {
+/// Serialise `config` and `tensors` into a complete weights file of the current [`VERSION`]; `trained` marks
+/// fitted weights (`false` for seeded ones, so `run` and `serve` can warn).
+pub fn to_bytes(config: &ModelConfig, trained: bool, tensors: &[OwnedTensor]) -> Result<Vec<u8>, FormatError> {
     if tensors.len() > MAX_TENSORS {
         return Err(FormatError::TooManyTensors);
     }
@@ -106,7 +107,7 @@ pub fn to_bytes(config: &ModelConfig, tensors: &[OwnedTensor]) -> Result<Vec<u8>
             })
             .map_err(|_| FormatError::TooManyTensors)?;
     }
-    let header = Header { config: *config, tensors: infos };
+    let header = Header { config: *config, trained: Some(trained), tensors: infos };
     let hbytes = postcard::to_allocvec(&header).map_err(|_| FormatError::BadHeader)?;
     let mut out = Vec::with_capacity(align_up(PREAMBLE + hbytes.len()) + data.len());
     out.extend_from_slice(&MAGIC);

@@ -79,6 +79,7 @@
 //! tiny one.
 
 use super::{fft, Descriptors, FrameFeatures, N_INTERVALS, TONNETZ_DIMS};
+use crate::core::arena::Arena;
 use crate::core::config::AudioConfig;
 use crate::core::error::{Error, InputError};
 
@@ -99,7 +100,7 @@ const MAX_TEMPO: f64 = 320.0;
 
 /// Sizes of the scratch regions, in floats, in order.
 #[derive(Clone, Copy, Debug)]
-struct Layout {
+struct FrontEndLayout {
     n_fft: usize,
     bins: usize,
     n_mels: usize,
@@ -107,10 +108,10 @@ struct Layout {
     tempo: usize,
 }
 
-impl Layout {
+impl FrontEndLayout {
     fn of(cfg: &AudioConfig) -> Self {
         let n_fft = cfg.n_fft as usize;
-        Layout {
+        FrontEndLayout {
             n_fft,
             bins: n_fft / 2 + 1,
             n_mels: cfg.n_mels as usize,
@@ -119,22 +120,14 @@ impl Layout {
         }
     }
 
+    /// Floats of all regions: what [`FrontEndRegions::split`] carves, counted by running it on an empty slice.
     fn total(&self) -> usize {
-        // input, window, fft buffer, cos + sin
-        4 * self.n_fft
-            // power, mel weights (≤ 2 per bin), chroma filter bank
-            + self.bins * (1 + 2 + N_CHROMA)
-            // mel band (start, len) as u32, current and previous dB frame
-            + 4 * self.n_mels
-            // flux delay line
-            + self.delay + 1
-            // onset ring, tempo window, column, Kahan sum and compensation
-            + 5 * self.tempo
+        FrontEndRegions::split(&mut [], self).1
     }
 }
 
 /// The scratch, cut into its named regions.
-struct Parts<'a> {
+struct FrontEndRegions<'a> {
     input: &'a mut [f32],
     window: &'a mut [f32],
     buf: &'a mut [f32],
@@ -154,41 +147,46 @@ struct Parts<'a> {
     tg_comp: &'a mut [f32],
 }
 
-fn take<'a>(rest: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
+/// The next `n` floats of `rest` (fewer if it runs out: then only `used` is meaningful), counting them in `used`.
+fn take<'a>(rest: &mut &'a mut [f32], used: &mut usize, n: usize) -> &'a mut [f32] {
+    *used += n;
     let r = core::mem::take(rest);
     let (a, b) = r.split_at_mut(n.min(r.len()));
     *rest = b;
     a
 }
 
-impl<'a> Parts<'a> {
-    fn split(s: &'a mut [f32], l: &Layout) -> Self {
+impl<'a> FrontEndRegions<'a> {
+    /// Cut `s` into the regions, in order; also returns how many floats they take (the layout's one definition).
+    fn split(s: &'a mut [f32], l: &FrontEndLayout) -> (Self, usize) {
         let mut r = s;
+        let u = &mut 0usize;
         let half = l.n_fft / 2;
-        Parts {
-            input: take(&mut r, l.n_fft),
-            window: take(&mut r, l.n_fft),
-            buf: take(&mut r, l.n_fft),
-            cos: take(&mut r, half),
-            sin: take(&mut r, half),
-            power: take(&mut r, l.bins),
-            mel_w: take(&mut r, 2 * l.bins),
-            mel_range: bytemuck::cast_slice_mut(take(&mut r, 2 * l.n_mels)),
-            chroma: take(&mut r, N_CHROMA * l.bins),
-            mel_cur: take(&mut r, l.n_mels),
-            mel_prev: take(&mut r, l.n_mels),
-            flux: take(&mut r, l.delay + 1),
-            onset_ring: take(&mut r, l.tempo),
-            tg_window: take(&mut r, l.tempo),
-            tg_x: take(&mut r, l.tempo),
-            tg_sum: take(&mut r, l.tempo),
-            tg_comp: take(&mut r, l.tempo),
-        }
+        let regions = FrontEndRegions {
+            input: take(&mut r, u, l.n_fft),
+            window: take(&mut r, u, l.n_fft),
+            buf: take(&mut r, u, l.n_fft),
+            cos: take(&mut r, u, half),
+            sin: take(&mut r, u, half),
+            power: take(&mut r, u, l.bins),
+            mel_w: take(&mut r, u, 2 * l.bins),
+            mel_range: bytemuck::cast_slice_mut(take(&mut r, u, 2 * l.n_mels)),
+            chroma: take(&mut r, u, N_CHROMA * l.bins),
+            mel_cur: take(&mut r, u, l.n_mels),
+            mel_prev: take(&mut r, u, l.n_mels),
+            flux: take(&mut r, u, l.delay + 1),
+            onset_ring: take(&mut r, u, l.tempo),
+            tg_window: take(&mut r, u, l.tempo),
+            tg_x: take(&mut r, u, l.tempo),
+            tg_sum: take(&mut r, u, l.tempo),
+            tg_comp: take(&mut r, u, l.tempo),
+        };
+        (regions, *u)
     }
 }
 
 /// Read-only view of the regions `summary` needs.
-fn tempo_sum<'a>(s: &'a [f32], l: &Layout) -> &'a [f32] {
+fn tempo_sum<'a>(s: &'a [f32], l: &FrontEndLayout) -> &'a [f32] {
     let start = l.total() - 2 * l.tempo;
     s.get(start..start + l.tempo).unwrap_or(&[])
 }
@@ -237,7 +235,7 @@ fn mel_to_hz(m: f64) -> f64 {
 pub struct FrontEnd<'s> {
     cfg: AudioConfig,
     scratch: &'s mut [f32],
-    lay: Layout,
+    lay: FrontEndLayout,
     /// Tonnetz projection (6 × 12).
     phi: [[f32; N_CHROMA]; TONNETZ_DIMS],
     /// piptrack's feasible bins `pip_lo..pip_hi`.
@@ -263,18 +261,20 @@ pub struct FrontEnd<'s> {
 impl<'s> FrontEnd<'s> {
     /// Floats of scratch this configuration needs (see the module docs for the breakdown).
     pub fn scratch_len(cfg: &AudioConfig) -> usize {
-        Layout::of(cfg).total()
+        FrontEndLayout::of(cfg).total()
     }
 
     /// Build over `scratch` (at least [`Self::scratch_len`] floats): computes the window, twiddles, mel and chroma
     /// filter banks into it and starts an empty clip.
     pub fn new(cfg: &AudioConfig, scratch: &'s mut [f32]) -> Result<Self, Error> {
+        FrontEnd::in_arena(cfg, &mut Arena::new(scratch))
+    }
+
+    /// Build with the scratch carved from `arena` (on a counting arena: only the size is taken).
+    pub(crate) fn in_arena(cfg: &AudioConfig, arena: &mut Arena<'s>) -> Result<Self, Error> {
         cfg.validate()?;
-        let lay = Layout::of(cfg);
-        let needed = lay.total();
-        if scratch.len() < needed {
-            return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
-        }
+        let lay = FrontEndLayout::of(cfg);
+        let scratch = arena.take(lay.total())?;
         let sr = cfg.sample_rate as f64;
         let n = lay.n_fft;
         let bin_hz = sr / n as f64;
@@ -326,8 +326,10 @@ impl<'s> FrontEnd<'s> {
             tonnetz_sum: 0.0,
             chroma_sum: [0.0; 12],
         };
-        fe.init_tables();
-        fe.reset();
+        if !arena.is_counting() {
+            fe.init_tables();
+            fe.reset();
+        }
         Ok(fe)
     }
 
@@ -335,7 +337,7 @@ impl<'s> FrontEnd<'s> {
         let lay = self.lay;
         let sr = self.cfg.sample_rate as f64;
         let n = lay.n_fft;
-        let p = Parts::split(self.scratch, &lay);
+        let p = FrontEndRegions::split(self.scratch, &lay).0;
         for (i, w) in p.window.iter_mut().enumerate() {
             *w = (0.5 - 0.5 * libm::cos(2.0 * core::f64::consts::PI * i as f64 / n as f64)) as f32;
         }
@@ -427,7 +429,7 @@ impl<'s> FrontEnd<'s> {
     /// Forget the current clip (including a maximum set with [`Self::set_mel_db_max`]); the tables are kept.
     pub fn reset(&mut self) {
         let lay = self.lay;
-        let p = Parts::split(self.scratch, &lay);
+        let p = FrontEndRegions::split(self.scratch, &lay).0;
         p.input.fill(0.0);
         p.mel_prev.fill(0.0);
         p.mel_cur.fill(0.0);
@@ -485,7 +487,7 @@ impl<'s> FrontEnd<'s> {
         while !rest.is_empty() {
             let take = (n - self.fill).min(rest.len());
             let lay = self.lay;
-            let p = Parts::split(self.scratch, &lay);
+            let p = FrontEndRegions::split(self.scratch, &lay).0;
             p.input[self.fill..self.fill + take].copy_from_slice(&rest[..take]);
             self.fill += take;
             rest = &rest[take..];
@@ -511,7 +513,7 @@ impl<'s> FrontEnd<'s> {
         let total = 1 + self.samples / self.cfg.hop as u64;
         while self.frames < total {
             let lay = self.lay;
-            let p = Parts::split(self.scratch, &lay);
+            let p = FrontEndRegions::split(self.scratch, &lay).0;
             p.input[self.fill..].fill(0.0);
             self.fill = n;
             self.frame(on_frame);
@@ -562,7 +564,7 @@ impl<'s> FrontEnd<'s> {
         let n = lay.n_fft;
         let hop = self.cfg.hop as usize;
         let t = self.frames;
-        let p = Parts::split(self.scratch, &lay);
+        let p = FrontEndRegions::split(self.scratch, &lay).0;
 
         // RMS of the raw frame.
         let rms = libm::sqrtf(dot(p.input, p.input) / n as f32);
@@ -685,7 +687,7 @@ impl<'s> FrontEnd<'s> {
             }
         }
 
-        let p = Parts::split(self.scratch, &lay);
+        let p = FrontEndRegions::split(self.scratch, &lay).0;
         on_frame(&FrameFeatures { index: t as u32, rms, pitch_mean, tonnetz, onset, mel_db: p.mel_prev });
     }
 
@@ -696,7 +698,7 @@ impl<'s> FrontEnd<'s> {
         let w = lay.tempo;
         let h = (w / 2) as i64;
         let n = self.frames as i64;
-        let p = Parts::split(self.scratch, &lay);
+        let p = FrontEndRegions::split(self.scratch, &lay).0;
         let last = if n > 0 { p.onset_ring[((n - 1) as u64 % w as u64) as usize] } else { 0.0 };
         let value = |j: i64| -> f32 {
             if j < 0 {

@@ -15,17 +15,15 @@
 
 pub mod conv;
 
-use crate::core::arena::{Arena, Tally};
+use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
-use crate::core::dense::{expansion, load_f32, Dense, Readout};
-use crate::core::error::{Error, FormatError, InputError};
-use crate::core::weights::{TensorView, Weights};
+use crate::core::dense::{Dense, Readout};
+use crate::core::error::{Error, InputError};
+use crate::core::manifest::{ConvView, VisualWeights};
 use conv::ConvShape;
 
-/// Tensor names of the four blocks.
+/// The four CORnet-Z blocks, in order (the names of the model: V1, V2, V4, IT).
 pub const BLOCKS: [&str; 4] = ["V1", "V2", "V4", "IT"];
-const WEIGHT_NAMES: [&str; 4] = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"];
-const BIAS_NAMES: [&str; 4] = ["visual.v1.bias", "visual.v2.bias", "visual.v4.bias", "visual.it.bias"];
 
 /// Weights of one block, borrowed from the file (or from the arena for f16).
 #[derive(Clone, Copy, Debug)]
@@ -106,8 +104,10 @@ pub struct Visual<'a> {
     act: &'a mut [f32],
     act_u8: &'a mut [u8],
     gap: &'a mut [f32],
-    sum: &'a mut [f32],
-    sumsq: &'a mut [f32],
+    /// Running mean of IT over the clip's stacks (Welford).
+    mean: &'a mut [f32],
+    /// Running sum of squared deviations from the mean (Welford), for a stable standard deviation.
+    m2: &'a mut [f32],
     summary: &'a mut [f32],
     tmp: &'a mut [f32],
     logits: &'a mut [f32],
@@ -146,70 +146,36 @@ impl StateSizes {
             head: cfg.head_classes as usize,
         }
     }
-
-    /// Floats of scratch, in the order [`Visual::new`] takes them.
-    fn floats(&self) -> usize {
-        let mut t = Tally::default();
-        t.take_bytes(self.frames); // ring
-        t.take_bytes(self.frames); // stack_u8
-        t.take(self.frames); // stack_f32
-        t.take(self.packed);
-        t.take(self.conv_out);
-        t.take(self.act);
-        t.take_bytes(self.act_u8);
-        t.take(3 * self.it); // gap, sum, sumsq
-        t.take(4 * self.it); // summary, tmp
-        t.take(self.head);
-        t.0
-    }
 }
 
 impl<'a> Visual<'a> {
-    /// Floats of scratch the pathway needs for these weights (f16 tensors are expanded into scratch).
-    pub fn scratch_len(w: &Weights<'_>) -> usize {
-        let cfg = &w.config().visual;
-        let mut e = 0;
-        for name in WEIGHT_NAMES {
-            e += expansion(w, name);
-        }
-        for name in ["visual.head.weight", "visual.readout.weight"] {
-            e += expansion(w, name);
-        }
-        StateSizes::of(cfg).floats() + e
+    /// Floats of scratch the pathway needs for these weights: a dry run of [`Self::new`] on a counting arena.
+    pub fn scratch_len(cfg: &VisualConfig, vw: &VisualWeights<'_>) -> usize {
+        let mut arena = Arena::counting();
+        let _ = Visual::new(cfg, vw, &mut arena);
+        arena.used()
     }
 
-    /// Bind the weights and carve the run state out of `arena`.
-    pub fn new(w: &Weights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
-        let cfg = w.config().visual;
+    /// Bind the visual weights (f16 is widened into `arena`) and carve the run state out of `arena`.
+    pub fn new(cfg: &VisualConfig, vw: &VisualWeights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let cfg = *cfg;
         let sh = shapes(&cfg);
         let mut blocks = [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[] }; 4];
-        for i in 0..4 {
+        for (i, blk) in blocks.iter_mut().enumerate() {
             let (s, cout) = sh[i];
-            let name = WEIGHT_NAMES[i];
-            let info = w.info(name).ok_or(FormatError::MissingTensor(name))?;
-            let weights = match info.dtype {
-                crate::core::weights::DType::I8 => match w.require(name, &[cout as u32, s.kk4() as u32])? {
-                    TensorView::I8 { data, scales } => BlockWeights::I8 { data, scales },
-                    _ => return Err(FormatError::ShapeMismatch(name).into()),
-                },
-                _ => BlockWeights::F32(load_f32(w, name, &[cout as u32, s.cin as u32, s.k as u32, s.k as u32], arena)?),
+            let src = &vw.blocks[i];
+            let weights = match src.weight {
+                ConvView::F32(v) => BlockWeights::F32(v),
+                ConvView::F16(v) => BlockWeights::F32(arena.take_widened(v)?),
+                ConvView::I8 { data, scales } => BlockWeights::I8 { data, scales },
             };
-            let bias = w.require_f32(BIAS_NAMES[i], &[cout as u32])?;
-            blocks[i] = Block { shape: s, cout, weights, bias };
+            *blk = Block { shape: s, cout, weights, bias: src.bias };
         }
-        let it = cfg.widths[3] as usize;
-        let head = if cfg.head_classes > 0 {
-            Some(Dense::load(w, "visual.head.weight", "visual.head.bias", cfg.head_classes as usize, it, arena)?)
-        } else {
-            None
+        let head = match &vw.head {
+            Some(h) => Some(Dense::new(h, arena)?),
+            None => None,
         };
-        let n_sum = summary_len(&cfg);
-        let f = cfg.features as usize;
-        let readout = Readout {
-            mean: w.require_f32("visual.readout.mean", &[n_sum as u32])?,
-            inv_std: w.require_f32("visual.readout.inv_std", &[n_sum as u32])?,
-            dense: Dense::load(w, "visual.readout.weight", "visual.readout.bias", f, n_sum, arena)?,
-        };
+        let readout = Readout::new(&vw.readout, arena)?;
         let z = StateSizes::of(&cfg);
         Ok(Visual {
             cfg,
@@ -224,8 +190,8 @@ impl<'a> Visual<'a> {
             act: arena.take(z.act)?,
             act_u8: arena.take_bytes(z.act_u8)?,
             gap: arena.take(z.it)?,
-            sum: arena.take(z.it)?,
-            sumsq: arena.take(z.it)?,
+            mean: arena.take(z.it)?,
+            m2: arena.take(z.it)?,
             summary: arena.take(2 * z.it)?,
             tmp: arena.take(2 * z.it)?,
             logits: arena.take(z.head)?,
@@ -248,8 +214,8 @@ impl<'a> Visual<'a> {
     pub fn reset(&mut self) {
         self.frames_seen = 0;
         self.stacks = 0;
-        self.sum.fill(0.0);
-        self.sumsq.fill(0.0);
+        self.mean.fill(0.0);
+        self.m2.fill(0.0);
     }
 
     /// Stacks processed since the last reset.
@@ -277,13 +243,14 @@ impl<'a> Visual<'a> {
             self.stack_u8[i * n..(i + 1) * n].copy_from_slice(&self.ring[src * n..(src + 1) * n]);
         }
         self.forward_stack();
-        let it = self.cfg.widths[3] as usize;
-        for i in 0..it {
-            let g = self.gap[i];
-            self.sum[i] += g;
-            self.sumsq[i] += g * g;
-        }
+        // Welford's update: the variance of IT over stacks without the cancellation of Σx² − (Σx)²/n.
         self.stacks += 1;
+        let n = self.stacks as f32;
+        for ((m, m2), &g) in self.mean.iter_mut().zip(self.m2.iter_mut()).zip(self.gap.iter()) {
+            let d = g - *m;
+            *m += d / n;
+            *m2 += d * (g - *m);
+        }
         Ok(true)
     }
 
@@ -360,8 +327,8 @@ impl<'a> Visual<'a> {
         let it = self.cfg.widths[3] as usize;
         let k = self.stacks as f32;
         for i in 0..it {
-            let m = self.sum[i] / k;
-            let var = (self.sumsq[i] / k - m * m).max(0.0);
+            let m = self.mean[i];
+            let var = (self.m2[i] / k).max(0.0);
             self.summary[i] = m;
             self.summary[it + i] = libm::sqrtf(var);
         }

@@ -15,10 +15,11 @@ use crate::core::bel::{Bel, BelTerms};
 use crate::core::config::{CortexConfig, ModelConfig, N_EMOTIONS};
 use crate::core::error::InputError;
 use crate::core::fusion::Contribution;
-use crate::core::pipeline::{audio_inputs, Modalities, Output};
+use crate::core::manifest::{audio_inputs, ConvView, DenseWeights, ModelWeights, CONV_WEIGHTS};
+use crate::core::pipeline::{Modalities, Output};
 use crate::core::visual::conv::ConvShape;
 use crate::core::visual::BlockWeights;
-use crate::core::weights::{TensorView, Weights};
+use crate::core::weights::Weights;
 use cudarc::driver::{
     sys, CudaContext, CudaFunction, CudaGraph, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
     PushKernelArg,
@@ -213,29 +214,12 @@ struct HdDims {
 // SAFETY: plain `repr(C)` integers.
 unsafe impl DeviceRepr for HdDims {}
 
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The cortex's initial noise state, `s[word][lane]` (64 words), seeded as the CPU core seeds its 16 lanes.
+/// The cortex's initial noise state, `s[word][lane]` (64 words): the CPU core's own generator state.
 pub fn cortex_noise_seed(cfg: &CortexConfig) -> [u32; 64] {
-    let mut noise_seed = cfg.seed ^ 0x6E6F_6973_6553_6565; // "noiseSee"
-    let mut st = splitmix64(&mut noise_seed);
+    let st = crate::core::audio::cortex::NoiseRng::for_cortex(cfg.seed).state();
     let mut s = [0u32; 64];
-    for lane in 0..16 {
-        let a = splitmix64(&mut st);
-        let b = splitmix64(&mut st);
-        let mut w = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
-        if w == [0; 4] {
-            w[0] = 1;
-        }
-        for (k, &x) in w.iter().enumerate() {
-            s[k * 16 + lane] = x;
-        }
+    for (k, word) in st.iter().enumerate() {
+        s[k * 16..(k + 1) * 16].copy_from_slice(word);
     }
     s
 }
@@ -488,8 +472,11 @@ pub struct GpuPipeline<'a> {
 impl<'a> GpuPipeline<'a> {
     /// Floats of host scratch a GPU pipeline over `w` needs (the audio front-end and BEL's learned state).
     pub fn scratch_len(w: &Weights<'_>) -> usize {
-        let cfg = w.config();
-        FrontEnd::scratch_len(&cfg.audio) + Bel::scratch_len(cfg.fusion.sensory as usize)
+        let Ok(mw) = ModelWeights::resolve(w) else { return 0 };
+        let mut arena = Arena::counting();
+        let _ = FrontEnd::in_arena(&mw.config.audio, &mut arena);
+        let _ = Bel::new(&mw.config.bel, &mw.bel, &mut arena);
+        arena.used()
     }
 
     /// Probe the GPU, compile (or load from the cache) the kernels for its architecture, upload the weights and
@@ -507,15 +494,15 @@ impl<'a> GpuPipeline<'a> {
         for name in ENTRY_POINTS {
             func(name)?;
         }
-        let cfg = *w.config();
+        let mw = ModelWeights::resolve(w).map_err(str_err)?;
+        let cfg = mw.config;
         let needed = Self::scratch_len(w);
         if scratch.len() < needed {
             return Err(format!("host scratch too small: {needed} floats needed, {} given", scratch.len()));
         }
         let mut arena = Arena::new(scratch);
-        let frontend = FrontEnd::new(&cfg.audio, arena.take(FrontEnd::scratch_len(&cfg.audio)).map_err(str_err)?)
-            .map_err(str_err)?;
-        let bel = Bel::new(w, &mut arena).map_err(str_err)?;
+        let frontend = FrontEnd::in_arena(&cfg.audio, &mut arena).map_err(str_err)?;
+        let bel = Bel::new(&cfg.bel, &mw.bel, &mut arena).map_err(str_err)?;
 
         let up32 = |v: &[f32]| stream.clone_htod(v).map_err(drv("upload"));
         let up16 = |v: &[f32]| stream.clone_htod(&to_f16(v)).map_err(drv("upload"));
@@ -527,9 +514,9 @@ impl<'a> GpuPipeline<'a> {
             let (ph, pw) = (s.ho().div_ceil(2), s.wo().div_ceil(2));
             let tiles_x = pw.div_ceil(CZ_TP);
             let tiles = tiles_x * ph.div_ceil(CZ_TP);
-            let name = CONV_NAMES[b];
-            let (wdev, scale) = match w.get(name).ok_or_else(|| format!("missing tensor {name}"))? {
-                TensorView::I8 { data, scales } => {
+            let name = CONV_WEIGHTS[b].name();
+            let (wdev, scale) = match mw.visual.blocks[b].weight {
+                ConvView::I8 { data, scales } => {
                     if data.len() != cout * s.kk4() {
                         return Err(format!("{name}: shape mismatch"));
                     }
@@ -538,15 +525,22 @@ impl<'a> GpuPipeline<'a> {
                     let q = conv_weights_i8(data, cout, s.cin, s.k, cout_pad);
                     (DevConvW::I8(stream.clone_htod(&q).map_err(drv("upload"))?), up16(&sc)?)
                 }
-                v => {
-                    let wf = view_f32(v, name, cout * s.kk())?;
+                ConvView::F32(v) => {
+                    let wf = v.to_vec();
+                    (
+                        DevConvW::F16(up16(&conv_weights_f32(&wf, cout, s.cin, s.k, cout_pad))?),
+                        up16(&vec![1.0; cout_pad])?,
+                    )
+                }
+                ConvView::F16(v) => {
+                    let wf: Vec<f32> = v.iter().map(|h| h.to_f32()).collect();
                     (
                         DevConvW::F16(up16(&conv_weights_f32(&wf, cout, s.cin, s.k, cout_pad))?),
                         up16(&vec![1.0; cout_pad])?,
                     )
                 }
             };
-            let bias = w.require_f32(BIAS_NAMES[b], &[cout as u32]).map_err(str_err)?;
+            let bias = mw.visual.blocks[b].bias;
             let i = |x: usize| x as i32;
             blocks.push(DevBlock {
                 w: wdev,
@@ -559,32 +553,23 @@ impl<'a> GpuPipeline<'a> {
         }
         let vc = cfg.visual;
         let it = vc.widths[3] as usize;
-        let n_sum = 2 * it;
         let frame = vc.height as usize * vc.width as usize;
-        let dense = |wn: &'static str, bn: &'static str, rows: usize, cols: usize| {
-            let v = w.get(wn).ok_or_else(|| format!("missing tensor {wn}"))?;
-            let wf = view_f32(v, wn, rows * cols)?;
-            let b = w.require_f32(bn, &[rows as u32]).map_err(str_err)?;
-            Ok::<_, String>(DevDense { w: up16(&wf)?, b: up32(b)? })
+        let dense = |d: &DenseWeights<'_>| {
+            let wf: Vec<f32> = (0..d.weight.len()).map(|i| d.weight.at(i)).collect();
+            Ok::<_, String>(DevDense { w: up16(&wf)?, b: up32(d.bias)? })
         };
-        let v_ro = dense("visual.readout.weight", "visual.readout.bias", vc.features as usize, n_sum)?;
+        let v_ro = dense(&mw.visual.readout.dense)?;
         let n_a = audio_inputs(&cfg);
         let fa = cfg.fusion.audio_features as usize;
-        let h = cfg.fusion.hidden as usize;
-        let a_ro = dense("audio.readout.weight", "audio.readout.bias", fa, n_a)?;
-        let f_audio = dense("fusion.audio.weight", "fusion.audio.bias", h, fa)?;
-        let f_visual = dense("fusion.visual.weight", "fusion.visual.bias", h, vc.features as usize)?;
-        let f_attn = if cfg.fusion.attention {
-            Some((
-                dense("fusion.attn_audio.weight", "fusion.attn_audio.bias", h, h)?,
-                dense("fusion.attn_visual.weight", "fusion.attn_visual.bias", h, h)?,
-            ))
-        } else {
-            None
+        let a_ro = dense(&mw.audio_readout.dense)?;
+        let f_audio = dense(&mw.fusion.audio)?;
+        let f_visual = dense(&mw.fusion.visual)?;
+        let f_attn = match &mw.fusion.attention {
+            Some((a, v)) => Some((dense(a)?, dense(v)?)),
+            None => None,
         };
         let k = cfg.fusion.sensory as usize;
-        let f_out = dense("fusion.out.weight", "fusion.out.bias", k, 2 * h)?;
-        let req = |name: &'static str, n: usize| w.require_f32(name, &[n as u32]).map_err(str_err);
+        let f_out = dense(&mw.fusion.out)?;
 
         // The cortex: the CPU core builds the initial state and the connectivity in its own layout; upload that.
         let lay = CxLayout::new(&cfg.cortex);
@@ -642,19 +627,19 @@ impl<'a> GpuPipeline<'a> {
             frontend,
             cortex,
             a_in: stream.alloc_zeros::<f32>(n_a).map_err(drv("alloc"))?,
-            v_mean: up32(req("visual.readout.mean", n_sum)?)?,
-            v_inv_std: up32(req("visual.readout.inv_std", n_sum)?)?,
+            v_mean: up32(mw.visual.readout.mean)?,
+            v_inv_std: up32(mw.visual.readout.inv_std)?,
             v_ro,
-            a_mean: up32(req("audio.readout.mean", n_a)?)?,
-            a_inv_std: up32(req("audio.readout.inv_std", n_a)?)?,
+            a_mean: up32(mw.audio_readout.mean)?,
+            a_inv_std: up32(mw.audio_readout.inv_std)?,
             a_ro,
             f_audio,
             f_visual,
             f_attn,
             f_out,
-            d_amyg: up32(bel.amygdala)?,
-            d_thal: up32(bel.thalamus)?,
-            d_orbi: up32(bel.orbitofrontal)?,
+            d_amyg: up32(bel.amygdala())?,
+            d_thal: up32(bel.thalamus())?,
+            d_orbi: up32(bel.orbitofrontal())?,
             bel,
             out: stream.alloc_zeros::<f32>(n_out).map_err(drv("alloc"))?,
             host_out: vec![0.0; n_out],
@@ -936,9 +921,9 @@ impl<'a> GpuPipeline<'a> {
     /// One BEL learning step on the last inference's input (on the host), then the weights go back to the GPU.
     pub fn learn(&mut self, reward: &[f32; N_EMOTIONS]) -> GpuResult<()> {
         self.bel.learn(reward).map_err(str_err)?;
-        self.stream.memcpy_htod(&*self.bel.amygdala, &mut self.d_amyg).map_err(drv("copy"))?;
-        self.stream.memcpy_htod(&*self.bel.thalamus, &mut self.d_thal).map_err(drv("copy"))?;
-        self.stream.memcpy_htod(&*self.bel.orbitofrontal, &mut self.d_orbi).map_err(drv("copy"))?;
+        self.stream.memcpy_htod(self.bel.amygdala(), &mut self.d_amyg).map_err(drv("copy"))?;
+        self.stream.memcpy_htod(self.bel.thalamus(), &mut self.d_thal).map_err(drv("copy"))?;
+        self.stream.memcpy_htod(self.bel.orbitofrontal(), &mut self.d_orbi).map_err(drv("copy"))?;
         Ok(())
     }
 
@@ -992,10 +977,6 @@ impl<'a> GpuPipeline<'a> {
     }
 }
 
-/// Tensor names of the CORnet-Z weights and biases.
-const CONV_NAMES: [&str; 4] = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"];
-const BIAS_NAMES: [&str; 4] = ["visual.v1.bias", "visual.v2.bias", "visual.v4.bias", "visual.it.bias"];
-
 /// The four blocks' geometry (V1 7×7/2 pad 3, then 3×3/1 pad 1, each followed by max-pool 3/2/1).
 pub fn block_shapes(cfg: &ModelConfig) -> [ConvShape; 4] {
     let v = cfg.visual;
@@ -1008,19 +989,6 @@ pub fn block_shapes(cfg: &ModelConfig) -> [ConvShape; 4] {
         w = s.wo().div_ceil(2);
         s
     })
-}
-
-/// An f32 or f16 tensor of `n` elements as f32.
-fn view_f32(v: TensorView<'_>, name: &str, n: usize) -> GpuResult<Vec<f32>> {
-    let out: Vec<f32> = match v {
-        TensorView::F32(x) => x.to_vec(),
-        TensorView::F16(x) => x.iter().map(|h| h.to_f32()).collect(),
-        TensorView::I8 { .. } => return Err(format!("{name}: int8 is only supported for convolution weights")),
-    };
-    if out.len() != n {
-        return Err(format!("{name}: {} elements, {n} expected", out.len()));
-    }
-    Ok(out)
 }
 
 fn str_err<E: std::fmt::Display>(e: E) -> String {

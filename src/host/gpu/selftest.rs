@@ -12,9 +12,10 @@
 use super::runtime::{block_shapes, GpuPipeline, GpuResult};
 use crate::core::audio::cortex::Cortex;
 use crate::core::audio::FrameFeatures;
+use crate::core::manifest::{ConvView, ModelWeights};
 use crate::core::visual::conv::{gemm_f32_portable, im2col_f32, ConvShape};
 use crate::core::visual::pool_bias_relu;
-use crate::core::weights::{TensorView, Weights};
+use crate::core::weights::Weights;
 use crate::{Modalities, Pipeline};
 
 /// Tolerances of the self-test.
@@ -86,12 +87,12 @@ fn cpu_block(s: &ConvShape, cout: usize, w: &[f32], bias: &[f32], input: &[f32])
 }
 
 /// A block's weights as f32 `[cout][cin][k][k]` (int8 dequantised).
-fn block_weights(w: &Weights<'_>, name: &'static str, s: &ConvShape, cout: usize) -> GpuResult<Vec<f32>> {
+fn block_weights(w: &ConvView<'_>, s: &ConvShape, cout: usize) -> GpuResult<Vec<f32>> {
     let kk = s.k * s.k;
-    Ok(match w.get(name).ok_or_else(|| format!("missing {name}"))? {
-        TensorView::F32(x) => x.to_vec(),
-        TensorView::F16(x) => x.iter().map(|h| h.to_f32()).collect(),
-        TensorView::I8 { data, scales } => {
+    Ok(match *w {
+        ConvView::F32(x) => x.to_vec(),
+        ConvView::F16(x) => x.iter().map(|h| h.to_f32()).collect(),
+        ConvView::I8 { data, scales } => {
             let cpad = s.cpad();
             let mut out = vec![0.0f32; cout * s.cin * kk];
             for co in 0..cout {
@@ -127,13 +128,12 @@ pub fn self_test(gpu: &mut GpuPipeline<'_>, bytes: &[u8]) -> GpuResult<SelfTestR
         return Err("self-test: the first stack did not run".into());
     }
     let (maps, gap) = gpu.visual_maps()?;
-    let names = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"];
-    let biases = ["visual.v1.bias", "visual.v2.bias", "visual.v4.bias", "visual.it.bias"];
+    let mw = ModelWeights::resolve(&w).map_err(|e| e.to_string())?;
     let mut input: Vec<f32> = frames.iter().flat_map(|f| f.iter().map(|&b| b as f32 * (1.0 / 255.0))).collect();
     for (b, s) in block_shapes(&cfg).iter().enumerate() {
         let cout = vc.widths[b] as usize;
-        let wf = block_weights(&w, names[b], s, cout)?;
-        let bias = w.require_f32(biases[b], &[cout as u32]).map_err(|e| e.to_string())?;
+        let wf = block_weights(&mw.visual.blocks[b].weight, s, cout)?;
+        let bias = mw.visual.blocks[b].bias;
         let reference = cpu_block(s, cout, &wf, bias, &input);
         let got = &maps[b];
         let err = reference.iter().zip(got).fold(0.0f32, |m, (r, g)| m.max((r - g).abs()));

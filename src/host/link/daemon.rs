@@ -210,28 +210,26 @@ fn load_audio(src: &Source, sample_rate: u32, o: &ServeOptions) -> Result<Vec<f3
     }
 }
 
-fn load_video(src: &Source, h: usize, w: usize, o: &ServeOptions) -> Result<Vec<u8>, String> {
+fn load_video(src: &Source, h: usize, w: usize, fps: u16, o: &ServeOptions) -> Result<Vec<u8>, String> {
     match src {
         Source::Synth(name) => {
             if h != w {
                 return Err("synth:// renders square frames; this model's frames are not square".into());
             }
             let params = resolve_stimulus(&o.data_dir, name).map_err(|e| e.to_string())?;
-            let opts = RenderOptions { seconds: o.window, seed: o.seed, size: w, fps: 30, ..RenderOptions::default() };
+            let opts = RenderOptions {
+                seconds: o.window,
+                seed: o.seed,
+                size: w,
+                fps: u32::from(fps),
+                ..RenderOptions::default()
+            };
             render_frames(&params, &opts).map_err(|e| e.to_string())
         }
         Source::File(p) => {
             let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let y = read_y4m(&b).map_err(|e| format!("{}: {e}", p.display()))?;
-            // The model runs at 30 fps: keep every k-th frame of faster streams.
-            let step = (y.fps / 30.0).round().max(1.0) as usize;
-            let mut out = Vec::new();
-            let mut buf = vec![0u8; h * w];
-            for i in (0..y.frames()).step_by(step) {
-                y.frame_resized(i, w, h, &mut buf);
-                out.extend_from_slice(&buf);
-            }
-            Ok(out)
+            Ok(y.frames_at(f64::from(fps), w, h))
         }
     }
 }
@@ -531,7 +529,7 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
     let mut updates: u32 = 0;
     if let Some(path) = &o.state {
         match state::load(path) {
-            Ok(s) => match s.apply(pipeline.bel(), hash) {
+            Ok(s) => match s.apply(pipeline.bel_mut(), hash) {
                 Ok(()) => {
                     updates = s.updates;
                     eprintln!("loaded learned state {} ({} updates)", path.display(), s.updates);
@@ -563,7 +561,7 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
         uri: uri.clone(),
         clip: Err(String::new()),
         item: h * w,
-        rate: 30.0,
+        rate: f64::from(cfg.visual.fps),
         delivered: 0,
         pos: 0,
         retry_at: 0.0,
@@ -648,7 +646,7 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
         }
         if let Some(v) = &mut video {
             if v.clip.is_err() && t >= v.retry_at {
-                v.clip = parse_uri(&v.uri).and_then(|s| load_video(&s, h, w, o));
+                v.clip = parse_uri(&v.uri).and_then(|s| load_video(&s, h, w, cfg.visual.fps, o));
                 retry_report(v, t);
             }
         }

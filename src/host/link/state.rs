@@ -112,7 +112,7 @@ pub fn encode(bel: &Bel<'_>, model_hash: u64, updates: u32) -> Vec<u8> {
     b.extend_from_slice(&(k as u16).to_le_bytes());
     b.extend_from_slice(&model_hash.to_le_bytes());
     b.extend_from_slice(&updates.to_le_bytes());
-    for x in bel.amygdala.iter().chain(bel.thalamus.iter()).chain(bel.orbitofrontal.iter()) {
+    for x in bel.amygdala().iter().chain(bel.thalamus()).chain(bel.orbitofrontal()) {
         b.extend_from_slice(&x.to_le_bytes());
     }
     let crc = CRC32C.checksum(&b);
@@ -166,10 +166,8 @@ impl BelState {
         if self.thalamus.len() != N_EMOTIONS || self.amygdala.len() != N_EMOTIONS * k {
             return Err(StateError::ShapeMismatch { file: self.amygdala.len() / N_EMOTIONS, model: k });
         }
-        bel.amygdala.copy_from_slice(&self.amygdala);
-        bel.thalamus.copy_from_slice(&self.thalamus);
-        bel.orbitofrontal.copy_from_slice(&self.orbitofrontal);
-        Ok(())
+        bel.restore(&self.amygdala, &self.thalamus, &self.orbitofrontal)
+            .map_err(|_| StateError::ShapeMismatch { file: self.amygdala.len() / N_EMOTIONS, model: k })
     }
 }
 

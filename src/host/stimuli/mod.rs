@@ -44,6 +44,18 @@ impl Default for RenderOptions {
 }
 
 impl RenderOptions {
+    /// Options that render what `cfg`'s model sees: its frame size, frame rate and sample rate (frames must be
+    /// square: the renderer draws square frames).
+    pub fn for_model(cfg: &crate::core::config::ModelConfig, seconds: f64, seed: u64) -> RenderOptions {
+        RenderOptions {
+            seconds,
+            seed,
+            size: cfg.visual.width as usize,
+            fps: u32::from(cfg.visual.fps),
+            sample_rate: cfg.audio.sample_rate,
+        }
+    }
+
     /// Checks every option against its range.
     pub fn validate(&self) -> Result<(), StimulusError> {
         let bad = |option, range| Err(StimulusError::BadOption { option, range });

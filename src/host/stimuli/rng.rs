@@ -2,14 +2,7 @@
 //!
 //! Integer arithmetic only, so the sequence is the same on every platform.
 
-/// One step of splitmix64: advances `state` and returns a well-mixed 64-bit value.
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use crate::core::rng::splitmix64;
 
 /// xoshiro256** generator.
 #[derive(Clone, Debug)]

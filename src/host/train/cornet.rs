@@ -21,28 +21,26 @@
 
 use super::{normalised, random_params};
 use crate::core::config::VisualConfig;
+use crate::core::manifest::{CONV_BIASES, CONV_WEIGHTS};
 use crate::core::visual::conv::{gemm_f32, im2col_f32, ConvShape, NR};
 use crate::core::visual::shapes;
 use crate::host::model::{F32Tensors, SplitMix64};
 use crate::host::stimuli::{render, RenderOptions};
 
-/// Tensor names of the blocks' weights and biases, in block order.
-const WEIGHTS: [&str; 4] = ["visual.v1.weight", "visual.v2.weight", "visual.v4.weight", "visual.it.weight"];
-const BIASES: [&str; 4] = ["visual.v1.bias", "visual.v2.bias", "visual.v4.bias", "visual.it.bias"];
 /// Added to the variance under the square root: keeps the standard deviation differentiable at zero spread.
 const VAR_EPS: f64 = 1e-6;
 
 /// CORnet-Z's geometry.
 #[derive(Clone, Copy, Debug)]
-pub struct Net {
+pub struct CornetGeometry {
     /// Convolution shape and output channels of each block.
     pub blocks: [(ConvShape, usize); 4],
 }
 
-impl Net {
+impl CornetGeometry {
     /// The geometry of a visual configuration.
     pub fn new(cfg: &VisualConfig) -> Self {
-        Net { blocks: shapes(cfg) }
+        CornetGeometry { blocks: shapes(cfg) }
     }
     /// IT's width (the global-average vector's length).
     pub fn it(&self) -> usize {
@@ -64,19 +62,19 @@ impl Net {
     }
 }
 
-/// Trainable tensors in the order of [`Net::param_lens`] (0–3 weights, 4–7 biases, 8 head weight, 9 head bias).
+/// Trainable tensors in the order of [`CornetGeometry::param_lens`] (0–3 weights, 4–7 biases, 8 head weight, 9 head bias).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Params(pub Vec<Vec<f32>>);
+pub struct CornetParams(pub Vec<Vec<f32>>);
 
-impl Params {
+impl CornetParams {
     /// All zeros.
-    pub fn zeros(net: &Net) -> Self {
-        Params(net.param_lens().into_iter().map(|n| vec![0.0; n]).collect())
+    pub fn zeros(net: &CornetGeometry) -> Self {
+        CornetParams(net.param_lens().into_iter().map(|n| vec![0.0; n]).collect())
     }
     /// The convolutions of `t` (seeded or trained), a zero head predicting 0.5.
-    pub fn from_tensors(net: &Net, t: &F32Tensors) -> Result<Self, String> {
-        let mut p = Params::zeros(net);
-        for (i, name) in WEIGHTS.iter().chain(&BIASES).enumerate() {
+    pub fn from_tensors(net: &CornetGeometry, t: &F32Tensors) -> Result<Self, String> {
+        let mut p = CornetParams::zeros(net);
+        for (i, name) in CONV_WEIGHTS.iter().chain(&CONV_BIASES).map(|t| t.name()).enumerate() {
             let e = t.iter().find(|x| x.0 == *name).ok_or_else(|| format!("missing tensor {name}"))?;
             if e.2.len() != p.0[i].len() {
                 return Err(format!("{name}: {} values, expected {}", e.2.len(), p.0[i].len()));
@@ -88,7 +86,7 @@ impl Params {
     }
     /// Write the convolutions' weights and biases into `t`.
     pub fn write_into(&self, t: &mut F32Tensors) {
-        for (i, name) in WEIGHTS.iter().chain(&BIASES).enumerate() {
+        for (i, name) in CONV_WEIGHTS.iter().chain(&CONV_BIASES).map(|t| t.name()).enumerate() {
             let e = t.iter_mut().find(|x| x.0 == *name).unwrap_or_else(|| panic!("tensor {name}"));
             assert_eq!(e.2.len(), self.0[i].len(), "{name}");
             e.2.copy_from_slice(&self.0[i]);
@@ -186,7 +184,7 @@ fn pool_argmax(y: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut 
 }
 
 /// Training forward of one stack (`input` CHW in 0..1), leaving everything the backward needs in `tr`.
-fn forward(net: &Net, p: &Params, input: &[f32], tr: &mut Trace, conv_out: &mut Vec<f32>) {
+fn forward(net: &CornetGeometry, p: &CornetParams, input: &[f32], tr: &mut Trace, conv_out: &mut Vec<f32>) {
     for (l, &(s, cout)) in net.blocks.iter().enumerate() {
         tr.packed[l].resize(s.packed_len(), 0.0);
         let x: &[f32] = if l == 0 { input } else { &tr.act[l - 1] };
@@ -207,7 +205,7 @@ fn forward(net: &Net, p: &Params, input: &[f32], tr: &mut Trace, conv_out: &mut 
 }
 
 /// Backward of one stack given `dgap` (the loss gradient of IT's global average): adds to the gradients in `g`.
-fn backward(net: &Net, p: &Params, tr: &Trace, dgap: &[f32], g: &mut Params, ws: &mut Work) {
+fn backward(net: &CornetGeometry, p: &CornetParams, tr: &Trace, dgap: &[f32], g: &mut CornetParams, ws: &mut Work) {
     let (s3, c3) = net.blocks[3];
     let area = s3.ho().div_ceil(2) * s3.wo().div_ceil(2);
     ws.dact.clear();
@@ -323,7 +321,7 @@ fn summarise(gaps: &[&[f32]]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 }
 
 /// The head's prediction from a summary.
-fn head(p: &Params, norm: &Norm, s: &[f64]) -> ([f64; 5], Vec<f64>) {
+fn head(p: &CornetParams, norm: &Norm, s: &[f64]) -> ([f64; 5], Vec<f64>) {
     let z: Vec<f64> = s.iter().zip(&norm.mean).zip(&norm.inv_std).map(|((v, m), is)| (v - m) * is).collect();
     let n = z.len();
     let mut pred = [0.0; 5];
@@ -334,7 +332,7 @@ fn head(p: &Params, norm: &Norm, s: &[f64]) -> ([f64; 5], Vec<f64>) {
 }
 
 /// Summary of a clip's stacks (forward only).
-pub fn clip_summary(net: &Net, p: &Params, stacks: &[Vec<f32>], ws: &mut Work) -> Vec<f64> {
+pub fn clip_summary(net: &CornetGeometry, p: &CornetParams, stacks: &[Vec<f32>], ws: &mut Work) -> Vec<f64> {
     ws.traces.resize_with(stacks.len().max(ws.traces.len()), Trace::default);
     for (x, tr) in stacks.iter().zip(ws.traces.iter_mut()) {
         forward(net, p, x, tr, &mut ws.conv_out);
@@ -346,12 +344,12 @@ pub fn clip_summary(net: &Net, p: &Params, stacks: &[Vec<f32>], ws: &mut Work) -
 /// Loss of one clip (mean Huber loss over the five dimensions: squared error within ±1) and its gradient, added to `g`; returns the
 /// loss and the clip's summary.
 pub fn clip_grad(
-    net: &Net,
-    p: &Params,
+    net: &CornetGeometry,
+    p: &CornetParams,
     norm: &Norm,
     stacks: &[Vec<f32>],
     y: &[f32; 5],
-    g: &mut Params,
+    g: &mut CornetParams,
     ws: &mut Work,
 ) -> (f64, Vec<f64>) {
     let t = stacks.len();
@@ -428,7 +426,7 @@ const WARMUP: usize = 50;
 const HEAD_LAMBDA: f64 = 1000.0;
 
 /// Fit the head by ridge regression to `recent` (summary, targets) pairs; returns the standardisation it uses.
-fn fit_head(p: &mut Params, recent: &std::collections::VecDeque<(Vec<f64>, [f32; 5])>) -> Norm {
+fn fit_head(p: &mut CornetParams, recent: &std::collections::VecDeque<(Vec<f64>, [f32; 5])>) -> Norm {
     let xs: Vec<Vec<f64>> = recent.iter().map(|r| r.0.clone()).collect();
     let norm = Norm::of(&xs);
     let zs: Vec<Vec<f64>> = xs
@@ -502,8 +500,9 @@ pub fn train_cornet(
     if o.epochs == 0 || o.clips == 0 {
         return Ok(Vec::new());
     }
-    let net = Net::new(cfg);
+    let net = CornetGeometry::new(cfg);
     let size = cfg.width as usize;
+    let fps = cfg.fps;
     if cfg.height != cfg.width {
         return Err("CORnet-Z training renders square frames: visual.height must equal visual.width".into());
     }
@@ -515,7 +514,7 @@ pub fn train_cornet(
     let done = std::sync::atomic::AtomicUsize::new(0);
     par_each(&mut slots, o.threads, &|i, slot, _| {
         let (params, seed) = &jobs[i];
-        let opts = RenderOptions { seconds: o.seconds, seed: *seed, size, fps: 30, sample_rate: 22_050 };
+        let opts = RenderOptions { seconds: o.seconds, seed: *seed, size, fps: u32::from(fps), sample_rate: 22_050 };
         *slot = Some(
             render(params, &opts)
                 .map_err(|e| e.to_string())
@@ -548,7 +547,7 @@ pub fn train_cornet(
             })
             .collect()
     };
-    let mut p = Params::from_tensors(&net, tensors)?;
+    let mut p = CornetParams::from_tensors(&net, tensors)?;
     let batch = o.batch.clamp(1, o.clips);
     // 2. The head: a ridge regression on the summaries of recent clips, refitted every `REFIT` steps (Adam on 1,024
     //    correlated inputs from batches of a few clips overshoots); the convolutions learn by Adam against it.
@@ -558,12 +557,12 @@ pub fn train_cornet(
         first.into_iter().map(|(i, s)| (s, clips[i].y)).collect();
     let mut norm = fit_head(&mut p, &recent);
     // 3. Adam over shuffled mini-batches.
-    let mut m = Params::zeros(&net);
-    let mut v = Params::zeros(&net);
+    let mut m = CornetParams::zeros(&net);
+    let mut v = CornetParams::zeros(&net);
     let steps_per_epoch = o.clips.div_ceil(batch);
     let total_steps = o.epochs * steps_per_epoch;
-    let mut grads: Vec<(usize, Params, f64, Vec<f64>)> =
-        (0..batch).map(|_| (0, Params::zeros(&net), 0.0, Vec::new())).collect();
+    let mut grads: Vec<(usize, CornetParams, f64, Vec<f64>)> =
+        (0..batch).map(|_| (0, CornetParams::zeros(&net), 0.0, Vec::new())).collect();
     let mut curve = Vec::new();
     let mut step = 0;
     for epoch in 0..o.epochs {
@@ -636,10 +635,10 @@ mod tests {
     use super::*;
     use crate::ModelConfig;
 
-    fn setup(seed: u64) -> (Net, Params, Norm, Vec<Vec<f32>>, [f32; 5]) {
+    fn setup(seed: u64) -> (CornetGeometry, CornetParams, Norm, Vec<Vec<f32>>, [f32; 5]) {
         let cfg = ModelConfig::tiny();
-        let net = Net::new(&cfg.visual);
-        let mut p = Params::from_tensors(&net, &crate::host::model::seeded(&cfg, seed)).unwrap();
+        let net = CornetGeometry::new(&cfg.visual);
+        let mut p = CornetParams::from_tensors(&net, &crate::host::model::seeded(&cfg, seed)).unwrap();
         let mut rng = SplitMix64(seed ^ 99);
         for b in 4..8 {
             for v in &mut p.0[b] {
@@ -659,7 +658,7 @@ mod tests {
     }
 
     /// Loss, and the pattern of max-pool choices and active units (where the loss is not smooth).
-    fn loss(net: &Net, p: &Params, norm: &Norm, stacks: &[Vec<f32>], y: &[f32; 5]) -> (f64, Vec<u32>) {
+    fn loss(net: &CornetGeometry, p: &CornetParams, norm: &Norm, stacks: &[Vec<f32>], y: &[f32; 5]) -> (f64, Vec<u32>) {
         let mut ws = Work::default();
         let s = clip_summary(net, p, stacks, &mut ws);
         let (pred, _) = head(p, norm, &s);
@@ -677,7 +676,7 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences_in_every_layer() {
         let (net, p, norm, stacks, y) = setup(3);
-        let mut g = Params::zeros(&net);
+        let mut g = CornetParams::zeros(&net);
         let (l0, _) = clip_grad(&net, &p, &norm, &stacks, &y, &mut g, &mut Work::default());
         let (l1, pattern) = loss(&net, &p, &norm, &stacks, &y);
         assert!((l0 - l1).abs() < 1e-9);
@@ -729,7 +728,7 @@ mod tests {
         let before = loss(&net, &p, &norm, &stacks, &y).0;
         let mut ws = Work::default();
         for _ in 0..5 {
-            let mut g = Params::zeros(&net);
+            let mut g = CornetParams::zeros(&net);
             clip_grad(&net, &p, &norm, &stacks, &y, &mut g, &mut ws);
             for (pt, gt) in p.0.iter_mut().zip(&g.0) {
                 for (a, b) in pt.iter_mut().zip(gt) {
@@ -750,9 +749,10 @@ mod tests {
             &crate::host::model::encode(&cfg, &tensors, crate::host::model::Precision::F32).unwrap(),
         );
         let w = crate::Weights::parse(bytes.as_bytes()).unwrap();
-        let mut scratch = vec![0.0f32; crate::core::visual::Visual::scratch_len(&w)];
+        let mw = crate::core::manifest::ModelWeights::resolve(&w).unwrap();
+        let mut scratch = vec![0.0f32; crate::core::visual::Visual::scratch_len(&cfg.visual, &mw.visual)];
         let mut arena = crate::core::arena::Arena::new(&mut scratch);
-        let mut vis = crate::core::visual::Visual::new(&w, &mut arena).unwrap();
+        let mut vis = crate::core::visual::Visual::new(&cfg.visual, &mw.visual, &mut arena).unwrap();
         let v = cfg.visual;
         let n = v.width as usize * v.height as usize;
         let mut rng = SplitMix64(4);
@@ -762,8 +762,8 @@ mod tests {
         }
         assert_eq!(vis.stacks(), 1);
         let gap = vis.it_features().to_vec();
-        let net = Net::new(&v);
-        let p = Params::from_tensors(&net, &tensors).unwrap();
+        let net = CornetGeometry::new(&v);
+        let p = CornetParams::from_tensors(&net, &tensors).unwrap();
         let mut x = Vec::new();
         stack(&frames, n, v.channels as usize, v.stride_frames as usize, 0, &mut x);
         let mut tr = Trace::default();

@@ -81,13 +81,7 @@ pub fn for_each_clip<T: Send>(
                     }
                 };
                 for (slot, (params, seed)) in chunk.iter_mut().zip(my_jobs) {
-                    let opts = RenderOptions {
-                        seconds,
-                        seed: *seed,
-                        size: cfg.visual.width as usize,
-                        fps: 30,
-                        sample_rate: cfg.audio.sample_rate,
-                    };
+                    let opts = RenderOptions::for_model(&cfg, seconds, *seed);
                     let r = (|| {
                         let s = render(params, &opts).map_err(|e| e.to_string())?;
                         p.push_audio(&s.audio).map_err(|e| e.to_string())?;
@@ -117,7 +111,7 @@ pub fn extract(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<ClipFeatures>, String> {
     let cfg = *Weights::parse(weights).map_err(|e| e.to_string())?.config();
-    let (n_v, n_a) = (crate::core::visual::summary_len(&cfg.visual), crate::core::pipeline::audio_inputs(&cfg));
+    let (n_v, n_a) = (crate::core::visual::summary_len(&cfg.visual), crate::core::manifest::audio_inputs(&cfg));
     for_each_clip(weights, jobs, seconds, threads, progress, &|params, p| {
         let mut v = vec![0.0f32; n_v];
         let mut a = vec![0.0f32; n_a];

@@ -5,6 +5,7 @@ use super::data::{self, StimulusRow};
 use super::fuse::{Example, FitOptions, FuseParams};
 use super::linalg::{pearson, r2, Ridge};
 use super::{extract, normalised, random_params, ClipFeatures};
+use crate::core::manifest::TensorId;
 use crate::host::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
 use crate::host::writer::AlignedBytes;
 use crate::{Modalities, ModelConfig};
@@ -112,29 +113,46 @@ fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> (Ridge, [f64; 5], [f64; 5]) 
     (out, r2s, lams)
 }
 
-fn set(t: &mut F32Tensors, name: &str, v: Vec<f32>) {
+/// Replace the values of tensor `id` (present in every model `seeded` makes, with this many values).
+fn set(t: &mut F32Tensors, id: TensorId, v: Vec<f32>) {
+    let name = id.name();
     let e = t.iter_mut().find(|x| x.0 == name).unwrap_or_else(|| panic!("tensor {name}"));
     assert_eq!(e.2.len(), v.len(), "{name}");
     e.2 = v;
 }
 
-fn put_readout(t: &mut F32Tensors, prefix: &str, r: &Ridge) {
-    set(t, &format!("{prefix}.mean"), r.mean.iter().map(|&v| v as f32).collect());
-    set(t, &format!("{prefix}.inv_std"), r.std.iter().map(|&v| (1.0 / v) as f32).collect());
-    set(t, &format!("{prefix}.weight"), r.w.iter().flatten().map(|&v| v as f32).collect());
-    set(t, &format!("{prefix}.bias"), r.b.iter().map(|&v| v as f32).collect());
+/// A read-out's four tensors: mean, inverse standard deviation, weight, bias.
+type ReadoutIds = [TensorId; 4];
+const VISUAL_READOUT: ReadoutIds = [
+    TensorId::VisualReadoutMean,
+    TensorId::VisualReadoutInvStd,
+    TensorId::VisualReadoutWeight,
+    TensorId::VisualReadoutBias,
+];
+const AUDIO_READOUT: ReadoutIds = [
+    TensorId::AudioReadoutMean,
+    TensorId::AudioReadoutInvStd,
+    TensorId::AudioReadoutWeight,
+    TensorId::AudioReadoutBias,
+];
+
+fn put_readout(t: &mut F32Tensors, [mean, inv_std, weight, bias]: ReadoutIds, r: &Ridge) {
+    set(t, mean, r.mean.iter().map(|&v| v as f32).collect());
+    set(t, inv_std, r.std.iter().map(|&v| (1.0 / v) as f32).collect());
+    set(t, weight, r.w.iter().flatten().map(|&v| v as f32).collect());
+    set(t, bias, r.b.iter().map(|&v| v as f32).collect());
 }
 
 fn put_fusion(t: &mut F32Tensors, p: &FuseParams) {
-    set(t, "fusion.audio.weight", p.wa.clone());
-    set(t, "fusion.audio.bias", p.ba.clone());
-    set(t, "fusion.visual.weight", p.wv.clone());
-    set(t, "fusion.visual.bias", p.bv.clone());
-    set(t, "fusion.out.weight", p.ws.clone());
-    set(t, "fusion.out.bias", p.bs.clone());
-    set(t, "bel.amygdala", p.amyg.clone());
-    set(t, "bel.thalamus", p.thal.clone());
-    set(t, "bel.orbitofrontal", p.ofc.clone());
+    set(t, TensorId::FusionAudioWeight, p.wa.clone());
+    set(t, TensorId::FusionAudioBias, p.ba.clone());
+    set(t, TensorId::FusionVisualWeight, p.wv.clone());
+    set(t, TensorId::FusionVisualBias, p.bv.clone());
+    set(t, TensorId::FusionOutWeight, p.ws.clone());
+    set(t, TensorId::FusionOutBias, p.bs.clone());
+    set(t, TensorId::BelAmygdala, p.amyg.clone());
+    set(t, TensorId::BelThalamus, p.thal.clone());
+    set(t, TensorId::BelOrbitofrontal, p.ofc.clone());
 }
 
 /// Jobs rendering each stimulus `renders` times (seeds `1000·id + r`).
@@ -187,8 +205,8 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let xa: Vec<Vec<f64>> = feats.iter().map(|f| f.audio.clone()).collect();
     let (rv, visual_r2, lv) = fit_readout(&xv, &ys);
     let (ra, audio_r2, la) = fit_readout(&xa, &ys);
-    put_readout(&mut tensors, "visual.readout", &rv);
-    put_readout(&mut tensors, "audio.readout", &ra);
+    put_readout(&mut tensors, VISUAL_READOUT, &rv);
+    put_readout(&mut tensors, AUDIO_READOUT, &ra);
 
     // 2. Fusion + BEL on renders of the study's stimuli, targets = consensus profiles.
     let sjobs = stimulus_jobs(&rows, o.renders);
