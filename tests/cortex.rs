@@ -325,7 +325,13 @@ fn drive_parameters_are_checked() {
     let mut bad_cfg = cfg.cortex;
     bad_cfg.groups = 0;
     assert!(matches!(Cortex::new(&bad_cfg, &cfg.audio, &mut scratch), Err(Error::Config(_))));
-    let _ = CortexConfig::default();
+    // The spec's populations validate, and a Cortex of that size is built over exactly its scratch length.
+    let spec = CortexConfig::default();
+    assert_eq!((spec.n_pyr, spec.n_pv, spec.n_som, spec.dt_us, spec.seed), (800, 200, 200, 100, 2));
+    let mut exact = vec![0.0; Cortex::scratch_len(&spec, &cfg.audio)];
+    assert!(Cortex::new(&spec, &cfg.audio, &mut exact).is_ok());
+    let mut short = vec![0.0; exact.len() - 1];
+    assert!(matches!(Cortex::new(&spec, &cfg.audio, &mut short), Err(Error::ScratchTooSmall { .. })));
 }
 
 #[test]

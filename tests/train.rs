@@ -65,8 +65,30 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         assert!(o.emotions.iter().all(|e| (0.0..=1.0).contains(e)));
     }
     assert!((outs[0].epp - outs[1].epp).abs() < 0.01, "f16 vs f32 EPP");
-    // The trained model is not the constant it was initialised near: stimuli get different profiles.
+    // The trained model is not a constant: the five prototypes (rows 0–4 are not all of them, so pick by name)
+    // get different emotion profiles from it.
     let buf = AlignedBytes::new(&encode(&opts.config, &tensors, Precision::F32).unwrap());
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut pipe = Pipeline::new(&w, &mut scratch).unwrap();
+    let mut profiles = Vec::new();
+    for name in ["angry", "happy", "peaceful", "sad", "scared"] {
+        let row = rows.iter().find(|r| r.name == name).unwrap();
+        let s = avf_bel::stimuli::render(&row.params, &avf_bel::stimuli::RenderOptions::for_model(&opts.config, 1.5, 3))
+            .unwrap();
+        pipe.push_audio(&s.audio).unwrap();
+        for f in s.frames.chunks_exact(32 * 32) {
+            pipe.push_frame(f).unwrap();
+        }
+        profiles.push(pipe.infer(Modalities::BOTH).unwrap().emotions);
+    }
+    let spread = (0..5)
+        .map(|e| {
+            let (lo, hi) = profiles.iter().fold((1f32, 0f32), |(lo, hi), p| (lo.min(p[e]), hi.max(p[e])));
+            hi - lo
+        })
+        .fold(0f32, f32::max);
+    assert!(spread > 0.02, "the prototypes' profiles differ by at most {spread}: {profiles:?}");
     let per = perceive_stimuli(buf.as_bytes(), &rows, 1, 1.5, 2).unwrap();
     let rep = evaluate(&rows, &per, 1, &FitOptions { steps: 150, ..FitOptions::default() }, 16, 4, 2);
     let names: Vec<&str> = rep.metrics.iter().map(|m| m.0).collect();
