@@ -10,6 +10,7 @@ mod core;
 #[cfg(feature = "std")]
 mod host;
 
+pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
     AudioConfig, BelConfig, CortexConfig, FusionConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,

@@ -192,3 +192,37 @@ fn peek_reads_the_running_clip_without_closing_it() {
     }
     assert_eq!(q.infer(Modalities::BOTH).unwrap(), closed);
 }
+
+#[test]
+fn the_cpu_pipeline_is_a_backend() {
+    use avf_bel::Backend;
+    let (cfg, buf) = common::tiny_model(3, avf_bel::model::Precision::F32);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let (mut s1, mut s2) = (vec![0.0; Pipeline::scratch_len(&w)], vec![0.0; Pipeline::scratch_len(&w)]);
+    let mut direct = Pipeline::new(&w, &mut s1).unwrap();
+    let mut through = Pipeline::new(&w, &mut s2).unwrap();
+    let b: &mut dyn Backend = &mut through;
+    assert_eq!(b.name(), "cpu");
+    assert_eq!(b.model_hash(), w.model_hash());
+    let pcm = common::tones(&cfg, 1.0, 4000);
+    direct.push_audio(&pcm).unwrap();
+    b.push_audio(&pcm).unwrap();
+    for t in 0..8 {
+        let f = common::frame(&cfg, t);
+        direct.push_frame(&f).unwrap();
+        b.push_frame(&f).unwrap();
+    }
+    assert_eq!(direct.infer(Modalities::BOTH).unwrap(), b.infer(Modalities::BOTH).unwrap());
+    b.learn(&[1.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
+    direct.learn(&[1.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
+    assert_eq!(direct.bel().amygdala(), b.bel().amygdala());
+    // A restored state is bounded and a wrong-sized one is refused without a change.
+    let k = b.bel().k();
+    let before = b.bel().amygdala().to_vec();
+    assert!(b.restore_bel(&[0.0; 3], &[0.0; 5], &[0.0; 3]).is_err());
+    assert_eq!(b.bel().amygdala(), &before[..]);
+    assert!(b.restore_bel(&vec![f32::NAN; 5 * k], &[0.0; 5], &vec![0.0; 5 * k]).is_err());
+    b.restore_bel(&vec![1e9; 5 * k], &[0.0; 5], &vec![0.0; 5 * k]).unwrap();
+    assert!(b.bel().amygdala().iter().all(|&v| v == cfg.bel.weight_bound));
+    assert_eq!(b.infer(Modalities { audio: false, video: false }), Err(avf_bel::InputError::NoModality.into()));
+}

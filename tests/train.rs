@@ -74,8 +74,9 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
     let mut profiles = Vec::new();
     for name in ["angry", "happy", "peaceful", "sad", "scared"] {
         let row = rows.iter().find(|r| r.name == name).unwrap();
-        let s = avf_bel::stimuli::render(&row.params, &avf_bel::stimuli::RenderOptions::for_model(&opts.config, 1.5, 3))
-            .unwrap();
+        let s =
+            avf_bel::stimuli::render(&row.params, &avf_bel::stimuli::RenderOptions::for_model(&opts.config, 1.5, 3))
+                .unwrap();
         pipe.push_audio(&s.audio).unwrap();
         for f in s.frames.chunks_exact(32 * 32) {
             pipe.push_frame(f).unwrap();

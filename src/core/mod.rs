@@ -5,6 +5,7 @@
 
 pub mod arena;
 pub mod audio;
+pub mod backend;
 pub mod bel;
 pub mod config;
 pub mod cpu;
