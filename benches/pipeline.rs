@@ -81,7 +81,7 @@ fn audio(c: &mut Criterion) {
     let mut recorded: Vec<(f32, Vec<f32>)> = Vec::new();
     fe.reset();
     fe.push(&pcm, &mut |f: &FrameFeatures| recorded.push((f.onset, f.mel_db.to_vec()))).unwrap();
-    let mut cs = vec![0.0; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut cs = vec![0.0; Cortex::scratch_len(&cfg.cortex)];
     let mut cortex = Cortex::new(&cfg.cortex, &cfg.audio, &mut cs).unwrap();
     let mut feats = vec![0.0; Cortex::n_features(&cfg.cortex)];
     g.bench_function("cortex_pyr800_pv200_som200_dt0.1ms", |b| {

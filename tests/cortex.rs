@@ -73,7 +73,7 @@ fn feed(c: &mut Cortex, frames: &[Frame]) -> Vec<Vec<f32>> {
 
 /// Features of `frames` on a fresh cortex of `cfg`.
 fn features(cfg: &ModelConfig, frames: &[Frame]) -> Vec<f32> {
-    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
     let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut scratch).unwrap();
     feed(&mut c, frames);
     let mut out = vec![0.0; Cortex::n_features(&cfg.cortex)];
@@ -99,7 +99,7 @@ fn at(cfg: &ModelConfig, blk: usize, g: usize) -> usize {
 #[test]
 fn scratch_too_small_is_an_error() {
     let cfg = tiny();
-    let need = Cortex::scratch_len(&cfg.cortex, &cfg.audio);
+    let need = Cortex::scratch_len(&cfg.cortex);
     let mut scratch = vec![0.0f32; need - 1];
     match Cortex::new(&cfg.cortex, &cfg.audio, &mut scratch) {
         Err(Error::ScratchTooSmall { needed, got }) => {
@@ -116,8 +116,8 @@ fn deterministic_and_reset_restores_initial_state() {
     let cfg = tiny();
     let g = cfg.cortex.groups as usize;
     let frames = clip(&cfg.audio, g, 1.0, &rhythm(4.0, 1.0, 0.08, 2, 5.0));
-    let mut s1 = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
-    let mut s2 = vec![7.5f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio) + 3]; // dirty and larger
+    let mut s1 = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
+    let mut s2 = vec![7.5f32; Cortex::scratch_len(&cfg.cortex) + 3]; // dirty and larger
     let mut a = Cortex::new(&cfg.cortex, &cfg.audio, &mut s1).unwrap();
     let mut b = Cortex::new(&cfg.cortex, &cfg.audio, &mut s2).unwrap();
     let ra = feed(&mut a, &frames);
@@ -220,7 +220,7 @@ fn rhythm_is_carried_by_the_activity() {
     }
     // The per-frame PYR rate of the driven group follows the tone onsets.
     let cfg = tiny();
-    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
     let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut scratch).unwrap();
     let rates = feed(&mut c, &slow);
     let hop_s = cfg.audio.hop as f32 / cfg.audio.sample_rate as f32;
@@ -250,7 +250,7 @@ fn tiny_and_default_configs_run() {
     let cfg = ModelConfig::default();
     let g = cfg.cortex.groups as usize;
     assert_eq!(Cortex::n_features(&cfg.cortex), 48);
-    assert_eq!(Cortex::scratch_len(&cfg.cortex, &cfg.audio), 52_944);
+    assert_eq!(Cortex::scratch_len(&cfg.cortex), 52_944);
     let f = features(&cfg, &clip(&cfg.audio, g, 0.3, &rhythm(5.0, 0.3, 0.1, 5, 10.0)));
     assert!(f.iter().all(|x| x.is_finite() && *x >= 0.0));
     assert!(f[at(&cfg, 0, 5)] > f[at(&cfg, 0, 0)], "{f:?}");
@@ -268,7 +268,7 @@ fn bad_values_never_panic_and_nan_is_silence() {
     assert_eq!(a, b, "NaN spectrum must act as silence");
 
     // Infinities, huge values, negative onsets, wrong mel lengths; and short output buffers.
-    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
     let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut scratch).unwrap();
     let weird: [(&[f32], f32); 8] = [
         (&[f32::INFINITY; 32], f32::INFINITY),
@@ -307,7 +307,7 @@ fn bad_values_never_panic_and_nan_is_silence() {
 #[test]
 fn drive_parameters_are_checked() {
     let cfg = tiny();
-    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut scratch = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
     let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut scratch).unwrap();
     assert_eq!(c.drive_config(), DriveConfig::default());
     let bad = [
@@ -328,7 +328,7 @@ fn drive_parameters_are_checked() {
     // The spec's populations validate, and a Cortex of that size is built over exactly its scratch length.
     let spec = CortexConfig::default();
     assert_eq!((spec.n_pyr, spec.n_pv, spec.n_som, spec.dt_us, spec.seed), (800, 200, 200, 100, 2));
-    let mut exact = vec![0.0; Cortex::scratch_len(&spec, &cfg.audio)];
+    let mut exact = vec![0.0; Cortex::scratch_len(&spec)];
     assert!(Cortex::new(&spec, &cfg.audio, &mut exact).is_ok());
     let mut short = vec![0.0; exact.len() - 1];
     assert!(matches!(Cortex::new(&spec, &cfg.audio, &mut short), Err(Error::ScratchTooSmall { .. })));
@@ -345,7 +345,7 @@ fn multi_chunk_and_odd_sizes_are_deterministic_and_reset_cleanly() {
         let cfg = ModelConfig { cortex, ..ModelConfig::default() };
         let g = cfg.cortex.groups as usize;
         let frames = clip(&cfg.audio, g, 0.4, &rhythm(5.0, 0.4, 0.1, g - 1, 10.0));
-        let len = Cortex::scratch_len(&cfg.cortex, &cfg.audio);
+        let len = Cortex::scratch_len(&cfg.cortex);
         let (mut s1, mut s2) = (vec![0.0f32; len], vec![-3.0f32; len]);
         let mut a = Cortex::new(&cfg.cortex, &cfg.audio, &mut s1).unwrap();
         let mut b = Cortex::new(&cfg.cortex, &cfg.audio, &mut s2).unwrap();

@@ -573,7 +573,7 @@ impl<'a> GpuPipeline<'a> {
 
         // The cortex: the CPU core builds the initial state and the connectivity in its own layout; upload that.
         let lay = CxLayout::new(&cfg.cortex);
-        let mut host_state = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+        let mut host_state = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
         if host_state.len() != lay.total() {
             return Err(format!("cortex layout mismatch: {} vs {}", host_state.len(), lay.total()));
         }
@@ -998,14 +998,13 @@ fn str_err<E: std::fmt::Display>(e: E) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::AudioConfig;
 
     /// The kernel's view of the cortex scratch is the CPU core's layout.
     #[test]
     fn cortex_layout_matches_the_cpu_core() {
         for cfg in [CortexConfig::default(), ModelConfig::tiny().cortex] {
             let lay = CxLayout::new(&cfg);
-            assert_eq!(lay.total(), Cortex::scratch_len(&cfg, &AudioConfig::default()));
+            assert_eq!(lay.total(), Cortex::scratch_len(&cfg));
         }
     }
 
@@ -1013,7 +1012,7 @@ mod tests {
     #[test]
     fn band_drive_matches_the_cpu_core() {
         let cfg = ModelConfig::default();
-        let mut buf = vec![0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+        let mut buf = vec![0f32; Cortex::scratch_len(&cfg.cortex)];
         let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut buf).unwrap();
         let g = cfg.cortex.groups as usize;
         let m = cfg.audio.n_mels as usize;

@@ -151,7 +151,7 @@ pub fn self_test(gpu: &mut GpuPipeline<'_>, bytes: &[u8]) -> GpuResult<SelfTestR
 
     // The cortex: the same frames through the CPU core and the kernel.
     gpu.reset()?;
-    let mut cs = vec![0.0f32; Cortex::scratch_len(&cfg.cortex, &cfg.audio)];
+    let mut cs = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
     let mut cpu = Cortex::new(&cfg.cortex, &cfg.audio, &mut cs).map_err(|e| e.to_string())?;
     let m = cfg.audio.n_mels as usize;
     for t in 0..48usize {

@@ -58,10 +58,11 @@ pub struct Cortex<'s> {
 }
 
 impl<'s> Cortex<'s> {
-    /// Floats of scratch this configuration needs: a dry run of [`Self::in_arena`] on a counting arena.
-    pub fn scratch_len(cfg: &CortexConfig, audio: &AudioConfig) -> usize {
+    /// Floats of scratch this configuration needs: a dry run of [`Self::in_arena`] on a counting arena (the state's
+    /// size depends on the populations alone, not on the audio front-end).
+    pub fn scratch_len(cfg: &CortexConfig) -> usize {
         let mut a = Arena::counting();
-        let _ = Cortex::in_arena(cfg, audio, &mut a);
+        let _ = Cortex::in_arena(cfg, &AudioConfig::default(), &mut a);
         a.used()
     }
 
@@ -279,7 +280,7 @@ mod tests {
             let hop_s = audio.hop as f32 / audio.sample_rate as f32;
             let frames = (secs / hop_s) as usize;
             let run = |kernel: Kernel| {
-                let mut buf = vec![0f32; Cortex::scratch_len(&cfg, &audio)];
+                let mut buf = vec![0f32; Cortex::scratch_len(&cfg)];
                 let mut c = Cortex::new(&cfg, &audio, &mut buf).unwrap();
                 c.kernel = kernel;
                 let mut bits = Vec::new();
@@ -316,7 +317,7 @@ mod tests {
     fn connection_probabilities_match_spec() {
         let cfg = CortexConfig::default();
         let audio = AudioConfig::default();
-        let mut buf = vec![0f32; Cortex::scratch_len(&cfg, &audio)];
+        let mut buf = vec![0f32; Cortex::scratch_len(&cfg)];
         let c = Cortex::new(&cfg, &audio, &mut buf).unwrap();
         let lay = c.lay;
         let conn: &[u32] = bytemuck::cast_slice(&c.scratch[lay.conn..lay.total]);
