@@ -128,6 +128,8 @@ pub fn run(a: BenchArgs) -> CliResult {
     }
     let kernel = if p.name() == "cuda" { "cuda-fp16" } else { avf_bel::kernels::kernel_name() };
     times.sort_by(|a, b| a.total_cmp(b));
+    // Milliseconds to the nanosecond: no float noise in the JSON.
+    let times: Vec<f64> = times.iter().map(|t| (t * 1e6).round() / 1e6).collect();
     let median = times[times.len() / 2];
     let p10 = times[times.len() / 10];
     let p90 = times[times.len() * 9 / 10];
