@@ -389,3 +389,20 @@ fn logs_have_levels_and_journald_priorities_under_systemd() {
     let text = std::fs::read_to_string(&f).unwrap();
     assert!(text.starts_with("<3>/definitely/not/here.avfw: "), "{text}");
 }
+
+#[cfg(feature = "train")]
+#[test]
+fn training_help_states_the_library_defaults() {
+    // The fit options' defaults live in FitOptions::default(); the help text must say the same.
+    let d = avf_bel::train::fuse::FitOptions::default();
+    let (code, out, _) = avf(&["train", "--help"]);
+    assert_eq!(code, 0);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (opt, v) in [("--steps", d.steps.to_string()), ("--lr", d.lr.to_string()), ("--decay", d.decay.to_string())] {
+        let after = flat.split(&format!("{opt} <")).nth(1).unwrap_or_else(|| panic!("{opt} missing: {out}"));
+        let desc = after.split(" --").next().unwrap();
+        assert!(desc.contains(&format!("[default: {v}]")), "{opt}: `{desc}` vs FitOptions::default() {v}");
+    }
+    let after = flat.split("--fit-seed <").nth(1).unwrap();
+    assert!(after.contains(&format!("[default: {}]", d.seed)), "{after}");
+}
