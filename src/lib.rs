@@ -86,4 +86,19 @@ pub use crate::host::gpu;
 #[cfg(feature = "train")]
 pub use crate::host::train;
 #[cfg(feature = "std")]
-pub use crate::host::{media, model, stimuli};
+pub use crate::host::{json, logging, media, model, stimuli};
+
+/// Figures as PNG (feature `plot`): the error type of `stimuli::preview` and `train::plot`, and the font family.
+#[cfg(feature = "plot")]
+pub mod plot {
+    pub use crate::host::plot::{PlotError, FONT};
+}
+
+/// Where the study's ratings are (`--data`, `$AVF_BEL_DATA`, `../shared/data`): the one lookup the commands and
+/// the tests use.
+#[cfg(feature = "std")]
+pub mod data {
+    pub use crate::host::data::{
+        find_data, find_data_in, DataError, DataOrigin, DATA_ENV, DATA_FILES, DEFAULT_DATA_DIR, WHERE_TO_GET,
+    };
+}

@@ -225,7 +225,8 @@ fn live_inputs_and_bad_configs_are_clear_errors() {
     assert!(!out.status.success() && err.contains("line 3") && err.contains("samplerate"), "{err}");
     std::fs::write(&cfg, "[serve]\nwindow = \"long\"\n").unwrap();
     let out = command().args(["serve", "--config", cfg.to_str().unwrap()]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`serve.window` must be a number"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2, column 10: `serve.window`") && err.contains("expected a number"), "{err}");
     std::fs::write(&cfg, "[serve]\nrate = 5000\n").unwrap();
     let out = command().args(["serve", "--config", cfg.to_str().unwrap()]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("`serve.rate`"));
@@ -374,7 +375,8 @@ fn serial_end_to_end_through_a_corrupting_line() {
     for l in text.lines() {
         let seq: u32 = json_field(l, "seq").parse().unwrap();
         let orig = sent.get(&seq).unwrap_or_else(|| panic!("read accepted seq {seq} that the daemon never sent"));
-        assert_eq!(json_field(l, "epp"), format!("{:.6}", orig.epp), "corrupted sample accepted: {l}");
+        // JSON floats are printed at their shortest round-trip form: parsing gives back the very f32 sent.
+        assert_eq!(json_field(l, "epp").parse::<f32>().unwrap(), orig.epp, "corrupted sample accepted: {l}");
         assert_eq!(json_field(l, "capture_ns"), orig.capture_ns.to_string(), "corrupted sample accepted: {l}");
         assert_eq!(json_field(l, "flags"), orig.flags.to_string());
     }

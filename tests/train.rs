@@ -8,14 +8,15 @@ use avf_bel::train::fuse::FitOptions;
 use avf_bel::train::run::{evaluate, perceive_stimuli, train, TrainOptions};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
-use std::path::PathBuf;
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
+mod common;
 
 #[test]
 fn tiny_training_learns_and_its_model_loads_at_every_precision() {
+    let Some(data_dir) = common::study_data("tiny_training_learns_and_its_model_loads_at_every_precision") else {
+        return;
+    };
+    let data_dir = || data_dir.clone();
     let opts = TrainOptions {
         config: ModelConfig::tiny(),
         random_clips: 60,

@@ -8,26 +8,15 @@ use avf_bel::Output;
 use avf_bel::{Modalities, Pipeline};
 
 /// The requested backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Device {
     /// CUDA if usable, else the CPU (with a message).
     Auto,
     /// The CPU core.
     Cpu,
     /// CUDA or an error.
+    #[value(alias = "gpu")]
     Cuda,
-}
-
-impl core::str::FromStr for Device {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" | "gpu" => Ok(Device::Cuda),
-            _ => Err(format!("unknown device `{s}` (expected auto, cpu or cuda)")),
-        }
-    }
 }
 
 /// A pipeline on the chosen backend (one per process: the size difference of the variants does not matter).
@@ -54,7 +43,7 @@ impl<'a> Engine<'a> {
             match open_cuda(w, bytes, gpu_scratch) {
                 Ok(e) => return Ok(e),
                 Err(why) if device == Device::Cuda => return Err(format!("--device cuda: {why}")),
-                Err(why) => eprintln!("avf-bel: --device auto: CUDA not usable ({why}); running on the CPU"),
+                Err(why) => log::warn!("--device auto: CUDA not usable ({why}); running on the CPU"),
             }
         }
         cpu_scratch.resize(Pipeline::scratch_len(w), 0.0);

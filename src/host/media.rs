@@ -1,4 +1,4 @@
-//! Reading clips from files (host side): 16-bit/float WAV and YUV4MPEG2, validated once with typed errors.
+//! Reading clips from files (host side): WAV (with `hound`) and YUV4MPEG2, validated once with typed errors.
 
 use std::fmt;
 
@@ -39,78 +39,83 @@ impl fmt::Display for MediaError {
 
 impl std::error::Error for MediaError {}
 
-/// Decode a WAV file to mono f32 in −1..1 (channels averaged); checks the sample rate.
+/// Decode a WAV file to mono f32 in −1..1 (channels averaged); checks the sample rate. Reads PCM 8/16/24/32-bit
+/// and IEEE float 32-bit (also as WAVE_FORMAT_EXTENSIBLE) with `hound`. A data chunk that claims more bytes than
+/// the file holds (common in streamed files) is read up to the last whole frame.
 pub fn read_wav(bytes: &[u8], expected_rate: u32) -> Result<Vec<f32>, MediaError> {
-    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        return Err(MediaError::BadWav("missing RIFF/WAVE header"));
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(wav_error)?;
+    let spec = reader.spec();
+    if spec.sample_rate != expected_rate {
+        return Err(MediaError::SampleRate { expected: expected_rate, got: spec.sample_rate });
     }
-    let mut pos = 12;
-    let mut fmt: Option<(u16, u16, u32, u16)> = None;
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        let body_start = pos + 8;
-        let body_end = body_start.checked_add(len).ok_or(MediaError::BadWav("chunk length overflows"))?;
-        if id == b"fmt " {
-            if len < 16 || body_end > bytes.len() {
-                return Err(MediaError::BadWav("short fmt chunk"));
-            }
-            let b = &bytes[body_start..];
-            let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-            let mut tag = u16_at(0);
-            if tag == 0xFFFE && len >= 40 {
-                tag = u16_at(24); // WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the tag
-            }
-            fmt = Some((tag, u16_at(2), u32::from_le_bytes([b[4], b[5], b[6], b[7]]), u16_at(14)));
-        } else if id == b"data" {
-            let (tag, channels, rate, bits) = fmt.ok_or(MediaError::BadWav("data chunk before fmt chunk"))?;
-            // A data chunk that claims more than the file holds is read up to the end (common in streamed files).
-            let data = &bytes[body_start..body_end.min(bytes.len())];
-            if channels == 0 {
-                return Err(MediaError::BadWav("zero channels"));
-            }
-            if rate != expected_rate {
-                return Err(MediaError::SampleRate { expected: expected_rate, got: rate });
-            }
-            let width = match (tag, bits) {
-                (1, 8) => 1,
-                (1, 16) => 2,
-                (1, 24) => 3,
-                (1, 32) | (3, 32) => 4,
-                _ => return Err(MediaError::UnsupportedWav(format!("format tag {tag}, {bits} bits"))),
-            };
-            let frame = width * channels as usize;
-            let n = data.len() / frame;
-            if n == 0 {
-                return Err(MediaError::Empty);
-            }
-            let mut out = Vec::with_capacity(n);
-            for f in data.chunks_exact(frame) {
-                let mut acc = 0.0f32;
-                for s in f.chunks_exact(width) {
-                    acc += match (tag, width) {
-                        (1, 1) => (s[0] as f32 - 128.0) / 128.0,
-                        (1, 2) => i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0,
-                        (1, 3) => (i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as f32 / 8_388_608.0,
-                        (1, 4) => i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as f32 / 2_147_483_648.0,
-                        _ => {
-                            let v = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-                            if v.is_finite() {
-                                v.clamp(-1.0, 1.0)
-                            } else {
-                                0.0
-                            }
-                        }
-                    };
-                }
-                out.push(acc / channels as f32);
-            }
-            return Ok(out);
+    let channels = usize::from(spec.channels); // hound refuses 0 channels
+                                               // Never trust the header for an allocation: at most one frame per byte of the file.
+    let mut out = Vec::with_capacity((reader.len() as usize / channels).min(bytes.len()));
+    let mut frame = Vec::with_capacity(channels);
+    let mut push = |x: f32, out: &mut Vec<f32>| {
+        frame.push(x);
+        if frame.len() == channels {
+            out.push(frame.iter().sum::<f32>() / channels as f32);
+            frame.clear();
         }
-        // Chunks are padded to an even length.
-        pos = body_end.saturating_add(len & 1);
+    };
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) => {
+            for s in reader.samples::<f32>() {
+                match s {
+                    // Non-finite samples become silence; the rest are clipped to full scale.
+                    Ok(v) => push(if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 }, &mut out),
+                    Err(e) => return truncated_or(e, out),
+                }
+            }
+        }
+        (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
+            // hound gives signed values (8-bit WAV is unsigned on disk; hound re-centres it): full scale 2^(bits−1).
+            let scale = 1.0 / (1u64 << (bits - 1)) as f32;
+            for s in reader.samples::<i32>() {
+                match s {
+                    Ok(v) => push(v as f32 * scale, &mut out),
+                    Err(e) => return truncated_or(e, out),
+                }
+            }
+        }
+        (format, bits) => return Err(MediaError::UnsupportedWav(format!("{format:?} samples of {bits} bits"))),
     }
-    Err(MediaError::BadWav("no data chunk"))
+    if out.is_empty() {
+        return Err(MediaError::Empty);
+    }
+    Ok(out)
+}
+
+/// A read error inside the data: the end of a truncated file keeps the whole frames read so far; anything else is
+/// an error. (Reading from memory fails only at the end of the bytes, which hound reports as an I/O error.)
+fn truncated_or(e: hound::Error, out: Vec<f32>) -> Result<Vec<f32>, MediaError> {
+    match e {
+        hound::Error::IoError(_) => {
+            if out.is_empty() {
+                Err(MediaError::Empty)
+            } else {
+                Ok(out)
+            }
+        }
+        other => Err(wav_error(other)),
+    }
+}
+
+/// hound's errors as [`MediaError`]s: encodings it (or this reader) does not take are `UnsupportedWav`, the rest
+/// `BadWav`.
+fn wav_error(e: hound::Error) -> MediaError {
+    match e {
+        hound::Error::FormatError(m) if m.starts_with("bits per sample") => MediaError::UnsupportedWav(m.to_string()),
+        hound::Error::FormatError(m) => MediaError::BadWav(m),
+        hound::Error::Unsupported => MediaError::UnsupportedWav("not PCM or IEEE float".to_string()),
+        hound::Error::TooWide | hound::Error::InvalidSampleFormat => {
+            MediaError::UnsupportedWav("sample width or format".to_string())
+        }
+        hound::Error::UnfinishedSample => MediaError::BadWav("unfinished sample"),
+        // From memory, only the end of the bytes.
+        hound::Error::IoError(_) => MediaError::BadWav("truncated before the data chunk"),
+    }
 }
 
 /// A decoded YUV4MPEG2 stream: luma planes only.

@@ -149,7 +149,7 @@ pub fn cached_ptx(arch: &'static str) -> Result<(String, bool), String> {
                 std::fs::rename(&tmp, p)
             });
             if let Err(e) = stored {
-                eprintln!("avf-bel: could not cache PTX at {}: {e}", p.display());
+                log::warn!("could not cache PTX at {}: {e}", p.display());
             }
         }
     }

@@ -21,8 +21,8 @@ pub fn open<'a>(w: &Weights<'a>, bytes: &[u8], scratch: &'a mut [f32]) -> Result
         Launch::Graph => "CUDA graph".to_string(),
         Launch::Sequence(why) => format!("kernel sequence ({why})"),
     };
-    eprintln!(
-        "avf-bel: CUDA device {} (sm_{}{}), PTX {}, visual path as {launch}; self-test passed in {:.0} ms: {rep}",
+    log::info!(
+        "CUDA device {} (sm_{}{}), PTX {}, visual path as {launch}; self-test passed in {:.0} ms: {rep}",
         info.name,
         info.cc.0,
         info.cc.1,

@@ -12,7 +12,6 @@ use super::serial::Serial;
 use super::socket::{Conn, Listener, Recv};
 use super::state::{self, StateError};
 use super::sys::{monotonic_ns, stop_requested};
-use crate::core::config::EMOTIONS;
 use crate::core::error::{Error, InputError};
 use crate::core::link::{
     decode_stream, flags, Heartbeat, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD,
@@ -349,32 +348,14 @@ pub fn flag_names(f: u8) -> Vec<&'static str> {
     names.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect()
 }
 
-/// A sample as one JSON object on one line.
+/// A sample as one JSON object on one line (`{"type":"sample", ...}`, the schema of [`crate::json`]).
 pub fn sample_json(s: &Sample) -> String {
-    let emotions: Vec<String> = EMOTIONS.iter().zip(&s.emotions).map(|(n, x)| format!("\"{n}\":{x:.6}")).collect();
-    let status: Vec<String> = flag_names(s.flags).iter().map(|n| format!("\"{n}\"")).collect();
-    format!(
-        "{{\"type\":\"sample\",\"seq\":{},\"capture_ns\":{},\"publish_ns\":{},\"epp\":{:.6},\"emotions\":{{{}}},\
-         \"confidence\":{:.4},\"flags\":{},\"status\":[{}],\"model_hash\":\"{:016x}\"}}",
-        s.seq,
-        s.capture_ns,
-        s.publish_ns,
-        s.epp,
-        emotions.join(","),
-        s.confidence,
-        s.flags,
-        status.join(","),
-        s.model_hash
-    )
+    crate::host::json::Record::Sample(s.into()).to_line()
 }
 
-/// A heartbeat as one JSON object on one line.
+/// A heartbeat as one JSON object on one line (`{"type":"heartbeat", ...}`, the schema of [`crate::json`]).
 pub fn heartbeat_json(h: &Heartbeat) -> String {
-    format!(
-        "{{\"type\":\"heartbeat\",\"seq\":{},\"now_ns\":{},\"samples\":{},\"dropped\":{},\"updates\":{},\"flags\":{},\
-         \"model_hash\":\"{:016x}\"}}",
-        h.seq, h.now_ns, h.samples, h.dropped, h.updates, h.flags, h.model_hash
-    )
+    crate::host::json::Record::Heartbeat(h.into()).to_line()
 }
 
 /// Check a reward: five finite values in 0–1.
