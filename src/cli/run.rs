@@ -79,7 +79,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 let mut out = Vec::new();
                 let mut buf = vec![0u8; size_h * size_w];
                 for i in (0..y.frames()).step_by(step) {
-                    y.frame_resized(i, size_w, size_h, &mut buf);
+                    y.frame_resized(i, size_w, size_h, &mut buf).map_err(|e| format!("{p}: {e}"))?;
                     out.extend_from_slice(&buf);
                 }
                 Some(out)

@@ -228,7 +228,7 @@ fn load_video(src: &Source, h: usize, w: usize, o: &ServeOptions) -> Result<Vec<
             let mut out = Vec::new();
             let mut buf = vec![0u8; h * w];
             for i in (0..y.frames()).step_by(step) {
-                y.frame_resized(i, w, h, &mut buf);
+                y.frame_resized(i, w, h, &mut buf).map_err(|e| format!("{}: {e}", p.display()))?;
                 out.extend_from_slice(&buf);
             }
             Ok(out)
