@@ -44,3 +44,62 @@ fn y4m_36_byte_case_through_avf_bel_run() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("YUV4MPEG2"), "the error says what is wrong: {stderr}");
 }
+
+/// A fresh pipeline of the tiny model (seeded), built from its weights file.
+fn tiny_file() -> avf_bel::weights::writer::AlignedBytes {
+    use avf_bel::model::{encode, seeded, Precision};
+    let cfg = avf_bel::ModelConfig::tiny();
+    avf_bel::weights::writer::AlignedBytes::new(&encode(&cfg, &seeded(&cfg, 1), Precision::F32).unwrap())
+}
+
+fn assert_bel_bounded(p: &mut avf_bel::Pipeline<'_>) {
+    let bound = p.config().bel.weight_bound;
+    let bel = p.bel();
+    for x in bel.amygdala.iter().chain(bel.thalamus.iter()).chain(bel.orbitofrontal.iter()) {
+        assert!(x.is_finite() && x.abs() <= bound, "BEL weight {x} (bound {bound})");
+    }
+}
+
+/// Target `pipeline_input`: a learning step before any inference (BEL's last input all zeros) with huge finite
+/// rewards made every touched weight NaN: the step normaliser (1/(energy + 1e-6), up to 1e6) times a reward of
+/// −1.7e38 overflowed to −inf, and −inf · 0 is NaN. Rewards are now saturated to 0–1.
+#[test]
+fn pipeline_learning_with_huge_rewards_before_any_inference() {
+    let file = tiny_file();
+    let w = avf_bel::Weights::parse(file.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; avf_bel::Pipeline::scratch_len(&w)];
+    let mut p = avf_bel::Pipeline::new(&w, &mut scratch).unwrap();
+    p.reset();
+    p.learn(&[19_060_882_000_000.0, 1.014373e21, 6_289_368_000.0, -1.701463e38, -1.0587911e-22]).unwrap();
+    assert_bel_bounded(&mut p);
+}
+
+/// Target `state`: a state file with a valid checksum and a finite weight far outside BEL's learning bound
+/// (−778,069.8 in `amygdala[17]`, bound 4) was applied as is. It is now refused, and BEL is left as it was.
+#[test]
+fn state_file_with_a_weight_past_the_learning_bound_is_refused() {
+    use avf_bel::link::state::{self, StateError};
+    let file = tiny_file();
+    let w = avf_bel::Weights::parse(file.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; avf_bel::Pipeline::scratch_len(&w)];
+    let mut p = avf_bel::Pipeline::new(&w, &mut scratch).unwrap();
+    let hash = p.model_hash();
+    let before = p.bel().amygdala.to_vec();
+    p.bel().amygdala[17] = -778_069.8;
+    let bytes = state::encode(p.bel(), hash, 3);
+    p.bel().amygdala[17] = before[17];
+    let s = state::decode(&bytes).expect("checksum and shape are right");
+    assert_eq!(s.apply(p.bel(), hash), Err(StateError::OutOfBound));
+    assert_eq!(*p.bel().amygdala, *before, "a refused state leaves BEL unchanged");
+    // Just inside the bound is fine.
+    let mut edge = s.clone();
+    edge.amygdala[17] = -p.config().bel.weight_bound;
+    assert_eq!(edge.apply(p.bel(), hash), Ok(()));
+    // The fields are public: a hand-made state with NaN or a short orbitofrontal vector is refused too.
+    let mut nan = edge.clone();
+    nan.thalamus[0] = f32::NAN;
+    assert_eq!(nan.apply(p.bel(), hash), Err(StateError::NonFinite));
+    let mut short = edge;
+    short.orbitofrontal.pop();
+    assert!(matches!(short.apply(p.bel(), hash), Err(StateError::ShapeMismatch { .. })));
+}
