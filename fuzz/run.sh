@@ -16,7 +16,7 @@ export RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing: installing it (stable, ~1 min)"
-  cargo install --locked cargo-fuzz
+  cargo install --locked cargo-fuzz --version 0.13.2
 fi
 
 mode="${1:-}"
