@@ -129,7 +129,10 @@ pub fn run(a: RunArgs) -> CliResult {
             Some(p) => {
                 let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 let y = read_y4m(&b).map_err(|e| format!("{}: {e}", p.display()))?;
-                Some(y.frames_at(f64::from(cfg.visual.fps), size_w, size_h))
+                Some(
+                    y.frames_at(f64::from(cfg.visual.fps), size_w, size_h)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
+                )
             }
             None => None,
         };

@@ -19,6 +19,8 @@ pub enum MediaError {
     },
     /// Not a YUV4MPEG2 stream, or its header is malformed; says what is wrong.
     BadY4m(String),
+    /// A frame the decoded stream cannot give ([`Y4m::frame_resized`]): says which and why.
+    FrameRequest(String),
     /// The stream holds no frames (or no samples).
     Empty,
 }
@@ -32,6 +34,7 @@ impl fmt::Display for MediaError {
                 write!(f, "WAV sample rate is {got} Hz, the model needs {expected} Hz (resample it first)")
             }
             MediaError::BadY4m(w) => write!(f, "not a usable YUV4MPEG2 file: {w}"),
+            MediaError::FrameRequest(w) => write!(f, "cannot resize the requested frame: {w}"),
             MediaError::Empty => write!(f, "the file holds no samples or frames"),
         }
     }
@@ -118,6 +121,13 @@ fn wav_error(e: hound::Error) -> MediaError {
     }
 }
 
+/// Largest frame side [`read_y4m`] takes and [`Y4m::frame_resized`] produces, in pixels (a guard against headers
+/// that would ask for gigabytes).
+pub const Y4M_MAX_SIDE: usize = 8192;
+
+/// Most bytes a whole clip resampled for the model may take (1 GiB).
+pub const MAX_CLIP_BYTES: usize = 1 << 30;
+
 /// A decoded YUV4MPEG2 stream: luma planes only.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Y4m {
@@ -125,36 +135,61 @@ pub struct Y4m {
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// Frames per second (numerator / denominator), if given.
+    /// Frames per second (numerator / denominator of the `F` parameter; 30 when absent or `F0:0`). Finite, > 0.
     pub fps: f32,
     /// Luma frames, frame-major.
     pub luma: Vec<u8>,
 }
 
 impl Y4m {
-    /// Number of frames.
+    /// Number of frames (0 for a value whose sizes are zero or inconsistent).
     pub fn frames(&self) -> usize {
-        self.luma.len() / (self.width * self.height)
+        self.width.checked_mul(self.height).and_then(|plane| self.luma.len().checked_div(plane)).unwrap_or(0)
     }
 
-    /// Frame `i` resampled (area average) to `w`×`h`.
-    pub fn frame_resized(&self, i: usize, w: usize, h: usize, out: &mut [u8]) {
-        let src = &self.luma[i * self.width * self.height..(i + 1) * self.width * self.height];
+    /// Frame `i` resampled (area average) to `w`×`h` into `out`, which must be exactly `w·h` bytes long.
+    ///
+    /// Errors: `i` past the last frame, a target side of 0 or over [`Y4M_MAX_SIDE`], or `out` of another length.
+    pub fn frame_resized(&self, i: usize, w: usize, h: usize, out: &mut [u8]) -> Result<(), MediaError> {
+        let request = |m: String| Err(MediaError::FrameRequest(m));
+        if w == 0 || h == 0 || w > Y4M_MAX_SIDE || h > Y4M_MAX_SIDE {
+            return request(format!("target size {w}x{h} (each side must be 1..={Y4M_MAX_SIDE})"));
+        }
+        if out.len() != w * h {
+            return request(format!("output buffer of {} bytes for a {w}x{h} frame", out.len()));
+        }
+        let frames = self.frames();
+        let plane = self.width * self.height; // frames() > 0 below implies this is non-zero and did not overflow
+        let Some(src) = (i < frames).then(|| &self.luma[i * plane..(i + 1) * plane]) else {
+            return request(format!("frame {i} of a stream of {frames} frames"));
+        };
         for y in 0..h {
             let y0 = y * self.height / h;
             let y1 = ((y + 1) * self.height / h).max(y0 + 1);
             for x in 0..w {
                 let x0 = x * self.width / w;
                 let x1 = ((x + 1) * self.width / w).max(x0 + 1);
-                let mut s = 0u32;
-                for yy in y0..y1 {
-                    for xx in x0..x1 {
-                        s += src[yy * self.width + xx] as u32;
-                    }
+                // u64: an 8192² frame averaged into one pixel sums 2²⁶ bytes, past u32.
+                let mut s = 0u64;
+                for row in src[y0 * self.width..y1 * self.width].chunks_exact(self.width) {
+                    s += row[x0..x1].iter().map(|&p| u64::from(p)).sum::<u64>();
                 }
-                out[y * w + x] = (s / ((y1 - y0) * (x1 - x0)) as u32) as u8;
+                out[y * w + x] = (s / ((y1 - y0) * (x1 - x0)) as u64) as u8;
             }
         }
+        Ok(())
+    }
+}
+
+/// The chroma layouts [`read_y4m`] reads (8 bits per sample); the value of the header's `C` parameter.
+fn chroma_bytes(tag: &[u8], w: usize, h: usize) -> Option<usize> {
+    let quarter = w.div_ceil(2) * h.div_ceil(2);
+    match tag {
+        b"420" | b"420jpeg" | b"420paldv" | b"420mpeg2" => Some(2 * quarter),
+        b"422" => Some(2 * w.div_ceil(2) * h),
+        b"444" => Some(2 * w * h),
+        b"mono" => Some(0),
+        _ => None, // 4:1:1, 10/12/16-bit (`420p10`, …), alpha (`444alpha`): other frame sizes, not read here
     }
 }
 
@@ -162,73 +197,97 @@ impl Y4m {
     /// Every frame resampled to `w`×`h` (area average) and in time to `fps` frames per second: output frame `k`
     /// shows the source frame on screen at `t = k/fps` (the latest one with `i/src_fps ≤ t`: sample and hold, as
     /// a camera read at another rate would). The clip keeps its duration: ⌊frames·fps/src_fps⌋ frames (at least one).
-    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Vec<u8> {
+    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Result<Vec<u8>, MediaError> {
         let src_fps = f64::from(self.fps);
         let n_src = self.frames();
+        if n_src == 0 {
+            return Err(MediaError::Empty);
+        }
         let n_out = if fps > 0.0 && src_fps > 0.0 {
             ((n_src as f64 * fps / src_fps + 1e-9).floor() as usize).max(1)
         } else {
             n_src
         };
-        let mut out = vec![0u8; n_out * w * h];
+        // A stream that claims one frame every few days (`F1:1000000`) would be repeated millions of times: refuse
+        // rather than allocate without bound (found by fuzzing). 240 repeats of a frame is a 1-fps source at 240 fps.
+        let bytes = n_out.checked_mul(w).and_then(|x| x.checked_mul(h));
+        if n_out > n_src.saturating_mul(240) || bytes.is_none_or(|b| b > MAX_CLIP_BYTES) {
+            return Err(MediaError::FrameRequest(format!(
+                "{n_src} frames at {src_fps} fps would become {n_out} frames at {fps} fps: the frame rate is implausible"
+            )));
+        }
+        let mut out = vec![0u8; bytes.unwrap_or(0)];
         for (k, dst) in out.chunks_exact_mut((w * h).max(1)).enumerate() {
             // Index arithmetic in exact rationals where the rates are whole numbers would be nicer; f64 with a tiny
             // bias towards the later frame keeps exact ratios (60 → 30, 25 → 30) on their frames.
             let i = if fps > 0.0 && src_fps > 0.0 { ((k as f64 * src_fps / fps) + 1e-9).floor() as usize } else { k };
-            self.frame_resized(i.min(n_src.saturating_sub(1)), w, h, dst);
+            self.frame_resized(i.min(n_src - 1), w, h, dst)?;
         }
-        out
+        Ok(out)
     }
 }
 
 /// Decode a YUV4MPEG2 stream (8-bit 4:2:0, 4:2:2, 4:4:4 or mono), keeping luma.
+///
+/// The header is read byte by byte, as the format defines it: space-separated parameters, each a letter tag and a
+/// value. `W`, `H`, `F` and `C` must be ASCII; the values of `I`, `A`, `X` and unknown letter tags are skipped
+/// whatever bytes they hold; a parameter that does not start with a letter is an error naming the byte.
 pub fn read_y4m(bytes: &[u8]) -> Result<Y4m, MediaError> {
     let bad = |s: &str| MediaError::BadY4m(s.to_string());
     let nl = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| bad("no header line"))?;
-    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| bad("header is not text"))?;
-    let mut it = header.split(' ');
-    if it.next() != Some("YUV4MPEG2") {
+    let mut params = bytes[..nl].split(|&b| b == b' ');
+    if params.next() != Some(&b"YUV4MPEG2"[..]) {
         return Err(bad("missing YUV4MPEG2 signature"));
     }
-    let (mut w, mut h, mut fps, mut chroma) = (0usize, 0usize, 30.0f32, "420");
-    for tok in it {
-        let (k, v) = tok.split_at(tok.len().min(1));
-        match k {
-            "W" => w = v.parse().map_err(|_| bad("bad width"))?,
-            "H" => h = v.parse().map_err(|_| bad("bad height"))?,
-            "F" => {
-                let (n, d) = v.split_once(':').ok_or_else(|| bad("bad frame rate"))?;
-                let (n, d): (f32, f32) =
-                    (n.parse().map_err(|_| bad("bad frame rate"))?, d.parse().map_err(|_| bad("bad frame rate"))?);
-                if d > 0.0 && n > 0.0 {
-                    fps = n / d;
+    // An ASCII number of a header parameter (`str::parse` alone would take a leading `+`).
+    fn number<T: std::str::FromStr>(v: &[u8]) -> Option<T> {
+        if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(v).ok()?.parse().ok()
+    }
+    let (mut w, mut h, mut fps, mut chroma) = (0usize, 0usize, 30.0f32, &b"420"[..]);
+    for p in params {
+        let Some((&tag, v)) = p.split_first() else {
+            continue; // a doubled or trailing space
+        };
+        match tag {
+            b'W' => w = number(v).ok_or_else(|| bad("bad width"))?,
+            b'H' => h = number(v).ok_or_else(|| bad("bad height"))?,
+            b'F' => {
+                let colon = v.iter().position(|&b| b == b':').ok_or_else(|| bad("bad frame rate"))?;
+                let (n, d): (u32, u32) = number(&v[..colon])
+                    .zip(number(&v[colon + 1..]))
+                    .ok_or_else(|| bad("bad frame rate (expected F<num>:<den>)"))?;
+                // F0:0 means "unknown": keep the default.
+                if n > 0 && d > 0 {
+                    fps = (f64::from(n) / f64::from(d)) as f32;
                 }
             }
-            "C" => chroma = v,
-            _ => {}
+            b'C' => chroma = v,
+            t if t.is_ascii_alphabetic() => {} // I (interlacing), A (aspect), X (extensions), future tags
+            t => {
+                return Err(MediaError::BadY4m(format!("a header parameter starts with byte 0x{t:02x}, not a letter")))
+            }
         }
     }
-    if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(bad("width and height must be 1..8192"));
+    if w == 0 || h == 0 || w > Y4M_MAX_SIDE || h > Y4M_MAX_SIDE {
+        return Err(MediaError::BadY4m(format!("width and height must be 1..={Y4M_MAX_SIDE}")));
     }
     let plane = w * h;
-    let c = w.div_ceil(2) * h.div_ceil(2);
-    let extra = match chroma {
-        c420 if c420.starts_with("420") => 2 * c,
-        "422" => 2 * w.div_ceil(2) * h,
-        "444" => 2 * plane,
-        "mono" => 0,
-        other => return Err(MediaError::BadY4m(format!("unsupported colour space C{other}"))),
-    };
+    let extra = chroma_bytes(chroma, w, h)
+        .ok_or_else(|| MediaError::BadY4m(format!("unsupported colour space C{}", String::from_utf8_lossy(chroma))))?;
     let mut luma = Vec::new();
     let mut pos = nl + 1;
     while pos < bytes.len() {
         let end = bytes[pos..].iter().position(|&b| b == b'\n').ok_or_else(|| bad("frame header has no newline"))?;
-        if !bytes[pos..pos + end].starts_with(b"FRAME") {
+        let line = &bytes[pos..pos + end];
+        // `FRAME`, optionally followed by per-frame parameters (ignored).
+        if !(line == b"FRAME" || line.starts_with(b"FRAME ")) {
             return Err(bad("expected FRAME"));
         }
         pos += end + 1;
-        if pos + plane + extra > bytes.len() {
+        if bytes.len() - pos < plane + extra {
             return Err(bad("truncated frame"));
         }
         luma.extend_from_slice(&bytes[pos..pos + plane]);

@@ -228,7 +228,7 @@ fn load_video(src: &Source, h: usize, w: usize, fps: u16, o: &ServeOptions) -> R
         Source::File(p) => {
             let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let y = read_y4m(&b).map_err(|e| format!("{}: {e}", p.display()))?;
-            Ok(y.frames_at(f64::from(fps), w, h))
+            y.frames_at(f64::from(fps), w, h).map_err(|e| format!("{}: {e}", p.display()))
         }
     }
 }
