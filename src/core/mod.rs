@@ -12,6 +12,7 @@ pub mod dense;
 pub mod epp;
 pub mod error;
 pub mod fusion;
+pub mod kernels;
 pub mod link;
 pub mod pipeline;
 pub mod visual;

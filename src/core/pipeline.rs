@@ -20,6 +20,7 @@ use crate::core::dense::{Dense, Readout};
 use crate::core::epp::epp;
 use crate::core::error::{Error, InputError};
 use crate::core::fusion::{Contribution, Fusion};
+use crate::core::kernels::{KernelReport, Kernels};
 use crate::core::visual::Visual;
 use crate::core::weights::Weights;
 
@@ -103,15 +104,27 @@ impl<'a> Pipeline<'a> {
         t.0
     }
 
-    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats).
+    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats), with the best kernels this CPU
+    /// runs; with `std`, the `AVF_BEL_KERNELS` environment variable forces a lower level (`portable`, `avx2`,
+    /// `avx512`, `avx512vnni`, `neon`, `dotprod`), and a level this CPU lacks is an [`Error::Kernel`].
     pub fn new(w: &Weights<'a>, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        #[cfg(feature = "std")]
+        let kernels = Kernels::from_env()?;
+        #[cfg(not(feature = "std"))]
+        let kernels = Kernels::detect();
+        Self::with_kernels(w, scratch, kernels)
+    }
+
+    /// [`Pipeline::new`] with a given kernel table (e.g. `Kernels::for_level(Level::Avx2)?`), whatever the
+    /// environment says: how one process runs and compares several levels.
+    pub fn with_kernels(w: &Weights<'a>, scratch: &'a mut [f32], kernels: Kernels) -> Result<Self, Error> {
         let needed = Self::scratch_len(w);
         if scratch.len() < needed {
             return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
         }
         let cfg = *w.config();
         let mut arena = Arena::new(scratch);
-        let visual = Visual::new(w, &mut arena)?;
+        let visual = Visual::new(w, &mut arena, kernels)?;
         let frontend = FrontEnd::new(&cfg.audio, arena.take(FrontEnd::scratch_len(&cfg.audio))?)?;
         let cortex = Cortex::new(&cfg.cortex, &cfg.audio, arena.take(Cortex::scratch_len(&cfg.cortex, &cfg.audio))?)?;
         let n_a = audio_inputs(&cfg);
@@ -149,6 +162,11 @@ impl<'a> Pipeline<'a> {
     /// CRC-64 of the weights header this pipeline was built from.
     pub fn model_hash(&self) -> u64 {
         self.model_hash
+    }
+
+    /// Which kernels this pipeline runs (level and GEMM names; `Display` prints one line).
+    pub fn kernels(&self) -> KernelReport {
+        self.visual.kernels().report()
     }
 
     /// The visual pathway (for per-stage use and benchmarks).

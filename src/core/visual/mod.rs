@@ -13,14 +13,12 @@
 //! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
 //! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly.
 
-pub mod conv;
-
 use crate::core::arena::{Arena, Tally};
 use crate::core::config::VisualConfig;
 use crate::core::dense::{expansion, load_f32, Dense, Readout};
 use crate::core::error::{Error, FormatError, InputError};
+use crate::core::kernels::{ConvShape, Kernels};
 use crate::core::weights::{TensorView, Weights};
-use conv::ConvShape;
 
 /// Tensor names of the four blocks.
 pub const BLOCKS: [&str; 4] = ["V1", "V2", "V4", "IT"];
@@ -81,7 +79,7 @@ pub fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
     out
 }
 
-/// Bytes of the largest channels-last u8 block input.
+/// Bytes of the largest channel-quad u8 block input.
 fn hwc_len(sh: &[(ConvShape, usize); 4]) -> usize {
     sh.iter().map(|(s, _)| s.h * s.w * s.cpad()).max().unwrap_or(0)
 }
@@ -97,6 +95,8 @@ pub struct Visual<'a> {
     blocks: [Block<'a>; 4],
     head: Option<Dense<'a>>,
     readout: Readout<'a>,
+    /// The convolution kernels, chosen once at construction.
+    kernels: Kernels,
     // Run state.
     ring: &'a mut [u8],
     stack_u8: &'a mut [u8],
@@ -125,7 +125,7 @@ struct StateSizes {
     conv_out: usize,
     /// Largest pooled activation.
     act: usize,
-    /// Largest channels-last u8 block input.
+    /// Largest channel-quad u8 block input.
     act_u8: usize,
     /// IT width.
     it: usize,
@@ -138,7 +138,7 @@ impl StateSizes {
         let sh = shapes(cfg);
         StateSizes {
             frames: cfg.channels as usize * cfg.height as usize * cfg.width as usize,
-            packed: sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0),
+            packed: sh.iter().map(|(s, _)| s.packed_len_i8()).max().unwrap_or(0),
             conv_out: sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0),
             act: sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0),
             act_u8: hwc_len(&sh),
@@ -178,8 +178,8 @@ impl<'a> Visual<'a> {
         StateSizes::of(cfg).floats() + e
     }
 
-    /// Bind the weights and carve the run state out of `arena`.
-    pub fn new(w: &Weights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+    /// Bind the weights and carve the run state out of `arena`; the convolutions run `kernels`.
+    pub fn new(w: &Weights<'a>, arena: &mut Arena<'a>, kernels: Kernels) -> Result<Self, Error> {
         let cfg = w.config().visual;
         let sh = shapes(&cfg);
         let mut blocks = [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[] }; 4];
@@ -216,6 +216,7 @@ impl<'a> Visual<'a> {
             blocks,
             head,
             readout,
+            kernels,
             ring: arena.take_bytes(z.frames)?,
             stack_u8: arena.take_bytes(z.frames)?,
             stack_f32: arena.take(z.frames)?,
@@ -237,6 +238,11 @@ impl<'a> Visual<'a> {
     /// The configuration.
     pub fn config(&self) -> &VisualConfig {
         &self.cfg
+    }
+
+    /// The convolution kernels this pathway runs.
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
     }
 
     /// The four blocks (geometry and precision).
@@ -276,7 +282,7 @@ impl<'a> Visual<'a> {
             let src = ((self.frames_seen - c as u64 + i as u64) % c as u64) as usize;
             self.stack_u8[i * n..(i + 1) * n].copy_from_slice(&self.ring[src * n..(src + 1) * n]);
         }
-        self.forward_stack();
+        self.forward_stack()?;
         let it = self.cfg.widths[3] as usize;
         for i in 0..it {
             let g = self.gap[i];
@@ -288,35 +294,38 @@ impl<'a> Visual<'a> {
     }
 
     /// CORnet-Z on the current `stack_u8`, leaving IT's global average in `gap`.
-    fn forward_stack(&mut self) {
+    ///
+    /// The buffers are sized for these shapes at construction, so the kernels' length checks cannot fail here;
+    /// they are propagated rather than unwrapped all the same.
+    fn forward_stack(&mut self) -> Result<(), Error> {
+        let k = self.kernels;
         let mut in_scale = 1.0 / 255.0; // scale of the u8 input of the next int8 block
         let mut input_is_frames = true;
         for b in 0..4 {
             let blk = self.blocks[b];
             let s = blk.shape;
-            let n_in = s.cin * s.h * s.w;
+            let n_in = s.input_len();
             match blk.weights {
                 BlockWeights::F32(w) => {
                     if input_is_frames {
                         for (d, &x) in self.stack_f32[..n_in].iter_mut().zip(self.stack_u8.iter()) {
                             *d = x as f32 * (1.0 / 255.0);
                         }
-                        conv::im2col_f32(&s, &self.stack_f32[..n_in], self.packed);
+                        k.im2col_f32(&s, &self.stack_f32[..n_in], self.packed)?;
                     } else {
-                        conv::im2col_f32(&s, &self.act[..n_in], self.packed);
+                        k.im2col_f32(&s, &self.act[..n_in], self.packed)?;
                     }
-                    conv::gemm_f32(&s, blk.cout, w, self.packed, self.conv_out);
+                    k.gemm_f32(&s, blk.cout, w, self.packed, self.conv_out)?;
                 }
                 BlockWeights::I8 { data, scales } => {
-                    let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.packed);
-                    let hwc = &mut self.act_u8[..s.h * s.w * s.cpad()];
+                    let quads = &mut self.act_u8[..s.input_len_u8()];
                     if input_is_frames {
-                        to_channels_last(&self.stack_u8[..n_in], s.cin, s.h * s.w, hwc);
+                        to_channel_quads(&self.stack_u8[..n_in], s.cin, s.h * s.w, quads);
                     } else {
-                        in_scale = quantise_u8(&self.act[..n_in], s.cin, s.h * s.w, hwc);
+                        in_scale = quantise_u8(&self.act[..n_in], s.cin, s.h * s.w, quads);
                     }
-                    conv::im2col_u8(&s, hwc, packed);
-                    conv::gemm_i8(&s, blk.cout, data, scales, in_scale, packed, self.conv_out);
+                    k.im2col_u8(&s, quads, self.packed)?;
+                    k.gemm_i8(&s, blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
                 }
             }
             pool_bias_relu(
@@ -340,6 +349,7 @@ impl<'a> Visual<'a> {
         if let Some(head) = &self.head {
             head.forward(self.gap, self.logits);
         }
+        Ok(())
     }
 
     /// IT's global-average vector of the most recent stack.
@@ -424,36 +434,44 @@ pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out
     }
 }
 
-/// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to channels-last u8 with one scale
-/// (max/255), padding channels to a multiple of 4 with zeros; returns the scale.
+/// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to u8 channel quads (`[cpad/4][hw][4]`, the
+/// int8 kernels' input layout; channels past `c` zero) with one scale (max/255); returns the scale.
 pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> f32 {
     let max = x[..c * hw].iter().fold(0.0f32, |m, &v| m.max(v));
-    let cpad = c.div_ceil(4) * 4;
     if max <= 0.0 || !max.is_finite() {
-        q[..hw * cpad].fill(0);
+        q[..hw * c.div_ceil(4) * 4].fill(0);
         return 1.0;
     }
     let inv = 255.0 / max;
-    if cpad != c {
-        q[..hw * cpad].fill(0);
-    }
-    for ch in 0..c {
-        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
-            q[p * cpad + ch] = (v * inv + 0.5) as u8;
-        }
-    }
+    interleave_quads(x, c, hw, q, |v| (v * inv + 0.5) as u8);
     max / 255.0
 }
 
-/// CHW u8 (`c` channels of `hw` pixels) to channels-last with channels padded to a multiple of 4.
-pub fn to_channels_last(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
-    let cpad = c.div_ceil(4) * 4;
-    if cpad != c {
-        q[..hw * cpad].fill(0);
-    }
-    for ch in 0..c {
-        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
-            q[p * cpad + ch] = v;
+/// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero).
+pub fn to_channel_quads(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
+    interleave_quads(x, c, hw, q, |v| v);
+}
+
+/// Write `c` CHW planes of `hw` values as `[cpad/4][hw][4]` bytes through `f`, four planes per quad plane.
+#[inline(always)]
+fn interleave_quads<T: Copy>(x: &[T], c: usize, hw: usize, q: &mut [u8], f: impl Fn(T) -> u8) {
+    for t in 0..c.div_ceil(4) {
+        let dst: &mut [[u8; 4]] = bytemuck::cast_slice_mut(&mut q[t * hw * 4..(t + 1) * hw * 4]);
+        let lanes = (c - 4 * t).min(4);
+        if lanes == 4 {
+            let (a, b) = (&x[4 * t * hw..(4 * t + 1) * hw], &x[(4 * t + 1) * hw..(4 * t + 2) * hw]);
+            let (cc, d) = (&x[(4 * t + 2) * hw..(4 * t + 3) * hw], &x[(4 * t + 3) * hw..(4 * t + 4) * hw]);
+            for (p, o) in dst.iter_mut().enumerate() {
+                *o = [f(a[p]), f(b[p]), f(cc[p]), f(d[p])];
+            }
+        } else {
+            for (p, o) in dst.iter_mut().enumerate() {
+                let mut v = [0u8; 4];
+                for (i, vi) in v.iter_mut().enumerate().take(lanes) {
+                    *vi = f(x[(4 * t + i) * hw + p]);
+                }
+                *o = v;
+            }
         }
     }
 }

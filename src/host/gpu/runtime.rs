@@ -15,8 +15,8 @@ use crate::core::bel::{Bel, BelTerms};
 use crate::core::config::{CortexConfig, ModelConfig, N_EMOTIONS};
 use crate::core::error::InputError;
 use crate::core::fusion::Contribution;
+use crate::core::kernels::ConvShape;
 use crate::core::pipeline::{audio_inputs, Modalities, Output};
-use crate::core::visual::conv::ConvShape;
 use crate::core::visual::BlockWeights;
 use crate::core::weights::{TensorView, Weights};
 use cudarc::driver::{

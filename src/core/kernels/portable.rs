@@ -1,0 +1,315 @@
+//! Portable kernels: plain Rust for every target, and the reference each SIMD kernel is tested against.
+//!
+//! They are safe functions that index slices; the table calls them only after [`super::Kernels`] has checked
+//! every length, so they never hit a bounds panic. The `#[inline(always)]` bodies are shared with the x86 levels,
+//! which compile the same code under `target_feature` (see `x86_avx2`).
+
+use super::{ConvShape, NR};
+
+/// Longest run of u8 × i8 products an f32 sum holds exactly: each product is an integer of magnitude ≤ 255·128, and
+/// every partial sum of up to 512 of them stays below 2²⁴ (512·255·128 = 16,711,680 < 16,777,216), where f32
+/// represents every integer. See [`gemm_i8`].
+const EXACT_RUN: usize = 512;
+
+/// For output pixels `t = 0..run` reading input column `ix0 + t·stride`, the range `lo..hi` of `t` that falls inside
+/// `0..w` (the rest is zero padding).
+#[inline(always)]
+fn valid_run(ix0: isize, stride: usize, w: usize, run: usize) -> (usize, usize) {
+    if stride == 1 {
+        let lo = (-ix0).clamp(0, run as isize) as usize;
+        let hi = (w as isize - ix0).clamp(lo as isize, run as isize) as usize;
+        return (lo, hi);
+    }
+    if stride == 2 {
+        // V1's stride: ceil-divide by shifting (a hardware divide per run costs more than the copy).
+        let lo = if ix0 >= 0 { 0 } else { ((-ix0 + 1) >> 1) as usize }.min(run);
+        let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + 1) >> 1) as usize };
+        return (lo, hi.clamp(lo, run));
+    }
+    let st = stride as isize;
+    let lo = if ix0 >= 0 { 0 } else { ((-ix0 + st - 1) / st) as usize };
+    let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + st - 1) / st) as usize };
+    let lo = lo.min(run);
+    (lo, hi.clamp(lo, run))
+}
+
+/// The pixels of panel `p` in runs that share an output row: `(first column, input row of ky = 0, input column of
+/// kx = 0, length)`, computed once per panel (no division per row). Returns the number of runs.
+#[inline(always)]
+fn panel_runs(s: &ConvShape, p: usize, runs: &mut [(usize, isize, isize, usize); NR]) -> usize {
+    let (n, wo) = (s.n(), s.wo());
+    let (st, pad) = (s.stride as isize, s.pad as isize);
+    let n0 = p * NR;
+    let cols = (n - n0).min(NR);
+    let mut nruns = 0;
+    let mut j = 0;
+    while j < cols {
+        let n_j = n0 + j;
+        let (oy, ox0) = (n_j / wo, n_j % wo);
+        let run = (wo - ox0).min(cols - j);
+        runs[nruns] = (j, oy as isize * st - pad, ox0 as isize * st - pad, run);
+        nruns += 1;
+        j += run;
+    }
+    nruns
+}
+
+/// Where a packed row reads its input: element `offset + iy·row_stride + ix·pixel_stride` of `x` for input pixel
+/// `(iy, ix)` (a CHW plane: the plane's offset, `w`, 1; one channel of a channel-quad plane: its byte, `4w`, 4).
+#[derive(Clone, Copy)]
+struct Source {
+    offset: usize,
+    row_stride: usize,
+    pixel_stride: usize,
+}
+
+/// Fill one packed row `dst` (NR wide) for kernel tap `(ky, kx)`, converting each input element with `conv`;
+/// `zero` where the tap falls in the padding or past the last pixel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fill_row<S: Copy, T: Copy>(
+    s: &ConvShape,
+    runs: &[(usize, isize, isize, usize)],
+    cols: usize,
+    (ky, kx): (usize, usize),
+    dst: &mut [T],
+    x: &[S],
+    src: Source,
+    zero: T,
+    conv: impl Fn(S) -> T,
+) {
+    let h = s.h as isize;
+    for &(j, iy0, ix00, run) in runs {
+        let d = &mut dst[j..j + run];
+        let iy = iy0 + ky as isize;
+        if iy < 0 || iy >= h {
+            d.fill(zero);
+            continue;
+        }
+        let ix0 = ix00 + kx as isize;
+        let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
+        // Element loops rather than fill/copy_from_slice: runs are short (≤ one output row) and a library call per
+        // run costs more than the copy.
+        let (head, rest) = d.split_at_mut(lo);
+        for v in head.iter_mut().chain(rest[hi - lo..].iter_mut()) {
+            *v = zero;
+        }
+        if hi > lo {
+            let first = (ix0 + lo as isize * s.stride as isize) as usize;
+            let row = src.offset + iy as usize * src.row_stride;
+            let step = s.stride * src.pixel_stride;
+            if step == 1 {
+                let from = &x[row + first..row + first + (hi - lo)];
+                for (v, &e) in d[lo..hi].iter_mut().zip(from) {
+                    *v = conv(e);
+                }
+            } else {
+                let from = &x[row + first * src.pixel_stride..];
+                for (t, v) in d[lo..hi].iter_mut().enumerate() {
+                    *v = conv(from[t * step]);
+                }
+            }
+        }
+    }
+    for v in &mut dst[cols..] {
+        *v = zero;
+    }
+}
+
+/// Pack the f32 CHW input `x` into column panels `[panel][kk][NR]` (see the module docs).
+#[inline(always)]
+pub(super) fn im2col_f32_body(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+    for p in 0..s.panels() {
+        let nruns = panel_runs(s, p, &mut runs);
+        let cols = (n - p * NR).min(NR);
+        let base = p * kk * NR;
+        let mut row = 0;
+        for ci in 0..s.cin {
+            let src = Source { offset: ci * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
+            for ky in 0..s.k {
+                for kx in 0..s.k {
+                    let dst = &mut packed[base + row * NR..base + row * NR + NR];
+                    fill_row(s, &runs[..nruns], cols, (ky, kx), dst, x, src, 0.0, |e| e);
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col_f32_body`] as a table entry.
+pub(super) fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
+    im2col_f32_body(s, x, packed)
+}
+
+/// Pack u8 channel-quad input (`[cpad/4][h][w][4]`, channels past `cin` zero) into `[panel][kk4/4][NR][4]` bytes
+/// for the SIMD int8 kernels; with `FLIP` every byte is stored XOR 0x80 (`x − 128` as i8, for ARM's signed `sdot`).
+///
+/// Quad row `q = (ky·k + kx)·cpad/4 + t` holds channels `4t..4t+4` of tap `(ky, kx)` for the panel's pixels: one
+/// 4-byte element per pixel, read from plane `t` exactly as the f32 im2col reads a CHW plane (contiguous runs at
+/// stride 1), so packing is a copy of runs, with no byte shuffling or transposing.
+#[inline(always)]
+pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    let (n, quads, cq) = (s.n(), s.kk4() / 4, s.cpad() / 4);
+    let flip = if FLIP { 0x8080_8080u32 } else { 0 };
+    let zero = flip.to_ne_bytes();
+    let src: &[[u8; 4]] = bytemuck::cast_slice(&x[..s.input_len_u8()]);
+    let dst_all: &mut [[u8; 4]] = bytemuck::cast_slice_mut(packed);
+    let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+    for p in 0..s.panels() {
+        let nruns = panel_runs(s, p, &mut runs);
+        let cols = (n - p * NR).min(NR);
+        let base = p * quads * NR;
+        let mut row = 0;
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                for t in 0..cq {
+                    let dst = &mut dst_all[base + row * NR..base + row * NR + NR];
+                    let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
+                    fill_row(s, &runs[..nruns], cols, (ky, kx), dst, src, plane, zero, |e| {
+                        (u32::from_ne_bytes(e) ^ flip).to_ne_bytes()
+                    });
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Pack u8 channel-quad input into f32 panels `[panel][k·k·cin][NR]` (rows `(ky, kx, channel)`, the padding
+/// channels skipped) for the portable [`gemm_i8`]: each quad row is gathered as in [`im2col_quads_body`], then
+/// spread to its (up to) four channel rows.
+#[inline(always)]
+pub(super) fn im2col_u8_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    let (n, kk, cq) = (s.n(), s.kk(), s.cpad() / 4);
+    let src: &[[u8; 4]] = bytemuck::cast_slice(&x[..s.input_len_u8()]);
+    let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+    let mut quad_row = [[0u8; 4]; NR];
+    for p in 0..s.panels() {
+        let nruns = panel_runs(s, p, &mut runs);
+        let cols = (n - p * NR).min(NR);
+        let base = p * kk * NR;
+        let mut row = 0;
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                for t in 0..cq {
+                    let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
+                    fill_row(s, &runs[..nruns], cols, (ky, kx), &mut quad_row, src, plane, [0; 4], |e| e);
+                    for c in 0..(s.cin - 4 * t).min(4) {
+                        let dst = &mut packed[base + row * NR..base + row * NR + NR];
+                        for (d, q) in dst.iter_mut().zip(&quad_row) {
+                            *d = q[c] as f32;
+                        }
+                        row += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Portable f32 GEMM over packed panels (see [`super::Kernels::gemm_f32`]).
+#[inline(always)]
+pub(super) fn gemm_f32_body(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    for p in 0..s.panels() {
+        let panel = &packed[p * kk * NR..(p + 1) * kk * NR];
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        for m in 0..cout {
+            let wrow = &w[m * kk..(m + 1) * kk];
+            let mut acc = [0.0f32; NR];
+            for (r, &wv) in wrow.iter().enumerate() {
+                let xs = &panel[r * NR..(r + 1) * NR];
+                for j in 0..NR {
+                    acc[j] += wv * xs[j];
+                }
+            }
+            out[m * n + n0..m * n + n0 + cols].copy_from_slice(&acc[..cols]);
+        }
+    }
+}
+
+/// [`gemm_f32_body`] as a table entry.
+pub(super) fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    gemm_f32_body(s, cout, w, packed, out)
+}
+
+/// Output channels the portable int8 GEMM converts and runs together (one f32 weight buffer of
+/// `MB_I8 · EXACT_RUN` floats on the stack, 8 KB).
+const MB_I8: usize = 4;
+
+/// Portable int8 GEMM over f32 panels packed by [`im2col_u8_f32`]: the exact integer sum `Σ w·x`, then one f32
+/// multiply by `scale_x · w_scale[m]`.
+///
+/// The sum runs in f32, in runs of at most [`EXACT_RUN`] products, each run then added to an i32 accumulator: every
+/// product and partial sum is an integer below 2²⁴, so the f32 arithmetic is exact and the result equals the i32
+/// sums of the SIMD kernels bit for bit. The multiply loop is the f32 GEMM's, which compilers vectorise for any
+/// target, where an i32 formulation of u8 × i8 products does not vectorise on SSE2 (no 32-bit multiply) and
+/// measured six times slower than the f32 path. For each block of [`MB_I8`] output channels and each run, the
+/// run's weights are converted to f32 once and applied to every panel; the i32 partial sums live in `out` (as bit
+/// patterns) until the last run scales them.
+pub(super) fn gemm_i8(
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let (n, kk, kk4, cin, cpad) = (s.n(), s.kk(), s.kk4(), s.cin, s.cpad());
+    let mut wbuf = [[0.0f32; EXACT_RUN]; MB_I8];
+    let mut m0 = 0;
+    while m0 < cout {
+        let rows = (cout - m0).min(MB_I8);
+        let mut r0 = 0;
+        while r0 < kk {
+            let len = (kk - r0).min(EXACT_RUN);
+            // Packed row r = (tap, c) reads weight tap·cpad + c (the quad layout pads channels to cpad).
+            for (i, wb) in wbuf.iter_mut().enumerate().take(rows) {
+                let wrow = &w[(m0 + i) * kk4..(m0 + i + 1) * kk4];
+                // Tap by tap: each piece is a contiguous, vectorisable i8 → f32 conversion.
+                let (mut r, mut done) = (r0, 0);
+                while done < len {
+                    let (tap, c) = (r / cin, r % cin);
+                    let take = (cin - c).min(len - done);
+                    let from = &wrow[tap * cpad + c..tap * cpad + c + take];
+                    for (v, &x) in wb[done..done + take].iter_mut().zip(from) {
+                        *v = x as f32;
+                    }
+                    r += take;
+                    done += take;
+                }
+            }
+            for p in 0..s.panels() {
+                let rows_x = &packed[(p * kk + r0) * NR..(p * kk + r0 + len) * NR];
+                let n0 = p * NR;
+                let cols = (n - n0).min(NR);
+                for (i, wb) in wbuf.iter().enumerate().take(rows) {
+                    let mut part = [0.0f32; NR];
+                    for (&wv, xs) in wb[..len].iter().zip(rows_x.chunks_exact(NR)) {
+                        for j in 0..NR {
+                            part[j] += wv * xs[j];
+                        }
+                    }
+                    let o = &mut out[(m0 + i) * n + n0..(m0 + i) * n + n0 + cols];
+                    for (v, &pj) in o.iter_mut().zip(&part) {
+                        let prev = if r0 == 0 { 0 } else { v.to_bits() as i32 };
+                        *v = f32::from_bits((prev + pj as i32) as u32);
+                    }
+                }
+            }
+            r0 += len;
+        }
+        for i in 0..rows {
+            let sc = scale_x * w_scale[m0 + i];
+            for v in &mut out[(m0 + i) * n..(m0 + i + 1) * n] {
+                *v = (v.to_bits() as i32) as f32 * sc;
+            }
+        }
+        m0 += rows;
+    }
+}
