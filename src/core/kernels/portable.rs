@@ -90,10 +90,8 @@ fn fill_row<S: Copy, T: Copy>(
         let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
         // Element loops rather than fill/copy_from_slice: runs are short (≤ one output row) and a library call per
         // run costs more than the copy.
-        let (head, rest) = d.split_at_mut(lo);
-        for v in head.iter_mut().chain(rest[hi - lo..].iter_mut()) {
-            *v = zero;
-        }
+        d[..lo].fill(zero);
+        d[hi..].fill(zero);
         if hi > lo {
             let first = (ix0 + lo as isize * s.stride as isize) as usize;
             let row = src.offset + iy as usize * src.row_stride;
@@ -102,6 +100,20 @@ fn fill_row<S: Copy, T: Copy>(
                 let from = &x[row + first..row + first + (hi - lo)];
                 for (v, &e) in d[lo..hi].iter_mut().zip(from) {
                     *v = conv(e);
+                }
+            } else if step == 2 {
+                // V1's stride with a constant step: the compiler vectorises the gather with shuffles.
+                let len = hi - lo;
+                let start = row + first;
+                if start + 2 * len <= x.len() {
+                    for (v, pair) in d[lo..hi].iter_mut().zip(x[start..start + 2 * len].chunks_exact(2)) {
+                        *v = conv(pair[0]);
+                    }
+                } else {
+                    let from = &x[start..start + 2 * len - 1];
+                    for (t, v) in d[lo..hi].iter_mut().enumerate() {
+                        *v = conv(from[2 * t]);
+                    }
                 }
             } else {
                 let from = &x[row + first * src.pixel_stride..];
@@ -116,6 +128,82 @@ fn fill_row<S: Copy, T: Copy>(
     }
 }
 
+/// Whether every packed row of `s` is a shifted copy of its input plane: stride 1 and output rows as wide as input
+/// rows ("same" padding across; CORnet-Z's V2, V4 and IT). Then output pixel `j` of a panel and input pixel
+/// `j + dy·w + dx` line up for every tap `(dy, dx)`, across output rows, so [`fill_row_same`] packs a row with one
+/// contiguous copy and a few edge fixes instead of a run per output row.
+#[inline(always)]
+fn same_rows(s: &ConvShape) -> bool {
+    s.stride == 1 && s.wo() == s.w
+}
+
+/// For [`same_rows`] shapes, tap `(ky, kx)` of panel columns `n0..n0+cols` (output columns `ox`): which columns
+/// read inside the input, and the offset `shift` such that column `j` reads plane element `j + shift`. The same for
+/// every input plane, so computed once per panel and tap.
+#[inline(always)]
+fn same_tap(
+    s: &ConvShape,
+    (n0, cols, ox): (usize, usize, &[u32; NR]),
+    (ky, kx): (usize, usize),
+) -> ([bool; NR], isize) {
+    let (w, h, ho) = (s.w as isize, s.h as isize, s.ho() as isize);
+    let (dy, dx) = (ky as isize - s.pad as isize, kx as isize - s.pad as isize);
+    let n0i = n0 as isize;
+    // Output rows whose source row oy + dy lies inside the plane, as a column range of this panel.
+    let j_lo = ((-dy).max(0) * w - n0i).clamp(0, cols as isize) as usize;
+    let j_hi = ((h - dy).min(ho) * w - n0i).clamp(j_lo as isize, cols as isize) as usize;
+    let mut inside = [false; NR];
+    for (j, m) in inside.iter_mut().enumerate() {
+        // Column j reads element j + shift: inside the plane for rows in j_lo..j_hi, except where ox + dx falls off
+        // the row (that would be the neighbouring row's edge pixel).
+        *m = j >= j_lo && j < j_hi && ((ox[j] as isize + dx) as usize) < s.w;
+    }
+    (inside, n0i + dy * w + dx)
+}
+
+/// Fill one packed row of a [`same_rows`] shape: column `j` is `conv(x[plane + j + shift])` where `inside[j]`, else
+/// `zero` (see [`same_tap`]).
+#[inline(always)]
+fn fill_row_same<S: Copy, T: Copy>(
+    dst: &mut [T; NR],
+    x: &[S],
+    (plane, shift, inside): (usize, isize, &[bool; NR]),
+    zero: T,
+    conv: impl Fn(S) -> T,
+) {
+    let start = plane as isize + shift;
+    if start >= 0 && start as usize + NR <= x.len() {
+        // The whole window is readable: one branch-free, vectorisable pass of loads and selects.
+        let win: &[S; NR] = x[start as usize..start as usize + NR].try_into().expect("NR elements");
+        for j in 0..NR {
+            // Converted unconditionally, then selected: a blend, not a branch.
+            let v = conv(win[j]);
+            dst[j] = if inside[j] { v } else { zero };
+        }
+    } else {
+        // At the ends of `x`: read only where inside (always within the plane).
+        for j in 0..NR {
+            dst[j] = if inside[j] { conv(x[(start + j as isize) as usize]) } else { zero };
+        }
+    }
+}
+
+/// Output column of each of panel `p`'s columns (`(p·NR + j) mod wo`), computed once per panel.
+#[inline(always)]
+fn panel_ox(s: &ConvShape, p: usize) -> [u32; NR] {
+    let wo = s.wo();
+    let mut ox = [0u32; NR];
+    let mut c = (p * NR) % wo;
+    for o in &mut ox {
+        *o = c as u32;
+        c += 1;
+        if c == wo {
+            c = 0;
+        }
+    }
+    ox
+}
+
 /// Pack the f32 CHW input `x` into column panels `[panel][kk][NR]` (see the module docs).
 #[inline(always)]
 pub(super) fn im2col_f32_body(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
@@ -125,6 +213,20 @@ pub(super) fn im2col_f32_body(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
         let nruns = panel_runs(s, p, &mut runs);
         let cols = (n - p * NR).min(NR);
         let base = p * kk * NR;
+        if same_rows(s) {
+            // Tap-major, so each tap's selection serves every input plane; row (ci, tap) sits at ci·k² + tap.
+            let ox = panel_ox(s, p);
+            let taps = s.k * s.k;
+            for tap in 0..taps {
+                let (inside, shift) = same_tap(s, (p * NR, cols, &ox), (tap / s.k, tap % s.k));
+                for ci in 0..s.cin {
+                    let at = base + (ci * taps + tap) * NR;
+                    let dst: &mut [f32; NR] = (&mut packed[at..at + NR]).try_into().expect("NR floats");
+                    fill_row_same(dst, x, (ci * s.h * s.w, shift, &inside), 0.0, |e| e);
+                }
+            }
+            continue;
+        }
         let mut row = 0;
         for ci in 0..s.cin {
             let src = Source { offset: ci * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
@@ -163,14 +265,21 @@ pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packe
         let cols = (n - p * NR).min(NR);
         let base = p * quads * NR;
         let mut row = 0;
+        let same = same_rows(s);
+        let ox = panel_ox(s, p);
+        let conv = |e: [u8; 4]| (u32::from_ne_bytes(e) ^ flip).to_ne_bytes();
         for ky in 0..s.k {
             for kx in 0..s.k {
+                let (inside, shift) = if same { same_tap(s, (p * NR, cols, &ox), (ky, kx)) } else { ([false; NR], 0) };
                 for t in 0..cq {
-                    let dst = &mut dst_all[base + row * NR..base + row * NR + NR];
+                    let dst: &mut [[u8; 4]; NR] =
+                        (&mut dst_all[base + row * NR..base + row * NR + NR]).try_into().expect("NR quads");
                     let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
-                    fill_row(s, &runs[..nruns], cols, (ky, kx), dst, src, plane, zero, |e| {
-                        (u32::from_ne_bytes(e) ^ flip).to_ne_bytes()
-                    });
+                    if same {
+                        fill_row_same(dst, src, (plane.offset, shift, &inside), zero, conv);
+                    } else {
+                        fill_row(s, &runs[..nruns], cols, (ky, kx), dst, src, plane, zero, conv);
+                    }
                     row += 1;
                 }
             }
@@ -192,11 +301,18 @@ pub(super) fn im2col_u8_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
         let cols = (n - p * NR).min(NR);
         let base = p * kk * NR;
         let mut row = 0;
+        let same = same_rows(s);
+        let ox = panel_ox(s, p);
         for ky in 0..s.k {
             for kx in 0..s.k {
+                let (inside, shift) = if same { same_tap(s, (p * NR, cols, &ox), (ky, kx)) } else { ([false; NR], 0) };
                 for t in 0..cq {
                     let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
-                    fill_row(s, &runs[..nruns], cols, (ky, kx), &mut quad_row, src, plane, [0; 4], |e| e);
+                    if same {
+                        fill_row_same(&mut quad_row, src, (plane.offset, shift, &inside), [0; 4], |e| e);
+                    } else {
+                        fill_row(s, &runs[..nruns], cols, (ky, kx), &mut quad_row, src, plane, [0; 4], |e| e);
+                    }
                     for c in 0..(s.cin - 4 * t).min(4) {
                         let dst = &mut packed[base + row * NR..base + row * NR + NR];
                         for (d, q) in dst.iter_mut().zip(&quad_row) {
