@@ -2,7 +2,7 @@
 //! allows; aarch64, also under qemu: portable, NEON, NEON + dot product) against a naive direct convolution written
 //! independently of the packed layouts, and against the portable level, on many shapes: odd sizes, output channels
 //! that are no multiple of any tile height, reductions from 1 to 4,608 steps, narrow and partial panels, strides
-//! 1–3. Then the length and shape checks of the safe API.
+//! 1–3; the pooling kernel against its definition. Then the length and shape checks of the safe API.
 
 use avf_bel::kernels::{ConvShape, KernelError, Kernels, Level, MAX_KK4, NR};
 use avf_bel::model::SplitMix64;
@@ -334,5 +334,55 @@ fn levels_parse_report_and_refuse_what_the_cpu_lacks() {
     }
     if cfg!(target_arch = "aarch64") {
         assert!(Level::Neon.supported(), "NEON is part of the aarch64 baseline");
+    }
+}
+
+/// Max-pool 3/2/1 + bias + ReLU, written directly from the definition.
+fn naive_pool(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32]) -> Vec<f32> {
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let mut out = vec![0.0f32; c * ph * pw];
+    for ch in 0..c {
+        for py in 0..ph {
+            for px in 0..pw {
+                let mut m = f32::NEG_INFINITY;
+                for y in (2 * py).saturating_sub(1)..(2 * py + 2).min(h) {
+                    for xx in (2 * px).saturating_sub(1)..(2 * px + 2).min(w) {
+                        m = m.max(x[(ch * h + y) * w + xx]);
+                    }
+                }
+                out[(ch * ph + py) * pw + px] = (m + bias[ch]).max(0.0);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pooling_matches_the_definition_on_every_level() {
+    let levels = levels();
+    let mut rng = SplitMix64(5);
+    for (c, h, w) in [(3, 32, 32), (5, 7, 9), (2, 1, 1), (4, 2, 3), (1, 16, 1), (6, 5, 31)] {
+        let x = rand_vec(&mut rng, c * h * w, -1.0, 1.0);
+        let bias = rand_vec(&mut rng, c, -0.3, 0.3);
+        let want = naive_pool(&x, c, h, w, &bias);
+        let want_max = want.iter().fold(0.0f32, |m, &v| m.max(v));
+        for k in &levels {
+            let mut out = vec![f32::NAN; want.len() + 1];
+            let mut rowmax = vec![f32::NAN; w + 2];
+            let max = k.pool_bias_relu(&x, (c, h, w), &bias, &mut out, &mut rowmax).unwrap();
+            assert_eq!(&out[..want.len()], &want[..], "{k:?} {c}x{h}x{w}");
+            assert!(out[want.len()].is_nan(), "{k:?}: wrote past the output");
+            assert_eq!(max, want_max, "{k:?} {c}x{h}x{w}: returned maximum");
+            // Short buffers and empty shapes are errors.
+            let short = KernelError::BufferTooShort;
+            assert_eq!(k.pool_bias_relu(&x[1..], (c, h, w), &bias, &mut out, &mut rowmax), Err(short("x")));
+            assert_eq!(k.pool_bias_relu(&x, (c, h, w), &bias[1..], &mut out, &mut rowmax), Err(short("bias")));
+            assert_eq!(
+                k.pool_bias_relu(&x, (c, h, w), &bias, &mut out[..want.len() - 1], &mut rowmax),
+                Err(short("out"))
+            );
+            assert_eq!(k.pool_bias_relu(&x, (c, h, w), &bias, &mut out, &mut rowmax[1..]), Err(short("rowmax")));
+            assert_eq!(k.pool_bias_relu(&x, (0, h, w), &bias, &mut out, &mut rowmax), Err(KernelError::BadShape));
+        }
     }
 }

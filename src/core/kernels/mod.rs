@@ -284,6 +284,8 @@ type GemmI8 = unsafe fn(&ConvShape, usize, &[i8], &[f32], f32, &[f32], &mut [f32
 type Im2colF32 = unsafe fn(&ConvShape, &[f32], &mut [f32]);
 /// u8 im2col for the int8 GEMM of the same table: `(shape, x [cpad/4][h][w][4], packed)`.
 type Im2colU8 = unsafe fn(&ConvShape, &[u8], &mut [f32]);
+/// Max-pool 3/2/1 + bias + ReLU: `(x [c][h][w], (c, h, w), bias [c], out [c][⌈h/2⌉][⌈w/2⌉], rowmax [w+2]) -> max`.
+type Pool = unsafe fn(&[f32], (usize, usize, usize), &[f32], &mut [f32], &mut [f32]) -> f32;
 
 /// The kernels of one [`Level`]: function pointers chosen once, called through safe, length-checked methods.
 #[derive(Clone, Copy)]
@@ -295,6 +297,7 @@ pub struct Kernels {
     gemm_i8: GemmI8,
     im2col_f32: Im2colF32,
     im2col_u8: Im2colU8,
+    pool: Pool,
 }
 
 impl fmt::Debug for Kernels {
@@ -339,6 +342,7 @@ impl Kernels {
             gemm_i8: portable::gemm_i8,
             im2col_f32: portable::im2col_f32,
             im2col_u8: portable::im2col_u8_f32,
+            pool: portable::pool,
         }
     }
 
@@ -369,6 +373,7 @@ impl Kernels {
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
+                pool: x86_avx2::pool,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => Ok(Kernels {
@@ -379,6 +384,7 @@ impl Kernels {
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
+                pool: x86_avx2::pool,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512Vnni => Ok(Kernels {
@@ -389,6 +395,7 @@ impl Kernels {
                 gemm_i8: x86_avx512::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
+                pool: x86_avx2::pool,
             }),
             #[cfg(target_arch = "aarch64")]
             Level::Neon => Ok(Kernels {
@@ -399,6 +406,7 @@ impl Kernels {
                 gemm_i8: aarch64::gemm_i8_widening,
                 im2col_f32: portable::im2col_f32,
                 im2col_u8: aarch64::im2col_u8,
+                pool: portable::pool,
             }),
             #[cfg(target_arch = "aarch64")]
             Level::NeonDotprod => Ok(Kernels {
@@ -409,6 +417,7 @@ impl Kernels {
                 gemm_i8: aarch64::gemm_i8_dotprod,
                 im2col_f32: portable::im2col_f32,
                 im2col_u8: aarch64::im2col_u8,
+                pool: portable::pool,
             }),
             #[allow(unreachable_patterns)]
             _ => Err(KernelError::Unsupported(level)),
@@ -505,6 +514,32 @@ impl Kernels {
         // `w`, `w_scale`, `packed`, `out` hold at least `cout·kk4`, `cout`, `packed_len_i8`, `cout·n` elements.
         unsafe { (self.gemm_i8)(s, cout, w, w_scale, scale_x, packed, out) };
         Ok(())
+    }
+}
+
+impl Kernels {
+    /// Max-pool 3/2/1 (zero padding never wins: it is −∞) over `x` (`[c][h][w]`), then add `bias[ch]` and apply
+    /// ReLU, into `out` (`[c][⌈h/2⌉][⌈w/2⌉]`); `rowmax` is scratch of `w + 2` floats. Returns the largest output (0
+    /// if none is positive). The same code on every level (compiled for the level's instruction set).
+    pub fn pool_bias_relu(
+        &self,
+        x: &[f32],
+        (c, h, w): (usize, usize, usize),
+        bias: &[f32],
+        out: &mut [f32],
+        rowmax: &mut [f32],
+    ) -> Result<f32, KernelError> {
+        if c == 0 || h == 0 || w == 0 {
+            return Err(KernelError::BadShape);
+        }
+        let len = c.checked_mul(h).and_then(|v| v.checked_mul(w)).ok_or(KernelError::BadShape)?;
+        let pooled = c.checked_mul(h.div_ceil(2) * w.div_ceil(2)).ok_or(KernelError::BadShape)?;
+        need(x.len(), len, "x")?;
+        need(bias.len(), c, "bias")?;
+        need(out.len(), pooled, "out")?;
+        need(rowmax.len(), w.checked_add(2).ok_or(KernelError::BadShape)?, "rowmax")?;
+        // SAFETY: CPU features confirmed at construction; every slice holds what the body indexes (checked above).
+        Ok(unsafe { (self.pool)(x, (c, h, w), bias, out, rowmax) })
     }
 }
 

@@ -429,3 +429,83 @@ pub(super) fn gemm_i8(
         m0 += rows;
     }
 }
+
+/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU; returns the largest output (0 if
+/// none is positive), which the int8 path's quantisation needs next.
+///
+/// Separable: each output row first takes the elementwise max of up to three input rows (contiguous, vectorises)
+/// into `rowmax`, which holds a −∞ sentinel on each side (so it must hold `w + 2` floats); each output pixel is then
+/// the max of three neighbours of that row, `max(max(r[2px], r[2px+1]), r[2px+2])`, read as pairs so that it
+/// vectorises too.
+#[inline(always)]
+pub(super) fn pool_body(x: &[f32], (c, h, w): (usize, usize, usize), bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) -> f32 {
+    // `maxps` semantics (no NaN special-casing): activations here are finite.
+    #[inline(always)]
+    fn mx(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let rm = &mut rowmax[..w + 2];
+    rm[0] = f32::NEG_INFINITY;
+    rm[w + 1] = f32::NEG_INFINITY;
+    for ch in 0..c {
+        let src = &x[ch * h * w..(ch + 1) * h * w];
+        let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
+        let b = bias[ch];
+        for py in 0..ph {
+            // Input rows 2py−1, 2py, 2py+1 (those inside the map). Written as pure elementwise maxima of source
+            // rows into `mid`, never as a conditional update of `mid` itself, which compilers turn into masked
+            // stores (microcoded and slow on AMD).
+            let y = 2 * py;
+            let row = |yy: usize| &src[yy * w..yy * w + w];
+            let mid = &mut rm[1..w + 1];
+            match (y > 0, y + 1 < h) {
+                (true, true) => {
+                    for (((m, &a), &bb), &cc) in mid.iter_mut().zip(row(y - 1)).zip(row(y)).zip(row(y + 1)) {
+                        *m = mx(mx(a, bb), cc);
+                    }
+                }
+                (true, false) => {
+                    for ((m, &a), &bb) in mid.iter_mut().zip(row(y - 1)).zip(row(y)) {
+                        *m = mx(a, bb);
+                    }
+                }
+                (false, true) => {
+                    for ((m, &a), &bb) in mid.iter_mut().zip(row(y)).zip(row(y + 1)) {
+                        *m = mx(a, bb);
+                    }
+                }
+                (false, false) => mid.copy_from_slice(row(y)),
+            }
+            // Columns 2px−1, 2px, 2px+1 of the input are rm[2px], rm[2px+1], rm[2px+2] (rm[0] is the sentinel).
+            let drow = &mut dst[py * pw..py * pw + pw];
+            let (body, last) = drow.split_at_mut(pw - 1);
+            let pairs = rm[..2 * pw - 2].chunks_exact(2).zip(rm[2..2 * pw].chunks_exact(2));
+            for (d, (p, q)) in body.iter_mut().zip(pairs) {
+                *d = mx(mx(mx(p[0], p[1]), q[0]) + b, 0.0);
+            }
+            last[0] = mx(mx(mx(rm[2 * pw - 2], rm[2 * pw - 1]), rm[2 * pw]) + b, 0.0);
+        }
+    }
+    // The largest output, over eight independent lanes (a vector max; one running maximum would be a serial
+    // chain of scalar compares).
+    let all = &out[..c * ph * pw];
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = all.chunks_exact(8);
+    for c8 in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c8) {
+            *l = mx(*l, v);
+        }
+    }
+    let top = chunks.remainder().iter().fold(0.0f32, |t, &v| mx(t, v));
+    lanes.iter().fold(top, |t, &v| mx(t, v))
+}
+
+/// [`pool_body`] as a table entry.
+pub(super) fn pool(x: &[f32], chw: (usize, usize, usize), bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) -> f32 {
+    pool_body(x, chw, bias, out, rowmax)
+}

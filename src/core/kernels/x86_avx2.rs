@@ -46,6 +46,21 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     portable::im2col_quads_body::<false>(s, x, packed)
 }
 
+/// The portable max-pool + bias + ReLU compiled for AVX2.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::pool_bias_relu`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn pool(
+    x: &[f32],
+    chw: (usize, usize, usize),
+    bias: &[f32],
+    out: &mut [f32],
+    rowmax: &mut [f32],
+) -> f32 {
+    portable::pool_body(x, chw, bias, out, rowmax)
+}
+
 /// f32 GEMM: for each panel and block of 6 output channels, two 6 × 16 tiles over the whole reduction.
 ///
 /// # Safety

@@ -17,7 +17,7 @@ use crate::core::arena::{Arena, Tally};
 use crate::core::config::VisualConfig;
 use crate::core::dense::{expansion, load_f32, Dense, Readout};
 use crate::core::error::{Error, FormatError, InputError};
-use crate::core::kernels::{ConvShape, Kernels};
+use crate::core::kernels::{ConvShape, KernelError, Kernels};
 use crate::core::weights::{TensorView, Weights};
 
 /// Tensor names of the four blocks.
@@ -301,6 +301,7 @@ impl<'a> Visual<'a> {
         let k = self.kernels;
         let mut in_scale = 1.0 / 255.0; // scale of the u8 input of the next int8 block
         let mut input_is_frames = true;
+        let mut act_max = 0.0; // the largest pooled activation of the previous block
         for b in 0..4 {
             let blk = self.blocks[b];
             let s = blk.shape;
@@ -322,21 +323,19 @@ impl<'a> Visual<'a> {
                     if input_is_frames {
                         to_channel_quads(&self.stack_u8[..n_in], s.cin, s.h * s.w, quads);
                     } else {
-                        in_scale = quantise_u8(&self.act[..n_in], s.cin, s.h * s.w, quads);
+                        in_scale = quantise_with_max(&self.act[..n_in], s.cin, s.h * s.w, act_max, quads);
                     }
                     k.im2col_u8(&s, quads, self.packed)?;
                     k.gemm_i8(&s, blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
                 }
             }
-            pool_bias_relu(
+            act_max = k.pool_bias_relu(
                 &self.conv_out[..blk.cout * s.n()],
-                blk.cout,
-                s.ho(),
-                s.wo(),
+                (blk.cout, s.ho(), s.wo()),
                 blk.bias,
                 self.act,
                 self.packed,
-            );
+            )?;
             input_is_frames = false;
         }
         let it = self.blocks[3];
@@ -390,60 +389,37 @@ impl<'a> Visual<'a> {
     }
 }
 
-/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU.
-///
-/// Separable: each output row first takes the elementwise max of up to three input rows (contiguous, vectorises)
-/// into `rowmax`, which holds a −∞ sentinel on each side (so it must hold `w + 2` floats); each output pixel is then
-/// the max of three neighbours of that row with no bounds tests.
-pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) {
-    // `maxps` semantics (no NaN special-casing): activations here are finite.
-    #[inline(always)]
-    fn mx(a: f32, b: f32) -> f32 {
-        if a > b {
-            a
-        } else {
-            b
-        }
-    }
-    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
-    let rm = &mut rowmax[..w + 2];
-    rm[0] = f32::NEG_INFINITY;
-    rm[w + 1] = f32::NEG_INFINITY;
-    for ch in 0..c {
-        let src = &x[ch * h * w..(ch + 1) * h * w];
-        let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
-        let b = bias[ch];
-        for py in 0..ph {
-            let y = 2 * py;
-            let mid = &mut rm[1..w + 1];
-            mid.copy_from_slice(&src[y * w..y * w + w]);
-            for yy in [y.wrapping_sub(1), y + 1] {
-                if yy < h {
-                    for (m, &v) in mid.iter_mut().zip(&src[yy * w..yy * w + w]) {
-                        *m = mx(*m, v);
-                    }
-                }
-            }
-            let drow = &mut dst[py * pw..py * pw + pw];
-            let r = &rm[..2 * pw + 1];
-            for (px, d) in drow.iter_mut().enumerate() {
-                let m = mx(mx(r[2 * px], r[2 * px + 1]), r[2 * px + 2]);
-                *d = mx(m + b, 0.0);
-            }
-        }
-    }
+/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU (the portable kernel; `rowmax` holds
+/// `w + 2` floats); returns the largest output. See [`Kernels::pool_bias_relu`].
+pub fn pool_bias_relu(
+    x: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    bias: &[f32],
+    out: &mut [f32],
+    rowmax: &mut [f32],
+) -> Result<f32, KernelError> {
+    Kernels::portable().pool_bias_relu(x, (c, h, w), bias, out, rowmax)
 }
 
 /// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to u8 channel quads (`[cpad/4][hw][4]`, the
 /// int8 kernels' input layout; channels past `c` zero) with one scale (max/255); returns the scale.
 pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> f32 {
     let max = x[..c * hw].iter().fold(0.0f32, |m, &v| m.max(v));
+    quantise_with_max(x, c, hw, max, q)
+}
+
+/// [`quantise_u8`] with the maximum already known (pooling returns it).
+fn quantise_with_max(x: &[f32], c: usize, hw: usize, max: f32, q: &mut [u8]) -> f32 {
     if max <= 0.0 || !max.is_finite() {
         q[..hw * c.div_ceil(4) * 4].fill(0);
         return 1.0;
     }
     let inv = 255.0 / max;
-    interleave_quads(x, c, hw, q, |v| (v * inv + 0.5) as u8);
+    // 0 ≤ v·inv + 0.5 ≤ 255.5 for 0 ≤ v ≤ max: the truncating i32 conversion rounds to nearest and fits a byte
+    // (and, unlike a saturating f32 → u8 cast, vectorises).
+    interleave_quads(x, c, hw, q, |v| (v * inv + 0.5) as i32 as u8);
     max / 255.0
 }
 

@@ -82,7 +82,7 @@ fn cpu_block(s: &ConvShape, cout: usize, w: &[f32], bias: &[f32], input: &[f32])
     let (ph, pw) = (s.ho().div_ceil(2), s.wo().div_ceil(2));
     let mut out = vec![0.0f32; cout * ph * pw];
     let mut rowmax = vec![0.0f32; s.wo() + 2]; // pool_bias_relu's −∞ sentinels need two more
-    pool_bias_relu(&conv, cout, s.ho(), s.wo(), bias, &mut out, &mut rowmax);
+    pool_bias_relu(&conv, cout, s.ho(), s.wo(), bias, &mut out, &mut rowmax).expect("buffers sized for the block");
     out
 }
 
