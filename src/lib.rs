@@ -43,14 +43,8 @@ pub mod weights {
 /// The visual pathway (CORnet-Z), for per-stage use and benchmarks.
 pub mod visual {
     pub use crate::core::visual::{
-        pool_bias_relu, quantise_u8, shapes, summary_len, to_channels_last, Block, BlockWeights, Visual, BLOCKS,
+        pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, Block, BlockWeights, Visual, BLOCKS,
     };
-    /// Convolution as packed im2col + GEMM: the kernels and their portable references.
-    pub mod conv {
-        pub use crate::core::visual::conv::{
-            gemm_f32, gemm_f32_portable, gemm_i8, gemm_i8_portable, im2col_f32, im2col_u8, ConvShape, MR, NR,
-        };
-    }
 }
 
 /// The auditory pathway: the streaming front-end and the PYR/PV/SOM auditory cortex.
@@ -76,9 +70,20 @@ pub mod link {
     pub use crate::host::link::{board, daemon, notify, serial, socket, state, sys};
 }
 
-/// Which kernels this machine runs.
+/// The visual kernels: instruction-set levels, the kernel table chosen once per pipeline, and which kernels run.
+///
+/// `Pipeline::new` picks the best level of this CPU (or the one `AVF_BEL_KERNELS` names); `Pipeline::with_kernels`
+/// takes a [`kernels::Kernels`] table, `Pipeline::kernels` reports it. The table's safe methods (im2col + GEMM,
+/// f32 and int8) check every shape and length.
 pub mod kernels {
-    pub use crate::core::cpu::kernel_name;
+    pub use crate::core::kernels::{ConvShape, KernelError, KernelReport, Kernels, Level, ENV_VAR, MAX_KK4, NR};
+
+    /// The level [`crate::Pipeline::new`] would choose here (`AVF_BEL_KERNELS` if set and valid, else the best
+    /// this CPU runs), or `"invalid AVF_BEL_KERNELS"`. Prefer [`crate::Pipeline::kernels`], which reports the
+    /// kernels a pipeline actually runs.
+    pub fn kernel_name() -> &'static str {
+        Kernels::from_env().map(|k| k.level().name()).unwrap_or("invalid AVF_BEL_KERNELS")
+    }
 }
 
 #[cfg(feature = "cuda")]

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+pub use crate::core::kernels::KernelError;
+
 /// A model configuration that cannot describe a working model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -95,6 +97,9 @@ pub enum Error {
     Format(FormatError),
     /// See [`InputError`].
     Input(InputError),
+    /// See [`KernelError`]: a kernel level this CPU lacks (e.g. forced by `AVF_BEL_KERNELS`), or a refused kernel
+    /// call.
+    Kernel(KernelError),
     /// The caller's scratch buffer is smaller than the configuration needs.
     ScratchTooSmall {
         /// Floats needed.
@@ -117,6 +122,11 @@ impl From<FormatError> for Error {
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::Input(e)
+    }
+}
+impl From<KernelError> for Error {
+    fn from(e: KernelError) -> Self {
+        Error::Kernel(e)
     }
 }
 impl From<ConfigError> for FormatError {
@@ -200,6 +210,7 @@ impl fmt::Display for Error {
             Error::Config(e) => e.fmt(f),
             Error::Format(e) => e.fmt(f),
             Error::Input(e) => e.fmt(f),
+            Error::Kernel(e) => e.fmt(f),
             Error::ScratchTooSmall { needed, got } => {
                 write!(f, "scratch buffer holds {got} floats, the configuration needs {needed}")
             }

@@ -15,9 +15,9 @@ use crate::core::bel::{Bel, BelTerms};
 use crate::core::config::{CortexConfig, ModelConfig, N_EMOTIONS};
 use crate::core::error::InputError;
 use crate::core::fusion::Contribution;
+use crate::core::kernels::ConvShape;
 use crate::core::manifest::{audio_inputs, ConvView, DenseWeights, ModelWeights, CONV_WEIGHTS};
 use crate::core::pipeline::{Modalities, Output};
-use crate::core::visual::conv::ConvShape;
 use crate::core::visual::BlockWeights;
 use crate::core::weights::Weights;
 use cudarc::driver::{

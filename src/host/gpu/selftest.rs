@@ -1,7 +1,7 @@
 //! The start-up self-test: every kernel runs once on a fixed input and is checked against the CPU core.
 //!
-//! * CORnet-Z, per block: the GPU's pooled map against an f32 convolution (`crate::core::visual::conv`, the CPU core's
-//!   kernels) of the GPU's own input to that block, so errors do not compound and each block is measured alone
+//! * CORnet-Z, per block: the GPU's pooled map against an f32 convolution (`crate::core::kernels`, the CPU core's
+//!   portable kernels) of the GPU's own input to that block, so errors do not compound and each block is measured alone
 //!   (int8 blocks: against the dequantised weights, which is what the GPU computes with).
 //! * IT's global average: against the mean of the GPU's IT map.
 //! * The cortex: the same frames through the CPU core's `Cortex` and the kernel; bit-identical features are expected
@@ -12,8 +12,8 @@
 use super::runtime::{block_shapes, GpuPipeline, GpuResult};
 use crate::core::audio::cortex::Cortex;
 use crate::core::audio::FrameFeatures;
+use crate::core::kernels::{ConvShape, Kernels};
 use crate::core::manifest::{ConvView, ModelWeights};
-use crate::core::visual::conv::{gemm_f32_portable, im2col_f32, ConvShape};
 use crate::core::visual::pool_bias_relu;
 use crate::core::weights::Weights;
 use crate::{Modalities, Pipeline};
@@ -75,14 +75,15 @@ pub fn test_audio(sample_rate: u32, seconds: f32) -> Vec<f32> {
 
 /// One CPU block: f32 conv (im2col + portable GEMM), max-pool 3/2/1, bias, ReLU.
 fn cpu_block(s: &ConvShape, cout: usize, w: &[f32], bias: &[f32], input: &[f32]) -> Vec<f32> {
+    let k = Kernels::portable();
     let mut packed = vec![0.0f32; s.packed_len()];
-    im2col_f32(s, input, &mut packed);
+    k.im2col_f32(s, input, &mut packed).expect("input and packed sized for the shape");
     let mut conv = vec![0.0f32; cout * s.n()];
-    gemm_f32_portable(s.n(), s.kk(), cout, w, &packed, &mut conv);
+    k.gemm_f32(s, cout, w, &packed, &mut conv).expect("weights and output sized for the shape");
     let (ph, pw) = (s.ho().div_ceil(2), s.wo().div_ceil(2));
     let mut out = vec![0.0f32; cout * ph * pw];
-    let mut rowmax = vec![0.0f32; s.wo()];
-    pool_bias_relu(&conv, cout, s.ho(), s.wo(), bias, &mut out, &mut rowmax);
+    let mut rowmax = vec![0.0f32; s.wo() + 2]; // pool_bias_relu's −∞ sentinels need two more
+    pool_bias_relu(&conv, cout, s.ho(), s.wo(), bias, &mut out, &mut rowmax).expect("buffers sized for the block");
     out
 }
 
