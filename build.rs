@@ -174,8 +174,12 @@ mod emulator {
                 .compile(&format!("avf_emu_{}", p.build));
         }
         if sanitize {
-            // The C++ is instrumented; the sanitizers' runtimes go into every binary that links it.
-            println!("cargo:rustc-link-arg=-fsanitize=address,undefined");
+            // The C++ is instrumented; the sanitizers' runtimes go into every binary that links it (rustc links with
+            // -nodefaultlibs, so the driver's -fsanitize does not add them). At run time libasan must be loaded
+            // first: run the binaries with LD_PRELOAD=$(gcc -print-file-name=libasan.so) (.ci/steps/50-…).
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+            println!("cargo:rustc-link-arg=-lasan");
+            println!("cargo:rustc-link-arg=-lubsan");
         }
     }
 }
