@@ -16,7 +16,7 @@ pub use crate::core::config::{
     AudioConfig, BelConfig, CortexConfig, FusionConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
-pub use crate::core::error::{ConfigError, Error, FormatError, InputError};
+pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};
 pub use crate::core::fusion::Contribution;
 pub use crate::core::manifest::audio_inputs;
 pub use crate::core::pipeline::{Modalities, Output, Pipeline};
@@ -86,7 +86,15 @@ pub mod kernels {
     }
 }
 
-#[cfg(feature = "cuda")]
+/// Choosing the backend at run time: `Device` (auto, cpu, cuda) and `open` (host only).
+#[cfg(feature = "std")]
+pub mod backend {
+    #[cfg(feature = "cuda-emulator")]
+    pub use crate::host::backend::start_emulator;
+    pub use crate::host::backend::{open, open_with, Device, GpuStarter, GpuUnusable, OpenError, UnknownDevice};
+}
+
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
 pub use crate::host::gpu;
 #[cfg(feature = "train")]
 pub use crate::host::train;

@@ -370,11 +370,11 @@ fn logs_have_levels_and_journald_priorities_under_systemd() {
     };
     let f = tmp("stderr.log");
     let plain = run_with(&f, None, &[]);
-    assert!(plain.lines().any(|l| l.starts_with("warning: --device auto: CUDA not usable")), "{plain}");
+    assert!(plain.lines().any(|l| l.starts_with("warning: --device auto: GPU not usable")), "{plain}");
     // systemd names the journal stream by device and inode: when stderr is that stream, priorities prefix lines.
     std::fs::File::create(&f).unwrap();
     let journal = run_with(&f, Some(&dev_ino(&f)), &[]);
-    assert!(journal.lines().any(|l| l.starts_with("<4>--device auto: CUDA not usable")), "{journal}");
+    assert!(journal.lines().any(|l| l.starts_with("<4>--device auto: GPU not usable")), "{journal}");
     assert!(!journal.contains("warning:"), "{journal}");
     // A JOURNAL_STREAM inherited by a process whose stderr goes elsewhere is ignored.
     let other = run_with(&f, Some("1:2"), &[]);

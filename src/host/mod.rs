@@ -1,6 +1,7 @@
 //! The host companion (`std`): file formats, stimuli, seeded models, training, the robot daemon and its transports,
 //! and the CUDA backend. Built on the core (`crate::core`); nothing in the core depends on it.
 
+pub mod backend;
 pub mod data;
 pub mod json;
 pub mod link;
@@ -12,7 +13,7 @@ pub mod plot;
 pub mod stimuli;
 pub mod writer;
 
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
 pub mod gpu;
 #[cfg(feature = "train")]
 pub mod train;
