@@ -1,7 +1,7 @@
 //! `avf-bel run`: run a model on a clip (files or a rendered stimulus) and report emotions, EPP and why.
 
 use super::Opts;
-use avf_bel::media::{read_wav, read_y4m};
+use avf_bel::media::{read_wav_at, read_y4m};
 use avf_bel::model::read_file;
 use avf_bel::stimuli::{io::resolve_stimulus, render, RenderOptions};
 use avf_bel::Output;
@@ -64,7 +64,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let pcm = match &audio {
             Some(p) => {
                 let b = std::fs::read(p).map_err(|e| format!("{p}: {e}"))?;
-                Some(read_wav(&b, cfg.audio.sample_rate).map_err(|e| format!("{p}: {e}"))?)
+                Some(read_wav_at(&b, cfg.audio.sample_rate).map_err(|e| format!("{p}: {e}"))?)
             }
             None => None,
         };

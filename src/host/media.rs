@@ -1,5 +1,7 @@
 //! Reading clips from files (host side): 16-bit/float WAV and YUV4MPEG2, validated once with typed errors.
 
+use crate::host::capture::frames::{retime_clip, Fit, Shaper};
+use crate::host::capture::sound::convert_clip;
 use std::fmt;
 
 /// A media file that cannot be used.
@@ -132,47 +134,35 @@ impl Y4m {
         self.luma.len() / (self.width * self.height)
     }
 
-    /// Frame `i` resampled (area average) to `w`×`h`.
+    /// Frame `i` scaled (exact area average of the whole frame, no crop) to `w`×`h`.
     pub fn frame_resized(&self, i: usize, w: usize, h: usize, out: &mut [u8]) {
-        let src = &self.luma[i * self.width * self.height..(i + 1) * self.width * self.height];
-        for y in 0..h {
-            let y0 = y * self.height / h;
-            let y1 = ((y + 1) * self.height / h).max(y0 + 1);
-            for x in 0..w {
-                let x0 = x * self.width / w;
-                let x1 = ((x + 1) * self.width / w).max(x0 + 1);
-                let mut s = 0u32;
-                for yy in y0..y1 {
-                    for xx in x0..x1 {
-                        s += src[yy * self.width + xx] as u32;
-                    }
-                }
-                out[y * w + x] = (s / ((y1 - y0) * (x1 - x0)) as u32) as u8;
+        let plane = self.width * self.height;
+        if let Some(mut s) = Shaper::new(self.width, self.height, w, h, Fit::Stretch) {
+            if let Some(src) = self.luma.get(i * plane..(i + 1) * plane) {
+                s.shape(src, self.width, out);
             }
         }
     }
+
+    /// Every frame fitted to `w`×`h` (centre-cropped to that aspect, area-averaged) and resampled in time to `fps`
+    /// frames per second: output frame `k` shows the source frame on screen at `t = k/fps` (sample and hold, as a
+    /// camera read at another rate would). The clip keeps its duration: ⌊frames·fps/src_fps⌋ frames (at least one).
+    /// The same code ([`crate::host::capture::frames`]) retimes live sources in `serve`.
+    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Vec<u8> {
+        let fps = if fps.is_finite() && fps >= 1.0 { fps.round() as u32 } else { 1 };
+        retime_clip(&self.luma, (self.width, self.height), f64::from(self.fps), (w, h), fps, Fit::Crop)
+    }
 }
 
-impl Y4m {
-    /// Every frame resampled to `w`×`h` (area average) and in time to `fps` frames per second: output frame `k`
-    /// shows the source frame on screen at `t = k/fps` (the latest one with `i/src_fps ≤ t`: sample and hold, as
-    /// a camera read at another rate would). The clip keeps its duration: ⌊frames·fps/src_fps⌋ frames (at least one).
-    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Vec<u8> {
-        let src_fps = f64::from(self.fps);
-        let n_src = self.frames();
-        let n_out = if fps > 0.0 && src_fps > 0.0 {
-            ((n_src as f64 * fps / src_fps + 1e-9).floor() as usize).max(1)
-        } else {
-            n_src
-        };
-        let mut out = vec![0u8; n_out * w * h];
-        for (k, dst) in out.chunks_exact_mut((w * h).max(1)).enumerate() {
-            // Index arithmetic in exact rationals where the rates are whole numbers would be nicer; f64 with a tiny
-            // bias towards the later frame keeps exact ratios (60 → 30, 25 → 30) on their frames.
-            let i = if fps > 0.0 && src_fps > 0.0 { ((k as f64 * src_fps / fps) + 1e-9).floor() as usize } else { k };
-            self.frame_resized(i.min(n_src.saturating_sub(1)), w, h, dst);
+/// Decode a WAV file to mono at `rate` Hz: [`read_wav`] at the file's own rate, then resampled (band-limited, rubato's
+/// FFT resampler) when the rates differ. A 44.1 kHz or 48 kHz recording is therefore usable as is.
+pub fn read_wav_at(bytes: &[u8], rate: u32) -> Result<Vec<f32>, MediaError> {
+    match read_wav(bytes, rate) {
+        Err(MediaError::SampleRate { got, .. }) => {
+            let pcm = read_wav(bytes, got)?;
+            convert_clip(&pcm, got, rate).map_err(|e| MediaError::UnsupportedWav(e.to_string()))
         }
-        out
+        other => other,
     }
 }
 
