@@ -72,6 +72,8 @@ pub mod link {
         decode_stream, flags, frame, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, MAX_FRAME,
         MAX_PAYLOAD, PROTOCOL_VERSION,
     };
+    #[cfg(feature = "ros2")]
+    pub use crate::host::link::ros2;
     #[cfg(feature = "std")]
     pub use crate::host::link::{board, daemon, notify, serial, socket, state, sys};
 }
@@ -79,6 +81,12 @@ pub mod link {
 /// Which kernels this machine runs.
 pub mod kernels {
     pub use crate::core::cpu::kernel_name;
+}
+
+/// Live inputs for `serve` (capture threads, rings, URIs) and the frame/sound conversions shared with `run`.
+#[cfg(feature = "std")]
+pub mod capture {
+    pub use crate::host::capture::*;
 }
 
 #[cfg(feature = "cuda")]

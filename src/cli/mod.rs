@@ -34,10 +34,11 @@ commands:
   bench --stage visual|audio|pipeline [--size N] [--channels C] [--threads T]
         [--precision f32|int8] [--iters N] [--json] [--device auto|cpu|cuda]
                                      time a stage on synthetic input (median of N runs)
-  serve [--config FILE] [--audio URI] [--video URI] [--serial DEV] [--baud N] [--socket PATH] [--json]
-        [--stats] [--weights W] [--state FILE] [--duration S] [--rate R] [--window S]
-                                     the robot daemon: publish samples (EPP, emotions) on a Unix socket and/or
-                                     serial port; inputs synth://NAME, file://clip.wav, file://clip.y4m
+  serve [--config FILE] [--audio URI] [--video URI] [--serial DEV|none] [--baud N] [--socket PATH] [--json]
+        [--ros2] [--stats] [--weights W] [--state FILE] [--duration S] [--rate R] [--window S]
+                                     the robot daemon: publish samples (EPP, emotions) on a Unix socket, serial
+                                     port, stdout and/or ROS 2; inputs v4l2:///dev/videoN, alsa://DEVICE, csi://N,
+                                     pipe:COMMAND, file://PATH, synth://NAME
   read (--serial DEV | --socket PATH) [--json] [--count N] [--reward a,h,p,s,c] [--heartbeats]
                                      the reference consumer: print samples, optionally send a reward
 ";

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// Run.
 pub fn run(args: &[String]) -> Result<(), String> {
+    // First: a SIGTERM while the weights load must stop the daemon, not kill it mid-way or be lost.
+    install_stop_handler().map_err(|e| format!("signal handlers: {e}"))?;
     let mut o = Opts::new(args);
     let cfg = match o.value("--config")? {
         Some(p) => BoardProfile::load(Path::new(p))?,
@@ -47,9 +49,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     s.json |= o.flag("--json");
     s.stats |= o.flag("--stats");
+    s.ros2 |= o.flag("--ros2");
     let weights = o.value("--weights")?.map(str::to_string).or(cfg.weights.clone());
     o.finish()?;
     s.validate()?;
+    s.check_build()?;
 
     let owned;
     let bytes: &[u8] = match &weights {
@@ -81,7 +85,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
     let mut p = Pipeline::new(&w, &mut scratch).map_err(|e| e.to_string())?;
-    install_stop_handler().map_err(|e| format!("signal handlers: {e}"))?;
     let stats = serve(&mut p, &s)?;
     if s.stats {
         eprintln!("{}", stats.line());

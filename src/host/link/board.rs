@@ -125,8 +125,9 @@ impl BoardProfile {
             "serve.queue" => s.queue = want_uint(&v, 4096.0)? as usize,
             "serve.data" => s.data_dir = PathBuf::from(want_str(&v)?),
             "serve.seed" => s.seed = want_uint(&v, 9e15)? as u64,
-            "serve.json" | "serve.stats" => match v {
+            "serve.json" | "serve.stats" | "serve.ros2" => match v {
                 Value::Bool(b) if key == "serve.json" => s.json = b,
+                Value::Bool(b) if key == "serve.ros2" => s.ros2 = b,
                 Value::Bool(b) => s.stats = b,
                 _ => return Err(format!("`{key}` must be true or false")),
             },
