@@ -268,6 +268,65 @@ fn every_board_profile_parses_with_live_inputs_and_serial_optional() {
     }
 }
 
+#[test]
+fn the_dev_profile_runs_on_a_machine_without_serial_hardware() {
+    // The shipped model (64×64, what the profile's input_size says).
+    let boards = concat!(env!("CARGO_MANIFEST_DIR"), "/boards");
+    let sock = dir().join("x86dev.sock");
+    let st = dir().join("x86dev.state");
+    let out = command()
+        .args(["serve", "--config", &format!("{boards}/x86-dev.toml"), "--socket"])
+        .arg(&sock)
+        .arg("--state")
+        .arg(&st)
+        .args(["--duration", "1.5", "--json", "--stats"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !cfg!(feature = "capture") {
+        // The profile names a camera and a microphone: a build without capture says how to get it.
+        assert!(!out.status.success() && err.contains("--features capture"), "{err}");
+        eprintln!("skipped the run: this test binary was built without the `capture` feature");
+        return;
+    }
+    // No serial port, no camera, no microphone here: it runs, retrying its inputs, and says it has no estimate.
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("serial"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() > 20, "{text}");
+    assert!(text.lines().all(|l| l.contains("\"no_estimate\"") && l.contains("\"epp\":null")), "{text}");
+}
+
+#[test]
+fn a_jetson_profile_outside_systemd_explains_its_runtime_directory() {
+    let boards = concat!(env!("CARGO_MANIFEST_DIR"), "/boards");
+    if std::path::Path::new("/run/avf-bel").exists() {
+        eprintln!("skipped: /run/avf-bel exists on this machine");
+        return;
+    }
+    let out = command()
+        .args(["serve", "--config", &format!("{boards}/jetson-orin-nano.toml")])
+        .args(["--serial", "none", "--audio", "synth://happy", "--video", "synth://happy", "--duration", "0.8"])
+        .env_remove("INVOCATION_ID")
+        .env_remove("NOTIFY_SOCKET")
+        .env("XDG_RUNTIME_DIR", dir().join("xdg"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("/run/avf-bel does not exist") && err.contains("RuntimeDirectory=avf-bel"), "{err}");
+    assert!(err.contains("StateDirectory=avf-bel"), "{err}");
+    // Under systemd the same is an error naming the unit's setting.
+    let out = command()
+        .args(["serve", "--config", &format!("{boards}/jetson-orin-nano.toml")])
+        .args(["--serial", "none", "--audio", "synth://happy", "--duration", "0.5"])
+        .env("INVOCATION_ID", "0123456789abcdef")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("RuntimeDirectory=avf-bel"), "{err}");
+}
+
 /// Relay bytes between two pseudo-terminals, flipping bits in the daemon → reader direction; records the clean
 /// samples the daemon sent.
 struct Relay {

@@ -333,9 +333,13 @@ impl AudioSink<'_> {
         self.delivered = true;
     }
 
-    /// A discontinuity (a new stream): the resampler starts afresh.
-    pub(crate) fn restart(&mut self) {
-        self.conv = None;
+    /// The stream ended for good: flush what the resampler holds back (its delay, a partial chunk).
+    pub(crate) fn finish(&mut self, ts_ns: u64) {
+        let Some(c) = &mut self.conv else { return };
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        c.finish(&mut out);
+        self.emit(out, ts_ns);
     }
 
     pub(crate) fn waiting(&self, what: impl Into<String>) {

@@ -24,11 +24,13 @@ trait Decode<S> {
     /// Units delivered since the stream (re)started.
     fn units(&self) -> u64;
     /// The stream starts again from its first byte; its content time continues after what was played.
-    fn restart(&mut self, sink: &mut S);
+    fn restart(&mut self);
     /// Whether the stream declared its own end (a sized WAV data chunk).
     fn finished(&self) -> bool {
         false
     }
+    /// The stream ends for good: deliver what is held back (the resampler's delay).
+    fn end(&mut self, _sink: &mut S) {}
 }
 
 struct VideoDecoder {
@@ -66,7 +68,7 @@ impl Decode<VideoSink<'_>> for VideoDecoder {
     fn units(&self) -> u64 {
         self.frames
     }
-    fn restart(&mut self, _sink: &mut VideoSink<'_>) {
+    fn restart(&mut self) {
         let rate = self.y4m.header().and_then(|h| h.rate).unwrap_or((self.default_fps.max(1), 1));
         self.base_ns += frame_ns(self.frames, rate);
         self.frames = 0;
@@ -81,6 +83,8 @@ struct AudioDecoder {
     frames: u64,
     base_ns: u64,
     units: u64,
+    /// Rate of the stream (known once its header is read; kept after a sized data chunk ends).
+    rate: u32,
 }
 
 impl AudioDecoder {
@@ -89,12 +93,11 @@ impl AudioDecoder {
             Some(r) => PcmStream::raw_s16(r.rate, r.channels),
             None => PcmStream::wav(),
         };
-        AudioDecoder { pcm, samples: Vec::new(), frames: 0, base_ns: 0, units: 0 }
+        AudioDecoder { pcm, samples: Vec::new(), frames: 0, base_ns: 0, units: 0, rate: raw.map_or(0, |r| r.rate) }
     }
 
     fn frames_ns(&self, frames: u64) -> u64 {
-        let rate = self.pcm.format().map_or(1, |f| u64::from(f.rate.max(1)));
-        (u128::from(frames) * 1_000_000_000 / u128::from(rate)) as u64
+        (u128::from(frames) * 1_000_000_000 / u128::from(self.rate.max(1))) as u64
     }
 }
 
@@ -108,6 +111,7 @@ impl Decode<AudioSink<'_>> for AudioDecoder {
             Err(e) => Err(CaptureError::Format(e.0)),
             Ok(None) => Ok(true),
             Ok(Some(f)) => {
+                self.rate = f.rate;
                 let n = (samples.len() / usize::from(f.channels)) as u64;
                 self.frames += n;
                 self.units += 1;
@@ -124,15 +128,18 @@ impl Decode<AudioSink<'_>> for AudioDecoder {
     fn units(&self) -> u64 {
         self.units
     }
-    fn restart(&mut self, sink: &mut AudioSink<'_>) {
+    fn restart(&mut self) {
+        // The resampler is kept: a looped file is one continuous stream (a new format makes a new resampler).
         self.base_ns += self.frames_ns(self.frames);
         self.frames = 0;
         self.units = 0;
         self.pcm.reset();
-        sink.restart();
     }
     fn finished(&self) -> bool {
         self.pcm.done()
+    }
+    fn end(&mut self, sink: &mut AudioSink<'_>) {
+        sink.finish(crate::host::link::sys::monotonic_ns());
     }
 }
 
@@ -192,12 +199,15 @@ fn file<S: StreamSink>(
         }
         // End of the file (or of its WAV data).
         match at_end {
-            AtEnd::Stop => return Ok(Outcome::Ended),
+            AtEnd::Stop => {
+                dec.end(sink);
+                return Ok(Outcome::Ended);
+            }
             AtEnd::Loop => {
                 if dec.units() == 0 {
                     return Err(CaptureError::Format(format!("{shown}: no complete frame or sample in the file")));
                 }
-                dec.restart(sink);
+                dec.restart();
                 f.seek(SeekFrom::Start(0)).map_err(|e| CaptureError::Io(format!("{shown}: {e}")))?;
                 pos = 0;
             }
@@ -209,7 +219,7 @@ fn file<S: StreamSink>(
                 let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(pos);
                 if len < pos {
                     f = File::open(path).map_err(|e| CaptureError::Io(format!("{shown}: {e}")))?;
-                    dec.restart(sink);
+                    dec.restart();
                     throttle.reset();
                     pos = 0;
                 }
