@@ -66,6 +66,8 @@ pub mod link {
         decode_stream, flags, frame, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, MAX_FRAME,
         MAX_PAYLOAD, PROTOCOL_VERSION,
     };
+    #[cfg(feature = "ros2")]
+    pub use crate::host::link::ros2;
     #[cfg(feature = "std")]
     pub use crate::host::link::{board, daemon, notify, serial, socket, state, sys};
 }
@@ -92,6 +94,12 @@ pub mod backend {
     #[cfg(feature = "cuda-emulator")]
     pub use crate::host::backend::start_emulator;
     pub use crate::host::backend::{open, open_with, Device, GpuStarter, GpuUnusable, OpenError, UnknownDevice};
+}
+
+/// Live inputs for `serve` (capture threads, rings, URIs) and the frame/sound conversions shared with `run`.
+#[cfg(feature = "std")]
+pub mod capture {
+    pub use crate::host::capture::*;
 }
 
 #[cfg(any(feature = "cuda", feature = "cuda-emulator"))]

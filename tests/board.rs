@@ -91,9 +91,10 @@ fn errors_name_line_column_and_key() {
     let (l, _, m) = err("[board]\ninput_size = 0\n");
     assert_eq!(l, 2);
     assert!(m.contains("1–1024"), "{m}");
-    let (l, _, m) = err("[serve]\nvideo = \"v4l2:///dev/video0\"\n");
+    // A microphone given as the video input: the URI is checked for its sense.
+    let (l, _, m) = err("[serve]\nvideo = \"alsa://default\"\n");
     assert_eq!(l, 2);
-    assert!(m.contains("not implemented"), "{m}");
+    assert!(m.contains("`serve.video`") && m.contains("not video"), "{m}");
     let (l, _, m) = err("[serve]\nrate = nan\n");
     assert_eq!(l, 2);
     assert!(m.contains("finite"), "{m}");

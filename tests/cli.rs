@@ -316,17 +316,27 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
         .spawn()
         .unwrap();
     wait_for(&sock);
-    // Three samples in the shared schema, then exit 0.
-    let (code, out, err) = avf(&["read", &format!("--socket={}", sock.display()), "--json", "--count", "3"]);
+    // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
+    // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
+    let (code, out, err) = avf(&["read", &format!("--socket={}", sock.display()), "--json", "--count", "30"]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<Value> = out.lines().map(json).collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 30);
+    let mut estimates = 0;
     for v in &lines {
         assert_eq!(v["type"], "sample");
-        assert_emotions(&v["emotions"]);
+        let none = v["status"].as_array().is_some_and(|s| s.iter().any(|f| f == "no_estimate"));
+        if none {
+            assert!(v["emotions"].is_null() && v["epp"].is_null(), "{v}");
+        } else {
+            assert_emotions(&v["emotions"]);
+            assert!(v["epp"].as_f64().is_some_and(|e| (0.0..=1.0).contains(&e)), "{v}");
+            estimates += 1;
+        }
         assert_hash(&v["model_hash"]);
         assert!(v["seq"].as_u64().is_some() && v["status"].is_array(), "{v}");
     }
+    assert!(estimates > 0, "no sample with values in 0.6 s:\n{out}");
     // Reading on while the daemon stops by itself (--duration): the stream ends, which is a runtime failure.
     let (code, out, err) = avf(&["read", "--socket", sock.to_str().unwrap()]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");

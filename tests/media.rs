@@ -59,8 +59,9 @@ fn y4m_round_trip_and_resize() {
         ((f1[2 * yy * 8 + 2 * x] as u32
             + f1[2 * yy * 8 + 2 * x + 1] as u32
             + f1[(2 * yy + 1) * 8 + 2 * x] as u32
-            + f1[(2 * yy + 1) * 8 + 2 * x + 1] as u32)
-            / 4) as u8
+            + f1[(2 * yy + 1) * 8 + 2 * x + 1] as u32
+            + 2)
+            / 4) as u8 // area average, rounded to nearest
     };
     assert_eq!(half[0], avg(0, 0));
     assert_eq!(half[11], avg(3, 2));

@@ -95,12 +95,15 @@ impl Link {
 
 fn text_line(s: &Sample) -> String {
     let now = monotonic_ns();
-    let em: Vec<String> = EMOTIONS.iter().zip(&s.emotions).map(|(n, x)| format!("{n} {x:.3}")).collect();
+    let values = if s.has_estimate() {
+        let em: Vec<String> = EMOTIONS.iter().zip(&s.emotions).map(|(n, x)| format!("{n} {x:.3}")).collect();
+        format!("EPP {:.3}  {}", s.epp, em.join("  "))
+    } else {
+        "EPP   -    no estimate (no usable sense)".to_string()
+    };
     format!(
-        "seq {:>6}  EPP {:.3}  {}  conf {:.2}  [{}]  age {:.1} ms",
+        "seq {:>6}  {values}  conf {:.2}  [{}]  age {:.1} ms",
         s.seq,
-        s.epp,
-        em.join("  "),
         s.confidence,
         flag_names(s.flags).join(" "),
         now.saturating_sub(s.capture_ns) as f64 / 1e6

@@ -3,7 +3,7 @@
 use super::device::Device;
 use super::{CliResult, Failure};
 use avf_bel::json::{contribution_shares, modalities_name, ClipRecord, Record};
-use avf_bel::media::{read_wav, read_y4m};
+use avf_bel::media::{read_wav_at, read_y4m};
 use avf_bel::model::read_file;
 use avf_bel::stimuli::{io, render, Params, RenderOptions, PROTOTYPES};
 use avf_bel::Output;
@@ -121,7 +121,7 @@ pub fn run(a: RunArgs) -> CliResult {
         let pcm = match &a.audio {
             Some(p) => {
                 let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                Some(read_wav(&b, cfg.audio.sample_rate).map_err(|e| format!("{}: {e}", p.display()))?)
+                Some(read_wav_at(&b, cfg.audio.sample_rate).map_err(|e| format!("{}: {e}", p.display()))?)
             }
             None => None,
         };

@@ -1,12 +1,14 @@
 //! `avf-bel serve`: the robot daemon (see [`avf_bel::link::daemon`]); options from a board profile (`--config`,
 //! TOML) and the command line, the command line winning.
 
+use super::device::Device;
 use super::{CliResult, Failure};
+use avf_bel::capture::{parse_uri, Sense, SourceUri};
 use avf_bel::link::board::BoardProfile;
-use avf_bel::link::daemon::{parse_uri, serve, Source};
+use avf_bel::link::daemon::serve;
 use avf_bel::link::sys::install_stop_handler;
 use avf_bel::model::read_file;
-use avf_bel::{Pipeline, Weights};
+use avf_bel::Weights;
 use std::path::PathBuf;
 
 /// Examples for `serve --help`.
@@ -15,7 +17,9 @@ pub const EXAMPLES: &str = "Examples:
   avf-bel serve --config boards/x86-dev.toml --serial /dev/ttyUSB0 --state /tmp/bel.state
   avf-bel serve --audio file://clip.wav --video file://clip.y4m --json --duration 10
 
-Inputs: synth://NAME (a built-in stimulus, or a row of the study's stimuli.csv), file://clip.wav, file://clip.y4m.
+Inputs: v4l2:///dev/videoN and alsa://DEVICE (feature `capture`), csi://N (Jetson, through GStreamer), pipe:COMMAND
+(a Y4M or WAV stream on its stdout), file://PATH (files, FIFOs, growing files), synth://NAME (a built-in stimulus, or a
+row of the study's stimuli.csv).
 Profiles (boards/*.toml) are TOML with [board] and [serve] tables; unknown keys are refused with line and column.
 Under systemd (Type=notify) the daemon signals READY=1 and feeds the watchdog; log lines carry journald priorities.";
 
@@ -31,7 +35,7 @@ pub struct ServeArgs {
     /// Video input URI.
     #[arg(long, value_name = "URI")]
     pub video: Option<String>,
-    /// Serial device to publish on (and read rewards from).
+    /// Serial device to publish on (and read rewards from); `none` (or an empty value) for no serial port.
     #[arg(long, value_name = "DEV")]
     pub serial: Option<PathBuf>,
     /// Serial baud rate [default: 115200].
@@ -74,6 +78,12 @@ pub struct ServeArgs {
     /// Print rate and latency statistics at the end.
     #[arg(long)]
     pub stats: bool,
+    /// Also publish on ROS 2 (feature `ros2`; topics and QoS in docs/wire.md).
+    #[arg(long)]
+    pub ros2: bool,
+    /// Where the model runs: the CPU, CUDA, or CUDA when usable else the CPU (one line says why).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
     /// A weights file (default: the model built into the binary).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
@@ -82,6 +92,8 @@ pub struct ServeArgs {
 /// Run.
 pub fn run(a: ServeArgs) -> CliResult {
     const CMD: &str = "serve";
+    // First: a SIGTERM while the weights load must stop the daemon, not kill it mid-way or be lost.
+    install_stop_handler().map_err(|e| Failure::Runtime(format!("signal handlers: {e}")))?;
     let cfg = match &a.config {
         Some(p) => BoardProfile::load(p).map_err(|e| Failure::Runtime(e.to_string()))?,
         None => BoardProfile::default(),
@@ -102,12 +114,15 @@ pub fn run(a: ServeArgs) -> CliResult {
     s.duration = a.duration.or(s.duration);
     s.json |= a.json;
     s.stats |= a.stats;
+    s.ros2 |= a.ros2;
     s.validate().map_err(|e| Failure::usage(CMD, e))?;
+    s.check_build().map_err(|e| Failure::usage(CMD, e))?;
     // synth:// names that are not built in come from the study's data: find it now (a clear error at start
     // rather than a retry loop later).
     let named = a.data.clone().or(cfg.data_set.then(|| s.data_dir.clone()));
-    for uri in [&s.audio, &s.video].into_iter().flatten() {
-        if let Ok(Source::Synth(name)) = parse_uri(uri) {
+    for (sense, uri) in [(Sense::Audio, &s.audio), (Sense::Video, &s.video)] {
+        let Some(uri) = uri else { continue };
+        if let Ok(SourceUri::Synth(name)) = parse_uri(uri, sense) {
             super::run::stimulus_params(CMD, &name, named.as_deref())?;
         }
     }
@@ -138,7 +153,7 @@ pub fn run(a: ServeArgs) -> CliResult {
     }
     if let Some(b) = &cfg.board {
         log::info!(
-            "board profile: {b} (compute capability {}, precision {}; the CPU path runs the weights as stored)",
+            "board profile: {b} (compute capability {}, precision {}; the weights run as stored)",
             cfg.compute_capability.as_deref().unwrap_or("-"),
             cfg.precision.as_deref().unwrap_or("-")
         );
@@ -146,10 +161,11 @@ pub fn run(a: ServeArgs) -> CliResult {
     if w.trained() == Some(false) {
         log::warn!("serving an UNTRAINED (seeded) model: its numbers mean nothing");
     }
-    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
-    let mut p = Pipeline::new(&w, &mut scratch).map_err(|e| e.to_string())?;
-    install_stop_handler().map_err(|e| format!("signal handlers: {e}"))?;
-    let stats = serve(&mut p, &s)?;
+    let (mut cpu_scratch, mut gpu_scratch) = (Vec::new(), Vec::new());
+    let mut backend = avf_bel::backend::open(a.device.into(), &w, bytes, &mut cpu_scratch, &mut gpu_scratch)
+        .map_err(|e| e.to_string())?;
+    log::info!("model on the {}", backend.name());
+    let stats = serve(&mut *backend, &s)?;
     if s.stats {
         // Asked-for output (--stats), not a diagnostic: always printed.
         eprintln!("{}", stats.line());

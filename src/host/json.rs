@@ -114,10 +114,10 @@ pub struct SampleRecord {
     pub capture_ns: u64,
     /// CLOCK_MONOTONIC (ns) when it was published.
     pub publish_ns: u64,
-    /// EPP, 0–1.
-    pub epp: f32,
-    /// Intensities 0–1.
-    pub emotions: Emotions,
+    /// EPP, 0–1; `null` when the sample carries no estimate (flag `no_estimate`, protocol 2).
+    pub epp: Option<f32>,
+    /// Intensities 0–1; `null` when the sample carries no estimate.
+    pub emotions: Option<Emotions>,
     /// Evidence 0–1.
     pub confidence: f32,
     /// The flag bits.
@@ -134,9 +134,9 @@ impl From<&Sample> for SampleRecord {
             seq: s.seq,
             capture_ns: s.capture_ns,
             publish_ns: s.publish_ns,
-            epp: s.epp,
-            emotions: Emotions(s.emotions),
-            confidence: s.confidence,
+            epp: s.has_estimate().then_some(s.epp),
+            emotions: s.has_estimate().then_some(Emotions(s.emotions)),
+            confidence: if s.confidence.is_finite() { s.confidence } else { 0.0 },
             flags: s.flags,
             status: flag_names(s.flags),
             model_hash: ModelHash(s.model_hash),

@@ -1,5 +1,7 @@
 //! Reading clips from files (host side): WAV (with `hound`) and YUV4MPEG2, validated once with typed errors.
 
+use crate::host::capture::frames::{retime_clip, Fit, Shaper};
+use crate::host::capture::sound::convert_clip;
 use std::fmt;
 
 /// A media file that cannot be used.
@@ -147,7 +149,8 @@ impl Y4m {
         self.width.checked_mul(self.height).and_then(|plane| self.luma.len().checked_div(plane)).unwrap_or(0)
     }
 
-    /// Frame `i` resampled (area average) to `w`×`h` into `out`, which must be exactly `w·h` bytes long.
+    /// Frame `i` scaled (exact area average of the whole frame, no crop) to `w`×`h` into `out`, which must be
+    /// exactly `w·h` bytes long.
     ///
     /// Errors: `i` past the last frame, a target side of 0 or over [`Y4M_MAX_SIDE`], or `out` of another length.
     pub fn frame_resized(&self, i: usize, w: usize, h: usize, out: &mut [u8]) -> Result<(), MediaError> {
@@ -163,21 +166,43 @@ impl Y4m {
         let Some(src) = (i < frames).then(|| &self.luma[i * plane..(i + 1) * plane]) else {
             return request(format!("frame {i} of a stream of {frames} frames"));
         };
-        for y in 0..h {
-            let y0 = y * self.height / h;
-            let y1 = ((y + 1) * self.height / h).max(y0 + 1);
-            for x in 0..w {
-                let x0 = x * self.width / w;
-                let x1 = ((x + 1) * self.width / w).max(x0 + 1);
-                // u64: an 8192² frame averaged into one pixel sums 2²⁶ bytes, past u32.
-                let mut s = 0u64;
-                for row in src[y0 * self.width..y1 * self.width].chunks_exact(self.width) {
-                    s += row[x0..x1].iter().map(|&p| u64::from(p)).sum::<u64>();
-                }
-                out[y * w + x] = (s / ((y1 - y0) * (x1 - x0)) as u64) as u8;
-            }
+        let shaped =
+            Shaper::new(self.width, self.height, w, h, Fit::Stretch).is_some_and(|mut s| s.shape(src, self.width, out));
+        if !shaped {
+            return request(format!("a {}x{} frame cannot be scaled to {w}x{h}", self.width, self.height));
         }
         Ok(())
+    }
+
+    /// Every frame fitted to `w`×`h` (centre-cropped to that aspect, area-averaged) and resampled in time to `fps`
+    /// frames per second: output frame `k` shows the source frame on screen at `t = k/fps` (sample and hold, as a
+    /// camera read at another rate would). The clip keeps its duration: ⌊frames·fps/src_fps⌋ frames (at least one).
+    /// The same code ([`crate::host::capture::frames`]) retimes live sources in `serve`.
+    ///
+    /// Errors: an empty stream, a target side of 0 or over [`Y4M_MAX_SIDE`], or a frame rate so low that the clip
+    /// would be repeated more than 240 times per frame (or exceed 1 GiB).
+    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Result<Vec<u8>, MediaError> {
+        let fps = if fps.is_finite() && fps >= 1.0 { fps.round() as u32 } else { 1 };
+        let src_fps = f64::from(self.fps);
+        let n_src = self.frames();
+        if n_src == 0 {
+            return Err(MediaError::Empty);
+        }
+        if w == 0 || h == 0 || w > Y4M_MAX_SIDE || h > Y4M_MAX_SIDE {
+            return Err(MediaError::FrameRequest(format!(
+                "target size {w}x{h} (each side must be 1..={Y4M_MAX_SIDE})"
+            )));
+        }
+        let n_out = if src_fps > 0.0 { ((n_src as f64 * f64::from(fps) / src_fps) as usize).max(1) } else { n_src };
+        // A stream that claims one frame every few days (`F1:1000000`) would be repeated millions of times: refuse
+        // rather than allocate without bound (found by fuzzing). 240 repeats of a frame is a 1-fps source at 240 fps.
+        let bytes = n_out.checked_add(1).and_then(|n| n.checked_mul(w)).and_then(|x| x.checked_mul(h));
+        if n_out > n_src.saturating_mul(240) || bytes.is_none_or(|b| b > MAX_CLIP_BYTES) {
+            return Err(MediaError::FrameRequest(format!(
+                "{n_src} frames at {src_fps} fps would become {n_out} frames at {fps} fps: the frame rate is implausible"
+            )));
+        }
+        Ok(retime_clip(&self.luma, (self.width, self.height), src_fps, (w, h), fps, Fit::Crop))
     }
 }
 
@@ -193,37 +218,15 @@ fn chroma_bytes(tag: &[u8], w: usize, h: usize) -> Option<usize> {
     }
 }
 
-impl Y4m {
-    /// Every frame resampled to `w`×`h` (area average) and in time to `fps` frames per second: output frame `k`
-    /// shows the source frame on screen at `t = k/fps` (the latest one with `i/src_fps ≤ t`: sample and hold, as
-    /// a camera read at another rate would). The clip keeps its duration: ⌊frames·fps/src_fps⌋ frames (at least one).
-    pub fn frames_at(&self, fps: f64, w: usize, h: usize) -> Result<Vec<u8>, MediaError> {
-        let src_fps = f64::from(self.fps);
-        let n_src = self.frames();
-        if n_src == 0 {
-            return Err(MediaError::Empty);
+/// Decode a WAV file to mono at `rate` Hz: [`read_wav`] at the file's own rate, then resampled (band-limited, rubato's
+/// FFT resampler) when the rates differ. A 44.1 kHz or 48 kHz recording is therefore usable as is.
+pub fn read_wav_at(bytes: &[u8], rate: u32) -> Result<Vec<f32>, MediaError> {
+    match read_wav(bytes, rate) {
+        Err(MediaError::SampleRate { got, .. }) => {
+            let pcm = read_wav(bytes, got)?;
+            convert_clip(&pcm, got, rate).map_err(|e| MediaError::UnsupportedWav(e.to_string()))
         }
-        let n_out = if fps > 0.0 && src_fps > 0.0 {
-            ((n_src as f64 * fps / src_fps + 1e-9).floor() as usize).max(1)
-        } else {
-            n_src
-        };
-        // A stream that claims one frame every few days (`F1:1000000`) would be repeated millions of times: refuse
-        // rather than allocate without bound (found by fuzzing). 240 repeats of a frame is a 1-fps source at 240 fps.
-        let bytes = n_out.checked_mul(w).and_then(|x| x.checked_mul(h));
-        if n_out > n_src.saturating_mul(240) || bytes.is_none_or(|b| b > MAX_CLIP_BYTES) {
-            return Err(MediaError::FrameRequest(format!(
-                "{n_src} frames at {src_fps} fps would become {n_out} frames at {fps} fps: the frame rate is implausible"
-            )));
-        }
-        let mut out = vec![0u8; bytes.unwrap_or(0)];
-        for (k, dst) in out.chunks_exact_mut((w * h).max(1)).enumerate() {
-            // Index arithmetic in exact rationals where the rates are whole numbers would be nicer; f64 with a tiny
-            // bias towards the later frame keeps exact ratios (60 → 30, 25 → 30) on their frames.
-            let i = if fps > 0.0 && src_fps > 0.0 { ((k as f64 * src_fps / fps) + 1e-9).floor() as usize } else { k };
-            self.frame_resized(i.min(n_src - 1), w, h, dst)?;
-        }
-        Ok(out)
+        other => other,
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the CUDA backend. Built on the core (`crate::core`); nothing in the core depends on it.
 
 pub mod backend;
+pub mod capture;
 pub mod data;
 pub mod json;
 pub mod link;

@@ -9,7 +9,8 @@
 //! assert_eq!((e.line, e.column), (3, 1));
 //! ```
 
-use super::daemon::{parse_uri, ServeOptions};
+use super::daemon::ServeOptions;
+use crate::host::capture::{parse_uri, Sense};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -173,6 +174,7 @@ struct ServeTable {
     seed: Option<u64>,
     json: Option<bool>,
     stats: Option<bool>,
+    ros2: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -229,15 +231,16 @@ impl BoardProfile {
         o.seed = s.seed.unwrap_or(o.seed);
         o.json = s.json.unwrap_or(o.json);
         o.stats = s.stats.unwrap_or(o.stats);
+        o.ros2 = s.ros2.unwrap_or(o.ros2);
         if let Some(b) = s.baud {
             if !(1..=MAX_BAUD).contains(b.get_ref()) {
                 return Err(at(Some(b.span()), format!("`serve.baud` must be 1–{MAX_BAUD}")));
             }
             o.baud = b.into_inner();
         }
-        for (key, uri) in [("audio", &s.audio), ("video", &s.video)] {
+        for (key, sense, uri) in [("audio", Sense::Audio, &s.audio), ("video", Sense::Video, &s.video)] {
             if let Some(u) = uri {
-                parse_uri(u.get_ref()).map_err(|e| at(Some(u.span()), format!("`serve.{key}`: {e}")))?;
+                parse_uri(u.get_ref(), sense).map_err(|e| at(Some(u.span()), format!("`serve.{key}`: {e}")))?;
             }
         }
         // Ranges are checked by ServeOptions::validate (their one definition), whose messages name the option in
