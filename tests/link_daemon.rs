@@ -208,10 +208,15 @@ fn a_missing_input_degrades_but_samples_and_heartbeats_flow() {
             _ => None,
         })
         .collect();
-    assert!(samples.len() > 20, "{}", samples.len());
     assert!(msgs.iter().any(|m| matches!(m, Message::Heartbeat(_))));
-    for s in &samples {
-        assert!(s.flags & flags::DEGRADED != 0 && s.flags & flags::AUDIO_OK == 0 && s.flags & flags::VIDEO_OK != 0);
+    // Every sample says the audio is missing. The video is live once its source has delivered (the synth source
+    // renders its first window first: a slow, e.g. debug, build can publish a few samples before that) and stays
+    // live from then on.
+    let first_live = samples.iter().position(|s| s.flags & flags::VIDEO_OK != 0).expect("the video never went live");
+    assert!(samples.len() - first_live > 20, "video live in only {} samples", samples.len() - first_live);
+    for (i, s) in samples.iter().enumerate() {
+        assert!(s.flags & flags::DEGRADED != 0 && s.flags & flags::AUDIO_OK == 0, "sample {i}: {s:?}");
+        assert!(i < first_live || s.flags & flags::VIDEO_OK != 0, "sample {i} after the video went live: {s:?}");
     }
     assert!(samples.iter().any(|s| s.flags & flags::WARMING_UP == 0 && s.confidence > 0.0), "video-only read-outs");
 }

@@ -2,12 +2,12 @@
 //! and ROS 2; rewards back into BEL; the learned state saved atomically.
 //!
 //! One inference thread runs a fixed-rate tick (default 30 per second); each input has its own capture thread
-//! ([`super::inputs`]). Per tick: close the clip if its window (default 3 s) is over, drain what the inputs captured
+//! (`inputs.rs`). Per tick: close the clip if its window (default 3 s) is over, drain what the inputs captured
 //! into the backend, apply rewards, [`Backend::peek`], publish. The units:
-//! - [`super::clock`]: the tick and the window;
-//! - [`super::inputs`]: capture threads, frame retiming, which senses are live;
+//! - `clock.rs`: the tick and the window;
+//! - `inputs.rs`: capture threads, frame retiming, which senses are live;
 //! - [`decide`]: what a sample says (flags, fresh/held/no estimate, confidence) — a pure function;
-//! - [`super::publish`]: transports, JSON, statistics.
+//! - `publish.rs`: transports, JSON, statistics.
 //!
 //! Nothing in the tick waits on a source or a reader, and every wait is a short slice, so SIGTERM/SIGINT end the
 //! daemon within a second in every state.
