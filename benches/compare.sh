@@ -3,7 +3,9 @@
 # batch 1. ORT runs the f32 model and its own static-QDQ int8 model (per-channel s8 weights, u8 activations); avf-bel
 # runs f32 and int8 on every kernel level this CPU supports (forced with AVF_BEL_KERNELS), so one run gives one table
 # per instruction-set level. Each size is measured in ROUNDS interleaved rounds (ORT, then every level) and the median
-# of the per-round medians is reported, so background load hits all alike.
+# of the per-round medians is reported, so background load hits all alike. Each level's table ends with the whole
+# pipeline on 1 s of input (`bench --stage pipeline`: 22,050 samples + 30 frames at 64x64x5, fused inference), f32
+# and int8, measured in the same rounds (PIPE_ITERS runs each).
 #
 # Usage: PY=/path/to/python-with-onnxruntime bash benches/compare.sh [CHANNELS] [ROUNDS] [SIZES] [LEVELS]
 #   e.g. bash benches/compare.sh 3 5 64,96 "avx2 avx512vnni"   (default levels: all this CPU runs)
@@ -16,10 +18,12 @@ ROUNDS=${2:-5}
 SIZES=${3:-64,96,224}
 LEVELS=${4:-portable avx2 avx512 avx512vnni neon dotprod}
 ITERS=${ITERS:-50}
+PIPE_ITERS=${PIPE_ITERS:-15}
 cargo build --release --quiet
 BIN=./target/release/avf-bel
 field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
 ours() { AVF_BEL_KERNELS=$1 $BIN bench --stage visual --size "$2" --channels "$C" --precision "$3" --iters "$ITERS" --json; }
+pipe() { AVF_BEL_KERNELS=$1 $BIN bench --stage pipeline --precision "$2" --iters "$PIPE_ITERS" --json; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 # The levels this CPU runs: a level it lacks is refused by the binary (a clear error, skipped here).
@@ -28,7 +32,7 @@ for lv in $LEVELS; do
   if ours "$lv" 64 f32 >/dev/null 2>&1; then run_levels+=("$lv"); else echo "# skipping level $lv: not supported here"; fi
 done
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs); flags: $(grep -m1 -o -w 'avx2\|avx512f\|avx512_vnni\|avx_vnni\|asimddp' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "# channels $C, rounds $ROUNDS, $ITERS iterations each, one thread, batch 1"
+echo "# channels $C, rounds $ROUNDS, $ITERS iterations each, one thread, batch 1; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 declare -A T
 IFS=, read -r -a sizes <<<"$SIZES"
@@ -44,6 +48,13 @@ for size in "${sizes[@]}"; do
     done
   done
 done
+for _ in $(seq "$ROUNDS"); do
+  for lv in "${run_levels[@]}"; do
+    for p in f32 int8; do
+      T[pipe$lv$p]+=" $(pipe "$lv" "$p" | field median_ms)"
+    done
+  done
+done
 ort_version=$($PY -c 'import onnxruntime; print(onnxruntime.__version__)')
 for lv in "${run_levels[@]}"; do
   echo
@@ -55,4 +66,7 @@ for lv in "${run_levels[@]}"; do
     awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
       'BEGIN { printf "%-10s %-11.3f %-11.3f %-11.3f %-11.3f %-13.2f %-13.2f\n", s, of, oq, f, q, f/of, q/oq }'
   done
+  echo "pipeline, 1 s of input: f32 $(echo "${T[pipe${lv}f32]}" | median) ms, int8 $(echo "${T[pipe${lv}int8]}" | median) ms"
 done
+echo
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -94,24 +94,29 @@ fn audio(c: &mut Criterion) {
     let mut cs = vec![0.0; Cortex::scratch_len(&cfg.cortex)];
     let mut cortex = Cortex::new(&cfg.cortex, &cfg.audio, &mut cs).unwrap();
     let mut feats = vec![0.0; Cortex::n_features(&cfg.cortex)];
-    g.bench_function("cortex_pyr800_pv200_som200_dt0.1ms", |b| {
-        b.iter(|| {
-            cortex.reset();
-            for (i, (onset, mel)) in recorded.iter().enumerate() {
-                let f = FrameFeatures {
-                    index: i as u32,
-                    rms: 0.1,
-                    pitch_mean: 0.0,
-                    tonnetz: [0.0; 6],
-                    onset: *onset,
-                    mel_db: &mel[..mels],
-                };
-                cortex.step_frame(&f);
-            }
-            cortex.features(&mut feats);
-            black_box(feats[0])
-        })
-    });
+    // The cortex at every level's vector width (the same compilation the pipeline of that level runs).
+    for k in levels() {
+        cortex.set_level(k.level()).unwrap();
+        let id = BenchmarkId::new("cortex_pyr800_pv200_som200_dt0.1ms", k.level());
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                cortex.reset();
+                for (i, (onset, mel)) in recorded.iter().enumerate() {
+                    let f = FrameFeatures {
+                        index: i as u32,
+                        rms: 0.1,
+                        pitch_mean: 0.0,
+                        tonnetz: [0.0; 6],
+                        onset: *onset,
+                        mel_db: &mel[..mels],
+                    };
+                    cortex.step_frame(&f);
+                }
+                cortex.features(&mut feats);
+                black_box(feats[0])
+            })
+        });
+    }
     g.finish();
 }
 

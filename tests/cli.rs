@@ -220,6 +220,71 @@ fn bench_prints_one_json_object_with_the_median() {
     assert_hash(&v["model_hash"]);
 }
 
+/// `bench --json` names the kernels the pipeline ran: the level it chose (the best of this CPU, or the one
+/// `AVF_BEL_KERNELS` forces) and both GEMMs of that level's table.
+#[test]
+fn bench_json_reports_the_kernels_that_ran() {
+    use avf_bel::kernels::{Kernels, Level, ENV_VAR};
+    let bench = |level: Option<&str>| {
+        let mut c = command();
+        c.args(["bench", "--stage", "visual", "--size", "32", "--channels", "2", "--iters", "1", "--json"]);
+        match level {
+            Some(l) => c.env(ENV_VAR, l),
+            None => c.env_remove(ENV_VAR),
+        };
+        output(&mut c)
+    };
+    let (code, out, err) = bench(None);
+    assert_eq!(code, 0, "{err}");
+    let v = json(out.trim());
+    let best = Kernels::detect().report();
+    assert_eq!(v["kernel"], best.name(), "{v}");
+    assert_eq!(v["kernels"]["level"], best.name(), "{v}");
+    assert_eq!(v["kernels"]["f32_gemm"], best.f32_gemm, "{v}");
+    assert_eq!(v["kernels"]["int8_gemm"], best.int8_gemm, "{v}");
+    // Every level this CPU runs can be forced and is reported as forced; the others are refused (exit 1).
+    for level in Level::ALL {
+        let (code, out, err) = bench(Some(level.name()));
+        if level.supported() {
+            assert_eq!(code, 0, "{level}: {err}");
+            let v = json(out.trim());
+            let k = Kernels::for_level(level).unwrap().report();
+            assert_eq!(v["kernel"], level.name(), "{v}");
+            assert_eq!(
+                (v["kernels"]["level"].as_str(), v["kernels"]["f32_gemm"].as_str(), v["kernels"]["int8_gemm"].as_str()),
+                (Some(level.name()), Some(k.f32_gemm), Some(k.int8_gemm)),
+                "{v}"
+            );
+        } else {
+            assert_eq!(code, 1, "{level} is not supported here, yet bench ran: {out}");
+            assert!(err.contains(level.name()) && err.contains("not supported"), "{err}");
+        }
+    }
+    let (code, _, err) = bench(Some("sse4"));
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown kernel level"), "{err}");
+}
+
+/// `inspect` prints the kernels this machine would run the file with, and which levels it can force.
+#[test]
+fn inspect_prints_the_kernels_this_machine_runs() {
+    use avf_bel::kernels::{Kernels, Level, ENV_VAR};
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw");
+    let (code, out, err) = output(command().args(["inspect", f]).env_remove(ENV_VAR));
+    assert_eq!(code, 0, "{err}");
+    let best = Kernels::detect().report();
+    let line = out.lines().find(|l| l.starts_with("kernels ")).unwrap_or_else(|| panic!("no kernels line:\n{out}"));
+    assert!(line.contains(&best.to_string()) && line.contains("best level of this CPU"), "{line}");
+    let levels = out.lines().find(|l| l.starts_with("levels ")).unwrap_or_else(|| panic!("no levels line:\n{out}"));
+    for level in Level::ALL {
+        assert_eq!(levels.split_whitespace().any(|w| w == level.name()), level.supported(), "{level}: {levels}");
+    }
+    let (code, out, err) = output(command().args(["inspect", f]).env(ENV_VAR, "portable"));
+    assert_eq!(code, 0, "{err}");
+    let forced = format!("kernels     {} (forced by {ENV_VAR})", Kernels::portable().report());
+    assert!(out.lines().any(|l| l == forced), "expected `{forced}` in:\n{out}");
+}
+
 #[test]
 fn run_reports_emotions_epp_and_explanation_as_json() {
     let (code, out, err) = avf(&["run", "--stimulus", "happy", "--seconds", "1", "--json"]);

@@ -359,3 +359,44 @@ fn multi_chunk_and_odd_sizes_are_deterministic_and_reset_cleanly() {
         assert!(f[at(&cfg, 0, g - 1)] > f[at(&cfg, 0, 0)], "driven top band vs silent bottom band: {f:?}");
     }
 }
+
+#[test]
+fn every_kernel_level_gives_the_same_spike_trains() {
+    // The network update compiled for each level's vector width (`Cortex::set_level`, which `Pipeline` calls with
+    // its kernel table's level) gives the same bits frame by frame as the portable compilation, on the default
+    // network and on odd sizes that leave vector tails; a level this CPU lacks is refused, not run.
+    use avf_bel::kernels::{KernelError, Level};
+    for cortex in [
+        ModelConfig::default().cortex,
+        CortexConfig { n_pyr: 301, n_pv: 37, n_som: 150, groups: 5, dt_us: 100, seed: 9 },
+    ] {
+        let cfg = ModelConfig { cortex, ..ModelConfig::default() };
+        let g = cfg.cortex.groups as usize;
+        let frames = clip(&cfg.audio, g, 0.3, &rhythm(6.0, 0.3, 0.08, g / 2, 12.0));
+        let run = |level: Level| -> Result<(Vec<Vec<f32>>, Vec<f32>), KernelError> {
+            let mut s = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
+            let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut s).unwrap();
+            c.set_level(level)?;
+            let rates = feed(&mut c, &frames);
+            let mut f = vec![0.0; Cortex::n_features(&cfg.cortex)];
+            c.features(&mut f);
+            Ok((rates, f))
+        };
+        let reference = run(Level::Portable).unwrap();
+        assert!(reference.1.iter().any(|&x| x > 0.0), "the clip makes the network spike");
+        let mut ran = vec![];
+        for level in Level::ALL {
+            match run(level) {
+                Ok(got) => {
+                    assert!(got == reference, "level {level} changed the spike trains");
+                    ran.push(level.name());
+                }
+                Err(e) => {
+                    assert!(!level.supported(), "{level}: {e}");
+                    assert_eq!(e, KernelError::Unsupported(level));
+                }
+            }
+        }
+        println!("cortex bit-identical at levels {ran:?}");
+    }
+}

@@ -38,7 +38,7 @@ fn the_environment_forces_a_level_and_refuses_bad_ones() {
     let bad = build(Some("sse4"));
     assert_eq!(bad, Err(Error::Kernel(KernelError::UnknownLevel)));
     assert!(bad.unwrap_err().to_string().contains("portable, avx2"), "the error lists the levels");
-    // `kernel_name` (what the CLI prints today) follows the same variable.
+    // `kernel_name` (what `Pipeline::new` would choose, without building one) follows the same variable.
     std::env::set_var(ENV_VAR, "portable");
     assert_eq!(avf_bel::kernels::kernel_name(), "portable");
     std::env::remove_var(ENV_VAR);

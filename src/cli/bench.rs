@@ -2,7 +2,7 @@
 
 use super::device::Device;
 use super::{CliResult, Failure, PrecisionArg};
-use avf_bel::json::{BenchRecord, ModelHash, Record};
+use avf_bel::json::{BenchRecord, KernelsRecord, ModelHash, Record};
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::Weights;
 use avf_bel::{Modalities, ModelConfig};
@@ -126,7 +126,13 @@ pub fn run(a: BenchArgs) -> CliResult {
     if let Some(e) = err {
         return Err(e.into());
     }
-    let kernel = if p.name() == "cuda" { "cuda-fp16" } else { avf_bel::kernels::kernel_name() };
+    // What the pipeline itself chose at construction (AVF_BEL_KERNELS or the best level of this CPU).
+    let kernels = p.kernels();
+    let kernel = match kernels {
+        Some(k) => k.name(),
+        None if p.name() == "cuda" => "cuda-fp16",
+        None => p.name(),
+    };
     times.sort_by(|a, b| a.total_cmp(b));
     // Milliseconds to the nanosecond: no float noise in the JSON.
     let times: Vec<f64> = times.iter().map(|t| (t * 1e6).round() / 1e6).collect();
@@ -153,12 +159,14 @@ pub fn run(a: BenchArgs) -> CliResult {
             p10_ms: p10,
             p90_ms: p90,
             kernel,
+            kernels: kernels.map(KernelsRecord::from),
             model_hash: ModelHash(w.model_hash()),
         };
         println!("{}", Record::Bench(r).to_line());
     } else {
         println!(
-            "{stage_name} ({unit}) {size}x{size}x{channels} {prec}: median {median:.3} ms (p10 {p10:.3}, p90 {p90:.3}) over {iters} runs, kernel {kernel}"
+            "{stage_name} ({unit}) {size}x{size}x{channels} {prec}: median {median:.3} ms (p10 {p10:.3}, p90 {p90:.3}) over {iters} runs, kernels {}",
+            kernels.map_or_else(|| kernel.to_string(), |k| k.to_string())
         );
     }
     Ok(())

@@ -51,6 +51,11 @@ impl<'a> Engine<'a> {
         self.inner.name()
     }
 
+    /// The CPU kernels the backend runs (`None` on CUDA).
+    pub fn kernels(&self) -> Option<avf_bel::kernels::KernelReport> {
+        self.inner.kernels()
+    }
+
     /// Push one grayscale frame.
     pub fn push_frame(&mut self, frame: &[u8]) -> Result<(), String> {
         self.inner.push_frame(frame).map_err(|e| e.to_string())

@@ -1,6 +1,7 @@
 //! `avf-bel inspect FILE`: header, tensors, sizes and hashes of a weights file.
 
 use super::CliResult;
+use avf_bel::kernels::{Kernels, Level, ENV_VAR};
 use avf_bel::model::{dtype_name, read_file};
 use avf_bel::weights::Weights;
 use avf_bel::Pipeline;
@@ -69,6 +70,21 @@ pub fn report(w: &Weights<'_>) -> String {
     let b = &c.bel;
     let _ = writeln!(s, "bel         alpha {} beta {} bound {}", b.alpha, b.beta, b.weight_bound);
     let _ = writeln!(s, "scratch     {} floats ({} bytes)", Pipeline::scratch_len(w), 4 * Pipeline::scratch_len(w));
+    // The kernels `Pipeline::new` would choose on this machine for this file (one table for every block).
+    match Kernels::from_env() {
+        Ok(k) => {
+            let why = match std::env::var(ENV_VAR) {
+                Ok(v) if !v.trim().is_empty() => format!("forced by {ENV_VAR}"),
+                _ => "the best level of this CPU".to_string(),
+            };
+            let _ = writeln!(s, "kernels     {} ({why})", k.report());
+        }
+        Err(e) => {
+            let _ = writeln!(s, "kernels     none: {e}");
+        }
+    }
+    let levels: Vec<&str> = Level::ALL.into_iter().filter(|l| l.supported()).map(Level::name).collect();
+    let _ = writeln!(s, "levels      {} (runnable here; force one with {ENV_VAR}=LEVEL)", levels.join(" "));
     let _ = writeln!(s, "tensors     {}", w.header().tensors.len());
     let _ = writeln!(s, "  {:<28} {:<5} {:<20} {:>10} {:>10}  hash", "name", "dtype", "shape", "offset", "bytes");
     let mut params = 0usize;

@@ -5,6 +5,7 @@
 use crate::core::bel::Bel;
 use crate::core::config::{ModelConfig, N_EMOTIONS};
 use crate::core::error::Error;
+use crate::core::kernels::KernelReport;
 use crate::core::pipeline::{Modalities, Output, Pipeline};
 
 /// Frames and PCM in, emotions and EPP out; BEL learns online. Errors are typed ([`Error`]), never strings.
@@ -34,6 +35,11 @@ pub trait Backend {
     /// Wait until queued work has finished (for timing; a no-op on the CPU).
     fn synchronize(&mut self) -> Result<(), Error> {
         Ok(())
+    }
+    /// The CPU kernel table the backend runs (level and GEMM names; see [`Pipeline::kernels`]), or `None` for a
+    /// backend that runs no CPU kernels (an accelerator).
+    fn kernels(&self) -> Option<KernelReport> {
+        None
     }
 }
 
@@ -70,5 +76,8 @@ impl<'a> Backend for Pipeline<'a> {
     }
     fn restore_bel(&mut self, amygdala: &[f32], thalamus: &[f32], orbitofrontal: &[f32]) -> Result<(), Error> {
         self.bel_mut().restore(amygdala, thalamus, orbitofrontal)
+    }
+    fn kernels(&self) -> Option<KernelReport> {
+        Some(Pipeline::kernels(self))
     }
 }

@@ -123,7 +123,9 @@ impl<'a> Pipeline<'a> {
         let cfg = mw.config;
         let visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
         let frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
-        let cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, arena)?;
+        let mut cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, arena)?;
+        // The cortex runs at the vector width of the same level as the visual kernels (one choice per pipeline).
+        cortex.set_level(kernels.level())?;
         let audio_readout = Readout::new(&mw.audio_readout, arena)?;
         let fusion = Fusion::new(&cfg.fusion, &mw.fusion, arena)?;
         let bel = Bel::new(&cfg.bel, &mw.bel, arena)?;

@@ -5,6 +5,7 @@
 
 use crate::core::config::{EMOTIONS, N_EMOTIONS};
 use crate::core::fusion::Contribution;
+use crate::core::kernels::KernelReport;
 use crate::core::link::{Heartbeat, Sample};
 use crate::host::link::daemon::flag_names;
 use crate::{Modalities, Output};
@@ -200,10 +201,31 @@ pub struct BenchRecord {
     pub p10_ms: f64,
     /// 90th percentile, ms.
     pub p90_ms: f64,
-    /// The kernels that ran (`avx512`, `neon`, `portable`, `cuda-fp16`, ...).
+    /// The kernels that ran: the CPU level (`portable`, `avx2`, `avx512`, `avx512vnni`, `neon`, `dotprod`) or
+    /// `cuda-fp16`.
     pub kernel: &'static str,
+    /// The CPU kernel table that ran (`null` on CUDA): its level and the name of each GEMM.
+    pub kernels: Option<KernelsRecord>,
     /// The seeded model's hash.
     pub model_hash: ModelHash,
+}
+
+/// Which CPU kernels a pipeline runs, as `bench --json` reports them:
+/// `{"level": "avx2", "f32_gemm": "avx2+fma 6x16", "int8_gemm": "avx2 vpmaddwd 5x8"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KernelsRecord {
+    /// The instruction-set level ([`crate::kernels::Level::name`]).
+    pub level: &'static str,
+    /// The f32 GEMM.
+    pub f32_gemm: &'static str,
+    /// The int8 GEMM.
+    pub int8_gemm: &'static str,
+}
+
+impl From<KernelReport> for KernelsRecord {
+    fn from(k: KernelReport) -> Self {
+        KernelsRecord { level: k.level.name(), f32_gemm: k.f32_gemm, int8_gemm: k.int8_gemm }
+    }
 }
 
 /// Every record, tagged by `"type"`.

@@ -34,6 +34,7 @@ use super::FrameFeatures;
 use crate::core::arena::Arena;
 use crate::core::config::{AudioConfig, CortexConfig};
 use crate::core::error::Error;
+use crate::core::kernels::{KernelError, Level};
 use constants::{E_L, V0_E};
 use drive::group_start;
 use layout::*;
@@ -113,6 +114,18 @@ impl<'s> Cortex<'s> {
             c.reset();
         }
         Ok(c)
+    }
+
+    /// Run the network update compiled for the vector width of `level` (x86-64: `avx2` 8 lanes, `avx512` and
+    /// `avx512vnni` 16 lanes, `portable` the baseline; aarch64: NEON, the baseline, at every level). The spike
+    /// trains are bit-identical at every level; [`crate::Pipeline`] sets its kernel table's level here, so forcing
+    /// a level (`AVF_BEL_KERNELS`) times the whole pipeline at that width. A level this CPU lacks is refused.
+    pub fn set_level(&mut self, level: Level) -> Result<(), KernelError> {
+        if !level.supported() {
+            return Err(KernelError::Unsupported(level));
+        }
+        self.kernel = Kernel::for_level(level);
+        Ok(())
     }
 
     /// Replace the drive parameters (keeps the network state; call [`Self::reset`] for a fresh clip).

@@ -290,15 +290,33 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// The compilation that matches a visual kernel [`Level`](crate::core::kernels::Level) (which the caller has
+    /// confirmed this CPU runs): so forcing a level with `AVF_BEL_KERNELS` runs the whole pipeline at that vector
+    /// width. NEON is aarch64's baseline (the portable compilation is already NEON there).
+    pub(super) fn for_level(level: crate::core::kernels::Level) -> Self {
+        use crate::core::kernels::Level;
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => Kernel::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 | Level::Avx512Vnni => Kernel::Avx512,
+            _ => Kernel::Portable,
+        }
+    }
+}
+
 /// `steps` Euler steps of the network with the chosen compilation of the update.
 pub(super) fn run_steps(kernel: Kernel, net: &mut Network, small: &mut [f32], cnt: &mut [f32], steps: u64) {
     match kernel {
         Kernel::Portable => net.run(small, cnt, steps),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernel::detect` picked this variant only where the CPU has AVX2.
+        // SAFETY: `Kernel::detect` picks this variant only where the CPU has AVX2, `Cortex::set_level` only for a
+        // level the CPU runs (`Level::Avx2` needs AVX2 + FMA).
         Kernel::Avx2 => unsafe { run_avx2(net, small, cnt, steps) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernel::detect` picked this variant only where the CPU has AVX-512F.
+        // SAFETY: `Kernel::detect` picks this variant only where the CPU has AVX-512F, `Cortex::set_level` only for
+        // a level the CPU runs (`Level::Avx512` and `Level::Avx512Vnni` need AVX-512F).
         Kernel::Avx512 => unsafe { run_avx512(net, small, cnt, steps) },
     }
 }
