@@ -371,15 +371,17 @@ fn wait_for(path: &std::path::Path) {
 fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     let (weights, sock) = (tiny_model(), tmp("gone.sock"));
     let _ = std::fs::remove_file(&sock);
-    let daemon = command()
-        .args(["serve", "--weights", &weights, "--audio", "synth://happy", "--video", "synth://happy"])
-        .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", "2"])
-        .arg("--socket")
-        .arg(&sock)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = common::Reaped::new(
+        command()
+            .args(["serve", "--weights", &weights, "--audio", "synth://happy", "--video", "synth://happy"])
+            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", "2"])
+            .arg("--socket")
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_for(&sock);
     // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
     // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
@@ -407,7 +409,7 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("error: the daemon closed the connection after"), "{err}");
     assert!(out.lines().count() > 3, "samples were printed before the end:\n{out}");
-    let status = { daemon }.wait().unwrap();
+    let status = daemon.wait().unwrap();
     assert!(status.success());
     // No daemon at all: a runtime failure too.
     let (code, _, err) = avf(&["read", "--socket", sock.to_str().unwrap()]);

@@ -5,10 +5,10 @@
 
 mod common;
 use avf_bel::link::socket::Conn;
-use common::command;
+use common::{command, Reaped};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -34,7 +34,8 @@ fn tiny() -> &'static str {
 }
 
 struct Daemon {
-    child: Child,
+    /// Killed on drop: a test that panics (a missed line, a slow exit) leaves no daemon behind.
+    child: Reaped,
     lines: mpsc::Receiver<String>,
     stderr: Vec<String>,
 }
@@ -52,7 +53,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
     for (k, v) in env {
         c.env(k, v);
     }
-    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Reaped::new(c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
     // Keep stdout drained (--json), collect stderr lines.
     let mut out = child.stdout.take().unwrap();
     std::thread::spawn(move || {

@@ -6,11 +6,11 @@ mod common;
 use avf_bel::link::serial::{open_pty, Pty};
 use avf_bel::link::socket::{Conn, Recv};
 use avf_bel::link::{decode_stream, flags, state, Message, MessageDecoder, Reward, Sample, MAX_PAYLOAD};
-use common::command;
+use common::{command, Reaped};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,7 +33,8 @@ fn tiny() -> &'static str {
     })
 }
 
-fn serve(extra: &[&str]) -> Child {
+/// `serve` with the tiny model; killed on drop if the test fails before [`finish`] waits for it.
+fn serve(extra: &[&str]) -> Reaped {
     let mut c = command();
     c.args(["serve", "--weights", tiny()]);
     for (k, v) in [("--rate", "50"), ("--window", "1"), ("--warmup", "0.2")] {
@@ -41,11 +42,11 @@ fn serve(extra: &[&str]) -> Child {
             c.args([k, v]);
         }
     }
-    c.args(extra).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    Reaped::new(c.args(extra).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
 }
 
-fn finish(c: Child) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = c.wait_with_output().unwrap();
+fn finish(c: Reaped) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = c.into_inner().wait_with_output().unwrap();
     (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
 }
 
@@ -587,7 +588,7 @@ fn systemd_readiness_and_watchdog() {
     let mut c = command();
     c.args(["serve", "--weights", tiny(), "--audio", "synth://happy", "--json", "--duration", "1.2"]);
     c.env("NOTIFY_SOCKET", &np).env("WATCHDOG_USEC", "200000").env_remove("WATCHDOG_PID");
-    let daemon = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let daemon = Reaped::new(c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
     let mut got = Vec::new();
     let t = Instant::now();
     let mut buf = [0u8; 256];

@@ -8,7 +8,7 @@
 mod common;
 use avf_bel::link::ros2::{self, Float32, Float32MultiArray, UInt8};
 use avf_bel::EMOTIONS;
-use common::command;
+use common::{command, Reaped};
 use ros2_client::{NodeName, NodeOptions};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -31,15 +31,27 @@ fn serve_publishes_epp_and_emotions_and_takes_rewards_over_dds() {
     let flags_sub = node.create_subscription::<UInt8>(&flags_t, None).unwrap();
     let reward_pub = node.create_publisher::<Float32MultiArray>(&reward_t, None).unwrap();
 
-    let daemon = command()
-        .args(["serve", "--ros2", "--audio", "synth://happy", "--video", "synth://happy", "--duration", "8", "--stats"])
-        .args(["--window", "1", "--warmup", "0.2"])
-        .env("ROS_DOMAIN_ID", &domain)
-        .env("ROS_LOCALHOST_ONLY", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let daemon = Reaped::new(
+        command()
+            .args([
+                "serve",
+                "--ros2",
+                "--audio",
+                "synth://happy",
+                "--video",
+                "synth://happy",
+                "--duration",
+                "8",
+                "--stats",
+            ])
+            .args(["--window", "1", "--warmup", "0.2"])
+            .env("ROS_DOMAIN_ID", &domain)
+            .env("ROS_LOCALHOST_ONLY", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
 
     let (mut epps, mut emotions, mut flags) = (Vec::new(), Vec::new(), 0usize);
     let mut rewards_sent = 0;
@@ -65,7 +77,7 @@ fn serve_publishes_epp_and_emotions_and_takes_rewards_over_dds() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let out = daemon.wait_with_output().unwrap();
+    let out = daemon.into_inner().wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(epps.len() >= 30, "{} EPP messages in 7 s (domain {domain}): {err}", epps.len());

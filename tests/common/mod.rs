@@ -4,7 +4,8 @@
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::ModelConfig;
-use std::process::Command;
+use std::ops::{Deref, DerefMut};
+use std::process::{Child, Command};
 
 /// A seeded tiny model as an aligned weights file.
 pub fn tiny_model(seed: u64, precision: Precision) -> (ModelConfig, AlignedBytes) {
@@ -71,6 +72,46 @@ pub fn study_data(test: &str) -> Option<std::path::PathBuf> {
             // Written straight to the process's stderr, past the test harness's capture, so the skip is seen.
             let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {e}");
             None
+        }
+    }
+}
+
+/// A child process (a daemon under test) that is killed and reaped when dropped, also when the test panics: an
+/// orphaned daemon keeps running and keeps every descriptor it inherited, among them the lock file of the
+/// `flock` that wraps the build (once it blocked every later build on the machine). Waited-for children are
+/// handed back with [`Reaped::into_inner`]; killing an exited child is harmless.
+pub struct Reaped(Option<Child>);
+
+impl Reaped {
+    /// Guard `child`.
+    pub fn new(child: Child) -> Self {
+        Reaped(Some(child))
+    }
+
+    /// The child, no longer killed on drop (for `wait_with_output`, which consumes it).
+    pub fn into_inner(mut self) -> Child {
+        self.0.take().expect("a Reaped holds its child until into_inner")
+    }
+}
+
+impl Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a Reaped holds its child until into_inner")
+    }
+}
+
+impl DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a Reaped holds its child until into_inner")
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
