@@ -63,7 +63,7 @@ pub struct Cortex<'s> {
 }
 
 impl<'s> Cortex<'s> {
-    /// Floats of scratch this configuration needs: a dry run of [`Self::in_arena`] on a counting arena (the state's
+    /// Floats of scratch this configuration needs: a dry run of `Cortex::in_arena` (crate-private) on a counting arena (the state's
     /// size depends on the populations alone, not on the audio front-end).
     pub fn scratch_len(cfg: &CortexConfig) -> usize {
         let mut a = Arena::counting();
