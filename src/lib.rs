@@ -82,7 +82,8 @@ pub mod kernels {
 
     /// The level [`crate::Pipeline::new`] would choose here (`AVF_BEL_KERNELS` if set and valid, else the best
     /// this CPU runs), or `"invalid AVF_BEL_KERNELS"`. Prefer [`crate::Pipeline::kernels`], which reports the
-    /// kernels a pipeline actually runs.
+    /// kernels a pipeline actually runs. (`std` only: without it there is no environment.)
+    #[cfg(feature = "std")]
     pub fn kernel_name() -> &'static str {
         Kernels::from_env().map(|k| k.level().name()).unwrap_or("invalid AVF_BEL_KERNELS")
     }

@@ -253,6 +253,7 @@ pub(super) fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
 /// 4-byte element per pixel, read from plane `t` exactly as the f32 im2col reads a CHW plane (contiguous runs at
 /// stride 1), so packing is a copy of runs, with no byte shuffling or transposing.
 #[inline(always)]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     let (n, quads, cq) = (s.n(), s.kk4() / 4, s.cpad() / 4);
     let flip = if FLIP { 0x8080_8080u32 } else { 0 };

@@ -63,8 +63,8 @@ pub struct Cortex<'s> {
 }
 
 impl<'s> Cortex<'s> {
-    /// Floats of scratch this configuration needs: a dry run of `Cortex::in_arena` on a counting arena (the state's
-    /// size depends on the populations alone, not on the audio front-end).
+    /// Floats of scratch this configuration needs: a dry run of `Cortex::in_arena` (crate-private) on a counting
+    /// arena (the state's size depends on the populations alone, not on the audio front-end).
     pub fn scratch_len(cfg: &CortexConfig) -> usize {
         let mut a = Arena::counting();
         let _ = Cortex::in_arena(cfg, &AudioConfig::default(), &mut a);

@@ -295,14 +295,17 @@ impl Kernel {
     /// confirmed this CPU runs): so forcing a level with `AVF_BEL_KERNELS` runs the whole pipeline at that vector
     /// width. NEON is aarch64's baseline (the portable compilation is already NEON there).
     pub(super) fn for_level(level: crate::core::kernels::Level) -> Self {
-        use crate::core::kernels::Level;
-        match level {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => Kernel::Avx2,
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 | Level::Avx512Vnni => Kernel::Avx512,
-            _ => Kernel::Portable,
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::core::kernels::Level;
+            match level {
+                Level::Avx2 => return Kernel::Avx2,
+                Level::Avx512 | Level::Avx512Vnni => return Kernel::Avx512,
+                _ => {}
+            }
         }
+        let _ = level;
+        Kernel::Portable
     }
 }
 
