@@ -3,9 +3,10 @@
 #![cfg(feature = "train")]
 
 use avf_bel::model::{encode, Precision};
+use avf_bel::train::augment::Augment;
 use avf_bel::train::data;
 use avf_bel::train::fuse::FitOptions;
-use avf_bel::train::run::{evaluate, perceive_stimuli, train, TrainOptions};
+use avf_bel::train::run::{evaluate, perceive_stimuli, train, RenderSet, TrainOptions};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         fuse: FitOptions { steps: 300, ..FitOptions::default() },
         cornet_epochs: 1,
         cornet_clips: 40,
+        augment: Augment::default(),
+        aug_renders: 1,
     };
     let (tensors, rep) = train(&data_dir(), &opts).unwrap();
     // Reproducible: the same seed gives the same model whatever the number of threads.
@@ -91,9 +94,10 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         .fold(0f32, f32::max);
     assert!(spread > 0.02, "the prototypes' profiles differ by at most {spread}: {profiles:?}");
     let per = perceive_stimuli(buf.as_bytes(), &rows, 1, 1.5, 2).unwrap();
-    let rep = evaluate(&rows, &per, 1, &FitOptions { steps: 150, ..FitOptions::default() }, 16, 4, 2);
+    let set = RenderSet { perceived: &per, per: 1 };
+    let (rep, _) = evaluate(&rows, set, set, &FitOptions { steps: 150, ..FitOptions::default() }, 16, 4, 2);
     let names: Vec<&str> = rep.metrics.iter().map(|m| m.0).collect();
-    assert_eq!(names[0], "fused");
+    assert_eq!(names[0], "fused (the model)");
     assert!(names.contains(&"ridge on true sliders") && names.contains(&"constant (fold mean)"));
     let ridge = rep.metrics.iter().find(|m| m.0 == "ridge on true sliders").unwrap().1.clone();
     let constant = rep.metrics.iter().find(|m| m.0 == "constant (fold mean)").unwrap().1.clone();

@@ -3,10 +3,14 @@
 use super::init::write_atomic;
 use super::Opts;
 use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
+use avf_bel::train::augment::{Augment, Kind};
 use avf_bel::train::data;
 use avf_bel::train::fuse::FitOptions;
 use avf_bel::train::plot;
-use avf_bel::train::run::{evaluate, perceive_stimuli, train, Metrics, TrainOptions};
+use avf_bel::train::run::{
+    evaluate, perceive, robustness, robustness_json, robustness_markdown, robustness_series, train,
+    training_stimulus_jobs, Metrics, RenderSet, TrainOptions,
+};
 use avf_bel::weights::TensorId;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ fn fit_options(o: &mut Opts<'_>) -> Result<FitOptions, String> {
         lr: o.parse("--lr", d.lr)?,
         decay: o.parse("--decay", d.decay)?,
         seed: o.parse("--fit-seed", d.seed)?,
+        dropout: o.parse("--dropout", d.dropout)?,
     })
 }
 
@@ -45,6 +50,8 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         fuse: fit_options(&mut o)?,
         cornet_epochs: o.parse("--cornet-epochs", 3)?,
         cornet_clips: o.parse("--cornet-clips", 1000)?,
+        augment: Augment::from_spec(o.value("--augment")?.unwrap_or("default"))?,
+        aug_renders: o.parse("--aug-renders", 8)?,
     };
     o.finish()?;
     if opts.random_clips < 20 || opts.renders == 0 {
@@ -127,12 +134,16 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     let weights = o.value("--weights")?.map(str::to_string);
     let out = PathBuf::from(o.value("--out")?.unwrap_or("eval"));
     let renders: usize = o.parse("--renders", 8)?;
+    let aug_renders: usize = o.parse("--aug-renders", 8)?;
+    let augment = Augment::from_spec(o.value("--augment")?.unwrap_or("default"))?;
+    let robust = o.flag("--robustness");
+    let robust_renders: usize = o.parse("--robustness-renders", 4)?;
     let seconds: f64 = o.parse("--seconds", 3.0)?;
     let threads: usize = o.parse("--threads", threads_default())?;
     let fit = fit_options(&mut o)?;
     o.finish()?;
-    if renders == 0 || threads == 0 {
-        return Err("--renders and --threads must be at least 1".into());
+    if renders == 0 || threads == 0 || robust_renders == 0 {
+        return Err("--renders, --robustness-renders and --threads must be at least 1".into());
     }
     let buf;
     let bytes: &[u8] = match &weights {
@@ -145,17 +156,29 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     let w = Weights::parse(bytes).map_err(|e| e.to_string())?;
     let cfg = *w.config();
     let rows = data::load(&data_dir)?;
-    let perceived = perceive_stimuli(bytes, &rows, renders, seconds, threads)?;
-    let rep =
-        evaluate(&rows, &perceived, renders, &fit, cfg.fusion.hidden as usize, cfg.fusion.sensory as usize, threads);
+    // Training renders as `train` makes them (clean, then perturbed); the clean ones are also the test renders.
+    let per = renders + aug_renders;
+    let jobs = training_stimulus_jobs(&rows, renders, aug_renders, &augment);
+    let perceived = perceive(bytes, &jobs, seconds, threads, "stimulus renders")?;
+    let clean: Vec<_> = perceived.chunks(per).flat_map(|c| c[..renders].to_vec()).collect();
+    let (rep, folds) = evaluate(
+        &rows,
+        RenderSet { perceived: &perceived, per },
+        RenderSet { perceived: &clean, per: renders },
+        &fit,
+        cfg.fusion.hidden as usize,
+        cfg.fusion.sensory as usize,
+        threads,
+    );
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let table = metrics_table(&rep.metrics);
     let md = format!(
-        "Leave-one-stimulus-out over {} stimuli ({} renders each, predictions averaged over a stimulus' renders); \
-         fusion + BEL refit per fold, perception fixed. Targets: consensus (participant-mean) profiles, mean of music \
-         and animation ratings / 127.\n\n{table}",
+        "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
+         perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
+         predicted as the mean over its {renders} clean renders. Targets: consensus (participant-mean) profiles, \
+         mean of music and animation ratings / 127.\n\n{table}",
         rows.len(),
-        renders
+        fit.dropout
     );
     write_atomic(&out.join("eval.md"), md.as_bytes())?;
     let mut json = String::from("{");
@@ -190,6 +213,25 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     )?;
     println!("{md}");
     println!("wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}", out.display());
+    if robust {
+        let rows_r = robustness(bytes, &rows, &folds, &Kind::ALL, robust_renders, seconds, threads)?;
+        let clean_m = &rep.metrics[0].1;
+        let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
+        let table = robustness_markdown(clean_m, &single, &rows_r);
+        let md = format!(
+            "Robustness, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
+             above) on {robust_renders} renders of each held-out stimulus under one perturbation at a time (the \
+             same render seeds as clean); profile MAE against the consensus. Clean and single-sense rows on the \
+             {renders} clean test renders.\n\n{table}",
+            rows.len()
+        );
+        write_atomic(&out.join("robustness.md"), md.as_bytes())?;
+        write_atomic(&out.join("robustness.json"), robustness_json(clean_m, &single, &rows_r).as_bytes())?;
+        let series = robustness_series(clean_m, &rows_r);
+        write_atomic(&out.join("robustness.png"), &plot::robustness_curves(&series))?;
+        println!("{md}");
+        println!("wrote {}/{{robustness.md, robustness.json, robustness.png}}", out.display());
+    }
     Ok(())
 }
 

@@ -19,13 +19,14 @@
 //! Every clip's gradient is computed on its own and the batch sums them in clip order, so a run is reproducible bit
 //! for bit whatever the number of threads.
 
+use super::augment::{render_perturbed, Augment};
 use super::{normalised, random_params};
 use crate::core::config::VisualConfig;
 use crate::core::manifest::{CONV_BIASES, CONV_WEIGHTS};
 use crate::core::visual::conv::{gemm_f32, im2col_f32, ConvShape, NR};
 use crate::core::visual::shapes;
 use crate::host::model::{F32Tensors, SplitMix64};
-use crate::host::stimuli::{render, RenderOptions};
+use crate::host::stimuli::RenderOptions;
 
 /// Added to the variance under the square root: keeps the standard deviation differentiable at zero spread.
 const VAR_EPS: f64 = 1e-6;
@@ -408,11 +409,23 @@ pub struct CornetOptions {
     pub threads: usize,
     /// Seed of the slider draws, renders, shuffles and stack choices.
     pub seed: u64,
+    /// Domain randomisation of the clips (drawn once per clip, seeded by its render seed).
+    pub augment: Augment,
 }
 
 impl Default for CornetOptions {
     fn default() -> Self {
-        CornetOptions { epochs: 3, clips: 1000, batch: 8, stacks: 6, lr: 1e-4, seconds: 3.0, threads: 2, seed: 1 }
+        CornetOptions {
+            epochs: 3,
+            clips: 1000,
+            batch: 8,
+            stacks: 6,
+            lr: 1e-4,
+            seconds: 3.0,
+            threads: 2,
+            seed: 1,
+            augment: Augment::none(),
+        }
     }
 }
 
@@ -516,7 +529,7 @@ pub fn train_cornet(
         let (params, seed) = &jobs[i];
         let opts = RenderOptions { seconds: o.seconds, seed: *seed, size, fps: u32::from(fps), sample_rate: 22_050 };
         *slot = Some(
-            render(params, &opts)
+            render_perturbed(params, &opts, &o.augment.draw_for(*seed ^ o.seed))
                 .map_err(|e| e.to_string())
                 .map(|r| Clip { frames: r.frames, y: normalised(params).map(|v| v as f32) }),
         );

@@ -5,6 +5,11 @@
 //! error of `E` against the consensus profile. The amygdala (`V`, `V_th`) and orbitofrontal (`W`) weights are kept
 //! non-negative by projection after each step, as Morén–Balkenius units are (the amygdala excites, the orbitofrontal
 //! cortex inhibits). L2 weight decay on the fusion matrices; full-batch Adam (the data are a few hundred examples).
+//!
+//! **Modality dropout** ([`FitOptions::dropout`]): a robot loses a sense now and then (a camera unplugged, a
+//! microphone muted), and the pipeline then hands fusion a zero hidden vector for it. So each two-sense example also
+//! enters the loss once with its audio missing and once with its video missing, with weights `1 − p`, `p/2`, `p/2`:
+//! the one set of weights learns to read each sense alone as well as both together.
 
 use crate::host::model::SplitMix64;
 
@@ -61,12 +66,36 @@ pub struct FitOptions {
     pub decay: f32,
     /// Seed of the initialisation.
     pub seed: u64,
+    /// Modality dropout: the share `p` of each two-sense example's weight given to its single-sense copies (half
+    /// audio-only, half video-only); 0 trains on the examples as given.
+    pub dropout: f32,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { steps: 1500, lr: 3e-3, decay: 1e-3, seed: 1 }
+        FitOptions { steps: 1500, lr: 3e-3, decay: 1e-3, seed: 1, dropout: 0.5 }
     }
+}
+
+/// The examples with modality dropout `p` applied, and each one's weight (see the module docs).
+pub fn with_dropout(data: &[Example], p: f32) -> (Vec<Example>, Vec<f32>) {
+    let p = p.clamp(0.0, 1.0);
+    let mut out = Vec::with_capacity(3 * data.len());
+    let mut w = Vec::with_capacity(3 * data.len());
+    for ex in data {
+        if p > 0.0 && ex.xa.is_some() && ex.xv.is_some() {
+            out.push(ex.clone());
+            w.push(1.0 - p);
+            out.push(Example { xv: None, ..ex.clone() });
+            w.push(p / 2.0);
+            out.push(Example { xa: None, ..ex.clone() });
+            w.push(p / 2.0);
+        } else {
+            out.push(ex.clone());
+            w.push(1.0);
+        }
+    }
+    (out, w)
 }
 
 impl FuseParams {
@@ -151,16 +180,21 @@ impl FuseParams {
 
     /// Mean squared error over examples (unclamped outputs).
     pub fn loss(&self, data: &[Example]) -> f32 {
-        let mut l = 0.0;
-        for ex in data {
-            let (e, _) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
-            l += e.iter().zip(&ex.y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / 5.0;
-        }
-        l / data.len() as f32
+        self.weighted_loss(data, &vec![1.0; data.len()])
     }
 
-    /// Gradient of the mean loss (plus decay) with respect to every parameter, in `flat_mut` order.
-    fn gradient(&self, data: &[Example], decay: f32) -> [Vec<f32>; 9] {
+    /// Weighted mean squared error over examples (unclamped outputs): `Σ wᵢ·mseᵢ / Σ wᵢ`.
+    pub fn weighted_loss(&self, data: &[Example], weights: &[f32]) -> f32 {
+        let mut l = 0.0;
+        for (ex, &w) in data.iter().zip(weights) {
+            let (e, _) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
+            l += w * e.iter().zip(&ex.y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / 5.0;
+        }
+        l / weights.iter().sum::<f32>().max(f32::MIN_POSITIVE)
+    }
+
+    /// Gradient of the weighted mean loss (plus decay) with respect to every parameter, in `flat_mut` order.
+    fn gradient(&self, data: &[Example], weights: &[f32], decay: f32) -> [Vec<f32>; 9] {
         let (h, k, na, nv) = (self.h, self.k, self.na, self.nv);
         let mut g: [Vec<f32>; 9] = [
             vec![0.0; h * na],
@@ -173,10 +207,10 @@ impl FuseParams {
             vec![0.0; 5],
             vec![0.0; 5 * k],
         ];
-        let scale = 2.0 / (5.0 * data.len() as f32);
-        for ex in data {
+        let scale = 2.0 / (5.0 * weights.iter().sum::<f32>().max(f32::MIN_POSITIVE));
+        for (ex, &w) in data.iter().zip(weights) {
             let (e, cache) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
-            let de: Vec<f32> = e.iter().zip(&ex.y).map(|(a, b)| scale * (a - b)).collect();
+            let de: Vec<f32> = e.iter().zip(&ex.y).map(|(a, b)| w * scale * (a - b)).collect();
             // BEL.
             let mut ds = vec![0.0f32; k];
             for em in 0..5 {
@@ -236,14 +270,17 @@ impl FuseParams {
         g
     }
 
-    /// Fit with full-batch Adam; returns the loss curve (one value per 10 steps).
+    /// Fit with full-batch Adam (with [`FitOptions::dropout`] applied to `data`); returns the weighted training loss
+    /// curve (one value per 10 steps).
     pub fn fit(&mut self, data: &[Example], opt: &FitOptions) -> Vec<f32> {
+        let (data, weights) = with_dropout(data, opt.dropout);
+        let data = &data[..];
         let mut m: Vec<Vec<f32>> = self.flat_mut().iter().map(|p| vec![0.0; p.len()]).collect();
         let mut v = m.clone();
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         let mut curve = Vec::new();
         for t in 1..=opt.steps {
-            let g = self.gradient(data, opt.decay);
+            let g = self.gradient(data, &weights, opt.decay);
             let c1 = 1.0 - b1.powi(t as i32);
             let c2 = 1.0 - b2.powi(t as i32);
             for (idx, p) in self.flat_mut().into_iter().enumerate() {
@@ -258,7 +295,7 @@ impl FuseParams {
                 }
             }
             if t % 10 == 0 || t == 1 {
-                curve.push(self.loss(data));
+                curve.push(self.weighted_loss(data, &weights));
             }
         }
         curve
@@ -284,9 +321,10 @@ mod tests {
             Example { xa: Some(vec![0.3, -0.2, 0.8]), xv: Some(vec![0.5, 0.1]), y: [0.2, 0.5, 0.1, 0.0, 0.9] },
             Example { xa: Some(vec![-0.4, 0.6, 0.1]), xv: None, y: [0.7, 0.1, 0.3, 0.2, 0.0] },
         ];
-        let g = p.gradient(&data, 0.01);
+        let weights = [0.7, 0.3];
+        let g = p.gradient(&data, &weights, 0.01);
         let decay_loss = |q: &FuseParams| {
-            let mut l = q.loss(&data);
+            let mut l = q.weighted_loss(&data, &weights);
             for w in [&q.wa, &q.wv, &q.ws] {
                 l += 0.01 * w.iter().map(|x| x * x).sum::<f32>();
             }
@@ -328,7 +366,7 @@ mod tests {
             .collect();
         let mut p = FuseParams::init(3, 2, 16, 6, 2);
         let before = p.loss(&data);
-        let curve = p.fit(&data, &FitOptions { steps: 800, lr: 5e-3, decay: 1e-4, seed: 1 });
+        let curve = p.fit(&data, &FitOptions { steps: 800, lr: 5e-3, decay: 1e-4, seed: 1, dropout: 0.0 });
         assert!(curve.last().unwrap() < &(before * 0.2), "{before} → {:?}", curve.last());
         assert!(p.amyg.iter().chain(&p.ofc).chain(&p.thal).all(|w| *w >= 0.0));
     }

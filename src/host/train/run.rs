@@ -1,10 +1,11 @@
 //! The training and evaluation procedures behind `avf-bel train` and `avf-bel eval`.
 
+use super::augment::{Augment, Kind, Perturbation};
 use super::cornet::{train_cornet, CornetOptions};
 use super::data::{self, StimulusRow};
 use super::fuse::{Example, FitOptions, FuseParams};
 use super::linalg::{pearson, r2, Ridge};
-use super::{extract, normalised, random_params, ClipFeatures};
+use super::{extract, normalised, random_params, ClipFeatures, Job};
 use crate::core::manifest::TensorId;
 use crate::host::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
 use crate::host::writer::AlignedBytes;
@@ -59,12 +60,17 @@ pub struct TrainOptions {
     pub cornet_epochs: usize,
     /// Rendered clips of random slider settings CORnet-Z is trained on (other seeds than the read-outs' clips).
     pub cornet_clips: usize,
+    /// Domain randomisation of the perception clips (read-outs and CORnet-Z) and of the extra stimulus renders.
+    pub augment: Augment,
+    /// Perturbed renders of each study stimulus (drawn from `augment`) added to the clean `renders` for fitting
+    /// fusion and BEL.
+    pub aug_renders: usize,
 }
 
 /// What training measured.
 #[derive(Clone, Debug, Default)]
 pub struct TrainReport {
-    /// Held-out R² per stimulus dimension of the visual read-out.
+    /// Held-out R² per stimulus dimension of the visual read-out (on the held-out fifth, perturbed as training draws).
     pub visual_r2: [f64; 5],
     /// Held-out R² per stimulus dimension of the visual read-out on CORnet-Z's seeded random features, on the same
     /// clips (only when CORnet-Z is trained).
@@ -155,9 +161,30 @@ fn put_fusion(t: &mut F32Tensors, p: &FuseParams) {
     set(t, TensorId::BelOrbitofrontal, p.ofc.clone());
 }
 
-/// Jobs rendering each stimulus `renders` times (seeds `1000·id + r`).
-fn stimulus_jobs(rows: &[StimulusRow], renders: usize) -> Vec<(crate::host::stimuli::Params, u64)> {
-    rows.iter().flat_map(|s| (0..renders).map(move |r| (s.params, 1000 * s.id as u64 + r as u64))).collect()
+/// Jobs rendering each stimulus `renders` times (seeds `1000·id + r`), each clip perturbed by `perturb(seed)`.
+pub fn stimulus_jobs(rows: &[StimulusRow], renders: usize, perturb: &dyn Fn(u64) -> Perturbation) -> Vec<Job> {
+    rows.iter()
+        .flat_map(|s| (0..renders).map(move |r| 1000 * s.id as u64 + r as u64).map(move |seed| (s.params, seed)))
+        .map(|(params, seed)| Job { params, seed, perturb: perturb(seed) })
+        .collect()
+}
+
+/// Render seeds of the perturbed stimulus renders start here (`1000·id + AUG_SEEDS + r`), apart from the clean ones.
+const AUG_SEEDS: u64 = 500;
+
+/// Jobs rendering each stimulus `renders` times clean, then `aug_renders` times perturbed by draws of `augment`;
+/// consecutive per stimulus (`renders + aug_renders` each).
+pub fn training_stimulus_jobs(rows: &[StimulusRow], renders: usize, aug_renders: usize, augment: &Augment) -> Vec<Job> {
+    rows.iter()
+        .flat_map(|s| {
+            let clean = (0..renders).map(move |r| Job::clean(s.params, 1000 * s.id as u64 + r as u64));
+            let aug = (0..aug_renders).map(move |r| {
+                let seed = 1000 * s.id as u64 + AUG_SEEDS + r as u64;
+                Job { params: s.params, seed, perturb: augment.draw_for(seed) }
+            });
+            clean.chain(aug)
+        })
+        .collect()
 }
 
 /// Train every stage; returns the f32 tensors and the report.
@@ -172,7 +199,12 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let rows = data::load(data_dir)?;
     let mut tensors = seeded(&cfg, o.seed);
     let mut rng = SplitMix64(o.seed ^ 0x5EED);
-    let jobs: Vec<_> = (0..o.random_clips).map(|i| (random_params(&mut rng), 1_000_000 + i as u64)).collect();
+    let jobs: Vec<Job> = (0..o.random_clips)
+        .map(|i| {
+            let seed = 1_000_000 + i as u64;
+            Job { params: random_params(&mut rng), seed, perturb: o.augment.draw_for(seed ^ o.seed) }
+        })
+        .collect();
 
     // 0. CORnet-Z trained on its own clips of random slider settings; the visual read-out on the seeded random
     //    features is fitted first on the read-out clips, for comparison.
@@ -191,6 +223,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
             seconds: o.seconds,
             threads: o.threads,
             seed: o.seed,
+            augment: o.augment.clone(),
             ..CornetOptions::default()
         };
         cornet_curve =
@@ -208,11 +241,11 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     put_readout(&mut tensors, VISUAL_READOUT, &rv);
     put_readout(&mut tensors, AUDIO_READOUT, &ra);
 
-    // 2. Fusion + BEL on renders of the study's stimuli, targets = consensus profiles.
-    let sjobs = stimulus_jobs(&rows, o.renders);
+    // 2. Fusion + BEL on clean and perturbed renders of the study's stimuli, targets = consensus profiles.
+    let sjobs = training_stimulus_jobs(&rows, o.renders, o.aug_renders, &o.augment);
     let sfeats =
         extract(perception.as_bytes(), &sjobs, o.seconds, o.threads, &progress("stimulus renders", sjobs.len()))?;
-    let examples = examples_from(&rows, &sfeats, o.renders, &rv, &ra, Modalities::BOTH);
+    let examples = examples_from(&rows, &sfeats, o.renders + o.aug_renders, &rv, &ra, Modalities::BOTH);
     let mut fp = FuseParams::init(5, 5, cfg.fusion.hidden as usize, cfg.fusion.sensory as usize, o.seed);
     let curve = fp.fit(&examples, &o.fuse);
     put_fusion(&mut tensors, &fp);
@@ -262,7 +295,7 @@ pub struct Perceived {
     pub xv: Vec<f32>,
 }
 
-/// Run the model's perception on `renders` renders of each stimulus (the pipeline's own read-outs).
+/// Run the model's perception on `renders` clean renders of each stimulus (the pipeline's own read-outs).
 pub fn perceive_stimuli(
     weights: &[u8],
     rows: &[StimulusRow],
@@ -270,9 +303,19 @@ pub fn perceive_stimuli(
     seconds: f64,
     threads: usize,
 ) -> Result<Vec<Perceived>, String> {
-    let jobs = stimulus_jobs(rows, renders);
-    let bar = progress("stimulus renders", jobs.len());
-    super::for_each_clip(weights, &jobs, seconds, threads, &bar, &|_, p| {
+    perceive(weights, &stimulus_jobs(rows, renders, &|_| Perturbation::NONE), seconds, threads, "stimulus renders")
+}
+
+/// Run the model's perception on each job's clip (the pipeline's own read-outs), in job order.
+pub fn perceive(
+    weights: &[u8],
+    jobs: &[Job],
+    seconds: f64,
+    threads: usize,
+    label: &str,
+) -> Result<Vec<Perceived>, String> {
+    let bar = progress(label, jobs.len());
+    super::for_each_clip(weights, jobs, seconds, threads, &bar, &|_, p| {
         p.infer(Modalities::BOTH).map_err(|e| e.to_string())?;
         let (a, v) = p.features();
         Ok(Perceived { xa: a.to_vec(), xv: v.to_vec() })
@@ -328,76 +371,120 @@ pub struct EvalReport {
     pub names: Vec<String>,
     /// Consensus profiles.
     pub truth: Vec<[f64; 5]>,
-    /// Held-out predictions per model: fused, audio-only, video-only, constant, ridge on true parameters.
+    /// Held-out predictions per model, in [`EvalReport::metrics`] order.
     pub preds: Vec<(&'static str, Vec<[f64; 5]>)>,
-    /// Metrics per model, same order.
+    /// Metrics per model: the fused model, the same model with audio only and with video only, separately trained
+    /// single-sense models, then the baselines.
     pub metrics: Vec<(&'static str, Metrics)>,
-    /// Fusion + BEL loss curves of the first fold (fused, audio, video).
+    /// Fusion + BEL loss curves of the first fold (fused, audio-only model, video-only model).
     pub curves: Vec<Vec<f32>>,
 }
 
-/// Leave-one-stimulus-out: fusion + BEL refit per fold on the other stimuli's renders; perception fixed.
-pub fn evaluate(
-    rows: &[StimulusRow],
-    perceived: &[Perceived],
-    renders: usize,
-    fit: &FitOptions,
-    hidden: usize,
-    sensory: usize,
-    threads: usize,
-) -> EvalReport {
-    let n = rows.len();
-    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
-    let ex = |i: usize, m: Modalities| -> Vec<Example> {
-        perceived[i * renders..(i + 1) * renders]
+/// Perceived renders of every stimulus, `per` consecutive clips each.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderSet<'a> {
+    /// The clips, stimulus-major.
+    pub perceived: &'a [Perceived],
+    /// Clips per stimulus.
+    pub per: usize,
+}
+
+impl RenderSet<'_> {
+    fn examples(&self, i: usize, truth: &[f64; 5], m: Modalities) -> Vec<Example> {
+        self.perceived[i * self.per..(i + 1) * self.per]
             .iter()
             .map(|p| Example {
                 xa: m.audio.then(|| p.xa.clone()),
                 xv: m.video.then(|| p.xv.clone()),
-                y: truth[i].map(|v| v as f32),
+                y: truth.map(|v| v as f32),
             })
             .collect()
-    };
-    let kinds = [("fused", Modalities::BOTH), ("audio-only", Modalities::AUDIO), ("video-only", Modalities::VIDEO)];
-    // fold × kind → (prediction, curve)
-    let tasks: Vec<(usize, usize)> = (0..n).flat_map(|f| (0..3).map(move |k| (f, k))).collect();
-    let bar = progress("leave-one-out folds", tasks.len());
+    }
+}
+
+/// Fusion + BEL fitted for each leave-one-stimulus-out fold (fold `f` never sees stimulus `f`), on the training
+/// renders with senses `m`; returns each fold's model and loss curve.
+pub fn fit_folds(
+    rows: &[StimulusRow],
+    train: RenderSet<'_>,
+    m: Modalities,
+    fit: &FitOptions,
+    hidden: usize,
+    sensory: usize,
+    threads: usize,
+) -> Vec<(FuseParams, Vec<f32>)> {
+    let n = rows.len();
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let bar = progress("leave-one-out folds", n);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<([f64; 5], Vec<f32>)>> = vec![None; tasks.len()];
-    let per = tasks.len().div_ceil(threads.max(1)).max(1);
+    let mut results: Vec<Option<(FuseParams, Vec<f32>)>> = vec![None; n];
+    let per = n.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|sc| {
         for (ci, chunk) in results.chunks_mut(per).enumerate() {
-            let tasks = &tasks[ci * per..ci * per + chunk.len()];
-            let (ex, bar, done, kinds) = (&ex, &bar, &done, &kinds);
+            let (bar, done, truth) = (&bar, &done, &truth);
             sc.spawn(move || {
-                for (slot, &(fold, k)) in chunk.iter_mut().zip(tasks) {
-                    let m = kinds[k].1;
-                    let train: Vec<Example> = (0..n).filter(|&i| i != fold).flat_map(|i| ex(i, m)).collect();
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    let fold = ci * per + j;
+                    let data: Vec<Example> =
+                        (0..n).filter(|&i| i != fold).flat_map(|i| train.examples(i, &truth[i], m)).collect();
                     let mut p = FuseParams::init(5, 5, hidden, sensory, fit.seed);
-                    let curve = p.fit(&train, fit);
-                    let test = ex(fold, m);
-                    let mut mean = [0.0f64; 5];
-                    for t in &test {
-                        let y = p.predict(t.xa.as_deref(), t.xv.as_deref());
-                        for e in 0..5 {
-                            mean[e] += y[e] as f64 / test.len() as f64;
-                        }
-                    }
-                    *slot = Some((mean, curve));
+                    let curve = p.fit(&data, fit);
+                    *slot = Some((p, curve));
                     bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 }
             });
         }
     });
-    let mut preds: Vec<(&'static str, Vec<[f64; 5]>)> = kinds.iter().map(|(n, _)| (*n, Vec::new())).collect();
-    let mut curves = vec![Vec::new(); 3];
-    for (&(fold, k), r) in tasks.iter().zip(results) {
-        let (p, c) = r.expect("every task ran");
-        preds[k].1.push(p);
-        if fold == 0 {
-            curves[k] = c;
-        }
-    }
+    results.into_iter().map(|r| r.expect("every fold ran")).collect()
+}
+
+/// Each fold's prediction for its held-out stimulus with senses `m`: the mean over that stimulus' test renders.
+pub fn predict_folds(folds: &[(FuseParams, Vec<f32>)], test: RenderSet<'_>, m: Modalities) -> Vec<[f64; 5]> {
+    folds
+        .iter()
+        .enumerate()
+        .map(|(fold, (p, _))| {
+            let clips = &test.perceived[fold * test.per..(fold + 1) * test.per];
+            let mut mean = [0.0f64; 5];
+            for c in clips {
+                let y = p.predict(m.audio.then_some(&c.xa[..]), m.video.then_some(&c.xv[..]));
+                for e in 0..5 {
+                    mean[e] += y[e] as f64 / clips.len() as f64;
+                }
+            }
+            mean
+        })
+        .collect()
+}
+
+/// Leave-one-stimulus-out: fusion + BEL refit per fold on the other stimuli's `train` renders (with modality dropout
+/// as `fit` says); perception fixed; each held-out stimulus predicted from its `test` renders. Returns the report and
+/// the fused model's folds (for [`robustness`]).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    rows: &[StimulusRow],
+    train: RenderSet<'_>,
+    test: RenderSet<'_>,
+    fit: &FitOptions,
+    hidden: usize,
+    sensory: usize,
+    threads: usize,
+) -> (EvalReport, Vec<(FuseParams, Vec<f32>)>) {
+    let n = rows.len();
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let fused = fit_folds(rows, train, Modalities::BOTH, fit, hidden, sensory, threads);
+    // Separately trained single-sense models: what "as good as a single-sense model" is measured against.
+    let single = FitOptions { dropout: 0.0, ..*fit };
+    let audio = fit_folds(rows, train, Modalities::AUDIO, &single, hidden, sensory, threads);
+    let video = fit_folds(rows, train, Modalities::VIDEO, &single, hidden, sensory, threads);
+    let mut preds: Vec<(&'static str, Vec<[f64; 5]>)> = vec![
+        ("fused (the model)", predict_folds(&fused, test, Modalities::BOTH)),
+        ("the model, audio only", predict_folds(&fused, test, Modalities::AUDIO)),
+        ("the model, video only", predict_folds(&fused, test, Modalities::VIDEO)),
+        ("audio-only model", predict_folds(&audio, test, Modalities::AUDIO)),
+        ("video-only model", predict_folds(&video, test, Modalities::VIDEO)),
+    ];
+    let curves = vec![fused[0].1.clone(), audio[0].1.clone(), video[0].1.clone()];
     // Baselines on the same folds.
     let mut constant = Vec::new();
     let mut ridge = Vec::new();
@@ -417,29 +504,29 @@ pub fn evaluate(
         ridge.push([p[0], p[1], p[2], p[3], p[4]].map(|v| v.clamp(0.0, 1.0)));
     }
     // Diagnostic: a ridge regression from the same perceived features, to separate perception from fusion + BEL.
+    let feats = |set: RenderSet<'_>, i: usize| -> Vec<Vec<f64>> {
+        set.perceived[i * set.per..(i + 1) * set.per]
+            .iter()
+            .map(|p| p.xa.iter().chain(&p.xv).map(|&v| v as f64).collect())
+            .collect()
+    };
     let mut ridge_perceived = Vec::new();
     for fold in 0..n {
-        let feats = |i: usize| -> Vec<Vec<f64>> {
-            perceived[i * renders..(i + 1) * renders]
-                .iter()
-                .map(|p| p.xa.iter().chain(&p.xv).map(|&v| v as f64).collect())
-                .collect()
-        };
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         for i in (0..n).filter(|&i| i != fold) {
-            for x in feats(i) {
+            for x in feats(train, i) {
                 xs.push(x);
                 ys.push(truth[i].to_vec());
             }
         }
         let m = Ridge::fit(&xs, &ys, 10.0);
         let mut mean = [0.0; 5];
-        let test = feats(fold);
-        for x in &test {
+        let clips = feats(test, fold);
+        for x in &clips {
             let p = m.predict(x);
             for e in 0..5 {
-                mean[e] += p[e].clamp(0.0, 1.0) / test.len() as f64;
+                mean[e] += p[e].clamp(0.0, 1.0) / clips.len() as f64;
             }
         }
         ridge_perceived.push(mean);
@@ -448,5 +535,121 @@ pub fn evaluate(
     preds.push(("constant (fold mean)", constant));
     preds.push(("ridge on true sliders", ridge));
     let metrics = preds.iter().map(|(n, p)| (*n, metrics(p, &truth))).collect();
-    EvalReport { names: rows.iter().map(|r| r.name.clone()).collect(), truth, preds, metrics, curves }
+    let report = EvalReport { names: rows.iter().map(|r| r.name.clone()).collect(), truth, preds, metrics, curves };
+    (report, fused)
+}
+
+/// One row of the robustness evaluation: a perturbation at one severity and the fused model's metrics under it.
+#[derive(Clone, Debug)]
+pub struct RobustnessRow {
+    /// The perturbation.
+    pub kind: Kind,
+    /// Its severity (unit: [`Kind::unit`]).
+    pub severity: f64,
+    /// Severity index 1–3 (2 = moderate).
+    pub level: usize,
+    /// Leave-one-stimulus-out metrics of the fused model with both senses, the held-out stimulus perturbed.
+    pub metrics: Metrics,
+}
+
+/// The fused model's leave-one-stimulus-out metrics with each held-out stimulus rendered `renders` times under each
+/// of `kinds` at each of its [`Kind::severities`] (the same render seeds as the clean test renders, so only the
+/// perturbation differs); `folds` from [`evaluate`].
+pub fn robustness(
+    weights: &[u8],
+    rows: &[StimulusRow],
+    folds: &[(FuseParams, Vec<f32>)],
+    kinds: &[Kind],
+    renders: usize,
+    seconds: f64,
+    threads: usize,
+) -> Result<Vec<RobustnessRow>, String> {
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let mut out = Vec::new();
+    for &kind in kinds {
+        for (level, severity) in kind.severities().into_iter().enumerate() {
+            let p = kind.at(severity);
+            let jobs = stimulus_jobs(rows, renders, &|_| p);
+            let label = format!("{} {severity}", kind.name());
+            let perceived = perceive(weights, &jobs, seconds, threads, &label)?;
+            let pred = predict_folds(folds, RenderSet { perceived: &perceived, per: renders }, Modalities::BOTH);
+            out.push(RobustnessRow { kind, severity, level: level + 1, metrics: metrics(&pred, &truth) });
+        }
+    }
+    Ok(out)
+}
+
+/// The robustness table in Markdown: profile MAE per perturbation at each severity, the change at the moderate
+/// severity against clean, and the fused model with a sense missing. `clean` and `single` (the model with audio only,
+/// with video only) come from [`evaluate`] on the same test renders.
+pub fn robustness_markdown(clean: &Metrics, single: &[(&str, Metrics)], rows: &[RobustnessRow]) -> String {
+    let mut s = format!(
+        "| perturbation | unit | mild | moderate | severe | MAE mild | MAE moderate | MAE severe | moderate − clean |\n\
+         |---|---|---|---|---|---|---|---|---|\n| clean | | | | | {0:.4} | {0:.4} | {0:.4} | |\n",
+        clean.profile_mae
+    );
+    for kind in rows.iter().map(|r| r.kind).fold(Vec::new(), |mut v: Vec<Kind>, k| {
+        if !v.contains(&k) {
+            v.push(k);
+        }
+        v
+    }) {
+        let of: Vec<&RobustnessRow> = rows.iter().filter(|r| r.kind == kind).collect();
+        let sev: Vec<String> = of.iter().map(|r| format!("{}", r.severity)).collect();
+        let mae: Vec<String> = of.iter().map(|r| format!("{:.4}", r.metrics.profile_mae)).collect();
+        let moderate = of.iter().find(|r| r.level == 2).map(|r| r.metrics.profile_mae - clean.profile_mae);
+        s += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            kind.name(),
+            kind.unit(),
+            sev.join(" | "),
+            mae.join(" | "),
+            moderate.map(|d| format!("{d:+.4}")).unwrap_or_default()
+        );
+    }
+    for (name, m) in single {
+        s += &format!("| {name} | | | | | | {:.4} | | {:+.4} |\n", m.profile_mae, m.profile_mae - clean.profile_mae);
+    }
+    s
+}
+
+/// The robustness results as JSON: `{"clean": {...}, "single_sense": {name: {...}}, "perturbations": [{kind,
+/// severity, level, profile_mae, epp_mae, mean_r}]}`.
+pub fn robustness_json(clean: &Metrics, single: &[(&str, Metrics)], rows: &[RobustnessRow]) -> String {
+    let m = |x: &Metrics| {
+        format!("{{\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"mean_r\":{:.4}}}", x.profile_mae, x.epp_mae, x.mean_r)
+    };
+    let single: Vec<String> = single.iter().map(|(n, x)| format!("{n:?}:{}", m(x))).collect();
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"kind\":{:?},\"severity\":{},\"level\":{},\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"mean_r\":{:.4}}}",
+                r.kind.name(),
+                r.severity,
+                r.level,
+                r.metrics.profile_mae,
+                r.metrics.epp_mae,
+                r.metrics.mean_r
+            )
+        })
+        .collect();
+    format!(
+        "{{\"clean\":{},\"single_sense\":{{{}}},\"perturbations\":[{}]}}",
+        m(clean),
+        single.join(","),
+        rows.join(",")
+    )
+}
+
+/// Series for [`super::plot::robustness_curves`]: per perturbation, (severity level 0–3, MAE) with level 0 = clean.
+pub fn robustness_series(clean: &Metrics, rows: &[RobustnessRow]) -> Vec<(&'static str, Vec<(f64, f64)>)> {
+    let mut out: Vec<(&'static str, Vec<(f64, f64)>)> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|s| s.0 == r.kind.name()) {
+            Some(s) => s.1.push((r.level as f64, r.metrics.profile_mae)),
+            None => out.push((r.kind.name(), vec![(0.0, clean.profile_mae), (r.level as f64, r.metrics.profile_mae)])),
+        }
+    }
+    out
 }
