@@ -20,11 +20,11 @@ commands:
                                      run a model (default: the built-in one) on a clip; report emotions and EPP
   train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
         [--cornet-epochs E] [--cornet-clips N] [--augment default|none|without:KIND,..] [--aug-renders K]
-        [--dropout P]
+        [--dropout P] [--normalise on|off] [--substitute on|off]
                                      fit every stage from rendered stimuli and the ratings (feature `train`);
                                      CORnet-Z is first trained E epochs (0: random features) on N clips
   eval --data DIR [--weights W] [--out DIR] [--renders K] [--aug-renders K] [--robustness]
-       [--robustness-renders K]
+       [--robustness-renders K] [--perturbations KIND,..]
                                      leave-one-stimulus-out evaluation with baselines (feature `train`);
                                      --robustness: every named perturbation at three severities
   export --weights W --out DIR       f32, f16 and int8 files; int8-vs-f32 difference on the stimuli

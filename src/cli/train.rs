@@ -9,7 +9,7 @@ use avf_bel::train::fuse::FitOptions;
 use avf_bel::train::plot;
 use avf_bel::train::run::{
     evaluate, perceive, robustness, robustness_json, robustness_markdown, robustness_series, train,
-    training_stimulus_jobs, Metrics, RenderSet, TrainOptions,
+    training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
 };
 use avf_bel::weights::TensorId;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
@@ -35,11 +35,25 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     let mut o = Opts::new(args);
     let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
     let out = PathBuf::from(o.value("--out")?.ok_or("`--out DIR` is required")?);
-    let config = match o.value("--config")?.unwrap_or("default") {
+    let mut config = match o.value("--config")?.unwrap_or("default") {
         "default" => ModelConfig::default(),
         "tiny" => ModelConfig::tiny(),
         other => return Err(format!("unknown config `{other}` (expected default or tiny)")),
     };
+    match o.value("--normalise")?.unwrap_or("on") {
+        "on" => {}
+        "off" => {
+            config.input.loudness_tau_ms = 0;
+            config.input.luma = false;
+        }
+        other => return Err(format!("`--normalise {other}`: expected on or off")),
+    }
+    match o.value("--substitute")?.unwrap_or("on") {
+        "on" => {}
+        "off" => config.input.substitute = false,
+        other => return Err(format!("`--substitute {other}`: expected on or off")),
+    }
+    let augment_spec = o.value("--augment")?.unwrap_or("default");
     let opts = TrainOptions {
         config,
         random_clips: o.parse("--clips", 3000)?,
@@ -50,7 +64,7 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         fuse: fit_options(&mut o)?,
         cornet_epochs: o.parse("--cornet-epochs", 3)?,
         cornet_clips: o.parse("--cornet-clips", 1000)?,
-        augment: Augment::from_spec(o.value("--augment")?.unwrap_or("default"))?,
+        augment: Augment::from_spec(augment_spec)?,
         aug_renders: o.parse("--aug-renders", 8)?,
     };
     o.finish()?;
@@ -73,6 +87,17 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     }
     json += "},\"audio\":{";
     json += &dims.iter().zip(rep.audio_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
+    for (what, (v, a)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
+        for (name, r) in [("visual", v), ("audio", a)] {
+            json += &format!("}},\"{name}_{what}\":{{");
+            json += &dims
+                .iter()
+                .zip(r)
+                .map(|(d, v)| if v.is_finite() { format!("\"{d}\":{v:.4}") } else { format!("\"{d}\":null") })
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+    }
     json += &format!(
         "}}}},\"cornet_epochs\":{},\"cornet_clips\":{},\"cornet_loss\":[{}],\"fusion_bel_mse\":{:.6},\"fusion_bel_loss_first\":{:.6},\"clips\":{},\"renders\":{},\"seconds\":{:.1}}}",
         opts.cornet_epochs,
@@ -83,6 +108,12 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         opts.random_clips,
         opts.renders,
         t0.elapsed().as_secs_f64()
+    );
+    // The settings that shape the model besides the counts above.
+    json.pop();
+    json += &format!(
+        ",\"augment\":{:?},\"aug_renders\":{},\"dropout\":{},\"input\":{{\"loudness_tau_ms\":{},\"luma\":{}}}}}",
+        augment_spec, opts.aug_renders, opts.fuse.dropout, opts.config.input.loudness_tau_ms, opts.config.input.luma
     );
     write_atomic(&out.join("train.json"), json.as_bytes())?;
     println!("held-out R² of the perception read-outs (random slider settings, never the ratings):");
@@ -103,6 +134,14 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
     }
     for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
         println!("  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}", r[0], r[1], r[2], r[3], r[4]);
+    }
+    for (what, (v, a)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
+        for (name, r) in [("visual", v), ("audio", a)] {
+            println!(
+                "  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (held-out {what} clips only)",
+                r[0], r[1], r[2], r[3], r[4]
+            );
+        }
     }
     println!(
         "fusion + BEL: MSE {:.5} → {:.5} over {} steps",
@@ -138,6 +177,13 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     let augment = Augment::from_spec(o.value("--augment")?.unwrap_or("default"))?;
     let robust = o.flag("--robustness");
     let robust_renders: usize = o.parse("--robustness-renders", 4)?;
+    let kinds: Vec<Kind> = match o.value("--perturbations")? {
+        None => Kind::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|k| Kind::from_name(k.trim()).ok_or_else(|| format!("unknown perturbation `{k}`")))
+            .collect::<Result<_, _>>()?,
+    };
     let seconds: f64 = o.parse("--seconds", 3.0)?;
     let threads: usize = o.parse("--threads", threads_default())?;
     let fit = fit_options(&mut o)?;
@@ -166,8 +212,7 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
         RenderSet { perceived: &perceived, per },
         RenderSet { perceived: &clean, per: renders },
         &fit,
-        cfg.fusion.hidden as usize,
-        cfg.fusion.sensory as usize,
+        FuseShape::of(&cfg),
         threads,
     );
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -214,7 +259,7 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     println!("{md}");
     println!("wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}", out.display());
     if robust {
-        let rows_r = robustness(bytes, &rows, &folds, &Kind::ALL, robust_renders, seconds, threads)?;
+        let rows_r = robustness(bytes, &rows, &folds, &kinds, robust_renders, seconds, threads)?;
         let clean_m = &rep.metrics[0].1;
         let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
         let table = robustness_markdown(clean_m, &single, &rows_r);

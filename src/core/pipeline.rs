@@ -107,8 +107,10 @@ impl<'a> Pipeline<'a> {
 
     fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>) -> Result<Self, Error> {
         let cfg = mw.config;
-        let visual = Visual::new(&cfg.visual, &mw.visual, arena)?;
-        let frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
+        let mut visual = Visual::new(&cfg.visual, &mw.visual, arena)?;
+        visual.set_luma(cfg.input.luma);
+        let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
+        frontend.set_loudness(cfg.input.loudness_tau_ms);
         let cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, arena)?;
         let audio_readout = Readout::new(&mw.audio_readout, arena)?;
         let fusion = Fusion::new(&cfg.fusion, &mw.fusion, arena)?;
@@ -225,6 +227,9 @@ impl<'a> Pipeline<'a> {
         } else {
             None
         };
+        // A format-3 model replaces a missing sense by the present one (`InputConfig::substitute`).
+        let (audio, video) =
+            if self.cfg.input.substitute { (audio.or(video), video.or(audio)) } else { (audio, video) };
         let contribution = self.fusion.forward(audio, video, self.s)?;
         let mut emotions = [0.0; N_EMOTIONS];
         let terms = self.bel.forward(self.s, &mut emotions)?;

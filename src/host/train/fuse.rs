@@ -42,6 +42,9 @@ pub struct FuseParams {
     pub thal: Vec<f32>,
     /// Orbitofrontal `[5][k]`.
     pub ofc: Vec<f32>,
+    /// A missing sense's features are replaced by the present sense's, as the pipeline does for a model whose
+    /// `InputConfig::substitute` is set (both must then have the same length).
+    pub substitute: bool,
 }
 
 /// One training example: perceived features (either may be absent) and the target profile.
@@ -126,6 +129,16 @@ impl FuseParams {
             amyg,
             thal: vec![0.0; 5],
             ofc,
+            substitute: false,
+        }
+    }
+
+    /// The inputs fusion sees: with [`FuseParams::substitute`], a missing sense takes the present one's features.
+    fn inputs<'x>(&self, xa: Option<&'x [f32]>, xv: Option<&'x [f32]>) -> (Option<&'x [f32]>, Option<&'x [f32]>) {
+        if self.substitute {
+            (xa.or(xv), xv.or(xa))
+        } else {
+            (xa, xv)
         }
     }
 
@@ -145,6 +158,7 @@ impl FuseParams {
 
     /// Forward one example; returns `(E, cache)`.
     fn forward(&self, xa: Option<&[f32]>, xv: Option<&[f32]>) -> ([f32; 5], Cache) {
+        let (xa, xv) = self.inputs(xa, xv);
         let (h, k) = (self.h, self.k);
         let mut c = vec![0.0f32; 2 * h];
         if let Some(x) = xa {
@@ -237,8 +251,9 @@ impl FuseParams {
                     dc[j] += dz * self.ws[r * 2 * h + j];
                 }
             }
-            // Hidden layers.
-            if let Some(x) = ex.xa.as_deref() {
+            // Hidden layers (on the inputs the forward saw).
+            let (xa, xv) = self.inputs(ex.xa.as_deref(), ex.xv.as_deref());
+            if let Some(x) = xa {
                 for j in 0..h {
                     if cache.c[j] > 0.0 {
                         g[1][j] += dc[j];
@@ -248,7 +263,7 @@ impl FuseParams {
                     }
                 }
             }
-            if let Some(x) = ex.xv.as_deref() {
+            if let Some(x) = xv {
                 for j in 0..h {
                     if cache.c[h + j] > 0.0 {
                         g[3][j] += dc[h + j];
@@ -345,6 +360,32 @@ mod tests {
             }
         }
         assert!(checked > 50);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_with_substitution() {
+        let mut p = FuseParams::init(3, 3, 4, 3, 6);
+        p.substitute = true;
+        p.thal = vec![0.1, 0.2, 0.0, 0.3, 0.05];
+        let data = vec![
+            Example { xa: Some(vec![0.3, -0.2, 0.8]), xv: None, y: [0.2, 0.5, 0.1, 0.0, 0.9] },
+            Example { xa: None, xv: Some(vec![-0.4, 0.6, 0.1]), y: [0.7, 0.1, 0.3, 0.2, 0.0] },
+        ];
+        let weights = [1.0, 1.0];
+        let g = p.gradient(&data, &weights, 0.0);
+        for idx in [0usize, 2] {
+            for i in 0..g[idx].len() {
+                let mut q = p.clone();
+                q.flat_mut()[idx][i] += 1e-3;
+                let up = q.weighted_loss(&data, &weights);
+                q.flat_mut()[idx][i] -= 2e-3;
+                let down = q.weighted_loss(&data, &weights);
+                let num = (up - down) / 2e-3;
+                assert!((num - g[idx][i]).abs() < 2e-3, "param {idx}[{i}]: numeric {num} vs analytic {}", g[idx][i]);
+            }
+        }
+        // Both hidden layers learn from each example: the missing sense's layer runs on the present one's input.
+        assert!(g[0].iter().any(|v| *v != 0.0) && g[2].iter().any(|v| *v != 0.0));
     }
 
     #[test]

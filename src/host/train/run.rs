@@ -81,6 +81,10 @@ pub struct TrainReport {
     pub audio_r2: [f64; 5],
     /// Ridge penalty chosen per dimension (visual, audio).
     pub lambdas: ([f64; 5], [f64; 5]),
+    /// Held-out R² (visual, audio) on the held-out fifth's clean clips only.
+    pub clean_r2: ([f64; 5], [f64; 5]),
+    /// Held-out R² (visual, audio) on the held-out fifth's perturbed clips only (NaN without augmentation).
+    pub perturbed_r2: ([f64; 5], [f64; 5]),
     /// Fusion + BEL loss curve (every 10 steps).
     pub fuse_curve: Vec<f32>,
     /// Final fusion + BEL training MSE.
@@ -89,25 +93,41 @@ pub struct TrainReport {
 
 const LAMBDAS: [f64; 6] = [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0];
 
+/// A fitted read-out and what its held-out fifth says about it.
+struct Readout {
+    /// Refit on every clip, each output with its own penalty.
+    ridge: Ridge,
+    /// Held-out R² per output (the penalty chosen on it).
+    r2: [f64; 5],
+    /// Penalty per output.
+    lambdas: [f64; 5],
+    /// Predictions for the held-out clips (fit on the first four fifths with the chosen penalties).
+    held_out: Vec<[f64; 5]>,
+}
+
 /// Fit one ridge per output with its own penalty chosen on a held-out fifth; returns the refit model (all data),
-/// the held-out R² per output and the penalties.
-fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> (Ridge, [f64; 5], [f64; 5]) {
+/// the held-out R² per output, the penalties and the held-out predictions.
+fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Readout {
     let split = xs.len() * 4 / 5;
     let mut r2s = [0.0; 5];
     let mut lams = [0.0; 5];
+    let mut held_out = vec![[0.0; 5]; xs.len() - split];
     let per_lambda: Vec<Ridge> = LAMBDAS.iter().map(|&l| Ridge::fit(&xs[..split], &ys[..split], l)).collect();
     for k in 0..5 {
         let truth: Vec<f64> = ys[split..].iter().map(|y| y[k]).collect();
-        let mut best = (f64::NEG_INFINITY, 0.0);
+        let mut best = (f64::NEG_INFINITY, 0.0, Vec::new());
         for (m, &l) in per_lambda.iter().zip(&LAMBDAS) {
             let pred: Vec<f64> = xs[split..].iter().map(|x| m.predict(x)[k]).collect();
             let r = r2(&pred, &truth);
             if r > best.0 {
-                best = (r, l);
+                best = (r, l, pred);
             }
         }
         r2s[k] = best.0;
         lams[k] = best.1;
+        for (h, p) in held_out.iter_mut().zip(best.2) {
+            h[k] = p;
+        }
     }
     // Refit on everything, each output with its own penalty.
     let fits: Vec<Ridge> = lams.iter().map(|&l| Ridge::fit(xs, ys, l)).collect();
@@ -116,7 +136,20 @@ fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> (Ridge, [f64; 5], [f64; 5]) 
         out.w[k] = fits[k].w[k].clone();
         out.b[k] = fits[k].b[k];
     }
-    (out, r2s, lams)
+    Readout { ridge: out, r2: r2s, lambdas: lams, held_out }
+}
+
+/// R² per output of held-out predictions against targets, over the clips `keep` selects.
+fn r2_where(pred: &[[f64; 5]], ys: &[Vec<f64>], keep: &[bool]) -> [f64; 5] {
+    let mut out = [f64::NAN; 5];
+    for (k, o) in out.iter_mut().enumerate() {
+        let p: Vec<f64> = pred.iter().zip(keep).filter(|x| *x.1).map(|x| x.0[k]).collect();
+        let t: Vec<f64> = ys.iter().zip(keep).filter(|x| *x.1).map(|x| x.0[k]).collect();
+        if p.len() >= 2 {
+            *o = r2(&p, &t);
+        }
+    }
+    out
 }
 
 /// Replace the values of tensor `id` (present in every model `seeded` makes, with this many values).
@@ -216,7 +249,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
             extract(random.as_bytes(), &jobs, o.seconds, o.threads, &progress("random-feature clips", jobs.len()))?;
         let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
         let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
-        visual_r2_random = Some(fit_readout(&xv, &ys).1);
+        visual_r2_random = Some(fit_readout(&xv, &ys).r2);
         let co = CornetOptions {
             epochs: o.cornet_epochs,
             clips: o.cornet_clips,
@@ -224,6 +257,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
             threads: o.threads,
             seed: o.seed,
             augment: o.augment.clone(),
+            luma: cfg.input.luma,
             ..CornetOptions::default()
         };
         cornet_curve =
@@ -236,8 +270,15 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
     let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
     let xa: Vec<Vec<f64>> = feats.iter().map(|f| f.audio.clone()).collect();
-    let (rv, visual_r2, lv) = fit_readout(&xv, &ys);
-    let (ra, audio_r2, la) = fit_readout(&xa, &ys);
+    let (vr, ar) = (fit_readout(&xv, &ys), fit_readout(&xa, &ys));
+    let held = &jobs[jobs.len() * 4 / 5..];
+    let clean: Vec<bool> = held.iter().map(|j| j.perturb == Perturbation::NONE).collect();
+    let perturbed: Vec<bool> = clean.iter().map(|c| !c).collect();
+    let ys_held = &ys[ys.len() * 4 / 5..];
+    let clean_r2 = (r2_where(&vr.held_out, ys_held, &clean), r2_where(&ar.held_out, ys_held, &clean));
+    let perturbed_r2 = (r2_where(&vr.held_out, ys_held, &perturbed), r2_where(&ar.held_out, ys_held, &perturbed));
+    let (rv, visual_r2, lv) = (vr.ridge, vr.r2, vr.lambdas);
+    let (ra, audio_r2, la) = (ar.ridge, ar.r2, ar.lambdas);
     put_readout(&mut tensors, VISUAL_READOUT, &rv);
     put_readout(&mut tensors, AUDIO_READOUT, &ra);
 
@@ -246,7 +287,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let sfeats =
         extract(perception.as_bytes(), &sjobs, o.seconds, o.threads, &progress("stimulus renders", sjobs.len()))?;
     let examples = examples_from(&rows, &sfeats, o.renders + o.aug_renders, &rv, &ra, Modalities::BOTH);
-    let mut fp = FuseParams::init(5, 5, cfg.fusion.hidden as usize, cfg.fusion.sensory as usize, o.seed);
+    let mut fp = FuseShape::of(&cfg).init(o.seed);
     let curve = fp.fit(&examples, &o.fuse);
     put_fusion(&mut tensors, &fp);
     let report = TrainReport {
@@ -255,6 +296,8 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         cornet_curve,
         audio_r2,
         lambdas: (lv, la),
+        clean_r2,
+        perturbed_r2,
         fuse_loss: *curve.last().unwrap_or(&f32::NAN),
         fuse_curve: curve,
     };
@@ -402,6 +445,35 @@ impl RenderSet<'_> {
     }
 }
 
+/// What fusion + BEL look like in a model: sizes and how a missing sense is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuseShape {
+    /// Hidden units per sense.
+    pub hidden: usize,
+    /// Sensory channels.
+    pub sensory: usize,
+    /// A missing sense takes the present one's features (`InputConfig::substitute`).
+    pub substitute: bool,
+}
+
+impl FuseShape {
+    /// The shape of `cfg`'s fusion + BEL.
+    pub fn of(cfg: &ModelConfig) -> Self {
+        FuseShape {
+            hidden: cfg.fusion.hidden as usize,
+            sensory: cfg.fusion.sensory as usize,
+            substitute: cfg.input.substitute,
+        }
+    }
+
+    /// Freshly initialised parameters of this shape (five features per sense).
+    pub fn init(&self, seed: u64) -> FuseParams {
+        let mut p = FuseParams::init(5, 5, self.hidden, self.sensory, seed);
+        p.substitute = self.substitute;
+        p
+    }
+}
+
 /// Fusion + BEL fitted for each leave-one-stimulus-out fold (fold `f` never sees stimulus `f`), on the training
 /// renders with senses `m`; returns each fold's model and loss curve.
 pub fn fit_folds(
@@ -409,8 +481,7 @@ pub fn fit_folds(
     train: RenderSet<'_>,
     m: Modalities,
     fit: &FitOptions,
-    hidden: usize,
-    sensory: usize,
+    shape: FuseShape,
     threads: usize,
 ) -> Vec<(FuseParams, Vec<f32>)> {
     let n = rows.len();
@@ -427,7 +498,7 @@ pub fn fit_folds(
                     let fold = ci * per + j;
                     let data: Vec<Example> =
                         (0..n).filter(|&i| i != fold).flat_map(|i| train.examples(i, &truth[i], m)).collect();
-                    let mut p = FuseParams::init(5, 5, hidden, sensory, fit.seed);
+                    let mut p = shape.init(fit.seed);
                     let curve = p.fit(&data, fit);
                     *slot = Some((p, curve));
                     bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
@@ -460,23 +531,22 @@ pub fn predict_folds(folds: &[(FuseParams, Vec<f32>)], test: RenderSet<'_>, m: M
 /// Leave-one-stimulus-out: fusion + BEL refit per fold on the other stimuli's `train` renders (with modality dropout
 /// as `fit` says); perception fixed; each held-out stimulus predicted from its `test` renders. Returns the report and
 /// the fused model's folds (for [`robustness`]).
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     rows: &[StimulusRow],
     train: RenderSet<'_>,
     test: RenderSet<'_>,
     fit: &FitOptions,
-    hidden: usize,
-    sensory: usize,
+    shape: FuseShape,
     threads: usize,
 ) -> (EvalReport, Vec<(FuseParams, Vec<f32>)>) {
     let n = rows.len();
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
-    let fused = fit_folds(rows, train, Modalities::BOTH, fit, hidden, sensory, threads);
+    let fused = fit_folds(rows, train, Modalities::BOTH, fit, shape, threads);
     // Separately trained single-sense models: what "as good as a single-sense model" is measured against.
     let single = FitOptions { dropout: 0.0, ..*fit };
-    let audio = fit_folds(rows, train, Modalities::AUDIO, &single, hidden, sensory, threads);
-    let video = fit_folds(rows, train, Modalities::VIDEO, &single, hidden, sensory, threads);
+    let single_shape = FuseShape { substitute: false, ..shape };
+    let audio = fit_folds(rows, train, Modalities::AUDIO, &single, single_shape, threads);
+    let video = fit_folds(rows, train, Modalities::VIDEO, &single, single_shape, threads);
     let mut preds: Vec<(&'static str, Vec<[f64; 5]>)> = vec![
         ("fused (the model)", predict_folds(&fused, test, Modalities::BOTH)),
         ("the model, audio only", predict_folds(&fused, test, Modalities::AUDIO)),
