@@ -20,7 +20,8 @@ commands:
                                      run a model (default: the built-in one) on a clip; report emotions and EPP
   train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
         [--cornet-epochs E] [--cornet-clips N] [--augment default|none|without:KIND,..] [--aug-renders K]
-        [--dropout P] [--normalise on|off] [--substitute on|off]
+        [--aug-share P] [--aug-max-kinds K] [--dropout P] [--cv-folds K] [--normalise on|off]
+        [--substitute on|off] [--validate N]
                                      fit every stage from rendered stimuli and the ratings (feature `train`);
                                      CORnet-Z is first trained E epochs (0: random features) on N clips
   eval --data DIR [--weights W] [--out DIR] [--renders K] [--aug-renders K] [--robustness]

@@ -27,6 +27,7 @@ fn fit_options(o: &mut Opts<'_>) -> Result<FitOptions, String> {
         decay: o.parse("--decay", d.decay)?,
         seed: o.parse("--fit-seed", d.seed)?,
         dropout: o.parse("--dropout", d.dropout)?,
+        cv_folds: o.parse("--cv-folds", d.cv_folds)?,
     })
 }
 
@@ -64,8 +65,13 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         fuse: fit_options(&mut o)?,
         cornet_epochs: o.parse("--cornet-epochs", 3)?,
         cornet_clips: o.parse("--cornet-clips", 1000)?,
-        augment: Augment::from_spec(augment_spec)?,
+        augment: Augment {
+            share: o.parse("--aug-share", Augment::default().share)?,
+            max_kinds: o.parse("--aug-max-kinds", Augment::default().max_kinds)?,
+            ..Augment::from_spec(augment_spec)?
+        },
         aug_renders: o.parse("--aug-renders", 8)?,
+        validate: o.parse("--validate", 20)?,
     };
     o.finish()?;
     if opts.random_clips < 20 || opts.renders == 0 {
@@ -109,11 +115,26 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         opts.renders,
         t0.elapsed().as_secs_f64()
     );
-    // The settings that shape the model besides the counts above.
+    // The settings that shape the model besides the counts above, and the validation.
     json.pop();
+    json += ",\"validation_mse\":{";
+    json += &rep
+        .validation
+        .iter()
+        .map(|(n, v, a)| format!("\"{n}\":{{\"visual\":{v:.5},\"audio\":{a:.5}}}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    json += "}}";
     json += &format!(
-        ",\"augment\":{:?},\"aug_renders\":{},\"dropout\":{},\"input\":{{\"loudness_tau_ms\":{},\"luma\":{}}}}}",
-        augment_spec, opts.aug_renders, opts.fuse.dropout, opts.config.input.loudness_tau_ms, opts.config.input.luma
+        ",\"fusion_decay\":{},\"cv_folds\":{},\"augment\":{:?},\"aug_renders\":{},\"dropout\":{},\"input\":{{\"loudness_tau_ms\":{},\"luma\":{},\"substitute\":{}}}}}",
+        rep.fuse_decay,
+        opts.fuse.cv_folds,
+        augment_spec,
+        opts.aug_renders,
+        opts.fuse.dropout,
+        opts.config.input.loudness_tau_ms,
+        opts.config.input.luma,
+        opts.config.input.substitute
     );
     write_atomic(&out.join("train.json"), json.as_bytes())?;
     println!("held-out R² of the perception read-outs (random slider settings, never the ratings):");
@@ -143,11 +164,30 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
             );
         }
     }
+    if !rep.validation.is_empty() {
+        println!("read-out mean squared error on fresh random clips (validation; sliders 0..1):");
+        let (mut sv, mut sa, mut nv, mut na) = (0.0, 0.0, 0, 0);
+        for (name, v, a) in &rep.validation {
+            println!("  {name:<14} visual {v:.4}  audio {a:.4}");
+            match Kind::from_name(name) {
+                Some(k) if k.is_audio() => (sa, na) = (sa + a, na + 1),
+                Some(_) => (sv, nv) = (sv + v, nv + 1),
+                None => {}
+            }
+        }
+        println!(
+            "  mean over the perturbations of the sense they touch: visual {:.4}, audio {:.4}",
+            sv / nv.max(1) as f64,
+            sa / na.max(1) as f64
+        );
+    }
     println!(
-        "fusion + BEL: MSE {:.5} → {:.5} over {} steps",
+        "fusion + BEL: MSE {:.5} → {:.5} over {} steps (weight decay {}{})",
         rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
         rep.fuse_loss,
-        opts.fuse.steps
+        opts.fuse.steps,
+        rep.fuse_decay,
+        if opts.fuse.cv_folds >= 2 { ", chosen by cross-validation over stimuli" } else { "" }
     );
     println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
     Ok(())
@@ -259,20 +299,23 @@ pub fn run_eval(args: &[String]) -> Result<(), String> {
     println!("{md}");
     println!("wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}", out.display());
     if robust {
-        let rows_r = robustness(bytes, &rows, &folds, &kinds, robust_renders, seconds, threads)?;
-        let clean_m = &rep.metrics[0].1;
+        let clean_set = RenderSet { perceived: &clean, per: renders };
+        let r = robustness(bytes, &rows, &folds, &kinds, robust_renders.min(renders), seconds, threads, clean_set)?;
+        let clean_all = &rep.metrics[0].1;
         let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
-        let table = robustness_markdown(clean_m, &single, &rows_r);
+        let table = robustness_markdown(&r.clean, clean_all, &single, &r.rows);
         let md = format!(
             "Robustness, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
-             above) on {robust_renders} renders of each held-out stimulus under one perturbation at a time (the \
-             same render seeds as clean); profile MAE against the consensus. Clean and single-sense rows on the \
-             {renders} clean test renders.\n\n{table}",
-            rows.len()
+             above) on {} renders of each held-out stimulus under one perturbation at a time (render seeds as the \
+             clean ones, so only the perturbation differs); profile MAE against the consensus; `clean` is the same \
+             renders unperturbed. The last rows are the same model on all {renders} clean test renders, with both \
+             senses and with one missing.\n\n{table}",
+            rows.len(),
+            robust_renders.min(renders)
         );
         write_atomic(&out.join("robustness.md"), md.as_bytes())?;
-        write_atomic(&out.join("robustness.json"), robustness_json(clean_m, &single, &rows_r).as_bytes())?;
-        let series = robustness_series(clean_m, &rows_r);
+        write_atomic(&out.join("robustness.json"), robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes())?;
+        let series = robustness_series(&r.clean, &r.rows);
         write_atomic(&out.join("robustness.png"), &plot::robustness_curves(&series))?;
         println!("{md}");
         println!("wrote {}/{{robustness.md, robustness.json, robustness.png}}", out.display());

@@ -299,29 +299,32 @@ impl Kind {
     }
 }
 
-/// Domain randomisation: which perturbation kinds training draws from, and how often a clip is perturbed at all.
+/// Domain randomisation: which perturbation kinds training draws from, how often a clip is perturbed at all, and
+/// how many kinds at most act on one clip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Augment {
     /// Share of clips that are perturbed (the rest stay clean, so the clean condition keeps its weight).
     pub share: f64,
     /// The kinds that may be drawn (each then with its own probability; see [`Augment::draw`]).
     pub kinds: Vec<Kind>,
+    /// At most this many kinds act on one clip (a random subset of those drawn; 0: no limit).
+    pub max_kinds: usize,
 }
 
 impl Default for Augment {
-    /// Every kind, 80 % of clips perturbed.
+    /// Every kind, 80 % of clips perturbed, at most three kinds per clip.
     fn default() -> Self {
-        Augment { share: 0.8, kinds: Kind::ALL.to_vec() }
+        Augment { share: 0.8, kinds: Kind::ALL.to_vec(), max_kinds: 3 }
     }
 }
 
 impl Augment {
     /// No augmentation.
     pub fn none() -> Self {
-        Augment { share: 0.0, kinds: Vec::new() }
+        Augment { share: 0.0, kinds: Vec::new(), max_kinds: 0 }
     }
 
-    /// Every kind except `held_out`.
+    /// Every kind except `held_out` (the defaults otherwise).
     pub fn without(held_out: &[Kind]) -> Self {
         Augment { kinds: Kind::ALL.into_iter().filter(|k| !held_out.contains(k)).collect(), ..Augment::default() }
     }
@@ -362,7 +365,9 @@ impl Augment {
     }
 
     /// Draw one clip's perturbation. With probability `1 − share` the clip is clean; otherwise each enabled kind is
-    /// applied independently with its probability p, its setting drawn as below (U uniform, logU log-uniform):
+    /// drawn independently with its probability p, and when more than `max_kinds` were drawn a uniformly random
+    /// subset of `max_kinds` of them is kept (so a clip is not buried under six perturbations at once: on average
+    /// about six would be drawn). Each kept kind's setting is drawn as below (U uniform, logU log-uniform):
     ///
     /// | kind | p | setting |
     /// |---|---|---|
@@ -414,6 +419,22 @@ impl Augment {
         let occl = r[14] < 0.2 && on(Kind::Occlusion);
         let fps = r[15] < 0.4 && on(Kind::FrameRate);
         let x: Vec<f64> = (0..20).map(|_| u()).collect();
+        // Keep at most `max_kinds` of the drawn kinds: those with the smallest of one random key each.
+        let keys: Vec<f64> = (0..16).map(|_| u()).collect();
+        let mut fired = [
+            gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl,
+            fps,
+        ];
+        let count = fired.iter().filter(|f| **f).count();
+        if self.max_kinds > 0 && count > self.max_kinds {
+            let mut order: Vec<usize> = (0..16).filter(|&i| fired[i]).collect();
+            order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+            for &i in &order[self.max_kinds..] {
+                fired[i] = false;
+            }
+        }
+        let [gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl, fps] =
+            fired;
         let (a, f) = (&mut p.audio, &mut p.video);
         if gain {
             a.gain_db = lin(x[0], -30.0, 10.0);
@@ -902,8 +923,41 @@ mod tests {
         let no_gain = Augment::without(&[Kind::Gain]);
         assert!(draws(&no_gain, 3).iter().all(|p| p.audio.gain_db == 0.0));
         assert!(draws(&Augment::none(), 3).iter().all(|p| *p == Perturbation::NONE));
-        // Switching one kind off leaves the others' settings for the same seed as they were.
-        for (x, y) in d.iter().zip(draws(&no_gain, 3)) {
+        // At most three kinds act on a clip by default; without the limit about six do.
+        let kinds = |p: &Perturbation| {
+            let (a, v) = (p.audio, p.video);
+            [
+                a.gain_db != 0.0,
+                a.noise.is_some(),
+                a.reverb.is_some(),
+                a.band.is_some(),
+                a.clip_db.is_some(),
+                v.exposure != 1.0,
+                v.contrast != 1.0,
+                v.gamma != 1.0,
+                v.noise != 0.0,
+                v.blur != 0.0,
+                v.shake != 0.0,
+                v.shift != (0.0, 0.0),
+                v.scale != 1.0,
+                v.clutter != 0.0,
+                v.occlusion != 0.0,
+                v.fps.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count()
+        };
+        assert!(d.iter().all(|p| kinds(p) <= 3));
+        assert!(d.iter().any(|p| kinds(p) == 3));
+        let unlimited = draws(&Augment { max_kinds: 0, ..a.clone() }, 3);
+        let perturbed: Vec<usize> = unlimited.iter().map(kinds).filter(|&k| k > 0).collect();
+        let mean = perturbed.iter().sum::<usize>() as f64 / perturbed.len() as f64;
+        assert!((5.0..7.0).contains(&mean), "{mean} kinds per perturbed clip without a limit");
+        // Switching one kind off leaves the others' settings for the same seed as they were (without the limit,
+        // which picks among the kinds drawn).
+        let no_gain_unlimited = Augment { max_kinds: 0, ..no_gain.clone() };
+        for (x, y) in unlimited.iter().zip(draws(&no_gain_unlimited, 3)) {
             assert_eq!(x.video, y.video);
         }
     }

@@ -72,11 +72,16 @@ pub struct FitOptions {
     /// Modality dropout: the share `p` of each two-sense example's weight given to its single-sense copies (half
     /// audio-only, half video-only); 0 trains on the examples as given.
     pub dropout: f32,
+    /// Choose `decay` among [`DECAYS`] by cross-validation over this many groups of stimuli (0 or 1: use `decay`).
+    pub cv_folds: usize,
 }
+
+/// The weight decays cross-validation chooses from (see `run::choose_decay`).
+pub const DECAYS: [f32; 4] = [3e-5, 1e-4, 3e-4, 1e-3];
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { steps: 1500, lr: 3e-3, decay: 1e-3, seed: 1, dropout: 0.5 }
+        FitOptions { steps: 1500, lr: 3e-3, decay: 1e-3, seed: 1, dropout: 0.5, cv_folds: 3 }
     }
 }
 
@@ -156,8 +161,8 @@ impl FuseParams {
         ]
     }
 
-    /// Forward one example; returns `(E, cache)`.
-    fn forward(&self, xa: Option<&[f32]>, xv: Option<&[f32]>) -> ([f32; 5], Cache) {
+    /// Forward one example; returns `E` (unclamped).
+    fn forward(&self, xa: Option<&[f32]>, xv: Option<&[f32]>) -> [f32; 5] {
         let (xa, xv) = self.inputs(xa, xv);
         let (h, k) = (self.h, self.k);
         let mut c = vec![0.0f32; 2 * h];
@@ -178,18 +183,18 @@ impl FuseParams {
             let z = self.bs[r] + (0..2 * h).map(|j| self.ws[r * 2 * h + j] * c[j]).sum::<f32>();
             *sr = z.max(0.0);
         }
-        let (imax, smax) = s.iter().enumerate().fold((0, 0.0f32), |m, (i, &v)| if v > m.1 { (i, v) } else { m });
+        let smax = s.iter().fold(0.0f32, |m, &v| m.max(v));
         let mut e = [0.0f32; 5];
         for (em, ev) in e.iter_mut().enumerate() {
             *ev = self.thal[em] * smax
                 + (0..k).map(|i| (self.amyg[em * k + i] - self.ofc[em * k + i]) * s[i]).sum::<f32>();
         }
-        (e, Cache { c, s, imax, smax })
+        e
     }
 
     /// Predicted intensities (clamped to 0..1, as the pipeline reports them).
     pub fn predict(&self, xa: Option<&[f32]>, xv: Option<&[f32]>) -> [f32; 5] {
-        self.forward(xa, xv).0.map(|v| v.clamp(0.0, 1.0))
+        self.forward(xa, xv).map(|v| v.clamp(0.0, 1.0))
     }
 
     /// Mean squared error over examples (unclamped outputs).
@@ -201,19 +206,27 @@ impl FuseParams {
     pub fn weighted_loss(&self, data: &[Example], weights: &[f32]) -> f32 {
         let mut l = 0.0;
         for (ex, &w) in data.iter().zip(weights) {
-            let (e, _) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
+            let e = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
             l += w * e.iter().zip(&ex.y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / 5.0;
         }
         l / weights.iter().sum::<f32>().max(f32::MIN_POSITIVE)
     }
 
     /// Gradient of the weighted mean loss (plus decay) with respect to every parameter, in `flat_mut` order.
+    ///
+    /// Written for speed (the leave-one-out evaluation fits hundreds of models): no allocation per example, the input
+    /// layers transposed so that every inner loop runs over a contiguous row of hidden units (`axpy`), and dot
+    /// products with eight accumulators, so the loops vectorise.
     fn gradient(&self, data: &[Example], weights: &[f32], decay: f32) -> [Vec<f32>; 9] {
         let (h, k, na, nv) = (self.h, self.k, self.na, self.nv);
+        let wat = transpose(&self.wa, h, na);
+        let wvt = transpose(&self.wv, h, nv);
+        let mut gat = vec![0.0f32; na * h];
+        let mut gvt = vec![0.0f32; nv * h];
         let mut g: [Vec<f32>; 9] = [
-            vec![0.0; h * na],
+            Vec::new(),
             vec![0.0; h],
-            vec![0.0; h * nv],
+            Vec::new(),
             vec![0.0; h],
             vec![0.0; k * 2 * h],
             vec![0.0; k],
@@ -221,59 +234,77 @@ impl FuseParams {
             vec![0.0; 5],
             vec![0.0; 5 * k],
         ];
+        let diff: Vec<f32> = self.amyg.iter().zip(&self.ofc).map(|(a, o)| a - o).collect();
+        let (mut c, mut s, mut ds, mut dc) =
+            (vec![0.0f32; 2 * h], vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; 2 * h]);
         let scale = 2.0 / (5.0 * weights.iter().sum::<f32>().max(f32::MIN_POSITIVE));
         for (ex, &w) in data.iter().zip(weights) {
-            let (e, cache) = self.forward(ex.xa.as_deref(), ex.xv.as_deref());
-            let de: Vec<f32> = e.iter().zip(&ex.y).map(|(a, b)| w * scale * (a - b)).collect();
+            let (xa, xv) = self.inputs(ex.xa.as_deref(), ex.xv.as_deref());
+            // Forward (as `forward`, into the reused buffers).
+            for (half, x, wt, b) in [(0usize, xa, &wat, &self.ba), (1, xv, &wvt, &self.bv)] {
+                let dst = &mut c[half * h..(half + 1) * h];
+                match x {
+                    Some(x) => {
+                        dst.copy_from_slice(b);
+                        for (i, &xi) in x.iter().enumerate() {
+                            axpy(xi, &wt[i * h..(i + 1) * h], dst);
+                        }
+                        dst.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                    None => dst.fill(0.0),
+                }
+            }
+            for (r, sr) in s.iter_mut().enumerate() {
+                *sr = (self.bs[r] + dot8(&self.ws[r * 2 * h..(r + 1) * 2 * h], &c)).max(0.0);
+            }
+            let (imax, smax) = s.iter().enumerate().fold((0, 0.0f32), |m, (i, &v)| if v > m.1 { (i, v) } else { m });
+            let mut de = [0.0f32; 5];
+            for (em, d) in de.iter_mut().enumerate() {
+                let e = self.thal[em] * smax + dot8(&diff[em * k..(em + 1) * k], &s);
+                *d = w * scale * (e - ex.y[em]);
+            }
             // BEL.
-            let mut ds = vec![0.0f32; k];
+            ds.fill(0.0);
             for em in 0..5 {
                 for i in 0..k {
-                    g[6][em * k + i] += de[em] * cache.s[i];
-                    g[8][em * k + i] -= de[em] * cache.s[i];
-                    ds[i] += de[em] * (self.amyg[em * k + i] - self.ofc[em * k + i]);
+                    g[6][em * k + i] += de[em] * s[i];
+                    g[8][em * k + i] -= de[em] * s[i];
+                    ds[i] += de[em] * diff[em * k + i];
                 }
-                g[7][em] += de[em] * cache.smax;
-                if cache.smax > 0.0 {
-                    ds[cache.imax] += de[em] * self.thal[em];
+                g[7][em] += de[em] * smax;
+                if smax > 0.0 {
+                    ds[imax] += de[em] * self.thal[em];
                 }
             }
             // Sensory layer.
-            let mut dc = vec![0.0f32; 2 * h];
+            dc.fill(0.0);
             for r in 0..k {
-                if cache.s[r] <= 0.0 {
+                if s[r] <= 0.0 {
                     continue;
                 }
                 let dz = ds[r];
                 g[5][r] += dz;
-                for j in 0..2 * h {
-                    g[4][r * 2 * h + j] += dz * cache.c[j];
-                    dc[j] += dz * self.ws[r * 2 * h + j];
+                axpy(dz, &c, &mut g[4][r * 2 * h..(r + 1) * 2 * h]);
+                axpy(dz, &self.ws[r * 2 * h..(r + 1) * 2 * h], &mut dc);
+            }
+            // Hidden layers (on the inputs the forward saw): ReLU gate, then the transposed weight gradients.
+            for (v, &cv) in dc.iter_mut().zip(&c) {
+                if cv <= 0.0 {
+                    *v = 0.0;
                 }
             }
-            // Hidden layers (on the inputs the forward saw).
-            let (xa, xv) = self.inputs(ex.xa.as_deref(), ex.xv.as_deref());
-            if let Some(x) = xa {
-                for j in 0..h {
-                    if cache.c[j] > 0.0 {
-                        g[1][j] += dc[j];
-                        for i in 0..na {
-                            g[0][j * na + i] += dc[j] * x[i];
-                        }
-                    }
-                }
-            }
-            if let Some(x) = xv {
-                for j in 0..h {
-                    if cache.c[h + j] > 0.0 {
-                        g[3][j] += dc[h + j];
-                        for i in 0..nv {
-                            g[2][j * nv + i] += dc[h + j] * x[i];
-                        }
+            for (half, x, gt, gb) in [(0usize, xa, &mut gat, 1usize), (1, xv, &mut gvt, 3)] {
+                if let Some(x) = x {
+                    let d = &dc[half * h..(half + 1) * h];
+                    axpy(1.0, d, &mut g[gb]);
+                    for (i, &xi) in x.iter().enumerate() {
+                        axpy(xi, d, &mut gt[i * h..(i + 1) * h]);
                     }
                 }
             }
         }
+        g[0] = transpose(&gat, na, h);
+        g[2] = transpose(&gvt, nv, h);
         // Weight decay on the fusion matrices only: BEL's weights set the output scale, and shrinking them flattens
         // emotions whose consensus varies little (happy) to a constant.
         let params = [&self.wa, &self.ba, &self.wv, &self.bv, &self.ws, &self.bs, &self.amyg, &self.thal, &self.ofc];
@@ -317,11 +348,35 @@ impl FuseParams {
     }
 }
 
-struct Cache {
-    c: Vec<f32>,
-    s: Vec<f32>,
-    imax: usize,
-    smax: f32,
+/// `y += a·x` (vectorises).
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// Dot product with eight independent accumulators (vectorises).
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A `rows`×`cols` row-major matrix transposed.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
 }
 
 #[cfg(test)]
@@ -407,7 +462,7 @@ mod tests {
             .collect();
         let mut p = FuseParams::init(3, 2, 16, 6, 2);
         let before = p.loss(&data);
-        let curve = p.fit(&data, &FitOptions { steps: 800, lr: 5e-3, decay: 1e-4, seed: 1, dropout: 0.0 });
+        let curve = p.fit(&data, &FitOptions { steps: 800, lr: 5e-3, decay: 1e-4, seed: 1, dropout: 0.0, cv_folds: 0 });
         assert!(curve.last().unwrap() < &(before * 0.2), "{before} → {:?}", curve.last());
         assert!(p.amyg.iter().chain(&p.ofc).chain(&p.thal).all(|w| *w >= 0.0));
     }

@@ -3,7 +3,7 @@
 use super::augment::{Augment, Kind, Perturbation};
 use super::cornet::{train_cornet, CornetOptions};
 use super::data::{self, StimulusRow};
-use super::fuse::{Example, FitOptions, FuseParams};
+use super::fuse::{Example, FitOptions, FuseParams, DECAYS};
 use super::linalg::{pearson, r2, Ridge};
 use super::{extract, normalised, random_params, ClipFeatures, Job};
 use crate::core::manifest::TensorId;
@@ -65,6 +65,9 @@ pub struct TrainOptions {
     /// Perturbed renders of each study stimulus (drawn from `augment`) added to the clean `renders` for fitting
     /// fusion and BEL.
     pub aug_renders: usize,
+    /// Validation: clips of random slider settings (never trained on) per perturbation kind at its moderate
+    /// severity, and as many clean, on which the fitted read-outs' errors are reported (0: skip).
+    pub validate: usize,
 }
 
 /// What training measured.
@@ -89,6 +92,11 @@ pub struct TrainReport {
     pub fuse_curve: Vec<f32>,
     /// Final fusion + BEL training MSE.
     pub fuse_loss: f32,
+    /// The fusion weight decay used (chosen by cross-validation when `FitOptions::cv_folds` ≥ 2).
+    pub fuse_decay: f32,
+    /// Validation ([`TrainOptions::validate`]): per condition (`clean`, then each kind at its moderate severity), the
+    /// visual and the audio read-out's mean squared error against the sliders (0..1) on fresh random clips.
+    pub validation: Vec<(&'static str, f64, f64)>,
 }
 
 const LAMBDAS: [f64; 6] = [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0];
@@ -281,14 +289,25 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let (ra, audio_r2, la) = (ar.ridge, ar.r2, ar.lambdas);
     put_readout(&mut tensors, VISUAL_READOUT, &rv);
     put_readout(&mut tensors, AUDIO_READOUT, &ra);
+    let validation = if o.validate > 0 { validate(perception.as_bytes(), o, &rv, &ra)? } else { Vec::new() };
 
     // 2. Fusion + BEL on clean and perturbed renders of the study's stimuli, targets = consensus profiles.
     let sjobs = training_stimulus_jobs(&rows, o.renders, o.aug_renders, &o.augment);
     let sfeats =
         extract(perception.as_bytes(), &sjobs, o.seconds, o.threads, &progress("stimulus renders", sjobs.len()))?;
-    let examples = examples_from(&rows, &sfeats, o.renders + o.aug_renders, &rv, &ra, Modalities::BOTH);
-    let mut fp = FuseShape::of(&cfg).init(o.seed);
-    let curve = fp.fit(&examples, &o.fuse);
+    // What the pipeline will hand fusion: the read-outs' estimates.
+    let perceived: Vec<Perceived> = sfeats
+        .iter()
+        .map(|f| Perceived { xa: to_f32(ra.predict(&f.audio)), xv: to_f32(rv.predict(&f.visual)) })
+        .collect();
+    let set = RenderSet { perceived: &perceived, per: o.renders + o.aug_renders };
+    let shape = FuseShape::of(&cfg);
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let decay = choose_decay(&rows, &all, set, Modalities::BOTH, &o.fuse, shape);
+    let examples: Vec<Example> =
+        all.iter().flat_map(|&i| set.examples(i, &rows[i].fused(), Modalities::BOTH)).collect();
+    let mut fp = shape.init(o.seed);
+    let curve = fp.fit(&examples, &FitOptions { decay, cv_folds: 0, ..o.fuse });
     put_fusion(&mut tensors, &fp);
     let report = TrainReport {
         visual_r2,
@@ -300,33 +319,51 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         perturbed_r2,
         fuse_loss: *curve.last().unwrap_or(&f32::NAN),
         fuse_curve: curve,
+        fuse_decay: decay,
+        validation,
     };
     Ok((tensors, report))
 }
 
-fn to_f32(v: Vec<f64>) -> Vec<f32> {
-    v.into_iter().map(|x| x as f32).collect()
-}
-
-/// Fusion examples from stimulus renders, perceived through the read-outs (`renders` consecutive clips each).
-fn examples_from(
-    rows: &[StimulusRow],
-    feats: &[ClipFeatures],
-    renders: usize,
+/// The read-outs' mean squared errors on fresh random clips: clean, and under each kind at its moderate severity
+/// (see [`TrainReport::validation`]). The clips' sliders and seeds are their own (seeds from 5,000,000), so no
+/// training clip is among them.
+fn validate(
+    perception: &[u8],
+    o: &TrainOptions,
     rv: &Ridge,
     ra: &Ridge,
-    m: Modalities,
-) -> Vec<Example> {
-    rows.iter()
-        .enumerate()
-        .flat_map(|(i, s)| {
-            feats[i * renders..(i + 1) * renders].iter().map(move |f| Example {
-                xa: m.audio.then(|| to_f32(ra.predict(&f.audio))),
-                xv: m.video.then(|| to_f32(rv.predict(&f.visual))),
-                y: s.fused().map(|v| v as f32),
-            })
-        })
-        .collect()
+) -> Result<Vec<(&'static str, f64, f64)>, String> {
+    let mut rng = SplitMix64(o.seed ^ 0x7A11D);
+    let conditions: Vec<(&'static str, Perturbation)> = std::iter::once(("clean", Perturbation::NONE))
+        .chain(Kind::ALL.iter().map(|k| (k.name(), k.at(k.severities()[1]))))
+        .collect();
+    let mut jobs = Vec::new();
+    for (c, (_, p)) in conditions.iter().enumerate() {
+        for i in 0..o.validate {
+            jobs.push(Job {
+                params: random_params(&mut rng),
+                seed: 5_000_000 + (c * o.validate + i) as u64,
+                perturb: *p,
+            });
+        }
+    }
+    let feats = extract(perception, &jobs, o.seconds, o.threads, &progress("validation clips", jobs.len()))?;
+    let mse = |r: &Ridge, x: &dyn Fn(&ClipFeatures) -> &[f64], fs: &[ClipFeatures]| -> f64 {
+        fs.iter()
+            .map(|f| r.predict(x(f)).iter().zip(normalised(&f.params)).map(|(p, t)| (p - t) * (p - t)).sum::<f64>())
+            .sum::<f64>()
+            / (5 * fs.len()) as f64
+    };
+    Ok(conditions
+        .iter()
+        .zip(feats.chunks(o.validate))
+        .map(|((name, _), fs)| (*name, mse(rv, &|f| &f.visual, fs), mse(ra, &|f| &f.audio, fs)))
+        .collect())
+}
+
+fn to_f32(v: Vec<f64>) -> Vec<f32> {
+    v.into_iter().map(|x| x as f32).collect()
 }
 
 /// Perceived feature vectors of one clip as the pipeline computes them.
@@ -474,33 +511,91 @@ impl FuseShape {
     }
 }
 
-/// Fusion + BEL fitted for each leave-one-stimulus-out fold (fold `f` never sees stimulus `f`), on the training
-/// renders with senses `m`; returns each fold's model and loss curve.
+/// Choose the fusion weight decay among [`DECAYS`] by `fit.cv_folds`-fold cross-validation over the stimuli `idx`
+/// (grouped: a stimulus' renders stay together; group `g` holds every `cv_folds`-th stimulus from the `g`-th):
+/// the decay with the lowest mean profile MAE of the held-out groups' predictions (each stimulus the mean over its
+/// renders), the larger on a tie. Returns `fit.decay` when `fit.cv_folds < 2`.
+pub fn choose_decay(
+    rows: &[StimulusRow],
+    idx: &[usize],
+    train: RenderSet<'_>,
+    m: Modalities,
+    fit: &FitOptions,
+    shape: FuseShape,
+) -> f32 {
+    let k = fit.cv_folds;
+    if k < 2 || idx.len() < k {
+        return fit.decay;
+    }
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let mut best = (f64::INFINITY, fit.decay);
+    for &decay in DECAYS.iter().rev() {
+        let mut err = 0.0;
+        for g in 0..k {
+            let (held, kept): (Vec<(usize, usize)>, Vec<(usize, usize)>) =
+                idx.iter().copied().enumerate().partition(|(pos, _)| pos % k == g);
+            let data: Vec<Example> = kept.iter().flat_map(|&(_, i)| train.examples(i, &truth[i], m)).collect();
+            let mut p = shape.init(fit.seed);
+            p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
+            for &(_, i) in &held {
+                let clips = &train.perceived[i * train.per..(i + 1) * train.per];
+                let mut mean = [0.0f64; 5];
+                for c in clips {
+                    let y = p.predict(m.audio.then_some(&c.xa[..]), m.video.then_some(&c.xv[..]));
+                    for e in 0..5 {
+                        mean[e] += y[e] as f64 / clips.len() as f64;
+                    }
+                }
+                err += mean.iter().zip(&truth[i]).map(|(a, b)| (a - b).abs()).sum::<f64>() / (5 * idx.len()) as f64;
+            }
+        }
+        if err < best.0 {
+            best = (err, decay);
+        }
+    }
+    best.1
+}
+
+/// One leave-one-out fold's fitted fusion + BEL: the model, its loss curve and the weight decay it was fitted with.
+pub type Fold = (FuseParams, Vec<f32>, f32);
+
+/// Fusion + BEL fitted for each leave-one-stimulus-out fold (fold `f` never sees stimulus `f`, not even to choose the
+/// weight decay: [`choose_decay`] runs on the fold's own training stimuli, unless `decays` gives each fold's decay),
+/// on the training renders with senses `m`.
 pub fn fit_folds(
     rows: &[StimulusRow],
     train: RenderSet<'_>,
     m: Modalities,
     fit: &FitOptions,
     shape: FuseShape,
+    decays: Option<&[f32]>,
     threads: usize,
-) -> Vec<(FuseParams, Vec<f32>)> {
+) -> Vec<Fold> {
     let n = rows.len();
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
     let bar = progress("leave-one-out folds", n);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<(FuseParams, Vec<f32>)>> = vec![None; n];
-    let per = n.div_ceil(threads.max(1)).max(1);
+    let mut results: Vec<Option<Fold>> = vec![None; n];
+    // Interleaved folds per thread: the folds' costs are similar, and the result does not depend on the split.
     std::thread::scope(|sc| {
-        for (ci, chunk) in results.chunks_mut(per).enumerate() {
+        let threads = threads.clamp(1, n.max(1));
+        let mut slots: Vec<Vec<(usize, &mut Option<Fold>)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (fold, slot) in results.iter_mut().enumerate() {
+            slots[fold % threads].push((fold, slot));
+        }
+        for mine in slots {
             let (bar, done, truth) = (&bar, &done, &truth);
             sc.spawn(move || {
-                for (j, slot) in chunk.iter_mut().enumerate() {
-                    let fold = ci * per + j;
-                    let data: Vec<Example> =
-                        (0..n).filter(|&i| i != fold).flat_map(|i| train.examples(i, &truth[i], m)).collect();
+                for (fold, slot) in mine {
+                    let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
+                    let decay = match decays {
+                        Some(d) => d[fold],
+                        None => choose_decay(rows, &idx, train, m, fit, shape),
+                    };
+                    let data: Vec<Example> = idx.iter().flat_map(|&i| train.examples(i, &truth[i], m)).collect();
                     let mut p = shape.init(fit.seed);
-                    let curve = p.fit(&data, fit);
-                    *slot = Some((p, curve));
+                    let curve = p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
+                    *slot = Some((p, curve, decay));
                     bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 }
             });
@@ -510,11 +605,11 @@ pub fn fit_folds(
 }
 
 /// Each fold's prediction for its held-out stimulus with senses `m`: the mean over that stimulus' test renders.
-pub fn predict_folds(folds: &[(FuseParams, Vec<f32>)], test: RenderSet<'_>, m: Modalities) -> Vec<[f64; 5]> {
+pub fn predict_folds(folds: &[Fold], test: RenderSet<'_>, m: Modalities) -> Vec<[f64; 5]> {
     folds
         .iter()
         .enumerate()
-        .map(|(fold, (p, _))| {
+        .map(|(fold, (p, _, _))| {
             let clips = &test.perceived[fold * test.per..(fold + 1) * test.per];
             let mut mean = [0.0f64; 5];
             for c in clips {
@@ -538,15 +633,17 @@ pub fn evaluate(
     fit: &FitOptions,
     shape: FuseShape,
     threads: usize,
-) -> (EvalReport, Vec<(FuseParams, Vec<f32>)>) {
+) -> (EvalReport, Vec<Fold>) {
     let n = rows.len();
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
-    let fused = fit_folds(rows, train, Modalities::BOTH, fit, shape, threads);
-    // Separately trained single-sense models: what "as good as a single-sense model" is measured against.
+    let fused = fit_folds(rows, train, Modalities::BOTH, fit, shape, None, threads);
+    // Separately trained single-sense models: what "as good as a single-sense model" is measured against (with each
+    // fold's weight decay as the fused model chose it).
+    let decays: Vec<f32> = fused.iter().map(|f| f.2).collect();
     let single = FitOptions { dropout: 0.0, ..*fit };
     let single_shape = FuseShape { substitute: false, ..shape };
-    let audio = fit_folds(rows, train, Modalities::AUDIO, &single, single_shape, threads);
-    let video = fit_folds(rows, train, Modalities::VIDEO, &single, single_shape, threads);
+    let audio = fit_folds(rows, train, Modalities::AUDIO, &single, single_shape, Some(&decays), threads);
+    let video = fit_folds(rows, train, Modalities::VIDEO, &single, single_shape, Some(&decays), threads);
     let mut preds: Vec<(&'static str, Vec<[f64; 5]>)> = vec![
         ("fused (the model)", predict_folds(&fused, test, Modalities::BOTH)),
         ("the model, audio only", predict_folds(&fused, test, Modalities::AUDIO)),
@@ -622,19 +719,37 @@ pub struct RobustnessRow {
     pub metrics: Metrics,
 }
 
+/// The robustness evaluation: the clean baseline on the same number of renders, and one row per perturbation and
+/// severity.
+#[derive(Clone, Debug)]
+pub struct Robustness {
+    /// Metrics on the first `renders` clean renders of each stimulus (the same seeds as the perturbed ones).
+    pub clean: Metrics,
+    /// One row per perturbation kind and severity.
+    pub rows: Vec<RobustnessRow>,
+}
+
 /// The fused model's leave-one-stimulus-out metrics with each held-out stimulus rendered `renders` times under each
-/// of `kinds` at each of its [`Kind::severities`] (the same render seeds as the clean test renders, so only the
-/// perturbation differs); `folds` from [`evaluate`].
+/// of `kinds` at each of its [`Kind::severities`] (render seeds `1000·id + r`, those of the clean test renders, so only
+/// the perturbation differs); `folds` from [`evaluate`], `clean` the clean test renders (at least `renders` per
+/// stimulus), of which the first `renders` give the baseline.
+#[allow(clippy::too_many_arguments)]
 pub fn robustness(
     weights: &[u8],
     rows: &[StimulusRow],
-    folds: &[(FuseParams, Vec<f32>)],
+    folds: &[Fold],
     kinds: &[Kind],
     renders: usize,
     seconds: f64,
     threads: usize,
-) -> Result<Vec<RobustnessRow>, String> {
+    clean: RenderSet<'_>,
+) -> Result<Robustness, String> {
+    if clean.per < renders {
+        return Err(format!("robustness over {renders} renders needs at least as many clean test renders"));
+    }
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let first: Vec<Perceived> = clean.perceived.chunks(clean.per).flat_map(|c| c[..renders].to_vec()).collect();
+    let base = predict_folds(folds, RenderSet { perceived: &first, per: renders }, Modalities::BOTH);
     let mut out = Vec::new();
     for &kind in kinds {
         for (level, severity) in kind.severities().into_iter().enumerate() {
@@ -646,13 +761,19 @@ pub fn robustness(
             out.push(RobustnessRow { kind, severity, level: level + 1, metrics: metrics(&pred, &truth) });
         }
     }
-    Ok(out)
+    Ok(Robustness { clean: metrics(&base, &truth), rows: out })
 }
 
 /// The robustness table in Markdown: profile MAE per perturbation at each severity, the change at the moderate
-/// severity against clean, and the fused model with a sense missing. `clean` and `single` (the model with audio only,
-/// with video only) come from [`evaluate`] on the same test renders.
-pub fn robustness_markdown(clean: &Metrics, single: &[(&str, Metrics)], rows: &[RobustnessRow]) -> String {
+/// severity against `clean` (the same renders unperturbed), and the fused model with a sense missing (`single`: the
+/// model with audio only, with video only, from [`evaluate`], changes against `clean_all`, the clean metrics on all
+/// its test renders).
+pub fn robustness_markdown(
+    clean: &Metrics,
+    clean_all: &Metrics,
+    single: &[(&str, Metrics)],
+    rows: &[RobustnessRow],
+) -> String {
     let mut s = format!(
         "| perturbation | unit | mild | moderate | severe | MAE mild | MAE moderate | MAE severe | moderate − clean |\n\
          |---|---|---|---|---|---|---|---|---|\n| clean | | | | | {0:.4} | {0:.4} | {0:.4} | |\n",
@@ -677,15 +798,25 @@ pub fn robustness_markdown(clean: &Metrics, single: &[(&str, Metrics)], rows: &[
             moderate.map(|d| format!("{d:+.4}")).unwrap_or_default()
         );
     }
+    s += &format!("| clean, all test renders | | | | | | {:.4} | | |\n", clean_all.profile_mae);
     for (name, m) in single {
-        s += &format!("| {name} | | | | | | {:.4} | | {:+.4} |\n", m.profile_mae, m.profile_mae - clean.profile_mae);
+        s += &format!(
+            "| {name}, all test renders | | | | | | {:.4} | | {:+.4} |\n",
+            m.profile_mae,
+            m.profile_mae - clean_all.profile_mae
+        );
     }
     s
 }
 
-/// The robustness results as JSON: `{"clean": {...}, "single_sense": {name: {...}}, "perturbations": [{kind,
-/// severity, level, profile_mae, epp_mae, mean_r}]}`.
-pub fn robustness_json(clean: &Metrics, single: &[(&str, Metrics)], rows: &[RobustnessRow]) -> String {
+/// The robustness results as JSON: `{"clean": {...}, "clean_all_renders": {...}, "single_sense": {name: {...}},
+/// "perturbations": [{kind, severity, level, profile_mae, epp_mae, mean_r}]}`.
+pub fn robustness_json(
+    clean: &Metrics,
+    clean_all: &Metrics,
+    single: &[(&str, Metrics)],
+    rows: &[RobustnessRow],
+) -> String {
     let m = |x: &Metrics| {
         format!("{{\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"mean_r\":{:.4}}}", x.profile_mae, x.epp_mae, x.mean_r)
     };
@@ -705,8 +836,9 @@ pub fn robustness_json(clean: &Metrics, single: &[(&str, Metrics)], rows: &[Robu
         })
         .collect();
     format!(
-        "{{\"clean\":{},\"single_sense\":{{{}}},\"perturbations\":[{}]}}",
+        "{{\"clean\":{},\"clean_all_renders\":{},\"single_sense\":{{{}}},\"perturbations\":[{}]}}",
         m(clean),
+        m(clean_all),
         single.join(","),
         rows.join(",")
     )
