@@ -31,6 +31,7 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         augment: Augment::none(),
         aug_renders: 0,
         validate: 0,
+        compare_random: true,
     };
     let (tensors, rep) = train(&data_dir(), &opts).unwrap();
     // Reproducible: the same seed gives the same model whatever the number of threads.
@@ -145,6 +146,7 @@ fn augmented_training_is_more_robust_to_perturbations_it_never_saw() {
         augment: Augment::without(&held_out),
         aug_renders: 1,
         validate: 0,
+        compare_random: false,
     };
     let (aug, rep_aug) = train(&data_dir(), &base).unwrap();
     let (plain, rep_plain) =

@@ -21,7 +21,7 @@ commands:
   train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
         [--cornet-epochs E] [--cornet-clips N] [--augment default|none|without:KIND,..] [--aug-renders K]
         [--aug-share P] [--aug-max-kinds K] [--dropout P] [--cv-folds K] [--normalise on|off]
-        [--substitute on|off] [--validate N]
+        [--substitute on|off] [--validate N] [--cornet-compare]
                                      fit every stage from rendered stimuli and the ratings (feature `train`);
                                      CORnet-Z is first trained E epochs (0: random features) on N clips
   eval --data DIR [--weights W] [--out DIR] [--renders K] [--aug-renders K] [--robustness]

@@ -72,6 +72,7 @@ pub fn run_train(args: &[String]) -> Result<(), String> {
         },
         aug_renders: o.parse("--aug-renders", 8)?,
         validate: o.parse("--validate", 20)?,
+        compare_random: o.flag("--cornet-compare"),
     };
     o.finish()?;
     if opts.random_clips < 20 || opts.renders == 0 {

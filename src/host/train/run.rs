@@ -65,6 +65,9 @@ pub struct TrainOptions {
     /// Perturbed renders of each study stimulus (drawn from `augment`) added to the clean `renders` for fitting
     /// fusion and BEL.
     pub aug_renders: usize,
+    /// With CORnet-Z trained, also fit the visual read-out on the seeded random features, on the same clips, for
+    /// comparison (one more pass over the perception clips).
+    pub compare_random: bool,
     /// Validation: clips of random slider settings (never trained on) per perturbation kind at its moderate
     /// severity, and as many clean, on which the fitted read-outs' errors are reported (0: skip).
     pub validate: usize,
@@ -252,12 +255,14 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let mut visual_r2_random = None;
     let mut cornet_curve = Vec::new();
     if o.cornet_epochs > 0 {
-        let random = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
-        let feats =
-            extract(random.as_bytes(), &jobs, o.seconds, o.threads, &progress("random-feature clips", jobs.len()))?;
-        let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
-        let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
-        visual_r2_random = Some(fit_readout(&xv, &ys).r2);
+        if o.compare_random {
+            let random = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
+            let feats =
+                extract(random.as_bytes(), &jobs, o.seconds, o.threads, &progress("random-feature clips", jobs.len()))?;
+            let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
+            let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
+            visual_r2_random = Some(fit_readout(&xv, &ys).r2);
+        }
         let co = CornetOptions {
             epochs: o.cornet_epochs,
             clips: o.cornet_clips,
@@ -327,7 +332,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
 
 /// The read-outs' mean squared errors on fresh random clips: clean, and under each kind at its moderate severity
 /// (see [`TrainReport::validation`]). The clips' sliders and seeds are their own (seeds from 5,000,000), so no
-/// training clip is among them.
+/// training clip is among them, and the same for every condition.
 fn validate(
     perception: &[u8],
     o: &TrainOptions,
@@ -338,16 +343,12 @@ fn validate(
     let conditions: Vec<(&'static str, Perturbation)> = std::iter::once(("clean", Perturbation::NONE))
         .chain(Kind::ALL.iter().map(|k| (k.name(), k.at(k.severities()[1]))))
         .collect();
-    let mut jobs = Vec::new();
-    for (c, (_, p)) in conditions.iter().enumerate() {
-        for i in 0..o.validate {
-            jobs.push(Job {
-                params: random_params(&mut rng),
-                seed: 5_000_000 + (c * o.validate + i) as u64,
-                perturb: *p,
-            });
-        }
-    }
+    // The same clips under every condition (paired): only the perturbation differs between rows.
+    let clips: Vec<_> = (0..o.validate).map(|i| (random_params(&mut rng), 5_000_000 + i as u64)).collect();
+    let jobs: Vec<Job> = conditions
+        .iter()
+        .flat_map(|(_, p)| clips.iter().map(|&(params, seed)| Job { params, seed, perturb: *p }))
+        .collect();
     let feats = extract(perception, &jobs, o.seconds, o.threads, &progress("validation clips", jobs.len()))?;
     let mse = |r: &Ridge, x: &dyn Fn(&ClipFeatures) -> &[f64], fs: &[ClipFeatures]| -> f64 {
         fs.iter()
