@@ -1,25 +1,58 @@
 #!/usr/bin/env bash
-# Visual-pathway speed against ONNX Runtime on the CPU: same network, same machine, same run, one thread, batch 1.
-# Each size is measured in ROUNDS interleaved rounds (ORT, f32, int8, ORT, …) and the best median of each is kept,
-# so background load hits all three alike. Usage: PY=/path/to/python-with-onnxruntime bash benches/compare.sh [C] [ROUNDS]
+# Visual-pathway speed against ONNX Runtime on the CPU: the same CORnet-Z, same machine, same run, one thread,
+# batch 1. ORT runs the f32 model and its own static-QDQ int8 model (per-channel s8 weights, u8 activations); avf-bel
+# runs f32 and int8 on every kernel level this CPU supports (forced with AVF_BEL_KERNELS), so one run gives one table
+# per instruction-set level. Each size is measured in ROUNDS interleaved rounds (ORT, then every level) and the median
+# of the per-round medians is reported, so background load hits all alike.
+#
+# Usage: PY=/path/to/python-with-onnxruntime bash benches/compare.sh [CHANNELS] [ROUNDS] [SIZES] [LEVELS]
+#   e.g. bash benches/compare.sh 3 5 64,96 "avx2 avx512vnni"   (default levels: all this CPU runs)
+# Needs `pip install onnx onnxruntime numpy`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 C=${1:-3}
-ROUNDS=${2:-3}
+ROUNDS=${2:-5}
+SIZES=${3:-64,96,224}
+LEVELS=${4:-portable avx2 avx512 avx512vnni neon dotprod}
+ITERS=${ITERS:-50}
 cargo build --release --quiet
-median() { sed 's/.*"median_ms": *\([0-9.]*\).*/\1/'; }
-printf '%-6s %-10s %-10s %-10s %-10s %-10s\n' size ort_ms f32_ms int8_ms f32/ort int8/ort
-for size in 64 96 224; do
-  best_o=1e9; best_f=1e9; best_q=1e9
+BIN=./target/release/avf-bel
+field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+ours() { AVF_BEL_KERNELS=$1 $BIN bench --stage visual --size "$2" --channels "$C" --precision "$3" --iters "$ITERS" --json; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+# The levels this CPU runs: a level it lacks is refused by the binary (a clear error, skipped here).
+run_levels=()
+for lv in $LEVELS; do
+  if ours "$lv" 64 f32 >/dev/null 2>&1; then run_levels+=("$lv"); else echo "# skipping level $lv: not supported here"; fi
+done
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs); flags: $(grep -m1 -o -w 'avx2\|avx512f\|avx512_vnni\|avx_vnni\|asimddp' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "# channels $C, rounds $ROUNDS, $ITERS iterations each, one thread, batch 1"
+
+declare -A T
+IFS=, read -r -a sizes <<<"$SIZES"
+for size in "${sizes[@]}"; do
   for _ in $(seq "$ROUNDS"); do
-    o=$($PY benches/ort_anchor.py --channels "$C" --sizes "$size" --iters 50 | median)
-    f=$(./target/release/avf-bel bench --stage visual --size "$size" --channels "$C" --precision f32 --iters 50 --json | median)
-    q=$(./target/release/avf-bel bench --stage visual --size "$size" --channels "$C" --precision int8 --iters 50 --json | median)
-    best_o=$(awk -v a="$best_o" -v b="$o" 'BEGIN{print (b<a)?b:a}')
-    best_f=$(awk -v a="$best_f" -v b="$f" 'BEGIN{print (b<a)?b:a}')
-    best_q=$(awk -v a="$best_q" -v b="$q" 'BEGIN{print (b<a)?b:a}')
+    o=$($PY benches/ort_anchor.py --channels "$C" --sizes "$size" --iters "$ITERS" 2>/dev/null)
+    T[ort_f32,$size]+=" $(echo "$o" | field f32_median_ms)"
+    T[ort_int8,$size]+=" $(echo "$o" | field int8_median_ms)"
+    for lv in "${run_levels[@]}"; do
+      for p in f32 int8; do
+        T[$lv$p,$size]+=" $(ours "$lv" "$size" "$p" | field median_ms)"
+      done
+    done
   done
-  awk -v s="$size" -v o="$best_o" -v f="$best_f" -v q="$best_q" \
-    'BEGIN { printf "%-6s %-10.3f %-10.3f %-10.3f %-10.2f %-10.2f\n", s, o, f, q, f/o, q/o }'
+done
+ort_version=$($PY -c 'import onnxruntime; print(onnxruntime.__version__)')
+for lv in "${run_levels[@]}"; do
+  echo
+  echo "level $lv ($(AVF_BEL_KERNELS=$lv $BIN bench --stage visual --size 64 --channels "$C" --iters 1 --json | field kernel)), ORT $ort_version"
+  printf '%-10s %-11s %-11s %-11s %-11s %-13s %-13s\n' input ort_f32_ms ort_int8_ms f32_ms int8_ms f32/ort_f32 int8/ort_int8
+  for size in "${sizes[@]}"; do
+    of=$(echo "${T[ort_f32,$size]}" | median); oq=$(echo "${T[ort_int8,$size]}" | median)
+    f=$(echo "${T[${lv}f32,$size]}" | median); q=$(echo "${T[${lv}int8,$size]}" | median)
+    awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
+      'BEGIN { printf "%-10s %-11.3f %-11.3f %-11.3f %-11.3f %-13.2f %-13.2f\n", s, of, oq, f, q, f/of, q/oq }'
+  done
 done

@@ -1,15 +1,19 @@
 """ONNX Runtime CPU anchor for the visual-pathway benchmark: the same CORnet-Z (conv/ReLU/max-pool ×4, global
-average pool), batch 1, one intra-op thread, median over N runs. Prints one JSON line per size.
+average pool), batch 1, one intra-op thread, in f32 and as ORT's own int8 (static QDQ quantisation: per-channel s8
+weights, u8 activations, calibrated on a few random frames). Both sessions are timed in interleaved rounds; prints
+one JSON line per size with the median of each.
 
-Usage: python benches/ort_anchor.py [--channels C] [--sizes 64,96,224] [--iters N]"""
+Usage: python benches/ort_anchor.py [--channels C] [--sizes 64,96,224] [--iters N] [--no-int8]"""
 import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from cornet_onnx import cornet_model, cornet_weights  # noqa: E402
@@ -18,25 +22,62 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--channels", type=int, default=3)
 ap.add_argument("--sizes", default="64,96,224")
 ap.add_argument("--iters", type=int, default=50)
+ap.add_argument("--no-int8", action="store_true", help="time the f32 model only")
 args = ap.parse_args()
 
-ws, bs = cornet_weights(1, args.channels, [64, 128, 256, 512])
-for size in map(int, args.sizes.split(",")):
-    model = cornet_model(ws, bs, args.channels, size)
+
+class Frames(CalibrationDataReader):
+    """Eight random frames in 0..1 (the pathway's input range) for the activation ranges."""
+
+    def __init__(self, channels, size):
+        rng = np.random.default_rng(1)
+        self.batches = iter([{"frames": rng.random((1, channels, size, size), dtype=np.float32)} for _ in range(8)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def session(model_bytes):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def int8_model(model, channels, size):
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "f32.onnx"), os.path.join(d, "int8.onnx")
+        with open(src, "wb") as f:
+            f.write(model.SerializeToString())
+        quantize_static(src, dst, Frames(channels, size), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=False)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+ws, bs = cornet_weights(1, args.channels, [64, 128, 256, 512])
+for size in map(int, args.sizes.split(",")):
+    model = cornet_model(ws, bs, args.channels, size)
+    sessions = {"f32": session(model.SerializeToString())}
+    if not args.no_int8:
+        sessions["int8"] = session(int8_model(model, args.channels, size))
     x = np.random.default_rng(0).random((1, args.channels, size, size), dtype=np.float32)
-    for _ in range(5):
-        sess.run(None, {"frames": x})
-    times = []
-    for _ in range(args.iters):
-        t0 = time.perf_counter()
-        sess.run(None, {"frames": x})
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    print(json.dumps({"anchor": f"onnxruntime {ort.__version__}", "size": size, "channels": args.channels,
-                      "threads": 1, "median_ms": round(times[len(times) // 2], 4)}))
+    times = {k: [] for k in sessions}
+    for s in sessions.values():
+        for _ in range(5):
+            s.run(None, {"frames": x})
+    # Interleave in blocks of 10 so background load hits both models alike.
+    for _ in range(max(1, args.iters // 10)):
+        for k, s in sessions.items():
+            for _ in range(10):
+                t0 = time.perf_counter()
+                s.run(None, {"frames": x})
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    out = {"anchor": f"onnxruntime {ort.__version__}", "size": size, "channels": args.channels, "threads": 1}
+    for k, t in times.items():
+        t.sort()
+        out[f"{k}_median_ms"] = round(t[len(t) // 2], 4)
+    out["median_ms"] = out["f32_median_ms"]
+    print(json.dumps(out))

@@ -1,9 +1,11 @@
 //! Criterion benchmarks: each stage and the whole pipeline, f32 and int8, CORnet-Z at 64², 96² and 224², batch 1,
-//! one thread. Run with `cargo bench --bench pipeline`; compare against ONNX Runtime with `benches/compare.sh`.
+//! one thread, on every kernel level this CPU runs (benchmark ids name the level: `f32-avx2/64x64x3`). Run with
+//! `cargo bench --bench pipeline`; compare against ONNX Runtime with `benches/compare.sh`.
 
 use avf_bel::audio::cortex::Cortex;
 use avf_bel::audio::frontend::FrontEnd;
 use avf_bel::audio::FrameFeatures;
+use avf_bel::kernels::{Kernels, Level};
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
@@ -36,26 +38,34 @@ fn tone(cfg: &ModelConfig, seconds: f32) -> Vec<f32> {
         .collect()
 }
 
+/// Every kernel level this CPU runs, lowest first.
+fn levels() -> Vec<Kernels> {
+    Level::ALL.into_iter().filter_map(|l| Kernels::for_level(l).ok()).collect()
+}
+
 fn visual(c: &mut Criterion) {
     let mut g = c.benchmark_group("visual_cornet_z_stack");
     g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
-    for (p, name) in [(Precision::F32, "f32"), (Precision::Int8, "int8")] {
-        for size in [64u16, 96, 224] {
-            let (cfg, buf) = model(size, 3, p);
-            let w = Weights::parse(buf.as_bytes()).unwrap();
-            let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
-            let mut pipe = Pipeline::new(&w, &mut scratch).unwrap();
-            let fr = frames(&cfg, 4);
-            for f in &fr {
-                pipe.push_frame(f).unwrap();
+    for k in levels() {
+        for (p, name) in [(Precision::F32, "f32"), (Precision::Int8, "int8")] {
+            for size in [64u16, 96, 224] {
+                let (cfg, buf) = model(size, 3, p);
+                let w = Weights::parse(buf.as_bytes()).unwrap();
+                let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+                let mut pipe = Pipeline::with_kernels(&w, &mut scratch, k).unwrap();
+                let fr = frames(&cfg, 4);
+                for f in &fr {
+                    pipe.push_frame(f).unwrap();
+                }
+                let mut i = 0;
+                let id = BenchmarkId::new(format!("{name}-{}", k.level()), format!("{size}x{size}x3"));
+                g.bench_with_input(id, &size, |b, _| {
+                    b.iter(|| {
+                        i += 1;
+                        black_box(pipe.visual().push_frame(&fr[i % fr.len()]).unwrap())
+                    })
+                });
             }
-            let mut i = 0;
-            g.bench_with_input(BenchmarkId::new(name, format!("{size}x{size}x3")), &size, |b, _| {
-                b.iter(|| {
-                    i += 1;
-                    black_box(pipe.visual().push_frame(&fr[i % fr.len()]).unwrap())
-                })
-            });
         }
     }
     g.finish();
@@ -119,16 +129,18 @@ fn audio(c: &mut Criterion) {
 fn pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline_1s_clip");
     g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_millis(500));
-    for (p, name) in [(Precision::F32, "f32"), (Precision::Int8, "int8")] {
+    let runs = levels().into_iter().flat_map(|k| [(k, Precision::F32, "f32"), (k, Precision::Int8, "int8")]);
+    for (k, p, name) in runs {
+        let name = format!("{name}-{}", k.level());
         let cfg = ModelConfig::default();
         let bytes = encode(&cfg, &seeded(&cfg, 1), p).unwrap();
         let buf = AlignedBytes::new(&bytes);
         let w = Weights::parse(buf.as_bytes()).unwrap();
         let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
-        let mut pipe = Pipeline::new(&w, &mut scratch).unwrap();
+        let mut pipe = Pipeline::with_kernels(&w, &mut scratch, k).unwrap();
         let pcm = tone(&cfg, 1.0);
         let fr = frames(&cfg, 30);
-        g.bench_function(BenchmarkId::new(name, "64x64x5_30fps_22050Hz"), |b| {
+        g.bench_function(BenchmarkId::new(&name, "64x64x5_30fps_22050Hz"), |b| {
             b.iter(|| {
                 pipe.push_audio(&pcm).unwrap();
                 for f in &fr {
@@ -138,7 +150,7 @@ fn pipeline(c: &mut Criterion) {
             })
         });
         // Fusion + BEL alone: the inference step after features exist (video-only, a single stack).
-        g.bench_function(BenchmarkId::new(name, "fusion_bel_readout"), |b| {
+        g.bench_function(BenchmarkId::new(&name, "fusion_bel_readout"), |b| {
             b.iter_batched(
                 || (),
                 |_| {

@@ -16,7 +16,7 @@ pub use crate::core::config::{
     AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
-pub use crate::core::error::{ConfigError, Error, FormatError, InputError};
+pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};
 pub use crate::core::fusion::Contribution;
 pub use crate::core::manifest::audio_inputs;
 pub use crate::core::pipeline::{Modalities, Output, Pipeline};
@@ -43,15 +43,9 @@ pub mod weights {
 /// The visual pathway (CORnet-Z), for per-stage use and benchmarks.
 pub mod visual {
     pub use crate::core::visual::{
-        normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channels_last, Block, BlockWeights,
+        normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, Block, BlockWeights,
         Visual, BLOCKS, LUMA_MEAN, LUMA_STD,
     };
-    /// Convolution as packed im2col + GEMM: the kernels and their portable references.
-    pub mod conv {
-        pub use crate::core::visual::conv::{
-            gemm_f32, gemm_f32_portable, gemm_i8, gemm_i8_portable, im2col_f32, im2col_u8, ConvShape, MR, NR,
-        };
-    }
 }
 
 /// The auditory pathway: the streaming front-end and the PYR/PV/SOM auditory cortex.
@@ -73,18 +67,60 @@ pub mod link {
         decode_stream, flags, frame, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, MAX_FRAME,
         MAX_PAYLOAD, PROTOCOL_VERSION,
     };
+    #[cfg(feature = "ros2")]
+    pub use crate::host::link::ros2;
     #[cfg(feature = "std")]
     pub use crate::host::link::{board, daemon, notify, serial, socket, state, sys};
 }
 
-/// Which kernels this machine runs.
+/// The visual kernels: instruction-set levels, the kernel table chosen once per pipeline, and which kernels run.
+///
+/// `Pipeline::new` picks the best level of this CPU (or the one `AVF_BEL_KERNELS` names); `Pipeline::with_kernels`
+/// takes a [`kernels::Kernels`] table, `Pipeline::kernels` reports it. The table's safe methods (im2col + GEMM,
+/// f32 and int8) check every shape and length.
 pub mod kernels {
-    pub use crate::core::cpu::kernel_name;
+    pub use crate::core::kernels::{ConvShape, KernelError, KernelReport, Kernels, Level, ENV_VAR, MAX_KK4, NR};
+
+    /// The level [`crate::Pipeline::new`] would choose here (`AVF_BEL_KERNELS` if set and valid, else the best
+    /// this CPU runs), or `"invalid AVF_BEL_KERNELS"`. Prefer [`crate::Pipeline::kernels`], which reports the
+    /// kernels a pipeline actually runs.
+    pub fn kernel_name() -> &'static str {
+        Kernels::from_env().map(|k| k.level().name()).unwrap_or("invalid AVF_BEL_KERNELS")
+    }
 }
 
-#[cfg(feature = "cuda")]
+/// Choosing the backend at run time: `Device` (auto, cpu, cuda) and `open` (host only).
+#[cfg(feature = "std")]
+pub mod backend {
+    #[cfg(feature = "cuda-emulator")]
+    pub use crate::host::backend::start_emulator;
+    pub use crate::host::backend::{open, open_with, Device, GpuStarter, GpuUnusable, OpenError, UnknownDevice};
+}
+
+/// Live inputs for `serve` (capture threads, rings, URIs) and the frame/sound conversions shared with `run`.
+#[cfg(feature = "std")]
+pub mod capture {
+    pub use crate::host::capture::*;
+}
+
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
 pub use crate::host::gpu;
 #[cfg(feature = "train")]
 pub use crate::host::train;
 #[cfg(feature = "std")]
-pub use crate::host::{media, model, stimuli};
+pub use crate::host::{json, logging, media, model, stimuli};
+
+/// Figures as PNG (feature `plot`): the error type of `stimuli::preview` and `train::plot`, and the font family.
+#[cfg(feature = "plot")]
+pub mod plot {
+    pub use crate::host::plot::{PlotError, FONT};
+}
+
+/// Where the study's ratings are (`--data`, `$AVF_BEL_DATA`, `../shared/data`): the one lookup the commands and
+/// the tests use.
+#[cfg(feature = "std")]
+pub mod data {
+    pub use crate::host::data::{
+        find_data, find_data_in, DataError, DataOrigin, DATA_ENV, DATA_FILES, DEFAULT_DATA_DIR, WHERE_TO_GET,
+    };
+}

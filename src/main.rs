@@ -2,10 +2,6 @@
 
 mod cli;
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(msg) = cli::main(&args) {
-        eprintln!("error: {msg}");
-        std::process::exit(2);
-    }
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

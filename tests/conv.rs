@@ -1,11 +1,31 @@
-//! Convolution kernels against a naive direct convolution written independently of the packed layout.
+//! The kernel battery: every kernel level this machine runs (x86-64: portable, AVX2, AVX-512, AVX-512 VNNI as the CPU
+//! allows; aarch64, also under qemu: portable, NEON, NEON + dot product) against a naive direct convolution written
+//! independently of the packed layouts, and against the portable level, on many shapes: odd sizes, output channels
+//! that are no multiple of any tile height, reductions from 1 to 4,608 steps, narrow and partial panels, strides
+//! 1–3; the pooling kernel against its definition. Then the length and shape checks of the safe API.
 
+use avf_bel::kernels::{ConvShape, KernelError, Kernels, Level, MAX_KK4, NR};
 use avf_bel::model::SplitMix64;
-use avf_bel::visual::conv::{self, ConvShape};
 
-fn naive(s: &ConvShape, cout: usize, w: &[f32], x: &[f32]) -> Vec<f32> {
+/// The levels this machine runs; prints the ones it skips and why (a skip is never silent).
+fn levels() -> Vec<Kernels> {
+    let mut out = Vec::new();
+    for level in Level::ALL {
+        match Kernels::for_level(level) {
+            Ok(k) => out.push(k),
+            Err(e) => eprintln!("kernel battery: skipping `{level}`: {e}"),
+        }
+    }
+    let names: Vec<&str> = out.iter().map(|k| k.level().name()).collect();
+    eprintln!("kernel battery: testing {names:?}");
+    assert_eq!(out[0].level(), Level::Portable, "the portable level runs everywhere");
+    out
+}
+
+/// Direct convolution in f64, CHW input, PyTorch weight layout `[cout][cin][k][k]`.
+fn naive(s: &ConvShape, cout: usize, w: &[f32], x: &[f32]) -> Vec<f64> {
     let (ho, wo) = (s.ho(), s.wo());
-    let mut out = vec![0.0f32; cout * ho * wo];
+    let mut out = vec![0.0f64; cout * ho * wo];
     for m in 0..cout {
         for oy in 0..ho {
             for ox in 0..wo {
@@ -22,7 +42,7 @@ fn naive(s: &ConvShape, cout: usize, w: &[f32], x: &[f32]) -> Vec<f32> {
                         }
                     }
                 }
-                out[(m * ho + oy) * wo + ox] = acc as f32;
+                out[(m * ho + oy) * wo + ox] = acc;
             }
         }
     }
@@ -33,68 +53,126 @@ fn rand_vec(rng: &mut SplitMix64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| lo + (hi - lo) * rng.next_f32()).collect()
 }
 
-const SHAPES: [(ConvShape, usize); 6] = [
-    (ConvShape { cin: 4, h: 3, w: 5, k: 3, stride: 1, pad: 1 }, 40),
-    (ConvShape { cin: 3, h: 20, w: 18, k: 7, stride: 2, pad: 3 }, 16),
-    (ConvShape { cin: 5, h: 33, w: 31, k: 7, stride: 2, pad: 3 }, 13),
-    (ConvShape { cin: 8, h: 9, w: 7, k: 3, stride: 1, pad: 1 }, 24),
-    (ConvShape { cin: 16, h: 4, w: 4, k: 3, stride: 1, pad: 1 }, 9),
-    (ConvShape { cin: 2, h: 1, w: 1, k: 3, stride: 1, pad: 1 }, 8),
-];
+fn shape(cin: usize, h: usize, w: usize, k: usize, stride: usize, pad: usize) -> ConvShape {
+    ConvShape { cin, h, w, k, stride, pad }
+}
+
+/// (shape, output channels): CORnet-Z's own blocks at small sizes, and the awkward cases around them.
+fn shapes() -> Vec<(ConvShape, usize)> {
+    vec![
+        (shape(4, 3, 5, 3, 1, 1), 40),   // n = 15 < 16: one narrow half panel
+        (shape(3, 20, 18, 7, 2, 3), 16), // V1-like, n = 90: two full panels and a partial one
+        (shape(5, 33, 31, 7, 2, 3), 13), // the model's 5 channels; cout 13 (no multiple of 2, 3, 4, 6, 8)
+        (shape(8, 9, 7, 3, 1, 1), 24),   // n = 63
+        (shape(16, 4, 4, 3, 1, 1), 9),   // IT-like at 64² input: n = 16, exactly one half panel
+        (shape(2, 1, 1, 3, 1, 1), 8),    // one pixel
+        (shape(1, 5, 7, 1, 1, 0), 7),    // kk = 1 (1×1 conv, one channel; cpad 4 of which 3 are padding)
+        (shape(1, 6, 6, 2, 3, 0), 5),    // stride 3, even kernel
+        (shape(7, 6, 17, 3, 2, 2), 11),  // odd channels, pad 2 > needed
+        (shape(64, 6, 6, 3, 1, 1), 17),  // kk = 576, n = 36 (a full panel + 4 pixels)
+        (shape(512, 3, 3, 3, 1, 1), 19), // kk = 4,608: CORnet-Z IT's reduction length
+        (shape(3, 11, 11, 3, 1, 1), 1),  // a single output channel
+        (shape(6, 8, 12, 5, 1, 2), 33),  // n = 96: three full panels; cout 33
+    ]
+}
 
 #[test]
-fn f32_gemm_matches_direct_convolution() {
+fn f32_kernels_match_direct_convolution_and_the_portable_level() {
+    let levels = levels();
     let mut rng = SplitMix64(7);
-    for (s, cout) in SHAPES {
+    for (s, cout) in shapes() {
         let x = rand_vec(&mut rng, s.cin * s.h * s.w, -1.0, 1.0);
         let w = rand_vec(&mut rng, cout * s.kk(), -0.5, 0.5);
-        let mut packed = vec![f32::NAN; s.packed_len()];
-        conv::im2col_f32(&s, &x, &mut packed);
-        let mut out = vec![f32::NAN; cout * s.n()];
-        conv::gemm_f32(&s, cout, &w, &packed, &mut out);
-        let mut reference = vec![f32::NAN; cout * s.n()];
-        conv::gemm_f32_portable(s.n(), s.kk(), cout, &w, &packed, &mut reference);
         let want = naive(&s, cout, &w, &x);
-        for i in 0..want.len() {
-            // f32 accumulation over ≤ 245 terms of magnitude ≤ 0.5: 1e-4 absolute is ~100 ulp of the sums.
-            assert!((out[i] - want[i]).abs() < 1e-4, "{s:?} dispatch [{i}] {} vs {}", out[i], want[i]);
-            assert!((reference[i] - want[i]).abs() < 1e-4, "{s:?} portable [{i}] {} vs {}", reference[i], want[i]);
+        let mut reference: Option<Vec<f32>> = None;
+        for k in &levels {
+            // NaN-filled buffers: a kernel that skips an element shows up as NaN.
+            let mut packed = vec![f32::NAN; s.packed_len()];
+            k.im2col_f32(&s, &x, &mut packed).unwrap();
+            let mut out = vec![f32::NAN; cout * s.n() + 3];
+            k.gemm_f32(&s, cout, &w, &packed, &mut out).unwrap();
+            assert!(out[cout * s.n()..].iter().all(|v| v.is_nan()), "{k:?} {s:?}: wrote past cout·n");
+            let out = &out[..cout * s.n()];
+            for (i, (&o, &r)) in out.iter().zip(&want).enumerate() {
+                // f32 sums of ≤ 4,608 terms of magnitude ≤ 0.5: the bound grows with the reduction length.
+                let tol = 2e-7 * s.kk() as f64 + 1e-5;
+                assert!((o as f64 - r).abs() < tol, "{k:?} {s:?} [{i}]: {o} vs direct {r}");
+            }
+            match &reference {
+                None => reference = Some(out.to_vec()),
+                Some(p) => {
+                    for (i, (&o, &r)) in out.iter().zip(p).enumerate() {
+                        let tol = 1e-6 * s.kk() as f32 + 1e-6;
+                        assert!((o - r).abs() < tol, "{k:?} {s:?} [{i}]: {o} vs portable {r}");
+                    }
+                }
+            }
         }
     }
 }
 
+/// The int8 kernels' layouts: weights `[cout][ky][kx][cpad]` from `[cout][cin][k][k]`, input in channel quads
+/// `[cpad/4][h][w][4]` from CHW.
+fn int8_layouts(s: &ConvShape, cout: usize, wq: &[i8], xq: &[u8]) -> (Vec<i8>, Vec<u8>) {
+    let (kk4, cpad, taps) = (s.kk4(), s.cpad(), s.k * s.k);
+    let mut wpad = vec![0i8; cout * kk4];
+    for m in 0..cout {
+        for c in 0..s.cin {
+            for t in 0..taps {
+                wpad[m * kk4 + t * cpad + c] = wq[(m * s.cin + c) * taps + t];
+            }
+        }
+    }
+    let hw = s.h * s.w;
+    let mut x_quads = vec![0u8; hw * cpad];
+    for c in 0..s.cin {
+        for p in 0..hw {
+            x_quads[(c / 4) * hw * 4 + p * 4 + c % 4] = xq[c * hw + p];
+        }
+    }
+    (wpad, x_quads)
+}
+
+/// Every level's int8 output for one case; asserts nothing is written past `cout·n`.
+fn int8_outputs(
+    levels: &[Kernels],
+    s: &ConvShape,
+    cout: usize,
+    wpad: &[i8],
+    x_hwc: &[u8],
+    scales: &[f32],
+    sx: f32,
+) -> Vec<Vec<f32>> {
+    levels
+        .iter()
+        .map(|k| {
+            // Garbage-filled packed buffer: im2col must write every byte the GEMM reads.
+            let mut packed = vec![f32::from_bits(0xAAAA_AAAA); s.packed_len_i8()];
+            k.im2col_u8(s, x_hwc, &mut packed).unwrap();
+            let mut out = vec![f32::NAN; cout * s.n() + 3];
+            k.gemm_i8(s, cout, wpad, scales, sx, &packed, &mut out).unwrap();
+            assert!(out[cout * s.n()..].iter().all(|v| v.is_nan()), "{k:?} {s:?}: wrote past cout·n");
+            out.truncate(cout * s.n());
+            out
+        })
+        .collect()
+}
+
 #[test]
-fn int8_gemm_matches_portable_reference_exactly_and_direct_convolution_closely() {
+fn int8_kernels_are_bit_identical_on_every_level_and_match_direct_convolution() {
+    let levels = levels();
     let mut rng = SplitMix64(11);
-    for (s, cout) in SHAPES {
+    for (s, cout) in shapes() {
         let xq: Vec<u8> = (0..s.cin * s.h * s.w).map(|_| (rng.next_u64() % 256) as u8).collect();
         let wq: Vec<i8> = (0..cout * s.kk()).map(|_| ((rng.next_u64() % 255) as i32 - 127) as i8).collect();
-        // The int8 kernel's layouts: weights [cout][ky][kx][cpad], input channels-last [h][w][cpad].
-        let (kk4, cpad, kk) = (s.kk4(), s.cpad(), s.k * s.k);
-        let mut wpad = vec![0i8; cout * kk4];
-        for m in 0..cout {
-            for c in 0..s.cin {
-                for t in 0..kk {
-                    wpad[m * kk4 + t * cpad + c] = wq[(m * s.cin + c) * kk + t];
-                }
-            }
-        }
-        let mut x_hwc = vec![0u8; s.h * s.w * cpad];
-        for c in 0..s.cin {
-            for p in 0..s.h * s.w {
-                x_hwc[p * cpad + c] = xq[c * s.h * s.w + p];
-            }
-        }
+        let (wpad, x_hwc) = int8_layouts(&s, cout, &wq, &xq);
         let scales: Vec<f32> = (0..cout).map(|m| 0.01 + 0.001 * m as f32).collect();
         let sx = 1.0 / 255.0;
-        let mut packed = vec![0xAAu8; s.packed_len_u8()];
-        conv::im2col_u8(&s, &x_hwc, &mut packed);
-        let mut out = vec![f32::NAN; cout * s.n()];
-        conv::gemm_i8(&s, cout, &wpad, &scales, sx, &packed, &mut out);
-        let mut reference = vec![f32::NAN; cout * s.n()];
-        conv::gemm_i8_portable(&s, cout, &wpad, &scales, sx, &packed, &mut reference);
-        assert_eq!(out, reference, "{s:?}: SIMD and portable int8 kernels differ");
-        // Dequantised direct convolution in f64: the int8 kernel's only rounding is the final f32 scaling.
+        let outs = int8_outputs(&levels, &s, cout, &wpad, &x_hwc, &scales, sx);
+        for (k, out) in levels.iter().zip(&outs).skip(1) {
+            assert_eq!(out, &outs[0], "{k:?} {s:?}: int8 output differs from the portable level");
+        }
+        // Dequantised direct convolution in f64: the int8 kernels' only rounding is the final f32 scaling.
         let xf: Vec<f32> = xq.iter().map(|&v| v as f32 * sx).collect();
         let mut wf = vec![0.0f32; cout * s.kk()];
         for m in 0..cout {
@@ -103,9 +181,208 @@ fn int8_gemm_matches_portable_reference_exactly_and_direct_convolution_closely()
             }
         }
         let want = naive(&s, cout, &wf, &xf);
-        for i in 0..want.len() {
-            let tol = 1e-5 * want[i].abs().max(1.0);
-            assert!((out[i] - want[i]).abs() < tol, "{s:?} [{i}] {} vs {}", out[i], want[i]);
+        for (i, (&o, &r)) in outs[0].iter().zip(&want).enumerate() {
+            let tol = 1e-5 * r.abs().max(1.0);
+            assert!((o as f64 - r).abs() < tol, "{s:?} [{i}]: {o} vs direct {r}");
+        }
+    }
+}
+
+/// The extremes: every activation 255 against weights of +127 and −128. A `vpmaddubsw` kernel would saturate its
+/// i16 pair sums here (2·255·127 > 32,767), and the portable level's exact f32 runs reach their largest partial
+/// sums; every level must still return the exact integer sum.
+#[test]
+fn int8_kernels_are_exact_at_the_extremes() {
+    let levels = levels();
+    for (s, cout) in [(shape(512, 3, 3, 3, 1, 1), 4), (shape(3, 9, 9, 7, 2, 3), 3), (shape(40, 2, 2, 3, 1, 1), 7)] {
+        let taps = s.k * s.k;
+        let xq = vec![255u8; s.cin * s.h * s.w];
+        // Row m: all +127, all −128, alternating, then cycling through the three.
+        let wq: Vec<i8> = (0..cout * s.kk())
+            .map(|i| match (i / s.kk()) % 3 {
+                0 => 127,
+                1 => -128,
+                _ => {
+                    if i % 2 == 0 {
+                        127
+                    } else {
+                        -128
+                    }
+                }
+            })
+            .collect();
+        let (wpad, x_hwc) = int8_layouts(&s, cout, &wq, &xq);
+        let scales = vec![1.0f32; cout];
+        let outs = int8_outputs(&levels, &s, cout, &wpad, &x_hwc, &scales, 1.0);
+        // Exact integer sums, computed directly (the centre pixel sees every tap inside the image).
+        let (ho, wo) = (s.ho(), s.wo());
+        for m in 0..cout {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut sum = 0i64;
+                    for c in 0..s.cin {
+                        for t in 0..taps {
+                            let (ky, kx) = (t / s.k, t % s.k);
+                            let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+                            let ix = (ox * s.stride + kx) as isize - s.pad as isize;
+                            if iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w {
+                                sum += 255 * wq[(m * s.cin + c) * taps + t] as i64;
+                            }
+                        }
+                    }
+                    let want = sum as f32; // the kernels convert the exact i32 sum to f32, then scale by 1
+                    for (k, out) in levels.iter().zip(&outs) {
+                        let got = out[m * ho * wo + oy * wo + ox];
+                        assert_eq!(got, want, "{k:?} {s:?} m {m} ({oy},{ox}): not the exact sum");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn short_buffers_and_bad_shapes_are_errors_not_writes() {
+    let s = shape(3, 10, 10, 3, 1, 1);
+    let cout = 5;
+    for k in levels() {
+        let x = vec![0.5f32; s.input_len()];
+        let w = vec![0.1f32; cout * s.kk()];
+        let mut packed = vec![0.0f32; s.packed_len()];
+        let mut out = vec![0.0f32; cout * s.n()];
+        let short = KernelError::BufferTooShort;
+        assert_eq!(k.im2col_f32(&s, &x[1..], &mut packed), Err(short("x")));
+        assert_eq!(k.im2col_f32(&s, &x, &mut packed[NR..]), Err(short("packed")));
+        k.im2col_f32(&s, &x, &mut packed).unwrap();
+        assert_eq!(k.gemm_f32(&s, cout, &w[1..], &packed, &mut out), Err(short("w")));
+        assert_eq!(k.gemm_f32(&s, cout, &w, &packed[1..], &mut out), Err(short("packed")));
+        // The release-build overflow issue 12 names: a short `out` is refused, and nothing is written.
+        let mut short_out = vec![7.0f32; cout * s.n() - 1];
+        assert_eq!(k.gemm_f32(&s, cout, &w, &packed, &mut short_out), Err(short("out")));
+        assert!(short_out.iter().all(|&v| v == 7.0));
+        k.gemm_f32(&s, cout, &w, &packed, &mut out).unwrap();
+
+        let xq = vec![9u8; s.input_len_u8()];
+        let wq = vec![3i8; cout * s.kk4()];
+        let scales = vec![0.5f32; cout];
+        let mut pq = vec![0.0f32; s.packed_len_i8()];
+        assert_eq!(k.im2col_u8(&s, &xq[1..], &mut pq), Err(short("x")));
+        assert_eq!(k.im2col_u8(&s, &xq, &mut pq[1..]), Err(short("packed")));
+        k.im2col_u8(&s, &xq, &mut pq).unwrap();
+        assert_eq!(k.gemm_i8(&s, cout, &wq[1..], &scales, 1.0, &pq, &mut out), Err(short("w")));
+        assert_eq!(k.gemm_i8(&s, cout, &wq, &scales[1..], 1.0, &pq, &mut out), Err(short("w_scale")));
+        assert_eq!(k.gemm_i8(&s, cout, &wq, &scales, 1.0, &pq[1..], &mut out), Err(short("packed")));
+        let mut short_out = vec![7.0f32; cout * s.n() - 1];
+        assert_eq!(k.gemm_i8(&s, cout, &wq, &scales, 1.0, &pq, &mut short_out), Err(short("out")));
+        assert!(short_out.iter().all(|&v| v == 7.0));
+        k.gemm_i8(&s, cout, &wq, &scales, 1.0, &pq, &mut out).unwrap();
+
+        // Geometry: empty, a kernel larger than the padded input, zero stride, absurd sizes.
+        for bad in [
+            shape(0, 10, 10, 3, 1, 1),
+            shape(3, 0, 10, 3, 1, 1),
+            shape(3, 2, 2, 7, 1, 1),
+            shape(3, 10, 10, 3, 0, 1),
+            shape(3, 10, 10, 0, 1, 1),
+            shape(usize::MAX / 2, 10, 10, 3, 1, 1),
+            shape(3, usize::MAX, usize::MAX, 3, 1, 1),
+        ] {
+            assert_eq!(bad.validate(), Err(KernelError::BadShape), "{bad:?}");
+            assert_eq!(k.im2col_f32(&bad, &x, &mut packed), Err(KernelError::BadShape), "{bad:?}");
+            assert_eq!(k.gemm_f32(&bad, cout, &w, &packed, &mut out), Err(KernelError::BadShape), "{bad:?}");
+            assert_eq!(k.gemm_i8(&bad, cout, &wq, &scales, 1.0, &pq, &mut out), Err(KernelError::BadShape));
+            // The size methods saturate or return 0 instead of panicking.
+            let _ = (bad.n(), bad.packed_len(), bad.packed_len_i8(), bad.input_len_u8());
+        }
+        // An int8 reduction longer than MAX_KK4 could overflow i32 partial sums: refused.
+        let long = shape(MAX_KK4 / 9 + 4, 1, 1, 3, 1, 1);
+        assert!(long.validate().is_ok() && long.kk4() > MAX_KK4);
+        assert_eq!(k.gemm_i8(&long, 1, &[], &[1.0], 1.0, &[], &mut out), Err(KernelError::BadShape));
+    }
+}
+
+#[test]
+fn levels_parse_report_and_refuse_what_the_cpu_lacks() {
+    for level in Level::ALL {
+        assert_eq!(level.name().parse::<Level>(), Ok(level));
+        assert_eq!(level.name().to_uppercase().parse::<Level>(), Ok(level));
+        match Kernels::for_level(level) {
+            Ok(k) => {
+                assert!(level.supported());
+                let r = k.report();
+                assert_eq!(r.level, level);
+                assert_eq!(r.name(), level.name());
+                let line = r.to_string();
+                assert!(line.starts_with(level.name()) && line.contains("f32: ") && line.contains("int8: "), "{line}");
+            }
+            Err(e) => {
+                assert!(!level.supported());
+                assert_eq!(e, KernelError::Unsupported(level));
+                assert!(e.to_string().contains(level.name()));
+            }
+        }
+    }
+    assert_eq!("sse9".parse::<Level>(), Err(KernelError::UnknownLevel));
+    assert_eq!("".parse::<Level>(), Err(KernelError::UnknownLevel));
+    // The detected table is the last (highest) supported level, and a foreign architecture's levels are refused.
+    let best = Level::ALL.into_iter().filter(|l| l.supported()).max().unwrap();
+    assert_eq!(Kernels::detect().level(), best);
+    let foreign = if cfg!(target_arch = "x86_64") { Level::Neon } else { Level::Avx2 };
+    assert_eq!(Kernels::for_level(foreign).unwrap_err(), KernelError::Unsupported(foreign));
+    if cfg!(target_arch = "x86_64") {
+        assert!(Level::Avx2.supported() || !Level::Avx512.supported(), "AVX-512 implies AVX2 here");
+    }
+    if cfg!(target_arch = "aarch64") {
+        assert!(Level::Neon.supported(), "NEON is part of the aarch64 baseline");
+    }
+}
+
+/// Max-pool 3/2/1 + bias + ReLU, written directly from the definition.
+fn naive_pool(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32]) -> Vec<f32> {
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let mut out = vec![0.0f32; c * ph * pw];
+    for ch in 0..c {
+        for py in 0..ph {
+            for px in 0..pw {
+                let mut m = f32::NEG_INFINITY;
+                for y in (2 * py).saturating_sub(1)..(2 * py + 2).min(h) {
+                    for xx in (2 * px).saturating_sub(1)..(2 * px + 2).min(w) {
+                        m = m.max(x[(ch * h + y) * w + xx]);
+                    }
+                }
+                out[(ch * ph + py) * pw + px] = (m + bias[ch]).max(0.0);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pooling_matches_the_definition_on_every_level() {
+    let levels = levels();
+    let mut rng = SplitMix64(5);
+    for (c, h, w) in [(3, 32, 32), (5, 7, 9), (2, 1, 1), (4, 2, 3), (1, 16, 1), (6, 5, 31)] {
+        let x = rand_vec(&mut rng, c * h * w, -1.0, 1.0);
+        let bias = rand_vec(&mut rng, c, -0.3, 0.3);
+        let want = naive_pool(&x, c, h, w, &bias);
+        let want_max = want.iter().fold(0.0f32, |m, &v| m.max(v));
+        for k in &levels {
+            let mut out = vec![f32::NAN; want.len() + 1];
+            let mut rowmax = vec![f32::NAN; w + 2];
+            let max = k.pool_bias_relu(&x, (c, h, w), &bias, &mut out, &mut rowmax).unwrap();
+            assert_eq!(&out[..want.len()], &want[..], "{k:?} {c}x{h}x{w}");
+            assert!(out[want.len()].is_nan(), "{k:?}: wrote past the output");
+            assert_eq!(max, want_max, "{k:?} {c}x{h}x{w}: returned maximum");
+            // Short buffers and empty shapes are errors.
+            let short = KernelError::BufferTooShort;
+            assert_eq!(k.pool_bias_relu(&x[1..], (c, h, w), &bias, &mut out, &mut rowmax), Err(short("x")));
+            assert_eq!(k.pool_bias_relu(&x, (c, h, w), &bias[1..], &mut out, &mut rowmax), Err(short("bias")));
+            assert_eq!(
+                k.pool_bias_relu(&x, (c, h, w), &bias, &mut out[..want.len() - 1], &mut rowmax),
+                Err(short("out"))
+            );
+            assert_eq!(k.pool_bias_relu(&x, (c, h, w), &bias, &mut out, &mut rowmax[1..]), Err(short("rowmax")));
+            assert_eq!(k.pool_bias_relu(&x, (0, h, w), &bias, &mut out, &mut rowmax), Err(KernelError::BadShape));
         }
     }
 }

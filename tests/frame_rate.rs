@@ -11,7 +11,7 @@ fn numbered(n: usize, fps: u32) -> Vec<u8> {
 
 fn shown(fps_in: u32, n: usize, fps_out: f64) -> Vec<u8> {
     let y = read_y4m(&numbered(n, fps_in)).unwrap();
-    y.frames_at(fps_out, 16, 16).chunks_exact(256).map(|f| f[0]).collect()
+    y.frames_at(fps_out, 16, 16).unwrap().chunks_exact(256).map(|f| f[0]).collect()
 }
 
 #[test]
@@ -41,4 +41,15 @@ fn slower_sources_hold_their_frames() {
 fn a_model_at_another_rate_gets_its_own_rate() {
     // A model built for 20 fps sees 2 of every 3 frames of a 30 fps source, spaced in time.
     assert_eq!(shown(30, 6, 20.0), vec![0, 1, 3, 4]);
+}
+
+#[test]
+fn an_implausible_frame_rate_is_an_error_not_an_allocation() {
+    // One frame every 11.6 days, shown at 30 fps: 30 million copies of each frame. Found by fuzzing.
+    let mut b = numbered(2, 30);
+    let text = String::from_utf8_lossy(&b[..40]).into_owned();
+    let at = text.find("F30:1").unwrap();
+    b.splice(at..at + 5, b"F1:1000000".iter().copied());
+    let y = read_y4m(&b).unwrap();
+    assert!(matches!(y.frames_at(30.0, 64, 64), Err(avf_bel::media::MediaError::FrameRequest(_))));
 }

@@ -3,8 +3,9 @@
 //! that `.ci/run` installs (`LD_LIBRARY_PATH`, `AVF_BEL_CUDA_INCLUDE`, `AVF_BEL_PTXAS`). Without them the test prints
 //! why it skips, except under CI (`CI=true`), where it fails.
 
-use avf_bel::gpu::compile::{assemble, compile, include_dirs, nvrtc_present, nvrtc_version, CI_ARCHS, ENV_PTXAS};
-use avf_bel::gpu::kernels::ENTRY_POINTS;
+use avf_bel::gpu::compile::{assemble, compile, include_dirs, PtxOptions, CI_ARCHS, ENV_PTXAS};
+use avf_bel::gpu::kernels::entry_points;
+use avf_bel::gpu::nvrtc::Nvrtc;
 use std::path::PathBuf;
 
 fn in_ci() -> bool {
@@ -21,11 +22,10 @@ fn unavailable(why: &str) {
 
 #[test]
 fn every_kernel_compiles_and_assembles_for_jetson_archs() {
-    if !nvrtc_present() {
-        return unavailable(
-            "libnvrtc.so.12 cannot be loaded (put the nvidia-cuda-nvrtc-cu12 wheel's lib on LD_LIBRARY_PATH)",
-        );
-    }
+    let nvrtc = match Nvrtc::load() {
+        Ok(n) => n,
+        Err(why) => return unavailable(&why.to_string()),
+    };
     if include_dirs().is_empty() {
         return unavailable("cuda_fp16.h not found (set AVF_BEL_CUDA_INCLUDE to nvidia/cuda_runtime/include)");
     }
@@ -33,14 +33,13 @@ fn every_kernel_compiles_and_assembles_for_jetson_archs() {
     if ptxas.is_none() {
         unavailable("AVF_BEL_PTXAS is not set to a ptxas binary: NVRTC only, no SASS");
     }
-    let (major, minor) = nvrtc_version();
-    eprintln!("NVRTC {major}.{minor}");
+    eprintln!("NVRTC {}.{} from {}", nvrtc.version.0, nvrtc.version.1, nvrtc.path);
     for arch in CI_ARCHS {
-        let ptx = compile(arch).unwrap_or_else(|e| panic!("{e}"));
-        for name in ENTRY_POINTS {
+        let ptx = compile(&nvrtc, &PtxOptions::for_arch(arch)).unwrap_or_else(|e| panic!("{e}"));
+        for name in entry_points() {
             assert!(ptx.contains(&format!(".entry {name}(")), "{arch}: entry point {name} missing from the PTX");
         }
-        eprintln!("{arch}: PTX {} bytes, {} entry points", ptx.len(), ENTRY_POINTS.len());
+        eprintln!("{arch}: PTX {} bytes, {} entry points", ptx.len(), entry_points().count());
         if let Some(ptxas) = &ptxas {
             let sm = arch.replace("compute_", "sm_");
             let report = assemble(ptxas, &ptx, &sm).unwrap_or_else(|e| panic!("{e}"));

@@ -10,14 +10,15 @@ use avf_bel::train::run::{evaluate, perceive, perceive_stimuli, train, FuseShape
 use avf_bel::train::{normalised, random_params, Job};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
-use std::path::PathBuf;
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
+mod common;
 
 #[test]
 fn tiny_training_learns_and_its_model_loads_at_every_precision() {
+    let Some(data_dir) = common::study_data("tiny_training_learns_and_its_model_loads_at_every_precision") else {
+        return;
+    };
+    let data_dir = || data_dir.clone();
     let opts = TrainOptions {
         config: ModelConfig::tiny(),
         random_clips: 60,
@@ -132,6 +133,10 @@ fn readout_error(cfg: &ModelConfig, tensors: &avf_bel::model::F32Tensors, jobs: 
 /// 0.40 under occlusion.)
 #[test]
 fn augmented_training_is_more_robust_to_perturbations_it_never_saw() {
+    let Some(dir) = common::study_data("augmented_training_is_more_robust_to_perturbations_it_never_saw") else {
+        return;
+    };
+    let data_dir = || dir.clone();
     let held_out = [Kind::PinkNoise, Kind::Occlusion];
     let base = TrainOptions {
         config: ModelConfig::tiny(),

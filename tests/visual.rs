@@ -1,8 +1,23 @@
-//! CORnet-Z against ONNX Runtime golden vectors (tools/golden_cornet.py), f32 and int8.
+//! CORnet-Z against ONNX Runtime golden vectors (tools/golden_cornet.py), f32 and int8, on every kernel level this
+//! machine runs; and the whole pipeline on each level against the portable level.
 
+mod common;
+use avf_bel::kernels::{Kernels, Level};
 use avf_bel::model::{encode, seeded, Precision, SplitMix64};
 use avf_bel::weights::writer::AlignedBytes;
-use avf_bel::{ModelConfig, Pipeline, Weights};
+use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
+
+/// The kernel levels this machine runs, portable first; prints the ones it skips.
+fn levels() -> Vec<Kernels> {
+    let mut out = Vec::new();
+    for level in Level::ALL {
+        match Kernels::for_level(level) {
+            Ok(k) => out.push(k),
+            Err(e) => eprintln!("skipping kernel level `{level}`: {e}"),
+        }
+    }
+    out
+}
 
 struct Case {
     name: String,
@@ -73,12 +88,13 @@ fn frames(channels: u8, size: u16) -> Vec<Vec<u8>> {
     (0..channels as usize).map(|t| (0..n).map(|i| ((31 * i + 17 * t) % 256) as u8).collect()).collect()
 }
 
-fn it_features(c: &Case, precision: Precision) -> Vec<f32> {
+fn it_features(c: &Case, precision: Precision, k: Kernels) -> Vec<f32> {
     let (cfg, bytes) = model_bytes(c, precision);
     let buf = AlignedBytes::new(&bytes);
     let w = Weights::parse(buf.as_bytes()).unwrap();
     let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
-    let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+    let mut p = Pipeline::with_kernels(&w, &mut scratch, k).unwrap();
+    assert_eq!(p.kernels(), k.report());
     let mut ran = 0;
     for f in frames(cfg.visual.channels, cfg.visual.height) {
         ran += p.visual().push_frame(&f).unwrap() as usize;
@@ -88,15 +104,17 @@ fn it_features(c: &Case, precision: Precision) -> Vec<f32> {
 }
 
 #[test]
-fn f32_pathway_matches_onnx_runtime() {
-    for c in golden() {
-        let got = it_features(&c, Precision::F32);
-        assert_eq!(got.len(), c.it.len());
-        let scale = c.it.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(scale > 0.01, "{}: golden vector is not degenerate", c.name);
-        for (i, (g, r)) in got.iter().zip(&c.it).enumerate() {
-            // Tolerance: 1e-5 of the vector's largest value; f32 sums in another order differ by ~1e-6 relative.
-            assert!((g - r).abs() <= 1e-5 * scale, "{} [{i}]: {g} vs ORT {r}", c.name);
+fn f32_pathway_matches_onnx_runtime_on_every_level() {
+    for k in levels() {
+        for c in golden() {
+            let got = it_features(&c, Precision::F32, k);
+            assert_eq!(got.len(), c.it.len());
+            let scale = c.it.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.01, "{}: golden vector is not degenerate", c.name);
+            for (i, (g, r)) in got.iter().zip(&c.it).enumerate() {
+                // 1e-5 of the vector's largest value; f32 sums in another order differ by ~1e-6 relative.
+                assert!((g - r).abs() <= 1e-5 * scale, "{k:?} {} [{i}]: {g} vs ORT {r}", c.name);
+            }
         }
     }
 }
@@ -104,7 +122,7 @@ fn f32_pathway_matches_onnx_runtime() {
 #[test]
 fn f16_storage_stays_close_to_onnx_runtime() {
     for c in golden() {
-        let got = it_features(&c, Precision::F16);
+        let got = it_features(&c, Precision::F16, Kernels::detect());
         let err = rel_l2(&got, &c.it);
         // fp16 weights carry 11 significant bits: 0.5 % relative L2 error after four layers.
         assert!(err < 5e-3, "{}: relative L2 error {err}", c.name);
@@ -112,13 +130,49 @@ fn f16_storage_stays_close_to_onnx_runtime() {
 }
 
 #[test]
-fn int8_pathway_stays_close_to_onnx_runtime() {
+fn int8_pathway_stays_close_to_onnx_runtime_and_is_identical_on_every_level() {
     for c in golden() {
-        let got = it_features(&c, Precision::Int8);
-        let err = rel_l2(&got, &c.it);
+        let portable = it_features(&c, Precision::Int8, Kernels::portable());
+        let err = rel_l2(&portable, &c.it);
         // Per-channel int8 weights and per-tensor u8 activations: under 3 % relative L2 error after four layers.
         assert!(err < 0.03, "{}: relative L2 error {err}", c.name);
         assert!(err > 0.0, "{}: int8 should not be bit-identical to f32", c.name);
+        for k in levels() {
+            // Every int8 kernel computes the exact integer sums: the pathway is bit-identical across levels.
+            assert_eq!(it_features(&c, Precision::Int8, k), portable, "{k:?} {}", c.name);
+        }
+    }
+}
+
+/// One 1-s clip (audio + frames) through the whole pipeline on `k`.
+fn clip_output(precision: Precision, k: Kernels) -> avf_bel::Output {
+    let (cfg, buf) = common::tiny_model(3, precision);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+    let mut p = Pipeline::with_kernels(&w, &mut scratch, k).unwrap();
+    p.push_audio(&common::tones(&cfg, 1.0, 3000)).unwrap();
+    for t in 0..12 {
+        p.push_frame(&common::frame(&cfg, t)).unwrap();
+    }
+    p.infer(Modalities::BOTH).unwrap()
+}
+
+#[test]
+fn whole_pipeline_agrees_with_the_portable_level_on_every_level() {
+    for precision in [Precision::F32, Precision::Int8] {
+        let reference = clip_output(precision, Kernels::portable());
+        for k in levels() {
+            let out = clip_output(precision, k);
+            if precision == Precision::Int8 {
+                assert_eq!(out, reference, "{k:?}: int8 pipeline output differs from the portable level");
+            } else {
+                // f32 kernels differ in summation order only: ~1e-6 relative, far below this bound.
+                assert!((out.epp - reference.epp).abs() < 1e-4, "{k:?}: EPP {} vs {}", out.epp, reference.epp);
+                for (a, b) in out.emotions.iter().zip(&reference.emotions) {
+                    assert!((a - b).abs() < 1e-4, "{k:?}: emotions {:?} vs {:?}", out.emotions, reference.emotions);
+                }
+            }
+        }
     }
 }
 

@@ -271,15 +271,17 @@ fn custom(tensors: Vec<Entry<'_>>, data: &[u8]) -> Vec<u8> {
             varint(&mut h, *d as u64);
         }
         let mut digest = CRC64.digest();
-        let end = (offset + len).min(data.len() as u64) as usize;
-        digest.update(&data[(offset as usize).min(end)..end]);
+        // Saturating: some entries deliberately point past any file (`u64::MAX - 63`), and the helper must still
+        // hash what lies inside the data (nothing) rather than overflow.
+        let end = offset.saturating_add(len).min(data.len() as u64) as usize;
+        digest.update(&data[offset.min(end as u64) as usize..end]);
         match quant {
             Some((so, n)) => {
                 h.push(1);
                 varint(&mut h, so);
                 varint(&mut h, n as u64);
-                let e = ((so + 4 * n as u64) as usize).min(data.len());
-                digest.update(&data[(so as usize).min(e)..e]);
+                let e = so.saturating_add(4 * u64::from(n)).min(data.len() as u64) as usize;
+                digest.update(&data[so.min(e as u64) as usize..e]);
             }
             None => h.push(0),
         }

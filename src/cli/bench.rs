@@ -1,40 +1,87 @@
 //! `avf-bel bench`: time one stage on synthetic input and print the median (optionally as one JSON line).
 
-use super::Opts;
+use super::device::Device;
+use super::{CliResult, Failure, PrecisionArg};
+use avf_bel::json::{BenchRecord, ModelHash, Record};
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::Weights;
 use avf_bel::{Modalities, ModelConfig};
 use std::time::Instant;
 
+/// Examples for `bench --help`.
+pub const EXAMPLES: &str = "Examples:
+  avf-bel bench --stage visual --size 64 --channels 5 --precision int8   # one CORnet-Z stack
+  avf-bel bench --stage pipeline --json                                  # 1 s clip, one JSON object
+  avf-bel bench --stage audio --iters 20                                 # front-end + cortex on 1 s of audio
+
+Timings are wall-clock medians on this machine; see the README, \"Performance\", for reproducible numbers.";
+
+/// What `bench` times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// One CORnet-Z stack.
+    Visual,
+    /// 1 s of audio through front-end, cortex and read-out.
+    Audio,
+    /// A 1 s clip (1 s audio + 30 frames), fused inference.
+    Pipeline,
+}
+
+/// `avf-bel bench` options.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The stage to time.
+    #[arg(long, value_enum, default_value_t = Stage::Visual)]
+    pub stage: Stage,
+    /// Frame width = height, pixels (16–1024).
+    #[arg(long, default_value_t = 64)]
+    pub size: u16,
+    /// Frames per CORnet-Z stack.
+    #[arg(long, default_value_t = 5)]
+    pub channels: u8,
+    /// Threads (the CPU core is single-threaded by design: only 1 runs).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Precision of the seeded model (f16 is a storage format: the CPU computes it in f32).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+    /// Timed runs.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub iters: u32,
+    /// Print one JSON object (see the README, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
+}
+
 /// Run.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let stage = o.value("--stage")?.unwrap_or("visual").to_string();
-    let size: u16 = o.parse("--size", 64)?;
-    let channels: u8 = o.parse("--channels", 5)?;
-    let threads: usize = o.parse("--threads", 1)?;
-    let precision: Precision = o.parse("--precision", Precision::F32)?;
-    let iters: usize = o.parse("--iters", 50)?;
-    let json = o.flag("--json");
-    let device: super::device::Device = o.parse("--device", super::device::Device::Cpu)?;
-    o.finish()?;
-    if iters == 0 {
-        return Err("--iters must be at least 1".into());
-    }
+pub fn run(a: BenchArgs) -> CliResult {
+    const CMD: &str = "bench";
+    let (stage, size, channels, threads, iters, json, device) =
+        (a.stage, a.size, a.channels, a.threads, a.iters as usize, a.json, a.device);
+    let precision = Precision::from(a.precision);
     if threads != 1 {
-        return Err(format!("--threads {threads}: the CPU core is single-threaded by design; only --threads 1 runs"));
+        return Err(Failure::usage(
+            CMD,
+            format!("--threads {threads}: the CPU core is single-threaded by design; only --threads 1 runs"),
+        ));
     }
     if precision == Precision::F16 {
-        return Err("--precision f16: fp16 is a storage format on the CPU (it computes in f32); use f32 or int8".into());
+        return Err(Failure::usage(
+            CMD,
+            "--precision f16: fp16 is a storage format on the CPU (it computes in f32); use f32 or int8",
+        ));
     }
     let mut cfg = ModelConfig::default();
     cfg.visual.height = size;
     cfg.visual.width = size;
     cfg.visual.channels = channels;
-    if stage == "visual" {
+    if stage == Stage::Visual {
         cfg.visual.stride_frames = 1; // every timed push runs one stack
     }
-    cfg.validate().map_err(|e| e.to_string())?;
+    cfg.validate().map_err(|e| Failure::usage(CMD, format!("--size/--channels: {e}")))?;
     let bytes = encode(&cfg, &seeded(&cfg, 1), precision).map_err(|e| e.to_string())?;
     let buf = avf_bel::weights::writer::AlignedBytes::new(&bytes);
     let w = Weights::parse(buf.as_bytes()).map_err(|e| e.to_string())?;
@@ -48,13 +95,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut times = Vec::with_capacity(iters);
     let mut err = None;
     let run_once = |p: &mut super::device::Engine<'_>, i: usize| -> Result<(), String> {
-        match stage.as_str() {
-            "visual" => p.push_frame(&frames[i % frames.len()]),
-            "audio" => {
+        match stage {
+            Stage::Visual => p.push_frame(&frames[i % frames.len()]),
+            Stage::Audio => {
                 p.push_audio(&pcm)?;
                 p.infer(Modalities::AUDIO).map(|_| ())
             }
-            _ => {
+            Stage::Pipeline => {
                 p.push_audio(&pcm)?;
                 for f in 0..30 {
                     p.push_frame(&frames[f % frames.len()])?;
@@ -63,9 +110,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
     };
-    if !["visual", "audio", "pipeline"].contains(&stage.as_str()) {
-        return Err(format!("unknown stage `{stage}` (expected visual, audio or pipeline)"));
-    }
     // Fill the frame ring so every timed visual push runs one CORnet-Z stack.
     for i in 0..channels as usize + 2 {
         run_once(&mut p, i)?;
@@ -80,26 +124,41 @@ pub fn run(args: &[String]) -> Result<(), String> {
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     if let Some(e) = err {
-        return Err(e);
+        return Err(e.into());
     }
     let kernel = if p.name() == "cuda" { "cuda-fp16" } else { avf_bel::kernels::kernel_name() };
     times.sort_by(|a, b| a.total_cmp(b));
+    // Milliseconds to the nanosecond: no float noise in the JSON.
+    let times: Vec<f64> = times.iter().map(|t| (t * 1e6).round() / 1e6).collect();
     let median = times[times.len() / 2];
     let p10 = times[times.len() / 10];
     let p90 = times[times.len() * 9 / 10];
-    let unit = match stage.as_str() {
-        "visual" => "one CORnet-Z stack",
-        "audio" => "1 s of audio through front-end, cortex and read-out",
-        _ => "1 s clip: 1 s audio + 30 frames, fused inference",
+    let unit = match stage {
+        Stage::Visual => "one CORnet-Z stack",
+        Stage::Audio => "1 s of audio through front-end, cortex and read-out",
+        Stage::Pipeline => "1 s clip: 1 s audio + 30 frames, fused inference",
     };
     let prec = format!("{precision:?}").to_lowercase();
+    let stage_name = format!("{stage:?}").to_lowercase();
     if json {
-        println!(
-            "{{\"stage\":\"{stage}\",\"size\":{size},\"channels\":{channels},\"threads\":{threads},\"precision\":\"{prec}\",\"iters\":{iters},\"median_ms\":{median:.4},\"p10_ms\":{p10:.4},\"p90_ms\":{p90:.4},\"kernel\":\"{kernel}\"}}"
-        );
+        let r = BenchRecord {
+            stage: stage_name,
+            unit,
+            size,
+            channels,
+            threads,
+            precision: prec,
+            iters,
+            median_ms: median,
+            p10_ms: p10,
+            p90_ms: p90,
+            kernel,
+            model_hash: ModelHash(w.model_hash()),
+        };
+        println!("{}", Record::Bench(r).to_line());
     } else {
         println!(
-            "{stage} ({unit}) {size}x{size}x{channels} {prec}: median {median:.3} ms (p10 {p10:.3}, p90 {p90:.3}) over {iters} runs, kernel {kernel}"
+            "{stage_name} ({unit}) {size}x{size}x{channels} {prec}: median {median:.3} ms (p10 {p10:.3}, p90 {p90:.3}) over {iters} runs, kernel {kernel}"
         );
     }
     Ok(())

@@ -1,43 +1,34 @@
-//! `--device auto|cpu|cuda` for `run` and `bench`: the backend, chosen at run time.
-//!
-//! `cpu` (the default) is the CPU core. `cuda` needs the `cuda` feature, a driver, NVRTC and a passing start-up
-//! self-test, and fails with a message otherwise. `auto` takes CUDA when all of that holds, else the CPU, saying why.
+//! `--device auto|cpu|cuda` for `run` and `bench`: a thin wrapper over the library's backend selection
+//! (`avf_bel::backend`), keeping the command line's string errors.
 
 use avf_bel::weights::Weights;
-use avf_bel::Output;
-use avf_bel::{Modalities, Pipeline};
+use avf_bel::{Backend, Modalities, Output};
 
-/// The requested backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The requested backend: the command line's spelling of [`avf_bel::backend::Device`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Device {
-    /// CUDA if usable, else the CPU (with a message).
+    /// CUDA if usable, else the CPU (with one line saying why).
     Auto,
     /// The CPU core.
     Cpu,
     /// CUDA or an error.
+    #[value(alias = "gpu")]
     Cuda,
 }
 
-impl core::str::FromStr for Device {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" | "gpu" => Ok(Device::Cuda),
-            _ => Err(format!("unknown device `{s}` (expected auto, cpu or cuda)")),
+impl From<Device> for avf_bel::backend::Device {
+    fn from(d: Device) -> Self {
+        match d {
+            Device::Auto => avf_bel::backend::Device::Auto,
+            Device::Cpu => avf_bel::backend::Device::Cpu,
+            Device::Cuda => avf_bel::backend::Device::Cuda,
         }
     }
 }
 
-/// A pipeline on the chosen backend (one per process: the size difference of the variants does not matter).
-#[allow(clippy::large_enum_variant)]
-pub enum Engine<'a> {
-    /// The CPU core.
-    Cpu(Pipeline<'a>),
-    /// The CUDA pipeline.
-    #[cfg(feature = "cuda")]
-    Cuda(Box<avf_bel::gpu::GpuPipeline<'a>>),
+/// The model on the chosen backend.
+pub struct Engine<'a> {
+    inner: Box<dyn Backend + 'a>,
 }
 
 impl<'a> Engine<'a> {
@@ -50,70 +41,33 @@ impl<'a> Engine<'a> {
         cpu_scratch: &'a mut Vec<f32>,
         gpu_scratch: &'a mut Vec<f32>,
     ) -> Result<Self, String> {
-        if device != Device::Cpu {
-            match open_cuda(w, bytes, gpu_scratch) {
-                Ok(e) => return Ok(e),
-                Err(why) if device == Device::Cuda => return Err(format!("--device cuda: {why}")),
-                Err(why) => eprintln!("avf-bel: --device auto: CUDA not usable ({why}); running on the CPU"),
-            }
-        }
-        cpu_scratch.resize(Pipeline::scratch_len(w), 0.0);
-        Ok(Engine::Cpu(Pipeline::new(w, cpu_scratch).map_err(|e| e.to_string())?))
+        let inner =
+            avf_bel::backend::open(device.into(), w, bytes, cpu_scratch, gpu_scratch).map_err(|e| e.to_string())?;
+        Ok(Engine { inner })
     }
 
     /// `cpu` or `cuda`.
     pub fn name(&self) -> &'static str {
-        match self {
-            Engine::Cpu(_) => "cpu",
-            #[cfg(feature = "cuda")]
-            Engine::Cuda(_) => "cuda",
-        }
+        self.inner.name()
     }
 
     /// Push one grayscale frame.
     pub fn push_frame(&mut self, frame: &[u8]) -> Result<(), String> {
-        match self {
-            Engine::Cpu(p) => p.push_frame(frame).map_err(|e| e.to_string()),
-            #[cfg(feature = "cuda")]
-            Engine::Cuda(g) => g.push_frame(frame).map(|_| ()),
-        }
+        self.inner.push_frame(frame).map_err(|e| e.to_string())
     }
 
     /// Push mono PCM.
     pub fn push_audio(&mut self, pcm: &[f32]) -> Result<(), String> {
-        match self {
-            Engine::Cpu(p) => p.push_audio(pcm).map_err(|e| e.to_string()),
-            #[cfg(feature = "cuda")]
-            Engine::Cuda(g) => g.push_audio(pcm),
-        }
+        self.inner.push_audio(pcm).map_err(|e| e.to_string())
     }
 
     /// Close the clip and infer.
     pub fn infer(&mut self, m: Modalities) -> Result<Output, String> {
-        match self {
-            Engine::Cpu(p) => p.infer(m).map_err(|e| e.to_string()),
-            #[cfg(feature = "cuda")]
-            Engine::Cuda(g) => g.infer(m),
-        }
+        self.inner.infer(m).map_err(|e| e.to_string())
     }
 
     /// Wait until queued GPU work has finished (no-op on the CPU), for timing.
     pub fn synchronize(&mut self) -> Result<(), String> {
-        match self {
-            Engine::Cpu(_) => Ok(()),
-            #[cfg(feature = "cuda")]
-            Engine::Cuda(g) => g.synchronize(),
-        }
+        self.inner.synchronize().map_err(|e| e.to_string())
     }
-}
-
-#[cfg(feature = "cuda")]
-fn open_cuda<'a>(w: &Weights<'a>, bytes: &[u8], scratch: &'a mut Vec<f32>) -> Result<Engine<'a>, String> {
-    scratch.resize(avf_bel::gpu::GpuPipeline::scratch_len(w), 0.0);
-    avf_bel::gpu::open(w, bytes, scratch).map(|g| Engine::Cuda(Box::new(g)))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn open_cuda<'a>(_: &Weights<'a>, _: &[u8], _: &'a mut Vec<f32>) -> Result<Engine<'a>, String> {
-    Err("this binary was built without the `cuda` feature (cargo build --release --features cuda)".into())
 }

@@ -1,24 +1,42 @@
 //! `avf-bel init`: write a seeded, untrained model.
 
-use super::Opts;
+use super::{CliResult, ConfigArg, PrecisionArg};
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::ModelConfig;
+use std::path::PathBuf;
+
+/// Examples for `init --help`.
+pub const EXAMPLES: &str = "Examples:
+  avf-bel init --out my.avfw                               # the default shape, f32, seed 0
+  avf-bel init --out tiny.avfw --config tiny --precision int8 --seed 7
+  avf-bel inspect my.avfw
+
+The model is UNTRAINED (seeded weights, no ratings involved): train one with `avf-bel train` (feature `train`).";
+
+/// `avf-bel init` options.
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// The weights file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Storage precision.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+    /// Model shape.
+    #[arg(long, value_enum, default_value_t = ConfigArg::Default)]
+    pub config: ConfigArg,
+}
 
 /// Run.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let out = o.value("--out")?.ok_or("`--out FILE` is required")?.to_string();
-    let seed: u64 = o.parse("--seed", 0)?;
-    let precision: Precision = o.parse("--precision", Precision::F32)?;
-    let cfg = match o.value("--config")?.unwrap_or("default") {
-        "default" => ModelConfig::default(),
-        "tiny" => ModelConfig::tiny(),
-        other => return Err(format!("unknown config `{other}` (expected default or tiny)")),
-    };
-    o.finish()?;
-    let bytes = encode(&cfg, &seeded(&cfg, seed), precision).map_err(|e| e.to_string())?;
-    write_atomic(std::path::Path::new(&out), &bytes)?;
-    println!("wrote {out}: {} bytes, UNTRAINED (seed {seed}, {precision:?})", bytes.len());
+pub fn run(a: InitArgs) -> CliResult {
+    let cfg = ModelConfig::from(a.config);
+    let precision = Precision::from(a.precision);
+    let bytes = encode(&cfg, &seeded(&cfg, a.seed), precision).map_err(|e| e.to_string())?;
+    write_atomic(&a.out, &bytes)?;
+    println!("wrote {}: {} bytes, UNTRAINED (seed {}, {precision:?})", a.out.display(), bytes.len(), a.seed);
     Ok(())
 }
 

@@ -1,19 +1,28 @@
 //! `avf-bel inspect FILE`: header, tensors, sizes and hashes of a weights file.
 
-use super::Opts;
+use super::CliResult;
 use avf_bel::model::{dtype_name, read_file};
 use avf_bel::weights::Weights;
 use avf_bel::Pipeline;
+use std::path::PathBuf;
+
+/// Examples for `inspect --help`.
+pub const EXAMPLES: &str = "Examples:
+  avf-bel inspect weights/default.avfw      # the shipped model
+  avf-bel inspect my.avfw || echo bad       # exit 1 on a truncated, corrupted or foreign file";
+
+/// `avf-bel inspect` options.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The weights file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
 
 /// Run.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let pos = o.positional();
-    o.finish()?;
-    let [path] = pos.as_slice() else {
-        return Err("usage: avf-bel inspect FILE".into());
-    };
-    let buf = read_file(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
+pub fn run(a: InspectArgs) -> CliResult {
+    let path = a.file.display();
+    let buf = read_file(&a.file).map_err(|e| format!("{path}: {e}"))?;
     let w = Weights::parse(buf.as_bytes()).map_err(|e| format!("{path}: {e}"))?;
     print!("{}", report(&w));
     Ok(())

@@ -1,4 +1,8 @@
-//! The `avf-bel` command line: one entry point, one module per subcommand.
+//! The `avf-bel` command line (clap, derive): one module per subcommand, the exit codes, logging set-up.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (a file that cannot be read or used, a daemon that went away, a
+//! device that is missing); 2 a usage error (an unknown command or option, a bad or missing value, options that
+//! cannot go together).
 
 pub mod bench;
 pub mod device;
@@ -8,140 +12,224 @@ pub mod read;
 pub mod run;
 pub mod serve;
 pub mod synth;
-#[cfg(feature = "train")]
 pub mod train;
 
-/// Usage text.
-pub const USAGE: &str = "usage: avf-bel <command> [options]
+use avf_bel::logging;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::process::ExitCode;
 
-commands:
-  run [--weights W] (--stimulus NAME | [--audio WAV] [--video Y4M]) [--json] [--seconds T] [--seed N]
-      [--device auto|cpu|cuda]
-                                     run a model (default: the built-in one) on a clip; report emotions and EPP
-  train --data DIR --out DIR [--config default|tiny] [--clips N] [--renders K] [--threads T] [--seed N]
-        [--cornet-epochs E] [--cornet-clips N] [--augment default|none|without:KIND,..] [--aug-renders K]
-        [--aug-share P] [--aug-max-kinds K] [--dropout P] [--cv-folds K] [--normalise on|off]
-        [--substitute on|off] [--validate N] [--cornet-compare]
-                                     fit every stage from rendered stimuli and the ratings (feature `train`);
-                                     CORnet-Z is first trained E epochs (0: random features) on N clips
-  eval --data DIR [--weights W] [--out DIR] [--renders K] [--aug-renders K] [--robustness]
-       [--robustness-renders K] [--perturbations KIND,..]
-                                     leave-one-stimulus-out evaluation with baselines (feature `train`);
-                                     --robustness: every named perturbation at three severities
-  export --weights W --out DIR       f32, f16 and int8 files; int8-vs-f32 difference on the stimuli
-  inspect FILE                       print a weights file's header, tensors, sizes and hash
-  init --out FILE [--seed N] [--config default|tiny] [--precision f32|f16|int8]
-                                     write a seeded, UNTRAINED model
-  synth --params bpm=B,jitter=J,consonance=C,bigsmall=S,updown=U | --stimulus NAME --out DIR
-        [--seconds T] [--seed N] [--size N] [--fps F] [--data DIR] [--preview FILE.png]
-                                     render a stimulus: DIR/audio.wav and DIR/video.y4m
-  bench --stage visual|audio|pipeline [--size N] [--channels C] [--threads T]
-        [--precision f32|int8] [--iters N] [--json] [--device auto|cpu|cuda]
-                                     time a stage on synthetic input (median of N runs)
-  serve [--config FILE] [--audio URI] [--video URI] [--serial DEV] [--baud N] [--socket PATH] [--json]
-        [--stats] [--weights W] [--state FILE] [--duration S] [--rate R] [--window S]
-                                     the robot daemon: publish samples (EPP, emotions) on a Unix socket and/or
-                                     serial port; inputs synth://NAME, file://clip.wav, file://clip.y4m
-  read (--serial DEV | --socket PATH) [--json] [--count N] [--reward a,h,p,s,c] [--heartbeats]
-                                     the reference consumer: print samples, optionally send a reward
-";
+/// The exit-code paragraph of `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 runtime failure (unreadable or unusable file, daemon gone, \
+     device missing), 2 usage error (unknown command or option, bad or missing value).
+Logging: -v/-q, or AVF_BEL_LOG (or RUST_LOG) = off|error|warn|info|debug|trace; under systemd, lines carry journald \
+     priorities.
+Data: --data DIR, else $AVF_BEL_DATA, else ../shared/data (the study's ratings; see the README, \"Data\").";
 
-/// Run the command line; `args` excludes the program name. Errors are messages for the user.
-pub fn main(args: &[String]) -> Result<(), String> {
-    let Some(cmd) = args.first() else {
-        return Err(format!("no command given\n\n{USAGE}"));
+/// AVF-BEL for robots: camera frames and microphone PCM in, five emotion intensities and EPP out.
+#[derive(Parser, Debug)]
+#[command(
+    name = "avf-bel",
+    version,
+    long_about = "AVF-BEL for robots: a brain-inspired model of how what a robot sees and hears becomes emotion. \
+                  Frames and PCM go in; five emotion intensities (angry, happy, peaceful, sad, scared, 0–1) and the \
+                  Emotional Positivity Parameter (EPP, 0–1) come out.",
+    after_help = EXIT_CODES,
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// More log output: -v debug, -vv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Logging")]
+    pub verbose: u8,
+    /// Less log output: -q warnings and errors only, -qq errors only.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose", help_heading = "Logging")]
+    pub quiet: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a model (default: the built-in one) on a clip and report emotions, EPP and why.
+    #[command(after_help = run::EXAMPLES)]
+    Run(run::RunArgs),
+    /// Fit every stage from rendered stimuli and the study's ratings (feature `train`).
+    #[command(after_help = train::TRAIN_EXAMPLES)]
+    Train(train::TrainArgs),
+    /// Leave-one-stimulus-out evaluation with baselines, tables and figures (feature `train`).
+    #[command(after_help = train::EVAL_EXAMPLES)]
+    Eval(train::EvalArgs),
+    /// Write f32, f16 and int8 files of a model and their differences on the stimuli (feature `train`).
+    #[command(after_help = train::EXPORT_EXAMPLES)]
+    Export(train::ExportArgs),
+    /// Print a weights file's header, tensors, sizes and hashes (non-zero exit on a bad file).
+    #[command(after_help = inspect::EXAMPLES)]
+    Inspect(inspect::InspectArgs),
+    /// Write a seeded, UNTRAINED model (f32, f16 or int8).
+    #[command(after_help = init::EXAMPLES)]
+    Init(init::InitArgs),
+    /// Render a stimulus: DIR/audio.wav, DIR/video.y4m and optionally a PNG contact sheet.
+    #[command(after_help = synth::EXAMPLES)]
+    Synth(synth::SynthArgs),
+    /// Time a stage on synthetic input (median of N runs).
+    #[command(after_help = bench::EXAMPLES)]
+    Bench(bench::BenchArgs),
+    /// The robot daemon: publish samples (EPP, emotions) on a Unix socket and/or a serial port.
+    #[command(after_help = serve::EXAMPLES)]
+    Serve(serve::ServeArgs),
+    /// The reference consumer of the robot link: print samples, optionally send a reward.
+    #[command(after_help = read::EXAMPLES)]
+    Read(read::ReadArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+const COMPLETION_EXAMPLES: &str = "Examples:
+  avf-bel completions bash > ~/.local/share/bash-completion/completions/avf-bel
+  avf-bel completions zsh > ~/.zfunc/_avf-bel
+  avf-bel completions fish > ~/.config/fish/completions/avf-bel.fish";
+
+/// Why a command failed: a usage error (exit 2, printed with the subcommand's usage) or a runtime failure (exit 1).
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line asks for something that cannot be: names the subcommand, the kind and what is wrong.
+    Usage {
+        /// The subcommand's name.
+        command: &'static str,
+        /// clap's kind of error.
+        kind: ErrorKind,
+        /// The message.
+        message: String,
+    },
+    /// The command could not do its work.
+    Runtime(String),
+}
+
+impl Failure {
+    /// A usage error of `command` (a value that is not valid).
+    pub fn usage(command: &'static str, message: impl Into<String>) -> Self {
+        Failure::Usage { command, kind: ErrorKind::ValueValidation, message: message.into() }
+    }
+
+    /// A usage error of `command` (options that cannot go together, or one that is missing).
+    pub fn conflict(command: &'static str, message: impl Into<String>) -> Self {
+        Failure::Usage { command, kind: ErrorKind::ArgumentConflict, message: message.into() }
+    }
+}
+
+/// Runtime failures from messages.
+impl From<String> for Failure {
+    fn from(m: String) -> Self {
+        Failure::Runtime(m)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(m: &str) -> Self {
+        Failure::Runtime(m.to_string())
+    }
+}
+
+/// What `main` returns.
+pub type CliResult = Result<(), Failure>;
+
+/// Parse the command line, set up logging, run the subcommand, and turn the outcome into the exit code.
+pub fn main() -> ExitCode {
+    // Usage errors (and --help/--version) are printed by clap, which exits 2 (0 for help and version).
+    let cli = Cli::parse();
+    let level = match (cli.verbose, cli.quiet) {
+        (0, 0) => logging::level_from_env().unwrap_or(log::LevelFilter::Info),
+        (0, 1) => log::LevelFilter::Warn,
+        (0, _) => log::LevelFilter::Error,
+        (1, _) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
     };
-    let rest = &args[1..];
-    match cmd.as_str() {
-        "inspect" => inspect::run(rest),
-        "init" => init::run(rest),
-        "bench" => bench::run(rest),
-        "synth" => synth::run(rest),
-        "run" => run::run(rest),
-        #[cfg(feature = "train")]
-        "train" => train::run_train(rest),
-        #[cfg(feature = "train")]
-        "eval" => train::run_eval(rest),
-        #[cfg(feature = "train")]
-        "export" => train::run_export(rest),
-        #[cfg(not(feature = "train"))]
-        "train" | "eval" | "export" => {
-            Err(format!("`{cmd}` needs the `train` feature: cargo run --release --features train -- {cmd} ..."))
-        }
-        "serve" => serve::run(rest),
-        "read" => read::run(rest),
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
+    // Only fails when a logger is already installed, which nothing here does.
+    let _ = logging::init(level);
+    let outcome = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Train(a) => train::run_train(a),
+        Command::Eval(a) => train::run_eval(a),
+        Command::Export(a) => train::run_export(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Synth(a) => synth::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Read(a) => read::run(a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "avf-bel", &mut std::io::stdout());
             Ok(())
         }
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage { command, kind, message }) => {
+            let mut cmd = Cli::command();
+            let sub = cmd.find_subcommand_mut(command).map(|s| s.clone().bin_name(format!("avf-bel {command}")));
+            let err = match sub {
+                Some(mut s) => s.error(kind, message),
+                None => cmd.error(kind, message),
+            };
+            // Prints "error: ...", the usage line and the --help hint; exits 2.
+            err.exit()
+        }
+        Err(Failure::Runtime(message)) => {
+            // Always printed (whatever the log level), with the journal's priority when stderr is the journal.
+            let line = logging::format_line(log::Level::Error, &message, logging::stderr_is_journal());
+            use std::io::Write;
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            ExitCode::from(1)
+        }
     }
 }
 
-/// Minimal option parsing: `--name value` pairs and bare flags, with clear errors.
-pub struct Opts<'a> {
-    args: &'a [String],
-    used: Vec<bool>,
+/// `--precision`: the storage precision of a weights file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    /// Everything f32.
+    F32,
+    /// Weight matrices f16.
+    #[value(alias = "fp16")]
+    F16,
+    /// CORnet-Z convolutions int8 with per-channel scales.
+    #[value(alias = "i8")]
+    Int8,
 }
 
-impl<'a> Opts<'a> {
-    /// Wrap arguments.
-    pub fn new(args: &'a [String]) -> Self {
-        Opts { args, used: vec![false; args.len()] }
-    }
-
-    /// The value after `--name`, if given.
-    pub fn value(&mut self, name: &str) -> Result<Option<&'a str>, String> {
-        for i in 0..self.args.len() {
-            if self.args[i] == name {
-                self.used[i] = true;
-                let v = self.args.get(i + 1).ok_or_else(|| format!("`{name}` needs a value"))?;
-                self.used[i + 1] = true;
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A parsed value after `--name`, or `default`.
-    pub fn parse<T: core::str::FromStr>(&mut self, name: &str, default: T) -> Result<T, String>
-    where
-        T::Err: core::fmt::Display,
-    {
-        match self.value(name)? {
-            Some(v) => v.parse().map_err(|e| format!("`{name} {v}`: {e}")),
-            None => Ok(default),
+impl From<PrecisionArg> for avf_bel::model::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => avf_bel::model::Precision::F32,
+            PrecisionArg::F16 => avf_bel::model::Precision::F16,
+            PrecisionArg::Int8 => avf_bel::model::Precision::Int8,
         }
     }
+}
 
-    /// Whether the bare flag `--name` is present.
-    pub fn flag(&mut self, name: &str) -> bool {
-        for i in 0..self.args.len() {
-            if self.args[i] == name {
-                self.used[i] = true;
-                return true;
-            }
-        }
-        false
-    }
+/// `--config`: a model shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfigArg {
+    /// The shipped shape (64×64×5 frames, full auditory cortex).
+    Default,
+    /// A small shape for tests and quick runs.
+    Tiny,
+}
 
-    /// Positional arguments (not consumed by options).
-    pub fn positional(&mut self) -> Vec<&'a str> {
-        let mut out = Vec::new();
-        for i in 0..self.args.len() {
-            if !self.used[i] && !self.args[i].starts_with("--") {
-                self.used[i] = true;
-                out.push(self.args[i].as_str());
-            }
-        }
-        out
-    }
-
-    /// Fail on anything not consumed.
-    pub fn finish(&self) -> Result<(), String> {
-        match self.used.iter().position(|u| !u) {
-            Some(i) => Err(format!("unexpected argument `{}`", self.args[i])),
-            None => Ok(()),
+impl From<ConfigArg> for avf_bel::ModelConfig {
+    fn from(c: ConfigArg) -> Self {
+        match c {
+            ConfigArg::Default => avf_bel::ModelConfig::default(),
+            ConfigArg::Tiny => avf_bel::ModelConfig::tiny(),
         }
     }
 }

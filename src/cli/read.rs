@@ -1,6 +1,6 @@
 //! `avf-bel read`: the reference consumer of the robot link (serial or Unix socket), optionally sending a reward.
 
-use super::Opts;
+use super::{CliResult, Failure};
 use avf_bel::link::daemon::{flag_names, heartbeat_json, sample_json};
 use avf_bel::link::serial::Serial;
 use avf_bel::link::socket::{Conn, Recv};
@@ -8,20 +8,20 @@ use avf_bel::link::sys::monotonic_ns;
 use avf_bel::link::{decode_stream, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
 use avf_bel::EMOTIONS;
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Parse `a,h,p,s,c` (five numbers 0–1).
 pub fn parse_reward(text: &str) -> Result<[f32; 5], String> {
     let parts: Vec<&str> = text.split(',').map(str::trim).collect();
     if parts.len() != 5 {
-        return Err(format!("`--reward {text}`: give five values angry,happy,peaceful,sad,scared"));
+        return Err("give five values angry,happy,peaceful,sad,scared".to_string());
     }
     let mut r = [0.0f32; 5];
     for (x, p) in r.iter_mut().zip(&parts) {
-        *x = p.parse().map_err(|_| format!("`--reward {text}`: `{p}` is not a number"))?;
+        *x = p.parse().map_err(|_| format!("`{p}` is not a number"))?;
         if !(0.0..=1.0).contains(x) {
-            return Err(format!("`--reward {text}`: `{p}` is outside 0–1"));
+            return Err(format!("`{p}` is outside 0–1"));
         }
     }
     Ok(r)
@@ -95,56 +95,88 @@ impl Link {
 
 fn text_line(s: &Sample) -> String {
     let now = monotonic_ns();
-    let em: Vec<String> = EMOTIONS.iter().zip(&s.emotions).map(|(n, x)| format!("{n} {x:.3}")).collect();
+    let values = if s.has_estimate() {
+        let em: Vec<String> = EMOTIONS.iter().zip(&s.emotions).map(|(n, x)| format!("{n} {x:.3}")).collect();
+        format!("EPP {:.3}  {}", s.epp, em.join("  "))
+    } else {
+        "EPP   -    no estimate (no usable sense)".to_string()
+    };
     format!(
-        "seq {:>6}  EPP {:.3}  {}  conf {:.2}  [{}]  age {:.1} ms",
+        "seq {:>6}  {values}  conf {:.2}  [{}]  age {:.1} ms",
         s.seq,
-        s.epp,
-        em.join("  "),
         s.confidence,
         flag_names(s.flags).join(" "),
         now.saturating_sub(s.capture_ns) as f64 / 1e6
     )
 }
 
+/// Examples for `read --help`.
+pub const EXAMPLES: &str = "Examples:
+  avf-bel read --socket /tmp/epp.sock --count 30           # 30 samples as text, then exit
+  avf-bel read --socket=/tmp/epp.sock --json               # one JSON object per sample until the daemon stops
+  avf-bel read --socket /tmp/epp.sock --reward 0,1,0.5,0,0 # send a reward after the first sample
+  avf-bel read --serial /dev/ttyUSB0 --baud 115200 --heartbeats
+
+Exits 1 when the daemon closes the connection or goes silent for --timeout seconds before --count samples
+arrived (or at all, without --count): a consumer must notice that its producer is gone.";
+
+/// `avf-bel read` options.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("link").required(true).args(["serial", "socket"])))]
+pub struct ReadArgs {
+    /// The daemon's Unix socket.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// A serial device (COBS frames).
+    #[arg(long, value_name = "DEV")]
+    pub serial: Option<PathBuf>,
+    /// Serial baud rate.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Stop after this many samples (0: until the daemon stops, which is then a failure).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub count: u64,
+    /// Fail when no message arrives for this many seconds.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Send this reward (angry,happy,peaceful,sad,scared, each 0–1) after the first sample.
+    #[arg(long, value_name = "A,H,P,S,C", value_parser = parse_reward)]
+    pub reward: Option<[f32; 5]>,
+    /// One JSON object per line (see the README, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the daemon's heartbeats.
+    #[arg(long)]
+    pub heartbeats: bool,
+}
+
 /// Run.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let serial = o.value("--serial")?.map(str::to_string);
-    let socket = o.value("--socket")?.map(str::to_string);
-    let baud: u32 = o.parse("--baud", 115_200)?;
-    let count: u64 = o.parse("--count", 0)?;
-    let timeout: f64 = o.parse("--timeout", 5.0)?;
-    let reward = match o.value("--reward")? {
-        Some(t) => Some(parse_reward(t)?),
-        None => None,
-    };
-    let json = o.flag("--json");
-    let heartbeats = o.flag("--heartbeats");
-    o.finish()?;
-    if !(timeout.is_finite() && timeout > 0.0) {
-        return Err("`--timeout` must be a positive number of seconds".into());
+pub fn run(a: ReadArgs) -> CliResult {
+    if !(a.timeout.is_finite() && a.timeout > 0.0) {
+        return Err(Failure::usage("read", "`--timeout` must be a positive number of seconds"));
     }
-    let mut link = match (&serial, &socket) {
+    let (json, heartbeats, count, timeout) = (a.json, a.heartbeats, a.count, a.timeout);
+    let mut link = match (&a.serial, &a.socket) {
         (Some(dev), None) => Link::Serial(
-            Serial::open(Path::new(dev), baud).map_err(|e| format!("serial {dev}: {e}"))?,
+            Serial::open(dev, a.baud).map_err(|e| format!("serial {}: {e}", dev.display()))?,
             MessageDecoder::new(),
         ),
         (None, Some(p)) => {
             let c =
-                Conn::connect(Path::new(p)).map_err(|e| format!("socket {p}: {e} (is `avf-bel serve` running?)"))?;
-            c.set_read_timeout(Some(Duration::from_millis(100))).map_err(|e| format!("socket {p}: {e}"))?;
+                Conn::connect(p).map_err(|e| format!("socket {}: {e} (is `avf-bel serve` running?)", p.display()))?;
+            c.set_read_timeout(Some(Duration::from_millis(100))).map_err(|e| format!("socket {}: {e}", p.display()))?;
             Link::Socket(c)
         }
-        _ => return Err("give exactly one of --serial DEV or --socket PATH".into()),
+        _ => return Err(Failure::conflict("read", "give exactly one of --serial DEV or --socket PATH")),
     };
 
     let stdout = std::io::stdout();
     let mut msgs = Vec::new();
     let (mut samples, mut hbs, mut bad, mut gaps) = (0u64, 0u64, 0u64, 0u64);
     let mut last_seq: Option<u32> = None;
-    let mut reward_pending = reward;
+    let mut reward_pending = a.reward;
     let mut last_data = Instant::now();
+    let mut closed = false;
     'outer: loop {
         msgs.clear();
         let open = link.poll(&mut msgs, &mut bad)?;
@@ -164,12 +196,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     let line = if json { sample_json(s) } else { text_line(s) };
                     let mut out = stdout.lock();
                     if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                        break 'outer; // stdout closed (e.g. piped into `head`)
+                        break 'outer; // stdout closed (e.g. piped into `head`): the reader is done
                     }
                     drop(out);
                     if let Some(r) = reward_pending.take() {
                         link.send(&Message::Reward(Reward { seq: s.seq, reward: r }))?;
-                        eprintln!("sent reward {r:?} for sample {}", s.seq);
+                        log::info!("sent reward {r:?} for sample {}", s.seq);
                     }
                     if count > 0 && samples >= count {
                         break 'outer;
@@ -193,16 +225,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
         if !open {
-            eprintln!("the daemon closed the connection");
+            closed = true;
             break;
         }
         if last_data.elapsed().as_secs_f64() > timeout {
-            return Err(format!("no message for {timeout} s ({samples} samples so far)"));
+            return Err(format!("no message from the daemon for {timeout} s ({samples} samples so far)").into());
         }
     }
-    eprintln!("read {samples} samples, {hbs} heartbeats; {bad} bad frames, {gaps} sequence gaps");
-    if count > 0 && samples < count {
-        return Err(format!("stream ended after {samples} of {count} samples"));
+    log::info!("read {samples} samples, {hbs} heartbeats; {bad} bad frames, {gaps} sequence gaps");
+    if closed {
+        // Without --count the reader runs until stopped: a daemon that goes away is a failure either way.
+        let wanted = if count > 0 { format!(" of {count}") } else { String::new() };
+        return Err(format!("the daemon closed the connection after {samples}{wanted} samples").into());
     }
     Ok(())
 }

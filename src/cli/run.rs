@@ -1,12 +1,14 @@
 //! `avf-bel run`: run a model on a clip (files or a rendered stimulus) and report emotions, EPP and why.
 
-use super::Opts;
-use avf_bel::media::{read_wav, read_y4m};
+use super::device::Device;
+use super::{CliResult, Failure};
+use avf_bel::json::{contribution_shares, modalities_name, ClipRecord, Record};
+use avf_bel::media::{read_wav_at, read_y4m};
 use avf_bel::model::read_file;
-use avf_bel::stimuli::{io::resolve_stimulus, render, RenderOptions};
+use avf_bel::stimuli::{io, render, Params, RenderOptions, PROTOTYPES};
 use avf_bel::Output;
 use avf_bel::{Modalities, Weights, EMOTIONS};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[repr(C, align(64))]
 struct Aligned<T: ?Sized>(T);
@@ -19,70 +21,128 @@ pub fn default_weights() -> &'static [u8] {
     &DEFAULT_WEIGHTS.0
 }
 
-/// Run.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let weights = o.value("--weights")?.map(str::to_string);
-    let audio = o.value("--audio")?.map(str::to_string);
-    let video = o.value("--video")?.map(str::to_string);
-    let stimulus = o.value("--stimulus")?.map(str::to_string);
-    let data = o.value("--data")?.unwrap_or("../shared/data").to_string();
-    let seconds: f64 = o.parse("--seconds", 3.0)?;
-    let seed: u64 = o.parse("--seed", 0)?;
-    let json = o.flag("--json");
-    let device: super::device::Device = o.parse("--device", super::device::Device::Cpu)?;
-    o.finish()?;
+/// Examples for `run --help`.
+pub const EXAMPLES: &str = "Examples:
+  avf-bel run --stimulus happy                       # render the built-in \"happy\" stimulus and run the model
+  avf-bel run --stimulus=sad --json                  # one JSON object (see the README, \"JSON output\")
+  avf-bel run --audio clip.wav --video clip.y4m      # your own clip (22,050 Hz WAV; Y4M at any size and rate)
+  avf-bel run --stimulus happy_sad_25 --data DIR     # a stimulus of the study's table (DIR/stimuli.csv)
 
+The contribution line is each sense's share of the drive into BEL's sensory channels (the two shares sum to 1);
+the JSON's \"contribution\" holds the same two numbers.";
+
+/// `avf-bel run` options.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// A built-in stimulus (angry, happy, peaceful, sad, scared) or a name from the study's stimuli.csv.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["audio", "video"])]
+    pub stimulus: Option<String>,
+    /// A WAV file (mono or multi-channel, PCM or float, at the model's 22,050 Hz).
+    #[arg(long, value_name = "WAV")]
+    pub audio: Option<PathBuf>,
+    /// A YUV4MPEG2 file (resized to the model's frame size; faster than 30 fps is decimated).
+    #[arg(long, value_name = "Y4M")]
+    pub video: Option<PathBuf>,
+    /// A weights file (default: the model built into the binary).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Folder of the study's data, for --stimulus names that are not built in [default: $AVF_BEL_DATA, else
+    /// ../shared/data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Length of a rendered stimulus, seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub seconds: f64,
+    /// Seed of a rendered stimulus.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
+}
+
+/// The slider values of `--stimulus NAME`: a built-in prototype, else a row of the study's `stimuli.csv` (found by
+/// `avf_bel::data::find_data`). An unknown name is a usage error with a did-you-mean hint; a name that needs the data
+/// when there are none says where to get them.
+pub fn stimulus_params(command: &'static str, name: &str, data: Option<&Path>) -> Result<Params, Failure> {
+    if let Some(p) = Params::prototype(name) {
+        return Ok(p);
+    }
+    match avf_bel::data::find_data(data) {
+        Ok(dir) => io::resolve_stimulus(&dir, name).map_err(|e| Failure::usage(command, format!("--stimulus: {e}"))),
+        Err(e) => Err(Failure::usage(
+            command,
+            format!(
+                "--stimulus: {name:?} is not a built-in stimulus{} (built-in: {}). Other names are read from the \
+                 study's stimuli.csv, but {e}",
+                io::did_you_mean(name, PROTOTYPES),
+                PROTOTYPES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Run.
+pub fn run(a: RunArgs) -> CliResult {
+    const CMD: &str = "run";
     let owned;
-    let bytes: &[u8] = match &weights {
+    let bytes: &[u8] = match &a.weights {
         Some(p) => {
-            owned = read_file(Path::new(p)).map_err(|e| format!("{p}: {e}"))?;
+            owned = read_file(p).map_err(|e| format!("{}: {e}", p.display()))?;
             owned.as_bytes()
         }
         None => default_weights(),
     };
-    let w = Weights::parse(bytes).map_err(|e| format!("{}: {e}", weights.as_deref().unwrap_or("built-in weights")))?;
+    let weights_name = a.weights.as_ref().map_or("built-in weights".to_string(), |p| p.display().to_string());
+    let w = Weights::parse(bytes).map_err(|e| format!("{weights_name}: {e}"))?;
     let cfg = *w.config();
     let (size_h, size_w) = (cfg.visual.height as usize, cfg.visual.width as usize);
 
     // Gather the clip: audio samples and frames at the model's size.
-    let (label, pcm, frames, modalities) = if let Some(name) = &stimulus {
-        if audio.is_some() || video.is_some() {
-            return Err("give either --stimulus or --audio/--video, not both".into());
-        }
-        let params = resolve_stimulus(Path::new(&data), name).map_err(|e| e.to_string())?;
+    let (label, pcm, frames, modalities) = if let Some(name) = &a.stimulus {
+        let params = stimulus_params(CMD, name, a.data.as_deref())?;
         if size_h != size_w {
             return Err("--stimulus renders square frames; this model's frames are not square".into());
         }
-        let opts = RenderOptions::for_model(&cfg, seconds, seed);
+        let opts = RenderOptions::for_model(&cfg, a.seconds, a.seed);
+        opts.validate().map_err(|e| Failure::usage(CMD, e.to_string()))?;
         let s = render(&params, &opts).map_err(|e| e.to_string())?;
         (format!("stimulus {name}"), Some(s.audio), Some(s.frames), Modalities::BOTH)
     } else {
-        if audio.is_none() && video.is_none() {
-            return Err("nothing to run: give --stimulus NAME, or --audio WAV and/or --video Y4M".into());
+        if a.audio.is_none() && a.video.is_none() {
+            return Err(Failure::conflict(
+                CMD,
+                "nothing to run: give --stimulus NAME, or --audio WAV and/or --video Y4M",
+            ));
         }
-        let pcm = match &audio {
+        let pcm = match &a.audio {
             Some(p) => {
-                let b = std::fs::read(p).map_err(|e| format!("{p}: {e}"))?;
-                Some(read_wav(&b, cfg.audio.sample_rate).map_err(|e| format!("{p}: {e}"))?)
+                let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Some(read_wav_at(&b, cfg.audio.sample_rate).map_err(|e| format!("{}: {e}", p.display()))?)
             }
             None => None,
         };
-        let frames = match &video {
+        let frames = match &a.video {
             Some(p) => {
-                let b = std::fs::read(p).map_err(|e| format!("{p}: {e}"))?;
-                let y = read_y4m(&b).map_err(|e| format!("{p}: {e}"))?;
-                Some(y.frames_at(f64::from(cfg.visual.fps), size_w, size_h))
+                let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let y = read_y4m(&b).map_err(|e| format!("{}: {e}", p.display()))?;
+                Some(
+                    y.frames_at(f64::from(cfg.visual.fps), size_w, size_h)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
+                )
             }
             None => None,
         };
         let m = Modalities { audio: pcm.is_some(), video: frames.is_some() };
-        let label = [audio.as_deref(), video.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" + ");
-        (label, pcm, frames, m)
+        let names: Vec<String> = [&a.audio, &a.video].into_iter().flatten().map(|p| p.display().to_string()).collect();
+        (names.join(" + "), pcm, frames, m)
     };
 
     let (mut scratch, mut gpu_scratch) = (Vec::new(), Vec::new());
-    let mut p = super::device::Engine::open(device, &w, bytes, &mut scratch, &mut gpu_scratch)?;
+    let mut p = super::device::Engine::open(a.device, &w, bytes, &mut scratch, &mut gpu_scratch)?;
     if let Some(pcm) = &pcm {
         p.push_audio(pcm)?;
     }
@@ -95,72 +155,41 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // The file says whether it was fitted; seeded (`avf-bel init`) weights give meaningless numbers.
     let untrained = w.trained() == Some(false);
     if untrained {
-        eprintln!(
-            "warning: {} is UNTRAINED (seeded by `avf-bel init`): its numbers mean nothing",
-            weights.as_deref().unwrap_or("the model")
+        log::warn!(
+            "{} is UNTRAINED (seeded by `avf-bel init`): its numbers mean nothing",
+            a.weights.as_ref().map_or("the model".to_string(), |p| p.display().to_string())
         );
     }
-    if json {
-        println!("{}", to_json(&label, modalities, &out, w.model_hash(), untrained));
+    if a.json {
+        println!("{}", Record::Clip(ClipRecord::new(label, modalities, &out, w.model_hash(), untrained)).to_line());
     } else {
         print!("{}", report(&label, modalities, &out, w.model_hash(), untrained));
     }
     Ok(())
 }
 
-fn modality_name(m: Modalities) -> &'static str {
-    match (m.audio, m.video) {
-        (true, true) => "audio+video",
-        (true, false) => "audio only",
-        _ => "video only",
-    }
-}
-
-/// One JSON object on one line.
-pub fn to_json(label: &str, m: Modalities, o: &Output, hash: u64, untrained: bool) -> String {
-    let obj = |v: &[f32; 5]| {
-        let f: Vec<String> = EMOTIONS.iter().zip(v).map(|(n, x)| format!("\"{n}\":{x:.6}")).collect();
-        format!("{{{}}}", f.join(","))
-    };
-    format!(
-        "{{\"clip\":{:?},\"modalities\":\"{}\",\"epp\":{:.6},\"emotions\":{},\"contribution\":{{\"audio\":{:.6},\"visual\":{:.6}}},\"amygdala\":{},\"orbitofrontal\":{},\"model_hash\":\"{:016x}\",\"untrained\":{}}}",
-        label,
-        modality_name(m),
-        o.epp,
-        obj(&o.emotions),
-        o.contribution.audio,
-        o.contribution.visual,
-        obj(&o.terms.amygdala),
-        obj(&o.terms.orbitofrontal),
-        hash,
-        untrained
-    )
-}
-
 /// The human-readable report.
 pub fn report(label: &str, m: Modalities, o: &Output, hash: u64, untrained: bool) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "{label} ({}), model {hash:016x}", modality_name(m));
+    let _ = writeln!(s, "{label} ({}), model {hash:016x}", modalities_name(m));
     if untrained {
         let _ = writeln!(s, "warning: the model is UNTRAINED (seeded); its numbers mean nothing");
     }
     let _ = writeln!(s, "EPP {:.3}  (0 = negative … 1 = positive)", o.epp);
     let _ = writeln!(s, "  emotion    intensity  amygdala  orbitofrontal");
     for (i, n) in EMOTIONS.iter().enumerate() {
-        let bar = "#".repeat((o.emotions[i] * 20.0).round() as usize);
+        let bar = "#".repeat((o.emotions[i].clamp(0.0, 1.0) * 20.0).round() as usize);
         let _ = writeln!(
             s,
             "  {n:<9}  {:>9.3}  {:>8.3}  {:>13.3}  {bar}",
             o.emotions[i], o.terms.amygdala[i], o.terms.orbitofrontal[i]
         );
     }
-    let total = (o.contribution.audio + o.contribution.visual).max(1e-9);
+    let [audio, visual] = contribution_shares(&o.contribution);
     let _ = writeln!(
         s,
-        "contribution to BEL input: audio {:.0} %, video {:.0} %",
-        100.0 * o.contribution.audio / total,
-        100.0 * o.contribution.visual / total
+        "contribution (share of the drive into BEL's sensory channels): audio {audio:.3}, video {visual:.3}"
     );
     s
 }

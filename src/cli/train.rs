@@ -1,382 +1,646 @@
-//! `avf-bel train`, `avf-bel eval`, `avf-bel export` (feature `train`).
+//! `avf-bel train`, `avf-bel eval`, `avf-bel export` (feature `train`; without it they say how to get it).
 
-use super::init::write_atomic;
-use super::Opts;
-use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
-use avf_bel::train::augment::{Augment, Kind};
-use avf_bel::train::data;
-use avf_bel::train::fuse::FitOptions;
-use avf_bel::train::plot;
-use avf_bel::train::run::{
-    evaluate, perceive, robustness, robustness_json, robustness_markdown, robustness_series, train,
-    training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
-};
-use avf_bel::weights::TensorId;
-use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
-use std::path::{Path, PathBuf};
+use super::{CliResult, ConfigArg, Failure};
+use std::path::PathBuf;
 
-fn threads_default() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+/// Examples for `train --help`.
+pub const TRAIN_EXAMPLES: &str = "Examples:
+  avf-bel train --out model/                          # the shipped model (see the README for its time)
+  avf-bel train --out /tmp/c --cornet-epochs 3        # also train CORnet-Z (3 epochs on --cornet-clips clips)
+  avf-bel train --out /tmp/m --augment none --aug-renders 0 --dropout 0   # clean renders only, no modality dropout
+  avf-bel train --out /tmp/m --normalise off          # without the loudness and luminance normalisers
+  avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0 --validate 0   # a quick try
+
+Writes model.avfw, train.json and train_loss.png into --out. Needs the study's ratings (--data DIR, $AVF_BEL_DATA
+or ../shared/data; see the README, \"Data\") and the `train` feature: cargo build --release --features train.";
+
+/// Examples for `eval --help`.
+pub const EVAL_EXAMPLES: &str = "Examples:
+  avf-bel eval --weights model/model.avfw --out eval/   # leave-one-stimulus-out + baselines (~1 min)
+  avf-bel eval --out eval/                              # the built-in model
+  avf-bel eval --weights weights/default.avfw --out docs/eval --robustness   # + every perturbation, 3 severities
+
+Writes eval.md, eval.json, pred_vs_consensus.png, loss_curves.png and bel_weights.png into --out; with
+--robustness also robustness.md, robustness.json and robustness.png.";
+
+/// Examples for `export --help`.
+pub const EXPORT_EXAMPLES: &str = "Examples:
+  avf-bel export --weights model/model.avfw --out export/   # model-f32/-f16/-int8.avfw and their differences";
+
+/// Fusion + BEL fitting options shared by `train` and `eval` (defaults: `FitOptions::default()`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FitArgs {
+    /// Adam steps of the fusion + BEL fit [default: 1500].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Learning rate of the fusion + BEL fit [default: 0.003].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L2 weight decay of the fusion + BEL fit [default: 0.001].
+    #[arg(long)]
+    pub decay: Option<f32>,
+    /// Seed of the fusion + BEL initialisation [default: 1].
+    #[arg(long)]
+    pub fit_seed: Option<u64>,
+    /// Modality dropout: the share of each two-sense example's weight given to its audio-only and video-only
+    /// copies, so that the model works with one sense missing (0: none) [default: 0.5].
+    #[arg(long, value_parser = unit_interval)]
+    pub dropout: Option<f32>,
+    /// Choose the fusion weight decay by cross-validation over this many groups of stimuli (0 or 1: use --decay)
+    /// [default: 3].
+    #[arg(long)]
+    pub cv_folds: Option<usize>,
 }
 
-fn fit_options(o: &mut Opts<'_>) -> Result<FitOptions, String> {
-    let d = FitOptions::default();
-    Ok(FitOptions {
-        steps: o.parse("--steps", d.steps)?,
-        lr: o.parse("--lr", d.lr)?,
-        decay: o.parse("--decay", d.decay)?,
-        seed: o.parse("--fit-seed", d.seed)?,
-        dropout: o.parse("--dropout", d.dropout)?,
-        cv_folds: o.parse("--cv-folds", d.cv_folds)?,
-    })
+/// A share in [0, 1].
+fn unit_interval(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in [0, 1]"))
+    }
 }
 
-/// `avf-bel train --data DIR --out DIR [...]`.
-pub fn run_train(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
-    let out = PathBuf::from(o.value("--out")?.ok_or("`--out DIR` is required")?);
-    let mut config = match o.value("--config")?.unwrap_or("default") {
-        "default" => ModelConfig::default(),
-        "tiny" => ModelConfig::tiny(),
-        other => return Err(format!("unknown config `{other}` (expected default or tiny)")),
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// The domain randomisation of training renders, shared by `train` and `eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AugmentArgs {
+    /// Perturbations of training clips: `default` (every kind), `none`, or `without:KIND,KIND` (every kind but
+    /// those; the kinds are listed under `eval --perturbations`).
+    #[arg(long, default_value = "default", value_name = "SPEC")]
+    pub augment: String,
+    /// Perturbed renders of each study stimulus for fusion + BEL, besides the clean --renders.
+    #[arg(long, default_value_t = 8)]
+    pub aug_renders: u32,
+}
+
+/// `avf-bel train` options.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Folder of the study's data [default: $AVF_BEL_DATA, else ../shared/data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Model shape.
+    #[arg(long, value_enum, default_value_t = ConfigArg::Default)]
+    pub config: ConfigArg,
+    /// Clips of random slider settings for the perception read-outs (at least 20).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(20..))]
+    pub clips: u32,
+    /// Renders of each study stimulus for fusion + BEL.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub renders: u32,
+    /// Clip length, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Seed of the whole run.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Epochs of CORnet-Z training (0, the shipped model: keep the seeded random features, whose int8 export stays
+    /// within 0.02 of f32; see the README, "Training and evaluation").
+    #[arg(long, default_value_t = 0)]
+    pub cornet_epochs: usize,
+    /// Clips of random slider settings for CORnet-Z training.
+    #[arg(long, default_value_t = 1000)]
+    pub cornet_clips: usize,
+    #[command(flatten)]
+    pub augment: AugmentArgs,
+    /// Share of the read-outs' training clips that are perturbed (the rest stay clean).
+    #[arg(long, value_parser = unit_interval_f64, value_name = "P")]
+    pub aug_share: Option<f64>,
+    /// At most this many perturbation kinds act on one clip (0: no limit) [default: 3].
+    #[arg(long)]
+    pub aug_max_kinds: Option<usize>,
+    /// The running loudness normaliser (audio front-end) and per-frame luminance normaliser (before CORnet-Z).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub normalise: Switch,
+    /// With one sense missing, fusion sees the present sense's estimate in place of the missing one.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub substitute: Switch,
+    /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
+    /// perception read-outs on (0: none).
+    #[arg(long, default_value_t = 20)]
+    pub validate: usize,
+    /// Also fit the visual read-out on the untrained (seeded random) CORnet-Z features, for comparison.
+    #[arg(long)]
+    pub cornet_compare: bool,
+    #[command(flatten)]
+    pub fit: FitArgs,
+}
+
+/// A share in [0, 1] (f64).
+fn unit_interval_f64(s: &str) -> Result<f64, String> {
+    unit_interval(s).map(f64::from)
+}
+
+/// `avf-bel eval` options.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Folder of the study's data [default: $AVF_BEL_DATA, else ../shared/data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// A weights file (default: the model built into the binary).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "eval")]
+    pub out: PathBuf,
+    /// Renders of each study stimulus.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub renders: u32,
+    /// Clip length, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// The training renders of each fold's fusion + BEL fit, as `train` makes them (the clean ones are --renders).
+    #[command(flatten)]
+    pub augment: AugmentArgs,
+    /// Also evaluate the model under every named perturbation at three severities, and with one sense missing.
+    #[arg(long)]
+    pub robustness: bool,
+    /// Renders of each stimulus per perturbation and severity (at most --renders).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub robustness_renders: u32,
+    /// The perturbations of --robustness, comma-separated [default: all]: gain, white-noise, pink-noise, reverb,
+    /// band-limit, clipping, brightness, contrast, gamma, sensor-noise, blur, shake, translate, scale, clutter,
+    /// occlusion, frame-rate.
+    #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+    pub perturbations: Vec<String>,
+    #[command(flatten)]
+    pub fit: FitArgs,
+}
+
+/// `avf-bel export` options.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The weights file to convert.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Folder of the study's data [default: $AVF_BEL_DATA, else ../shared/data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+#[cfg(not(feature = "train"))]
+fn needs_train(command: &'static str) -> CliResult {
+    Err(Failure::usage(
+        command,
+        format!(
+            "`{command}` needs the `train` feature, which this binary was built without: \
+             cargo build --release --features train (or cargo run --release --features train -- {command} ...)"
+        ),
+    ))
+}
+
+/// `avf-bel train`.
+#[cfg(not(feature = "train"))]
+pub fn run_train(_: TrainArgs) -> CliResult {
+    needs_train("train")
+}
+
+/// `avf-bel eval`.
+#[cfg(not(feature = "train"))]
+pub fn run_eval(_: EvalArgs) -> CliResult {
+    needs_train("eval")
+}
+
+/// `avf-bel export`.
+#[cfg(not(feature = "train"))]
+pub fn run_export(_: ExportArgs) -> CliResult {
+    needs_train("export")
+}
+
+#[cfg(feature = "train")]
+pub use with_train::{run_eval, run_export, run_train};
+
+#[cfg(feature = "train")]
+mod with_train {
+    use super::*;
+    use crate::cli::init::write_atomic;
+    use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
+    use avf_bel::train::augment::{Augment, Kind};
+    use avf_bel::train::data;
+    use avf_bel::train::fuse::FitOptions;
+    use avf_bel::train::plot::{self, Axes, Matrix};
+    use avf_bel::train::run::{
+        evaluate, perceive, robustness, robustness_json, robustness_markdown, robustness_series, train,
+        training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
     };
-    match o.value("--normalise")?.unwrap_or("on") {
-        "on" => {}
-        "off" => {
+    use avf_bel::weights::TensorId;
+    use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
+    use serde_json::json;
+    use std::path::Path;
+
+    fn threads_default() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+
+    fn fit_options(a: &FitArgs) -> FitOptions {
+        let d = FitOptions::default();
+        FitOptions {
+            steps: a.steps.unwrap_or(d.steps),
+            lr: a.lr.unwrap_or(d.lr),
+            decay: a.decay.unwrap_or(d.decay),
+            seed: a.fit_seed.unwrap_or(d.seed),
+            dropout: a.dropout.unwrap_or(d.dropout),
+            cv_folds: a.cv_folds.unwrap_or(d.cv_folds),
+        }
+    }
+
+    fn augment(command: &'static str, a: &AugmentArgs) -> Result<Augment, Failure> {
+        Augment::from_spec(&a.augment).map_err(|e| Failure::usage(command, format!("--augment: {e}")))
+    }
+
+    /// The study's data folder for `command` (a runtime failure that says where to get the data when it is missing).
+    fn data_dir(data: Option<&Path>) -> Result<PathBuf, Failure> {
+        avf_bel::data::find_data(data).map_err(|e| Failure::Runtime(e.to_string()))
+    }
+
+    /// The optimiser step of point `i` of a fusion + BEL loss curve (`FuseParams::fit` records step 1, then every
+    /// 10th step).
+    fn fuse_step(i: usize) -> f64 {
+        if i == 0 {
+            1.0
+        } else {
+            10.0 * i as f64
+        }
+    }
+
+    fn loss_png(title: &str, curves: &[(&str, &[f32])]) -> Result<Vec<u8>, Failure> {
+        let series: Vec<(&str, Vec<(f64, f64)>)> = curves
+            .iter()
+            .map(|(n, c)| (*n, c.iter().enumerate().map(|(i, &v)| (fuse_step(i), f64::from(v))).collect()))
+            .collect();
+        let axes = Axes { title, x: "Adam step (full batch)", y: "training MSE (intensity², log scale)" };
+        plot::lines(axes, true, &series).map_err(|e| Failure::Runtime(e.to_string()))
+    }
+
+    /// `avf-bel train --data DIR --out DIR [...]`.
+    pub fn run_train(a: TrainArgs) -> CliResult {
+        let data_dir = data_dir(a.data.as_deref())?;
+        let out = a.out;
+        let mut config = ModelConfig::from(a.config);
+        if a.normalise == Switch::Off {
             config.input.loudness_tau_ms = 0;
             config.input.luma = false;
         }
-        other => return Err(format!("`--normalise {other}`: expected on or off")),
-    }
-    match o.value("--substitute")?.unwrap_or("on") {
-        "on" => {}
-        "off" => config.input.substitute = false,
-        other => return Err(format!("`--substitute {other}`: expected on or off")),
-    }
-    let augment_spec = o.value("--augment")?.unwrap_or("default");
-    let opts = TrainOptions {
-        config,
-        random_clips: o.parse("--clips", 3000)?,
-        renders: o.parse("--renders", 8)?,
-        seconds: o.parse("--seconds", 3.0)?,
-        threads: o.parse("--threads", threads_default())?,
-        seed: o.parse("--seed", 2026)?,
-        fuse: fit_options(&mut o)?,
-        cornet_epochs: o.parse("--cornet-epochs", 3)?,
-        cornet_clips: o.parse("--cornet-clips", 1000)?,
-        augment: Augment {
-            share: o.parse("--aug-share", Augment::default().share)?,
-            max_kinds: o.parse("--aug-max-kinds", Augment::default().max_kinds)?,
-            ..Augment::from_spec(augment_spec)?
-        },
-        aug_renders: o.parse("--aug-renders", 8)?,
-        validate: o.parse("--validate", 20)?,
-        compare_random: o.flag("--cornet-compare"),
-    };
-    o.finish()?;
-    if opts.random_clips < 20 || opts.renders == 0 {
-        return Err("--clips must be at least 20 and --renders at least 1".into());
-    }
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let t0 = std::time::Instant::now();
-    let (tensors, rep) = train(&data_dir, &opts)?;
-    let bytes = encode_trained(&opts.config, &tensors, Precision::F32).map_err(|e| e.to_string())?;
-    let model = out.join("model.avfw");
-    write_atomic(&model, &bytes)?;
-    write_atomic(&out.join("train_loss.png"), &plot::curves(std::slice::from_ref(&rep.fuse_curve)))?;
-    let dims = ["bpm", "jitter", "consonance", "bigsmall", "updown"];
-    let mut json = String::from("{\"perception_r2\":{\"visual\":{");
-    json += &dims.iter().zip(rep.visual_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
-    if let Some(r) = rep.visual_r2_random {
-        json += "},\"visual_random_features\":{";
-        json += &dims.iter().zip(r).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
-    }
-    json += "},\"audio\":{";
-    json += &dims.iter().zip(rep.audio_r2).map(|(d, v)| format!("\"{d}\":{v:.4}")).collect::<Vec<_>>().join(",");
-    for (what, (v, a)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
-        for (name, r) in [("visual", v), ("audio", a)] {
-            json += &format!("}},\"{name}_{what}\":{{");
-            json += &dims
-                .iter()
-                .zip(r)
-                .map(|(d, v)| if v.is_finite() { format!("\"{d}\":{v:.4}") } else { format!("\"{d}\":null") })
-                .collect::<Vec<_>>()
-                .join(",");
+        if a.substitute == Switch::Off {
+            config.input.substitute = false;
         }
-    }
-    json += &format!(
-        "}}}},\"cornet_epochs\":{},\"cornet_clips\":{},\"cornet_loss\":[{}],\"fusion_bel_mse\":{:.6},\"fusion_bel_loss_first\":{:.6},\"clips\":{},\"renders\":{},\"seconds\":{:.1}}}",
-        opts.cornet_epochs,
-        opts.cornet_clips,
-        rep.cornet_curve.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join(","),
-        rep.fuse_loss,
-        rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
-        opts.random_clips,
-        opts.renders,
-        t0.elapsed().as_secs_f64()
-    );
-    // The settings that shape the model besides the counts above, and the validation.
-    json.pop();
-    json += ",\"validation_mse\":{";
-    json += &rep
-        .validation
-        .iter()
-        .map(|(n, v, a)| format!("\"{n}\":{{\"visual\":{v:.5},\"audio\":{a:.5}}}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    json += "}}";
-    json += &format!(
-        ",\"fusion_decay\":{},\"cv_folds\":{},\"augment\":{:?},\"aug_renders\":{},\"dropout\":{},\"input\":{{\"loudness_tau_ms\":{},\"luma\":{},\"substitute\":{}}}}}",
-        rep.fuse_decay,
-        opts.fuse.cv_folds,
-        augment_spec,
-        opts.aug_renders,
-        opts.fuse.dropout,
-        opts.config.input.loudness_tau_ms,
-        opts.config.input.luma,
-        opts.config.input.substitute
-    );
-    write_atomic(&out.join("train.json"), json.as_bytes())?;
-    println!("held-out R² of the perception read-outs (random slider settings, never the ratings):");
-    println!("  {:<8} {:>8} {:>8} {:>10} {:>8} {:>8}", "", "bpm", "jitter", "consonance", "bigsmall", "updown");
-    if let Some(r) = rep.visual_r2_random {
-        println!(
-            "  {:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (CORnet-Z untrained: seeded random features)",
-            "visual", r[0], r[1], r[2], r[3], r[4]
-        );
-        // The curve starts with the first batch under the initial head, then holds one mean loss per epoch.
-        let epochs: Vec<String> = rep.cornet_curve.iter().skip(1).map(|l| format!("{l:.4}")).collect();
-        println!(
-            "  CORnet-Z trained {} epochs on {} clips (Huber loss per epoch: {}), then:",
-            opts.cornet_epochs,
-            opts.cornet_clips,
-            epochs.join(", ")
-        );
-    }
-    for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
-        println!("  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}", r[0], r[1], r[2], r[3], r[4]);
-    }
-    for (what, (v, a)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
-        for (name, r) in [("visual", v), ("audio", a)] {
+        let d = Augment::default();
+        let augment_spec = a.augment.augment.clone();
+        let opts = TrainOptions {
+            config,
+            random_clips: a.clips as usize,
+            renders: a.renders as usize,
+            seconds: a.seconds,
+            threads: a.threads.map_or_else(threads_default, |t| t as usize),
+            seed: a.seed,
+            fuse: fit_options(&a.fit),
+            cornet_epochs: a.cornet_epochs,
+            cornet_clips: a.cornet_clips,
+            augment: Augment {
+                share: a.aug_share.unwrap_or(d.share),
+                max_kinds: a.aug_max_kinds.unwrap_or(d.max_kinds),
+                ..augment("train", &a.augment)?
+            },
+            aug_renders: a.augment.aug_renders as usize,
+            validate: a.validate,
+            compare_random: a.cornet_compare,
+        };
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let t0 = std::time::Instant::now();
+        let (tensors, rep) = train(&data_dir, &opts)?;
+        let bytes = encode_trained(&opts.config, &tensors, Precision::F32).map_err(|e| e.to_string())?;
+        let model = out.join("model.avfw");
+        write_atomic(&model, &bytes)?;
+        write_atomic(
+            &out.join("train_loss.png"),
+            &loss_png(
+                "Training: fusion + BEL loss on the study's stimuli",
+                &[("fused (audio + video)", &rep.fuse_curve)],
+            )?,
+        )?;
+        let dims = ["bpm", "jitter", "consonance", "bigsmall", "updown"];
+        let per_dim =
+            |r: [f64; 5]| dims.iter().zip(r).map(|(d, v)| (d.to_string(), json!(v))).collect::<serde_json::Map<_, _>>();
+        let mut r2 = serde_json::Map::new();
+        r2.insert("visual".into(), per_dim(rep.visual_r2).into());
+        if let Some(r) = rep.visual_r2_random {
+            r2.insert("visual_random_features".into(), per_dim(r).into());
+        }
+        r2.insert("audio".into(), per_dim(rep.audio_r2).into());
+        // R² of the held-out clips that stayed clean and of those that were perturbed (null: none of that kind).
+        let per_dim_or_null = |r: [f64; 5]| {
+            dims.iter()
+                .zip(r)
+                .map(|(d, v)| (d.to_string(), if v.is_finite() { json!(v) } else { serde_json::Value::Null }))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        for (what, (v, au)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
+            r2.insert(format!("visual_{what}"), per_dim_or_null(v).into());
+            r2.insert(format!("audio_{what}"), per_dim_or_null(au).into());
+        }
+        let validation: serde_json::Map<String, serde_json::Value> =
+            rep.validation.iter().map(|(n, v, au)| (n.to_string(), json!({"visual": v, "audio": au}))).collect();
+        let json = json!({
+            "perception_r2": r2,
+            "cornet_epochs": opts.cornet_epochs,
+            "cornet_clips": opts.cornet_clips,
+            "cornet_loss": rep.cornet_curve,
+            "fusion_bel_mse": rep.fuse_loss,
+            "fusion_bel_loss_first": rep.fuse_curve.first(),
+            "clips": opts.random_clips,
+            "renders": opts.renders,
+            "seconds": t0.elapsed().as_secs_f64(),
+            "validation_mse": validation,
+            "fusion_decay": rep.fuse_decay,
+            "cv_folds": opts.fuse.cv_folds,
+            "augment": augment_spec,
+            "aug_share": opts.augment.share,
+            "aug_max_kinds": opts.augment.max_kinds,
+            "aug_renders": opts.aug_renders,
+            "dropout": opts.fuse.dropout,
+            "input": {
+                "loudness_tau_ms": opts.config.input.loudness_tau_ms,
+                "luma": opts.config.input.luma,
+                "substitute": opts.config.input.substitute,
+            },
+        });
+        let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+        write_atomic(&out.join("train.json"), json.as_bytes())?;
+        println!("held-out R² of the perception read-outs (random slider settings, never the ratings):");
+        println!("  {:<8} {:>8} {:>8} {:>10} {:>8} {:>8}", "", "bpm", "jitter", "consonance", "bigsmall", "updown");
+        if let Some(r) = rep.visual_r2_random {
             println!(
-                "  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (held-out {what} clips only)",
-                r[0], r[1], r[2], r[3], r[4]
+                "  {:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (CORnet-Z untrained: seeded random features)",
+                "visual", r[0], r[1], r[2], r[3], r[4]
+            );
+            // The curve starts with the first batch under the initial head, then holds one mean loss per epoch.
+            let epochs: Vec<String> = rep.cornet_curve.iter().skip(1).map(|l| format!("{l:.4}")).collect();
+            println!(
+                "  CORnet-Z trained {} epochs on {} clips (Huber loss per epoch: {}), then:",
+                opts.cornet_epochs,
+                opts.cornet_clips,
+                epochs.join(", ")
             );
         }
-    }
-    if !rep.validation.is_empty() {
-        println!("read-out mean squared error on fresh random clips (validation; sliders 0..1):");
-        let (mut sv, mut sa, mut nv, mut na) = (0.0, 0.0, 0, 0);
-        for (name, v, a) in &rep.validation {
-            println!("  {name:<14} visual {v:.4}  audio {a:.4}");
-            match Kind::from_name(name) {
-                Some(k) if k.is_audio() => (sa, na) = (sa + a, na + 1),
-                Some(_) => (sv, nv) = (sv + v, nv + 1),
-                None => {}
+        for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
+            println!("  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}", r[0], r[1], r[2], r[3], r[4]);
+        }
+        for (what, (v, au)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
+            for (name, r) in [("visual", v), ("audio", au)] {
+                println!(
+                    "  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (held-out {what} clips only)",
+                    r[0], r[1], r[2], r[3], r[4]
+                );
             }
+        }
+        if !rep.validation.is_empty() {
+            println!("read-out mean squared error on fresh random clips (validation; sliders 0..1):");
+            let (mut sv, mut sa, mut nv, mut na) = (0.0, 0.0, 0, 0);
+            for (name, v, au) in &rep.validation {
+                println!("  {name:<14} visual {v:.4}  audio {au:.4}");
+                match Kind::from_name(name) {
+                    Some(k) if k.is_audio() => (sa, na) = (sa + au, na + 1),
+                    Some(_) => (sv, nv) = (sv + v, nv + 1),
+                    None => {}
+                }
+            }
+            println!(
+                "  mean over the perturbations of the sense they touch: visual {:.4}, audio {:.4}",
+                sv / nv.max(1) as f64,
+                sa / na.max(1) as f64
+            );
         }
         println!(
-            "  mean over the perturbations of the sense they touch: visual {:.4}, audio {:.4}",
-            sv / nv.max(1) as f64,
-            sa / na.max(1) as f64
+            "fusion + BEL: MSE {:.5} → {:.5} over {} steps (weight decay {}{})",
+            rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
+            rep.fuse_loss,
+            opts.fuse.steps,
+            rep.fuse_decay,
+            if opts.fuse.cv_folds >= 2 { ", chosen by cross-validation over stimuli" } else { "" }
         );
+        println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
+        Ok(())
     }
-    println!(
-        "fusion + BEL: MSE {:.5} → {:.5} over {} steps (weight decay {}{})",
-        rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
-        rep.fuse_loss,
-        opts.fuse.steps,
-        rep.fuse_decay,
-        if opts.fuse.cv_folds >= 2 { ", chosen by cross-validation over stimuli" } else { "" }
-    );
-    println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
-    Ok(())
-}
 
-fn metrics_table(m: &[(&str, Metrics)]) -> String {
-    let mut s = String::from(
+    fn metrics_table(m: &[(&str, Metrics)]) -> String {
+        let mut s = String::from(
         "| model | r angry | r happy | r peaceful | r sad | r scared | mean r | profile MAE | EPP MAE | EPP r | EPP CCC |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    for (name, x) in m {
-        s += &format!(
-            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | **{:.3}** | **{:.4}** | {:.4} | {:.2} | {:.2} |\n",
-            x.r[0], x.r[1], x.r[2], x.r[3], x.r[4], x.mean_r, x.profile_mae, x.epp_mae, x.epp_r, x.epp_ccc
-        );
-    }
-    s
-}
-
-/// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
-pub fn run_eval(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
-    let weights = o.value("--weights")?.map(str::to_string);
-    let out = PathBuf::from(o.value("--out")?.unwrap_or("eval"));
-    let renders: usize = o.parse("--renders", 8)?;
-    let aug_renders: usize = o.parse("--aug-renders", 8)?;
-    let augment = Augment::from_spec(o.value("--augment")?.unwrap_or("default"))?;
-    let robust = o.flag("--robustness");
-    let robust_renders: usize = o.parse("--robustness-renders", 4)?;
-    let kinds: Vec<Kind> = match o.value("--perturbations")? {
-        None => Kind::ALL.to_vec(),
-        Some(list) => list
-            .split(',')
-            .map(|k| Kind::from_name(k.trim()).ok_or_else(|| format!("unknown perturbation `{k}`")))
-            .collect::<Result<_, _>>()?,
-    };
-    let seconds: f64 = o.parse("--seconds", 3.0)?;
-    let threads: usize = o.parse("--threads", threads_default())?;
-    let fit = fit_options(&mut o)?;
-    o.finish()?;
-    if renders == 0 || threads == 0 || robust_renders == 0 {
-        return Err("--renders, --robustness-renders and --threads must be at least 1".into());
-    }
-    let buf;
-    let bytes: &[u8] = match &weights {
-        Some(p) => {
-            buf = read_file(Path::new(p)).map_err(|e| format!("{p}: {e}"))?;
-            buf.as_bytes()
+        for (name, x) in m {
+            s += &format!(
+                "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | **{:.3}** | **{:.4}** | {:.4} | {:.2} | {:.2} |\n",
+                x.r[0], x.r[1], x.r[2], x.r[3], x.r[4], x.mean_r, x.profile_mae, x.epp_mae, x.epp_r, x.epp_ccc
+            );
         }
-        None => super::run::default_weights(),
-    };
-    let w = Weights::parse(bytes).map_err(|e| e.to_string())?;
-    let cfg = *w.config();
-    let rows = data::load(&data_dir)?;
-    // Training renders as `train` makes them (clean, then perturbed); the clean ones are also the test renders.
-    let per = renders + aug_renders;
-    let jobs = training_stimulus_jobs(&rows, renders, aug_renders, &augment);
-    let perceived = perceive(bytes, &jobs, seconds, threads, "stimulus renders")?;
-    let clean: Vec<_> = perceived.chunks(per).flat_map(|c| c[..renders].to_vec()).collect();
-    let (rep, folds) = evaluate(
-        &rows,
-        RenderSet { perceived: &perceived, per },
-        RenderSet { perceived: &clean, per: renders },
-        &fit,
-        FuseShape::of(&cfg),
-        threads,
-    );
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let table = metrics_table(&rep.metrics);
-    let md = format!(
-        "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
-         perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
-         predicted as the mean over its {renders} clean renders. Targets: consensus (participant-mean) profiles, \
-         mean of music and animation ratings / 127.\n\n{table}",
-        rows.len(),
-        fit.dropout
-    );
-    write_atomic(&out.join("eval.md"), md.as_bytes())?;
-    let mut json = String::from("{");
-    json += &rep
-        .metrics
-        .iter()
-        .map(|(n, m)| {
-            format!(
-                "\"{n}\":{{\"r\":[{}],\"mean_r\":{:.4},\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"epp_r\":{:.4},\"epp_ccc\":{:.4}}}",
-                m.r.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>().join(","),
-                m.mean_r,
-                m.profile_mae,
-                m.epp_mae,
-                m.epp_r,
-                m.epp_ccc
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    json += "}";
-    write_atomic(&out.join("eval.json"), json.as_bytes())?;
-    let fused = &rep.preds[0].1;
-    let series: Vec<(&str, Vec<(f64, f64)>)> =
-        (0..5).map(|e| (EMOTIONS[e], rep.truth.iter().zip(fused).map(|(t, p)| (t[e], p[e])).collect())).collect();
-    write_atomic(&out.join("pred_vs_consensus.png"), &plot::scatter_panels(&series))?;
-    write_atomic(&out.join("loss_curves.png"), &plot::curves(&rep.curves))?;
-    let k = cfg.fusion.sensory as usize;
-    let get = |t: TensorId| w.require_f32(t.name(), &[5, k as u32]).map(|v| v.to_vec()).unwrap_or_default();
-    write_atomic(
-        &out.join("bel_weights.png"),
-        &plot::heatmaps(&[(5, k, get(TensorId::BelAmygdala)), (5, k, get(TensorId::BelOrbitofrontal))]),
-    )?;
-    println!("{md}");
-    println!("wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}", out.display());
-    if robust {
-        let clean_set = RenderSet { perceived: &clean, per: renders };
-        let r = robustness(bytes, &rows, &folds, &kinds, robust_renders.min(renders), seconds, threads, clean_set)?;
-        let clean_all = &rep.metrics[0].1;
-        let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
-        let table = robustness_markdown(&r.clean, clean_all, &single, &r.rows);
+        s
+    }
+
+    /// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
+    pub fn run_eval(a: EvalArgs) -> CliResult {
+        let data_dir = data_dir(a.data.as_deref())?;
+        let (out, renders, seconds) = (a.out, a.renders as usize, a.seconds);
+        let threads = a.threads.map_or_else(threads_default, |t| t as usize);
+        let fit = fit_options(&a.fit);
+        let aug_renders = a.augment.aug_renders as usize;
+        let augment = augment("eval", &a.augment)?;
+        let robust_renders = (a.robustness_renders as usize).min(renders);
+        let kinds: Vec<Kind> = if a.perturbations.is_empty() {
+            Kind::ALL.to_vec()
+        } else {
+            a.perturbations
+                .iter()
+                .map(|k| {
+                    Kind::from_name(k.trim()).ok_or_else(|| {
+                        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                        Failure::usage("eval", format!("unknown perturbation `{k}` (known: {})", known.join(", ")))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let buf;
+        let bytes: &[u8] = match &a.weights {
+            Some(p) => {
+                buf = read_file(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                buf.as_bytes()
+            }
+            None => crate::cli::run::default_weights(),
+        };
+        let w = Weights::parse(bytes).map_err(|e| e.to_string())?;
+        let cfg = *w.config();
+        let rows = data::load(&data_dir)?;
+        // Training renders as `train` makes them (clean, then perturbed); the clean ones are also the test renders.
+        let per = renders + aug_renders;
+        let jobs = training_stimulus_jobs(&rows, renders, aug_renders, &augment);
+        let perceived = perceive(bytes, &jobs, seconds, threads, "stimulus renders")?;
+        let clean: Vec<_> = perceived.chunks(per).flat_map(|c| c[..renders].to_vec()).collect();
+        let (rep, folds) = evaluate(
+            &rows,
+            RenderSet { perceived: &perceived, per },
+            RenderSet { perceived: &clean, per: renders },
+            &fit,
+            FuseShape::of(&cfg),
+            threads,
+        );
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let table = metrics_table(&rep.metrics);
         let md = format!(
-            "Robustness, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
-             above) on {} renders of each held-out stimulus under one perturbation at a time (render seeds as the \
-             clean ones, so only the perturbation differs); profile MAE against the consensus; `clean` is the same \
-             renders unperturbed. The last rows are the same model on all {renders} clean test renders, with both \
-             senses and with one missing.\n\n{table}",
+            "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
+             perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
+             predicted as the mean over its {renders} clean renders. Targets: consensus (participant-mean) profiles, \
+             mean of music and animation ratings / 127.\n\n{table}",
             rows.len(),
-            robust_renders.min(renders)
+            fit.dropout
         );
-        write_atomic(&out.join("robustness.md"), md.as_bytes())?;
-        write_atomic(&out.join("robustness.json"), robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes())?;
-        let series = robustness_series(&r.clean, &r.rows);
-        write_atomic(&out.join("robustness.png"), &plot::robustness_curves(&series))?;
+        write_atomic(&out.join("eval.md"), md.as_bytes())?;
+        let json: serde_json::Map<String, serde_json::Value> = rep
+            .metrics
+            .iter()
+            .map(|(n, m)| {
+                let v = json!({
+                    "r": m.r, "mean_r": m.mean_r, "profile_mae": m.profile_mae,
+                    "epp_mae": m.epp_mae, "epp_r": m.epp_r, "epp_ccc": m.epp_ccc,
+                });
+                (n.to_string(), v)
+            })
+            .collect();
+        let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+        write_atomic(&out.join("eval.json"), json.as_bytes())?;
+        let fig = |e: avf_bel::plot::PlotError| Failure::Runtime(e.to_string());
+        let fused = &rep.preds[0].1;
+        let series: Vec<(&str, Vec<(f64, f64)>)> =
+            (0..5).map(|e| (EMOTIONS[e], rep.truth.iter().zip(fused).map(|(t, p)| (t[e], p[e])).collect())).collect();
+        let axes = Axes {
+            title: "Fused model, leave-one-stimulus-out: predicted against consensus intensity",
+            x: "consensus rating / 127",
+            y: "predicted intensity (0–1)",
+        };
+        let points = format!("stimulus (mean of {renders} renders)");
+        write_atomic(&out.join("pred_vs_consensus.png"), &plot::scatter_panels(axes, &points, &series).map_err(fig)?)?;
+        // The fold's curves, in the order `evaluate` fits them.
+        let names = ["fused (audio + video)", "audio only", "video only"];
+        let curves: Vec<(&str, &[f32])> = names.iter().zip(&rep.curves).map(|(n, c)| (*n, c.as_slice())).collect();
+        write_atomic(&out.join("loss_curves.png"), &loss_png("Fusion + BEL training loss, first fold", &curves)?)?;
+        let k = cfg.fusion.sensory as usize;
+        let get = |t: TensorId| w.require_f32(t.name(), &[5, k as u32]).map(|v| v.to_vec()).unwrap_or_default();
+        let (amygdala, orbitofrontal) = (get(TensorId::BelAmygdala), get(TensorId::BelOrbitofrontal));
+        let mats = [
+            Matrix { caption: "amygdala (excitatory)", rows: 5, cols: k, values: &amygdala },
+            Matrix { caption: "orbitofrontal (inhibitory)", rows: 5, cols: k, values: &orbitofrontal },
+        ];
+        let title = "BEL weights of the model: emotion × sensory channel";
+        write_atomic(
+            &out.join("bel_weights.png"),
+            &plot::heatmaps(title, &EMOTIONS, "sensory channel (index)", &mats).map_err(fig)?,
+        )?;
         println!("{md}");
-        println!("wrote {}/{{robustness.md, robustness.json, robustness.png}}", out.display());
+        println!(
+            "wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}",
+            out.display()
+        );
+        if a.robustness {
+            let clean_set = RenderSet { perceived: &clean, per: renders };
+            let r = robustness(bytes, &rows, &folds, &kinds, robust_renders, seconds, threads, clean_set)?;
+            let clean_all = &rep.metrics[0].1;
+            let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
+            let table = robustness_markdown(&r.clean, clean_all, &single, &r.rows);
+            let md = format!(
+                "Robustness, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
+                 above) on {robust_renders} renders of each held-out stimulus under one perturbation at a time (render \
+                 seeds as the clean ones, so only the perturbation differs); profile MAE against the consensus; \
+                 `clean` is the same renders unperturbed. The last rows are the same model on all {renders} clean \
+                 test renders, with both senses and with one missing.\n\n{table}",
+                rows.len(),
+            );
+            write_atomic(&out.join("robustness.md"), md.as_bytes())?;
+            write_atomic(
+                &out.join("robustness.json"),
+                robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes(),
+            )?;
+            let series = robustness_series(&r.clean, &r.rows);
+            let title = "Robustness: fused profile MAE against perturbation severity (leave-one-stimulus-out)";
+            write_atomic(&out.join("robustness.png"), &plot::robustness_panels(title, &series).map_err(fig)?)?;
+            println!("{md}");
+            println!("wrote {}/{{robustness.md, robustness.json, robustness.png}}", out.display());
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// `avf-bel export --weights W --out DIR`: f32, f16 and int8 files and the int8-vs-f32 difference on the stimuli.
-pub fn run_export(args: &[String]) -> Result<(), String> {
-    let mut o = Opts::new(args);
-    let weights = o.value("--weights")?.ok_or("`--weights FILE` is required")?.to_string();
-    let out = PathBuf::from(o.value("--out")?.ok_or("`--out DIR` is required")?);
-    let data_dir = PathBuf::from(o.value("--data")?.unwrap_or("../shared/data"));
-    o.finish()?;
-    let buf = read_file(Path::new(&weights)).map_err(|e| format!("{weights}: {e}"))?;
-    let w = Weights::parse(buf.as_bytes()).map_err(|e| format!("{weights}: {e}"))?;
-    let cfg = *w.config();
-    let tensors = decode(&w);
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let mut files = Vec::new();
-    for (p, name) in
-        [(Precision::F32, "model-f32.avfw"), (Precision::F16, "model-f16.avfw"), (Precision::Int8, "model-int8.avfw")]
-    {
-        // An export keeps its source's mark: only a file that says it is seeded stays marked untrained.
-        let b = if w.trained() == Some(false) { encode(&cfg, &tensors, p) } else { encode_trained(&cfg, &tensors, p) }
-            .map_err(|e| e.to_string())?;
-        write_atomic(&out.join(name), &b)?;
-        println!("wrote {}: {} bytes", out.join(name).display(), b.len());
-        files.push(avf_bel::weights::writer::AlignedBytes::new(&b));
-    }
-    // int8 and f16 against f32 on every study stimulus (seed 0 render).
-    let rows = data::load(&data_dir)?;
-    let mut worst = [(0.0f32, 0.0f32); 2];
-    let mut outs: Vec<Vec<avf_bel::Output>> = Vec::new();
-    for f in &files {
-        let wf = Weights::parse(f.as_bytes()).map_err(|e| e.to_string())?;
-        let mut scratch = vec![0.0f32; Pipeline::scratch_len(&wf)];
-        let mut p = Pipeline::new(&wf, &mut scratch).map_err(|e| e.to_string())?;
-        let mut v = Vec::new();
-        for r in &rows {
-            let opts = avf_bel::stimuli::RenderOptions::for_model(&cfg, 3.0, 1000 * r.id as u64);
-            let s = avf_bel::stimuli::render(&r.params, &opts).map_err(|e| e.to_string())?;
-            p.push_audio(&s.audio).map_err(|e| e.to_string())?;
-            for fr in s.frames.chunks_exact(opts.size * opts.size) {
-                p.push_frame(fr).map_err(|e| e.to_string())?;
-            }
-            v.push(p.infer(Modalities::BOTH).map_err(|e| e.to_string())?);
+    /// `avf-bel export --weights W --out DIR`: f32, f16 and int8 files and the int8-vs-f32 difference on the stimuli.
+    pub fn run_export(a: ExportArgs) -> CliResult {
+        let data_dir = data_dir(a.data.as_deref())?;
+        let (out, weights) = (a.out, a.weights.display().to_string());
+        let buf = read_file(&a.weights).map_err(|e| format!("{weights}: {e}"))?;
+        let w = Weights::parse(buf.as_bytes()).map_err(|e| format!("{weights}: {e}"))?;
+        let cfg = *w.config();
+        let tensors = decode(&w);
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let mut files = Vec::new();
+        for (p, name) in [
+            (Precision::F32, "model-f32.avfw"),
+            (Precision::F16, "model-f16.avfw"),
+            (Precision::Int8, "model-int8.avfw"),
+        ] {
+            // An export keeps its source's mark: only a file that says it is seeded stays marked untrained.
+            let b =
+                if w.trained() == Some(false) { encode(&cfg, &tensors, p) } else { encode_trained(&cfg, &tensors, p) }
+                    .map_err(|e| e.to_string())?;
+            write_atomic(&out.join(name), &b)?;
+            println!("wrote {}: {} bytes", out.join(name).display(), b.len());
+            files.push(avf_bel::weights::writer::AlignedBytes::new(&b));
         }
-        outs.push(v);
-    }
-    for (k, other) in [1usize, 2].iter().enumerate() {
-        for (a, b) in outs[0].iter().zip(&outs[*other]) {
-            worst[k].0 = worst[k].0.max((a.epp - b.epp).abs());
-            for e in 0..5 {
-                worst[k].1 = worst[k].1.max((a.emotions[e] - b.emotions[e]).abs());
+        // int8 and f16 against f32 on every study stimulus (seed 0 render).
+        let rows = data::load(&data_dir)?;
+        let mut worst = [(0.0f32, 0.0f32); 2];
+        let mut outs: Vec<Vec<avf_bel::Output>> = Vec::new();
+        for f in &files {
+            let wf = Weights::parse(f.as_bytes()).map_err(|e| e.to_string())?;
+            let mut scratch = vec![0.0f32; Pipeline::scratch_len(&wf)];
+            let mut p = Pipeline::new(&wf, &mut scratch).map_err(|e| e.to_string())?;
+            let mut v = Vec::new();
+            for r in &rows {
+                let opts = avf_bel::stimuli::RenderOptions::for_model(&cfg, 3.0, 1000 * r.id as u64);
+                let s = avf_bel::stimuli::render(&r.params, &opts).map_err(|e| e.to_string())?;
+                p.push_audio(&s.audio).map_err(|e| e.to_string())?;
+                for fr in s.frames.chunks_exact(opts.size * opts.size) {
+                    p.push_frame(fr).map_err(|e| e.to_string())?;
+                }
+                v.push(p.infer(Modalities::BOTH).map_err(|e| e.to_string())?);
+            }
+            outs.push(v);
+        }
+        for (k, other) in [1usize, 2].iter().enumerate() {
+            for (a, b) in outs[0].iter().zip(&outs[*other]) {
+                worst[k].0 = worst[k].0.max((a.epp - b.epp).abs());
+                for e in 0..5 {
+                    worst[k].1 = worst[k].1.max((a.emotions[e] - b.emotions[e]).abs());
+                }
             }
         }
+        println!("on the {} study stimuli, against f32:", rows.len());
+        println!("  f16:  max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[0].0, worst[0].1);
+        println!("  int8: max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[1].0, worst[1].1);
+        Ok(())
     }
-    println!("on the {} study stimuli, against f32:", rows.len());
-    println!("  f16:  max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[0].0, worst[0].1);
-    println!("  int8: max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[1].0, worst[1].1);
-    Ok(())
 }

@@ -126,8 +126,14 @@ impl<'a> Bel<'a> {
         (a, o)
     }
 
+    /// The bound every learned weight is kept within (`bel.weight_bound` of the model's configuration).
+    pub fn weight_bound(&self) -> f32 {
+        self.cfg.weight_bound
+    }
+
     /// One online learning step on the input of the last [`Self::forward`], with a reinforcement per emotion
-    /// (the intensity the robot's environment says was right, 0–1). Weights change in place, bounded.
+    /// (the intensity the robot's environment says was right, 0–1; finite values outside are saturated to 0–1).
+    /// Weights change in place, bounded.
     pub fn learn(&mut self, reward: &[f32; N_EMOTIONS]) -> Result<(), Error> {
         if reward.iter().any(|r| !r.is_finite()) {
             return Err(InputError::BadReward.into());
@@ -139,6 +145,9 @@ impl<'a> Bel<'a> {
         let energy: f32 = self.last_s.iter().map(|s| s * s).sum::<f32>() + self.last_s_th * self.last_s_th;
         let norm = 1.0 / (energy + 1e-6);
         for (e, &rew) in reward.iter().enumerate() {
+            // Saturated: a huge reward times the step normaliser (up to 1e6) would overflow to ±inf, and
+            // inf · (s = 0) is NaN in every weight (found by the `pipeline_input` fuzz target).
+            let rew = rew.clamp(0.0, 1.0);
             let (a, o) = self.terms(e);
             let e_prime = a - self.thalamus[e] * self.last_s_th - o;
             let grow = (rew - a).max(0.0) * norm;

@@ -1,50 +1,55 @@
 //! CPU feature detection: at run time where `std` is present, at compile time otherwise.
+//!
+//! These are the only feature checks in the core. The visual kernels consult them once, when a
+//! [`crate::core::kernels::Kernels`] table is built; nothing checks features per call.
 
-/// AVX-512F is available for the f32 kernel.
+/// Run-time detection with `std`, compile-time `cfg!(target_feature)` without.
+#[cfg(target_arch = "x86_64")]
+macro_rules! x86_has {
+    ($($f:tt),+) => {{
+        #[cfg(feature = "std")]
+        {
+            true $(&& std::is_x86_feature_detected!($f))+
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            true $(&& cfg!(target_feature = $f))+
+        }
+    }};
+}
+
+/// AVX2 and FMA (Haswell and later, every Zen): the 256-bit f32 and int8 kernels.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx2_fma() -> bool {
+    x86_has!("avx2", "fma")
+}
+
+/// AVX-512F (with AVX2/FMA, which every AVX-512 CPU has): the 512-bit f32 kernel.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx512() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        cfg!(target_feature = "avx512f")
-    }
+    x86_has!("avx512f", "avx2", "fma")
 }
 
-/// AVX-512 VNNI (with F and BW) is available for the int8 kernel.
+/// AVX-512 VNNI with F and BW (Cascade Lake, Ice Lake, Zen 4 and later): the `vpdpbusd` int8 kernel.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx512_vnni() -> bool {
+    x86_has!("avx512f", "avx512bw", "avx512vnni", "avx2", "fma")
+}
+
+/// The ARMv8.2 dot-product extension (`SDOT`/`UDOT`: Cortex-A55/A75 and later, Jetson Xavier's Carmel and Orin's
+/// A78AE; not Jetson Nano's A57).
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub fn has_dotprod() -> bool {
     #[cfg(feature = "std")]
     {
-        std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vnni")
+        std::arch::is_aarch64_feature_detected!("dotprod")
     }
     #[cfg(not(feature = "std"))]
     {
-        cfg!(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))
+        cfg!(target_feature = "dotprod")
     }
-}
-
-/// The kernel family the visual pathway uses on this machine, for reports and benchmarks.
-pub fn kernel_name() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx512_vnni() {
-            return "avx512f+vnni";
-        }
-        if has_avx512() {
-            return "avx512f (int8 portable)";
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        return "neon (int8 portable)";
-    }
-    #[allow(unreachable_code)]
-    "portable"
 }

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+pub use crate::core::kernels::KernelError;
+
 /// A model configuration that cannot describe a working model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -84,6 +86,40 @@ pub enum InputError {
     NoModality,
 }
 
+/// Where an accelerator backend (the CUDA pipeline of the host side) failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum BackendStage {
+    /// Finding the driver, the device or the kernel compiler, compiling or loading the kernels.
+    Start,
+    /// Allocating device or pinned host memory.
+    Alloc,
+    /// Copying between host and device.
+    Copy,
+    /// Launching a kernel.
+    Launch,
+    /// Capturing or replaying a CUDA graph.
+    Graph,
+    /// Waiting for the device.
+    Sync,
+    /// The start-up self-test found results out of tolerance.
+    SelfTest,
+    /// The model's configuration exceeds what the kernels were built for.
+    Limits,
+}
+
+/// A failure of an accelerator backend: the stage and the driver's (or emulator's) status code, 0 when there is
+/// none. Small and `Copy`, like every error of the core; the host side's own error type carries the details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BackendError {
+    /// Where it failed.
+    pub stage: BackendStage,
+    /// The status code (a `CUresult` on CUDA), or 0.
+    pub code: i32,
+}
+
 /// Any error of this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -95,6 +131,11 @@ pub enum Error {
     Format(FormatError),
     /// See [`InputError`].
     Input(InputError),
+    /// See [`KernelError`]: a kernel level this CPU lacks (e.g. forced by `AVF_BEL_KERNELS`), or a refused kernel
+    /// call.
+    Kernel(KernelError),
+    /// See [`BackendError`].
+    Backend(BackendError),
     /// The caller's scratch buffer is smaller than the configuration needs.
     ScratchTooSmall {
         /// Floats needed.
@@ -117,6 +158,16 @@ impl From<FormatError> for Error {
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::Input(e)
+    }
+}
+impl From<KernelError> for Error {
+    fn from(e: KernelError) -> Self {
+        Error::Kernel(e)
+    }
+}
+impl From<BackendError> for Error {
+    fn from(e: BackendError) -> Self {
+        Error::Backend(e)
     }
 }
 impl From<ConfigError> for FormatError {
@@ -194,12 +245,39 @@ impl fmt::Display for InputError {
     }
 }
 
+impl fmt::Display for BackendStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendStage::Start => "start-up",
+            BackendStage::Alloc => "memory allocation",
+            BackendStage::Copy => "copy",
+            BackendStage::Launch => "kernel launch",
+            BackendStage::Graph => "graph capture or replay",
+            BackendStage::Sync => "synchronisation",
+            BackendStage::SelfTest => "self-test",
+            BackendStage::Limits => "kernel limits",
+        })
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code == 0 {
+            write!(f, "accelerator {} failed", self.stage)
+        } else {
+            write!(f, "accelerator {} failed (status {})", self.stage, self.code)
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => e.fmt(f),
             Error::Format(e) => e.fmt(f),
             Error::Input(e) => e.fmt(f),
+            Error::Kernel(e) => e.fmt(f),
+            Error::Backend(e) => e.fmt(f),
             Error::ScratchTooSmall { needed, got } => {
                 write!(f, "scratch buffer holds {got} floats, the configuration needs {needed}")
             }
@@ -213,5 +291,7 @@ impl std::error::Error for ConfigError {}
 impl std::error::Error for FormatError {}
 #[cfg(feature = "std")]
 impl std::error::Error for InputError {}
+#[cfg(feature = "std")]
+impl std::error::Error for BackendError {}
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}

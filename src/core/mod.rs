@@ -13,6 +13,7 @@ pub mod dense;
 pub mod epp;
 pub mod error;
 pub mod fusion;
+pub mod kernels;
 pub mod link;
 pub mod manifest;
 pub mod pipeline;

@@ -20,6 +20,7 @@ use crate::core::dense::Readout;
 use crate::core::epp::epp;
 use crate::core::error::{Error, InputError};
 use crate::core::fusion::{Contribution, Fusion};
+use crate::core::kernels::{KernelReport, Kernels};
 use crate::core::manifest::{audio_inputs, ModelWeights};
 use crate::core::visual::Visual;
 use crate::core::weights::Weights;
@@ -82,7 +83,7 @@ impl<'a> Pipeline<'a> {
         let mut arena = Arena::counting();
         match ModelWeights::resolve(w) {
             Ok(mw) => {
-                let _ = Pipeline::build(&mw, w.model_hash(), &mut arena);
+                let _ = Pipeline::build(&mw, w.model_hash(), &mut arena, Kernels::portable());
                 arena.used()
             }
             // A file that does not resolve cannot be built; `new` reports why.
@@ -90,24 +91,37 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats). The tensors are resolved once
-    /// ([`ModelWeights::resolve`]); afterwards nothing looks a tensor up again and nothing allocates.
+    /// Bind validated weights to `scratch` (at least [`Self::scratch_len`] floats), with the best kernels this CPU
+    /// runs; with `std`, the `AVF_BEL_KERNELS` environment variable forces a lower level (`portable`, `avx2`,
+    /// `avx512`, `avx512vnni`, `neon`, `dotprod`), and a level this CPU lacks is an [`Error::Kernel`]. The tensors
+    /// are resolved once ([`ModelWeights::resolve`]); afterwards nothing looks a tensor up again and nothing
+    /// allocates.
     pub fn new(w: &Weights<'a>, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        #[cfg(feature = "std")]
+        let kernels = Kernels::from_env()?;
+        #[cfg(not(feature = "std"))]
+        let kernels = Kernels::detect();
+        Self::with_kernels(w, scratch, kernels)
+    }
+
+    /// [`Pipeline::new`] with a given kernel table (e.g. `Kernels::for_level(Level::Avx2)?`), whatever the
+    /// environment says: how one process runs and compares several levels.
+    pub fn with_kernels(w: &Weights<'a>, scratch: &'a mut [f32], kernels: Kernels) -> Result<Self, Error> {
         let mw = ModelWeights::resolve(w)?;
         let needed = Self::scratch_len(w);
         if scratch.len() < needed {
             return Err(Error::ScratchTooSmall { needed, got: scratch.len() });
         }
         let mut arena = Arena::new(scratch);
-        let p = Pipeline::build(&mw, w.model_hash(), &mut arena)?;
+        let p = Pipeline::build(&mw, w.model_hash(), &mut arena, kernels)?;
         // The dry run and the real construction took the same buffers.
         debug_assert_eq!(arena.used(), needed);
         Ok(p)
     }
 
-    fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>) -> Result<Self, Error> {
+    fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>, kernels: Kernels) -> Result<Self, Error> {
         let cfg = mw.config;
-        let mut visual = Visual::new(&cfg.visual, &mw.visual, arena)?;
+        let mut visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
         visual.set_luma(cfg.input.luma);
         let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
         frontend.set_loudness(cfg.input.loudness_tau_ms);
@@ -141,6 +155,11 @@ impl<'a> Pipeline<'a> {
     /// CRC-64 of the weights header this pipeline was built from.
     pub fn model_hash(&self) -> u64 {
         self.model_hash
+    }
+
+    /// Which kernels this pipeline runs (level and GEMM names; `Display` prints one line).
+    pub fn kernels(&self) -> KernelReport {
+        self.visual.kernels().report()
     }
 
     /// The visual pathway (for per-stage use and benchmarks).
@@ -230,7 +249,10 @@ impl<'a> Pipeline<'a> {
         // A format-3 model replaces a missing sense by the present one (`InputConfig::substitute`).
         let (audio, video) =
             if self.cfg.input.substitute { (audio.or(video), video.or(audio)) } else { (audio, video) };
-        let contribution = self.fusion.forward(audio, video, self.s)?;
+        let mut contribution = self.fusion.forward(audio, video, self.s)?;
+        if self.cfg.input.substitute {
+            contribution = contribution.substituted(m.audio, m.video);
+        }
         let mut emotions = [0.0; N_EMOTIONS];
         let terms = self.bel.forward(self.s, &mut emotions)?;
         Ok(Output { emotions, epp: epp(&emotions), contribution, terms })

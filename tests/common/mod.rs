@@ -55,3 +55,22 @@ pub fn command() -> Command {
         _ => Command::new(bin),
     }
 }
+
+/// The study's ratings (found by `avf_bel::data::find_data`: `$AVF_BEL_DATA`, else `../shared/data`), or `None`
+/// after printing why `test` skips. Where the data must be there (`.ci/run`, which runs with `CI=true`, or
+/// `AVF_BEL_REQUIRE_DATA=1`) a missing folder fails the test instead of skipping it.
+pub fn study_data(test: &str) -> Option<std::path::PathBuf> {
+    use std::io::Write;
+    match avf_bel::data::find_data(None) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            let required = |v: &str| std::env::var(v).is_ok_and(|x| x == "1" || x.eq_ignore_ascii_case("true"));
+            if required("AVF_BEL_REQUIRE_DATA") || required("CI") {
+                panic!("{test}: the study's data are required here (CI or AVF_BEL_REQUIRE_DATA=1) but {e}");
+            }
+            // Written straight to the process's stderr, past the test harness's capture, so the skip is seen.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {e}");
+            None
+        }
+    }
+}

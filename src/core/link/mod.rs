@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 pub use frame::FrameError;
 
 /// Version of the message set, the first byte of every payload. A reader rejects other versions.
-pub const PROTOCOL_VERSION: u8 = 1;
+///
+/// Version 2 (this one) added [`flags::NO_ESTIMATE`]: a sample with no usable sense carries NaN instead of numbers
+/// (version 1 sent zeros, which read as "most negative").
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Bits of [`Sample::flags`] and [`Heartbeat::flags`]; readers must ignore bits they do not know.
 pub mod flags {
@@ -37,6 +40,9 @@ pub mod flags {
     pub const DEGRADED: u8 = 1 << 3;
     /// A reward was applied to BEL in the last second.
     pub const LEARNING: u8 = 1 << 4;
+    /// There is no estimate: no sense is usable (none configured delivers data) and no earlier result may stand in.
+    /// `epp` and `emotions` are NaN and `confidence` is 0; a reader must not use them.
+    pub const NO_ESTIMATE: u8 = 1 << 5;
 }
 
 /// One read-out of the model, published at the sample rate.
@@ -48,9 +54,9 @@ pub struct Sample {
     pub capture_ns: u64,
     /// CLOCK_MONOTONIC (ns) when the sample was handed to the transports.
     pub publish_ns: u64,
-    /// Emotional Positivity Parameter, 0–1.
+    /// Emotional Positivity Parameter, 0–1 (NaN with [`flags::NO_ESTIMATE`]).
     pub epp: f32,
-    /// Intensities 0–1 of angry, happy, peaceful, sad, scared.
+    /// Intensities 0–1 of angry, happy, peaceful, sad, scared (NaN with [`flags::NO_ESTIMATE`]).
     pub emotions: [f32; N_EMOTIONS],
     /// How much evidence the values rest on, 0–1 (see `docs/wire.md`; not a calibrated probability).
     pub confidence: f32,
@@ -58,6 +64,13 @@ pub struct Sample {
     pub flags: u8,
     /// The weights' model hash (`avf-bel inspect` prints it).
     pub model_hash: u64,
+}
+
+impl Sample {
+    /// Whether the sample carries an estimate (else `epp`, `emotions` are NaN: see [`flags::NO_ESTIMATE`]).
+    pub fn has_estimate(&self) -> bool {
+        self.flags & flags::NO_ESTIMATE == 0 && self.epp.is_finite()
+    }
 }
 
 /// The daemon's 1 Hz liveness message.

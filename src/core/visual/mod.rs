@@ -20,14 +20,12 @@
 //! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
 //! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly.
 
-pub mod conv;
-
 use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
 use crate::core::dense::{Dense, Readout};
 use crate::core::error::{Error, InputError};
+use crate::core::kernels::{ConvShape, KernelError, Kernels};
 use crate::core::manifest::{ConvView, VisualWeights};
-use conv::ConvShape;
 
 /// The four CORnet-Z blocks, in order (the names of the model: V1, V2, V4, IT).
 pub const BLOCKS: [&str; 4] = ["V1", "V2", "V4", "IT"];
@@ -86,7 +84,7 @@ pub fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
     out
 }
 
-/// Bytes of the largest channels-last u8 block input.
+/// Bytes of the largest channel-quad u8 block input.
 fn hwc_len(sh: &[(ConvShape, usize); 4]) -> usize {
     sh.iter().map(|(s, _)| s.h * s.w * s.cpad()).max().unwrap_or(0)
 }
@@ -102,6 +100,8 @@ pub struct Visual<'a> {
     blocks: [Block<'a>; 4],
     head: Option<Dense<'a>>,
     readout: Readout<'a>,
+    /// The convolution kernels, chosen once at construction.
+    kernels: Kernels,
     // Run state.
     ring: &'a mut [u8],
     stack_u8: &'a mut [u8],
@@ -163,7 +163,7 @@ struct StateSizes {
     conv_out: usize,
     /// Largest pooled activation.
     act: usize,
-    /// Largest channels-last u8 block input.
+    /// Largest channel-quad u8 block input.
     act_u8: usize,
     /// IT width.
     it: usize,
@@ -176,7 +176,7 @@ impl StateSizes {
         let sh = shapes(cfg);
         StateSizes {
             frames: cfg.channels as usize * cfg.height as usize * cfg.width as usize,
-            packed: sh.iter().map(|(s, _)| s.packed_len().max(s.packed_len_u8().div_ceil(4))).max().unwrap_or(0),
+            packed: sh.iter().map(|(s, _)| s.packed_len_i8()).max().unwrap_or(0),
             conv_out: sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0),
             act: sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0),
             act_u8: hwc_len(&sh),
@@ -190,12 +190,18 @@ impl<'a> Visual<'a> {
     /// Floats of scratch the pathway needs for these weights: a dry run of [`Self::new`] on a counting arena.
     pub fn scratch_len(cfg: &VisualConfig, vw: &VisualWeights<'_>) -> usize {
         let mut arena = Arena::counting();
-        let _ = Visual::new(cfg, vw, &mut arena);
+        let _ = Visual::new(cfg, vw, &mut arena, Kernels::portable());
         arena.used()
     }
 
-    /// Bind the visual weights (f16 is widened into `arena`) and carve the run state out of `arena`.
-    pub fn new(cfg: &VisualConfig, vw: &VisualWeights<'a>, arena: &mut Arena<'a>) -> Result<Self, Error> {
+    /// Bind the visual weights (f16 is widened into `arena`) and carve the run state out of `arena`; the
+    /// convolutions run `kernels` (the run state's size does not depend on them).
+    pub fn new(
+        cfg: &VisualConfig,
+        vw: &VisualWeights<'a>,
+        arena: &mut Arena<'a>,
+        kernels: Kernels,
+    ) -> Result<Self, Error> {
         let cfg = *cfg;
         let sh = shapes(&cfg);
         let mut blocks = [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[] }; 4];
@@ -220,6 +226,7 @@ impl<'a> Visual<'a> {
             blocks,
             head,
             readout,
+            kernels,
             ring: arena.take_bytes(z.frames)?,
             stack_u8: arena.take_bytes(z.frames)?,
             stack_f32: arena.take(z.frames)?,
@@ -247,6 +254,11 @@ impl<'a> Visual<'a> {
     /// The configuration.
     pub fn config(&self) -> &VisualConfig {
         &self.cfg
+    }
+
+    /// The convolution kernels this pathway runs.
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
     }
 
     /// The four blocks (geometry and precision).
@@ -291,7 +303,7 @@ impl<'a> Visual<'a> {
             let src = ((self.frames_seen - c as u64 + i as u64) % c as u64) as usize;
             self.stack_u8[i * n..(i + 1) * n].copy_from_slice(&self.ring[src * n..(src + 1) * n]);
         }
-        self.forward_stack();
+        self.forward_stack()?;
         // Welford's update: the variance of IT over stacks without the cancellation of Σx² − (Σx)²/n.
         self.stacks += 1;
         let n = self.stacks as f32;
@@ -304,46 +316,48 @@ impl<'a> Visual<'a> {
     }
 
     /// CORnet-Z on the current `stack_u8`, leaving IT's global average in `gap`.
-    fn forward_stack(&mut self) {
+    ///
+    /// The buffers are sized for these shapes at construction, so the kernels' length checks cannot fail here;
+    /// they are propagated rather than unwrapped all the same.
+    fn forward_stack(&mut self) -> Result<(), Error> {
+        let k = self.kernels;
         let mut in_scale = 1.0 / 255.0; // scale of the u8 input of the next int8 block
         let mut input_is_frames = true;
+        let mut act_max = 0.0; // the largest pooled activation of the previous block
         for b in 0..4 {
             let blk = self.blocks[b];
             let s = blk.shape;
-            let n_in = s.cin * s.h * s.w;
+            let n_in = s.input_len();
             match blk.weights {
                 BlockWeights::F32(w) => {
                     if input_is_frames {
                         for (d, &x) in self.stack_f32[..n_in].iter_mut().zip(self.stack_u8.iter()) {
                             *d = x as f32 * (1.0 / 255.0);
                         }
-                        conv::im2col_f32(&s, &self.stack_f32[..n_in], self.packed);
+                        k.im2col_f32(&s, &self.stack_f32[..n_in], self.packed)?;
                     } else {
-                        conv::im2col_f32(&s, &self.act[..n_in], self.packed);
+                        k.im2col_f32(&s, &self.act[..n_in], self.packed)?;
                     }
-                    conv::gemm_f32(&s, blk.cout, w, self.packed, self.conv_out);
+                    k.gemm_f32(&s, blk.cout, w, self.packed, self.conv_out)?;
                 }
                 BlockWeights::I8 { data, scales } => {
-                    let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.packed);
-                    let hwc = &mut self.act_u8[..s.h * s.w * s.cpad()];
+                    let quads = &mut self.act_u8[..s.input_len_u8()];
                     if input_is_frames {
-                        to_channels_last(&self.stack_u8[..n_in], s.cin, s.h * s.w, hwc);
+                        to_channel_quads(&self.stack_u8[..n_in], s.cin, s.h * s.w, quads);
                     } else {
-                        in_scale = quantise_u8(&self.act[..n_in], s.cin, s.h * s.w, hwc);
+                        in_scale = quantise_with_max(&self.act[..n_in], s.cin, s.h * s.w, act_max, quads);
                     }
-                    conv::im2col_u8(&s, hwc, packed);
-                    conv::gemm_i8(&s, blk.cout, data, scales, in_scale, packed, self.conv_out);
+                    k.im2col_u8(&s, quads, self.packed)?;
+                    k.gemm_i8(&s, blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
                 }
             }
-            pool_bias_relu(
+            act_max = k.pool_bias_relu(
                 &self.conv_out[..blk.cout * s.n()],
-                blk.cout,
-                s.ho(),
-                s.wo(),
+                (blk.cout, s.ho(), s.wo()),
                 blk.bias,
                 self.act,
                 self.packed,
-            );
+            )?;
             input_is_frames = false;
         }
         let it = self.blocks[3];
@@ -356,6 +370,7 @@ impl<'a> Visual<'a> {
         if let Some(head) = &self.head {
             head.forward(self.gap, self.logits);
         }
+        Ok(())
     }
 
     /// IT's global-average vector of the most recent stack.
@@ -396,80 +411,65 @@ impl<'a> Visual<'a> {
     }
 }
 
-/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU.
-///
-/// Separable: each output row first takes the elementwise max of up to three input rows (contiguous, vectorises)
-/// into `rowmax`, which holds a −∞ sentinel on each side (so it must hold `w + 2` floats); each output pixel is then
-/// the max of three neighbours of that row with no bounds tests.
-pub fn pool_bias_relu(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) {
-    // `maxps` semantics (no NaN special-casing): activations here are finite.
-    #[inline(always)]
-    fn mx(a: f32, b: f32) -> f32 {
-        if a > b {
-            a
-        } else {
-            b
-        }
-    }
-    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
-    let rm = &mut rowmax[..w + 2];
-    rm[0] = f32::NEG_INFINITY;
-    rm[w + 1] = f32::NEG_INFINITY;
-    for ch in 0..c {
-        let src = &x[ch * h * w..(ch + 1) * h * w];
-        let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
-        let b = bias[ch];
-        for py in 0..ph {
-            let y = 2 * py;
-            let mid = &mut rm[1..w + 1];
-            mid.copy_from_slice(&src[y * w..y * w + w]);
-            for yy in [y.wrapping_sub(1), y + 1] {
-                if yy < h {
-                    for (m, &v) in mid.iter_mut().zip(&src[yy * w..yy * w + w]) {
-                        *m = mx(*m, v);
-                    }
-                }
-            }
-            let drow = &mut dst[py * pw..py * pw + pw];
-            let r = &rm[..2 * pw + 1];
-            for (px, d) in drow.iter_mut().enumerate() {
-                let m = mx(mx(r[2 * px], r[2 * px + 1]), r[2 * px + 2]);
-                *d = mx(m + b, 0.0);
-            }
-        }
-    }
+/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU (the portable kernel; `rowmax` holds
+/// `w + 2` floats); returns the largest output. See [`Kernels::pool_bias_relu`].
+pub fn pool_bias_relu(
+    x: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    bias: &[f32],
+    out: &mut [f32],
+    rowmax: &mut [f32],
+) -> Result<f32, KernelError> {
+    Kernels::portable().pool_bias_relu(x, (c, h, w), bias, out, rowmax)
 }
 
-/// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to channels-last u8 with one scale
-/// (max/255), padding channels to a multiple of 4 with zeros; returns the scale.
+/// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to u8 channel quads (`[cpad/4][hw][4]`, the
+/// int8 kernels' input layout; channels past `c` zero) with one scale (max/255); returns the scale.
 pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> f32 {
     let max = x[..c * hw].iter().fold(0.0f32, |m, &v| m.max(v));
-    let cpad = c.div_ceil(4) * 4;
+    quantise_with_max(x, c, hw, max, q)
+}
+
+/// [`quantise_u8`] with the maximum already known (pooling returns it).
+fn quantise_with_max(x: &[f32], c: usize, hw: usize, max: f32, q: &mut [u8]) -> f32 {
     if max <= 0.0 || !max.is_finite() {
-        q[..hw * cpad].fill(0);
+        q[..hw * c.div_ceil(4) * 4].fill(0);
         return 1.0;
     }
     let inv = 255.0 / max;
-    if cpad != c {
-        q[..hw * cpad].fill(0);
-    }
-    for ch in 0..c {
-        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
-            q[p * cpad + ch] = (v * inv + 0.5) as u8;
-        }
-    }
+    // 0 ≤ v·inv + 0.5 ≤ 255.5 for 0 ≤ v ≤ max: the truncating i32 conversion rounds to nearest and fits a byte
+    // (and, unlike a saturating f32 → u8 cast, vectorises).
+    interleave_quads(x, c, hw, q, |v| (v * inv + 0.5) as i32 as u8);
     max / 255.0
 }
 
-/// CHW u8 (`c` channels of `hw` pixels) to channels-last with channels padded to a multiple of 4.
-pub fn to_channels_last(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
-    let cpad = c.div_ceil(4) * 4;
-    if cpad != c {
-        q[..hw * cpad].fill(0);
-    }
-    for ch in 0..c {
-        for (p, &v) in x[ch * hw..(ch + 1) * hw].iter().enumerate() {
-            q[p * cpad + ch] = v;
+/// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero).
+pub fn to_channel_quads(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
+    interleave_quads(x, c, hw, q, |v| v);
+}
+
+/// Write `c` CHW planes of `hw` values as `[cpad/4][hw][4]` bytes through `f`, four planes per quad plane.
+#[inline(always)]
+fn interleave_quads<T: Copy>(x: &[T], c: usize, hw: usize, q: &mut [u8], f: impl Fn(T) -> u8) {
+    for t in 0..c.div_ceil(4) {
+        let dst: &mut [[u8; 4]] = bytemuck::cast_slice_mut(&mut q[t * hw * 4..(t + 1) * hw * 4]);
+        let lanes = (c - 4 * t).min(4);
+        if lanes == 4 {
+            let (a, b) = (&x[4 * t * hw..(4 * t + 1) * hw], &x[(4 * t + 1) * hw..(4 * t + 2) * hw]);
+            let (cc, d) = (&x[(4 * t + 2) * hw..(4 * t + 3) * hw], &x[(4 * t + 3) * hw..(4 * t + 4) * hw]);
+            for (p, o) in dst.iter_mut().enumerate() {
+                *o = [f(a[p]), f(b[p]), f(cc[p]), f(d[p])];
+            }
+        } else {
+            for (p, o) in dst.iter_mut().enumerate() {
+                let mut v = [0u8; 4];
+                for (i, vi) in v.iter_mut().enumerate().take(lanes) {
+                    *vi = f(x[(4 * t + i) * hw + p]);
+                }
+                *o = v;
+            }
         }
     }
 }

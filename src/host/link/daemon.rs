@@ -1,38 +1,44 @@
-//! The daemon behind `avf-bel serve`: paced inputs → [`Pipeline`] → samples on a Unix socket and a serial port,
-//! rewards back into BEL, state saved atomically. One thread; every I/O is non-blocking, so a slow or vanished
-//! reader costs a dropped message (counted), never a stalled pipeline.
+//! The daemon behind `avf-bel serve`: live inputs → a [`Backend`] → samples on a Unix socket, a serial port, stdout
+//! and ROS 2; rewards back into BEL; the learned state saved atomically.
 //!
-//! Per tick (default 30 per second): feed the audio and frames that "arrived" since the last tick (inputs are paced
-//! in real time), close the clip if its window (default 3 s) is over, read rewards, [`Pipeline::peek`], publish.
-//! Early in each window (`warmup`) the sample repeats the previous window's closing result, flagged
-//! [`flags::WARMING_UP`].
+//! One inference thread runs a fixed-rate tick (default 30 per second); each input has its own capture thread
+//! ([`super::inputs`]). Per tick: close the clip if its window (default 3 s) is over, drain what the inputs captured
+//! into the backend, apply rewards, [`Backend::peek`], publish. The units:
+//! - [`super::clock`]: the tick and the window;
+//! - [`super::inputs`]: capture threads, frame retiming, which senses are live;
+//! - [`decide`]: what a sample says (flags, fresh/held/no estimate, confidence) — a pure function;
+//! - [`super::publish`]: transports, JSON, statistics.
+//!
+//! Nothing in the tick waits on a source or a reader, and every wait is a short slice, so SIGTERM/SIGINT end the
+//! daemon within a second in every state.
 
+use super::clock::{Pacer, Window};
+use super::inputs::{Fed, Inputs};
 use super::notify::Notifier;
+use super::publish::{Histogram, Outputs};
 use super::serial::Serial;
-use super::socket::{Conn, Listener, Recv};
+use super::socket::Listener;
 use super::state::{self, StateError};
 use super::sys::{monotonic_ns, stop_requested};
-use crate::core::config::EMOTIONS;
+use crate::core::backend::Backend;
 use crate::core::error::{Error, InputError};
-use crate::core::link::{
-    decode_stream, flags, Heartbeat, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD,
-};
-use crate::host::media::{read_wav, read_y4m};
-use crate::host::stimuli::{io::resolve_stimulus, render_audio, render_frames, RenderOptions};
-use crate::{Modalities, Output, Pipeline};
-use std::collections::VecDeque;
-use std::io::Write;
-use std::path::PathBuf;
+use crate::core::link::{flags, Heartbeat, Message, Reward, Sample};
+use crate::host::capture::{self, ModelInput, Sense, SynthOptions};
+use crate::{Modalities, Output};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub use super::inputs::{SenseState, STALE};
+pub use super::publish::{flag_names, heartbeat_json, sample_json, Stats};
 
 /// Everything `serve` can be told.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeOptions {
-    /// Audio input URI (`synth://NAME`, `file://clip.wav`), if any.
+    /// Audio input URI (see [`crate::host::capture::uri`]), if any.
     pub audio: Option<String>,
-    /// Video input URI (`synth://NAME`, `file://clip.y4m`), if any.
+    /// Video input URI, if any.
     pub video: Option<String>,
-    /// Serial device to publish on (and read rewards from).
+    /// Serial device to publish on (and read rewards from); an empty path or `none` means no serial port.
     pub serial: Option<PathBuf>,
     /// Serial baud rate.
     pub baud: u32,
@@ -50,7 +56,7 @@ pub struct ServeOptions {
     pub duration: Option<f64>,
     /// Samples per second.
     pub rate: f64,
-    /// Clip window in seconds: the pipeline's clip is closed and restarted this often.
+    /// Clip window in seconds: the model's clip is closed and restarted this often.
     pub window: f64,
     /// Seconds at the start of each window during which the previous window's result is repeated.
     pub warmup: f64,
@@ -60,6 +66,8 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     /// Seed of synthesised stimuli.
     pub seed: u64,
+    /// Publish on ROS 2 too (feature `ros2`; see `docs/wire.md` for topics and QoS).
+    pub ros2: bool,
 }
 
 impl Default for ServeOptions {
@@ -81,12 +89,24 @@ impl Default for ServeOptions {
             queue: 8,
             data_dir: PathBuf::from("../shared/data"),
             seed: 0,
+            ros2: false,
         }
     }
 }
 
+/// Whether a configured serial path means "no serial port" (`""` or `none`, e.g. `serial = ""` in a profile or
+/// `--serial none`).
+pub fn serial_off(p: &Path) -> bool {
+    p.as_os_str().is_empty() || p.as_os_str() == "none"
+}
+
 impl ServeOptions {
-    /// Check ranges; the message names the option.
+    /// The serial port to open, if any (see [`serial_off`]).
+    pub fn serial_port(&self) -> Option<&Path> {
+        self.serial.as_deref().filter(|p| !serial_off(p))
+    }
+
+    /// Check ranges and inputs; the message names the option.
     pub fn validate(&self) -> Result<(), String> {
         let check =
             |ok: bool, name: &str, range: &str| if ok { Ok(()) } else { Err(format!("`{name}` must be {range}")) };
@@ -103,409 +123,152 @@ impl ServeOptions {
             check(d.is_finite() && d > 0.0, "duration", "a positive number of seconds")?;
         }
         if self.audio.is_none() && self.video.is_none() {
-            return Err("no input: give --audio URI and/or --video URI (e.g. synth://happy)".into());
+            return Err("no input: give --audio URI and/or --video URI (e.g. alsa://default, v4l2:///dev/video0, \
+                        synth://happy)"
+                .into());
         }
-        if self.serial.is_none() && self.socket.is_none() && !self.json {
-            return Err("no output: give --socket PATH, --serial DEV and/or --json".into());
+        if self.serial_port().is_none() && self.socket.is_none() && !self.json && !self.ros2 {
+            return Err("no output: give --socket PATH, --serial DEV, --json and/or --ros2".into());
         }
-        for uri in [&self.audio, &self.video].into_iter().flatten() {
-            parse_uri(uri)?;
+        for (uri, sense) in [(&self.audio, Sense::Audio), (&self.video, Sense::Video)] {
+            if let Some(u) = uri {
+                capture::parse_uri(u, sense)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this build can do what the options ask (live capture needs the `capture` feature, `ros2` the
+    /// `ros2` feature). Separate from [`ServeOptions::validate`] so a profile naming a camera parses anywhere.
+    pub fn check_build(&self) -> Result<(), String> {
+        if self.ros2 && !cfg!(feature = "ros2") {
+            return Err("--ros2: this avf-bel was built without ROS 2; rebuild with `--features ros2`".into());
+        }
+        for (uri, sense) in [(&self.audio, Sense::Audio), (&self.video, Sense::Video)] {
+            if let Some(u) = uri {
+                capture::parse_uri(u, sense)?.check_build(u)?;
+            }
         }
         Ok(())
     }
 }
 
-/// A parsed input URI.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// A built-in (or `stimuli.csv`) stimulus, rendered and looped.
-    Synth(String),
-    /// A WAV or Y4M file, looped.
-    File(PathBuf),
+/// What each sense and the window say at one tick: the input of [`decide`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TickFacts {
+    /// The audio sense.
+    pub audio: SenseState,
+    /// The video sense.
+    pub video: SenseState,
+    /// Seconds since the window started.
+    pub in_window: f64,
+    /// Window length, seconds.
+    pub window: f64,
+    /// Warm-up at the start of each window, seconds.
+    pub warmup: f64,
+    /// Feeding the backend failed this tick.
+    pub feed_failed: bool,
+    /// A reward was applied within the last second.
+    pub learning: bool,
+    /// Confidence of the previous window's closing result, if there is one to hold.
+    pub held: Option<f32>,
 }
 
-/// Parse `synth://NAME` or `file://PATH`; live sources are refused with a clear message.
-pub fn parse_uri(uri: &str) -> Result<Source, String> {
-    if let Some(name) = uri.strip_prefix("synth://") {
-        if name.is_empty() {
-            return Err(format!("`{uri}`: synth:// needs a stimulus name, e.g. synth://happy"));
-        }
-        Ok(Source::Synth(name.to_string()))
-    } else if let Some(p) = uri.strip_prefix("file://") {
-        if p.is_empty() {
-            return Err(format!("`{uri}`: file:// needs a path"));
-        }
-        Ok(Source::File(PathBuf::from(p)))
-    } else if uri.starts_with("v4l2://") || uri.starts_with("alsa://") {
-        Err(format!(
-            "`{uri}`: live capture (v4l2:// cameras, alsa:// microphones) is not implemented yet; use synth://NAME or \
-             file://clip.wav / file://clip.y4m"
-        ))
-    } else {
-        Err(format!("`{uri}`: unknown input; expected synth://NAME, file://clip.wav or file://clip.y4m"))
-    }
-}
-
-/// One paced input: a clip looped in real time, or an error retried every few seconds.
-struct Paced<T> {
-    uri: String,
-    clip: Result<Vec<T>, String>,
-    /// Elements per item (1 for PCM samples, h·w for frames).
-    item: usize,
-    /// Items per second.
-    rate: f64,
-    /// Items delivered since start.
-    delivered: u64,
-    pos: usize,
-    retry_at: f64,
-    warned: bool,
-}
-
-impl<T: Copy> Paced<T> {
-    fn items(&self) -> usize {
-        self.clip.as_ref().map(|c| c.len() / self.item).unwrap_or(0)
-    }
-
-    /// Deliver the items due by `t` seconds (at most one loop's worth per call) to `f`; whether any were due and
-    /// delivered.
-    fn feed(&mut self, t: f64, f: &mut dyn FnMut(&[T]) -> Result<(), Error>) -> Result<bool, Error> {
-        let due = (t * self.rate) as u64;
-        let n_items = self.items();
-        if n_items == 0 {
-            self.delivered = due;
-            return Ok(false);
-        }
-        let mut want = due.saturating_sub(self.delivered).min(n_items as u64) as usize;
-        self.delivered = due;
-        let any = want > 0;
-        let clip = match &self.clip {
-            Ok(c) => c,
-            Err(_) => return Ok(false),
-        };
-        while want > 0 {
-            let take = want.min(n_items - self.pos);
-            f(&clip[self.pos * self.item..(self.pos + take) * self.item])?;
-            self.pos = (self.pos + take) % n_items;
-            want -= take;
-        }
-        Ok(any)
-    }
-
-    fn ok(&self) -> bool {
-        self.items() > 0
-    }
-}
-
-fn load_audio(src: &Source, sample_rate: u32, o: &ServeOptions) -> Result<Vec<f32>, String> {
-    match src {
-        Source::Synth(name) => {
-            let params = resolve_stimulus(&o.data_dir, name).map_err(|e| e.to_string())?;
-            let opts = RenderOptions { seconds: o.window, seed: o.seed, sample_rate, ..RenderOptions::default() };
-            render_audio(&params, &opts).map_err(|e| e.to_string())
-        }
-        Source::File(p) => {
-            let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            read_wav(&b, sample_rate).map_err(|e| format!("{}: {e}", p.display()))
-        }
-    }
-}
-
-fn load_video(src: &Source, h: usize, w: usize, fps: u16, o: &ServeOptions) -> Result<Vec<u8>, String> {
-    match src {
-        Source::Synth(name) => {
-            if h != w {
-                return Err("synth:// renders square frames; this model's frames are not square".into());
-            }
-            let params = resolve_stimulus(&o.data_dir, name).map_err(|e| e.to_string())?;
-            let opts = RenderOptions {
-                seconds: o.window,
-                seed: o.seed,
-                size: w,
-                fps: u32::from(fps),
-                ..RenderOptions::default()
-            };
-            render_frames(&params, &opts).map_err(|e| e.to_string())
-        }
-        Source::File(p) => {
-            let b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let y = read_y4m(&b).map_err(|e| format!("{}: {e}", p.display()))?;
-            Ok(y.frames_at(f64::from(fps), w, h))
-        }
-    }
-}
-
-/// Latency histogram: 10 µs buckets up to 100 ms, plus an overflow bucket (fixed memory for any run length).
-struct Histogram {
-    buckets: Vec<u32>,
-    n: u64,
-    max_us: u64,
-}
-
-impl Histogram {
-    const WIDTH_US: u64 = 10;
-
-    fn new() -> Self {
-        Histogram { buckets: vec![0; 10_001], n: 0, max_us: 0 }
-    }
-
-    fn add(&mut self, us: u64) {
-        let i = ((us / Self::WIDTH_US) as usize).min(self.buckets.len() - 1);
-        self.buckets[i] += 1;
-        self.n += 1;
-        self.max_us = self.max_us.max(us);
-    }
-
-    /// Upper edge (µs) of the bucket holding quantile `q`.
-    fn quantile(&self, q: f64) -> f64 {
-        if self.n == 0 {
-            return 0.0;
-        }
-        let target = ((q * self.n as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        for (i, &c) in self.buckets.iter().enumerate() {
-            seen += u64::from(c);
-            if seen >= target {
-                let edge = ((i as u64 + 1) * Self::WIDTH_US).min(self.max_us);
-                return if i + 1 == self.buckets.len() { self.max_us as f64 } else { edge as f64 };
-            }
-        }
-        self.max_us as f64
-    }
-}
-
-/// A queued socket packet.
-#[derive(Clone, Copy)]
-struct Packet {
-    len: u8,
-    bytes: [u8; MAX_PAYLOAD],
-}
-
-struct Subscriber {
-    conn: Conn,
-    queue: VecDeque<Packet>,
-    dropped: u64,
-}
-
-/// What a run did, for `--stats` and tests.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Stats {
-    /// Samples published.
-    pub samples: u64,
-    /// Of which fresh read-outs (not warm-up or held values).
-    pub fresh: u64,
-    /// Seconds run.
-    pub seconds: f64,
-    /// Latency quantiles (µs) of fresh samples, capture → written to every transport: p50, p99, max.
-    pub latency_us: [f64; 3],
-    /// Messages dropped for slow readers.
-    pub dropped: u64,
-    /// Ticks that started late by more than one period (the loop could not keep up).
-    pub late: u64,
-    /// Rewards applied.
-    pub rewards: u64,
-    /// Rewards or frames refused (out of range, bad CRC, bad payload).
-    pub refused: u64,
-}
-
-impl Stats {
-    /// Achieved samples per second.
-    pub fn rate(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.samples as f64 / self.seconds
-        } else {
-            0.0
-        }
-    }
-
-    /// One line for `--stats`.
-    pub fn line(&self) -> String {
-        format!(
-            "stats: samples={} fresh={} seconds={:.2} rate={:.2}/s latency_p50_ms={:.3} latency_p99_ms={:.3} \
-             latency_max_ms={:.3} dropped={} late_ticks={} rewards={} refused={}",
-            self.samples,
-            self.fresh,
-            self.seconds,
-            self.rate(),
-            self.latency_us[0] / 1000.0,
-            self.latency_us[1] / 1000.0,
-            self.latency_us[2] / 1000.0,
-            self.dropped,
-            self.late,
-            self.rewards,
-            self.refused
+impl TickFacts {
+    fn counts(&self) -> (usize, usize) {
+        let n = |s: SenseState, f: fn(SenseState) -> bool| usize::from(f(s));
+        (
+            n(self.audio, SenseState::live) + n(self.video, SenseState::live),
+            n(self.audio, SenseState::configured) + n(self.video, SenseState::configured),
         )
     }
-}
 
-/// Names of the set bits of [`Sample::flags`].
-pub fn flag_names(f: u8) -> Vec<&'static str> {
-    let names = [
-        (flags::AUDIO_OK, "audio_ok"),
-        (flags::VIDEO_OK, "video_ok"),
-        (flags::WARMING_UP, "warming_up"),
-        (flags::DEGRADED, "degraded"),
-        (flags::LEARNING, "learning"),
-    ];
-    names.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect()
-}
-
-/// A sample as one JSON object on one line.
-pub fn sample_json(s: &Sample) -> String {
-    let emotions: Vec<String> = EMOTIONS.iter().zip(&s.emotions).map(|(n, x)| format!("\"{n}\":{x:.6}")).collect();
-    let status: Vec<String> = flag_names(s.flags).iter().map(|n| format!("\"{n}\"")).collect();
-    format!(
-        "{{\"type\":\"sample\",\"seq\":{},\"capture_ns\":{},\"publish_ns\":{},\"epp\":{:.6},\"emotions\":{{{}}},\
-         \"confidence\":{:.4},\"flags\":{},\"status\":[{}],\"model_hash\":\"{:016x}\"}}",
-        s.seq,
-        s.capture_ns,
-        s.publish_ns,
-        s.epp,
-        emotions.join(","),
-        s.confidence,
-        s.flags,
-        status.join(","),
-        s.model_hash
-    )
-}
-
-/// A heartbeat as one JSON object on one line.
-pub fn heartbeat_json(h: &Heartbeat) -> String {
-    format!(
-        "{{\"type\":\"heartbeat\",\"seq\":{},\"now_ns\":{},\"samples\":{},\"dropped\":{},\"updates\":{},\"flags\":{},\
-         \"model_hash\":\"{:016x}\"}}",
-        h.seq, h.now_ns, h.samples, h.dropped, h.updates, h.flags, h.model_hash
-    )
-}
-
-/// Check a reward: five finite values in 0–1.
-pub fn valid_reward(r: &Reward) -> bool {
-    r.reward.iter().all(|x| x.is_finite() && (0.0..=1.0).contains(x))
-}
-
-/// The running daemon's outputs.
-struct Outputs {
-    listener: Option<Listener>,
-    subs: Vec<Subscriber>,
-    serial: Option<Serial>,
-    serial_queue: VecDeque<([u8; MAX_FRAME], usize)>,
-    serial_offset: usize,
-    serial_dropped: u64,
-    queue: usize,
-    decoder: MessageDecoder,
-}
-
-impl Outputs {
-    fn dropped(&self) -> u64 {
-        self.serial_dropped + self.subs.iter().map(|s| s.dropped).sum::<u64>()
-    }
-
-    fn accept(&mut self) {
-        let Some(l) = &self.listener else { return };
-        loop {
-            match l.accept() {
-                Ok(Some(conn)) => {
-                    let _ = conn.set_send_buffer(16 * 1024);
-                    self.subs.push(Subscriber { conn, queue: VecDeque::with_capacity(self.queue), dropped: 0 });
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!("warning: accept on {}: {e}", l.path().display());
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Send `msg` to every subscriber and the serial port, dropping the oldest queued message when a queue is full.
-    fn publish(&mut self, msg: &Message) {
-        let mut p = Packet { len: 0, bytes: [0; MAX_PAYLOAD] };
-        let Ok(n) = msg.encode(&mut p.bytes) else { return };
-        p.len = n as u8;
-        for s in &mut self.subs {
-            if s.queue.len() >= self.queue {
-                s.queue.pop_front();
-                s.dropped += 1;
-            }
-            s.queue.push_back(p);
-        }
-        if self.serial.is_some() {
-            let mut f = [0u8; MAX_FRAME];
-            if let Ok(n) = crate::core::link::frame::encode(&p.bytes[..p.len as usize], &mut f) {
-                // Drop the oldest frame not yet started (a started frame must finish, or the stream breaks).
-                if self.serial_queue.len() >= self.queue {
-                    let i = usize::from(self.serial_offset > 0);
-                    if self.serial_queue.remove(i).is_some() {
-                        self.serial_dropped += 1;
-                    }
-                }
-                self.serial_queue.push_back((f, n));
-            }
-        }
-        self.flush();
-    }
-
-    fn flush(&mut self) {
-        self.subs.retain_mut(|s| {
-            while let Some(p) = s.queue.front() {
-                match s.conn.send(&p.bytes[..p.len as usize]) {
-                    Ok(true) => {
-                        s.queue.pop_front();
-                    }
-                    Ok(false) => break,
-                    Err(_) => return false, // gone: forget it
-                }
-            }
-            true
-        });
-        if let Some(port) = &self.serial {
-            while let Some((f, n)) = self.serial_queue.front() {
-                match port.write(&f[self.serial_offset..*n]) {
-                    Ok(0) => break,
-                    Ok(k) => {
-                        self.serial_offset += k;
-                        if self.serial_offset == *n {
-                            self.serial_queue.pop_front();
-                            self.serial_offset = 0;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
-    }
-
-    /// Collect every message robots sent since the last call.
-    fn incoming(&mut self, out: &mut Vec<Message>, refused: &mut u64) {
-        let mut buf = [0u8; 256];
-        self.subs.retain_mut(|s| {
-            for _ in 0..64 {
-                match s.conn.recv(&mut buf, false) {
-                    Ok(Recv::Packet(n)) => match Message::decode(&buf[..n]) {
-                        Ok(m) => out.push(m),
-                        Err(_) => *refused += 1,
-                    },
-                    Ok(Recv::Oversize(_)) => *refused += 1,
-                    Ok(Recv::Empty) => return true,
-                    Ok(Recv::Closed) | Err(_) => return false,
-                }
-            }
-            true
-        });
-        if let Some(port) = &self.serial {
-            for _ in 0..64 {
-                match port.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => decode_stream(&mut self.decoder, &buf[..n], |r| match r {
-                        Ok(m) => out.push(m),
-                        Err(_) => *refused += 1,
-                    }),
-                }
-            }
-        }
+    /// The senses to read out now: the live ones, once the window's warm-up is over; `None`: do not peek.
+    pub fn peek_modalities(&self) -> Option<Modalities> {
+        let m = Modalities { audio: self.audio.live(), video: self.video.live() };
+        ((m.audio || m.video) && self.in_window >= self.warmup).then_some(m)
     }
 }
 
-/// The values a sample carries when no fresh read-out is possible.
+/// What [`Backend::peek`] gave, if it was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peeked {
+    /// Not asked (warm-up, or no live sense).
+    NotAsked,
+    /// A fresh read-out.
+    Fresh,
+    /// The clip has no data of a sense yet (just after a window started).
+    NotEnoughData,
+    /// The backend failed.
+    Failed,
+}
+
+/// Which values a sample carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readout {
+    /// The read-out of this tick.
+    Fresh,
+    /// The previous window's closing result (warm-up).
+    Held,
+    /// None: NaN values, [`flags::NO_ESTIMATE`].
+    NoEstimate,
+}
+
+/// A sample's status: its flags, which values it carries, its confidence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    /// [`flags`] bits.
+    pub flags: u8,
+    /// Which values.
+    pub readout: Readout,
+    /// 0–1 (see `docs/wire.md`).
+    pub confidence: f32,
+}
+
+/// The sample semantics of `docs/wire.md` in one pure function.
+///
+/// - `AUDIO_OK` / `VIDEO_OK`: that sense is live (delivered data in the last [`STALE`]).
+/// - `DEGRADED`: a configured sense is not live, feeding failed, or the backend failed.
+/// - A fresh read-out's confidence is (fraction of the window seen) × (live senses / configured senses).
+/// - Otherwise, with a live sense, the previous window's result is held (`WARMING_UP`) at its own confidence; with
+///   nothing to hold (the first window), or with **no live sense at all**, there is no estimate (`NO_ESTIMATE`,
+///   confidence 0): an old result must not pass for the present.
+/// - `LEARNING`: a reward was applied in the last second.
+pub fn decide(f: &TickFacts, peeked: Peeked) -> Decision {
+    let (live, configured) = f.counts();
+    let mut fl = 0u8;
+    if f.audio.live() {
+        fl |= flags::AUDIO_OK;
+    }
+    if f.video.live() {
+        fl |= flags::VIDEO_OK;
+    }
+    if live < configured || f.feed_failed || peeked == Peeked::Failed {
+        fl |= flags::DEGRADED;
+    }
+    if f.learning {
+        fl |= flags::LEARNING;
+    }
+    let share = if configured > 0 { live as f32 / configured as f32 } else { 0.0 };
+    let (readout, confidence) = match (peeked, f.held) {
+        (Peeked::Fresh, _) => {
+            let seen = if f.window > 0.0 { (f.in_window / f.window).clamp(0.0, 1.0) as f32 } else { 1.0 };
+            (Readout::Fresh, seen * share)
+        }
+        _ if live == 0 => (Readout::NoEstimate, 0.0),
+        (_, Some(c)) => (Readout::Held, c),
+        (_, None) => (Readout::NoEstimate, 0.0),
+    };
+    if readout != Readout::Fresh && live > 0 && peeked != Peeked::Failed {
+        fl |= flags::WARMING_UP;
+    }
+    if readout == Readout::NoEstimate {
+        fl |= flags::NO_ESTIMATE;
+    }
+    Decision { flags: fl, readout, confidence }
+}
+
+/// The previous window's closing result.
 #[derive(Clone, Copy)]
 struct Held {
     out: Output,
@@ -513,25 +276,27 @@ struct Held {
     confidence: f32,
 }
 
-fn neutral() -> Held {
-    Held { out: Output::default(), capture_ns: monotonic_ns(), confidence: 0.0 }
+/// BEL learning from rewards, and the state file.
+struct Learning {
+    updates: u32,
+    unsaved: bool,
+    last_reward: Option<f64>,
 }
 
-/// Run the daemon until `duration`, SIGINT or SIGTERM (install [`super::sys::install_stop_handler`] first).
-/// Human messages go to stderr; `--json` samples to stdout.
-pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, String> {
-    o.validate()?;
-    let cfg = *pipeline.config();
-    let hash = pipeline.model_hash();
-    let (h, w) = (cfg.visual.height as usize, cfg.visual.width as usize);
-
-    // Learned state.
-    let mut updates: u32 = 0;
-    if let Some(path) = &o.state {
+impl Learning {
+    fn load(backend: &mut dyn Backend, o: &ServeOptions) -> Learning {
+        let mut l = Learning { updates: 0, unsaved: false, last_reward: None };
+        let Some(path) = &o.state else { return l };
+        let hash = backend.model_hash();
         match state::load(path) {
-            Ok(s) => match s.apply(pipeline.bel_mut(), hash) {
+            Ok(s) if s.model_hash != hash => eprintln!(
+                "warning: ignoring state file {}: {}",
+                path.display(),
+                StateError::ModelMismatch { file: s.model_hash, model: hash }
+            ),
+            Ok(s) => match backend.restore_bel(&s.amygdala, &s.thalamus, &s.orbitofrontal) {
                 Ok(()) => {
-                    updates = s.updates;
+                    l.updates = s.updates;
                     eprintln!("loaded learned state {} ({} updates)", path.display(), s.updates);
                 }
                 Err(e) => eprintln!("warning: ignoring state file {}: {e}", path.display()),
@@ -541,52 +306,140 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
             }
             Err(e) => eprintln!("warning: ignoring state file {}: {e}", path.display()),
         }
+        l
     }
 
+    fn save(&mut self, backend: &dyn Backend, o: &ServeOptions) {
+        if let Some(path) = &o.state {
+            let bytes = state::encode(backend.bel(), backend.model_hash(), self.updates);
+            match state::save(path, &bytes) {
+                Ok(()) => self.unsaved = false,
+                Err(e) => eprintln!("warning: could not save state: {e}"),
+            }
+        }
+    }
+
+    /// Apply the valid rewards among `incoming`; refused ones are counted.
+    fn apply(&mut self, incoming: &[Message], t: f64, backend: &mut dyn Backend, o: &ServeOptions, stats: &mut Stats) {
+        for m in incoming {
+            if let Message::Reward(r) = m {
+                if valid_reward(r) && backend.learn(&r.reward).is_ok() {
+                    self.updates = self.updates.wrapping_add(1);
+                    stats.rewards += 1;
+                    self.last_reward = Some(t);
+                    self.unsaved = true;
+                    if self.updates.is_multiple_of(o.save_every) {
+                        self.save(backend, o);
+                    }
+                } else {
+                    stats.refused += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Check a reward: five finite values in 0–1.
+pub fn valid_reward(r: &Reward) -> bool {
+    r.reward.iter().all(|x| x.is_finite() && (0.0..=1.0).contains(x))
+}
+
+/// Under a service manager (systemd sets these for its services).
+fn under_systemd() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some() || std::env::var_os("NOTIFY_SOCKET").is_some()
+}
+
+/// Where files go when a profile's systemd-managed directory is missing outside systemd.
+fn fallback_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("avf-bel"),
+        // SAFETY: getuid(2) has no preconditions and cannot fail.
+        _ => std::env::temp_dir().join(format!("avf-bel-{}", unsafe { libc::getuid() })),
+    }
+}
+
+/// A path whose directory a profile expects systemd to create (`RuntimeDirectory=`, `StateDirectory=`): outside
+/// systemd, a missing directory is explained and a per-user directory used instead; under systemd it is an error.
+fn resolve_dir(path: &Path, what: &str, unit_key: &str) -> Result<PathBuf, String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return Ok(path.to_path_buf()),
+    };
+    if dir.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    if under_systemd() {
+        return Err(format!(
+            "{what} directory {} does not exist; the unit should create it with {unit_key} (see boards/avf-bel.service)",
+            dir.display()
+        ));
+    }
+    let fb = fallback_dir();
+    std::fs::create_dir_all(&fb).map_err(|e| format!("{}: {e}", fb.display()))?;
+    let new = fb.join(path.file_name().unwrap_or_else(|| "avf-bel".as_ref()));
+    eprintln!(
+        "note: {what} directory {} does not exist: systemd creates it for the service ({unit_key}); running outside \
+         systemd, using {} instead (give a path to choose)",
+        dir.display(),
+        new.display()
+    );
+    Ok(new)
+}
+
+/// The model's input shape, from its configuration.
+pub fn model_input(backend: &dyn Backend) -> ModelInput {
+    let c = backend.config();
+    ModelInput {
+        width: c.visual.width as usize,
+        height: c.visual.height as usize,
+        fps: u32::from(c.visual.fps),
+        sample_rate: c.audio.sample_rate,
+        hop: usize::from(c.audio.hop),
+    }
+}
+
+/// Run the daemon until `duration`, SIGINT or SIGTERM (install [`super::sys::install_stop_handler`] first).
+/// Human messages go to stderr; `--json` samples to stdout.
+pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, String> {
+    o.validate()?;
+    o.check_build()?;
+    let hash = backend.model_hash();
+    let mut o = o.clone();
+    if let Some(p) = &o.socket {
+        o.socket = Some(resolve_dir(p, "socket", "RuntimeDirectory=avf-bel")?);
+    }
+    if let Some(p) = &o.state {
+        o.state = Some(resolve_dir(p, "state", "StateDirectory=avf-bel")?);
+    }
+    let o = &o;
+    let mut learning = Learning::load(backend, o);
+
     // Warm-up inference: proves the model runs before we tell systemd we are ready.
-    warm_up(pipeline).map_err(|e| format!("warm-up inference failed: {e}"))?;
+    warm_up(backend).map_err(|e| format!("warm-up inference failed: {e}"))?;
 
-    // Inputs.
-    let mut audio = o.audio.as_ref().map(|uri| Paced {
-        uri: uri.clone(),
-        clip: Err(String::new()),
-        item: 1,
-        rate: f64::from(cfg.audio.sample_rate),
-        delivered: 0,
-        pos: 0,
-        retry_at: 0.0,
-        warned: false,
-    });
-    let mut video = o.video.as_ref().map(|uri| Paced {
-        uri: uri.clone(),
-        clip: Err(String::new()),
-        item: h * w,
-        rate: f64::from(cfg.visual.fps),
-        delivered: 0,
-        pos: 0,
-        retry_at: 0.0,
-        warned: false,
-    });
-
-    // Outputs.
+    // Outputs first (a bad path fails before any thread starts), then the inputs.
     let listener = match &o.socket {
         Some(p) => Some(Listener::bind(p).map_err(|e| format!("socket {}: {e}", p.display()))?),
         None => None,
     };
-    let serial = match &o.serial {
-        Some(p) => Some(Serial::open(p, o.baud).map_err(|e| format!("serial {}: {e}", p.display()))?),
+    let serial = match o.serial_port() {
+        Some(p) => Some(Serial::open(p, o.baud).map_err(|e| {
+            format!(
+                "serial {}: {e} (no serial port here? `--serial none` or `serial = \"\"` turns it off)",
+                p.display()
+            )
+        })?),
         None => None,
     };
-    let mut outs = Outputs {
-        listener,
-        subs: Vec::new(),
-        serial,
-        serial_queue: VecDeque::with_capacity(o.queue),
-        serial_offset: 0,
-        serial_dropped: 0,
-        queue: o.queue,
-        decoder: MessageDecoder::new(),
-    };
+    let mut outs = Outputs::new(listener, serial, o.queue, o.json);
+    #[cfg(feature = "ros2")]
+    if o.ros2 {
+        outs.ros2 = Some(super::ros2::Ros2::start().map_err(|e| format!("ROS 2: {e}"))?);
+    }
+    let synth = SynthOptions { data_dir: o.data_dir.clone(), seconds: o.window, seed: o.seed };
+    let mut pacer = Pacer::new(o.rate);
+    let epoch_ns = monotonic_ns();
+    let mut inputs = Inputs::open(o.audio.as_deref(), o.video.as_deref(), &model_input(backend), &synth, epoch_ns)?;
 
     let notifier = Notifier::from_env();
     if let Some(n) = &notifier {
@@ -594,178 +447,100 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
     }
     let watchdog_every = notifier.as_ref().and_then(|n| n.watchdog()).map(|d| d / 2);
     eprintln!(
-        "serving model {hash:016x}: {} samples/s, {} s windows{}{}",
+        "serving model {hash:016x} ({}): {} samples/s, {} s windows{}{}{}",
+        backend.name(),
         o.rate,
         o.window,
         o.socket.as_ref().map(|p| format!(", socket {}", p.display())).unwrap_or_default(),
-        o.serial.as_ref().map(|p| format!(", serial {} at {} baud", p.display(), o.baud)).unwrap_or_default()
+        o.serial_port().map(|p| format!(", serial {} at {} baud", p.display(), o.baud)).unwrap_or_default(),
+        if o.ros2 { ", ROS 2" } else { "" }
     );
 
     let mut stats = Stats::default();
     let mut hist = Histogram::new();
-    let mut held = neutral();
-    let mut seq: u32 = 0;
-    let mut hb_seq: u32 = 0;
+    let mut window = Window::new(o.window);
+    let mut held: Option<Held> = None;
+    let (mut seq, mut hb_seq) = (0u32, 0u32);
     let mut last_flags: u8;
-    let mut last_reward: Option<f64> = None;
-    let mut unsaved = false;
     let mut incoming = Vec::with_capacity(64);
-    let period = 1.0 / o.rate;
-    let start = Instant::now();
-    let mut tick: u64 = 0;
-    let mut window_start = 0.0f64;
-    let mut next_heartbeat = 0.0f64;
-    let mut next_watchdog = 0.0f64;
-    let stdout = std::io::stdout();
-    let n_configured = usize::from(audio.is_some()) + usize::from(video.is_some());
+    let (mut next_heartbeat, mut next_watchdog) = (0.0f64, 0.0f64);
+    let mut result = Ok(());
 
-    loop {
-        // Pace: sleep to the next tick; if far behind, skip ticks rather than burst.
-        let mut due = tick as f64 * period;
-        let now = start.elapsed().as_secs_f64();
-        if due > now {
-            std::thread::sleep(Duration::from_secs_f64(due - now));
-        } else if now - due > period {
-            stats.late += 1;
-            tick = (now / period).floor() as u64;
-            due = tick as f64 * period;
-        }
-        tick += 1;
-        let t = start.elapsed().as_secs_f64().max(due);
-        if stop_requested() || o.duration.is_some_and(|d| t >= d) {
+    while let Some(t) = pacer.next(&stop_requested) {
+        if o.duration.is_some_and(|d| t >= d) {
             break;
         }
-        let capture_ns = monotonic_ns();
+        let now_ns = monotonic_ns();
 
-        // (Re)load failed inputs every 2 s.
-        if let Some(a) = &mut audio {
-            if a.clip.is_err() && t >= a.retry_at {
-                a.clip = parse_uri(&a.uri).and_then(|s| load_audio(&s, cfg.audio.sample_rate, o));
-                retry_report(a, t);
-            }
-        }
-        if let Some(v) = &mut video {
-            if v.clip.is_err() && t >= v.retry_at {
-                v.clip = parse_uri(&v.uri).and_then(|s| load_video(&s, h, w, cfg.visual.fps, o));
-                retry_report(v, t);
-            }
-        }
-
-        // Close the window: the full clip's result is what warm-up samples repeat.
-        let m_ok =
-            Modalities { audio: audio.as_ref().is_some_and(Paced::ok), video: video.as_ref().is_some_and(Paced::ok) };
-        let n_ok = usize::from(m_ok.audio) + usize::from(m_ok.video);
-        if t - window_start >= o.window {
-            window_start += o.window * ((t - window_start) / o.window).floor();
-            if n_ok > 0 {
-                if let Ok(out) = pipeline.infer(m_ok) {
-                    held = Held { out, capture_ns, confidence: n_ok as f32 / n_configured as f32 };
-                }
-            }
-            pipeline.reset();
-        }
-
-        // Feed what arrived since the last tick.
-        let mut feed_err = None;
-        if let Some(a) = &mut audio {
-            if let Err(e) = a.feed(t, &mut |pcm| pipeline.push_audio(pcm)) {
-                feed_err = Some(e);
-            }
-        }
-        if let Some(v) = &mut video {
-            let fr = &mut |frames: &[u8]| {
-                for f in frames.chunks_exact(h * w) {
-                    pipeline.push_frame(f)?;
-                }
-                Ok(())
+        // Close the window: its full clip's result is what warm-up samples hold.
+        if window.close_due(t) {
+            let (a, v) = inputs.states(now_ns);
+            let m = Modalities { audio: a.live(), video: v.live() };
+            let n_live = usize::from(m.audio) + usize::from(m.video);
+            held = if n_live > 0 {
+                backend.infer(m).ok().map(|out| Held {
+                    out,
+                    capture_ns: now_ns,
+                    confidence: n_live as f32 / inputs.configured() as f32,
+                })
+            } else {
+                None
             };
-            if let Err(e) = v.feed(t, fr) {
-                feed_err = Some(e);
-            }
+            backend.reset();
+        }
+
+        // Feed what the capture threads delivered since the last tick.
+        let fed: Fed = inputs.feed(now_ns, backend);
+        if let Some(why) = inputs.all_gone() {
+            result = Err(format!("no usable input left: {why}"));
+            break;
         }
 
         // Rewards (the step applies to the read-out BEL last computed).
         outs.accept();
         incoming.clear();
         outs.incoming(&mut incoming, &mut stats.refused);
-        for m in &incoming {
-            if let Message::Reward(r) = m {
-                if valid_reward(r) && pipeline.learn(&r.reward).is_ok() {
-                    updates = updates.wrapping_add(1);
-                    stats.rewards += 1;
-                    last_reward = Some(t);
-                    unsaved = true;
-                    if updates.is_multiple_of(o.save_every) {
-                        save_state(pipeline, o, hash, updates, &mut unsaved);
-                    }
-                } else {
-                    stats.refused += 1;
-                }
-            }
-        }
+        learning.apply(&incoming, t, backend, o, &mut stats);
 
         // Read out.
-        let in_window = t - window_start;
-        let mut fl = 0u8;
-        if m_ok.audio {
-            fl |= flags::AUDIO_OK;
-        }
-        if m_ok.video {
-            fl |= flags::VIDEO_OK;
-        }
-        if n_ok < n_configured || feed_err.is_some() {
-            fl |= flags::DEGRADED;
-        }
-        if last_reward.is_some_and(|r| t - r < 1.0) {
-            fl |= flags::LEARNING;
-        }
-        let fresh = if n_ok > 0 && in_window >= o.warmup {
-            match pipeline.peek(m_ok) {
-                Ok(out) => Some(out),
-                Err(Error::Input(InputError::EmptyAudio | InputError::NoFrames)) => None,
-                Err(_) => {
-                    fl |= flags::DEGRADED;
-                    None
-                }
-            }
-        } else {
-            None
+        let facts = TickFacts {
+            audio: fed.audio,
+            video: fed.video,
+            in_window: window.elapsed(t),
+            window: o.window,
+            warmup: o.warmup,
+            feed_failed: fed.error,
+            learning: learning.last_reward.is_some_and(|r| t - r < 1.0),
+            held: held.map(|h| h.confidence),
         };
-        let (out, cap, confidence) = match fresh {
-            Some(out) => {
-                let evidence = (in_window / o.window).min(1.0) as f32;
-                (out, capture_ns, evidence * n_ok as f32 / n_configured as f32)
-            }
-            None => {
-                if n_ok > 0 {
-                    fl |= flags::WARMING_UP;
-                }
-                (held.out, held.capture_ns, if n_ok > 0 { held.confidence } else { 0.0 })
-            }
+        let (peeked, fresh) = match facts.peek_modalities() {
+            None => (Peeked::NotAsked, None),
+            Some(m) => match backend.peek(m) {
+                Ok(out) => (Peeked::Fresh, Some(out)),
+                Err(Error::Input(InputError::EmptyAudio | InputError::NoFrames)) => (Peeked::NotEnoughData, None),
+                Err(_) => (Peeked::Failed, None),
+            },
         };
-        let mut sample = Sample {
-            seq,
-            capture_ns: cap,
-            publish_ns: monotonic_ns(),
-            epp: out.epp,
-            emotions: out.emotions,
-            confidence,
-            flags: fl,
-            model_hash: hash,
+        let d = decide(&facts, peeked);
+        let capture_ns = fed.newest_ns.unwrap_or(now_ns);
+        let (values, cap) = match (d.readout, fresh, held) {
+            (Readout::Fresh, Some(out), _) => (Some(out), capture_ns),
+            (Readout::Held, _, Some(h)) => (Some(h.out), h.capture_ns),
+            _ => (None, capture_ns),
         };
-        sanitize(&mut sample);
+        let sample = make_sample(seq, cap, values, d, hash);
         outs.publish(&Message::Sample(sample));
         let written = monotonic_ns();
         seq = seq.wrapping_add(1);
         stats.samples += 1;
-        last_flags = fl;
-        if fresh.is_some() {
-            stats.fresh += 1;
-            hist.add(written.saturating_sub(capture_ns) / 1000);
-        }
-        if o.json {
-            let mut lock = stdout.lock();
-            let _ = writeln!(lock, "{}", sample_json(&sample));
+        last_flags = sample.flags;
+        match d.readout {
+            Readout::Fresh => {
+                stats.fresh += 1;
+                hist.add(written.saturating_sub(cap) / 1000);
+            }
+            Readout::NoEstimate => stats.no_estimate += 1,
+            Readout::Held => {}
         }
 
         // Heartbeat once a second; watchdog from this loop.
@@ -777,7 +552,7 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
                 now_ns: monotonic_ns(),
                 samples: stats.samples as u32,
                 dropped: stats.dropped as u32,
-                updates,
+                updates: learning.updates,
                 flags: last_flags,
                 model_hash: hash,
             };
@@ -792,61 +567,46 @@ pub fn serve(pipeline: &mut Pipeline<'_>, o: &ServeOptions) -> Result<Stats, Str
         }
     }
 
+    // Shut down within a second: inputs (threads, child processes) first, bounded; then the state, the readers.
     if let Some(n) = &notifier {
         n.send("STOPPING=1");
     }
-    if unsaved {
-        save_state(pipeline, o, hash, updates, &mut unsaved);
+    inputs.stop(Instant::now() + Duration::from_millis(600));
+    if learning.unsaved {
+        learning.save(backend, o);
     }
     outs.flush();
-    stats.seconds = start.elapsed().as_secs_f64();
+    stats.seconds = pacer.elapsed();
+    stats.late = pacer.late();
     stats.dropped = outs.dropped();
-    stats.latency_us = [hist.quantile(0.5), hist.quantile(0.99), hist.max_us as f64];
-    Ok(stats)
+    stats.capture_dropped = inputs.dropped();
+    stats.latency_us = [hist.quantile(0.5), hist.quantile(0.99), hist.max_us() as f64];
+    result.map(|_| stats)
 }
 
-fn retry_report<T: Copy>(p: &mut Paced<T>, t: f64) {
-    match &p.clip {
-        Ok(_) => {
-            if p.warned {
-                eprintln!("input {} is back", p.uri);
-            }
-            p.warned = false;
+/// The sample for a decision: values (or NaN without an estimate), never a non-finite number otherwise.
+fn make_sample(seq: u32, capture_ns: u64, values: Option<Output>, d: Decision, hash: u64) -> Sample {
+    let (epp, emotions, flags_) = match values {
+        Some(out) => {
+            let fix = |x: f32| if x.is_finite() { x } else { 0.0 };
+            (fix(out.epp), out.emotions.map(fix), d.flags)
         }
-        Err(e) => {
-            if !p.warned {
-                eprintln!("warning: input {} unavailable ({e}); retrying every 2 s, samples flagged degraded", p.uri);
-            }
-            p.warned = true;
-            p.retry_at = t + 2.0;
-        }
-    }
-}
-
-fn save_state(p: &mut Pipeline<'_>, o: &ServeOptions, hash: u64, updates: u32, unsaved: &mut bool) {
-    if let Some(path) = &o.state {
-        let bytes = state::encode(p.bel(), hash, updates);
-        match state::save(path, &bytes) {
-            Ok(()) => *unsaved = false,
-            Err(e) => eprintln!("warning: could not save state: {e}"),
-        }
-    }
-}
-
-/// Replace non-finite values (never expected) so a reader never sees NaN.
-fn sanitize(s: &mut Sample) {
-    let fix = |x: &mut f32| {
-        if !x.is_finite() {
-            *x = 0.0;
-        }
+        None => (f32::NAN, [f32::NAN; 5], d.flags | flags::NO_ESTIMATE),
     };
-    fix(&mut s.epp);
-    fix(&mut s.confidence);
-    s.emotions.iter_mut().for_each(fix);
+    Sample {
+        seq,
+        capture_ns,
+        publish_ns: monotonic_ns(),
+        epp,
+        emotions,
+        confidence: if values.is_some() && d.confidence.is_finite() { d.confidence } else { 0.0 },
+        flags: flags_,
+        model_hash: hash,
+    }
 }
 
 /// One inference on a neutral clip (gray frames, silence), then a reset.
-pub fn warm_up(p: &mut Pipeline<'_>) -> Result<(), Error> {
+pub fn warm_up(p: &mut dyn Backend) -> Result<(), Error> {
     let cfg = *p.config();
     let frame = vec![128u8; cfg.visual.height as usize * cfg.visual.width as usize];
     for _ in 0..cfg.visual.channels as usize + cfg.visual.stride_frames as usize {
@@ -856,4 +616,91 @@ pub fn warm_up(p: &mut Pipeline<'_>) -> Result<(), Error> {
     let r = p.infer(Modalities::BOTH);
     p.reset();
     r.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SenseState::{Live, Missing, Off};
+
+    fn facts(audio: SenseState, video: SenseState, in_window: f64, held: Option<f32>) -> TickFacts {
+        TickFacts { audio, video, in_window, window: 3.0, warmup: 0.5, feed_failed: false, learning: false, held }
+    }
+
+    #[test]
+    fn a_fresh_read_out_with_every_sense() {
+        let f = facts(Live, Live, 1.5, Some(0.9));
+        assert_eq!(f.peek_modalities(), Some(Modalities::BOTH));
+        let d = decide(&f, Peeked::Fresh);
+        assert_eq!(d.flags, flags::AUDIO_OK | flags::VIDEO_OK);
+        assert_eq!(d.readout, Readout::Fresh);
+        assert!((d.confidence - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn one_sense_missing_degrades_and_halves_confidence() {
+        let f = facts(Live, Missing, 3.0, None);
+        assert_eq!(f.peek_modalities(), Some(Modalities { audio: true, video: false }));
+        let d = decide(&f, Peeked::Fresh);
+        assert_eq!(d.flags, flags::AUDIO_OK | flags::DEGRADED);
+        assert!((d.confidence - 0.5).abs() < 1e-6);
+        // The same sense alone, configured alone, is not degraded.
+        let d = decide(&facts(Live, Off, 3.0, None), Peeked::Fresh);
+        assert_eq!((d.flags, d.confidence), (flags::AUDIO_OK, 1.0));
+    }
+
+    #[test]
+    fn no_live_sense_means_no_estimate_even_with_a_held_result() {
+        for (a, v) in [(Missing, Missing), (Missing, Off), (Off, Missing)] {
+            let f = facts(a, v, 2.0, Some(1.0));
+            assert_eq!(f.peek_modalities(), None);
+            let d = decide(&f, Peeked::NotAsked);
+            assert_eq!(d.readout, Readout::NoEstimate, "{a:?} {v:?}");
+            assert_eq!(d.flags, flags::DEGRADED | flags::NO_ESTIMATE);
+            assert_eq!(d.confidence, 0.0);
+        }
+    }
+
+    #[test]
+    fn warm_up_holds_the_previous_window_or_says_there_is_none() {
+        let f = facts(Live, Live, 0.2, Some(0.75));
+        assert_eq!(f.peek_modalities(), None);
+        let d = decide(&f, Peeked::NotAsked);
+        assert_eq!((d.readout, d.confidence), (Readout::Held, 0.75));
+        assert_eq!(d.flags, flags::AUDIO_OK | flags::VIDEO_OK | flags::WARMING_UP);
+        // The very first window has nothing to hold.
+        let d = decide(&facts(Live, Live, 0.2, None), Peeked::NotAsked);
+        assert_eq!(d.readout, Readout::NoEstimate);
+        assert_eq!(d.flags, flags::AUDIO_OK | flags::VIDEO_OK | flags::WARMING_UP | flags::NO_ESTIMATE);
+        // Past warm-up but the clip has no data of a sense yet: held too.
+        let d = decide(&facts(Live, Live, 0.6, Some(0.5)), Peeked::NotEnoughData);
+        assert_eq!(d.readout, Readout::Held);
+    }
+
+    #[test]
+    fn failures_and_learning_are_flagged() {
+        let mut f = facts(Live, Live, 2.0, Some(0.5));
+        f.feed_failed = true;
+        f.learning = true;
+        let d = decide(&f, Peeked::Fresh);
+        assert_eq!(d.flags, flags::AUDIO_OK | flags::VIDEO_OK | flags::DEGRADED | flags::LEARNING);
+        let d = decide(&facts(Live, Live, 2.0, Some(0.5)), Peeked::Failed);
+        assert_eq!(d.readout, Readout::Held);
+        assert_eq!(d.flags & (flags::DEGRADED | flags::WARMING_UP), flags::DEGRADED);
+        let d = decide(&facts(Live, Live, 2.0, None), Peeked::Failed);
+        assert_eq!(d.readout, Readout::NoEstimate);
+    }
+
+    #[test]
+    fn samples_without_an_estimate_carry_nan_and_no_confidence() {
+        let d = decide(&facts(Missing, Missing, 1.0, None), Peeked::NotAsked);
+        let s = make_sample(4, 10, None, d, 7);
+        assert!(s.epp.is_nan() && s.emotions.iter().all(|x| x.is_nan()));
+        assert_eq!(s.confidence, 0.0);
+        assert!(!s.has_estimate());
+        let d = decide(&facts(Live, Off, 1.5, None), Peeked::Fresh);
+        let out = Output { epp: f32::INFINITY, ..Output::default() };
+        let s = make_sample(5, 10, Some(out), d, 7);
+        assert!(s.has_estimate() && s.epp == 0.0, "a non-finite value is never sent as a number");
+    }
 }

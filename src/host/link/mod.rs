@@ -3,8 +3,13 @@
 //! (`no_std`, `docs/wire.md`).
 
 pub mod board;
+mod clock;
 pub mod daemon;
+mod inputs;
 pub mod notify;
+mod publish;
+#[cfg(feature = "ros2")]
+pub mod ros2;
 pub mod serial;
 pub mod socket;
 pub mod state;

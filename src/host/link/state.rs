@@ -46,6 +46,9 @@ pub enum StateError {
     BadChecksum,
     /// A weight is NaN or infinite.
     NonFinite,
+    /// A weight lies outside the running model's learning bound, `bel.weight_bound` (no learning step can
+    /// produce it).
+    OutOfBound,
     /// Learned on other weights: the file's model hash and the running model's.
     ModelMismatch {
         /// Hash in the file.
@@ -71,6 +74,9 @@ impl fmt::Display for StateError {
             StateError::BadLength => write!(f, "state file length does not match its channel count"),
             StateError::BadChecksum => write!(f, "state file checksum mismatch (corrupt)"),
             StateError::NonFinite => write!(f, "state file holds NaN or infinite weights"),
+            StateError::OutOfBound => {
+                write!(f, "state file holds weights outside the model's learning bound (bel.weight_bound)")
+            }
             StateError::ModelMismatch { file, model } => {
                 write!(f, "state was learned on model {file:016x}, the running model is {model:016x}")
             }
@@ -157,14 +163,30 @@ pub fn decode(b: &[u8]) -> Result<BelState, StateError> {
 }
 
 impl BelState {
-    /// Copy the state into a running BEL stage if it was learned on this model with this shape.
+    /// Copy the state into a running BEL stage if it was learned on this model with this shape and every weight
+    /// lies within the model's learning bound (BEL is left unchanged otherwise).
     pub fn apply(&self, bel: &mut Bel<'_>, model_hash: u64) -> Result<(), StateError> {
         if self.model_hash != model_hash {
             return Err(StateError::ModelMismatch { file: self.model_hash, model: model_hash });
         }
         let k = bel.k();
-        if self.thalamus.len() != N_EMOTIONS || self.amygdala.len() != N_EMOTIONS * k {
+        if self.thalamus.len() != N_EMOTIONS
+            || self.amygdala.len() != N_EMOTIONS * k
+            || self.orbitofrontal.len() != N_EMOTIONS * k
+        {
             return Err(StateError::ShapeMismatch { file: self.amygdala.len() / N_EMOTIONS, model: k });
+        }
+        // A finite weight past the bound passes the checksum only if written so; the learning rule never
+        // produces it (found by the `state` fuzz target: such a state reached BEL unchecked). Refuse the file
+        // rather than load a clamped version of something we cannot vouch for.
+        let bound = bel.weight_bound();
+        for x in self.amygdala.iter().chain(&self.thalamus).chain(&self.orbitofrontal) {
+            if !x.is_finite() {
+                return Err(StateError::NonFinite); // the fields are public: a hand-made state may hold anything
+            }
+            if x.abs() > bound {
+                return Err(StateError::OutOfBound);
+            }
         }
         bel.restore(&self.amygdala, &self.thalamus, &self.orbitofrontal)
             .map_err(|_| StateError::ShapeMismatch { file: self.amygdala.len() / N_EMOTIONS, model: k })

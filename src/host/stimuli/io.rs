@@ -1,30 +1,29 @@
-//! Hand-written file formats (WAV, YUV4MPEG2, grayscale PNG) and reading stimuli from `stimuli.csv`.
+//! Writing the stimuli's files (WAV with `hound`, PNG with `png`, YUV4MPEG2 by hand) and reading stimuli from
+//! `stimuli.csv`.
 
-use super::params::{parse_number, Params, Slider};
+use super::params::{parse_number, Params, Slider, PROTOTYPES};
 use super::StimulusError;
+use crate::host::data::WHERE_TO_GET;
 use std::path::Path;
 
-/// A 16-bit PCM mono WAV file (RIFF header written by hand); samples are clipped to [−1, 1].
+/// A 16-bit PCM mono WAV file (written with `hound`); samples are clipped to [−1, 1] and rounded by [`pcm16`].
+/// A WAV file holds at most 2³² − 1 bytes: samples beyond its 2,147,483,629th are not written.
 pub fn wav_bytes(audio: &[f32], sample_rate: u32) -> Vec<u8> {
-    let data_len = (audio.len() * 2) as u32;
-    let mut b = Vec::with_capacity(44 + audio.len() * 2);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data_len).to_le_bytes());
-    b.extend_from_slice(b"WAVE");
-    b.extend_from_slice(b"fmt ");
-    b.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    b.extend_from_slice(&1u16.to_le_bytes()); // mono
-    b.extend_from_slice(&sample_rate.to_le_bytes());
-    b.extend_from_slice(&(sample_rate * 2).to_le_bytes()); // byte rate
-    b.extend_from_slice(&2u16.to_le_bytes()); // block align
-    b.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data_len.to_le_bytes());
-    for &x in audio {
-        b.extend_from_slice(&pcm16(x).to_le_bytes());
+    const MAX_SAMPLES: usize = (u32::MAX as usize - 36) / 2;
+    let audio = &audio[..audio.len().min(MAX_SAMPLES)];
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44 + 2 * audio.len()));
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    // Writing into memory fails only for lengths a WAV header cannot express, which the cut above rules out.
+    if let Ok(mut w) = hound::WavWriter::new(&mut cursor, spec) {
+        let mut pcm = w.get_i16_writer(audio.len() as u32);
+        for &x in audio {
+            pcm.write_sample(pcm16(x));
+        }
+        let done = pcm.flush().and_then(|_| w.finalize());
+        debug_assert!(done.is_ok(), "in-memory WAV write: {done:?}");
     }
-    b
+    cursor.into_inner()
 }
 
 /// One sample as 16-bit PCM: clip to [−1, 1], scale by 32767, round half away from zero; NaN → 0.
@@ -52,69 +51,51 @@ pub fn y4m_bytes(frames: &[u8], width: usize, height: usize, fps: u32) -> Vec<u8
     b
 }
 
-/// An 8-bit grayscale PNG (zlib stream of stored deflate blocks, CRC-32 and Adler-32 computed here).
-pub fn png_gray(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
-    // Raw scanlines, each with filter byte 0.
-    let mut raw = Vec::with_capacity(height * (width + 1));
-    for row in pixels.chunks_exact(width.max(1)).take(height) {
-        raw.push(0);
-        raw.extend_from_slice(row);
-    }
-    let mut z = vec![0x78, 0x01];
-    let mut blocks = raw.chunks(65_535).peekable();
-    if blocks.peek().is_none() {
-        z.extend_from_slice(&[1, 0, 0, 0xFF, 0xFF]);
-    }
-    while let Some(block) = blocks.next() {
-        let last = blocks.peek().is_none();
-        z.push(u8::from(last));
-        let len = block.len() as u16;
-        z.extend_from_slice(&len.to_le_bytes());
-        z.extend_from_slice(&(!len).to_le_bytes());
-        z.extend_from_slice(block);
-    }
-    z.extend_from_slice(&adler32(&raw).to_be_bytes());
-
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&(width as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(height as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit, grayscale, deflate, no filter set, no interlace
-    chunk(&mut png, b"IHDR", &ihdr);
-    chunk(&mut png, b"IDAT", &z);
-    chunk(&mut png, b"IEND", &[]);
-    png
+/// An 8-bit grayscale PNG of `width`×`height` pixels (row-major), written with `png`.
+pub fn png_gray(width: usize, height: usize, pixels: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    encode_png(width, height, png::ColorType::Grayscale, pixels)
 }
 
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut d = CRC32.digest();
-    d.update(kind);
-    d.update(data);
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    out.extend_from_slice(&d.finalize().to_be_bytes());
+/// An 8-bit RGB PNG of `width`×`height` pixels (row-major, 3 bytes per pixel), written with `png`.
+pub fn png_rgb(width: usize, height: usize, pixels: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    encode_png(width, height, png::ColorType::Rgb, pixels)
 }
 
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += u32::from(x);
-            b += a;
-        }
-        a %= 65_521;
-        b %= 65_521;
-    }
-    (b << 16) | a
+fn encode_png(
+    width: usize,
+    height: usize,
+    color: png::ColorType,
+    pixels: &[u8],
+) -> Result<Vec<u8>, png::EncodingError> {
+    let too_big = || png::EncodingError::LimitsExceeded;
+    let (w, h) = (u32::try_from(width).map_err(|_| too_big())?, u32::try_from(height).map_err(|_| too_big())?);
+    let mut out = Vec::new();
+    let mut e = png::Encoder::new(&mut out, w, h);
+    e.set_color(color);
+    e.set_depth(png::BitDepth::Eight);
+    let mut writer = e.write_header()?;
+    // The encoder checks that `pixels` holds exactly width × height × channels bytes.
+    writer.write_image_data(pixels)?;
+    writer.finish()?;
+    Ok(out)
 }
 
 /// Reads the slider values of stimulus `name` from `<data_dir>/stimuli.csv` (columns found by header name).
 pub fn load_stimulus(data_dir: &Path, name: &str) -> Result<Params, StimulusError> {
     let path = data_dir.join("stimuli.csv");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| StimulusError::Data { path: path.display().to_string(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let mut message = e.to_string();
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // Most likely a typo of a built-in name, or a fresh clone without the study's data: say both.
+            let hint = did_you_mean(name, PROTOTYPES);
+            message = format!(
+                "{message}; {name:?} is not a built-in stimulus{hint} (built-in: {}), other names are read from \
+                 this file; {WHERE_TO_GET}",
+                PROTOTYPES.join(", ")
+            );
+        }
+        StimulusError::Data { path: path.display().to_string(), message }
+    })?;
     let bad = |message: String| StimulusError::Data { path: path.display().to_string(), message };
     let mut lines = text.lines();
     let header: Vec<&str> =
@@ -156,4 +137,21 @@ pub fn resolve_stimulus(data_dir: &Path, name: &str) -> Result<Params, StimulusE
         Some(p) => Ok(p),
         None => load_stimulus(data_dir, name),
     }
+}
+
+/// The candidate closest to `name` if it is close enough to be a typo of it (Damerau–Levenshtein distance at most
+/// a third of the name's length, and at least 1), for "did you mean" hints.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// ` (did you mean "happy"?)` when a candidate is close to `name`, else nothing.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(name, candidates).map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default()
 }

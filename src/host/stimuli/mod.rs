@@ -13,6 +13,7 @@ pub mod ball;
 pub mod io;
 pub mod melody;
 pub mod params;
+#[cfg(feature = "plot")]
 pub mod preview;
 pub mod rng;
 pub mod tone;
@@ -163,7 +164,12 @@ impl fmt::Display for StimulusError {
             }
             StimulusError::Data { path, message } => write!(f, "{path}: {message}"),
             StimulusError::UnknownStimulus { name, known } => {
-                write!(f, "no stimulus named {name:?}; prototypes: {}; in the table: {known}", PROTOTYPES.join(", "))
+                let hint = io::did_you_mean(name, PROTOTYPES.iter().copied().chain(known.split(", ")));
+                write!(
+                    f,
+                    "no stimulus named {name:?}{hint}; prototypes: {}; in the table: {known}",
+                    PROTOTYPES.join(", ")
+                )
             }
         }
     }

@@ -22,8 +22,8 @@
 use super::augment::{render_perturbed, Augment};
 use super::{normalised, random_params};
 use crate::core::config::VisualConfig;
+use crate::core::kernels::{ConvShape, Kernels, NR};
 use crate::core::manifest::{CONV_BIASES, CONV_WEIGHTS};
-use crate::core::visual::conv::{gemm_f32, im2col_f32, ConvShape, NR};
 use crate::core::visual::{normalise_luma, shapes};
 use crate::host::model::{F32Tensors, SplitMix64};
 use crate::host::stimuli::RenderOptions;
@@ -186,12 +186,14 @@ fn pool_argmax(y: &[f32], c: usize, h: usize, w: usize, bias: &[f32], out: &mut 
 
 /// Training forward of one stack (`input` CHW in 0..1), leaving everything the backward needs in `tr`.
 fn forward(net: &CornetGeometry, p: &CornetParams, input: &[f32], tr: &mut Trace, conv_out: &mut Vec<f32>) {
+    // The inference kernels of this CPU (a table lookup; detection results are cached by std).
+    let k = Kernels::detect();
     for (l, &(s, cout)) in net.blocks.iter().enumerate() {
         tr.packed[l].resize(s.packed_len(), 0.0);
         let x: &[f32] = if l == 0 { input } else { &tr.act[l - 1] };
-        im2col_f32(&s, x, &mut tr.packed[l]);
+        k.im2col_f32(&s, x, &mut tr.packed[l]).expect("packed is resized to the shape above");
         conv_out.resize(cout * s.n(), 0.0);
-        gemm_f32(&s, cout, &p.0[l], &tr.packed[l], conv_out);
+        k.gemm_f32(&s, cout, &p.0[l], &tr.packed[l], conv_out).expect("buffers are resized to the shape above");
         let pooled = cout * s.ho().div_ceil(2) * s.wo().div_ceil(2);
         tr.act[l].resize(pooled, 0.0);
         tr.arg[l].resize(pooled, 0);
@@ -777,7 +779,7 @@ mod tests {
         let mw = crate::core::manifest::ModelWeights::resolve(&w).unwrap();
         let mut scratch = vec![0.0f32; crate::core::visual::Visual::scratch_len(&cfg.visual, &mw.visual)];
         let mut arena = crate::core::arena::Arena::new(&mut scratch);
-        let mut vis = crate::core::visual::Visual::new(&cfg.visual, &mw.visual, &mut arena).unwrap();
+        let mut vis = crate::core::visual::Visual::new(&cfg.visual, &mw.visual, &mut arena, Kernels::detect()).unwrap();
         let v = cfg.visual;
         let n = v.width as usize * v.height as usize;
         let mut rng = SplitMix64(4);

@@ -1,232 +1,370 @@
-//! Minimal grayscale plots written as PNG (no plotting dependency): scatter, curves, heat maps.
+//! The training and evaluation figures as PNG (plotters; see `crate::host::plot`): predicted-against-consensus
+//! scatter panels named by emotion, line charts (loss curves, robustness curves) and heat maps of the BEL weights
+//! with the emotions on their rows. Every figure has a title, labelled axes with units and a legend.
 
-use crate::host::stimuli::io::png_gray;
+use crate::host::plot::{caption_style, draw_err, figure, label_style, title_style, PlotError};
+use plotters::prelude::*;
 
-/// A white canvas with a plot area and simple drawing.
-pub struct Canvas {
-    /// Width.
-    pub w: usize,
-    /// Height.
-    pub h: usize,
-    /// Pixels, row-major, 0 = black.
-    pub px: Vec<u8>,
+/// Colours of successive series (colour-blind-safe Okabe–Ito hues).
+pub const SERIES_COLOURS: [RGBColor; 6] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+];
+
+/// Axis descriptions of a figure (with units).
+#[derive(Clone, Copy, Debug)]
+pub struct Axes<'a> {
+    /// The figure's title.
+    pub title: &'a str,
+    /// The horizontal axis, with its unit.
+    pub x: &'a str,
+    /// The vertical axis, with its unit.
+    pub y: &'a str,
 }
 
-impl Canvas {
-    /// A white canvas.
-    pub fn new(w: usize, h: usize) -> Self {
-        Canvas { w, h, px: vec![255; w * h] }
+/// Predicted (y) against target (x), one panel per series captioned with its name (the emotions), on one common
+/// square range with the identity line; `points` names the markers in the legend.
+pub fn scatter_panels(axes: Axes<'_>, points: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Result<Vec<u8>, PlotError> {
+    if series.is_empty() {
+        return Err(PlotError::Data("no series to plot".into()));
     }
-
-    /// Set a pixel (ignored outside).
-    pub fn dot(&mut self, x: isize, y: isize, v: u8) {
-        if x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h {
-            self.px[y as usize * self.w + x as usize] = v;
-        }
-    }
-
-    /// A line from (x0, y0) to (x1, y1).
-    pub fn line(&mut self, x0: f64, y0: f64, x1: f64, y1: f64, v: u8) {
-        let n = ((x1 - x0).abs().max((y1 - y0).abs()) as usize).max(1);
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            self.dot((x0 + t * (x1 - x0)).round() as isize, (y0 + t * (y1 - y0)).round() as isize, v);
-        }
-    }
-
-    /// A filled square marker.
-    pub fn marker(&mut self, x: f64, y: f64, r: isize, v: u8) {
-        for dy in -r..=r {
-            for dx in -r..=r {
-                self.dot(x.round() as isize + dx, y.round() as isize + dy, v);
-            }
-        }
-    }
-
-    /// A filled rectangle.
-    pub fn rect(&mut self, x0: usize, y0: usize, x1: usize, y1: usize, v: u8) {
-        for y in y0..y1.min(self.h) {
-            for x in x0..x1.min(self.w) {
-                self.px[y * self.w + x] = v;
-            }
-        }
-    }
-
-    /// PNG bytes.
-    pub fn png(&self) -> Vec<u8> {
-        png_gray(self.w, self.h, &self.px)
-    }
-}
-
-/// Panels of predicted (y) against target (x) on 0..1 axes, one per series, side by side, with the identity line.
-pub fn scatter_panels(series: &[(&str, Vec<(f64, f64)>)]) -> Vec<u8> {
-    let s = 160usize;
-    let pad = 10usize;
-    let mut c = Canvas::new(series.len() * (s + pad) + pad, s + 2 * pad);
-    for (k, (_, pts)) in series.iter().enumerate() {
-        let x0 = pad + k * (s + pad);
-        let y0 = pad;
-        c.rect(x0, y0, x0 + s, y0 + s, 235);
-        let (fx, fy) = (x0 as f64, (y0 + s) as f64);
-        c.line(fx, fy, fx + s as f64, fy - s as f64, 160);
-        for &(t, p) in pts {
-            c.marker(fx + t.clamp(0.0, 1.0) * s as f64, fy - p.clamp(0.0, 1.0) * s as f64, 1, 0);
-        }
-    }
-    c.png()
-}
-
-/// Loss curves (log scale), one line per curve, darker first.
-pub fn curves(lines: &[Vec<f32>]) -> Vec<u8> {
-    let (w, h) = (480usize, 240usize);
-    let mut c = Canvas::new(w, h);
-    let all: Vec<f32> = lines.iter().flatten().copied().filter(|v| *v > 0.0).collect();
-    if all.is_empty() {
-        return c.png();
-    }
-    let lo = all.iter().fold(f32::INFINITY, |m, v| m.min(*v)).ln() as f64;
-    let hi = all.iter().fold(0.0f32, |m, v| m.max(*v)).ln() as f64;
-    for (k, l) in lines.iter().enumerate() {
-        let shade = (40 * k).min(200) as u8;
-        for i in 1..l.len() {
-            let p = |j: usize| {
-                let x = 10.0 + (w - 20) as f64 * j as f64 / (l.len() - 1).max(1) as f64;
-                let y = 10.0 + (h - 20) as f64 * (1.0 - ((l[j].max(1e-12).ln() as f64 - lo) / (hi - lo).max(1e-9)));
-                (x, y)
-            };
-            let (a, b) = (p(i - 1), p(i));
-            c.line(a.0, a.1, b.0, b.1, shade);
-        }
-    }
-    c.png()
-}
-
-/// Heat maps of matrices `[rows][cols]` side by side (black = largest magnitude), cells of 16 px.
-pub fn heatmaps(mats: &[(usize, usize, Vec<f32>)]) -> Vec<u8> {
-    let cell = 16usize;
-    let pad = 10usize;
-    let w = pad + mats.iter().map(|(_, cols, _)| cols * cell + pad).sum::<usize>();
-    let h = pad + mats.iter().map(|(rows, _, _)| rows * cell).max().unwrap_or(0) + pad;
-    let mut c = Canvas::new(w, h);
-    let mut x0 = pad;
-    for (rows, cols, m) in mats {
-        let amax = m.iter().fold(1e-12f32, |a, v| a.max(v.abs()));
-        for r in 0..*rows {
-            for q in 0..*cols {
-                let v = (255.0 * (1.0 - m[r * cols + q].abs() / amax)) as u8;
-                c.rect(x0 + q * cell, pad + r * cell, x0 + (q + 1) * cell - 1, pad + (r + 1) * cell - 1, v);
-            }
-        }
-        x0 += cols * cell + pad;
-    }
-    c.png()
-}
-
-/// A 5×7 bitmap font for panel labels: capitals, digits, `-`, `.`, `+`, `/` and space (unknown characters are
-/// blank). Each glyph is seven rows of five bits, most significant bit leftmost.
-fn glyph(ch: char) -> [u8; 7] {
-    match ch.to_ascii_uppercase() {
-        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
-        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
-        'D' => [0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E],
-        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
-        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
-        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
-        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
-        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
-        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
-        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
-        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
-        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
-        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
-        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
-        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
-        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
-        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
-        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
-        'Y' => [0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04],
-        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
-        '+' => [0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00],
-        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
-        '/' => [0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10],
-        _ => [0; 7],
-    }
-}
-
-impl Canvas {
-    /// Write `text` with its top-left corner at (x, y), 6 pixels per character.
-    pub fn text(&mut self, x: usize, y: usize, text: &str, v: u8) {
-        for (i, ch) in text.chars().enumerate() {
-            for (row, bits) in glyph(ch).iter().enumerate() {
-                for col in 0..5 {
-                    if bits & (0x10 >> col) != 0 {
-                        self.dot((x + 6 * i + col) as isize, (y + row) as isize, v);
-                    }
+    let all = || series.iter().flat_map(|(_, p)| p.iter().flat_map(|&(x, y)| [x, y])).filter(|v| v.is_finite());
+    let (lo, hi) = finite_range(all()).ok_or_else(|| PlotError::Data("no finite points".into()))?;
+    // Intensities start at 0: keep 0 on both axes unless the data go below it.
+    let lo = if all().all(|v| v >= 0.0) { 0.0 } else { lo };
+    let panel = 330u32;
+    figure(
+        panel * series.len() as u32,
+        panel + 60,
+        |root| {
+            let root = root.titled(axes.title, title_style()).map_err(draw_err)?;
+            for (i, (area, (name, pts))) in root.split_evenly((1, series.len())).iter().zip(series).enumerate() {
+                let mut chart = ChartBuilder::on(area)
+                    .caption(*name, caption_style())
+                    .margin(8)
+                    .x_label_area_size(40)
+                    .y_label_area_size(52)
+                    .build_cartesian_2d(lo..hi, lo..hi)
+                    .map_err(draw_err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(axes.x)
+                    .y_desc(axes.y)
+                    .x_labels(5)
+                    .y_labels(5)
+                    .axis_desc_style(label_style())
+                    .draw()
+                    .map_err(draw_err)?;
+                chart
+                    .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4)))
+                    .map_err(draw_err)?
+                    .label("y = x")
+                    .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
+                let dots = pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite());
+                chart
+                    .draw_series(dots.map(|&(x, y)| Circle::new((x, y), 3, SERIES_COLOURS[0].filled())))
+                    .map_err(draw_err)?
+                    .label(points)
+                    .legend(|(x, y)| Circle::new((x + 8, y), 3, SERIES_COLOURS[0].filled()));
+                if i == 0 {
+                    // One legend for the row of panels: they share markers and line.
+                    chart
+                        .configure_series_labels()
+                        .position(SeriesLabelPosition::LowerRight)
+                        .label_font(label_style())
+                        .background_style(WHITE.mix(0.85))
+                        .border_style(BLACK.mix(0.3))
+                        .draw()
+                        .map_err(draw_err)?;
                 }
             }
-        }
-    }
+            Ok(())
+        },
+        |_| {},
+    )
 }
 
-/// Robustness curves: one small panel per series (label on top), profile MAE (y, from 0 to the largest value, the
-/// same scale in every panel, labelled in the first) against severity level (x: 0 = clean, then mild, moderate,
-/// severe). Each panel shows the clean level (light line), the target clean + 0.01 (dashed) and the curve with its
-/// points.
-pub fn robustness_curves(series: &[(&str, Vec<(f64, f64)>)]) -> Vec<u8> {
-    let (pw, ph, pad, top) = (150usize, 100usize, 12usize, 12usize);
-    let cols = 6usize.min(series.len().max(1));
-    let rows = series.len().div_ceil(cols).max(1);
-    let mut c = Canvas::new(cols * (pw + pad) + pad + 36, rows * (ph + pad + top) + pad);
-    let ymax = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(0.05f64, f64::max) * 1.1;
+/// Named lines on one chart (loss curves, robustness curves), the y axis optionally logarithmic.
+pub fn lines(axes: Axes<'_>, log_y: bool, series: &[(&str, Vec<(f64, f64)>)]) -> Result<Vec<u8>, PlotError> {
+    // A logarithmic axis is drawn as log10 of the values on a linear one, labelled with the values themselves:
+    // evenly spaced ticks at any range.
+    let map = |(x, y): (f64, f64)| (x, if log_y { y.log10() } else { y });
+    let usable = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+    let mapped: Vec<Vec<(f64, f64)>> =
+        series.iter().map(|(_, p)| p.iter().copied().map(map).filter(usable).collect()).collect();
+    let pts = || mapped.iter().flatten();
+    let none = || PlotError::Data(format!("{}: no finite{} points", axes.title, if log_y { ", positive" } else { "" }));
+    let (x0, x1) = finite_range(pts().map(|p| p.0)).ok_or_else(none)?;
+    let (y0, y1) = finite_range(pts().map(|p| p.1)).ok_or_else(none)?;
+    let y_label = |v: &f64| if log_y { format!("{:.1e}", 10f64.powf(*v)) } else { format!("{v:.3}") };
+    let x_label = |v: &f64| if v.fract() == 0.0 || v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") };
+    figure(
+        760,
+        440,
+        |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(axes.title, title_style())
+                .margin(12)
+                .x_label_area_size(44)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .x_desc(axes.x)
+                .y_desc(axes.y)
+                .y_labels(10)
+                .y_label_formatter(&y_label)
+                .x_label_formatter(&x_label)
+                .axis_desc_style(label_style())
+                .draw()
+                .map_err(draw_err)?;
+            for (i, ((name, _), p)) in series.iter().zip(&mapped).enumerate() {
+                let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+                chart
+                    .draw_series(LineSeries::new(p.iter().copied(), colour.stroke_width(2)))
+                    .map_err(draw_err)?
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+            }
+            legend(&mut chart)
+        },
+        |_| {},
+    )
+}
+
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(label_style())
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(|e| PlotError::Draw(e.to_string()))
+}
+
+/// Loss curves: one line per named curve against the optimiser step, MSE on a logarithmic axis.
+pub fn loss_curves(title: &str, curves: &[(&str, &[f32])]) -> Result<Vec<u8>, PlotError> {
+    let series: Vec<(&str, Vec<(f64, f64)>)> = curves
+        .iter()
+        .map(|(name, c)| (*name, c.iter().enumerate().map(|(i, &v)| (i as f64 + 1.0, f64::from(v))).collect()))
+        .collect();
+    lines(Axes { title, x: "Adam step (full batch)", y: "mean squared error (intensity², log scale)" }, true, &series)
+}
+
+/// One matrix of a heat-map figure.
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    /// The panel's caption.
+    pub caption: &'a str,
+    /// Rows (one per row label).
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Row-major values, `rows × cols`.
+    pub values: &'a [f32],
+}
+
+/// Heat maps side by side, rows named by `row_labels` (the emotions), columns numbered along `col_desc`; each cell
+/// coloured on one diverging scale (red positive, blue negative, white 0; the strongest |value| of all panels is
+/// full colour) and printed with its value. The legend under the panels states the scale.
+pub fn heatmaps(title: &str, row_labels: &[&str], col_desc: &str, mats: &[Matrix<'_>]) -> Result<Vec<u8>, PlotError> {
+    for m in mats {
+        if m.rows != row_labels.len() || m.values.len() != m.rows * m.cols || m.cols == 0 || m.rows == 0 {
+            return Err(PlotError::Data(format!("{}: {}×{} values do not fit the labels", m.caption, m.rows, m.cols)));
+        }
+    }
+    if mats.is_empty() {
+        return Err(PlotError::Data("no matrix to plot".into()));
+    }
+    let amax = mats.iter().flat_map(|m| m.values).filter(|v| v.is_finite()).fold(1e-12f32, |a, v| a.max(v.abs()));
+    let colour = |v: f32| {
+        let t = if v.is_finite() { (v / amax).clamp(-1.0, 1.0) } else { 0.0 };
+        let fade = |c: u8| (255.0 - (255.0 - f32::from(c)) * t.abs()) as u8;
+        if t >= 0.0 {
+            RGBColor(fade(178), fade(24), fade(43))
+        } else {
+            RGBColor(fade(33), fade(102), fade(172))
+        }
+    };
+    let width = 110 + mats.iter().map(|m| 60 * m.cols as u32 + 40).sum::<u32>();
+    figure(
+        width,
+        110 + 44 * row_labels.len() as u32 + 60,
+        |root| {
+            let root = root.titled(title, title_style()).map_err(draw_err)?;
+            let (panels, foot) = root.split_vertically(root.dim_in_pixel().1 - 34);
+            let widths: Vec<u32> = mats.iter().map(|m| 60 * m.cols as u32 + 40).collect();
+            let mut rest = panels;
+            for (i, m) in mats.iter().enumerate() {
+                let w = widths[i] + if i == 0 { 110 } else { 0 };
+                let (area, r) = rest.split_horizontally(w);
+                rest = r;
+                let rows = m.rows;
+                let mut chart = ChartBuilder::on(&area)
+                    .caption(m.caption, caption_style())
+                    .margin(6)
+                    .x_label_area_size(40)
+                    .y_label_area_size(if i == 0 { 90 } else { 0 })
+                    // plotters' integer ranges include their end: 0..cols−1 holds `cols` segments.
+                    .build_cartesian_2d((0..m.cols - 1).into_segmented(), (0..rows - 1).into_segmented())
+                    .map_err(draw_err)?;
+                let row_name = |v: &SegmentValue<usize>| match v {
+                    // Row 0 (the first emotion) is drawn at the top.
+                    SegmentValue::CenterOf(y) if *y < rows => row_labels[rows - 1 - y].to_string(),
+                    _ => String::new(),
+                };
+                let col_name = |v: &SegmentValue<usize>| match v {
+                    SegmentValue::CenterOf(x) => x.to_string(),
+                    _ => String::new(),
+                };
+                chart
+                    .configure_mesh()
+                    .disable_mesh()
+                    .x_desc(col_desc)
+                    .x_labels(m.cols)
+                    .y_labels(rows)
+                    .x_label_formatter(&col_name)
+                    .y_label_formatter(&row_name)
+                    .axis_desc_style(label_style())
+                    .label_style(label_style())
+                    .draw()
+                    .map_err(draw_err)?;
+                let cells = (0..rows).flat_map(|r| (0..m.cols).map(move |c| (r, c)));
+                chart
+                    .draw_series(cells.clone().map(|(r, c)| {
+                        let y = rows - 1 - r;
+                        Rectangle::new(
+                            [
+                                (SegmentValue::Exact(c), SegmentValue::Exact(y)),
+                                (SegmentValue::Exact(c + 1), SegmentValue::Exact(y + 1)),
+                            ],
+                            colour(m.values[r * m.cols + c]).filled(),
+                        )
+                    }))
+                    .map_err(draw_err)?;
+                let small = label_style().pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+                chart
+                    .draw_series(cells.map(|(r, c)| {
+                        let v = m.values[r * m.cols + c];
+                        Text::new(
+                            format!("{v:.2}"),
+                            (SegmentValue::CenterOf(c), SegmentValue::CenterOf(rows - 1 - r)),
+                            small.clone(),
+                        )
+                    }))
+                    .map_err(draw_err)?;
+            }
+            foot.draw(&Text::new(
+                format!(
+                    "colour: weight value, red > 0, blue < 0, white 0; full colour = ±{amax:.3} (the largest |weight| shown); \
+                     numbers: the weights"
+                ),
+                (20, 8),
+                label_style(),
+            ))
+            .map_err(draw_err)?;
+            Ok(())
+        },
+        |_| {},
+    )
+}
+
+/// `[lo, hi]` of the finite values, widened when flat; `None` when there are none.
+fn finite_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return None;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1e-3) };
+    Some((lo - pad, hi + pad))
+}
+
+/// Robustness curves: one panel per perturbation (captioned with its name), profile MAE (y, one common scale from 0
+/// in every panel) against severity (x: 0 = the same renders clean, then 1 mild, 2 moderate, 3 severe). Each panel
+/// shows the curve with its points, the clean level (grey) and the target clean + 0.010 (dashed red).
+pub fn robustness_panels(title: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Result<Vec<u8>, PlotError> {
+    if series.is_empty() {
+        return Err(PlotError::Data("no perturbation to plot".into()));
+    }
+    let all = || series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).filter(|v| v.is_finite());
+    let ymax = all().fold(f64::NAN, f64::max);
+    if !ymax.is_finite() {
+        return Err(PlotError::Data(format!("{title}: no finite MAE")));
+    }
+    let ymax = (ymax.max(0.06)) * 1.08;
     let xmax = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0f64, f64::max);
-    for (k, (name, pts)) in series.iter().enumerate() {
-        let x0 = 36 + pad + (k % cols) * (pw + pad);
-        let y0 = pad + (k / cols) * (ph + pad + top) + top;
-        c.text(x0, y0 - top + 1, name, 0);
-        c.rect(x0, y0, x0 + pw, y0 + ph, 240);
-        let at =
-            |x: f64, y: f64| (x0 as f64 + 4.0 + (pw - 8) as f64 * x / xmax, (y0 + ph) as f64 - ph as f64 * y / ymax);
-        if k == 0 {
-            for tick in [0.0, 0.05, 0.1, 0.15, 0.2] {
-                if tick <= ymax {
-                    let (_, y) = at(0.0, tick);
-                    c.text(x0 - 34, (y as usize).saturating_sub(3), &format!("{tick:.2}"), 0);
+    let cols = 6usize.min(series.len());
+    let rows = series.len().div_ceil(cols);
+    let (pw, ph) = (250u32, 210u32);
+    figure(
+        pw * cols as u32,
+        ph * rows as u32 + 80,
+        |root| {
+            let root = root.titled(title, title_style()).map_err(draw_err)?;
+            let (grid, foot) = root.split_vertically(root.dim_in_pixel().1 - 28);
+            for (area, (name, pts)) in grid.split_evenly((rows, cols)).iter().zip(series) {
+                let mut chart = ChartBuilder::on(area)
+                    .caption(*name, caption_style())
+                    .margin(6)
+                    .x_label_area_size(34)
+                    .y_label_area_size(48)
+                    .build_cartesian_2d(-0.2..xmax + 0.2, 0.0..ymax)
+                    .map_err(draw_err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc("severity")
+                    .y_desc("profile MAE")
+                    .x_labels(xmax as usize + 1)
+                    .y_labels(5)
+                    .x_label_formatter(&|v| format!("{v:.0}"))
+                    .y_label_formatter(&|v| format!("{v:.2}"))
+                    .axis_desc_style(label_style())
+                    .draw()
+                    .map_err(draw_err)?;
+                let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+                if let Some(&(_, clean)) = pts.iter().find(|p| p.0 == 0.0) {
+                    chart
+                        .draw_series(LineSeries::new([(-0.2, clean), (xmax + 0.2, clean)], BLACK.mix(0.35)))
+                        .map_err(draw_err)?;
+                    let target = clean + 0.010;
+                    let dashes = (0..((xmax + 0.4) * 10.0) as usize).step_by(2).map(|i| {
+                        let a = -0.2 + 0.1 * i as f64;
+                        PathElement::new([(a, target), ((a + 0.1).min(xmax + 0.2), target)], RED.mix(0.7))
+                    });
+                    chart.draw_series(dashes).map_err(draw_err)?;
                 }
+                let colour = SERIES_COLOURS[0];
+                chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2))).map_err(draw_err)?;
+                chart
+                    .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled())))
+                    .map_err(draw_err)?;
             }
-        }
-        if let Some(&(_, clean)) = pts.iter().find(|p| p.0 == 0.0) {
-            let (_, y) = at(0.0, clean);
-            c.line(x0 as f64, y, (x0 + pw) as f64, y, 170);
-            let (_, yt) = at(0.0, clean + 0.01);
-            for seg in (0..pw).step_by(8) {
-                c.line((x0 + seg) as f64, yt, (x0 + seg + 3) as f64, yt, 120);
-            }
-        }
-        for w in pts.windows(2) {
-            let (a, b) = (at(w[0].0, w[0].1), at(w[1].0, w[1].1));
-            c.line(a.0, a.1, b.0, b.1, 0);
-        }
-        for p in pts {
-            let (x, y) = at(p.0, p.1);
-            c.marker(x, y, 2, 0);
-        }
-    }
-    c.png()
+            foot.draw(&Text::new(
+                "blue: fused profile MAE against the consensus; grey: the same renders clean; dashed red: clean + 0.010 \
+                 (the target at moderate severity, level 2)",
+                (20, 6),
+                label_style(),
+            ))
+            .map_err(draw_err)?;
+            Ok(())
+        },
+        |_| {},
+    )
 }

@@ -10,32 +10,57 @@ use crate::core::manifest::TensorId;
 use crate::host::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
 use crate::host::writer::AlignedBytes;
 use crate::{Modalities, ModelConfig};
-use std::io::Write;
 use std::path::Path;
 
-/// A progress bar on stderr (one line, redrawn).
+/// A progress bar on stderr (indicatif) for `total` items; the returned closure is called once per finished item
+/// (from any thread). The bar is drawn only when stderr is a terminal; otherwise the finished stage is logged.
 pub fn progress(label: &str, total: usize) -> impl Fn(usize) + Sync + '_ {
-    use std::io::IsTerminal;
-    let tty = std::io::stderr().is_terminal();
-    move |done: usize| {
-        // Redraw on every step on a terminal; in a log, only at each tenth.
-        let tenth = (total / 10).max(1);
-        if !tty && done != total && !done.is_multiple_of(tenth) {
-            return;
+    let bar = new_bar(label, total);
+    move |_done: usize| {
+        bar.inc(1);
+        if bar.position() == total as u64 {
+            finish_bar(&bar, label);
         }
-        let width = 30;
-        let filled = width * done / total.max(1);
-        let mut e = std::io::stderr().lock();
-        let _ = write!(
-            e,
-            "{}{label:<22} [{}{}] {done}/{total}",
-            if tty { "\r" } else { "" },
-            "#".repeat(filled),
-            ".".repeat(width - filled)
-        );
-        if done == total || !tty {
-            let _ = writeln!(e);
+    }
+}
+
+/// One progress bar whose label changes as it goes (CORnet-Z's epochs and losses): a new bar starts whenever the
+/// count restarts or the total changes.
+#[derive(Default)]
+pub struct ProgressLine(std::sync::Mutex<Option<(indicatif::ProgressBar, usize)>>);
+
+impl ProgressLine {
+    /// `done` of `total` items, under `label`.
+    pub fn update(&self, label: &str, done: usize, total: usize) {
+        let Ok(mut cur) = self.0.lock() else { return };
+        if cur.as_ref().is_none_or(|(b, t)| *t != total || (done as u64) < b.position()) {
+            *cur = Some((new_bar(label, total), total));
         }
+        if let Some((bar, _)) = cur.as_ref() {
+            bar.set_message(label.to_string());
+            bar.set_position(done as u64);
+            if done == total {
+                finish_bar(bar, label);
+            }
+        }
+    }
+}
+
+fn new_bar(label: &str, total: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let style = indicatif::ProgressStyle::with_template("{msg:<40} [{bar:30}] {pos}/{len} ({elapsed}, eta {eta})")
+        .map(|s| s.progress_chars("#>."));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(label.to_string());
+    bar
+}
+
+fn finish_bar(bar: &indicatif::ProgressBar, label: &str) {
+    bar.finish();
+    if bar.is_hidden() {
+        log::info!("{label}: {} done in {:.0} s", bar.position(), bar.elapsed().as_secs_f64());
     }
 }
 
@@ -273,8 +298,9 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
             luma: cfg.input.luma,
             ..CornetOptions::default()
         };
+        let line = ProgressLine::default();
         cornet_curve =
-            train_cornet(&cfg.visual, &mut tensors, &co, &|label, done, total| progress(label, total)(done))?;
+            train_cornet(&cfg.visual, &mut tensors, &co, &|label, done, total| line.update(label, done, total))?;
     }
     let perception = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
 
@@ -533,8 +559,9 @@ pub fn choose_decay(
     for &decay in DECAYS.iter().rev() {
         let mut err = 0.0;
         for g in 0..k {
-            let (held, kept): (Vec<(usize, usize)>, Vec<(usize, usize)>) =
-                idx.iter().copied().enumerate().partition(|(pos, _)| pos % k == g);
+            // (position in the shuffled order, stimulus index), held out or kept for this group.
+            type Picks = Vec<(usize, usize)>;
+            let (held, kept): (Picks, Picks) = idx.iter().copied().enumerate().partition(|(pos, _)| pos % k == g);
             let data: Vec<Example> = kept.iter().flat_map(|&(_, i)| train.examples(i, &truth[i], m)).collect();
             let mut p = shape.init(fit.seed);
             p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
@@ -845,7 +872,7 @@ pub fn robustness_json(
     )
 }
 
-/// Series for [`super::plot::robustness_curves`]: per perturbation, (severity level 0–3, MAE) with level 0 = clean.
+/// Series for [`super::plot::robustness_panels`]: per perturbation, (severity level 0–3, MAE) with level 0 = clean.
 pub fn robustness_series(clean: &Metrics, rows: &[RobustnessRow]) -> Vec<(&'static str, Vec<(f64, f64)>)> {
     let mut out: Vec<(&'static str, Vec<(f64, f64)>)> = Vec::new();
     for r in rows {

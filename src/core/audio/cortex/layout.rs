@@ -1,7 +1,8 @@
 //! Where the cortex state lives in its scratch region, and the step-size dependent factors: plain `repr(C)`
-//! structs, so the CUDA kernel receives exactly the values and offsets the CPU uses.
+//! structs, so the CUDA kernel receives exactly the values and offsets the CPU uses ([`KernelParams`]).
 
 use super::constants::*;
+use super::drive::DriveConfig;
 use crate::core::config::CortexConfig;
 use crate::core::rng::splitmix64;
 
@@ -35,6 +36,26 @@ pub(crate) struct StateLayout {
     pub(crate) conn: usize,
     pub(crate) total: usize,
 }
+
+// Field order within each population's region (`fields::<SE>` etc. in step.rs destructure in this order; the
+// reset in mod.rs relies on field 0 being v and PYR's field 1 being v_D).
+const PYR_V: usize = 0;
+const PYR_VD: usize = 1;
+const PYR_W: usize = 2;
+const PYR_REF: usize = 3;
+const PYR_GEE: usize = 4;
+const PYR_GEP: usize = 5;
+const PYR_GES: usize = 6;
+const PV_V: usize = 0;
+const PV_W: usize = 1;
+const PV_REF: usize = 2;
+const PV_GPE: usize = 3;
+const PV_GPP: usize = 4;
+const PV_GPS: usize = 5;
+const SOM_V: usize = 0;
+const SOM_W: usize = 1;
+const SOM_REF: usize = 2;
+const SOM_GSE: usize = 3;
 
 /// Per-group float arrays, each `G` long (the last four are `3·G`: PYR, PV, SOM blocks).
 pub(super) const GRP_IF: usize = 0;
@@ -99,7 +120,7 @@ pub(super) fn regions<'a>(lay: &StateLayout, scratch: &'a mut [f32]) -> StateReg
 
 /// Step-size dependent factors, computed once. `repr(C)`: the GPU runtime passes the same values to its kernel.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct StepFactors {
     pub(crate) dt: f32,
     pub(crate) ref_steps: f32,
@@ -160,6 +181,187 @@ impl StepFactors {
             inc_es: GMAX_ES / ns,
             inc_ps: GMAX_PS / ns,
         }
+    }
+}
+
+/// The cortex kernel's parameter block (`CxParams` in `kernels/cortex.cu`, passed by value): the state layout of
+/// [`StateLayout`] as offsets in floats, the [`StepFactors`], the drive gain of [`DriveConfig`] and the constants of
+/// spec §3.2 from `constants.rs`. Built here from the CPU core's own values, so the GPU re-types none of them; the
+/// field order is the C struct's (all 4-byte fields, no padding).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[cfg_attr(not(any(feature = "cuda", feature = "cuda-emulator")), allow(dead_code))]
+pub(crate) struct KernelParams {
+    // Sizes.
+    pub(crate) ne: i32,
+    pub(crate) np: i32,
+    pub(crate) ns: i32,
+    pub(crate) g: i32,
+    pub(crate) we: i32,
+    pub(crate) wp: i32,
+    pub(crate) ws: i32,
+    // Per-cell fields (offsets of arrays of `ne`, `np`, `ns` floats).
+    pub(crate) pyr_v: i32,
+    pub(crate) pyr_vd: i32,
+    pub(crate) pyr_w: i32,
+    pub(crate) pyr_ref: i32,
+    pub(crate) pyr_gee: i32,
+    pub(crate) pyr_gep: i32,
+    pub(crate) pyr_ges: i32,
+    pub(crate) pv_v: i32,
+    pub(crate) pv_w: i32,
+    pub(crate) pv_ref: i32,
+    pub(crate) pv_gpe: i32,
+    pub(crate) pv_gpp: i32,
+    pub(crate) pv_gps: i32,
+    pub(crate) som_v: i32,
+    pub(crate) som_w: i32,
+    pub(crate) som_ref: i32,
+    pub(crate) som_gse: i32,
+    // Per-group arrays (`g` floats; the last four `3·g`: PYR, PV, SOM blocks).
+    pub(crate) grp_if: i32,
+    pub(crate) grp_ds: i32,
+    pub(crate) grp_dfe: i32,
+    pub(crate) grp_dfp: i32,
+    pub(crate) grp_s: i32,
+    pub(crate) grp_sb: i32,
+    pub(crate) grp_cnt: i32,
+    pub(crate) grp_last: i32,
+    pub(crate) grp_mean: i32,
+    pub(crate) grp_m2: i32,
+    // Connectivity bitsets: offset of the PYR rows (floats = words), then words from there to the PV and SOM rows,
+    // and the words per PYR row and per PV/SOM row.
+    pub(crate) conn: i32,
+    pub(crate) conn_pv: i32,
+    pub(crate) conn_som: i32,
+    pub(crate) row_e: i32,
+    pub(crate) row_i: i32,
+    // Step factors and the drive gain.
+    pub(crate) steps: StepFactors,
+    pub(crate) gain: f32,
+    // Constants (spec §3.2).
+    pub(crate) e_l: f32,
+    pub(crate) v_e: f32,
+    pub(crate) v_i: f32,
+    pub(crate) b_adapt: f32,
+    pub(crate) g_sd: f32,
+    pub(crate) tau_df: f32,
+    pub(crate) tau_ds1: f32,
+    pub(crate) tau_ds2: f32,
+    pub(crate) tau_if: f32,
+    pub(crate) q: f32,
+    pub(crate) nanoamp: f32,
+    pub(crate) v_spike: f32,
+    pub(crate) v_reset: f32,
+    pub(crate) v_floor: f32,
+    pub(crate) exp_skip: f32,
+    pub(crate) exp_cap: f32,
+    pub(crate) gl_e: f32,
+    pub(crate) dt_e: f32,
+    pub(crate) vt_e: f32,
+    pub(crate) a_e: f32,
+    pub(crate) i_e: f32,
+    pub(crate) gl_p: f32,
+    pub(crate) dt_p: f32,
+    pub(crate) vt_p: f32,
+    pub(crate) i_p: f32,
+    pub(crate) gl_s: f32,
+    pub(crate) dt_s: f32,
+    pub(crate) vt_s: f32,
+    pub(crate) a_s: f32,
+    pub(crate) i_s: f32,
+}
+
+#[cfg_attr(not(any(feature = "cuda", feature = "cuda-emulator")), allow(dead_code))]
+impl KernelParams {
+    /// The parameter block of a cortex over `cfg` driven with `drive`. Fails (with the offending size) when an
+    /// offset does not fit the kernel's 32-bit indices.
+    pub(crate) fn new(cfg: &CortexConfig, drive: &DriveConfig) -> Option<Self> {
+        let lay = StateLayout::new(cfg);
+        let i = |x: usize| i32::try_from(x).ok();
+        let (ne, np, ns, g) = (lay.ne, lay.np, lay.ns, lay.g);
+        let small = |k: usize| i(lay.grp + k * g);
+        let big = |k: usize| i(lay.grp + GRP_SMALL * g + k * 3 * g);
+        let (re, ri) = (lay.row_e(), lay.row_i());
+        i(lay.total)?;
+        Some(KernelParams {
+            ne: i(ne)?,
+            np: i(np)?,
+            ns: i(ns)?,
+            g: i(g)?,
+            we: i(lay.we)?,
+            wp: i(lay.wp)?,
+            ws: i(lay.ws)?,
+            pyr_v: i(lay.pyr + PYR_V * ne)?,
+            pyr_vd: i(lay.pyr + PYR_VD * ne)?,
+            pyr_w: i(lay.pyr + PYR_W * ne)?,
+            pyr_ref: i(lay.pyr + PYR_REF * ne)?,
+            pyr_gee: i(lay.pyr + PYR_GEE * ne)?,
+            pyr_gep: i(lay.pyr + PYR_GEP * ne)?,
+            pyr_ges: i(lay.pyr + PYR_GES * ne)?,
+            pv_v: i(lay.pv + PV_V * np)?,
+            pv_w: i(lay.pv + PV_W * np)?,
+            pv_ref: i(lay.pv + PV_REF * np)?,
+            pv_gpe: i(lay.pv + PV_GPE * np)?,
+            pv_gpp: i(lay.pv + PV_GPP * np)?,
+            pv_gps: i(lay.pv + PV_GPS * np)?,
+            som_v: i(lay.som + SOM_V * ns)?,
+            som_w: i(lay.som + SOM_W * ns)?,
+            som_ref: i(lay.som + SOM_REF * ns)?,
+            som_gse: i(lay.som + SOM_GSE * ns)?,
+            grp_if: small(GRP_IF)?,
+            grp_ds: small(GRP_DS)?,
+            grp_dfe: small(GRP_DFE)?,
+            grp_dfp: small(GRP_DFP)?,
+            grp_s: small(GRP_S)?,
+            grp_sb: small(GRP_SB)?,
+            grp_cnt: big(GRP_CNT)?,
+            grp_last: big(GRP_LAST)?,
+            grp_mean: big(GRP_MEAN)?,
+            grp_m2: big(GRP_M2)?,
+            conn: i(lay.conn)?,
+            conn_pv: i(ne * re)?,
+            conn_som: i(ne * re + np * ri)?,
+            row_e: i(re)?,
+            row_i: i(ri)?,
+            steps: StepFactors::new(cfg),
+            gain: drive.gain,
+            e_l: E_L,
+            v_e: V_E,
+            v_i: V_I,
+            b_adapt: B_ADAPT,
+            g_sd: G_SD,
+            tau_df: TAU_DF,
+            tau_ds1: TAU_DS1,
+            tau_ds2: TAU_DS2,
+            tau_if: TAU_IF,
+            q: Q,
+            nanoamp: NANOAMP,
+            v_spike: V_SPIKE,
+            v_reset: V_RESET,
+            v_floor: V_FLOOR,
+            exp_skip: EXP_SKIP,
+            exp_cap: EXP_CAP,
+            gl_e: GL_E,
+            dt_e: DT_E,
+            vt_e: VT_E,
+            a_e: A_E,
+            i_e: I_E,
+            gl_p: GL_P,
+            dt_p: DT_P,
+            vt_p: VT_P,
+            i_p: I_P,
+            gl_s: GL_S,
+            dt_s: DT_S,
+            vt_s: VT_S,
+            a_s: A_S,
+            i_s: I_S,
+        })
+    }
+
+    /// Floats of the whole state.
+    pub(crate) fn total(cfg: &CortexConfig) -> usize {
+        StateLayout::new(cfg).total
     }
 }
 

@@ -23,8 +23,12 @@ mod step;
 pub use drive::DriveConfig;
 
 pub(crate) use drive::band_drive;
-pub(crate) use layout::{StateLayout, StepFactors};
+// For the GPU runtime (src/host/gpu): the kernel's parameter block and the noise stream, from the CPU core's own code.
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
+pub(crate) use layout::KernelParams;
 pub(crate) use noise::NoiseRng;
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
+pub(crate) use noise::LANES as NOISE_LANES;
 
 use super::FrameFeatures;
 use crate::core::arena::Arena;

@@ -4,7 +4,7 @@ use super::fastmath::{ln_fast, sqrt};
 use crate::core::rng::splitmix64;
 
 /// Independent xoshiro128++ generators (Blackman & Vigna 2018) run side by side: the membrane-noise stream.
-pub(super) const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 /// Standard normal deviates per call of [`NoiseRng::normals`].
 pub(super) const NORMALS: usize = 2 * LANES;
 
@@ -23,7 +23,7 @@ impl NoiseRng {
     }
 
     /// The lanes' state as `[word][lane]`, the order the GPU kernel keeps it in.
-    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "cuda", feature = "cuda-emulator")), allow(dead_code))]
     pub(crate) fn state(&self) -> [[u32; LANES]; 4] {
         self.s
     }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test suite once in the debug profile: overflow checks and debug assertions on (the release suite that .ci/run
+# runs has neither, so an integer overflow would pass CI unnoticed there). Doc-tests are left to the release run
+# (compiling them again here adds ~30 s and they exercise nothing the test binaries do not).
+#
+# Duration on this project's 2-core dev VM (AMD EPYC, shared): ~65 s cold debug build + ~95 s of tests (the
+# training test is ~55 s of it: unoptimised auditory cortex). About 2.7 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TERM_COLOR=never
+cargo test --features train --lib --bins --tests

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The CUDA kernels executed on the CPU (feature `cuda-emulator`, issue 10): kernels/*.cu compiled unchanged as host
+# C++ (kernels/emu/, built by build.rs with the `cc` crate) behind the GPU pipeline's real host code, checked
+# against the CPU core (tests/gpu_emulator.rs: every CORnet-Z block within fp16 tolerance, the cortex bit for bit,
+# the head within 1e-6, |ΔEPP| ≤ 0.005 on the built-in stimuli, planted off-by-one bugs caught), plus the GPU host
+# code's unit tests. This is the sanitizer configuration: the emulated kernels are built with AddressSanitizer and
+# UBSan (device buffers are heap blocks, `__shared__` arrays globals, so out-of-bounds kernel accesses abort the run).
+#
+# Self-installing: the CUDA headers come from two PyPI wheels in a throw-away venv (cuda_fp16.h from the runtime
+# wheel, crt/ from the nvcc wheel; ~60 MB); g++ ≥ 12 (Debian 12's) for C++20's std::barrier.
+# Duration: about 6–7 minutes on 2 cores (clippy ~1 min, sanitized build ~1.5 min, tests ~4 min).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+python3 -m venv "$TMP/venv"
+"$TMP/venv/bin/pip" install -q --disable-pip-version-check \
+  nvidia-cuda-runtime-cu12==12.2.140 nvidia-cuda-nvcc-cu12==12.9.86
+NV="$("$TMP/venv/bin/python" -c 'import os, nvidia; print(os.path.dirname(nvidia.__file__))')"
+export AVF_BEL_CUDA_INCLUDE="$NV/cuda_runtime/include"
+export AVF_BEL_CUDA_CRT_INCLUDE="$NV/cuda_nvcc/include"
+
+echo "--- clippy with the emulator (warnings denied)"
+cargo clippy --all-targets --release --features cuda-emulator -- -D warnings
+
+echo "--- GPU host code and the emulated kernels, with AddressSanitizer + UBSan"
+export AVF_BEL_EMU_SANITIZE=1
+# libasan must be the first library loaded; only the test binaries get it (the runner), not cargo.
+ASAN_LIB="$(gcc -print-file-name=libasan.so)"
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="env LD_PRELOAD=$ASAN_LIB \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:check_initialization_order=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+# detect_leaks=0: the Rust test harness and the emulator's thread pool are process-lifetime by design.
+cargo test --release --features cuda-emulator --lib gpu::
+cargo test --release --features cuda-emulator --lib backend::
+cargo test --release --features cuda-emulator --test gpu_emulator

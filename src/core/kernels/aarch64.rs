@@ -1,0 +1,385 @@
+//! aarch64 kernels: a NEON f32 GEMM, and two exact int8 GEMMs: `sdot` (ARMv8.2 dot product: Jetson Xavier, Orin)
+//! and a widening-multiply fallback for cores without it (Jetson Nano's Cortex-A57).
+//!
+//! # Int8 on a signed dot product
+//!
+//! `sdot` multiplies i8 × i8 (`udot` u8 × u8); the activations are u8 and the weights i8, and ARMv8.6's mixed
+//! `usdot` is absent on these boards. So the im2col here stores each activation byte XOR 0x80, which reads as the
+//! i8 `x − 128`, and the kernels add back `128 · Σ_r w[m][r]` per output channel (computed per tile from the weight
+//! row): `Σ w·x = Σ w·(x − 128) + 128·Σ w`, exact in i32. The same flipped panel serves the fallback, where
+//! `smull` (i8 × i8 → i16, exact: |x − 128|·|w| ≤ 16,384) and `sadalp` (pairwise add into i32) replace `sdot`.
+//! Both give the exact integer sum: bit-identical to x86 and the portable reference.
+
+use super::portable;
+use super::{ConvShape, NR};
+use core::arch::aarch64::*;
+
+/// Pixels per tile (half a panel: four 4-lane vectors).
+const HALF: usize = NR / 2;
+/// Output channels per f32 tile: 4 rows × 4 vectors = 16 accumulators.
+const MR_F32: usize = 4;
+/// Output channels per `sdot` tile: 6 rows × 4 vectors = 24 accumulators, 4 panel vectors, 1 weight broadcast.
+const MR_DOT: usize = 6;
+/// Output channels per widening tile: 2 rows × 8 half-pixel accumulators = 16, 4 panel vectors, products.
+const MR_WIDE: usize = 2;
+
+/// The quad-packing u8 im2col storing `x XOR 0x80` (see the module docs).
+///
+/// # Safety
+/// The slices satisfy the length checks of `Kernels::im2col_u8` (NEON is part of the aarch64 baseline).
+pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    portable::im2col_quads_body::<true>(s, x, packed)
+}
+
+/// NEON f32 GEMM: 4 output channels × 16 pixels per tile (16 accumulators of 4 lanes).
+///
+/// # Safety
+/// `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and `cout·n` floats (checked by
+/// `Kernels::gemm_f32`).
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    let (w, packed, out) = (w.as_ptr(), packed.as_ptr(), out.as_mut_ptr());
+    for p in 0..s.panels() {
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        let mut m0 = 0;
+        while m0 < cout {
+            let rows = (cout - m0).min(MR_F32);
+            let mut j0 = 0;
+            while j0 < cols {
+                let c = (cols - j0).min(HALF);
+                // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of its kk
+                // rows (inside `packed_len`), output rows m0.. at columns n0+j0.., at most `c` written.
+                unsafe {
+                    let (wp, b, o) = (w.add(m0 * kk), packed.add(p * kk * NR + j0), out.add(m0 * n + n0 + j0));
+                    match rows {
+                        4 => f32_tile::<4>(kk, wp, b, o, n, c),
+                        3 => f32_tile::<3>(kk, wp, b, o, n, c),
+                        2 => f32_tile::<2>(kk, wp, b, o, n, c),
+                        _ => f32_tile::<1>(kk, wp, b, o, n, c),
+                    }
+                }
+                j0 += HALF;
+            }
+            m0 += rows;
+        }
+    }
+}
+
+/// # Safety
+/// `w` holds `R` rows of `kk` floats, `b` `kk` rows of 16 floats (stride `NR`), `out` `R` rows (stride `n`) with
+/// room for `cols` floats.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn f32_tile<const R: usize>(kk: usize, w: *const f32, b: *const f32, out: *mut f32, n: usize, cols: usize) {
+    let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+    // SAFETY: reads stay in the rows the contract names.
+    unsafe {
+        for r in 0..kk {
+            let br = b.add(r * NR);
+            let bv = [vld1q_f32(br), vld1q_f32(br.add(4)), vld1q_f32(br.add(8)), vld1q_f32(br.add(12))];
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = vdupq_n_f32(*w.add(i * kk + r));
+                for v in 0..4 {
+                    acc_i[v] = vfmaq_f32(acc_i[v], a, bv[v]);
+                }
+            }
+        }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        // SAFETY: output row i has room for `cols` floats.
+        unsafe { store16(out.add(i * n), acc_i, cols) };
+    }
+}
+
+/// Store four vectors (16 floats), or the first `cols` of them.
+///
+/// # Safety
+/// `dst` has room for `cols.min(16)` floats.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn store16(dst: *mut f32, v: &[float32x4_t; 4], cols: usize) {
+    let mut tmp = [0.0f32; HALF];
+    // SAFETY: `tmp` holds 16 floats; at most `cols ≤ 16` are copied to `dst`, which has room for them.
+    unsafe {
+        if cols >= HALF {
+            for (t, vt) in v.iter().enumerate() {
+                vst1q_f32(dst.add(4 * t), *vt);
+            }
+        } else {
+            for (t, vt) in v.iter().enumerate() {
+                vst1q_f32(tmp.as_mut_ptr().add(4 * t), *vt);
+            }
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+        }
+    }
+}
+
+/// `Σ_r w[r]` over `kk4` bytes (16 at a time, widening pairwise adds).
+///
+/// # Safety
+/// `w` holds `kk4` bytes.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn row_sum(w: *const i8, kk4: usize) -> i32 {
+    let mut acc = vdupq_n_s32(0);
+    let mut r = 0;
+    // SAFETY: every read is at an index below `kk4`.
+    unsafe {
+        while r + 16 <= kk4 {
+            acc = vpadalq_s16(acc, vpaddlq_s8(vld1q_s8(w.add(r))));
+            r += 16;
+        }
+        let mut sum = vaddvq_s32(acc);
+        while r < kk4 {
+            sum += *w.add(r) as i32;
+            r += 1;
+        }
+        sum
+    }
+}
+
+/// Which inner product an int8 tile uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dot {
+    /// ARMv8.2 `sdot`.
+    Sdot,
+    /// `smull` + `sadalp`.
+    Widening,
+}
+
+/// The shared int8 driver: for each panel and block of output channels, the weight-row corrections, then one tile
+/// per half panel.
+///
+/// # Safety
+/// As [`gemm_i8_dotprod`] (and the dot-product extension present when `dot` is [`Dot::Sdot`]).
+#[target_feature(enable = "neon")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_i8(
+    dot: Dot,
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let (n, kk4) = (s.n(), s.kk4());
+    let (w, bytes, out) = (w.as_ptr(), packed.as_ptr() as *const u8, out.as_mut_ptr());
+    let mr = if dot == Dot::Sdot { MR_DOT } else { MR_WIDE };
+    for p in 0..s.panels() {
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        let mut m0 = 0;
+        while m0 < cout {
+            let rows = (cout - m0).min(mr);
+            let mut corr = [0i32; MR_DOT];
+            let mut scale = [0.0f32; MR_DOT];
+            for i in 0..rows {
+                // SAFETY: row m0+i < cout of `w` holds kk4 bytes.
+                corr[i] = 128 * unsafe { row_sum(w.add((m0 + i) * kk4), kk4) };
+                scale[i] = scale_x * w_scale[m0 + i];
+            }
+            let mut j0 = 0;
+            while j0 < cols {
+                let t = Tile {
+                    kk4,
+                    // SAFETY (all three): rows m0.. < cout of `w`; panel p's quads of pixels j0..j0+16 inside
+                    // `packed_len_u8`; output rows m0.. at columns n0+j0.., at most `cols` written.
+                    w: unsafe { w.add(m0 * kk4) },
+                    b: unsafe { bytes.add(p * kk4 * NR + j0 * 4) },
+                    out: unsafe { out.add(m0 * n + n0 + j0) },
+                    n,
+                    cols: (cols - j0).min(HALF),
+                };
+                // SAFETY: the tile's pointers satisfy the tile contracts (above); `sdot` only when the caller
+                // vouched for the dot-product extension.
+                unsafe {
+                    match (dot, rows) {
+                        (Dot::Sdot, 6) => dot_tile::<6>(t, &corr, &scale),
+                        (Dot::Sdot, 5) => dot_tile::<5>(t, &corr, &scale),
+                        (Dot::Sdot, 4) => dot_tile::<4>(t, &corr, &scale),
+                        (Dot::Sdot, 3) => dot_tile::<3>(t, &corr, &scale),
+                        (Dot::Sdot, 2) => dot_tile::<2>(t, &corr, &scale),
+                        (Dot::Sdot, _) => dot_tile::<1>(t, &corr, &scale),
+                        (Dot::Widening, 2) => wide_tile::<2>(t, &corr, &scale),
+                        (Dot::Widening, _) => wide_tile::<1>(t, &corr, &scale),
+                    }
+                }
+                j0 += HALF;
+            }
+            m0 += rows;
+        }
+    }
+}
+
+/// Int8 GEMM on ARMv8.2 `sdot`, 6 × 16 tiles.
+///
+/// # Safety
+/// The CPU has the dot-product extension; `s` is valid with `kk4 ≤ MAX_KK4`; `w`, `w_scale`, `packed`, `out` hold
+/// at least `cout·kk4`, `cout`, `packed_len_u8 / 4` and `cout·n` elements, `packed` written by [`im2col_u8`]
+/// (checked by `Kernels::gemm_i8`).
+#[target_feature(enable = "neon,dotprod")]
+pub(super) unsafe fn gemm_i8_dotprod(
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    // SAFETY: this function's contract, with the dot-product extension present.
+    unsafe { gemm_i8(Dot::Sdot, s, cout, w, w_scale, scale_x, packed, out) }
+}
+
+/// Int8 GEMM by widening multiplies (`smull`/`sadalp`), 2 × 16 tiles, for cores without the dot product.
+///
+/// # Safety
+/// As [`gemm_i8_dotprod`], without the dot-product requirement.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn gemm_i8_widening(
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    // SAFETY: this function's contract.
+    unsafe { gemm_i8(Dot::Widening, s, cout, w, w_scale, scale_x, packed, out) }
+}
+
+/// One int8 tile's operands: rows of `kk4` weight bytes from `w`, quad rows of 16 pixels × 4 flipped bytes from
+/// `b` (stride `NR·4`), results to `out` (row stride `n`), `cols ≤ 16` of them.
+#[derive(Clone, Copy)]
+struct Tile {
+    kk4: usize,
+    w: *const i8,
+    b: *const u8,
+    out: *mut f32,
+    n: usize,
+    cols: usize,
+}
+
+/// `acc + a·b` over groups of four i8 lanes (ARMv8.2 `SDOT`, written as assembly because the `vdotq_s32`
+/// intrinsic is not stable in Rust yet).
+///
+/// # Safety
+/// The CPU has the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+unsafe fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: a register-only instruction (no memory, flags or stack); the caller guarantees the extension.
+    unsafe {
+        core::arch::asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// Load a weight quad and broadcast it to all four 32-bit lanes.
+///
+/// # Safety
+/// `w` holds 4 readable bytes.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn quad(w: *const i8) -> int8x16_t {
+    // SAFETY: 4 bytes at `w`, read unaligned.
+    vreinterpretq_s8_s32(vdupq_n_s32(unsafe { (w as *const i32).read_unaligned() }))
+}
+
+/// Load the 16 pixels × 4 bytes of quad row `q`.
+///
+/// # Safety
+/// `b` points at a tile's panel with at least `q + 1` quad rows.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn panel_quads(b: *const u8, q: usize) -> [int8x16_t; 4] {
+    // SAFETY: quad row q holds 64 bytes from `b + q·NR·4` (the tile's half panel).
+    unsafe {
+        let p = b.add(q * NR * 4) as *const i8;
+        [vld1q_s8(p), vld1q_s8(p.add(16)), vld1q_s8(p.add(32)), vld1q_s8(p.add(48))]
+    }
+}
+
+/// Add the correction, scale and store one output row from four vectors of 4 pixels.
+///
+/// # Safety
+/// `dst` has room for `cols.min(16)` floats.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn finish_row(dst: *mut f32, px: [int32x4_t; 4], corr: i32, scale: f32, cols: usize) {
+    let c = vdupq_n_s32(corr);
+    let v = px.map(|x| vmulq_n_f32(vcvtq_f32_s32(vaddq_s32(x, c)), scale));
+    // SAFETY: the caller's bound.
+    unsafe { store16(dst, &v, cols) };
+}
+
+/// # Safety
+/// The dot-product extension is present; `t` points at `R` weight rows, the tile's half panel and `R` output rows
+/// (see [`Tile`]).
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+unsafe fn dot_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; MR_DOT]) {
+    let mut acc = [[vdupq_n_s32(0); 4]; R];
+    for q in 0..t.kk4 / 4 {
+        // SAFETY: q < kk4/4 quad rows; weight rows i < R hold kk4 bytes; the extension is present.
+        unsafe {
+            let b = panel_quads(t.b, q);
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = quad(t.w.add(i * t.kk4 + q * 4));
+                for v in 0..4 {
+                    acc_i[v] = sdot(acc_i[v], b[v], a);
+                }
+            }
+        }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        // SAFETY: output row i has room for `cols` floats.
+        unsafe { finish_row(t.out.add(i * t.n), *acc_i, corr[i], scale[i], t.cols) };
+    }
+}
+
+/// # Safety
+/// `t` points at `R` weight rows, the tile's half panel and `R` output rows (see [`Tile`]).
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn wide_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; MR_DOT]) {
+    // acc[i][2v], acc[i][2v+1]: pixels 4v, 4v+1 and 4v+2, 4v+3, two i32 lanes per pixel (steps 0+1 and 2+3).
+    let mut acc = [[vdupq_n_s32(0); 8]; R];
+    for q in 0..t.kk4 / 4 {
+        // SAFETY: q < kk4/4 quad rows; weight rows i < R hold kk4 bytes.
+        unsafe {
+            let b = panel_quads(t.b, q);
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = quad(t.w.add(i * t.kk4 + q * 4));
+                let a_lo = vget_low_s8(a);
+                for v in 0..4 {
+                    acc_i[2 * v] = vpadalq_s16(acc_i[2 * v], vmull_s8(vget_low_s8(b[v]), a_lo));
+                    acc_i[2 * v + 1] = vpadalq_s16(acc_i[2 * v + 1], vmull_high_s8(b[v], a));
+                }
+            }
+        }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        let px = [
+            vpaddq_s32(acc_i[0], acc_i[1]),
+            vpaddq_s32(acc_i[2], acc_i[3]),
+            vpaddq_s32(acc_i[4], acc_i[5]),
+            vpaddq_s32(acc_i[6], acc_i[7]),
+        ];
+        // SAFETY: output row i has room for `cols` floats.
+        unsafe { finish_row(t.out.add(i * t.n), px, corr[i], scale[i], t.cols) };
+    }
+}

@@ -1,0 +1,553 @@
+//! The visual pathway's compute kernels: convolution as packed im2col + GEMM, f32 and int8, one table of function
+//! pointers per instruction-set level, chosen once (in the style of tract's `linalg` ops table).
+//!
+//! # Levels
+//!
+//! A [`Level`] names a set of kernels; [`Kernels`] is the table for one level, built by [`Kernels::detect`] (the best
+//! level this CPU runs: at run time with `std`, from the compile-time target features without), by
+//! [`Kernels::for_level`] (a given level, refused with [`KernelError::Unsupported`] if the CPU lacks it) or, with
+//! `std`, by [`Kernels::from_env`] (the [`ENV_VAR`] override). The pipeline stores its table at construction; no
+//! kernel checks CPU features per call.
+//!
+//! | level | f32 GEMM | int8 GEMM | where |
+//! |---|---|---|---|
+//! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
+//! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddwd` on widened u8/i8, 5×8 tiles | x86-64 since Haswell / Zen 1 |
+//! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
+//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow) | Cascade Lake, Ice Lake, Zen 4+ |
+//! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
+//! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
+//!
+//! # Layouts
+//!
+//! Activations are CHW (`[channels][height][width]`, row-major). A convolution with `cout` filters of `k×k` taps
+//! over `cin` channels is `C[cout][n] = Σ_kk W[cout][kk] · X[kk][n]`, with `kk = (ci, ky, kx)` in that order
+//! (PyTorch's weight layout flattened) and `n = (oy, ox)`. `X` is never materialised row-major: im2col writes it
+//! straight into column panels of [`NR`] output pixels (`[panel][kk][NR]`, zero-padded past `n`), so a micro-kernel
+//! streams one contiguous panel while it broadcasts weights from `W`'s rows. The weights need no packing: they stay
+//! views into the loaded file.
+//!
+//! The int8 path takes u8 activations in channel quads (`[cpad/4][h][w][4]`: channels padded to a multiple of 4
+//! with zeros, four adjacent channels of a pixel in one 32-bit word, "NCHW4c"; activations are non-negative after
+//! ReLU and pooling, and frames are u8 already) and i8 weights `[cout][kk4]` in `(ky, kx, channel)` order with one
+//! symmetric scale per output channel. Its packed panel is private to the level: the SIMD kernels pack
+//! `[panel][kk4/4][NR][4]` bytes (four adjacent channels of one pixel per 32-bit lane, the layout of VNNI's
+//! `vpdpbusd` and ARM's `sdot`; each row is a plain copy of runs from one quad plane; the ARM levels store each byte
+//! XOR 0x80, i.e. as `x − 128` in i8, because `sdot` is signed × signed); the portable level packs the bytes as f32
+//! (`[panel][k·k·cin][NR]`). Pack and multiply with the same table.
+//!
+//! # Numbers
+//!
+//! Every int8 kernel computes the exact integer sum `Σ w·x` (i32 accumulation, or f32 runs short enough to be
+//! exact; see `portable::gemm_i8`), then one f32 multiply by `scale_x · w_scale[m]`: the int8 output is
+//! **bit-identical on every level**. f32 kernels differ only in summation order and fused multiply-adds (≤ ~1e-6
+//! relative on CORnet-Z's sums).
+//!
+//! # Soundness
+//!
+//! The SIMD kernels write through raw pointers. The safe methods of [`Kernels`] check the shape
+//! ([`ConvShape::validate`]) and every slice length before calling them, and return [`KernelError`] instead of
+//! writing past a buffer; the kernels themselves are `unsafe fn`s private to this module.
+
+mod portable;
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx512;
+
+use core::fmt;
+
+/// Output pixels per packed panel (two 16-lane AVX-512 vectors, four AVX2 vectors, eight NEON vectors).
+pub const NR: usize = 32;
+
+/// Largest int8 reduction length `k·k·cpad` the kernels accept: keeps every partial sum of u8 × i8 products inside
+/// i32 (65,536 · 255 · 128 < 2³¹), so all levels agree exactly.
+pub const MAX_KK4: usize = 65_536;
+
+/// The environment variable that forces a kernel level (`std` only): one of [`Level::name`]'s names.
+pub const ENV_VAR: &str = "AVF_BEL_KERNELS";
+
+/// Geometry of one convolution.
+///
+/// The size methods never panic: on a shape [`ConvShape::validate`] rejects they return 0 or a saturated value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Input channels.
+    pub cin: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Kernel size (square).
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub pad: usize,
+}
+
+/// Output length along one axis, `None` for an impossible geometry.
+fn out_len(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    let padded = pad.checked_mul(2)?.checked_add(len)?;
+    let span = padded.checked_sub(k)?;
+    span.checked_div(stride)?.checked_add(1)
+}
+
+impl ConvShape {
+    /// Output height.
+    pub fn ho(&self) -> usize {
+        out_len(self.h, self.k, self.stride, self.pad).unwrap_or(0)
+    }
+    /// Output width.
+    pub fn wo(&self) -> usize {
+        out_len(self.w, self.k, self.stride, self.pad).unwrap_or(0)
+    }
+    /// Output pixels.
+    pub fn n(&self) -> usize {
+        self.ho().saturating_mul(self.wo())
+    }
+    /// Reduction length `cin·k·k`.
+    pub fn kk(&self) -> usize {
+        self.cin.saturating_mul(self.k).saturating_mul(self.k)
+    }
+    /// Input channels rounded up to a multiple of 4 (the int8 path's channel quads).
+    pub fn cpad(&self) -> usize {
+        self.cin.div_ceil(4).saturating_mul(4)
+    }
+    /// Int8 reduction length `k·k·cpad` (a multiple of 4): the row stride of int8 weights.
+    pub fn kk4(&self) -> usize {
+        self.k.saturating_mul(self.k).saturating_mul(self.cpad())
+    }
+    /// Number of column panels.
+    pub fn panels(&self) -> usize {
+        self.n().div_ceil(NR)
+    }
+    /// Floats of the packed f32 im2col buffer.
+    pub fn packed_len(&self) -> usize {
+        self.panels().saturating_mul(self.kk()).saturating_mul(NR)
+    }
+    /// Bytes of the packed u8 im2col buffer of the SIMD int8 kernels.
+    pub fn packed_len_u8(&self) -> usize {
+        self.panels().saturating_mul(self.kk4()).saturating_mul(NR)
+    }
+    /// Floats an int8 packed buffer needs on any level (the larger of the portable f32 panels and the SIMD bytes).
+    pub fn packed_len_i8(&self) -> usize {
+        self.packed_len().max(self.packed_len_u8().div_ceil(4))
+    }
+    /// Floats of the CHW f32 input.
+    pub fn input_len(&self) -> usize {
+        self.cin.saturating_mul(self.h).saturating_mul(self.w)
+    }
+    /// Bytes of the channel-quad u8 input (`[cpad/4][h][w][4]`).
+    pub fn input_len_u8(&self) -> usize {
+        self.h.saturating_mul(self.w).saturating_mul(self.cpad())
+    }
+
+    /// Check the geometry: every size positive, the kernel fits the padded input, and every buffer size above is
+    /// representable (no saturation).
+    pub fn validate(&self) -> Result<(), KernelError> {
+        let ok = (|| {
+            if self.cin == 0 || self.h == 0 || self.w == 0 || self.k == 0 || self.stride == 0 {
+                return None;
+            }
+            let n = out_len(self.h, self.k, self.stride, self.pad)?.checked_mul(out_len(
+                self.w,
+                self.k,
+                self.stride,
+                self.pad,
+            )?)?;
+            let kk = self.cin.checked_mul(self.k)?.checked_mul(self.k)?;
+            let cpad = self.cin.checked_add(3)? / 4 * 4;
+            let kk4 = self.k.checked_mul(self.k)?.checked_mul(cpad)?;
+            let panels = n.div_ceil(NR);
+            panels.checked_mul(kk)?.checked_mul(NR)?.checked_mul(4)?;
+            panels.checked_mul(kk4)?.checked_mul(NR)?;
+            self.h.checked_mul(self.w)?.checked_mul(cpad)?.checked_mul(4)?;
+            Some(())
+        })();
+        ok.ok_or(KernelError::BadShape)
+    }
+}
+
+/// An instruction-set level: which kernels run. Every level is named on every target; those a target cannot run
+/// are refused by [`Kernels::for_level`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Level {
+    /// Plain Rust, on every target: the reference the SIMD levels are tested against.
+    Portable,
+    /// x86-64 AVX2 + FMA.
+    Avx2,
+    /// x86-64 AVX-512F (f32) with the AVX2 int8 kernel (CPUs without VNNI).
+    Avx512,
+    /// x86-64 AVX-512F (f32) and AVX-512 VNNI (int8).
+    Avx512Vnni,
+    /// aarch64 NEON (f32, and int8 by widening multiplies).
+    Neon,
+    /// aarch64 NEON with the ARMv8.2 dot-product extension (`sdot` int8).
+    NeonDotprod,
+}
+
+impl Level {
+    /// Every level, lowest first per architecture.
+    pub const ALL: [Level; 6] =
+        [Level::Portable, Level::Avx2, Level::Avx512, Level::Avx512Vnni, Level::Neon, Level::NeonDotprod];
+
+    /// The level's short name, as [`ENV_VAR`] takes it and reports print it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Level::Portable => "portable",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+            Level::Avx512Vnni => "avx512vnni",
+            Level::Neon => "neon",
+            Level::NeonDotprod => "dotprod",
+        }
+    }
+
+    /// Whether this CPU runs the level (at run time with `std`, from compile-time target features without).
+    pub fn supported(self) -> bool {
+        match self {
+            Level::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => crate::core::cpu::has_avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => crate::core::cpu::has_avx512(),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512Vnni => crate::core::cpu::has_avx512_vnni(),
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon => true,
+            #[cfg(target_arch = "aarch64")]
+            Level::NeonDotprod => crate::core::cpu::has_dotprod(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl core::str::FromStr for Level {
+    type Err = KernelError;
+    /// Parse a [`Level::name`] (ASCII case-insensitive, surrounding blanks ignored).
+    fn from_str(s: &str) -> Result<Self, KernelError> {
+        let s = s.trim();
+        Level::ALL.into_iter().find(|l| l.name().eq_ignore_ascii_case(s)).ok_or(KernelError::UnknownLevel)
+    }
+}
+
+/// Why a kernel table could not be built or a kernel call was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum KernelError {
+    /// This CPU (or this target) cannot run the level.
+    Unsupported(Level),
+    /// A level name (e.g. in [`ENV_VAR`]) that is none of [`Level::name`]'s.
+    UnknownLevel,
+    /// A convolution geometry [`ConvShape::validate`] rejects, or an int8 reduction longer than [`MAX_KK4`].
+    BadShape,
+    /// A buffer shorter than the shape needs; names the argument.
+    BufferTooShort(&'static str),
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelError::Unsupported(l) => write!(f, "kernel level `{l}` is not supported by this CPU"),
+            KernelError::UnknownLevel => write!(
+                f,
+                "unknown kernel level (expected one of portable, avx2, avx512, avx512vnni, neon, dotprod; \
+                 {ENV_VAR} takes the same names)"
+            ),
+            KernelError::BadShape => write!(f, "convolution geometry is empty, inconsistent or too large"),
+            KernelError::BufferTooShort(what) => write!(f, "kernel buffer `{what}` is too short for the shape"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for KernelError {}
+
+/// f32 GEMM over packed panels: `(shape, cout, w [cout][kk], packed, out [cout][n])`.
+type GemmF32 = unsafe fn(&ConvShape, usize, &[f32], &[f32], &mut [f32]);
+/// int8 GEMM over packed panels: `(shape, cout, w [cout][kk4], w_scale [cout], scale_x, packed, out [cout][n])`.
+type GemmI8 = unsafe fn(&ConvShape, usize, &[i8], &[f32], f32, &[f32], &mut [f32]);
+/// f32 im2col: `(shape, x CHW, packed)`.
+type Im2colF32 = unsafe fn(&ConvShape, &[f32], &mut [f32]);
+/// u8 im2col for the int8 GEMM of the same table: `(shape, x [cpad/4][h][w][4], packed)`.
+type Im2colU8 = unsafe fn(&ConvShape, &[u8], &mut [f32]);
+/// Max-pool 3/2/1 + bias + ReLU: `(x [c][h][w], (c, h, w), bias [c], out [c][⌈h/2⌉][⌈w/2⌉], rowmax [w+2]) -> max`.
+type Pool = unsafe fn(&[f32], (usize, usize, usize), &[f32], &mut [f32], &mut [f32]) -> f32;
+
+/// The kernels of one [`Level`]: function pointers chosen once, called through safe, length-checked methods.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    level: Level,
+    f32_name: &'static str,
+    int8_name: &'static str,
+    gemm_f32: GemmF32,
+    gemm_i8: GemmI8,
+    im2col_f32: Im2colF32,
+    im2col_u8: Im2colU8,
+    pool: Pool,
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kernels({})", self.report())
+    }
+}
+
+/// Which kernels a pipeline runs: the level and the name of each GEMM (for `bench --json`, `inspect`, logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelReport {
+    /// The level.
+    pub level: Level,
+    /// The f32 GEMM, e.g. `avx512f 8x32`.
+    pub f32_gemm: &'static str,
+    /// The int8 GEMM, e.g. `avx512vnni vpdpbusd 8x32`.
+    pub int8_gemm: &'static str,
+}
+
+impl KernelReport {
+    /// The level's short name (`portable`, `avx2`, `avx512`, `avx512vnni`, `neon`, `dotprod`).
+    pub fn name(&self) -> &'static str {
+        self.level.name()
+    }
+}
+
+impl fmt::Display for KernelReport {
+    /// `avx2 (f32: avx2+fma 6x16, int8: avx2 vpmaddwd 3x16)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (f32: {}, int8: {})", self.level, self.f32_gemm, self.int8_gemm)
+    }
+}
+
+impl Kernels {
+    /// The portable kernels (every target).
+    pub const fn portable() -> Self {
+        Kernels {
+            level: Level::Portable,
+            f32_name: "portable",
+            int8_name: "portable exact-f32",
+            gemm_f32: portable::gemm_f32,
+            gemm_i8: portable::gemm_i8,
+            im2col_f32: portable::im2col_f32,
+            im2col_u8: portable::im2col_u8_f32,
+            pool: portable::pool,
+        }
+    }
+
+    /// The best level this CPU runs (no environment override; see [`Kernels::from_env`]).
+    pub fn detect() -> Self {
+        let mut best = Kernels::portable();
+        for level in Level::ALL {
+            if let Ok(k) = Kernels::for_level(level) {
+                best = k;
+            }
+        }
+        best
+    }
+
+    /// The kernels of `level`, or [`KernelError::Unsupported`] if this CPU or target cannot run them.
+    pub fn for_level(level: Level) -> Result<Self, KernelError> {
+        if !level.supported() {
+            return Err(KernelError::Unsupported(level));
+        }
+        match level {
+            Level::Portable => Ok(Kernels::portable()),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => Ok(Kernels {
+                level,
+                f32_name: "avx2+fma 6x16",
+                int8_name: "avx2 vpmaddwd 5x8",
+                gemm_f32: x86_avx2::gemm_f32,
+                gemm_i8: x86_avx2::gemm_i8,
+                im2col_f32: x86_avx2::im2col_f32,
+                im2col_u8: x86_avx2::im2col_u8,
+                pool: x86_avx2::pool,
+            }),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => Ok(Kernels {
+                level,
+                f32_name: "avx512f 8x32",
+                int8_name: "avx2 vpmaddwd 5x8",
+                gemm_f32: x86_avx512::gemm_f32,
+                gemm_i8: x86_avx2::gemm_i8,
+                im2col_f32: x86_avx2::im2col_f32,
+                im2col_u8: x86_avx2::im2col_u8,
+                pool: x86_avx2::pool,
+            }),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512Vnni => Ok(Kernels {
+                level,
+                f32_name: "avx512f 8x32",
+                int8_name: "avx512vnni vpdpbusd 8x32/16x16",
+                gemm_f32: x86_avx512::gemm_f32,
+                gemm_i8: x86_avx512::gemm_i8_vnni,
+                im2col_f32: x86_avx2::im2col_f32,
+                im2col_u8: x86_avx2::im2col_u8,
+                pool: x86_avx2::pool,
+            }),
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon => Ok(Kernels {
+                level,
+                f32_name: "neon 4x16",
+                int8_name: "neon smull/sadalp 3x16",
+                gemm_f32: aarch64::gemm_f32,
+                gemm_i8: aarch64::gemm_i8_widening,
+                im2col_f32: portable::im2col_f32,
+                im2col_u8: aarch64::im2col_u8,
+                pool: portable::pool,
+            }),
+            #[cfg(target_arch = "aarch64")]
+            Level::NeonDotprod => Ok(Kernels {
+                level,
+                f32_name: "neon 4x16",
+                int8_name: "neon sdot 6x16",
+                gemm_f32: aarch64::gemm_f32,
+                gemm_i8: aarch64::gemm_i8_dotprod,
+                im2col_f32: portable::im2col_f32,
+                im2col_u8: aarch64::im2col_u8,
+                pool: portable::pool,
+            }),
+            #[allow(unreachable_patterns)]
+            _ => Err(KernelError::Unsupported(level)),
+        }
+    }
+
+    /// The level [`ENV_VAR`] names if it is set, else the best this CPU runs ([`Kernels::detect`]). A name that
+    /// is no level, or a level this CPU lacks, is an error (never a silent fallback).
+    #[cfg(feature = "std")]
+    pub fn from_env() -> Result<Self, KernelError> {
+        match std::env::var(ENV_VAR) {
+            Ok(v) if !v.trim().is_empty() => Kernels::for_level(v.parse()?),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Kernels::detect()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(KernelError::UnknownLevel),
+        }
+    }
+
+    /// The table's level.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Which kernels this table runs.
+    pub fn report(&self) -> KernelReport {
+        KernelReport { level: self.level, f32_gemm: self.f32_name, int8_gemm: self.int8_name }
+    }
+
+    /// Pack the f32 CHW input `x` (`cin·h·w` floats) into `packed` ([`ConvShape::packed_len`] floats) for
+    /// [`Kernels::gemm_f32`].
+    pub fn im2col_f32(&self, s: &ConvShape, x: &[f32], packed: &mut [f32]) -> Result<(), KernelError> {
+        s.validate()?;
+        need(x.len(), s.input_len(), "x")?;
+        need(packed.len(), s.packed_len(), "packed")?;
+        // SAFETY: the table holds only kernels whose CPU features `for_level` confirmed; the shape is valid and
+        // both slices are at least as long as the kernel reads and writes (checked above).
+        unsafe { (self.im2col_f32)(s, x, packed) };
+        Ok(())
+    }
+
+    /// `out[m][p] = Σ_kk w[m][kk]·X[kk][p]` for `m < cout` over panels packed by [`Kernels::im2col_f32`]; `w` is
+    /// `[cout][kk]`, `out` is `[cout][n]` (only its first `cout·n` floats are written).
+    pub fn gemm_f32(
+        &self,
+        s: &ConvShape,
+        cout: usize,
+        w: &[f32],
+        packed: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        s.validate()?;
+        need(w.len(), cout.checked_mul(s.kk()).ok_or(KernelError::BadShape)?, "w")?;
+        need(packed.len(), s.packed_len(), "packed")?;
+        need(out.len(), cout.checked_mul(s.n()).ok_or(KernelError::BadShape)?, "out")?;
+        // SAFETY: CPU features confirmed at construction; shape valid; `w`, `packed` and `out` hold at least
+        // `cout·kk`, `packed_len` and `cout·n` elements, all the kernel touches.
+        unsafe { (self.gemm_f32)(s, cout, w, packed, out) };
+        Ok(())
+    }
+
+    /// Pack channel-quad u8 input (`[cpad/4][h][w][4]`, [`ConvShape::input_len_u8`] bytes) into `packed`
+    /// ([`ConvShape::packed_len_i8`] floats, used as this level's private panel format) for [`Kernels::gemm_i8`].
+    pub fn im2col_u8(&self, s: &ConvShape, x: &[u8], packed: &mut [f32]) -> Result<(), KernelError> {
+        s.validate()?;
+        need(x.len(), s.input_len_u8(), "x")?;
+        need(packed.len(), s.packed_len_i8(), "packed")?;
+        // SAFETY: CPU features confirmed at construction; shape valid; lengths checked above.
+        unsafe { (self.im2col_u8)(s, x, packed) };
+        Ok(())
+    }
+
+    /// Int8 GEMM: `out[m][p] = scale_x · w_scale[m] · Σ w[m][r]·x[r][p]` with `w` i8 `[cout][kk4]` in
+    /// `(ky, kx, channel)` order and `x` the u8 activations packed by this table's [`Kernels::im2col_u8`]; the sum
+    /// is exact on every level (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_i8(
+        &self,
+        s: &ConvShape,
+        cout: usize,
+        w: &[i8],
+        w_scale: &[f32],
+        scale_x: f32,
+        packed: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        s.validate()?;
+        if s.kk4() > MAX_KK4 {
+            return Err(KernelError::BadShape);
+        }
+        need(w.len(), cout.checked_mul(s.kk4()).ok_or(KernelError::BadShape)?, "w")?;
+        need(w_scale.len(), cout, "w_scale")?;
+        need(packed.len(), s.packed_len_i8(), "packed")?;
+        need(out.len(), cout.checked_mul(s.n()).ok_or(KernelError::BadShape)?, "out")?;
+        // SAFETY: CPU features confirmed at construction; shape valid with kk4 ≤ MAX_KK4 (no i32 overflow);
+        // `w`, `w_scale`, `packed`, `out` hold at least `cout·kk4`, `cout`, `packed_len_i8`, `cout·n` elements.
+        unsafe { (self.gemm_i8)(s, cout, w, w_scale, scale_x, packed, out) };
+        Ok(())
+    }
+}
+
+impl Kernels {
+    /// Max-pool 3/2/1 (zero padding never wins: it is −∞) over `x` (`[c][h][w]`), then add `bias[ch]` and apply
+    /// ReLU, into `out` (`[c][⌈h/2⌉][⌈w/2⌉]`); `rowmax` is scratch of `w + 2` floats. Returns the largest output (0
+    /// if none is positive). The same code on every level (compiled for the level's instruction set).
+    pub fn pool_bias_relu(
+        &self,
+        x: &[f32],
+        (c, h, w): (usize, usize, usize),
+        bias: &[f32],
+        out: &mut [f32],
+        rowmax: &mut [f32],
+    ) -> Result<f32, KernelError> {
+        if c == 0 || h == 0 || w == 0 {
+            return Err(KernelError::BadShape);
+        }
+        let len = c.checked_mul(h).and_then(|v| v.checked_mul(w)).ok_or(KernelError::BadShape)?;
+        let pooled = c.checked_mul(h.div_ceil(2) * w.div_ceil(2)).ok_or(KernelError::BadShape)?;
+        need(x.len(), len, "x")?;
+        need(bias.len(), c, "bias")?;
+        need(out.len(), pooled, "out")?;
+        need(rowmax.len(), w.checked_add(2).ok_or(KernelError::BadShape)?, "rowmax")?;
+        // SAFETY: CPU features confirmed at construction; every slice holds what the body indexes (checked above).
+        Ok(unsafe { (self.pool)(x, (c, h, w), bias, out, rowmax) })
+    }
+}
+
+/// `Ok` if a buffer of `len` holds `needed` elements.
+fn need(len: usize, needed: usize, what: &'static str) -> Result<(), KernelError> {
+    if len < needed {
+        Err(KernelError::BufferTooShort(what))
+    } else {
+        Ok(())
+    }
+}

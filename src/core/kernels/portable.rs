@@ -1,0 +1,517 @@
+//! Portable kernels: plain Rust for every target, and the reference each SIMD kernel is tested against.
+//!
+//! They are safe functions that index slices; the table calls them only after [`super::Kernels`] has checked
+//! every length, so they never hit a bounds panic. The `#[inline(always)]` bodies are shared with the x86 levels,
+//! which compile the same code under `target_feature` (see `x86_avx2`).
+
+use super::{ConvShape, NR};
+
+/// Longest run of u8 × i8 products an f32 sum holds exactly: each product is an integer of magnitude ≤ 255·128, and
+/// every partial sum of up to 512 of them stays below 2²⁴ (512·255·128 = 16,711,680 < 16,777,216), where f32
+/// represents every integer. See [`gemm_i8`].
+const EXACT_RUN: usize = 512;
+
+/// For output pixels `t = 0..run` reading input column `ix0 + t·stride`, the range `lo..hi` of `t` that falls inside
+/// `0..w` (the rest is zero padding).
+#[inline(always)]
+fn valid_run(ix0: isize, stride: usize, w: usize, run: usize) -> (usize, usize) {
+    if stride == 1 {
+        let lo = (-ix0).clamp(0, run as isize) as usize;
+        let hi = (w as isize - ix0).clamp(lo as isize, run as isize) as usize;
+        return (lo, hi);
+    }
+    if stride == 2 {
+        // V1's stride: ceil-divide by shifting (a hardware divide per run costs more than the copy).
+        let lo = if ix0 >= 0 { 0 } else { ((-ix0 + 1) >> 1) as usize }.min(run);
+        let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + 1) >> 1) as usize };
+        return (lo, hi.clamp(lo, run));
+    }
+    let st = stride as isize;
+    let lo = if ix0 >= 0 { 0 } else { ((-ix0 + st - 1) / st) as usize };
+    let hi = if ix0 >= w as isize { 0 } else { ((w as isize - ix0 + st - 1) / st) as usize };
+    let lo = lo.min(run);
+    (lo, hi.clamp(lo, run))
+}
+
+/// The pixels of panel `p` in runs that share an output row: `(first column, input row of ky = 0, input column of
+/// kx = 0, length)`, computed once per panel (no division per row). Returns the number of runs.
+#[inline(always)]
+fn panel_runs(s: &ConvShape, p: usize, runs: &mut [(usize, isize, isize, usize); NR]) -> usize {
+    let (n, wo) = (s.n(), s.wo());
+    let (st, pad) = (s.stride as isize, s.pad as isize);
+    let n0 = p * NR;
+    let cols = (n - n0).min(NR);
+    let mut nruns = 0;
+    let mut j = 0;
+    while j < cols {
+        let n_j = n0 + j;
+        let (oy, ox0) = (n_j / wo, n_j % wo);
+        let run = (wo - ox0).min(cols - j);
+        runs[nruns] = (j, oy as isize * st - pad, ox0 as isize * st - pad, run);
+        nruns += 1;
+        j += run;
+    }
+    nruns
+}
+
+/// Where a packed row reads its input: element `offset + iy·row_stride + ix·pixel_stride` of `x` for input pixel
+/// `(iy, ix)` (a CHW plane: the plane's offset, `w`, 1; one channel of a channel-quad plane: its byte, `4w`, 4).
+#[derive(Clone, Copy)]
+struct Source {
+    offset: usize,
+    row_stride: usize,
+    pixel_stride: usize,
+}
+
+/// Fill one packed row `dst` (NR wide) for kernel tap `(ky, kx)`, converting each input element with `conv`;
+/// `zero` where the tap falls in the padding or past the last pixel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fill_row<S: Copy, T: Copy>(
+    s: &ConvShape,
+    runs: &[(usize, isize, isize, usize)],
+    cols: usize,
+    (ky, kx): (usize, usize),
+    dst: &mut [T],
+    x: &[S],
+    src: Source,
+    zero: T,
+    conv: impl Fn(S) -> T,
+) {
+    let h = s.h as isize;
+    for &(j, iy0, ix00, run) in runs {
+        let d = &mut dst[j..j + run];
+        let iy = iy0 + ky as isize;
+        if iy < 0 || iy >= h {
+            d.fill(zero);
+            continue;
+        }
+        let ix0 = ix00 + kx as isize;
+        let (lo, hi) = valid_run(ix0, s.stride, s.w, run);
+        // Element loops rather than fill/copy_from_slice: runs are short (≤ one output row) and a library call per
+        // run costs more than the copy.
+        d[..lo].fill(zero);
+        d[hi..].fill(zero);
+        if hi > lo {
+            let first = (ix0 + lo as isize * s.stride as isize) as usize;
+            let row = src.offset + iy as usize * src.row_stride;
+            let step = s.stride * src.pixel_stride;
+            if step == 1 {
+                let from = &x[row + first..row + first + (hi - lo)];
+                for (v, &e) in d[lo..hi].iter_mut().zip(from) {
+                    *v = conv(e);
+                }
+            } else if step == 2 {
+                // V1's stride with a constant step: the compiler vectorises the gather with shuffles.
+                let len = hi - lo;
+                let start = row + first;
+                if start + 2 * len <= x.len() {
+                    for (v, pair) in d[lo..hi].iter_mut().zip(x[start..start + 2 * len].chunks_exact(2)) {
+                        *v = conv(pair[0]);
+                    }
+                } else {
+                    let from = &x[start..start + 2 * len - 1];
+                    for (t, v) in d[lo..hi].iter_mut().enumerate() {
+                        *v = conv(from[2 * t]);
+                    }
+                }
+            } else {
+                let from = &x[row + first * src.pixel_stride..];
+                for (t, v) in d[lo..hi].iter_mut().enumerate() {
+                    *v = conv(from[t * step]);
+                }
+            }
+        }
+    }
+    for v in &mut dst[cols..] {
+        *v = zero;
+    }
+}
+
+/// Whether every packed row of `s` is a shifted copy of its input plane: stride 1 and output rows as wide as input
+/// rows ("same" padding across; CORnet-Z's V2, V4 and IT). Then output pixel `j` of a panel and input pixel
+/// `j + dy·w + dx` line up for every tap `(dy, dx)`, across output rows, so [`fill_row_same`] packs a row with one
+/// contiguous copy and a few edge fixes instead of a run per output row.
+#[inline(always)]
+fn same_rows(s: &ConvShape) -> bool {
+    s.stride == 1 && s.wo() == s.w
+}
+
+/// For [`same_rows`] shapes, tap `(ky, kx)` of panel columns `n0..n0+cols` (output columns `ox`): which columns
+/// read inside the input, and the offset `shift` such that column `j` reads plane element `j + shift`. The same for
+/// every input plane, so computed once per panel and tap.
+#[inline(always)]
+fn same_tap(
+    s: &ConvShape,
+    (n0, cols, ox): (usize, usize, &[u32; NR]),
+    (ky, kx): (usize, usize),
+) -> ([bool; NR], isize) {
+    let (w, h, ho) = (s.w as isize, s.h as isize, s.ho() as isize);
+    let (dy, dx) = (ky as isize - s.pad as isize, kx as isize - s.pad as isize);
+    let n0i = n0 as isize;
+    // Output rows whose source row oy + dy lies inside the plane, as a column range of this panel.
+    let j_lo = ((-dy).max(0) * w - n0i).clamp(0, cols as isize) as usize;
+    let j_hi = ((h - dy).min(ho) * w - n0i).clamp(j_lo as isize, cols as isize) as usize;
+    let mut inside = [false; NR];
+    for (j, m) in inside.iter_mut().enumerate() {
+        // Column j reads element j + shift: inside the plane for rows in j_lo..j_hi, except where ox + dx falls off
+        // the row (that would be the neighbouring row's edge pixel).
+        *m = j >= j_lo && j < j_hi && ((ox[j] as isize + dx) as usize) < s.w;
+    }
+    (inside, n0i + dy * w + dx)
+}
+
+/// Fill one packed row of a [`same_rows`] shape: column `j` is `conv(x[plane + j + shift])` where `inside[j]`, else
+/// `zero` (see [`same_tap`]).
+#[inline(always)]
+fn fill_row_same<S: Copy, T: Copy>(
+    dst: &mut [T; NR],
+    x: &[S],
+    (plane, shift, inside): (usize, isize, &[bool; NR]),
+    zero: T,
+    conv: impl Fn(S) -> T,
+) {
+    let start = plane as isize + shift;
+    if start >= 0 && start as usize + NR <= x.len() {
+        // The whole window is readable: one branch-free, vectorisable pass of loads and selects.
+        let win: &[S; NR] = x[start as usize..start as usize + NR].try_into().expect("NR elements");
+        for j in 0..NR {
+            // Converted unconditionally, then selected: a blend, not a branch.
+            let v = conv(win[j]);
+            dst[j] = if inside[j] { v } else { zero };
+        }
+    } else {
+        // At the ends of `x`: read only where inside (always within the plane).
+        for j in 0..NR {
+            dst[j] = if inside[j] { conv(x[(start + j as isize) as usize]) } else { zero };
+        }
+    }
+}
+
+/// Output column of each of panel `p`'s columns (`(p·NR + j) mod wo`), computed once per panel.
+#[inline(always)]
+fn panel_ox(s: &ConvShape, p: usize) -> [u32; NR] {
+    let wo = s.wo();
+    let mut ox = [0u32; NR];
+    let mut c = (p * NR) % wo;
+    for o in &mut ox {
+        *o = c as u32;
+        c += 1;
+        if c == wo {
+            c = 0;
+        }
+    }
+    ox
+}
+
+/// Pack the f32 CHW input `x` into column panels `[panel][kk][NR]` (see the module docs).
+#[inline(always)]
+pub(super) fn im2col_f32_body(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+    for p in 0..s.panels() {
+        let nruns = panel_runs(s, p, &mut runs);
+        let cols = (n - p * NR).min(NR);
+        let base = p * kk * NR;
+        if same_rows(s) {
+            // Tap-major, so each tap's selection serves every input plane; row (ci, tap) sits at ci·k² + tap.
+            let ox = panel_ox(s, p);
+            let taps = s.k * s.k;
+            for tap in 0..taps {
+                let (inside, shift) = same_tap(s, (p * NR, cols, &ox), (tap / s.k, tap % s.k));
+                for ci in 0..s.cin {
+                    let at = base + (ci * taps + tap) * NR;
+                    let dst: &mut [f32; NR] = (&mut packed[at..at + NR]).try_into().expect("NR floats");
+                    fill_row_same(dst, x, (ci * s.h * s.w, shift, &inside), 0.0, |e| e);
+                }
+            }
+            continue;
+        }
+        let mut row = 0;
+        for ci in 0..s.cin {
+            let src = Source { offset: ci * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
+            for ky in 0..s.k {
+                for kx in 0..s.k {
+                    let dst = &mut packed[base + row * NR..base + row * NR + NR];
+                    fill_row(s, &runs[..nruns], cols, (ky, kx), dst, x, src, 0.0, |e| e);
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col_f32_body`] as a table entry.
+pub(super) fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
+    im2col_f32_body(s, x, packed)
+}
+
+/// Pack u8 channel-quad input (`[cpad/4][h][w][4]`, channels past `cin` zero) into `[panel][kk4/4][NR][4]` bytes
+/// for the SIMD int8 kernels; with `FLIP` every byte is stored XOR 0x80 (`x − 128` as i8, for ARM's signed `sdot`).
+///
+/// Quad row `q = (ky·k + kx)·cpad/4 + t` holds channels `4t..4t+4` of tap `(ky, kx)` for the panel's pixels: one
+/// 4-byte element per pixel, read from plane `t` exactly as the f32 im2col reads a CHW plane (contiguous runs at
+/// stride 1), so packing is a copy of runs, with no byte shuffling or transposing.
+#[inline(always)]
+pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    let (n, quads, cq) = (s.n(), s.kk4() / 4, s.cpad() / 4);
+    let flip = if FLIP { 0x8080_8080u32 } else { 0 };
+    let zero = flip.to_ne_bytes();
+    let src: &[[u8; 4]] = bytemuck::cast_slice(&x[..s.input_len_u8()]);
+    let dst_all: &mut [[u8; 4]] = bytemuck::cast_slice_mut(packed);
+    let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+    for p in 0..s.panels() {
+        let nruns = panel_runs(s, p, &mut runs);
+        let cols = (n - p * NR).min(NR);
+        let base = p * quads * NR;
+        let mut row = 0;
+        let same = same_rows(s);
+        let ox = panel_ox(s, p);
+        let conv = |e: [u8; 4]| (u32::from_ne_bytes(e) ^ flip).to_ne_bytes();
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                let (inside, shift) = if same { same_tap(s, (p * NR, cols, &ox), (ky, kx)) } else { ([false; NR], 0) };
+                for t in 0..cq {
+                    let dst: &mut [[u8; 4]; NR] =
+                        (&mut dst_all[base + row * NR..base + row * NR + NR]).try_into().expect("NR quads");
+                    let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
+                    if same {
+                        fill_row_same(dst, src, (plane.offset, shift, &inside), zero, conv);
+                    } else {
+                        fill_row(s, &runs[..nruns], cols, (ky, kx), dst, src, plane, zero, conv);
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Pack u8 channel-quad input into f32 panels `[panel][k·k·cin][NR]` (rows `(ky, kx, channel)`, the padding
+/// channels skipped) for the portable [`gemm_i8`]: each quad row is gathered as in [`im2col_quads_body`], then
+/// spread to its (up to) four channel rows.
+#[inline(always)]
+pub(super) fn im2col_u8_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    let (n, kk, cq) = (s.n(), s.kk(), s.cpad() / 4);
+    let src: &[[u8; 4]] = bytemuck::cast_slice(&x[..s.input_len_u8()]);
+    let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+    let mut quad_row = [[0u8; 4]; NR];
+    for p in 0..s.panels() {
+        let nruns = panel_runs(s, p, &mut runs);
+        let cols = (n - p * NR).min(NR);
+        let base = p * kk * NR;
+        let mut row = 0;
+        let same = same_rows(s);
+        let ox = panel_ox(s, p);
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                let (inside, shift) = if same { same_tap(s, (p * NR, cols, &ox), (ky, kx)) } else { ([false; NR], 0) };
+                for t in 0..cq {
+                    let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
+                    if same {
+                        fill_row_same(&mut quad_row, src, (plane.offset, shift, &inside), [0; 4], |e| e);
+                    } else {
+                        fill_row(s, &runs[..nruns], cols, (ky, kx), &mut quad_row, src, plane, [0; 4], |e| e);
+                    }
+                    for c in 0..(s.cin - 4 * t).min(4) {
+                        let dst = &mut packed[base + row * NR..base + row * NR + NR];
+                        for (d, q) in dst.iter_mut().zip(&quad_row) {
+                            *d = q[c] as f32;
+                        }
+                        row += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Portable f32 GEMM over packed panels (see [`super::Kernels::gemm_f32`]).
+#[inline(always)]
+pub(super) fn gemm_f32_body(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    for p in 0..s.panels() {
+        let panel = &packed[p * kk * NR..(p + 1) * kk * NR];
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        for m in 0..cout {
+            let wrow = &w[m * kk..(m + 1) * kk];
+            let mut acc = [0.0f32; NR];
+            for (r, &wv) in wrow.iter().enumerate() {
+                let xs = &panel[r * NR..(r + 1) * NR];
+                for j in 0..NR {
+                    acc[j] += wv * xs[j];
+                }
+            }
+            out[m * n + n0..m * n + n0 + cols].copy_from_slice(&acc[..cols]);
+        }
+    }
+}
+
+/// [`gemm_f32_body`] as a table entry.
+pub(super) fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    gemm_f32_body(s, cout, w, packed, out)
+}
+
+/// Output channels the portable int8 GEMM converts and runs together (one f32 weight buffer of
+/// `MB_I8 · EXACT_RUN` floats on the stack, 8 KB).
+const MB_I8: usize = 4;
+
+/// Portable int8 GEMM over f32 panels packed by [`im2col_u8_f32`]: the exact integer sum `Σ w·x`, then one f32
+/// multiply by `scale_x · w_scale[m]`.
+///
+/// The sum runs in f32, in runs of at most [`EXACT_RUN`] products, each run then added to an i32 accumulator: every
+/// product and partial sum is an integer below 2²⁴, so the f32 arithmetic is exact and the result equals the i32
+/// sums of the SIMD kernels bit for bit. The multiply loop is the f32 GEMM's, which compilers vectorise for any
+/// target, where an i32 formulation of u8 × i8 products does not vectorise on SSE2 (no 32-bit multiply) and
+/// measured six times slower than the f32 path. For each block of [`MB_I8`] output channels and each run, the
+/// run's weights are converted to f32 once and applied to every panel; the i32 partial sums live in `out` (as bit
+/// patterns) until the last run scales them.
+pub(super) fn gemm_i8(
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let (n, kk, kk4, cin, cpad) = (s.n(), s.kk(), s.kk4(), s.cin, s.cpad());
+    let mut wbuf = [[0.0f32; EXACT_RUN]; MB_I8];
+    let mut m0 = 0;
+    while m0 < cout {
+        let rows = (cout - m0).min(MB_I8);
+        let mut r0 = 0;
+        while r0 < kk {
+            let len = (kk - r0).min(EXACT_RUN);
+            // Packed row r = (tap, c) reads weight tap·cpad + c (the quad layout pads channels to cpad).
+            for (i, wb) in wbuf.iter_mut().enumerate().take(rows) {
+                let wrow = &w[(m0 + i) * kk4..(m0 + i + 1) * kk4];
+                // Tap by tap: each piece is a contiguous, vectorisable i8 → f32 conversion.
+                let (mut r, mut done) = (r0, 0);
+                while done < len {
+                    let (tap, c) = (r / cin, r % cin);
+                    let take = (cin - c).min(len - done);
+                    let from = &wrow[tap * cpad + c..tap * cpad + c + take];
+                    for (v, &x) in wb[done..done + take].iter_mut().zip(from) {
+                        *v = x as f32;
+                    }
+                    r += take;
+                    done += take;
+                }
+            }
+            for p in 0..s.panels() {
+                let rows_x = &packed[(p * kk + r0) * NR..(p * kk + r0 + len) * NR];
+                let n0 = p * NR;
+                let cols = (n - n0).min(NR);
+                for (i, wb) in wbuf.iter().enumerate().take(rows) {
+                    let mut part = [0.0f32; NR];
+                    for (&wv, xs) in wb[..len].iter().zip(rows_x.chunks_exact(NR)) {
+                        for j in 0..NR {
+                            part[j] += wv * xs[j];
+                        }
+                    }
+                    let o = &mut out[(m0 + i) * n + n0..(m0 + i) * n + n0 + cols];
+                    for (v, &pj) in o.iter_mut().zip(&part) {
+                        let prev = if r0 == 0 { 0 } else { v.to_bits() as i32 };
+                        *v = f32::from_bits((prev + pj as i32) as u32);
+                    }
+                }
+            }
+            r0 += len;
+        }
+        for i in 0..rows {
+            let sc = scale_x * w_scale[m0 + i];
+            for v in &mut out[(m0 + i) * n..(m0 + i + 1) * n] {
+                *v = (v.to_bits() as i32) as f32 * sc;
+            }
+        }
+        m0 += rows;
+    }
+}
+
+/// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU; returns the largest output (0 if
+/// none is positive), which the int8 path's quantisation needs next.
+///
+/// Separable: each output row first takes the elementwise max of up to three input rows (contiguous, vectorises)
+/// into `rowmax`, which holds a −∞ sentinel on each side (so it must hold `w + 2` floats); each output pixel is then
+/// the max of three neighbours of that row, `max(max(r[2px], r[2px+1]), r[2px+2])`, read as pairs so that it
+/// vectorises too.
+#[inline(always)]
+pub(super) fn pool_body(
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    bias: &[f32],
+    out: &mut [f32],
+    rowmax: &mut [f32],
+) -> f32 {
+    // `maxps` semantics (no NaN special-casing): activations here are finite.
+    #[inline(always)]
+    fn mx(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let rm = &mut rowmax[..w + 2];
+    rm[0] = f32::NEG_INFINITY;
+    rm[w + 1] = f32::NEG_INFINITY;
+    for ch in 0..c {
+        let src = &x[ch * h * w..(ch + 1) * h * w];
+        let dst = &mut out[ch * ph * pw..(ch + 1) * ph * pw];
+        let b = bias[ch];
+        for py in 0..ph {
+            // Input rows 2py−1, 2py, 2py+1 (those inside the map). Written as pure elementwise maxima of source
+            // rows into `mid`, never as a conditional update of `mid` itself, which compilers turn into masked
+            // stores (microcoded and slow on AMD).
+            let y = 2 * py;
+            let row = |yy: usize| &src[yy * w..yy * w + w];
+            let mid = &mut rm[1..w + 1];
+            match (y > 0, y + 1 < h) {
+                (true, true) => {
+                    for (((m, &a), &bb), &cc) in mid.iter_mut().zip(row(y - 1)).zip(row(y)).zip(row(y + 1)) {
+                        *m = mx(mx(a, bb), cc);
+                    }
+                }
+                (true, false) => {
+                    for ((m, &a), &bb) in mid.iter_mut().zip(row(y - 1)).zip(row(y)) {
+                        *m = mx(a, bb);
+                    }
+                }
+                (false, true) => {
+                    for ((m, &a), &bb) in mid.iter_mut().zip(row(y)).zip(row(y + 1)) {
+                        *m = mx(a, bb);
+                    }
+                }
+                (false, false) => mid.copy_from_slice(row(y)),
+            }
+            // Columns 2px−1, 2px, 2px+1 of the input are rm[2px], rm[2px+1], rm[2px+2] (rm[0] is the sentinel).
+            let drow = &mut dst[py * pw..py * pw + pw];
+            let (body, last) = drow.split_at_mut(pw - 1);
+            let pairs = rm[..2 * pw - 2].chunks_exact(2).zip(rm[2..2 * pw].chunks_exact(2));
+            for (d, (p, q)) in body.iter_mut().zip(pairs) {
+                *d = mx(mx(mx(p[0], p[1]), q[0]) + b, 0.0);
+            }
+            last[0] = mx(mx(mx(rm[2 * pw - 2], rm[2 * pw - 1]), rm[2 * pw]) + b, 0.0);
+        }
+    }
+    // The largest output, over eight independent lanes (a vector max; one running maximum would be a serial
+    // chain of scalar compares).
+    let all = &out[..c * ph * pw];
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = all.chunks_exact(8);
+    for c8 in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c8) {
+            *l = mx(*l, v);
+        }
+    }
+    let top = chunks.remainder().iter().fold(0.0f32, |t, &v| mx(t, v));
+    lanes.iter().fold(top, |t, &v| mx(t, v))
+}
+
+/// [`pool_body`] as a table entry.
+pub(super) fn pool(x: &[f32], chw: (usize, usize, usize), bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) -> f32 {
+    pool_body(x, chw, bias, out, rowmax)
+}

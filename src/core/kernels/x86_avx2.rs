@@ -1,0 +1,276 @@
+//! x86-64 AVX2 + FMA kernels (Haswell, every Zen): a 6×16 f32 GEMM tile, an exact int8 GEMM on `vpmaddwd`, and
+//! the portable im2col compiled for AVX2.
+//!
+//! # Int8 without VNNI, exactly
+//!
+//! The usual AVX2 int8 step, `vpmaddubsw` (u8 × i8 → pairs summed into i16), saturates: with u8 activations up to 255
+//! and i8 weights up to ±127 a pair reaches 2·255·127 = 64,770 > 32,767 (ONNX Runtime documents the same hazard and
+//! offers 7-bit `reduce_range` weights as the remedy). Instead of giving up a bit of every activation or weight, this
+//! kernel widens both operands to i16 (`vpmovzxbw` the activations, `vpmovsxbw` the weights) and multiplies with
+//! `vpmaddwd` (i16 × i16 → pairs summed into i32), which cannot overflow. It multiplies 16 pairs per instruction
+//! where `vpmaddubsw` + `vpmaddwd` need two instructions for 32: the same multiplier throughput, for the price of
+//! the widening shuffles, amortised over a 5 × 8 tile (each widened activation vector serves five output channels,
+//! each widened weight quad two vectors). The result is the exact integer sum, bit-identical to VNNI, NEON and the
+//! portable reference.
+
+use super::portable;
+use super::{ConvShape, NR};
+use core::arch::x86_64::*;
+
+/// Output channels per f32 tile: 6 rows × 2 vectors = 12 accumulators, 2 panel vectors and 1 broadcast of the 16
+/// ymm registers (the classic Haswell 6×16 shape: 8 loads per 12 FMAs).
+const MR_F32: usize = 6;
+/// Output channels per int8 tile: 5 rows × 2 vectors (8 pixels) = 10 accumulators, 2 widened panel vectors, 1
+/// widened weight quad and 1 product of the 16 ymm registers.
+const MR_I8: usize = 5;
+/// Pixels per int8 tile (two vectors of four pixels × four i16 steps).
+const NR_I8: usize = 8;
+/// Pixels per tile (half a panel).
+const HALF: usize = NR / 2;
+
+/// The portable f32 im2col compiled for AVX2.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::im2col_f32`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
+    portable::im2col_f32_body(s, x, packed)
+}
+
+/// The quad-packing u8 im2col compiled for AVX2.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::im2col_u8`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    portable::im2col_quads_body::<false>(s, x, packed)
+}
+
+/// The portable max-pool + bias + ReLU compiled for AVX2.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::pool_bias_relu`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn pool(
+    x: &[f32],
+    chw: (usize, usize, usize),
+    bias: &[f32],
+    out: &mut [f32],
+    rowmax: &mut [f32],
+) -> f32 {
+    portable::pool_body(x, chw, bias, out, rowmax)
+}
+
+/// f32 GEMM: for each panel and block of 6 output channels, two 6 × 16 tiles over the whole reduction.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and
+/// `cout·n` floats (checked by `Kernels::gemm_f32`).
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    let (w, packed, out) = (w.as_ptr(), packed.as_ptr(), out.as_mut_ptr());
+    for p in 0..s.panels() {
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        let mut m0 = 0;
+        while m0 < cout {
+            let rows = (cout - m0).min(MR_F32);
+            let mut j0 = 0;
+            while j0 < cols {
+                // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of every
+                // one of its kk rows (inside `packed_len`), and `out` rows m0.. at columns n0+j0.. (at most `cols`
+                // written, so inside each row's n floats): the tile contract; AVX2/FMA are this function's.
+                unsafe {
+                    let t = Tile {
+                        kk,
+                        w: w.add(m0 * kk),
+                        b: packed.add(p * kk * NR + j0),
+                        out: out.add(m0 * n + n0 + j0),
+                        n,
+                        cols: (cols - j0).min(HALF),
+                    };
+                    match rows {
+                        6 => f32_tile::<6>(t),
+                        5 => f32_tile::<5>(t),
+                        4 => f32_tile::<4>(t),
+                        3 => f32_tile::<3>(t),
+                        2 => f32_tile::<2>(t),
+                        _ => f32_tile::<1>(t),
+                    }
+                }
+                j0 += HALF;
+            }
+            m0 += rows;
+        }
+    }
+}
+
+/// One tile's operands: `R` weight rows of `kk` floats from `w`, panel columns from `b` (row stride `NR`), results
+/// to `out` (row stride `n`), `cols ≤ 16` of them.
+#[derive(Clone, Copy)]
+struct Tile<W, B> {
+    kk: usize,
+    w: *const W,
+    b: *const B,
+    out: *mut f32,
+    n: usize,
+    cols: usize,
+}
+
+/// # Safety
+/// AVX2/FMA present; `t` points at `R` rows of `t.kk` weights, `t.kk` panel rows of 16 floats (stride `NR`) and `R`
+/// output rows with room for `t.cols` floats each.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn f32_tile<const R: usize>(t: Tile<f32, f32>) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for r in 0..t.kk {
+        // SAFETY: panel row r < kk holds 16 floats at `t.b + r·NR`; weight row i < R holds kk floats.
+        unsafe {
+            let b0 = _mm256_loadu_ps(t.b.add(r * NR));
+            let b1 = _mm256_loadu_ps(t.b.add(r * NR + 8));
+            for (i, a) in acc.iter_mut().enumerate() {
+                let wv = _mm256_broadcast_ss(&*t.w.add(i * t.kk + r));
+                a[0] = _mm256_fmadd_ps(wv, b0, a[0]);
+                a[1] = _mm256_fmadd_ps(wv, b1, a[1]);
+            }
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        // SAFETY: output row i < R has room for `t.cols` floats.
+        unsafe { store16(t.out.add(i * t.n), a[0], a[1], t.cols) };
+    }
+}
+
+/// Store 16 floats, or the first `cols` of them.
+///
+/// # Safety
+/// AVX present; `dst` has room for `cols.min(16)` floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store16(dst: *mut f32, lo: __m256, hi: __m256, cols: usize) {
+    // SAFETY: full stores only when 16 floats fit; otherwise through `tmp` (16 floats), copying `cols` to `dst`.
+    unsafe {
+        if cols >= HALF {
+            _mm256_storeu_ps(dst, lo);
+            _mm256_storeu_ps(dst.add(8), hi);
+        } else {
+            let mut tmp = [0.0f32; HALF];
+            _mm256_storeu_ps(tmp.as_mut_ptr(), lo);
+            _mm256_storeu_ps(tmp.as_mut_ptr().add(8), hi);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+        }
+    }
+}
+
+/// Int8 GEMM on quad-packed u8 panels (see the module docs): for each panel and block of 5 output channels, up to
+/// four 5 × 8 tiles.
+///
+/// # Safety
+/// The CPU supports AVX2; `s` is valid with `kk4 ≤ MAX_KK4`; `w`, `w_scale`, `packed`, `out` hold at least
+/// `cout·kk4`, `cout`, `packed_len_u8 / 4` and `cout·n` elements, `packed` as written by [`im2col_u8`] (checked by
+/// `Kernels::gemm_i8`).
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn gemm_i8(
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let (n, kk4) = (s.n(), s.kk4());
+    let (w, packed, out) = (w.as_ptr(), packed.as_ptr() as *const u8, out.as_mut_ptr());
+    for p in 0..s.panels() {
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        let mut m0 = 0;
+        while m0 < cout {
+            let rows = (cout - m0).min(MR_I8);
+            let mut scale = [0.0f32; MR_I8];
+            for (i, sc) in scale.iter_mut().enumerate().take(rows) {
+                *sc = scale_x * w_scale[m0 + i];
+            }
+            let mut j0 = 0;
+            while j0 < cols {
+                // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk4 bytes each); panel p's quads of pixels j0..j0+8
+                // (inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most `cols` written: the tile
+                // contract; AVX2 is this function's.
+                unsafe {
+                    let t = Tile {
+                        kk: kk4,
+                        w: w.add(m0 * kk4),
+                        b: packed.add(p * kk4 * NR + j0 * 4),
+                        out: out.add(m0 * n + n0 + j0),
+                        n,
+                        cols: (cols - j0).min(NR_I8),
+                    };
+                    match rows {
+                        5 => i8_tile::<5>(t, &scale),
+                        4 => i8_tile::<4>(t, &scale),
+                        3 => i8_tile::<3>(t, &scale),
+                        2 => i8_tile::<2>(t, &scale),
+                        _ => i8_tile::<1>(t, &scale),
+                    }
+                }
+                j0 += NR_I8;
+            }
+            m0 += rows;
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4` quad rows of 8 pixels × 4 bytes
+/// (stride `NR·4`) and `R` output rows with room for `t.cols` floats each.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn i8_tile<const R: usize>(t: Tile<i8, u8>, scale: &[f32; MR_I8]) {
+    // acc[i][v]: output channel i, pixels 4v..4v+4, two i32 lanes per pixel (reduction steps 0+1 and 2+3).
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    for q in 0..t.kk / 4 {
+        // Eight pixels × four reduction steps, zero-extended to i16 (two vectors of four pixels).
+        // SAFETY: quad row q < kk4/4 of the tile holds 8 pixels × 4 bytes from `t.b + q·NR·4`.
+        let (x0, x1) = unsafe {
+            let b = t.b.add(q * NR * 4);
+            (_mm_loadu_si128(b as *const __m128i), _mm_loadu_si128(b.add(16) as *const __m128i))
+        };
+        let (b0, b1) = (_mm256_cvtepu8_epi16(x0), _mm256_cvtepu8_epi16(x1));
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            // Four weights (one quad) sign-extended to i16 and repeated for four pixels.
+            // SAFETY: bytes q·4..q·4+4 of weight row i < R (kk4 bytes).
+            let wq = unsafe { (t.w.add(i * t.kk + q * 4) as *const i32).read_unaligned() };
+            let a = _mm256_cvtepi8_epi16(_mm_set1_epi32(wq));
+            acc_i[0] = _mm256_add_epi32(acc_i[0], _mm256_madd_epi16(b0, a));
+            acc_i[1] = _mm256_add_epi32(acc_i[1], _mm256_madd_epi16(b1, a));
+        }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        // hadd gives pixels [0 1 4 5 | 2 3 6 7]; the qword permute puts them in order.
+        let px = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_hadd_epi32(acc_i[0], acc_i[1]));
+        let v = _mm256_mul_ps(_mm256_cvtepi32_ps(px), _mm256_set1_ps(scale[i]));
+        // SAFETY: output row i < R has room for `t.cols` floats.
+        unsafe { store8(t.out.add(i * t.n), v, t.cols) };
+    }
+}
+
+/// Store 8 floats, or the first `cols` of them.
+///
+/// # Safety
+/// AVX present; `dst` has room for `cols.min(8)` floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store8(dst: *mut f32, v: __m256, cols: usize) {
+    // SAFETY: a full store only when 8 floats fit; otherwise through `tmp`, copying `cols` to `dst`.
+    unsafe {
+        if cols >= NR_I8 {
+            _mm256_storeu_ps(dst, v);
+        } else {
+            let mut tmp = [0.0f32; NR_I8];
+            _mm256_storeu_ps(tmp.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! x86-64 AVX-512 kernels: an 8 × 32 f32 GEMM tile (AVX-512F) and an 8 × 32 int8 tile on VNNI's `vpdpbusd`
+//! (four u8 × i8 products summed into each i32 lane, exact: no intermediate saturation).
+
+use super::{ConvShape, NR};
+use core::arch::x86_64::*;
+
+/// Output channels per tile: 8 rows × 2 zmm vectors = 16 accumulators of the 32 zmm registers.
+const MR: usize = 8;
+
+/// AVX-512 f32 GEMM: 8 output channels × 32 pixels per tile; narrow panels (≤ 16 pixels) take [`narrow_f32`].
+///
+/// # Safety
+/// The CPU supports AVX-512F; `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and
+/// `cout·n` floats (checked by `Kernels::gemm_f32`).
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
+    let (n, kk) = (s.n(), s.kk());
+    let (w, out) = (w.as_ptr(), out.as_mut_ptr());
+    let mblocks = cout / MR;
+    for p in 0..s.panels() {
+        // SAFETY: panel p lies inside `packed` (p < panels, `packed_len` = panels·kk·NR).
+        let panel = unsafe { packed.as_ptr().add(p * kk * NR) };
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        if cols <= 16 {
+            // A narrow panel (deep layers of small frames): one vector of pixels, twice the output channels.
+            // SAFETY: same pointers and bounds as this function's contract.
+            unsafe { narrow_f32(kk, cout, w, panel, out, n, n0, cols) };
+            continue;
+        }
+        for mb in 0..mblocks {
+            let m0 = mb * MR;
+            let mut acc = [_mm512_setzero_ps(); 2 * MR];
+            // SAFETY: rows m0..m0+8 ≤ cout of `w` hold kk floats each; panel rows r < kk hold NR floats.
+            unsafe {
+                let wp = w.add(m0 * kk);
+                for r in 0..kk {
+                    let b0 = _mm512_loadu_ps(panel.add(r * NR));
+                    let b1 = _mm512_loadu_ps(panel.add(r * NR + 16));
+                    for i in 0..MR {
+                        let a = _mm512_set1_ps(*wp.add(i * kk + r));
+                        acc[2 * i] = _mm512_fmadd_ps(a, b0, acc[2 * i]);
+                        acc[2 * i + 1] = _mm512_fmadd_ps(a, b1, acc[2 * i + 1]);
+                    }
+                }
+            }
+            for i in 0..MR {
+                // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats.
+                unsafe { store_row(acc[2 * i], acc[2 * i + 1], out.add((m0 + i) * n + n0), cols) };
+            }
+        }
+        // Output channels beyond the last full block of 8 (none in CORnet-Z, but any width is allowed).
+        for m in mblocks * MR..cout {
+            let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            // SAFETY: row m < cout of `w`, panel rows r < kk, output row m (as above).
+            unsafe {
+                let wp = w.add(m * kk);
+                for r in 0..kk {
+                    let a = _mm512_set1_ps(*wp.add(r));
+                    a0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(panel.add(r * NR)), a0);
+                    a1 = _mm512_fmadd_ps(a, _mm512_loadu_ps(panel.add(r * NR + 16)), a1);
+                }
+                store_row(a0, a1, out.add(m * n + n0), cols);
+            }
+        }
+    }
+}
+
+/// 8 output channels × up to 16 pixels per call; even and odd reduction steps accumulate separately, which gives
+/// 16 independent FMA chains while keeping only 8 weight-row pointers live (16 would spill).
+///
+/// # Safety
+/// AVX-512F present; `w` holds `cout` rows of `kk` floats, `panel` `kk` rows of `NR` floats, and `out` `cout` rows
+/// of `n ≥ n0 + cols` floats.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn narrow_f32(
+    kk: usize,
+    cout: usize,
+    w: *const f32,
+    panel: *const f32,
+    out: *mut f32,
+    n: usize,
+    n0: usize,
+    cols: usize,
+) {
+    let mut m0 = 0;
+    while m0 + MR <= cout {
+        let mut even = [_mm512_setzero_ps(); MR];
+        let mut odd = [_mm512_setzero_ps(); MR];
+        // SAFETY: rows m0..m0+8 ≤ cout, reduction steps r, r+1 < kk, output rows < cout at columns
+        // n0..n0+cols (masked store), all inside the contract's bounds.
+        unsafe {
+            let wp = w.add(m0 * kk);
+            let mut r = 0;
+            while r + 1 < kk {
+                let b0 = _mm512_loadu_ps(panel.add(r * NR));
+                let b1 = _mm512_loadu_ps(panel.add((r + 1) * NR));
+                for i in 0..MR {
+                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r)), b0, even[i]);
+                    odd[i] = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r + 1)), b1, odd[i]);
+                }
+                r += 2;
+            }
+            if r < kk {
+                let b0 = _mm512_loadu_ps(panel.add(r * NR));
+                for i in 0..MR {
+                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(i * kk + r)), b0, even[i]);
+                }
+            }
+            for i in 0..MR {
+                let v = _mm512_add_ps(even[i], odd[i]);
+                _mm512_mask_storeu_ps(out.add((m0 + i) * n + n0), mask(cols), v);
+            }
+        }
+        m0 += MR;
+    }
+    for m in m0..cout {
+        let mut a = _mm512_setzero_ps();
+        // SAFETY: row m < cout, steps r < kk, output row m at n0..n0+cols (masked).
+        unsafe {
+            let wp = w.add(m * kk);
+            for r in 0..kk {
+                a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(r)), _mm512_loadu_ps(panel.add(r * NR)), a);
+            }
+            _mm512_mask_storeu_ps(out.add(m * n + n0), mask(cols), a);
+        }
+    }
+}
+
+/// Store 32 floats, or the first `cols` of them (masked).
+///
+/// # Safety
+/// AVX-512F present; `dst` has room for `cols.min(32)` floats.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn store_row(lo: __m512, hi: __m512, dst: *mut f32, cols: usize) {
+    // SAFETY: full stores only when all 32 floats fit; masked stores write exactly the first `cols` lanes.
+    unsafe {
+        if cols >= NR {
+            _mm512_storeu_ps(dst, lo);
+            _mm512_storeu_ps(dst.add(16), hi);
+        } else {
+            let l = cols.min(16);
+            _mm512_mask_storeu_ps(dst, mask(l), lo);
+            if cols > 16 {
+                _mm512_mask_storeu_ps(dst.add(16), mask(cols - 16), hi);
+            }
+        }
+    }
+}
+
+/// The first `k` of 16 lanes.
+#[inline(always)]
+fn mask(k: usize) -> __mmask16 {
+    if k >= 16 {
+        0xffff
+    } else {
+        ((1u32 << k) - 1) as u16
+    }
+}
+
+/// AVX-512 VNNI int8 GEMM: 8 output channels × 32 pixels, `vpdpbusd` over groups of 4 reduction steps (u8
+/// activations × i8 weights, four products summed into each i32 lane without intermediate saturation).
+///
+/// # Safety
+/// The CPU supports AVX-512F/BW/VNNI; `s` is valid with `kk4 ≤ MAX_KK4`; `w`, `w_scale`, `packed`, `out` hold at
+/// least `cout·kk4`, `cout`, `packed_len_u8 / 4` and `cout·n` elements, `packed` written by the quad im2col
+/// (checked by `Kernels::gemm_i8`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+pub(super) unsafe fn gemm_i8_vnni(
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let (n, kk4) = (s.n(), s.kk4());
+    let quads = kk4 / 4;
+    let (w, out) = (w.as_ptr(), out.as_mut_ptr());
+    let bytes = packed.as_ptr() as *const u8;
+    let mblocks = cout.div_ceil(MR);
+    for p in 0..s.panels() {
+        // SAFETY: panel p lies inside the packed bytes (p < panels, `packed_len_u8` = panels·kk4·NR).
+        let panel = unsafe { bytes.add(p * kk4 * NR) };
+        let n0 = p * NR;
+        let cols = (n - n0).min(NR);
+        if cols <= 16 {
+            // A narrow panel (deep layers of small frames, or the last partial panel): skip its zero half.
+            // SAFETY: same pointers and bounds as this function's contract.
+            unsafe { narrow_i8_vnni(quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols) };
+            continue;
+        }
+        for mb in 0..mblocks {
+            let m0 = mb * MR;
+            let rows = (cout - m0).min(MR);
+            let mut acc = [_mm512_setzero_si512(); 2 * MR];
+            // SAFETY: quad rows q < kk4/4 of the panel hold NR·4 bytes; weight rows m0+i < cout (i < rows) hold
+            // kk4 bytes, read 4 at a time at q·4.
+            unsafe {
+                for q in 0..quads {
+                    let b0 = _mm512_loadu_si512(panel.add(q * NR * 4) as *const _);
+                    let b1 = _mm512_loadu_si512(panel.add(q * NR * 4 + 64) as *const _);
+                    // A constant trip count keeps `acc` in registers; rows past `cout` are skipped.
+                    for i in 0..MR {
+                        if i < rows {
+                            let wq = (w.add((m0 + i) * kk4 + q * 4) as *const i32).read_unaligned();
+                            let a = _mm512_set1_epi32(wq);
+                            acc[2 * i] = _mm512_dpbusd_epi32(acc[2 * i], b0, a);
+                            acc[2 * i + 1] = _mm512_dpbusd_epi32(acc[2 * i + 1], b1, a);
+                        }
+                    }
+                }
+            }
+            for i in 0..rows {
+                let sc = _mm512_set1_ps(scale_x * w_scale[m0 + i]);
+                let lo = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[2 * i]), sc);
+                let hi = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[2 * i + 1]), sc);
+                // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats.
+                unsafe { store_row(lo, hi, out.add((m0 + i) * n + n0), cols) };
+            }
+        }
+    }
+}
+
+/// Output channels per narrow VNNI tile: 16 rows × 1 zmm vector of 16 pixels.
+const MR_NARROW: usize = 16;
+
+/// VNNI int8 tile for a panel of at most 16 pixels: 16 output channels × 16 pixels per pass (16 accumulators, one
+/// panel vector per quad shared by all 16 rows).
+///
+/// # Safety
+/// AVX-512F/BW/VNNI present; `w` holds `cout` rows of `quads·4` bytes, `w_scale` `cout` floats, `panel` `quads`
+/// rows of `NR·4` bytes, and `out` `cout` rows of `n ≥ n0 + cols` floats, `cols ≤ 16`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_i8_vnni(
+    quads: usize,
+    cout: usize,
+    w: *const i8,
+    w_scale: &[f32],
+    scale_x: f32,
+    panel: *const u8,
+    out: *mut f32,
+    n: usize,
+    n0: usize,
+    cols: usize,
+) {
+    let kk4 = quads * 4;
+    let mut m0 = 0;
+    while m0 < cout {
+        let rows = (cout - m0).min(MR_NARROW);
+        let mut acc = [_mm512_setzero_si512(); MR_NARROW];
+        // SAFETY: quad rows q < quads hold 64 bytes for the first 16 pixels; weight rows m0+i < cout (i < rows).
+        unsafe {
+            for q in 0..quads {
+                let b = _mm512_loadu_si512(panel.add(q * NR * 4) as *const _);
+                // A constant trip count keeps `acc` in registers; rows past `cout` are skipped.
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    if i < rows {
+                        let wq = (w.add((m0 + i) * kk4 + q * 4) as *const i32).read_unaligned();
+                        *acc_i = _mm512_dpbusd_epi32(*acc_i, b, _mm512_set1_epi32(wq));
+                    }
+                }
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate().take(rows) {
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(*acc_i), _mm512_set1_ps(scale_x * w_scale[m0 + i]));
+            // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats; the store is masked to `cols`.
+            unsafe { _mm512_mask_storeu_ps(out.add((m0 + i) * n + n0), mask(cols), v) };
+        }
+        m0 += rows;
+    }
+}

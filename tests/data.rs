@@ -1,0 +1,45 @@
+//! Where the study's ratings are looked for: `--data`, then `$AVF_BEL_DATA`, then `../shared/data`; a folder named
+//! explicitly never falls back silently, and every miss says where to get the data.
+
+use avf_bel::data::{find_data_in, DataError, DataOrigin, DATA_FILES};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+fn folder(tag: &str, files: &[&str]) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("avf-bel-data-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    for f in files {
+        std::fs::write(d.join(f), "stimulus_id\n").unwrap();
+    }
+    d
+}
+
+#[test]
+fn the_lookup_order_is_explicit_then_environment_then_default() {
+    let full = folder("full", &DATA_FILES);
+    let other = folder("other", &DATA_FILES);
+    let empty = folder("empty", &[]);
+    let env = |p: &Path| Some(OsString::from(p));
+    assert_eq!(find_data_in(Some(&full), env(&other), &other), Ok(full.clone()));
+    assert_eq!(find_data_in(None, env(&full), &other), Ok(full.clone()));
+    assert_eq!(find_data_in(None, None, &full), Ok(full.clone()));
+    // An empty variable counts as unset.
+    assert_eq!(find_data_in(None, Some(OsString::new()), &full), Ok(full.clone()));
+    // Named folders that lack a file are errors naming the file and who named the folder.
+    assert_eq!(
+        find_data_in(Some(&empty), None, &full),
+        Err(DataError::Incomplete { dir: empty.clone(), origin: DataOrigin::Explicit, missing: "stimuli.csv" })
+    );
+    let partial = folder("partial", &DATA_FILES[..2]);
+    let e = find_data_in(None, env(&partial), &full).unwrap_err();
+    assert_eq!(e, DataError::Incomplete { dir: partial, origin: DataOrigin::Env, missing: DATA_FILES[2] });
+    assert!(e.to_string().contains("AVF_BEL_DATA") && e.to_string().contains(DATA_FILES[2]), "{e}");
+    // Nothing anywhere: where to get the ratings and how to point at them.
+    let e = find_data_in(None, None, &empty).unwrap_err();
+    assert_eq!(e, DataError::NotFound { default: empty });
+    let m = e.to_string();
+    for needle in ["not found", "Sievers", "non-commercial", "--data DIR", "AVF_BEL_DATA=DIR", "README"] {
+        assert!(m.contains(needle), "`{needle}` missing from: {m}");
+    }
+}

@@ -1,0 +1,307 @@
+//! The whole GPU pipeline on the CPU emulator (feature `cuda-emulator`): the kernels of `kernels/*.cu`, unchanged,
+//! compiled as host C++ behind the GPU pipeline's real host code (layouts, weight re-layouts, queues, the graph path,
+//! the self-test), checked against the CPU core: every CORnet-Z block within fp16 tolerance, the cortex bit for bit,
+//! the head within 1e-6 (bit for bit, in fact), |ΔEPP| ≤ 0.005 on the built-in stimuli; and copies of the kernels with
+//! a planted off-by-one fail those checks.
+//!
+//! Slow by nature (one host thread per CUDA thread): the tiny configuration for most checks, the shipped model for
+//! a few frames. `cargo test --release --features cuda-emulator --test gpu_emulator -- --ignored` adds the shipped
+//! model on the full 3-s stimuli (minutes).
+
+mod gpu_common;
+
+use avf_bel::backend::{open_with, start_emulator, Device};
+use avf_bel::gpu::emulator::{Emulator, PlantedBug};
+use avf_bel::gpu::selftest::{self_test_with, SelfTestReport, SelfTestSize};
+use avf_bel::gpu::{GpuError, GpuPipeline, Launch};
+use avf_bel::model::{encode, seeded, Precision};
+use avf_bel::weights::writer::AlignedBytes;
+use avf_bel::weights::ModelWeights;
+use avf_bel::{Backend, Error, InputError, Modalities, ModelConfig, Pipeline, Weights};
+use gpu_common::{prototypes, run_clip, MAX_BLOCK_REL_ERR, MAX_EPP_DIFF, MAX_HEAD_DIFF};
+
+fn model(cfg: &ModelConfig, p: Precision) -> AlignedBytes {
+    AlignedBytes::new(&encode(cfg, &seeded(cfg, 3), p).unwrap())
+}
+
+fn shipped(name: &str) -> AlignedBytes {
+    AlignedBytes::read(std::path::Path::new(&format!("{}/weights/{name}", env!("CARGO_MANIFEST_DIR")))).unwrap()
+}
+
+/// The self-test's measurements on the emulator; a failed self-test still gives its report.
+fn measure(dev: Emulator, file: &AlignedBytes, size: SelfTestSize) -> SelfTestReport {
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut scratch = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut g = GpuPipeline::with_launcher(Box::new(dev), &w, &mut scratch).unwrap();
+    match self_test_with(&mut g, file.as_bytes(), size) {
+        Ok(rep) => rep,
+        Err(GpuError::SelfTest(rep)) => *rep,
+        Err(e) => panic!("self-test did not run: {e}"),
+    }
+}
+
+fn rel(b: (f32, f32)) -> f32 {
+    b.0 / b.1.max(1e-3)
+}
+
+/// The tolerances, stage by stage.
+fn assert_parity(what: &str, rep: &SelfTestReport) {
+    eprintln!("{what}: {rep}");
+    for (i, b) in rep.blocks.iter().enumerate() {
+        assert!(rel(*b) <= MAX_BLOCK_REL_ERR, "{what}: block {i} rel err {}", rel(*b));
+    }
+    assert!(rep.gap <= 1e-5, "{what}: GAP {}", rep.gap);
+    assert!(rep.cortex_bit_exact, "{what}: cortex not bit-exact (max |Δ| {} Hz)", rep.cortex_max_diff);
+    assert!(rep.head <= MAX_HEAD_DIFF, "{what}: head {}", rep.head);
+    assert!(rep.epp_diff <= MAX_EPP_DIFF, "{what}: |ΔEPP| {}", rep.epp_diff);
+}
+
+/// Tiny models in f32, f16 and int8 storage (48 cortex frames, a half-second clip).
+#[test]
+fn tiny_models_match_the_cpu_core() {
+    let cfg = ModelConfig::tiny();
+    for p in [Precision::F32, Precision::F16, Precision::Int8] {
+        let size = SelfTestSize { cortex_frames: 48, clip_seconds: 0.5 };
+        let rep = measure(Emulator::new(), &model(&cfg, p), size);
+        assert_parity(&format!("tiny {p:?}"), &rep);
+    }
+}
+
+/// The shipped models (64×64×5 frames, 1,200-cell cortex; f16 and int8 files) on a few stacks and frames.
+#[test]
+fn shipped_models_match_the_cpu_core_on_a_few_frames() {
+    for name in ["default.avfw", "default-int8.avfw"] {
+        let rep = measure(Emulator::new(), &shipped(name), SelfTestSize { cortex_frames: 4, clip_seconds: 0.1 });
+        assert_parity(name, &rep);
+    }
+}
+
+/// Frame sizes and widths that between them use every tile plan of the CORnet-Z kernels (tile sides 7, 4, 3, 2, 1,
+/// with and without channel groups, V1 and the 3×3 blocks, f16 and int8 weights).
+#[test]
+fn every_tile_plan_matches_the_cpu_core() {
+    let mut seen = std::collections::BTreeSet::new();
+    for (size, channels, widths, p) in [
+        (16u16, 1u8, [8u16, 16, 16, 24], Precision::F16),
+        (24, 3, [16, 16, 32, 48], Precision::Int8),
+        (40, 2, [16, 32, 16, 32], Precision::F16),
+        (48, 3, [16, 16, 32, 16], Precision::F32),
+        (96, 2, [16, 16, 16, 32], Precision::Int8),
+        (112, 1, [16, 16, 16, 16], Precision::F16),
+    ] {
+        let mut cfg = ModelConfig::tiny();
+        cfg.visual.height = size;
+        cfg.visual.width = size;
+        cfg.visual.channels = channels;
+        cfg.visual.widths = widths;
+        let file = model(&cfg, p);
+        let w = Weights::parse(file.as_bytes()).unwrap();
+        let mw = ModelWeights::resolve(&w).unwrap();
+        let mut scratch = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+        let mut g = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut scratch).unwrap();
+        let (blocks, gap) = avf_bel::gpu::selftest::check_blocks(&mut g, &mw).unwrap();
+        for (b, d) in g.tile_plans().iter().enumerate() {
+            seen.insert((b == 0, d.tp, d.ks > 1));
+            assert!(rel(blocks[b]) <= MAX_BLOCK_REL_ERR, "{size}² block {b} {d:?}: rel err {}", rel(blocks[b]));
+        }
+        assert!(gap <= 1e-5);
+    }
+    for tp in [7, 4, 3, 2, 1] {
+        assert!(seen.iter().any(|&(_, t, _)| t == tp), "tile side {tp} not exercised: {seen:?}");
+    }
+    assert!(seen.contains(&(true, 7, false)) && seen.contains(&(true, 4, true)), "V1 plans: {seen:?}");
+    assert!(seen.iter().any(|&(v1, _, split)| !v1 && split), "3×3 channel groups: {seen:?}");
+}
+
+/// |ΔEPP| ≤ 0.005 between the CPU core and the GPU backend (opened through the library's backend selection, as
+/// `--device cuda` does, with its start-up self-test) on the five built-in stimuli, tiny model, 1-s renders.
+#[test]
+fn stimuli_epp_matches_the_cpu_core_tiny() {
+    let cfg = ModelConfig::tiny();
+    let file = model(&cfg, Precision::F16);
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let (mut cs, mut gs) = (Vec::new(), Vec::new());
+    let mut gpu = open_with(Device::Cuda, &w, file.as_bytes(), &mut cs, &mut gs, &start_emulator).unwrap();
+    assert_eq!(gpu.name(), "cuda-emulator");
+    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
+    let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
+    for (name, s) in prototypes(&cfg, 1.0) {
+        let (a, b) = (run_clip(&mut cpu, &s), run_clip(gpu.as_mut(), &s));
+        let d = (a.epp - b.epp).abs();
+        eprintln!("tiny {name}: EPP cpu {:.5} gpu {:.5} |Δ| {d:.2e}", a.epp, b.epp);
+        assert!(d <= MAX_EPP_DIFF, "{name}: |ΔEPP| {d}");
+    }
+}
+
+fn shipped_stimuli(seconds: f64, names: &[&str]) {
+    let file = shipped("default.avfw");
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let cfg = *w.config();
+    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
+    let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
+    for (name, s) in prototypes(&cfg, seconds).into_iter().filter(|(n, _)| names.contains(n)) {
+        let t = std::time::Instant::now();
+        let (a, b) = (run_clip(&mut cpu, &s), run_clip(&mut gpu, &s));
+        let d = (a.epp - b.epp).abs();
+        let de = a.emotions.iter().zip(&b.emotions).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        eprintln!(
+            "shipped model, {name} ({seconds} s): EPP cpu {:.5} gpu {:.5} |Δ| {d:.2e}, emotions max|Δ| {de:.2e} ({:.0} s)",
+            a.epp,
+            b.epp,
+            t.elapsed().as_secs_f64()
+        );
+        assert!(d <= MAX_EPP_DIFF, "{name}: |ΔEPP| {d}");
+    }
+}
+
+/// The shipped model on the first 0.3 s of one stimulus (13 audio frames, 3 stacks).
+#[test]
+fn stimulus_epp_matches_the_cpu_core_shipped_model() {
+    shipped_stimuli(0.3, &["happy"]);
+}
+
+/// The shipped model on the five full 3-s stimuli (minutes each on 2 cores: run with `--ignored`).
+#[test]
+#[ignore]
+fn stimuli_epp_matches_the_cpu_core_shipped_model_full() {
+    shipped_stimuli(3.0, &avf_bel::stimuli::PROTOTYPES);
+}
+
+/// A copy of the kernels with one loop bound off by one fails the check of its stage: the max-pool window one row
+/// short (CORnet-Z blocks out of tolerance), the conductance jumps skipping the last word of PYR spikes (the cortex
+/// no longer bit-exact), the head's dot products leaving out a partial sum (head out of tolerance).
+#[test]
+fn planted_off_by_one_errors_are_caught() {
+    let cfg = ModelConfig::tiny();
+    let file = model(&cfg, Precision::F16);
+    let size = SelfTestSize { cortex_frames: 48, clip_seconds: 0.5 };
+
+    let rep = measure(Emulator::with_planted_bug(PlantedBug::CornetPoolRow), &file, size);
+    let worst = rep.blocks.iter().map(|b| rel(*b)).fold(0.0, f32::max);
+    eprintln!("max-pool row bug: {rep}");
+    assert!(worst > MAX_BLOCK_REL_ERR, "the max-pool bug went unnoticed: worst block rel err {worst}");
+
+    let rep = measure(Emulator::with_planted_bug(PlantedBug::CortexSpikeWord), &file, size);
+    eprintln!("spike-word bug: {rep}");
+    assert!(!rep.cortex_bit_exact, "the spike-word bug went unnoticed");
+
+    let rep = measure(Emulator::with_planted_bug(PlantedBug::HeadLastInput), &file, size);
+    eprintln!("dot-product bug: {rep}");
+    assert!(rep.head > MAX_HEAD_DIFF, "the dot-product bug went unnoticed: head {}", rep.head);
+}
+
+/// On an integrated GPU (Jetson) frames go to mapped host memory, written in place; the visual path is captured
+/// once and replayed as a graph. Both paths give the CPU core's results.
+#[test]
+fn mapped_frames_and_graph_replay() {
+    let cfg = ModelConfig::tiny();
+    let file = model(&cfg, Precision::F16);
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut scratch = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut g = GpuPipeline::with_launcher(Box::new(Emulator::new().integrated(true)), &w, &mut scratch).unwrap();
+    assert!(g.frames_mapped());
+    assert_eq!(g.launch_mode(), &Launch::NotYet);
+    let rep = self_test_with(&mut g, file.as_bytes(), SelfTestSize { cortex_frames: 16, clip_seconds: 0.5 }).unwrap();
+    assert_parity("mapped frames", &rep);
+    assert_eq!(g.launch_mode(), &Launch::Graph);
+    let mut scratch2 = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let g2 = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut scratch2).unwrap();
+    assert!(!g2.frames_mapped());
+}
+
+/// The GPU pipeline behind the `Backend` trait: typed errors, peek, infer, learn, restore, reset, all as the CPU core.
+#[test]
+fn backend_trait_matches_the_cpu_core() {
+    let cfg = ModelConfig::tiny();
+    let file = model(&cfg, Precision::F32);
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
+    let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
+    let backends: [&mut dyn Backend; 2] = [&mut cpu, &mut gpu];
+    let mut outs = Vec::new();
+    let s = &prototypes(&cfg, 0.5)[1].1;
+    for b in backends {
+        let n = (cfg.visual.height as usize) * (cfg.visual.width as usize);
+        assert_eq!(
+            b.push_frame(&vec![0u8; n + 1]),
+            Err(Error::Input(InputError::FrameSize { expected: n, got: n + 1 }))
+        );
+        assert_eq!(b.infer(Modalities { audio: false, video: false }), Err(Error::Input(InputError::NoModality)));
+        assert_eq!(b.push_audio(&[f32::NAN]), Err(Error::Input(InputError::NonFiniteAudio)));
+        b.reset();
+        for chunk in s.audio.chunks(1000) {
+            b.push_audio(chunk).unwrap();
+        }
+        for i in 0..s.n_frames() {
+            b.push_frame(s.frame(i)).unwrap();
+        }
+        let peek = b.peek(Modalities::BOTH).unwrap();
+        let first = b.infer(Modalities::BOTH).unwrap();
+        b.learn(&[0.0, 0.9, 0.6, 0.0, 0.1]).unwrap();
+        let again = run_clip(b, s);
+        let learned = b.bel().amygdala().to_vec();
+        b.restore_bel(&vec![0.0; learned.len()], b.bel().thalamus().to_vec().as_slice(), &vec![0.0; learned.len()])
+            .unwrap();
+        let restored = run_clip(b, s);
+        b.synchronize().unwrap();
+        outs.push((peek, first, again, learned, restored));
+    }
+    let (c, g) = (&outs[0], &outs[1]);
+    let close = |a: &avf_bel::Output, b: &avf_bel::Output| (a.epp - b.epp).abs() <= MAX_EPP_DIFF;
+    assert!(close(&c.0, &g.0) && close(&c.1, &g.1) && close(&c.2, &g.2) && close(&c.4, &g.4));
+    assert_ne!(c.1.epp, c.2.epp, "learning changed the output");
+    assert!((g.1.epp - g.2.epp - (c.1.epp - c.2.epp)).abs() <= MAX_EPP_DIFF, "the GPU learns as the CPU does");
+    for (a, b) in c.3.iter().zip(&g.3) {
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "learned weights differ: {a} vs {b}");
+    }
+}
+
+/// `set_drive` is honoured: the GPU cortex with a non-default drive gives the CPU cortex's bits for that drive.
+#[test]
+fn set_drive_is_honoured() {
+    use avf_bel::audio::cortex::{Cortex, DriveConfig};
+    use avf_bel::audio::FrameFeatures;
+    let cfg = ModelConfig::tiny();
+    let file = model(&cfg, Precision::F32);
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let drive = DriveConfig { floor_db: -60.0, ceil_db: 0.0, onset_ref: 4.0, onset_share: 0.25, gain: 2.5 };
+    let mut features = Vec::new();
+    for d in [DriveConfig::default(), drive] {
+        gpu.reset().unwrap();
+        gpu.set_drive(d).unwrap();
+        let mut cs = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
+        let mut cpu = Cortex::new(&cfg.cortex, &cfg.audio, &mut cs).unwrap();
+        cpu.set_drive(d).unwrap();
+        let m = cfg.audio.n_mels as usize;
+        for t in 0..40 {
+            let mel = avf_bel::gpu::selftest::test_mel(t, m);
+            let f = FrameFeatures {
+                index: t as u32,
+                rms: 0.1,
+                pitch_mean: 0.0,
+                tonnetz: [0.0; avf_bel::audio::TONNETZ_DIMS],
+                onset: (t % 5) as f32 * 3.0,
+                mel_db: &mel,
+            };
+            cpu.step_frame(&f);
+            gpu.cortex_step_frame(&f).unwrap();
+        }
+        let mut want = vec![0.0f32; Cortex::n_features(&cfg.cortex)];
+        cpu.features(&mut want);
+        let got = gpu.cortex_features().unwrap();
+        assert_eq!(
+            want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            "{d:?}"
+        );
+        features.push(got);
+    }
+    assert_ne!(features[0], features[1], "the drive changes the cortex");
+    assert!(gpu.set_drive(DriveConfig { gain: -1.0, ..drive }).is_err());
+}
