@@ -86,6 +86,17 @@ fn audio(c: &mut Criterion) {
             black_box(fe.summary())
         })
     });
+    // The same with the running loudness normaliser of format-3 models (its cost is the difference).
+    fe.set_loudness(2000);
+    g.bench_function("frontend_loudness_normalised", |b| {
+        b.iter(|| {
+            fe.reset();
+            fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
+            fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
+            black_box(fe.summary())
+        })
+    });
+    fe.set_loudness(0);
     // Record the frames once, then time the cortex alone.
     let mels = cfg.audio.n_mels as usize;
     let mut recorded: Vec<(f32, Vec<f32>)> = Vec::new();
@@ -160,5 +171,21 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, visual, audio, pipeline);
+/// Per-frame luminance normalisation (format-3 models) of one 64×64 frame: its whole cost on the visual side.
+fn luma(c: &mut Criterion) {
+    let cfg = ModelConfig::default();
+    let fr = frames(&cfg, 1);
+    let mut out = vec![0u8; fr[0].len()];
+    let mut g = c.benchmark_group("visual_luma");
+    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+    g.bench_function("normalise_64x64", |b| {
+        b.iter(|| {
+            avf_bel::visual::normalise_luma(black_box(&fr[0]), &mut out);
+            black_box(out[0])
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, visual, audio, pipeline, luma);
 criterion_main!(benches);

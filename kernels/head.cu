@@ -70,6 +70,7 @@ struct HdDims {
     int sensory;     // BEL inputs
     int attention;   // F2
     int audio, video;
+    int substitute;  // InputConfig::substitute: a missing sense's estimate is the present one's (features == fa)
     float epp_w[5];  // EPP_WEIGHTS (src/core/epp.rs) in the order of the emotions
     float epp_div;   // their sum
 };
@@ -110,21 +111,32 @@ extern "C" __global__ void __launch_bounds__(HD_NT) head_fusion_bel(
         hd_dense(a_w, a_b, ain, D.fa, D.n_a, x_a, part);
     }
     __syncthreads();
+    // With one sense missing and substitution on (as the CPU's Pipeline), fusion sees the present sense's estimate on
+    // both inputs; `use_a`/`use_v` are the inputs fusion then has.
+    int use_a = D.audio, use_v = D.video;
+    if (D.substitute && use_a != use_v && D.fa == D.features) {
+        for (int i = tid; i < D.fa; i += blockDim.x) {
+            if (use_a) x_v[i] = x_a[i];
+            else x_a[i] = x_v[i];
+        }
+        use_a = use_v = 1;
+    }
+    __syncthreads();
     // Fusion F1: a = ReLU(W_a x_a + b_a), v = ReLU(W_v x_v + b_v); a missing modality is a zero hidden vector.
-    if (D.audio) hd_dense(fa_w, fa_b, x_a, h, D.fa, hid, part);
-    if (D.video) hd_dense(fv_w, fv_b, x_v, h, D.features, hid + h, part);
+    if (use_a) hd_dense(fa_w, fa_b, x_a, h, D.fa, hid, part);
+    if (use_v) hd_dense(fv_w, fv_b, x_v, h, D.features, hid + h, part);
     __syncthreads();
     for (int i = tid; i < 2 * h; i += blockDim.x) {
-        const bool present = i < h ? D.audio : D.video;
+        const bool present = i < h ? use_a : use_v;
         hid[i] = present ? fmaxf(hid[i], 0.0f) : 0.0f;
     }
     __syncthreads();
     if (D.attention) {
-        if (D.audio) {
+        if (use_a) {
             hd_dense(att_a_w, att_a_b, hid, h, h, logits, part);
             hd_softmax_mul(hid, logits, h);
         }
-        if (D.video) {
+        if (use_v) {
             __syncthreads();
             hd_dense(att_v_w, att_v_b, hid + h, h, h, logits, part);
             hd_softmax_mul(hid + h, logits, h);

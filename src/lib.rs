@@ -13,7 +13,7 @@ mod host;
 pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
-    AudioConfig, BelConfig, CortexConfig, FusionConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
+    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
 pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};
@@ -31,7 +31,7 @@ pub mod weights {
     };
     pub use crate::core::weights::{
         align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
-        PREAMBLE, VERSION, VERSION_1,
+        PREAMBLE, VERSION, VERSION_1, VERSION_2,
     };
     /// Writing weights files and holding them 64-byte aligned in memory (host only).
     #[cfg(feature = "std")]
@@ -43,7 +43,8 @@ pub mod weights {
 /// The visual pathway (CORnet-Z), for per-stage use and benchmarks.
 pub mod visual {
     pub use crate::core::visual::{
-        pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, Block, BlockWeights, Visual, BLOCKS,
+        normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, Block, BlockWeights,
+        Visual, BLOCKS, LUMA_MEAN, LUMA_STD,
     };
 }
 
@@ -52,7 +53,7 @@ pub mod audio {
     pub use crate::core::audio::{Descriptors, FrameFeatures, N_DESCRIPTORS, N_INTERVALS, TONNETZ_DIMS};
     /// The streaming librosa-equivalent front-end.
     pub mod frontend {
-        pub use crate::core::audio::frontend::FrontEnd;
+        pub use crate::core::audio::frontend::{FrontEnd, LOUDNESS_FLOOR_RMS, LOUDNESS_TARGET_RMS};
     }
     /// The PYR/PV/SOM auditory cortex (`docs/cortex.md`).
     pub mod cortex {

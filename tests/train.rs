@@ -3,9 +3,11 @@
 #![cfg(feature = "train")]
 
 use avf_bel::model::{encode, Precision};
+use avf_bel::train::augment::{Augment, Kind, Perturbation};
 use avf_bel::train::data;
 use avf_bel::train::fuse::FitOptions;
-use avf_bel::train::run::{evaluate, perceive_stimuli, train, TrainOptions};
+use avf_bel::train::run::{evaluate, perceive, perceive_stimuli, train, FuseShape, RenderSet, TrainOptions};
+use avf_bel::train::{normalised, random_params, Job};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
 
@@ -27,6 +29,10 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         fuse: FitOptions { steps: 300, ..FitOptions::default() },
         cornet_epochs: 1,
         cornet_clips: 40,
+        augment: Augment::none(),
+        aug_renders: 0,
+        validate: 0,
+        compare_random: true,
     };
     let (tensors, rep) = train(&data_dir(), &opts).unwrap();
     // Reproducible: the same seed gives the same model whatever the number of threads.
@@ -92,13 +98,90 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         .fold(0f32, f32::max);
     assert!(spread > 0.02, "the prototypes' profiles differ by at most {spread}: {profiles:?}");
     let per = perceive_stimuli(buf.as_bytes(), &rows, 1, 1.5, 2).unwrap();
-    let rep = evaluate(&rows, &per, 1, &FitOptions { steps: 150, ..FitOptions::default() }, 16, 4, 2);
+    let set = RenderSet { perceived: &per, per: 1 };
+    let shape = FuseShape::of(&opts.config);
+    let (rep, _) = evaluate(&rows, set, set, &FitOptions { steps: 150, ..FitOptions::default() }, shape, 2);
     let names: Vec<&str> = rep.metrics.iter().map(|m| m.0).collect();
-    assert_eq!(names[0], "fused");
+    assert_eq!(names[0], "fused (the model)");
     assert!(names.contains(&"ridge on true sliders") && names.contains(&"constant (fold mean)"));
     let ridge = rep.metrics.iter().find(|m| m.0 == "ridge on true sliders").unwrap().1.clone();
     let constant = rep.metrics.iter().find(|m| m.0 == "constant (fold mean)").unwrap().1.clone();
     // The data themselves: sliders predict the consensus far better than the fold mean.
     assert!(ridge.profile_mae < 0.8 * constant.profile_mae, "{} vs {}", ridge.profile_mae, constant.profile_mae);
     assert!(rep.metrics[0].1.profile_mae.is_finite());
+}
+
+/// Mean squared error of a model's perception read-outs (visual, audio) against the sliders on `jobs`.
+fn readout_error(cfg: &ModelConfig, tensors: &avf_bel::model::F32Tensors, jobs: &[Job]) -> (f64, f64) {
+    let buf = AlignedBytes::new(&encode(cfg, tensors, Precision::F32).unwrap());
+    let per = perceive(buf.as_bytes(), jobs, 1.5, 2, "held-out clips").unwrap();
+    let mut e = (0.0, 0.0);
+    for (p, j) in per.iter().zip(jobs) {
+        let y = normalised(&j.params);
+        for ((v, a), t) in p.xv.iter().zip(&p.xa).zip(y) {
+            e.0 += (*v as f64 - t).powi(2) / (5 * jobs.len()) as f64;
+            e.1 += (*a as f64 - t).powi(2) / (5 * jobs.len()) as f64;
+        }
+    }
+    e
+}
+
+/// Domain randomisation is applied, and it pays on perturbations training never saw: a tiny model trained with every
+/// augmentation except pink noise and occlusion reads the sliders out of pink-noisy sound (20 dB SNR) and half-occluded
+/// frames (an occluder over 15 % of the frame) with clearly less error than the same model trained on clean clips.
+/// (Measured when this test was written, seed 3: read-out MSE 0.059 against 0.65 under pink noise, 0.097 against
+/// 0.40 under occlusion.)
+#[test]
+fn augmented_training_is_more_robust_to_perturbations_it_never_saw() {
+    let Some(dir) = common::study_data("augmented_training_is_more_robust_to_perturbations_it_never_saw") else {
+        return;
+    };
+    let data_dir = || dir.clone();
+    let held_out = [Kind::PinkNoise, Kind::Occlusion];
+    let base = TrainOptions {
+        config: ModelConfig::tiny(),
+        random_clips: 400,
+        renders: 1,
+        seconds: 1.5,
+        threads: 2,
+        seed: 3,
+        fuse: FitOptions { steps: 50, ..FitOptions::default() },
+        cornet_epochs: 0,
+        cornet_clips: 0,
+        augment: Augment::without(&held_out),
+        aug_renders: 1,
+        validate: 0,
+        compare_random: false,
+    };
+    let (aug, rep_aug) = train(&data_dir(), &base).unwrap();
+    let (plain, rep_plain) =
+        train(&data_dir(), &TrainOptions { augment: Augment::none(), aug_renders: 0, ..base.clone() }).unwrap();
+    // The augmentations were applied: the augmented run's held-out clips include perturbed ones, the plain run's none.
+    assert!(rep_aug.perturbed_r2.0.iter().chain(&rep_aug.perturbed_r2.1).all(|v| v.is_finite()));
+    assert!(rep_plain.perturbed_r2.0.iter().chain(&rep_plain.perturbed_r2.1).all(|v| v.is_nan()));
+    // A perturbed clip is not the clean clip: the same render seed, perceived clean and as training draws it.
+    let params = avf_bel::stimuli::Params::prototype("sad").unwrap();
+    let drawn = (0..).map(|s| base.augment.draw_for(s)).find(|p| *p != Perturbation::NONE).unwrap();
+    let buf = AlignedBytes::new(&encode(&base.config, &plain, Precision::F32).unwrap());
+    let both = perceive(
+        buf.as_bytes(),
+        &[Job::clean(params, 5), Job { params, seed: 5, perturb: drawn }],
+        1.5,
+        1,
+        "clean and perturbed",
+    )
+    .unwrap();
+    assert!(both[0].xa != both[1].xa || both[0].xv != both[1].xv, "{drawn:?} left the clip unchanged");
+    // Robustness to the held-out kinds at their moderate severity, on fresh random clips.
+    for kind in held_out {
+        let severity = kind.severities()[1];
+        let mut rng = avf_bel::model::SplitMix64(99);
+        let jobs: Vec<Job> = (0..150)
+            .map(|i| Job { params: random_params(&mut rng), seed: 9_000_000 + i, perturb: kind.at(severity) })
+            .collect();
+        let (ea, ep) = (readout_error(&base.config, &aug, &jobs), readout_error(&base.config, &plain, &jobs));
+        let (a, p) = if kind.is_audio() { (ea.1, ep.1) } else { (ea.0, ep.0) };
+        println!("{} {severity}: read-out MSE augmented {a:.4}, plain {p:.4}", kind.name());
+        assert!(a < 0.7 * p, "{} {severity}: augmented {a:.4} is not clearly below plain {p:.4}", kind.name());
+    }
 }

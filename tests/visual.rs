@@ -61,6 +61,8 @@ fn model_bytes(c: &Case, precision: Precision) -> (ModelConfig, Vec<u8>) {
     cfg.visual.width = c.size;
     cfg.visual.widths = c.widths;
     cfg.visual.stride_frames = 1;
+    // The ONNX graph is CORnet-Z alone: no input normalisation in front of it.
+    cfg.input = avf_bel::InputConfig::OFF;
     let mut tensors = seeded(&cfg, 0);
     let mut rng = SplitMix64(c.seed);
     let mut cin = c.channels as usize;

@@ -18,7 +18,8 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// The tiny configuration encoded field by field as the spec's grammar says (`version` 1 has no `fps`).
+/// The tiny configuration encoded field by field as the spec's grammar says (`version` 1 has no `fps`, versions 1
+/// and 2 no input normalisation).
 fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
     let mut b = Vec::new();
     let v = &c.visual;
@@ -53,16 +54,21 @@ fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
     for x in [c.bel.alpha, c.bel.beta, c.bel.weight_bound] {
         b.extend_from_slice(&x.to_le_bytes());
     }
+    if version >= 3 {
+        varint(&mut b, c.input.loudness_tau_ms as u64);
+        b.push(c.input.luma as u8);
+        b.push(c.input.substitute as u8);
+    }
     b
 }
 
 /// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand, in the
-/// current format (version 2, marked untrained).
+/// current format (version 3, marked untrained).
 fn hand_written() -> Vec<u8> {
-    hand_written_version(2)
+    hand_written_version(3)
 }
 
-/// The same file in format `version` (1: no frame rate, no training mark; 2: both).
+/// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation).
 fn hand_written_version(version: u16) -> Vec<u8> {
     let cfg = ModelConfig::tiny();
     let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -156,6 +162,21 @@ fn reader_decodes_the_hand_written_bytes() {
 }
 
 #[test]
+fn version_2_files_still_read_without_normalisation() {
+    // Version 2 had no input normalisation: its models ran on raw loudness and luminance.
+    let buf = AlignedBytes::new(&hand_written_version(2));
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(w.version(), avf_bel::weights::VERSION_2);
+    assert_eq!(*w.config(), ModelConfig { input: avf_bel::InputConfig::OFF, ..ModelConfig::tiny() });
+    assert_eq!(w.trained(), Some(false));
+    // The current format stores the normalisation (on in the tiny and default configurations).
+    let w3 = AlignedBytes::new(&hand_written());
+    let w3 = Weights::parse(w3.as_bytes()).unwrap();
+    assert_eq!(w3.version(), avf_bel::weights::VERSION);
+    assert_eq!(w3.config().input, avf_bel::InputConfig { loudness_tau_ms: 2000, luma: true, substitute: true });
+}
+
+#[test]
 fn version_1_files_still_read() {
     // Version 1 had no frame rate (its models ran at 30 frames per second) and no training mark.
     let buf = AlignedBytes::new(&hand_written_version(1));
@@ -163,7 +184,11 @@ fn version_1_files_still_read() {
     assert_eq!(w.config().visual.fps, 30);
     assert_eq!(
         *w.config(),
-        ModelConfig { visual: avf_bel::VisualConfig { fps: 30, ..ModelConfig::tiny().visual }, ..ModelConfig::tiny() }
+        ModelConfig {
+            visual: avf_bel::VisualConfig { fps: 30, ..ModelConfig::tiny().visual },
+            input: avf_bel::InputConfig::OFF,
+            ..ModelConfig::tiny()
+        }
     );
     assert_eq!(w.trained(), None);
     assert!(matches!(w.get("q"), Some(TensorView::I8 { .. })));
@@ -202,8 +227,8 @@ fn malformed_files_get_typed_errors() {
     f[0] = b'X';
     assert_eq!(parse(&f), Err(FormatError::BadMagic));
     let mut f = good.clone();
-    f[8] = 3;
-    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(3)));
+    f[8] = 4;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(4)));
     let mut f = good.clone();
     f[10] = 1;
     assert_eq!(parse(&f), Err(FormatError::BadHeader));

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 /// Examples for `train --help`.
 pub const TRAIN_EXAMPLES: &str = "Examples:
-  avf-bel train --out model/                          # every stage, ~6 min on 2 cores (ratings from --data)
-  avf-bel train --out /tmp/m --cornet-epochs 0        # the shipped model: CORnet-Z keeps its random features
-  avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0   # a quick try
+  avf-bel train --out model/                          # the shipped model (see the README for its time)
+  avf-bel train --out /tmp/c --cornet-epochs 3        # also train CORnet-Z (3 epochs on --cornet-clips clips)
+  avf-bel train --out /tmp/m --augment none --aug-renders 0 --dropout 0   # clean renders only, no modality dropout
+  avf-bel train --out /tmp/m --normalise off          # without the loudness and luminance normalisers
+  avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0 --validate 0   # a quick try
 
 Writes model.avfw, train.json and train_loss.png into --out. Needs the study's ratings (--data DIR, $AVF_BEL_DATA
 or ../shared/data; see the README, \"Data\") and the `train` feature: cargo build --release --features train.";
@@ -16,8 +18,10 @@ or ../shared/data; see the README, \"Data\") and the `train` feature: cargo buil
 pub const EVAL_EXAMPLES: &str = "Examples:
   avf-bel eval --weights model/model.avfw --out eval/   # leave-one-stimulus-out + baselines (~1 min)
   avf-bel eval --out eval/                              # the built-in model
+  avf-bel eval --weights weights/default.avfw --out docs/eval --robustness   # + every perturbation, 3 severities
 
-Writes eval.md, eval.json, pred_vs_consensus.png, loss_curves.png and bel_weights.png into --out.";
+Writes eval.md, eval.json, pred_vs_consensus.png, loss_curves.png and bel_weights.png into --out; with
+--robustness also robustness.md, robustness.json and robustness.png.";
 
 /// Examples for `export --help`.
 pub const EXPORT_EXAMPLES: &str = "Examples:
@@ -38,6 +42,45 @@ pub struct FitArgs {
     /// Seed of the fusion + BEL initialisation [default: 1].
     #[arg(long)]
     pub fit_seed: Option<u64>,
+    /// Modality dropout: the share of each two-sense example's weight given to its audio-only and video-only
+    /// copies, so that the model works with one sense missing (0: none) [default: 0.5].
+    #[arg(long, value_parser = unit_interval)]
+    pub dropout: Option<f32>,
+    /// Choose the fusion weight decay by cross-validation over this many groups of stimuli (0 or 1: use --decay)
+    /// [default: 3].
+    #[arg(long)]
+    pub cv_folds: Option<usize>,
+}
+
+/// A share in [0, 1].
+fn unit_interval(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in [0, 1]"))
+    }
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// The domain randomisation of training renders, shared by `train` and `eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AugmentArgs {
+    /// Perturbations of training clips: `default` (every kind), `none`, or `without:KIND,KIND` (every kind but
+    /// those; the kinds are listed under `eval --perturbations`).
+    #[arg(long, default_value = "default", value_name = "SPEC")]
+    pub augment: String,
+    /// Perturbed renders of each study stimulus for fusion + BEL, besides the clean --renders.
+    #[arg(long, default_value_t = 8)]
+    pub aug_renders: u32,
 }
 
 /// `avf-bel train` options.
@@ -67,14 +110,41 @@ pub struct TrainArgs {
     /// Seed of the whole run.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
-    /// Epochs of CORnet-Z training (0: keep the seeded random features).
-    #[arg(long, default_value_t = 3)]
+    /// Epochs of CORnet-Z training (0, the shipped model: keep the seeded random features, whose int8 export stays
+    /// within 0.02 of f32; see the README, "Training and evaluation").
+    #[arg(long, default_value_t = 0)]
     pub cornet_epochs: usize,
     /// Clips of random slider settings for CORnet-Z training.
     #[arg(long, default_value_t = 1000)]
     pub cornet_clips: usize,
     #[command(flatten)]
+    pub augment: AugmentArgs,
+    /// Share of the read-outs' training clips that are perturbed (the rest stay clean).
+    #[arg(long, value_parser = unit_interval_f64, value_name = "P")]
+    pub aug_share: Option<f64>,
+    /// At most this many perturbation kinds act on one clip (0: no limit) [default: 3].
+    #[arg(long)]
+    pub aug_max_kinds: Option<usize>,
+    /// The running loudness normaliser (audio front-end) and per-frame luminance normaliser (before CORnet-Z).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub normalise: Switch,
+    /// With one sense missing, fusion sees the present sense's estimate in place of the missing one.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub substitute: Switch,
+    /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
+    /// perception read-outs on (0: none).
+    #[arg(long, default_value_t = 20)]
+    pub validate: usize,
+    /// Also fit the visual read-out on the untrained (seeded random) CORnet-Z features, for comparison.
+    #[arg(long)]
+    pub cornet_compare: bool,
+    #[command(flatten)]
     pub fit: FitArgs,
+}
+
+/// A share in [0, 1] (f64).
+fn unit_interval_f64(s: &str) -> Result<f64, String> {
+    unit_interval(s).map(f64::from)
 }
 
 /// `avf-bel eval` options.
@@ -98,6 +168,20 @@ pub struct EvalArgs {
     /// Worker threads [default: all cores].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// The training renders of each fold's fusion + BEL fit, as `train` makes them (the clean ones are --renders).
+    #[command(flatten)]
+    pub augment: AugmentArgs,
+    /// Also evaluate the model under every named perturbation at three severities, and with one sense missing.
+    #[arg(long)]
+    pub robustness: bool,
+    /// Renders of each stimulus per perturbation and severity (at most --renders).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub robustness_renders: u32,
+    /// The perturbations of --robustness, comma-separated [default: all]: gain, white-noise, pink-noise, reverb,
+    /// band-limit, clipping, brightness, contrast, gamma, sensor-noise, blur, shake, translate, scale, clutter,
+    /// occlusion, frame-rate.
+    #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+    pub perturbations: Vec<String>,
     #[command(flatten)]
     pub fit: FitArgs,
 }
@@ -153,10 +237,14 @@ mod with_train {
     use super::*;
     use crate::cli::init::write_atomic;
     use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
+    use avf_bel::train::augment::{Augment, Kind};
     use avf_bel::train::data;
     use avf_bel::train::fuse::FitOptions;
     use avf_bel::train::plot::{self, Axes, Matrix};
-    use avf_bel::train::run::{evaluate, perceive_stimuli, train, Metrics, TrainOptions};
+    use avf_bel::train::run::{
+        evaluate, perceive, robustness, robustness_json, robustness_markdown, robustness_series, train,
+        training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
+    };
     use avf_bel::weights::TensorId;
     use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
     use serde_json::json;
@@ -173,7 +261,13 @@ mod with_train {
             lr: a.lr.unwrap_or(d.lr),
             decay: a.decay.unwrap_or(d.decay),
             seed: a.fit_seed.unwrap_or(d.seed),
+            dropout: a.dropout.unwrap_or(d.dropout),
+            cv_folds: a.cv_folds.unwrap_or(d.cv_folds),
         }
+    }
+
+    fn augment(command: &'static str, a: &AugmentArgs) -> Result<Augment, Failure> {
+        Augment::from_spec(&a.augment).map_err(|e| Failure::usage(command, format!("--augment: {e}")))
     }
 
     /// The study's data folder for `command` (a runtime failure that says where to get the data when it is missing).
@@ -204,8 +298,18 @@ mod with_train {
     pub fn run_train(a: TrainArgs) -> CliResult {
         let data_dir = data_dir(a.data.as_deref())?;
         let out = a.out;
+        let mut config = ModelConfig::from(a.config);
+        if a.normalise == Switch::Off {
+            config.input.loudness_tau_ms = 0;
+            config.input.luma = false;
+        }
+        if a.substitute == Switch::Off {
+            config.input.substitute = false;
+        }
+        let d = Augment::default();
+        let augment_spec = a.augment.augment.clone();
         let opts = TrainOptions {
-            config: ModelConfig::from(a.config),
+            config,
             random_clips: a.clips as usize,
             renders: a.renders as usize,
             seconds: a.seconds,
@@ -214,6 +318,14 @@ mod with_train {
             fuse: fit_options(&a.fit),
             cornet_epochs: a.cornet_epochs,
             cornet_clips: a.cornet_clips,
+            augment: Augment {
+                share: a.aug_share.unwrap_or(d.share),
+                max_kinds: a.aug_max_kinds.unwrap_or(d.max_kinds),
+                ..augment("train", &a.augment)?
+            },
+            aug_renders: a.augment.aug_renders as usize,
+            validate: a.validate,
+            compare_random: a.cornet_compare,
         };
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let t0 = std::time::Instant::now();
@@ -237,6 +349,19 @@ mod with_train {
             r2.insert("visual_random_features".into(), per_dim(r).into());
         }
         r2.insert("audio".into(), per_dim(rep.audio_r2).into());
+        // R² of the held-out clips that stayed clean and of those that were perturbed (null: none of that kind).
+        let per_dim_or_null = |r: [f64; 5]| {
+            dims.iter()
+                .zip(r)
+                .map(|(d, v)| (d.to_string(), if v.is_finite() { json!(v) } else { serde_json::Value::Null }))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        for (what, (v, au)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
+            r2.insert(format!("visual_{what}"), per_dim_or_null(v).into());
+            r2.insert(format!("audio_{what}"), per_dim_or_null(au).into());
+        }
+        let validation: serde_json::Map<String, serde_json::Value> =
+            rep.validation.iter().map(|(n, v, au)| (n.to_string(), json!({"visual": v, "audio": au}))).collect();
         let json = json!({
             "perception_r2": r2,
             "cornet_epochs": opts.cornet_epochs,
@@ -247,6 +372,19 @@ mod with_train {
             "clips": opts.random_clips,
             "renders": opts.renders,
             "seconds": t0.elapsed().as_secs_f64(),
+            "validation_mse": validation,
+            "fusion_decay": rep.fuse_decay,
+            "cv_folds": opts.fuse.cv_folds,
+            "augment": augment_spec,
+            "aug_share": opts.augment.share,
+            "aug_max_kinds": opts.augment.max_kinds,
+            "aug_renders": opts.aug_renders,
+            "dropout": opts.fuse.dropout,
+            "input": {
+                "loudness_tau_ms": opts.config.input.loudness_tau_ms,
+                "luma": opts.config.input.luma,
+                "substitute": opts.config.input.substitute,
+            },
         });
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         write_atomic(&out.join("train.json"), json.as_bytes())?;
@@ -269,11 +407,38 @@ mod with_train {
         for (name, r) in [("visual", rep.visual_r2), ("audio", rep.audio_r2)] {
             println!("  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}", r[0], r[1], r[2], r[3], r[4]);
         }
+        for (what, (v, au)) in [("clean", rep.clean_r2), ("perturbed", rep.perturbed_r2)] {
+            for (name, r) in [("visual", v), ("audio", au)] {
+                println!(
+                    "  {name:<8} {:>8.3} {:>8.3} {:>10.3} {:>8.3} {:>8.3}   (held-out {what} clips only)",
+                    r[0], r[1], r[2], r[3], r[4]
+                );
+            }
+        }
+        if !rep.validation.is_empty() {
+            println!("read-out mean squared error on fresh random clips (validation; sliders 0..1):");
+            let (mut sv, mut sa, mut nv, mut na) = (0.0, 0.0, 0, 0);
+            for (name, v, au) in &rep.validation {
+                println!("  {name:<14} visual {v:.4}  audio {au:.4}");
+                match Kind::from_name(name) {
+                    Some(k) if k.is_audio() => (sa, na) = (sa + au, na + 1),
+                    Some(_) => (sv, nv) = (sv + v, nv + 1),
+                    None => {}
+                }
+            }
+            println!(
+                "  mean over the perturbations of the sense they touch: visual {:.4}, audio {:.4}",
+                sv / nv.max(1) as f64,
+                sa / na.max(1) as f64
+            );
+        }
         println!(
-            "fusion + BEL: MSE {:.5} → {:.5} over {} steps",
+            "fusion + BEL: MSE {:.5} → {:.5} over {} steps (weight decay {}{})",
             rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
             rep.fuse_loss,
-            opts.fuse.steps
+            opts.fuse.steps,
+            rep.fuse_decay,
+            if opts.fuse.cv_folds >= 2 { ", chosen by cross-validation over stimuli" } else { "" }
         );
         println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
         Ok(())
@@ -298,6 +463,22 @@ mod with_train {
         let (out, renders, seconds) = (a.out, a.renders as usize, a.seconds);
         let threads = a.threads.map_or_else(threads_default, |t| t as usize);
         let fit = fit_options(&a.fit);
+        let aug_renders = a.augment.aug_renders as usize;
+        let augment = augment("eval", &a.augment)?;
+        let robust_renders = (a.robustness_renders as usize).min(renders);
+        let kinds: Vec<Kind> = if a.perturbations.is_empty() {
+            Kind::ALL.to_vec()
+        } else {
+            a.perturbations
+                .iter()
+                .map(|k| {
+                    Kind::from_name(k.trim()).ok_or_else(|| {
+                        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                        Failure::usage("eval", format!("unknown perturbation `{k}` (known: {})", known.join(", ")))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
         let buf;
         let bytes: &[u8] = match &a.weights {
             Some(p) => {
@@ -309,24 +490,28 @@ mod with_train {
         let w = Weights::parse(bytes).map_err(|e| e.to_string())?;
         let cfg = *w.config();
         let rows = data::load(&data_dir)?;
-        let perceived = perceive_stimuli(bytes, &rows, renders, seconds, threads)?;
-        let rep = evaluate(
+        // Training renders as `train` makes them (clean, then perturbed); the clean ones are also the test renders.
+        let per = renders + aug_renders;
+        let jobs = training_stimulus_jobs(&rows, renders, aug_renders, &augment);
+        let perceived = perceive(bytes, &jobs, seconds, threads, "stimulus renders")?;
+        let clean: Vec<_> = perceived.chunks(per).flat_map(|c| c[..renders].to_vec()).collect();
+        let (rep, folds) = evaluate(
             &rows,
-            &perceived,
-            renders,
+            RenderSet { perceived: &perceived, per },
+            RenderSet { perceived: &clean, per: renders },
             &fit,
-            cfg.fusion.hidden as usize,
-            cfg.fusion.sensory as usize,
+            FuseShape::of(&cfg),
             threads,
         );
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let table = metrics_table(&rep.metrics);
         let md = format!(
-            "Leave-one-stimulus-out over {} stimuli ({} renders each, predictions averaged over a stimulus' renders); \
-         fusion + BEL refit per fold, perception fixed. Targets: consensus (participant-mean) profiles, mean of music \
-         and animation ratings / 127.\n\n{table}",
+            "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
+             perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
+             predicted as the mean over its {renders} clean renders. Targets: consensus (participant-mean) profiles, \
+             mean of music and animation ratings / 127.\n\n{table}",
             rows.len(),
-            renders
+            fit.dropout
         );
         write_atomic(&out.join("eval.md"), md.as_bytes())?;
         let json: serde_json::Map<String, serde_json::Value> = rep
@@ -374,6 +559,31 @@ mod with_train {
             "wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}",
             out.display()
         );
+        if a.robustness {
+            let clean_set = RenderSet { perceived: &clean, per: renders };
+            let r = robustness(bytes, &rows, &folds, &kinds, robust_renders, seconds, threads, clean_set)?;
+            let clean_all = &rep.metrics[0].1;
+            let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
+            let table = robustness_markdown(&r.clean, clean_all, &single, &r.rows);
+            let md = format!(
+                "Robustness, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
+                 above) on {robust_renders} renders of each held-out stimulus under one perturbation at a time (render \
+                 seeds as the clean ones, so only the perturbation differs); profile MAE against the consensus; \
+                 `clean` is the same renders unperturbed. The last rows are the same model on all {renders} clean \
+                 test renders, with both senses and with one missing.\n\n{table}",
+                rows.len(),
+            );
+            write_atomic(&out.join("robustness.md"), md.as_bytes())?;
+            write_atomic(
+                &out.join("robustness.json"),
+                robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes(),
+            )?;
+            let series = robustness_series(&r.clean, &r.rows);
+            let title = "Robustness: fused profile MAE against perturbation severity (leave-one-stimulus-out)";
+            write_atomic(&out.join("robustness.png"), &plot::robustness_panels(title, &series).map_err(fig)?)?;
+            println!("{md}");
+            println!("wrote {}/{{robustness.md, robustness.json, robustness.png}}", out.display());
+        }
         Ok(())
     }
 

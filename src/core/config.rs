@@ -83,6 +83,42 @@ pub struct BelConfig {
     pub weight_bound: f32,
 }
 
+/// Normalisation of the raw inputs before either pathway sees them: what makes the model indifferent to how loud the
+/// microphone and how bright the camera happen to be (see `audio::frontend` and `visual` for the exact operations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputConfig {
+    /// Time constant of the running loudness normaliser in milliseconds (default 2000; 0 = off). Each analysis frame
+    /// is scaled so that the clip's running mean square (an exponential average over frames with this time constant,
+    /// bias-corrected from the clip's start) sits at −20 dBFS.
+    pub loudness_tau_ms: u16,
+    /// Normalise each frame's luminance to a fixed mean and standard deviation before CORnet-Z (default true).
+    pub luma: bool,
+    /// A missing sense's feature vector is replaced by the present sense's (default true; false: a missing sense
+    /// contributes a zero hidden vector to fusion). Both read-outs estimate the same stimulus dimensions, so fusion
+    /// then sees two agreeing estimates instead of an input it never saw; needs `visual.features ==
+    /// fusion.audio_features`.
+    pub substitute: bool,
+}
+
+impl InputConfig {
+    /// No normalisation and no substitution: how models of format versions 1 and 2 ran.
+    pub const OFF: InputConfig = InputConfig { loudness_tau_ms: 0, luma: false, substitute: false };
+
+    /// Check the time constant (at most 60 s).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.loudness_tau_ms > 60_000 {
+            return Err(ConfigError::BadParameter("input.loudness_tau_ms"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig { loudness_tau_ms: 2000, luma: true, substitute: true }
+    }
+}
+
 /// The whole model.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct ModelConfig {
@@ -96,6 +132,8 @@ pub struct ModelConfig {
     pub fusion: FusionConfig,
     /// BEL stage.
     pub bel: BelConfig,
+    /// Input normalisation (format version 3; earlier files read as [`InputConfig::OFF`]).
+    pub input: InputConfig,
 }
 
 /// The five emotions, in the order used everywhere (outputs, tensors, the wire).
@@ -249,7 +287,12 @@ impl ModelConfig {
         self.audio.validate()?;
         self.cortex.validate()?;
         self.fusion.validate()?;
-        self.bel.validate()
+        self.bel.validate()?;
+        self.input.validate()?;
+        if self.input.substitute && self.visual.features != self.fusion.audio_features {
+            return Err(ConfigError::BadParameter("input.substitute (needs visual.features == fusion.audio_features)"));
+        }
+        Ok(())
     }
 
     /// A small configuration for tests and microcontrollers: 32×32 frames, narrow CORnet-Z, small cortex.
@@ -269,6 +312,7 @@ impl ModelConfig {
             cortex: CortexConfig { n_pyr: 64, n_pv: 16, n_som: 16, groups: 4, dt_us: 200, seed: 2 },
             fusion: FusionConfig { audio_features: 5, hidden: 16, sensory: 4, attention: false },
             bel: BelConfig::default(),
+            input: InputConfig::default(),
         }
     }
 }

@@ -19,6 +19,19 @@ pub struct Contribution {
     pub visual: f32,
 }
 
+impl Contribution {
+    /// With one sense missing and substituted (`InputConfig::substitute`), both fusion branches carry the present
+    /// sense's estimate: all of the drive is that sense's, and the missing one reports none.
+    pub(crate) fn substituted(self, audio: bool, video: bool) -> Contribution {
+        let all = self.audio + self.visual;
+        match (audio, video) {
+            (true, false) => Contribution { audio: all, visual: 0.0 },
+            (false, true) => Contribution { audio: 0.0, visual: all },
+            _ => self,
+        }
+    }
+}
+
 /// Fusion weights and run state.
 pub struct Fusion<'a> {
     cfg: FusionConfig,

@@ -121,8 +121,10 @@ impl<'a> Pipeline<'a> {
 
     fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>, kernels: Kernels) -> Result<Self, Error> {
         let cfg = mw.config;
-        let visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
-        let frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
+        let mut visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
+        visual.set_luma(cfg.input.luma);
+        let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
+        frontend.set_loudness(cfg.input.loudness_tau_ms);
         let mut cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, arena)?;
         // The cortex runs at the vector width of the same level as the visual kernels (one choice per pipeline).
         cortex.set_level(kernels.level())?;
@@ -246,7 +248,13 @@ impl<'a> Pipeline<'a> {
         } else {
             None
         };
-        let contribution = self.fusion.forward(audio, video, self.s)?;
+        // A format-3 model replaces a missing sense by the present one (`InputConfig::substitute`).
+        let (audio, video) =
+            if self.cfg.input.substitute { (audio.or(video), video.or(audio)) } else { (audio, video) };
+        let mut contribution = self.fusion.forward(audio, video, self.s)?;
+        if self.cfg.input.substitute {
+            contribution = contribution.substituted(m.audio, m.video);
+        }
         let mut emotions = [0.0; N_EMOTIONS];
         let terms = self.bel.forward(self.s, &mut emotions)?;
         Ok(Output { emotions, epp: epp(&emotions), contribution, terms })

@@ -5,15 +5,17 @@
 //! finiteness and quantisation scales); afterwards every accessor is infallible or reports a missing/mis-shaped
 //! tensor by name.
 
-use crate::core::config::{AudioConfig, BelConfig, CortexConfig, FusionConfig, ModelConfig, VisualConfig};
+use crate::core::config::{AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig};
 use crate::core::error::FormatError;
 use half::f16;
 use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"AVFBELW\0";
-/// The format version this build writes. It also reads [`VERSION_1`] files.
-pub const VERSION: u16 = 2;
+/// The format version this build writes. It also reads [`VERSION_2`] and [`VERSION_1`] files.
+pub const VERSION: u16 = 3;
+/// The second version (no input normalisation in the configuration); still read, as [`InputConfig::OFF`].
+pub const VERSION_2: u16 = 2;
 /// The first version (no frame rate in the configuration, no training mark); still read.
 pub const VERSION_1: u16 = 1;
 /// Alignment of the data section and of every tensor's offset, in bytes.
@@ -87,7 +89,7 @@ impl TensorInfo<'_> {
     }
 }
 
-/// The decoded header (version 2).
+/// The decoded header (version 3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header<'a> {
     /// The model these tensors belong to.
@@ -98,6 +100,40 @@ pub struct Header<'a> {
     /// Every tensor, in file order.
     #[serde(borrow)]
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+/// Version 2's model configuration: [`ModelConfig`] without `input` (version 2 models ran without normalisation).
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct ModelConfigV2 {
+    visual: VisualConfig,
+    audio: AudioConfig,
+    cortex: CortexConfig,
+    fusion: FusionConfig,
+    bel: BelConfig,
+}
+
+/// Version 2's header: the same as [`Header`] but with [`ModelConfigV2`].
+#[derive(Clone, Debug, Deserialize)]
+struct HeaderV2<'a> {
+    config: ModelConfigV2,
+    trained: Option<bool>,
+    #[serde(borrow)]
+    tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+impl<'a> HeaderV2<'a> {
+    fn upgrade(self) -> Header<'a> {
+        let c = self.config;
+        let config = ModelConfig {
+            visual: c.visual,
+            audio: c.audio,
+            cortex: c.cortex,
+            fusion: c.fusion,
+            bel: c.bel,
+            input: InputConfig::OFF,
+        };
+        Header { config, trained: self.trained, tensors: self.tensors }
+    }
 }
 
 /// Version 1's visual configuration: [`VisualConfig`] without `fps` (version 1 models ran at 30 frames per second).
@@ -140,7 +176,14 @@ impl<'a> HeaderV1<'a> {
             features: v.features,
             fps: Self::FPS,
         };
-        let config = ModelConfig { visual, audio: self.audio, cortex: self.cortex, fusion: self.fusion, bel: self.bel };
+        let config = ModelConfig {
+            visual,
+            audio: self.audio,
+            cortex: self.cortex,
+            fusion: self.fusion,
+            bel: self.bel,
+            input: InputConfig::OFF,
+        };
         Header { config, trained: None, tensors: self.tensors }
     }
 }
@@ -190,7 +233,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != VERSION && version != VERSION_1 {
+        if version != VERSION && version != VERSION_2 && version != VERSION_1 {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -208,6 +251,10 @@ impl<'a> Weights<'a> {
         let header_bytes = &bytes[PREAMBLE..header_end];
         let (header, rest) = if version == VERSION_1 {
             let (h, rest): (HeaderV1<'a>, _) =
+                postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+            (h.upgrade(), rest)
+        } else if version == VERSION_2 {
+            let (h, rest): (HeaderV2<'a>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else {
@@ -274,7 +321,7 @@ impl<'a> Weights<'a> {
         &self.header.config
     }
 
-    /// The file's format version ([`VERSION`] or [`VERSION_1`]).
+    /// The file's format version ([`VERSION`], [`VERSION_2`] or [`VERSION_1`]).
     pub fn version(&self) -> u16 {
         self.version
     }

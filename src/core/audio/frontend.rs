@@ -39,6 +39,20 @@
 //!   measures the change from frame `t−3` to `t−2`.) The previous frame is re-clipped at the current floor before the
 //!   difference, so the running-maximum deviation above only touches pairs of frames before the clip's maximum.
 //!
+//! # Loudness normalisation ([`FrontEnd::set_loudness`], off by default)
+//! A robot's microphone gain is arbitrary, so a model (format version 3) may ask for every analysis frame to be scaled
+//! before it is analysed: frame `t`'s samples are multiplied by `k_t = 0.1 / r_t`. Here `r_t²` is the clip's running
+//! mean square, an exponential average of the frames' mean squares `m_t` (over the `n_fft` raw samples, as `rms`)
+//! with decay `a = exp(−hop / (τ·sr))` per frame, bias-corrected from the clip's start: `M_t = a·M_{t−1} +
+//! (1−a)·m_t`, `W_t = a·W_{t−1} + (1−a)`, `r_t² = M_t / W_t`. So the first frame is scaled by its own level and a long
+//! clip by roughly its last τ seconds. `r_t` is floored at 1e−3 (−60 dBFS: the gain is at most +40 dB, and silence is
+//! not inflated without bound). Everything the frame yields (rms, the power spectrum, pitch, mel dB, chroma, onset)
+//! is then that of the scaled frame. A constant gain `g` on the PCM multiplies every `r_t` by `g` too, so it cancels
+//! exactly in `k_t·g·x` (up to rounding) as long as the level stays above the floor; a gain that changes is followed
+//! within about τ. 0.1 (−20 dBFS) is the level of the clean stimuli (their frame RMS is 0.09–0.12), so a clean clip is
+//! analysed almost as without normalisation. The state resets with the clip. Cost: one multiply per sample (folded
+//! into the window multiply) and a few operations per frame (see the `audio_1s` benches).
+//!
 //! # Clip descriptors ([`FrontEnd::summary`])
 //! `rms_mean`, `pitch_mean`, `tonnetz_mean` are means of the per-frame values over all frames (and over the six tonnetz
 //! dimensions), accumulated in `f64`. `duration_s = samples / sr`. `tempo_bpm` is `librosa.feature.tempo` on the onset
@@ -93,6 +107,10 @@ const AMIN: f32 = 1e-10;
 const PIP_FMIN: f64 = 150.0;
 const PIP_FMAX: f64 = 4000.0;
 const PIP_THRESHOLD: f32 = 0.1;
+/// Loudness normalisation: the running RMS each frame is scaled to (−20 dBFS, the clean stimuli's level).
+pub const LOUDNESS_TARGET_RMS: f32 = 0.1;
+/// Loudness normalisation: the floor of the running RMS (−60 dBFS: at most +40 dB of gain).
+pub const LOUDNESS_FLOOR_RMS: f32 = 1e-3;
 /// Tempo prior and limit (librosa `feature.tempo` defaults).
 const START_BPM: f64 = 120.0;
 const STD_BPM: f64 = 1.0;
@@ -256,6 +274,11 @@ pub struct FrontEnd<'s> {
     tonnetz_sum: f64,
     /// Loudness-weighted votes of voiced frames for their strongest pitch class: the clip's pitch-class distribution.
     chroma_sum: [f64; 12],
+    /// Loudness normalisation: per-frame decay of the running mean square (0: off).
+    loud_decay: f64,
+    /// Running (decayed) sum of frame mean squares and of the weights, for the bias-corrected average.
+    loud_m: f64,
+    loud_w: f64,
 }
 
 impl<'s> FrontEnd<'s> {
@@ -325,6 +348,9 @@ impl<'s> FrontEnd<'s> {
             pitch_sum: 0.0,
             tonnetz_sum: 0.0,
             chroma_sum: [0.0; 12],
+            loud_decay: 0.0,
+            loud_m: 0.0,
+            loud_w: 0.0,
         };
         if !arena.is_counting() {
             fe.init_tables();
@@ -449,6 +475,35 @@ impl<'s> FrontEnd<'s> {
         self.pitch_sum = 0.0;
         self.tonnetz_sum = 0.0;
         self.chroma_sum = [0.0; 12];
+        self.loud_m = 0.0;
+        self.loud_w = 0.0;
+    }
+
+    /// Switch loudness normalisation on with time constant `tau_ms` milliseconds, or off with 0 (see the module
+    /// docs). Takes effect from the next frame; call it between clips.
+    pub fn set_loudness(&mut self, tau_ms: u16) {
+        self.loud_decay = if tau_ms == 0 {
+            0.0
+        } else {
+            let frames = f64::from(tau_ms) * 1e-3 * self.cfg.sample_rate as f64 / self.cfg.hop as f64;
+            libm::exp(-1.0 / frames)
+        };
+    }
+
+    /// The gain `k` for a frame of mean square `ms` (1 when normalisation is off), updating the running average.
+    fn loudness_gain(&mut self, ms: f32) -> f32 {
+        if self.loud_decay <= 0.0 {
+            return 1.0;
+        }
+        // Finite samples can still square to +∞ in f32; treat that as the loudest possible frame.
+        let ms = if ms.is_finite() { ms as f64 } else { f32::MAX as f64 };
+        let a = self.loud_decay;
+        self.loud_m = a * self.loud_m + (1.0 - a) * ms;
+        self.loud_w = a * self.loud_w + (1.0 - a);
+        let floor = (LOUDNESS_FLOOR_RMS as f64) * (LOUDNESS_FLOOR_RMS as f64);
+        let mean = self.loud_m / self.loud_w;
+        let r = libm::sqrt(if mean > floor { mean } else { floor });
+        (LOUDNESS_TARGET_RMS as f64 / r) as f32
     }
 
     /// Raise the running mel maximum (dB) used for the `top_db` floor; see the module docs. Call it after
@@ -566,12 +621,15 @@ impl<'s> FrontEnd<'s> {
         let t = self.frames;
         let p = FrontEndRegions::split(self.scratch, &lay).0;
 
-        // RMS of the raw frame.
-        let rms = libm::sqrtf(dot(p.input, p.input) / n as f32);
+        // RMS of the raw frame, and the loudness gain (exactly 1 when normalisation is off).
+        let ms = dot(p.input, p.input) / n as f32;
+        let k = self.loudness_gain(ms);
+        let p = FrontEndRegions::split(self.scratch, &lay).0;
+        let rms = libm::sqrtf(ms) * k;
 
-        // Power spectrum of the windowed frame.
+        // Power spectrum of the windowed (and scaled) frame.
         for ((b, x), w) in p.buf.iter_mut().zip(p.input.iter()).zip(p.window.iter()) {
-            *b = x * w;
+            *b = x * w * k;
         }
         fft::real_power_spectrum(p.buf, p.cos, p.sin, p.power);
         let power = &*p.power;

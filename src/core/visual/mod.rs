@@ -10,6 +10,13 @@
 //! standard deviation of those vectors (the temporal summary: rate and irregularity of motion show up in how the IT
 //! code varies between stacks), and the read-out maps `[mean; std]` to `features` numbers.
 //!
+//! **Luminance normalisation** ([`Visual::set_luma`], from the model's `InputConfig`; off for format versions 1 and
+//! 2): each frame is mapped to a fixed mean and spread before it enters the ring of frames, `y = clamp(round(128 +
+//! 40·(x − μ)/max(σ, 1)))` with `μ`, `σ` the frame's own mean and standard deviation ([`normalise_luma`]). A camera's
+//! exposure, gain, offset and contrast (any `x ↦ a·x + b`, a > 0) then change nothing but rounding, frame by frame,
+//! with no state and no latency; a frame of one value becomes uniform mid-grey. Cost: two passes over the frame's
+//! bytes (see the `visual_luma` bench).
+//!
 //! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
 //! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly.
 
@@ -113,6 +120,37 @@ pub struct Visual<'a> {
     logits: &'a mut [f32],
     frames_seen: u64,
     stacks: u32,
+    luma: bool,
+}
+
+/// Mean luma of a normalised frame ([`normalise_luma`]).
+pub const LUMA_MEAN: f32 = 128.0;
+/// Standard deviation of a normalised frame's luma ([`normalise_luma`]): the clean stimuli's own spread is about
+/// 35–40 levels, and 40 keeps their darkest and brightest parts (ball and eyes) inside 0–255.
+pub const LUMA_STD: f32 = 40.0;
+
+/// Normalise one frame's luminance into `out` (same length): `clamp(round(LUMA_MEAN + LUMA_STD·(x − μ)/max(σ, 1)))`
+/// with `μ`, `σ` the frame's mean and standard deviation (see the module docs). Sums in `u64`/`f32`: exact for any
+/// frame the configuration allows (at most 1024² pixels).
+pub fn normalise_luma(frame: &[u8], out: &mut [u8]) {
+    let n = frame.len().min(out.len());
+    if n == 0 {
+        return;
+    }
+    let (mut sum, mut sq) = (0u64, 0u64);
+    for &v in &frame[..n] {
+        sum += u64::from(v);
+        sq += u64::from(v) * u64::from(v);
+    }
+    let mean = sum as f64 / n as f64;
+    let var = (sq as f64 / n as f64 - mean * mean).max(0.0);
+    let sd = libm::sqrt(var).max(1.0);
+    let gain = (LUMA_STD as f64 / sd) as f32;
+    let offset = LUMA_MEAN - gain * mean as f32;
+    for (o, &v) in out[..n].iter_mut().zip(&frame[..n]) {
+        // Float-to-int `as` saturates, so the clamp is also what `as u8` would do; kept for clarity.
+        *o = (f32::from(v) * gain + offset + 0.5).clamp(0.0, 255.0) as u8;
+    }
 }
 
 /// Sizes of the pathway's run-state buffers (floats, or bytes for the u8 ones), shared by sizing and construction.
@@ -204,7 +242,13 @@ impl<'a> Visual<'a> {
             logits: arena.take(z.head)?,
             frames_seen: 0,
             stacks: 0,
+            luma: false,
         })
+    }
+
+    /// Switch per-frame luminance normalisation on or off (see the module docs); takes effect from the next frame.
+    pub fn set_luma(&mut self, on: bool) {
+        self.luma = on;
     }
 
     /// The configuration.
@@ -244,7 +288,12 @@ impl<'a> Visual<'a> {
         }
         let c = self.cfg.channels as usize;
         let slot = (self.frames_seen % c as u64) as usize;
-        self.ring[slot * n..(slot + 1) * n].copy_from_slice(frame);
+        let dst = &mut self.ring[slot * n..(slot + 1) * n];
+        if self.luma {
+            normalise_luma(frame, dst);
+        } else {
+            dst.copy_from_slice(frame);
+        }
         self.frames_seen += 1;
         if self.frames_seen < c as u64 || !(self.frames_seen - c as u64).is_multiple_of(self.cfg.stride_frames as u64) {
             return Ok(false);

@@ -148,6 +148,8 @@ pub struct HdDims {
     attention: i32,
     audio: i32,
     video: i32,
+    /// `InputConfig::substitute` (1: a missing sense's estimate is the present one's).
+    substitute: i32,
     epp_w: [f32; N_EMOTIONS],
     epp_div: f32,
 }
@@ -398,6 +400,8 @@ pub struct GpuPipeline<'a> {
     bel: Bel<'a>,
     out: Buf,
     host_out: Vec<f32>,
+    /// The luminance-normalised frame (`InputConfig::luma`), made on the host before upload as the CPU core does.
+    luma: Option<Vec<u8>>,
     sensory: Vec<f32>,
     /// A failure of [`crate::Backend::reset`] (which cannot return one), reported by the next call.
     pub(crate) pending: Option<Error>,
@@ -424,7 +428,9 @@ impl<'a> GpuPipeline<'a> {
             return Err(Error::ScratchTooSmall { needed, got: scratch.len() }.into());
         }
         let mut arena = Arena::new(scratch);
-        let frontend = FrontEnd::in_arena(&cfg.audio, &mut arena)?;
+        let mut frontend = FrontEnd::in_arena(&cfg.audio, &mut arena)?;
+        // The running loudness normaliser runs in the host front-end, as in the CPU core.
+        frontend.set_loudness(cfg.input.loudness_tau_ms);
         let bel = Bel::new(&cfg.bel, &mw.bel, &mut arena)?;
         let d: &mut dyn Launcher = dev.as_mut();
 
@@ -521,6 +527,7 @@ impl<'a> GpuPipeline<'a> {
             bel,
             out: d.alloc_n::<f32>(n_out)?,
             host_out: vec![0.0; n_out],
+            luma: cfg.input.luma.then(|| vec![0u8; cfg.visual.height as usize * cfg.visual.width as usize]),
             sensory: vec![0.0; k],
             pending: None,
             dev,
@@ -663,6 +670,13 @@ impl<'a> GpuPipeline<'a> {
         }
         let c = vc.channels as u64;
         let slot = (self.frames_seen % c) as usize;
+        let frame: &[u8] = match &mut self.luma {
+            Some(buf) => {
+                crate::core::visual::normalise_luma(frame, buf);
+                buf
+            }
+            None => frame,
+        };
         match self.ring {
             Ring::Device(b) => self.dev.upload(b, slot * n, frame)?,
             Ring::Mapped { host, len, .. } => {
@@ -763,6 +777,10 @@ impl<'a> GpuPipeline<'a> {
             terms: BelTerms::default(),
             ..Default::default()
         };
+        if self.cfg.input.substitute {
+            // As the CPU core: a substituted sense's branch is the present sense's drive.
+            out.contribution = out.contribution.substituted(m.audio, m.video);
+        }
         out.emotions.copy_from_slice(&o[head_out::EMOTIONS..head_out::EMOTIONS + N_EMOTIONS]);
         out.terms.amygdala.copy_from_slice(&o[head_out::AMYGDALA..head_out::AMYGDALA + N_EMOTIONS]);
         out.terms.orbitofrontal.copy_from_slice(&o[head_out::ORBITOFRONTAL..head_out::ORBITOFRONTAL + N_EMOTIONS]);
@@ -789,6 +807,7 @@ impl<'a> GpuPipeline<'a> {
             attention: c.fusion.attention as i32,
             audio: m.audio as i32,
             video: m.video as i32,
+            substitute: c.input.substitute as i32,
             epp_w,
             epp_div: epp_w.iter().sum(),
         };

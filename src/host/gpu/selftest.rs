@@ -195,7 +195,10 @@ pub fn cpu_head(mw: &ModelWeights<'_>, bel_state: &Bel<'_>, io: &HeadIo, m: Moda
     ro_a.forward(&io.a_in, &mut tmp, &mut x_a);
     let k = cfg.fusion.sensory as usize;
     let mut s = vec![0.0f32; k];
-    let c = fusion.forward(m.audio.then_some(&x_a[..]), m.video.then_some(&x_v[..]), &mut s)?;
+    let (a, v) = (m.audio.then_some(&x_a[..]), m.video.then_some(&x_v[..]));
+    // As the Pipeline: a missing sense replaced by the present one (`InputConfig::substitute`).
+    let (a, v) = if cfg.input.substitute { (a.or(v), v.or(a)) } else { (a, v) };
+    let c = fusion.forward(a, v, &mut s)?;
     let mut e = [0.0f32; N_EMOTIONS];
     let terms = bel.forward(&s, &mut e)?;
     let mut out = Vec::with_capacity(io.out.len());
@@ -228,7 +231,18 @@ pub fn check_blocks(gpu: &mut GpuPipeline<'_>, mw: &ModelWeights<'_>) -> GpuResu
     }
     let (maps, gap) = gpu.visual_maps()?;
     let mut blocks = [(0.0f32, 0.0f32); 4];
-    let mut input: Vec<f32> = frames.iter().flat_map(|f| f.iter().map(|&b| b as f32 * (1.0 / 255.0))).collect();
+    // The frames as V1 sees them: luminance-normalised first when the model says so (`InputConfig::luma`).
+    let mut seen = vec![0u8; frame_len];
+    let mut input: Vec<f32> = Vec::with_capacity(c * frame_len);
+    for f in &frames {
+        let f: &[u8] = if mw.config.input.luma {
+            crate::core::visual::normalise_luma(f, &mut seen);
+            &seen
+        } else {
+            f
+        };
+        input.extend(f.iter().map(|&b| b as f32 * (1.0 / 255.0)));
+    }
     for (b, (s, cout)) in shapes(&vc).iter().enumerate() {
         let wf = block_weights(&mw.visual.blocks[b].weight, s, *cout);
         let reference = cpu_block(s, *cout, &wf, mw.visual.blocks[b].bias, &input);

@@ -19,13 +19,14 @@
 //! Every clip's gradient is computed on its own and the batch sums them in clip order, so a run is reproducible bit
 //! for bit whatever the number of threads.
 
+use super::augment::{render_perturbed, Augment};
 use super::{normalised, random_params};
 use crate::core::config::VisualConfig;
 use crate::core::kernels::{ConvShape, Kernels, NR};
 use crate::core::manifest::{CONV_BIASES, CONV_WEIGHTS};
-use crate::core::visual::shapes;
+use crate::core::visual::{normalise_luma, shapes};
 use crate::host::model::{F32Tensors, SplitMix64};
-use crate::host::stimuli::{render, RenderOptions};
+use crate::host::stimuli::RenderOptions;
 
 /// Added to the variance under the square root: keeps the standard deviation differentiable at zero spread.
 const VAR_EPS: f64 = 1e-6;
@@ -410,11 +411,26 @@ pub struct CornetOptions {
     pub threads: usize,
     /// Seed of the slider draws, renders, shuffles and stack choices.
     pub seed: u64,
+    /// Domain randomisation of the clips (drawn once per clip, seeded by its render seed).
+    pub augment: Augment,
+    /// Normalise each frame's luminance as the pathway does (the model's `InputConfig::luma`).
+    pub luma: bool,
 }
 
 impl Default for CornetOptions {
     fn default() -> Self {
-        CornetOptions { epochs: 3, clips: 1000, batch: 8, stacks: 6, lr: 1e-4, seconds: 3.0, threads: 2, seed: 1 }
+        CornetOptions {
+            epochs: 3,
+            clips: 1000,
+            batch: 8,
+            stacks: 6,
+            lr: 1e-4,
+            seconds: 3.0,
+            threads: 2,
+            seed: 1,
+            augment: Augment::none(),
+            luma: true,
+        }
     }
 }
 
@@ -518,9 +534,18 @@ pub fn train_cornet(
         let (params, seed) = &jobs[i];
         let opts = RenderOptions { seconds: o.seconds, seed: *seed, size, fps: u32::from(fps), sample_rate: 22_050 };
         *slot = Some(
-            render(params, &opts)
-                .map_err(|e| e.to_string())
-                .map(|r| Clip { frames: r.frames, y: normalised(params).map(|v| v as f32) }),
+            render_perturbed(params, &opts, &o.augment.draw_for(*seed ^ o.seed)).map_err(|e| e.to_string()).map(|r| {
+                let mut frames = r.frames;
+                if o.luma {
+                    // What the pathway's ring of frames holds (`Visual::push_frame`).
+                    let mut tmp = vec![0u8; frame];
+                    for f in frames.chunks_exact_mut(frame) {
+                        normalise_luma(f, &mut tmp);
+                        f.copy_from_slice(&tmp);
+                    }
+                }
+                Clip { frames, y: normalised(params).map(|v| v as f32) }
+            }),
         );
         progress("CORnet-Z clips", done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, o.clips);
     });

@@ -6,6 +6,7 @@
 // Index loops mirror the equations in this numeric code.
 #![allow(clippy::needless_range_loop)]
 
+pub mod augment;
 pub mod cornet;
 pub mod data;
 pub mod fuse;
@@ -13,8 +14,9 @@ pub mod linalg;
 pub mod plot;
 pub mod run;
 
-use crate::host::stimuli::{render, Params, RenderOptions, Slider};
+use crate::host::stimuli::{Params, RenderOptions, Slider};
 use crate::{Pipeline, Weights};
+use augment::{render_perturbed, Perturbation};
 
 /// Slider values mapped to 0..1 (bpm, jitter, consonance, bigsmall, updown): the perception targets.
 pub fn normalised(p: &Params) -> [f64; 5] {
@@ -49,12 +51,30 @@ pub struct ClipFeatures {
     pub audio: Vec<f64>,
 }
 
-/// Render each `(params, seed)` as a clip, push it through a pipeline over `weights`, and let `read` take what it
-/// needs from the pipeline (which must close the clip). Jobs are split over `threads` threads, each with its own
-/// pipeline; results come back in job order, so they do not depend on the thread count.
+/// One clip to render: slider settings, render seed, and what the microphone and camera do to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Job {
+    /// Slider settings.
+    pub params: Params,
+    /// Render seed (also seeds the perturbation's random choices).
+    pub seed: u64,
+    /// Perturbation applied before the model sees the clip.
+    pub perturb: Perturbation,
+}
+
+impl Job {
+    /// A clean clip.
+    pub fn clean(params: Params, seed: u64) -> Job {
+        Job { params, seed, perturb: Perturbation::NONE }
+    }
+}
+
+/// Render each job's clip (perturbed as it says), push it through a pipeline over `weights`, and let `read` take
+/// what it needs from the pipeline (which must close the clip). Jobs are split over `threads` threads, each with its
+/// own pipeline; results come back in job order, so they do not depend on the thread count.
 pub fn for_each_clip<T: Send>(
     weights: &[u8],
-    jobs: &[(Params, u64)],
+    jobs: &[Job],
     seconds: f64,
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
@@ -80,15 +100,15 @@ pub fn for_each_clip<T: Send>(
                         return;
                     }
                 };
-                for (slot, (params, seed)) in chunk.iter_mut().zip(my_jobs) {
-                    let opts = RenderOptions::for_model(&cfg, seconds, *seed);
+                for (slot, job) in chunk.iter_mut().zip(my_jobs) {
+                    let opts = RenderOptions::for_model(&cfg, seconds, job.seed);
                     let r = (|| {
-                        let s = render(params, &opts).map_err(|e| e.to_string())?;
+                        let s = render_perturbed(&job.params, &opts, &job.perturb).map_err(|e| e.to_string())?;
                         p.push_audio(&s.audio).map_err(|e| e.to_string())?;
                         for f in s.frames.chunks_exact(opts.size * opts.size) {
                             p.push_frame(f).map_err(|e| e.to_string())?;
                         }
-                        read(params, &mut p)
+                        read(&job.params, &mut p)
                     })();
                     if r.is_err() {
                         p.reset();
@@ -102,10 +122,10 @@ pub fn for_each_clip<T: Send>(
     results.into_iter().map(|r| r.unwrap_or_else(|| Err("job not run".into()))).collect()
 }
 
-/// Render each `(params, seed)` and collect what the read-outs see ([`ClipFeatures`]), on `threads` threads.
+/// Render each job and collect what the read-outs see ([`ClipFeatures`]), on `threads` threads.
 pub fn extract(
     weights: &[u8],
-    jobs: &[(Params, u64)],
+    jobs: &[Job],
     seconds: f64,
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),

@@ -295,3 +295,76 @@ fn finite_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1e-3) };
     Some((lo - pad, hi + pad))
 }
+
+/// Robustness curves: one panel per perturbation (captioned with its name), profile MAE (y, one common scale from 0
+/// in every panel) against severity (x: 0 = the same renders clean, then 1 mild, 2 moderate, 3 severe). Each panel
+/// shows the curve with its points, the clean level (grey) and the target clean + 0.010 (dashed red).
+pub fn robustness_panels(title: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Result<Vec<u8>, PlotError> {
+    if series.is_empty() {
+        return Err(PlotError::Data("no perturbation to plot".into()));
+    }
+    let all = || series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).filter(|v| v.is_finite());
+    let ymax = all().fold(f64::NAN, f64::max);
+    if !ymax.is_finite() {
+        return Err(PlotError::Data(format!("{title}: no finite MAE")));
+    }
+    let ymax = (ymax.max(0.06)) * 1.08;
+    let xmax = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0f64, f64::max);
+    let cols = 6usize.min(series.len());
+    let rows = series.len().div_ceil(cols);
+    let (pw, ph) = (250u32, 210u32);
+    figure(
+        pw * cols as u32,
+        ph * rows as u32 + 80,
+        |root| {
+            let root = root.titled(title, title_style()).map_err(draw_err)?;
+            let (grid, foot) = root.split_vertically(root.dim_in_pixel().1 - 28);
+            for (area, (name, pts)) in grid.split_evenly((rows, cols)).iter().zip(series) {
+                let mut chart = ChartBuilder::on(area)
+                    .caption(*name, caption_style())
+                    .margin(6)
+                    .x_label_area_size(34)
+                    .y_label_area_size(48)
+                    .build_cartesian_2d(-0.2..xmax + 0.2, 0.0..ymax)
+                    .map_err(draw_err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc("severity")
+                    .y_desc("profile MAE")
+                    .x_labels(xmax as usize + 1)
+                    .y_labels(5)
+                    .x_label_formatter(&|v| format!("{v:.0}"))
+                    .y_label_formatter(&|v| format!("{v:.2}"))
+                    .axis_desc_style(label_style())
+                    .draw()
+                    .map_err(draw_err)?;
+                let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+                if let Some(&(_, clean)) = pts.iter().find(|p| p.0 == 0.0) {
+                    chart
+                        .draw_series(LineSeries::new([(-0.2, clean), (xmax + 0.2, clean)], BLACK.mix(0.35)))
+                        .map_err(draw_err)?;
+                    let target = clean + 0.010;
+                    let dashes = (0..((xmax + 0.4) * 10.0) as usize).step_by(2).map(|i| {
+                        let a = -0.2 + 0.1 * i as f64;
+                        PathElement::new([(a, target), ((a + 0.1).min(xmax + 0.2), target)], RED.mix(0.7))
+                    });
+                    chart.draw_series(dashes).map_err(draw_err)?;
+                }
+                let colour = SERIES_COLOURS[0];
+                chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2))).map_err(draw_err)?;
+                chart
+                    .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled())))
+                    .map_err(draw_err)?;
+            }
+            foot.draw(&Text::new(
+                "blue: fused profile MAE against the consensus; grey: the same renders clean; dashed red: clean + 0.010 \
+                 (the target at moderate severity, level 2)",
+                (20, 6),
+                label_style(),
+            ))
+            .map_err(draw_err)?;
+            Ok(())
+        },
+        |_| {},
+    )
+}

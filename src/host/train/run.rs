@@ -1,10 +1,11 @@
 //! The training and evaluation procedures behind `avf-bel train` and `avf-bel eval`.
 
+use super::augment::{Augment, Kind, Perturbation};
 use super::cornet::{train_cornet, CornetOptions};
 use super::data::{self, StimulusRow};
-use super::fuse::{Example, FitOptions, FuseParams};
+use super::fuse::{Example, FitOptions, FuseParams, DECAYS};
 use super::linalg::{pearson, r2, Ridge};
-use super::{extract, normalised, random_params, ClipFeatures};
+use super::{extract, normalised, random_params, ClipFeatures, Job};
 use crate::core::manifest::TensorId;
 use crate::host::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
 use crate::host::writer::AlignedBytes;
@@ -84,12 +85,23 @@ pub struct TrainOptions {
     pub cornet_epochs: usize,
     /// Rendered clips of random slider settings CORnet-Z is trained on (other seeds than the read-outs' clips).
     pub cornet_clips: usize,
+    /// Domain randomisation of the perception clips (read-outs and CORnet-Z) and of the extra stimulus renders.
+    pub augment: Augment,
+    /// Perturbed renders of each study stimulus (drawn from `augment`) added to the clean `renders` for fitting
+    /// fusion and BEL.
+    pub aug_renders: usize,
+    /// With CORnet-Z trained, also fit the visual read-out on the seeded random features, on the same clips, for
+    /// comparison (one more pass over the perception clips).
+    pub compare_random: bool,
+    /// Validation: clips of random slider settings (never trained on) per perturbation kind at its moderate
+    /// severity, and as many clean, on which the fitted read-outs' errors are reported (0: skip).
+    pub validate: usize,
 }
 
 /// What training measured.
 #[derive(Clone, Debug, Default)]
 pub struct TrainReport {
-    /// Held-out R² per stimulus dimension of the visual read-out.
+    /// Held-out R² per stimulus dimension of the visual read-out (on the held-out fifth, perturbed as training draws).
     pub visual_r2: [f64; 5],
     /// Held-out R² per stimulus dimension of the visual read-out on CORnet-Z's seeded random features, on the same
     /// clips (only when CORnet-Z is trained).
@@ -100,33 +112,58 @@ pub struct TrainReport {
     pub audio_r2: [f64; 5],
     /// Ridge penalty chosen per dimension (visual, audio).
     pub lambdas: ([f64; 5], [f64; 5]),
+    /// Held-out R² (visual, audio) on the held-out fifth's clean clips only.
+    pub clean_r2: ([f64; 5], [f64; 5]),
+    /// Held-out R² (visual, audio) on the held-out fifth's perturbed clips only (NaN without augmentation).
+    pub perturbed_r2: ([f64; 5], [f64; 5]),
     /// Fusion + BEL loss curve (every 10 steps).
     pub fuse_curve: Vec<f32>,
     /// Final fusion + BEL training MSE.
     pub fuse_loss: f32,
+    /// The fusion weight decay used (chosen by cross-validation when `FitOptions::cv_folds` ≥ 2).
+    pub fuse_decay: f32,
+    /// Validation ([`TrainOptions::validate`]): per condition (`clean`, then each kind at its moderate severity), the
+    /// visual and the audio read-out's mean squared error against the sliders (0..1) on fresh random clips.
+    pub validation: Vec<(&'static str, f64, f64)>,
 }
 
 const LAMBDAS: [f64; 6] = [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0];
 
+/// A fitted read-out and what its held-out fifth says about it.
+struct Readout {
+    /// Refit on every clip, each output with its own penalty.
+    ridge: Ridge,
+    /// Held-out R² per output (the penalty chosen on it).
+    r2: [f64; 5],
+    /// Penalty per output.
+    lambdas: [f64; 5],
+    /// Predictions for the held-out clips (fit on the first four fifths with the chosen penalties).
+    held_out: Vec<[f64; 5]>,
+}
+
 /// Fit one ridge per output with its own penalty chosen on a held-out fifth; returns the refit model (all data),
-/// the held-out R² per output and the penalties.
-fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> (Ridge, [f64; 5], [f64; 5]) {
+/// the held-out R² per output, the penalties and the held-out predictions.
+fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Readout {
     let split = xs.len() * 4 / 5;
     let mut r2s = [0.0; 5];
     let mut lams = [0.0; 5];
+    let mut held_out = vec![[0.0; 5]; xs.len() - split];
     let per_lambda: Vec<Ridge> = LAMBDAS.iter().map(|&l| Ridge::fit(&xs[..split], &ys[..split], l)).collect();
     for k in 0..5 {
         let truth: Vec<f64> = ys[split..].iter().map(|y| y[k]).collect();
-        let mut best = (f64::NEG_INFINITY, 0.0);
+        let mut best = (f64::NEG_INFINITY, 0.0, Vec::new());
         for (m, &l) in per_lambda.iter().zip(&LAMBDAS) {
             let pred: Vec<f64> = xs[split..].iter().map(|x| m.predict(x)[k]).collect();
             let r = r2(&pred, &truth);
             if r > best.0 {
-                best = (r, l);
+                best = (r, l, pred);
             }
         }
         r2s[k] = best.0;
         lams[k] = best.1;
+        for (h, p) in held_out.iter_mut().zip(best.2) {
+            h[k] = p;
+        }
     }
     // Refit on everything, each output with its own penalty.
     let fits: Vec<Ridge> = lams.iter().map(|&l| Ridge::fit(xs, ys, l)).collect();
@@ -135,7 +172,20 @@ fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> (Ridge, [f64; 5], [f64; 5]) 
         out.w[k] = fits[k].w[k].clone();
         out.b[k] = fits[k].b[k];
     }
-    (out, r2s, lams)
+    Readout { ridge: out, r2: r2s, lambdas: lams, held_out }
+}
+
+/// R² per output of held-out predictions against targets, over the clips `keep` selects.
+fn r2_where(pred: &[[f64; 5]], ys: &[Vec<f64>], keep: &[bool]) -> [f64; 5] {
+    let mut out = [f64::NAN; 5];
+    for (k, o) in out.iter_mut().enumerate() {
+        let p: Vec<f64> = pred.iter().zip(keep).filter(|x| *x.1).map(|x| x.0[k]).collect();
+        let t: Vec<f64> = ys.iter().zip(keep).filter(|x| *x.1).map(|x| x.0[k]).collect();
+        if p.len() >= 2 {
+            *o = r2(&p, &t);
+        }
+    }
+    out
 }
 
 /// Replace the values of tensor `id` (present in every model `seeded` makes, with this many values).
@@ -180,9 +230,30 @@ fn put_fusion(t: &mut F32Tensors, p: &FuseParams) {
     set(t, TensorId::BelOrbitofrontal, p.ofc.clone());
 }
 
-/// Jobs rendering each stimulus `renders` times (seeds `1000·id + r`).
-fn stimulus_jobs(rows: &[StimulusRow], renders: usize) -> Vec<(crate::host::stimuli::Params, u64)> {
-    rows.iter().flat_map(|s| (0..renders).map(move |r| (s.params, 1000 * s.id as u64 + r as u64))).collect()
+/// Jobs rendering each stimulus `renders` times (seeds `1000·id + r`), each clip perturbed by `perturb(seed)`.
+pub fn stimulus_jobs(rows: &[StimulusRow], renders: usize, perturb: &dyn Fn(u64) -> Perturbation) -> Vec<Job> {
+    rows.iter()
+        .flat_map(|s| (0..renders).map(move |r| 1000 * s.id as u64 + r as u64).map(move |seed| (s.params, seed)))
+        .map(|(params, seed)| Job { params, seed, perturb: perturb(seed) })
+        .collect()
+}
+
+/// Render seeds of the perturbed stimulus renders start here (`1000·id + AUG_SEEDS + r`), apart from the clean ones.
+const AUG_SEEDS: u64 = 500;
+
+/// Jobs rendering each stimulus `renders` times clean, then `aug_renders` times perturbed by draws of `augment`;
+/// consecutive per stimulus (`renders + aug_renders` each).
+pub fn training_stimulus_jobs(rows: &[StimulusRow], renders: usize, aug_renders: usize, augment: &Augment) -> Vec<Job> {
+    rows.iter()
+        .flat_map(|s| {
+            let clean = (0..renders).map(move |r| Job::clean(s.params, 1000 * s.id as u64 + r as u64));
+            let aug = (0..aug_renders).map(move |r| {
+                let seed = 1000 * s.id as u64 + AUG_SEEDS + r as u64;
+                Job { params: s.params, seed, perturb: augment.draw_for(seed) }
+            });
+            clean.chain(aug)
+        })
+        .collect()
 }
 
 /// Train every stage; returns the f32 tensors and the report.
@@ -197,25 +268,34 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let rows = data::load(data_dir)?;
     let mut tensors = seeded(&cfg, o.seed);
     let mut rng = SplitMix64(o.seed ^ 0x5EED);
-    let jobs: Vec<_> = (0..o.random_clips).map(|i| (random_params(&mut rng), 1_000_000 + i as u64)).collect();
+    let jobs: Vec<Job> = (0..o.random_clips)
+        .map(|i| {
+            let seed = 1_000_000 + i as u64;
+            Job { params: random_params(&mut rng), seed, perturb: o.augment.draw_for(seed ^ o.seed) }
+        })
+        .collect();
 
     // 0. CORnet-Z trained on its own clips of random slider settings; the visual read-out on the seeded random
     //    features is fitted first on the read-out clips, for comparison.
     let mut visual_r2_random = None;
     let mut cornet_curve = Vec::new();
     if o.cornet_epochs > 0 {
-        let random = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
-        let feats =
-            extract(random.as_bytes(), &jobs, o.seconds, o.threads, &progress("random-feature clips", jobs.len()))?;
-        let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
-        let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
-        visual_r2_random = Some(fit_readout(&xv, &ys).1);
+        if o.compare_random {
+            let random = AlignedBytes::new(&encode(&cfg, &tensors, Precision::F32).map_err(|e| e.to_string())?);
+            let feats =
+                extract(random.as_bytes(), &jobs, o.seconds, o.threads, &progress("random-feature clips", jobs.len()))?;
+            let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
+            let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
+            visual_r2_random = Some(fit_readout(&xv, &ys).r2);
+        }
         let co = CornetOptions {
             epochs: o.cornet_epochs,
             clips: o.cornet_clips,
             seconds: o.seconds,
             threads: o.threads,
             seed: o.seed,
+            augment: o.augment.clone(),
+            luma: cfg.input.luma,
             ..CornetOptions::default()
         };
         let line = ProgressLine::default();
@@ -229,18 +309,36 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let ys: Vec<Vec<f64>> = feats.iter().map(|f| normalised(&f.params).to_vec()).collect();
     let xv: Vec<Vec<f64>> = feats.iter().map(|f| f.visual.clone()).collect();
     let xa: Vec<Vec<f64>> = feats.iter().map(|f| f.audio.clone()).collect();
-    let (rv, visual_r2, lv) = fit_readout(&xv, &ys);
-    let (ra, audio_r2, la) = fit_readout(&xa, &ys);
+    let (vr, ar) = (fit_readout(&xv, &ys), fit_readout(&xa, &ys));
+    let held = &jobs[jobs.len() * 4 / 5..];
+    let clean: Vec<bool> = held.iter().map(|j| j.perturb == Perturbation::NONE).collect();
+    let perturbed: Vec<bool> = clean.iter().map(|c| !c).collect();
+    let ys_held = &ys[ys.len() * 4 / 5..];
+    let clean_r2 = (r2_where(&vr.held_out, ys_held, &clean), r2_where(&ar.held_out, ys_held, &clean));
+    let perturbed_r2 = (r2_where(&vr.held_out, ys_held, &perturbed), r2_where(&ar.held_out, ys_held, &perturbed));
+    let (rv, visual_r2, lv) = (vr.ridge, vr.r2, vr.lambdas);
+    let (ra, audio_r2, la) = (ar.ridge, ar.r2, ar.lambdas);
     put_readout(&mut tensors, VISUAL_READOUT, &rv);
     put_readout(&mut tensors, AUDIO_READOUT, &ra);
+    let validation = if o.validate > 0 { validate(perception.as_bytes(), o, &rv, &ra)? } else { Vec::new() };
 
-    // 2. Fusion + BEL on renders of the study's stimuli, targets = consensus profiles.
-    let sjobs = stimulus_jobs(&rows, o.renders);
+    // 2. Fusion + BEL on clean and perturbed renders of the study's stimuli, targets = consensus profiles.
+    let sjobs = training_stimulus_jobs(&rows, o.renders, o.aug_renders, &o.augment);
     let sfeats =
         extract(perception.as_bytes(), &sjobs, o.seconds, o.threads, &progress("stimulus renders", sjobs.len()))?;
-    let examples = examples_from(&rows, &sfeats, o.renders, &rv, &ra, Modalities::BOTH);
-    let mut fp = FuseParams::init(5, 5, cfg.fusion.hidden as usize, cfg.fusion.sensory as usize, o.seed);
-    let curve = fp.fit(&examples, &o.fuse);
+    // What the pipeline will hand fusion: the read-outs' estimates.
+    let perceived: Vec<Perceived> = sfeats
+        .iter()
+        .map(|f| Perceived { xa: to_f32(ra.predict(&f.audio)), xv: to_f32(rv.predict(&f.visual)) })
+        .collect();
+    let set = RenderSet { perceived: &perceived, per: o.renders + o.aug_renders };
+    let shape = FuseShape::of(&cfg);
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let decay = choose_decay(&rows, &all, set, Modalities::BOTH, &o.fuse, shape);
+    let examples: Vec<Example> =
+        all.iter().flat_map(|&i| set.examples(i, &rows[i].fused(), Modalities::BOTH)).collect();
+    let mut fp = shape.init(o.seed);
+    let curve = fp.fit(&examples, &FitOptions { decay, cv_folds: 0, ..o.fuse });
     put_fusion(&mut tensors, &fp);
     let report = TrainReport {
         visual_r2,
@@ -248,35 +346,51 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         cornet_curve,
         audio_r2,
         lambdas: (lv, la),
+        clean_r2,
+        perturbed_r2,
         fuse_loss: *curve.last().unwrap_or(&f32::NAN),
         fuse_curve: curve,
+        fuse_decay: decay,
+        validation,
     };
     Ok((tensors, report))
 }
 
-fn to_f32(v: Vec<f64>) -> Vec<f32> {
-    v.into_iter().map(|x| x as f32).collect()
-}
-
-/// Fusion examples from stimulus renders, perceived through the read-outs (`renders` consecutive clips each).
-fn examples_from(
-    rows: &[StimulusRow],
-    feats: &[ClipFeatures],
-    renders: usize,
+/// The read-outs' mean squared errors on fresh random clips: clean, and under each kind at its moderate severity
+/// (see [`TrainReport::validation`]). The clips' sliders and seeds are their own (seeds from 5,000,000), so no
+/// training clip is among them, and the same for every condition.
+fn validate(
+    perception: &[u8],
+    o: &TrainOptions,
     rv: &Ridge,
     ra: &Ridge,
-    m: Modalities,
-) -> Vec<Example> {
-    rows.iter()
-        .enumerate()
-        .flat_map(|(i, s)| {
-            feats[i * renders..(i + 1) * renders].iter().map(move |f| Example {
-                xa: m.audio.then(|| to_f32(ra.predict(&f.audio))),
-                xv: m.video.then(|| to_f32(rv.predict(&f.visual))),
-                y: s.fused().map(|v| v as f32),
-            })
-        })
-        .collect()
+) -> Result<Vec<(&'static str, f64, f64)>, String> {
+    let mut rng = SplitMix64(o.seed ^ 0x7A11D);
+    let conditions: Vec<(&'static str, Perturbation)> = std::iter::once(("clean", Perturbation::NONE))
+        .chain(Kind::ALL.iter().map(|k| (k.name(), k.at(k.severities()[1]))))
+        .collect();
+    // The same clips under every condition (paired): only the perturbation differs between rows.
+    let clips: Vec<_> = (0..o.validate).map(|i| (random_params(&mut rng), 5_000_000 + i as u64)).collect();
+    let jobs: Vec<Job> = conditions
+        .iter()
+        .flat_map(|(_, p)| clips.iter().map(|&(params, seed)| Job { params, seed, perturb: *p }))
+        .collect();
+    let feats = extract(perception, &jobs, o.seconds, o.threads, &progress("validation clips", jobs.len()))?;
+    let mse = |r: &Ridge, x: &dyn Fn(&ClipFeatures) -> &[f64], fs: &[ClipFeatures]| -> f64 {
+        fs.iter()
+            .map(|f| r.predict(x(f)).iter().zip(normalised(&f.params)).map(|(p, t)| (p - t) * (p - t)).sum::<f64>())
+            .sum::<f64>()
+            / (5 * fs.len()) as f64
+    };
+    Ok(conditions
+        .iter()
+        .zip(feats.chunks(o.validate))
+        .map(|((name, _), fs)| (*name, mse(rv, &|f| &f.visual, fs), mse(ra, &|f| &f.audio, fs)))
+        .collect())
+}
+
+fn to_f32(v: Vec<f64>) -> Vec<f32> {
+    v.into_iter().map(|x| x as f32).collect()
 }
 
 /// Perceived feature vectors of one clip as the pipeline computes them.
@@ -288,7 +402,7 @@ pub struct Perceived {
     pub xv: Vec<f32>,
 }
 
-/// Run the model's perception on `renders` renders of each stimulus (the pipeline's own read-outs).
+/// Run the model's perception on `renders` clean renders of each stimulus (the pipeline's own read-outs).
 pub fn perceive_stimuli(
     weights: &[u8],
     rows: &[StimulusRow],
@@ -296,9 +410,19 @@ pub fn perceive_stimuli(
     seconds: f64,
     threads: usize,
 ) -> Result<Vec<Perceived>, String> {
-    let jobs = stimulus_jobs(rows, renders);
-    let bar = progress("stimulus renders", jobs.len());
-    super::for_each_clip(weights, &jobs, seconds, threads, &bar, &|_, p| {
+    perceive(weights, &stimulus_jobs(rows, renders, &|_| Perturbation::NONE), seconds, threads, "stimulus renders")
+}
+
+/// Run the model's perception on each job's clip (the pipeline's own read-outs), in job order.
+pub fn perceive(
+    weights: &[u8],
+    jobs: &[Job],
+    seconds: f64,
+    threads: usize,
+    label: &str,
+) -> Result<Vec<Perceived>, String> {
+    let bar = progress(label, jobs.len());
+    super::for_each_clip(weights, jobs, seconds, threads, &bar, &|_, p| {
         p.infer(Modalities::BOTH).map_err(|e| e.to_string())?;
         let (a, v) = p.features();
         Ok(Perceived { xa: a.to_vec(), xv: v.to_vec() })
@@ -354,76 +478,208 @@ pub struct EvalReport {
     pub names: Vec<String>,
     /// Consensus profiles.
     pub truth: Vec<[f64; 5]>,
-    /// Held-out predictions per model: fused, audio-only, video-only, constant, ridge on true parameters.
+    /// Held-out predictions per model, in [`EvalReport::metrics`] order.
     pub preds: Vec<(&'static str, Vec<[f64; 5]>)>,
-    /// Metrics per model, same order.
+    /// Metrics per model: the fused model, the same model with audio only and with video only, separately trained
+    /// single-sense models, then the baselines.
     pub metrics: Vec<(&'static str, Metrics)>,
-    /// Fusion + BEL loss curves of the first fold (fused, audio, video).
+    /// Fusion + BEL loss curves of the first fold (fused, audio-only model, video-only model).
     pub curves: Vec<Vec<f32>>,
 }
 
-/// Leave-one-stimulus-out: fusion + BEL refit per fold on the other stimuli's renders; perception fixed.
-pub fn evaluate(
-    rows: &[StimulusRow],
-    perceived: &[Perceived],
-    renders: usize,
-    fit: &FitOptions,
-    hidden: usize,
-    sensory: usize,
-    threads: usize,
-) -> EvalReport {
-    let n = rows.len();
-    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
-    let ex = |i: usize, m: Modalities| -> Vec<Example> {
-        perceived[i * renders..(i + 1) * renders]
+/// Perceived renders of every stimulus, `per` consecutive clips each.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderSet<'a> {
+    /// The clips, stimulus-major.
+    pub perceived: &'a [Perceived],
+    /// Clips per stimulus.
+    pub per: usize,
+}
+
+impl RenderSet<'_> {
+    fn examples(&self, i: usize, truth: &[f64; 5], m: Modalities) -> Vec<Example> {
+        self.perceived[i * self.per..(i + 1) * self.per]
             .iter()
             .map(|p| Example {
                 xa: m.audio.then(|| p.xa.clone()),
                 xv: m.video.then(|| p.xv.clone()),
-                y: truth[i].map(|v| v as f32),
+                y: truth.map(|v| v as f32),
             })
             .collect()
-    };
-    let kinds = [("fused", Modalities::BOTH), ("audio-only", Modalities::AUDIO), ("video-only", Modalities::VIDEO)];
-    // fold × kind → (prediction, curve)
-    let tasks: Vec<(usize, usize)> = (0..n).flat_map(|f| (0..3).map(move |k| (f, k))).collect();
-    let bar = progress("leave-one-out folds", tasks.len());
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<([f64; 5], Vec<f32>)>> = vec![None; tasks.len()];
-    let per = tasks.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|sc| {
-        for (ci, chunk) in results.chunks_mut(per).enumerate() {
-            let tasks = &tasks[ci * per..ci * per + chunk.len()];
-            let (ex, bar, done, kinds) = (&ex, &bar, &done, &kinds);
-            sc.spawn(move || {
-                for (slot, &(fold, k)) in chunk.iter_mut().zip(tasks) {
-                    let m = kinds[k].1;
-                    let train: Vec<Example> = (0..n).filter(|&i| i != fold).flat_map(|i| ex(i, m)).collect();
-                    let mut p = FuseParams::init(5, 5, hidden, sensory, fit.seed);
-                    let curve = p.fit(&train, fit);
-                    let test = ex(fold, m);
-                    let mut mean = [0.0f64; 5];
-                    for t in &test {
-                        let y = p.predict(t.xa.as_deref(), t.xv.as_deref());
-                        for e in 0..5 {
-                            mean[e] += y[e] as f64 / test.len() as f64;
-                        }
+    }
+}
+
+/// What fusion + BEL look like in a model: sizes and how a missing sense is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuseShape {
+    /// Hidden units per sense.
+    pub hidden: usize,
+    /// Sensory channels.
+    pub sensory: usize,
+    /// A missing sense takes the present one's features (`InputConfig::substitute`).
+    pub substitute: bool,
+}
+
+impl FuseShape {
+    /// The shape of `cfg`'s fusion + BEL.
+    pub fn of(cfg: &ModelConfig) -> Self {
+        FuseShape {
+            hidden: cfg.fusion.hidden as usize,
+            sensory: cfg.fusion.sensory as usize,
+            substitute: cfg.input.substitute,
+        }
+    }
+
+    /// Freshly initialised parameters of this shape (five features per sense).
+    pub fn init(&self, seed: u64) -> FuseParams {
+        let mut p = FuseParams::init(5, 5, self.hidden, self.sensory, seed);
+        p.substitute = self.substitute;
+        p
+    }
+}
+
+/// Choose the fusion weight decay among [`DECAYS`] by `fit.cv_folds`-fold cross-validation over the stimuli `idx`
+/// (grouped: a stimulus' renders stay together; group `g` holds every `cv_folds`-th stimulus from the `g`-th):
+/// the decay with the lowest mean profile MAE of the held-out groups' predictions (each stimulus the mean over its
+/// renders), the larger on a tie. Returns `fit.decay` when `fit.cv_folds < 2`.
+pub fn choose_decay(
+    rows: &[StimulusRow],
+    idx: &[usize],
+    train: RenderSet<'_>,
+    m: Modalities,
+    fit: &FitOptions,
+    shape: FuseShape,
+) -> f32 {
+    let k = fit.cv_folds;
+    if k < 2 || idx.len() < k {
+        return fit.decay;
+    }
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let mut best = (f64::INFINITY, fit.decay);
+    for &decay in DECAYS.iter().rev() {
+        let mut err = 0.0;
+        for g in 0..k {
+            // (position in the shuffled order, stimulus index), held out or kept for this group.
+            type Picks = Vec<(usize, usize)>;
+            let (held, kept): (Picks, Picks) = idx.iter().copied().enumerate().partition(|(pos, _)| pos % k == g);
+            let data: Vec<Example> = kept.iter().flat_map(|&(_, i)| train.examples(i, &truth[i], m)).collect();
+            let mut p = shape.init(fit.seed);
+            p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
+            for &(_, i) in &held {
+                let clips = &train.perceived[i * train.per..(i + 1) * train.per];
+                let mut mean = [0.0f64; 5];
+                for c in clips {
+                    let y = p.predict(m.audio.then_some(&c.xa[..]), m.video.then_some(&c.xv[..]));
+                    for e in 0..5 {
+                        mean[e] += y[e] as f64 / clips.len() as f64;
                     }
-                    *slot = Some((mean, curve));
+                }
+                err += mean.iter().zip(&truth[i]).map(|(a, b)| (a - b).abs()).sum::<f64>() / (5 * idx.len()) as f64;
+            }
+        }
+        if err < best.0 {
+            best = (err, decay);
+        }
+    }
+    best.1
+}
+
+/// One leave-one-out fold's fitted fusion + BEL: the model, its loss curve and the weight decay it was fitted with.
+pub type Fold = (FuseParams, Vec<f32>, f32);
+
+/// Fusion + BEL fitted for each leave-one-stimulus-out fold (fold `f` never sees stimulus `f`, not even to choose the
+/// weight decay: [`choose_decay`] runs on the fold's own training stimuli, unless `decays` gives each fold's decay),
+/// on the training renders with senses `m`.
+pub fn fit_folds(
+    rows: &[StimulusRow],
+    train: RenderSet<'_>,
+    m: Modalities,
+    fit: &FitOptions,
+    shape: FuseShape,
+    decays: Option<&[f32]>,
+    threads: usize,
+) -> Vec<Fold> {
+    let n = rows.len();
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let bar = progress("leave-one-out folds", n);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Fold>> = vec![None; n];
+    // Interleaved folds per thread: the folds' costs are similar, and the result does not depend on the split.
+    std::thread::scope(|sc| {
+        let threads = threads.clamp(1, n.max(1));
+        let mut slots: Vec<Vec<(usize, &mut Option<Fold>)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (fold, slot) in results.iter_mut().enumerate() {
+            slots[fold % threads].push((fold, slot));
+        }
+        for mine in slots {
+            let (bar, done, truth) = (&bar, &done, &truth);
+            sc.spawn(move || {
+                for (fold, slot) in mine {
+                    let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
+                    let decay = match decays {
+                        Some(d) => d[fold],
+                        None => choose_decay(rows, &idx, train, m, fit, shape),
+                    };
+                    let data: Vec<Example> = idx.iter().flat_map(|&i| train.examples(i, &truth[i], m)).collect();
+                    let mut p = shape.init(fit.seed);
+                    let curve = p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
+                    *slot = Some((p, curve, decay));
                     bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 }
             });
         }
     });
-    let mut preds: Vec<(&'static str, Vec<[f64; 5]>)> = kinds.iter().map(|(n, _)| (*n, Vec::new())).collect();
-    let mut curves = vec![Vec::new(); 3];
-    for (&(fold, k), r) in tasks.iter().zip(results) {
-        let (p, c) = r.expect("every task ran");
-        preds[k].1.push(p);
-        if fold == 0 {
-            curves[k] = c;
-        }
-    }
+    results.into_iter().map(|r| r.expect("every fold ran")).collect()
+}
+
+/// Each fold's prediction for its held-out stimulus with senses `m`: the mean over that stimulus' test renders.
+pub fn predict_folds(folds: &[Fold], test: RenderSet<'_>, m: Modalities) -> Vec<[f64; 5]> {
+    folds
+        .iter()
+        .enumerate()
+        .map(|(fold, (p, _, _))| {
+            let clips = &test.perceived[fold * test.per..(fold + 1) * test.per];
+            let mut mean = [0.0f64; 5];
+            for c in clips {
+                let y = p.predict(m.audio.then_some(&c.xa[..]), m.video.then_some(&c.xv[..]));
+                for e in 0..5 {
+                    mean[e] += y[e] as f64 / clips.len() as f64;
+                }
+            }
+            mean
+        })
+        .collect()
+}
+
+/// Leave-one-stimulus-out: fusion + BEL refit per fold on the other stimuli's `train` renders (with modality dropout
+/// as `fit` says); perception fixed; each held-out stimulus predicted from its `test` renders. Returns the report and
+/// the fused model's folds (for [`robustness`]).
+pub fn evaluate(
+    rows: &[StimulusRow],
+    train: RenderSet<'_>,
+    test: RenderSet<'_>,
+    fit: &FitOptions,
+    shape: FuseShape,
+    threads: usize,
+) -> (EvalReport, Vec<Fold>) {
+    let n = rows.len();
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let fused = fit_folds(rows, train, Modalities::BOTH, fit, shape, None, threads);
+    // Separately trained single-sense models: what "as good as a single-sense model" is measured against (with each
+    // fold's weight decay as the fused model chose it).
+    let decays: Vec<f32> = fused.iter().map(|f| f.2).collect();
+    let single = FitOptions { dropout: 0.0, ..*fit };
+    let single_shape = FuseShape { substitute: false, ..shape };
+    let audio = fit_folds(rows, train, Modalities::AUDIO, &single, single_shape, Some(&decays), threads);
+    let video = fit_folds(rows, train, Modalities::VIDEO, &single, single_shape, Some(&decays), threads);
+    let mut preds: Vec<(&'static str, Vec<[f64; 5]>)> = vec![
+        ("fused (the model)", predict_folds(&fused, test, Modalities::BOTH)),
+        ("the model, audio only", predict_folds(&fused, test, Modalities::AUDIO)),
+        ("the model, video only", predict_folds(&fused, test, Modalities::VIDEO)),
+        ("audio-only model", predict_folds(&audio, test, Modalities::AUDIO)),
+        ("video-only model", predict_folds(&video, test, Modalities::VIDEO)),
+    ];
+    let curves = vec![fused[0].1.clone(), audio[0].1.clone(), video[0].1.clone()];
     // Baselines on the same folds.
     let mut constant = Vec::new();
     let mut ridge = Vec::new();
@@ -443,29 +699,29 @@ pub fn evaluate(
         ridge.push([p[0], p[1], p[2], p[3], p[4]].map(|v| v.clamp(0.0, 1.0)));
     }
     // Diagnostic: a ridge regression from the same perceived features, to separate perception from fusion + BEL.
+    let feats = |set: RenderSet<'_>, i: usize| -> Vec<Vec<f64>> {
+        set.perceived[i * set.per..(i + 1) * set.per]
+            .iter()
+            .map(|p| p.xa.iter().chain(&p.xv).map(|&v| v as f64).collect())
+            .collect()
+    };
     let mut ridge_perceived = Vec::new();
     for fold in 0..n {
-        let feats = |i: usize| -> Vec<Vec<f64>> {
-            perceived[i * renders..(i + 1) * renders]
-                .iter()
-                .map(|p| p.xa.iter().chain(&p.xv).map(|&v| v as f64).collect())
-                .collect()
-        };
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         for i in (0..n).filter(|&i| i != fold) {
-            for x in feats(i) {
+            for x in feats(train, i) {
                 xs.push(x);
                 ys.push(truth[i].to_vec());
             }
         }
         let m = Ridge::fit(&xs, &ys, 10.0);
         let mut mean = [0.0; 5];
-        let test = feats(fold);
-        for x in &test {
+        let clips = feats(test, fold);
+        for x in &clips {
             let p = m.predict(x);
             for e in 0..5 {
-                mean[e] += p[e].clamp(0.0, 1.0) / test.len() as f64;
+                mean[e] += p[e].clamp(0.0, 1.0) / clips.len() as f64;
             }
         }
         ridge_perceived.push(mean);
@@ -474,5 +730,156 @@ pub fn evaluate(
     preds.push(("constant (fold mean)", constant));
     preds.push(("ridge on true sliders", ridge));
     let metrics = preds.iter().map(|(n, p)| (*n, metrics(p, &truth))).collect();
-    EvalReport { names: rows.iter().map(|r| r.name.clone()).collect(), truth, preds, metrics, curves }
+    let report = EvalReport { names: rows.iter().map(|r| r.name.clone()).collect(), truth, preds, metrics, curves };
+    (report, fused)
+}
+
+/// One row of the robustness evaluation: a perturbation at one severity and the fused model's metrics under it.
+#[derive(Clone, Debug)]
+pub struct RobustnessRow {
+    /// The perturbation.
+    pub kind: Kind,
+    /// Its severity (unit: [`Kind::unit`]).
+    pub severity: f64,
+    /// Severity index 1–3 (2 = moderate).
+    pub level: usize,
+    /// Leave-one-stimulus-out metrics of the fused model with both senses, the held-out stimulus perturbed.
+    pub metrics: Metrics,
+}
+
+/// The robustness evaluation: the clean baseline on the same number of renders, and one row per perturbation and
+/// severity.
+#[derive(Clone, Debug)]
+pub struct Robustness {
+    /// Metrics on the first `renders` clean renders of each stimulus (the same seeds as the perturbed ones).
+    pub clean: Metrics,
+    /// One row per perturbation kind and severity.
+    pub rows: Vec<RobustnessRow>,
+}
+
+/// The fused model's leave-one-stimulus-out metrics with each held-out stimulus rendered `renders` times under each
+/// of `kinds` at each of its [`Kind::severities`] (render seeds `1000·id + r`, those of the clean test renders, so only
+/// the perturbation differs); `folds` from [`evaluate`], `clean` the clean test renders (at least `renders` per
+/// stimulus), of which the first `renders` give the baseline.
+#[allow(clippy::too_many_arguments)]
+pub fn robustness(
+    weights: &[u8],
+    rows: &[StimulusRow],
+    folds: &[Fold],
+    kinds: &[Kind],
+    renders: usize,
+    seconds: f64,
+    threads: usize,
+    clean: RenderSet<'_>,
+) -> Result<Robustness, String> {
+    if clean.per < renders {
+        return Err(format!("robustness over {renders} renders needs at least as many clean test renders"));
+    }
+    let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
+    let first: Vec<Perceived> = clean.perceived.chunks(clean.per).flat_map(|c| c[..renders].to_vec()).collect();
+    let base = predict_folds(folds, RenderSet { perceived: &first, per: renders }, Modalities::BOTH);
+    let mut out = Vec::new();
+    for &kind in kinds {
+        for (level, severity) in kind.severities().into_iter().enumerate() {
+            let p = kind.at(severity);
+            let jobs = stimulus_jobs(rows, renders, &|_| p);
+            let label = format!("{} {severity}", kind.name());
+            let perceived = perceive(weights, &jobs, seconds, threads, &label)?;
+            let pred = predict_folds(folds, RenderSet { perceived: &perceived, per: renders }, Modalities::BOTH);
+            out.push(RobustnessRow { kind, severity, level: level + 1, metrics: metrics(&pred, &truth) });
+        }
+    }
+    Ok(Robustness { clean: metrics(&base, &truth), rows: out })
+}
+
+/// The robustness table in Markdown: profile MAE per perturbation at each severity, the change at the moderate
+/// severity against `clean` (the same renders unperturbed), and the fused model with a sense missing (`single`: the
+/// model with audio only, with video only, from [`evaluate`], changes against `clean_all`, the clean metrics on all
+/// its test renders).
+pub fn robustness_markdown(
+    clean: &Metrics,
+    clean_all: &Metrics,
+    single: &[(&str, Metrics)],
+    rows: &[RobustnessRow],
+) -> String {
+    let mut s = format!(
+        "| perturbation | unit | mild | moderate | severe | MAE mild | MAE moderate | MAE severe | moderate − clean |\n\
+         |---|---|---|---|---|---|---|---|---|\n| clean | | | | | {0:.4} | {0:.4} | {0:.4} | |\n",
+        clean.profile_mae
+    );
+    for kind in rows.iter().map(|r| r.kind).fold(Vec::new(), |mut v: Vec<Kind>, k| {
+        if !v.contains(&k) {
+            v.push(k);
+        }
+        v
+    }) {
+        let of: Vec<&RobustnessRow> = rows.iter().filter(|r| r.kind == kind).collect();
+        let sev: Vec<String> = of.iter().map(|r| format!("{}", r.severity)).collect();
+        let mae: Vec<String> = of.iter().map(|r| format!("{:.4}", r.metrics.profile_mae)).collect();
+        let moderate = of.iter().find(|r| r.level == 2).map(|r| r.metrics.profile_mae - clean.profile_mae);
+        s += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            kind.name(),
+            kind.unit(),
+            sev.join(" | "),
+            mae.join(" | "),
+            moderate.map(|d| format!("{d:+.4}")).unwrap_or_default()
+        );
+    }
+    s += &format!("| clean, all test renders | | | | | | {:.4} | | |\n", clean_all.profile_mae);
+    for (name, m) in single {
+        s += &format!(
+            "| {name}, all test renders | | | | | | {:.4} | | {:+.4} |\n",
+            m.profile_mae,
+            m.profile_mae - clean_all.profile_mae
+        );
+    }
+    s
+}
+
+/// The robustness results as JSON: `{"clean": {...}, "clean_all_renders": {...}, "single_sense": {name: {...}},
+/// "perturbations": [{kind, severity, level, profile_mae, epp_mae, mean_r}]}`.
+pub fn robustness_json(
+    clean: &Metrics,
+    clean_all: &Metrics,
+    single: &[(&str, Metrics)],
+    rows: &[RobustnessRow],
+) -> String {
+    let m = |x: &Metrics| {
+        format!("{{\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"mean_r\":{:.4}}}", x.profile_mae, x.epp_mae, x.mean_r)
+    };
+    let single: Vec<String> = single.iter().map(|(n, x)| format!("{n:?}:{}", m(x))).collect();
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"kind\":{:?},\"severity\":{},\"level\":{},\"profile_mae\":{:.5},\"epp_mae\":{:.5},\"mean_r\":{:.4}}}",
+                r.kind.name(),
+                r.severity,
+                r.level,
+                r.metrics.profile_mae,
+                r.metrics.epp_mae,
+                r.metrics.mean_r
+            )
+        })
+        .collect();
+    format!(
+        "{{\"clean\":{},\"clean_all_renders\":{},\"single_sense\":{{{}}},\"perturbations\":[{}]}}",
+        m(clean),
+        m(clean_all),
+        single.join(","),
+        rows.join(",")
+    )
+}
+
+/// Series for [`super::plot::robustness_panels`]: per perturbation, (severity level 0–3, MAE) with level 0 = clean.
+pub fn robustness_series(clean: &Metrics, rows: &[RobustnessRow]) -> Vec<(&'static str, Vec<(f64, f64)>)> {
+    let mut out: Vec<(&'static str, Vec<(f64, f64)>)> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|s| s.0 == r.kind.name()) {
+            Some(s) => s.1.push((r.level as f64, r.metrics.profile_mae)),
+            None => out.push((r.kind.name(), vec![(0.0, clean.profile_mae), (r.level as f64, r.metrics.profile_mae)])),
+        }
+    }
+    out
 }

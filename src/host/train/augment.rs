@@ -1,0 +1,964 @@
+//! What a robot's microphone, camera and room do to a stimulus: seeded, reproducible perturbations of rendered clips,
+//! used two ways.
+//!
+//! - **Domain randomisation** ([`Augment`]): `avf-bel train` draws a [`Perturbation`] per clip from documented
+//!   distributions (the table in [`Augment::draw`]) and perceives the perturbed clip, so the read-outs (and CORnet-Z
+//!   when it is trained) learn what survives a microphone and a camera.
+//! - **Named perturbations** ([`Kind`], [`Kind::at`]): `avf-bel eval --robustness` renders the study's stimuli under
+//!   one perturbation at a time, at three severities each, and measures the damage.
+//!
+//! A perturbation is applied to the rendered PCM and frames before feature extraction, in the order the physical
+//! chain has them:
+//!
+//! ```text
+//! sound:  room reverberation → microphone band-limit → additive noise → gain → clipping (and the ADC's ±1)
+//! frames: (render at the camera's rate) → background texture → occluder → translation, scale, per-frame shake
+//!         → blur → exposure, gamma, contrast, offset → sensor noise → 8-bit → (resample to the model's rate)
+//! ```
+//!
+//! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
+//! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
+//! are given in pixels of a 64-pixel frame and scale with the frame size.
+//!
+//! The frame-rate change renders the clip at the camera's rate and resamples it to the model's with a small
+//! in-memory sample-and-hold resampler ([`resample_frames`]): output frame `k` shows the newest source frame at time
+//! `k / fps_out`, as a camera read out by a model at its own rate would.
+
+use crate::host::model::SplitMix64;
+use crate::host::stimuli::{ball, render, Params, RenderOptions, Stimulus, StimulusError};
+
+/// Frame size the pixel quantities of a [`VideoChain`] refer to.
+pub const REFERENCE_SIZE: f64 = 64.0;
+
+/// Spectral colour of additive noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Colour {
+    /// Flat spectrum (microphone self-noise, hiss).
+    White,
+    /// 1/f power (−3 dB per octave): fans, crowds, most room noise.
+    Pink,
+    /// 1/f² power (−6 dB per octave): rumble, motors, wind.
+    Brown,
+}
+
+/// Room and microphone effects on one clip's sound; a `None` or neutral field does nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AudioChain {
+    /// Room reverberation: `(RT60 in seconds, wet share 0–1)`.
+    pub reverb: Option<(f64, f64)>,
+    /// Microphone pass band: `(high-pass Hz, low-pass Hz)`, second-order Butterworth each.
+    pub band: Option<(f64, f64)>,
+    /// Additive noise: colour and signal-to-noise ratio in dB (against the clip's RMS).
+    pub noise: Option<(Colour, f64)>,
+    /// Gain in dB (0: none).
+    pub gain_db: f64,
+    /// Clipping: the clip level in dB below the clip's peak (after gain).
+    pub clip_db: Option<f64>,
+}
+
+impl AudioChain {
+    /// No change.
+    pub const NONE: AudioChain = AudioChain { reverb: None, band: None, noise: None, gain_db: 0.0, clip_db: None };
+}
+
+/// Scene, lens and sensor effects on one clip's frames; neutral values do nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VideoChain {
+    /// The camera's frame rate (the clip is rendered at it and resampled to the model's rate); `None`: the model's.
+    pub fps: Option<u32>,
+    /// Background texture amplitude in luma levels (a static random texture on the backdrop and floor; 0: none).
+    pub clutter: f64,
+    /// Static occluder covering this fraction of the frame (0: none).
+    pub occlusion: f64,
+    /// Static translation in reference pixels (x, y).
+    pub shift: (f64, f64),
+    /// Static scale about the frame centre (1: none; < 1 zooms out).
+    pub scale: f64,
+    /// Camera shake: each frame is displaced by an independent uniform offset of at most this many reference pixels
+    /// per axis (0: none).
+    pub shake: f64,
+    /// Gaussian blur σ in reference pixels (0: none).
+    pub blur: f64,
+    /// Exposure: scene luminance multiplied by this (1: none; 0.5 = half brightness).
+    pub exposure: f64,
+    /// Gamma applied to luminance in 0..1 (1: none).
+    pub gamma: f64,
+    /// Contrast about mid-grey (1: none).
+    pub contrast: f64,
+    /// Offset in luma levels (0: none).
+    pub offset: f64,
+    /// Sensor noise σ in luma levels, independent per pixel and frame (0: none).
+    pub noise: f64,
+}
+
+impl VideoChain {
+    /// No change.
+    pub const NONE: VideoChain = VideoChain {
+        fps: None,
+        clutter: 0.0,
+        occlusion: 0.0,
+        shift: (0.0, 0.0),
+        scale: 1.0,
+        shake: 0.0,
+        blur: 0.0,
+        exposure: 1.0,
+        gamma: 1.0,
+        contrast: 1.0,
+        offset: 0.0,
+        noise: 0.0,
+    };
+
+    fn is_none(&self) -> bool {
+        *self == VideoChain::NONE
+    }
+}
+
+/// A perturbation of both senses of one clip.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Perturbation {
+    /// What happens to the sound.
+    pub audio: AudioChain,
+    /// What happens to the frames.
+    pub video: VideoChain,
+}
+
+impl Perturbation {
+    /// The clean clip.
+    pub const NONE: Perturbation = Perturbation { audio: AudioChain::NONE, video: VideoChain::NONE };
+}
+
+impl Default for Perturbation {
+    fn default() -> Self {
+        Perturbation::NONE
+    }
+}
+
+/// The named perturbation categories of `avf-bel eval --robustness` (and the switches of [`Augment`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Microphone gain (dB).
+    Gain,
+    /// White noise (SNR dB).
+    WhiteNoise,
+    /// Pink noise (SNR dB).
+    PinkNoise,
+    /// Room reverberation (RT60 s, wet share 0.5).
+    Reverb,
+    /// Cheap microphone pass band (high-pass, low-pass).
+    BandLimit,
+    /// Clipping (dB below the peak).
+    Clipping,
+    /// Exposure (luminance factor).
+    Brightness,
+    /// Contrast about mid-grey (factor).
+    Contrast,
+    /// Gamma.
+    Gamma,
+    /// Sensor noise (σ, luma levels).
+    SensorNoise,
+    /// Gaussian blur (σ, reference pixels).
+    Blur,
+    /// Per-frame camera shake (reference pixels).
+    Shake,
+    /// Static translation (reference pixels, diagonal).
+    Translation,
+    /// Static scale (zoom out).
+    Scale,
+    /// Background texture (amplitude, luma levels).
+    Clutter,
+    /// Static occluder (area fraction).
+    Occlusion,
+    /// Camera frame rate (fps), resampled to the model's rate.
+    FrameRate,
+}
+
+impl Kind {
+    /// Every kind, sound first.
+    pub const ALL: [Kind; 17] = [
+        Kind::Gain,
+        Kind::WhiteNoise,
+        Kind::PinkNoise,
+        Kind::Reverb,
+        Kind::BandLimit,
+        Kind::Clipping,
+        Kind::Brightness,
+        Kind::Contrast,
+        Kind::Gamma,
+        Kind::SensorNoise,
+        Kind::Blur,
+        Kind::Shake,
+        Kind::Translation,
+        Kind::Scale,
+        Kind::Clutter,
+        Kind::Occlusion,
+        Kind::FrameRate,
+    ];
+
+    /// Name used in tables, JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Gain => "gain",
+            Kind::WhiteNoise => "white-noise",
+            Kind::PinkNoise => "pink-noise",
+            Kind::Reverb => "reverb",
+            Kind::BandLimit => "band-limit",
+            Kind::Clipping => "clipping",
+            Kind::Brightness => "brightness",
+            Kind::Contrast => "contrast",
+            Kind::Gamma => "gamma",
+            Kind::SensorNoise => "sensor-noise",
+            Kind::Blur => "blur",
+            Kind::Shake => "shake",
+            Kind::Translation => "translation",
+            Kind::Scale => "scale",
+            Kind::Clutter => "clutter",
+            Kind::Occlusion => "occlusion",
+            Kind::FrameRate => "frame-rate",
+        }
+    }
+
+    /// The kind of a name (see [`Kind::name`]).
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Whether it perturbs the sound (else the frames).
+    pub fn is_audio(self) -> bool {
+        matches!(
+            self,
+            Kind::Gain | Kind::WhiteNoise | Kind::PinkNoise | Kind::Reverb | Kind::BandLimit | Kind::Clipping
+        )
+    }
+
+    /// The unit of [`Kind::severities`], for tables.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::Gain => "dB",
+            Kind::WhiteNoise | Kind::PinkNoise => "dB SNR",
+            Kind::Reverb => "s RT60",
+            Kind::BandLimit => "Hz high-pass (low-pass 10⁶/it Hz)",
+            Kind::Clipping => "dB below peak",
+            Kind::Brightness | Kind::Contrast | Kind::Scale => "×",
+            Kind::Gamma => "γ",
+            Kind::SensorNoise | Kind::Clutter => "luma σ/amplitude",
+            Kind::Blur => "px σ",
+            Kind::Shake | Kind::Translation => "px",
+            Kind::Occlusion => "area",
+            Kind::FrameRate => "fps",
+        }
+    }
+
+    /// Three evaluation severities, mild to severe; the middle one is the "moderate" setting the targets refer to
+    /// (−18 dB gain, 20 dB SNR, half brightness, ±2 px shake, …).
+    pub fn severities(self) -> [f64; 3] {
+        match self {
+            Kind::Gain => [-6.0, -18.0, -30.0],
+            Kind::WhiteNoise | Kind::PinkNoise => [30.0, 20.0, 10.0],
+            Kind::Reverb => [0.3, 0.6, 1.2],
+            // High-pass cut-off; the low-pass is 1e6 / it (150 → 6.7 kHz, 300 → 3.3 kHz: telephone, 600 → 1.7 kHz).
+            Kind::BandLimit => [150.0, 300.0, 600.0],
+            Kind::Clipping => [6.0, 12.0, 20.0],
+            Kind::Brightness => [0.75, 0.5, 0.25],
+            Kind::Contrast => [0.75, 0.5, 0.3],
+            Kind::Gamma => [1.4, 2.0, 2.8],
+            Kind::SensorNoise => [4.0, 8.0, 16.0],
+            Kind::Blur => [0.5, 1.0, 2.0],
+            Kind::Shake => [1.0, 2.0, 4.0],
+            Kind::Translation => [2.0, 5.0, 10.0],
+            Kind::Scale => [0.9, 0.8, 0.7],
+            Kind::Clutter => [10.0, 25.0, 50.0],
+            Kind::Occlusion => [0.05, 0.15, 0.3],
+            Kind::FrameRate => [24.0, 20.0, 15.0],
+        }
+    }
+
+    /// This kind alone at severity `v` (in the unit of [`Kind::severities`]).
+    pub fn at(self, v: f64) -> Perturbation {
+        let mut p = Perturbation::NONE;
+        let (a, f) = (&mut p.audio, &mut p.video);
+        match self {
+            Kind::Gain => a.gain_db = v,
+            Kind::WhiteNoise => a.noise = Some((Colour::White, v)),
+            Kind::PinkNoise => a.noise = Some((Colour::Pink, v)),
+            Kind::Reverb => a.reverb = Some((v, 0.5)),
+            Kind::BandLimit => a.band = Some((v, 1e6 / v)),
+            Kind::Clipping => a.clip_db = Some(v),
+            Kind::Brightness => f.exposure = v,
+            Kind::Contrast => f.contrast = v,
+            Kind::Gamma => f.gamma = v,
+            Kind::SensorNoise => f.noise = v,
+            Kind::Blur => f.blur = v,
+            Kind::Shake => f.shake = v,
+            Kind::Translation => f.shift = (v, v),
+            Kind::Scale => f.scale = v,
+            Kind::Clutter => f.clutter = v,
+            Kind::Occlusion => f.occlusion = v,
+            Kind::FrameRate => f.fps = Some(v.round().clamp(1.0, 240.0) as u32),
+        }
+        p
+    }
+}
+
+/// Domain randomisation: which perturbation kinds training draws from, how often a clip is perturbed at all, and
+/// how many kinds at most act on one clip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Augment {
+    /// Share of clips that are perturbed (the rest stay clean, so the clean condition keeps its weight).
+    pub share: f64,
+    /// The kinds that may be drawn (each then with its own probability; see [`Augment::draw`]).
+    pub kinds: Vec<Kind>,
+    /// At most this many kinds act on one clip (a random subset of those drawn; 0: no limit).
+    pub max_kinds: usize,
+}
+
+impl Default for Augment {
+    /// Every kind, 80 % of clips perturbed, at most three kinds per clip.
+    fn default() -> Self {
+        Augment { share: 0.8, kinds: Kind::ALL.to_vec(), max_kinds: 3 }
+    }
+}
+
+impl Augment {
+    /// No augmentation.
+    pub fn none() -> Self {
+        Augment { share: 0.0, kinds: Vec::new(), max_kinds: 0 }
+    }
+
+    /// Every kind except `held_out` (the defaults otherwise).
+    pub fn without(held_out: &[Kind]) -> Self {
+        Augment { kinds: Kind::ALL.into_iter().filter(|k| !held_out.contains(k)).collect(), ..Augment::default() }
+    }
+
+    /// Parse `default` (every kind), `none`, or `without:KIND,KIND…` (every kind but those; names of
+    /// [`Kind::name`]).
+    pub fn from_spec(spec: &str) -> Result<Augment, String> {
+        match spec {
+            "default" => Ok(Augment::default()),
+            "none" => Ok(Augment::none()),
+            _ => {
+                let list = spec
+                    .strip_prefix("without:")
+                    .ok_or_else(|| format!("augmentation `{spec}`: expected default, none or without:KIND,KIND…"))?;
+                let kinds = list
+                    .split(',')
+                    .map(|k| {
+                        Kind::from_name(k.trim()).ok_or_else(|| {
+                            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                            format!("unknown perturbation `{k}` (known: {})", known.join(", "))
+                        })
+                    })
+                    .collect::<Result<Vec<Kind>, String>>()?;
+                Ok(Augment::without(&kinds))
+            }
+        }
+    }
+
+    /// Whether it never perturbs.
+    pub fn is_none(&self) -> bool {
+        self.share <= 0.0 || self.kinds.is_empty()
+    }
+
+    /// The perturbation drawn for the clip of render seed `seed`: its own stream per clip, so a clip's draw does not
+    /// depend on which other clips are rendered or in which order.
+    pub fn draw_for(&self, seed: u64) -> Perturbation {
+        self.draw(&mut SplitMix64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA06))
+    }
+
+    /// Draw one clip's perturbation. With probability `1 − share` the clip is clean; otherwise each enabled kind is
+    /// drawn independently with its probability p, and when more than `max_kinds` were drawn a uniformly random
+    /// subset of `max_kinds` of them is kept (so a clip is not buried under six perturbations at once: on average
+    /// about six would be drawn). Each kept kind's setting is drawn as below (U uniform, logU log-uniform):
+    ///
+    /// | kind | p | setting |
+    /// |---|---|---|
+    /// | gain | 0.8 | U(−30, +10) dB |
+    /// | noise | 0.5 | white, pink or brown (equally likely), SNR U(0, 40) dB |
+    /// | reverb | 0.3 | RT60 U(0.1, 1.2) s, wet share U(0.1, 0.6) |
+    /// | band-limit | 0.3 | high-pass logU(50, 600) Hz, low-pass logU(1.5, 8) kHz |
+    /// | clipping | 0.2 | U(0, 20) dB below the peak |
+    /// | brightness | 0.5 | exposure logU(0.2, 1.6) |
+    /// | contrast | 0.4 | logU(0.3, 1.3) |
+    /// | gamma | 0.4 | logU(0.4, 3) |
+    /// | sensor noise | 0.4 | σ U(0, 20) luma levels |
+    /// | blur | 0.3 | σ U(0.3, 2.5) px |
+    /// | shake | 0.3 | U(0, 5) px |
+    /// | translation | 0.4 | each axis U(−10, 10) px |
+    /// | scale | 0.4 | logU(0.65, 1.15) |
+    /// | clutter | 0.3 | amplitude U(5, 60) luma levels |
+    /// | occlusion | 0.2 | area U(0.03, 0.35) |
+    /// | frame rate | 0.4 | U{15, …, 60} fps |
+    ///
+    /// The ranges reach a little past the evaluation's severe settings where a robot meets them (gain, noise,
+    /// exposure), so the severe end is inside the training distribution rather than at its edge.
+    pub fn draw(&self, rng: &mut SplitMix64) -> Perturbation {
+        let mut p = Perturbation::NONE;
+        if self.is_none() || f64::from(rng.next_f32()) >= self.share {
+            return p;
+        }
+        let mut u = || f64::from(rng.next_f32());
+        let on = |k: Kind| self.kinds.contains(&k);
+        let lin = |x: f64, lo: f64, hi: f64| lo + (hi - lo) * x;
+        let log = |x: f64, lo: f64, hi: f64| (lo.ln() + (hi.ln() - lo.ln()) * x).exp();
+        // Every draw happens whether or not its kind is enabled, so switching one kind off leaves the others'
+        // settings for the same seed unchanged.
+        let r: Vec<f64> = (0..16).map(|_| u()).collect();
+        let gain = r[0] < 0.8 && on(Kind::Gain);
+        let noise = r[1] < 0.5 && (on(Kind::WhiteNoise) || on(Kind::PinkNoise));
+        let reverb = r[2] < 0.3 && on(Kind::Reverb);
+        let band = r[3] < 0.3 && on(Kind::BandLimit);
+        let clip = r[4] < 0.2 && on(Kind::Clipping);
+        let bright = r[5] < 0.5 && on(Kind::Brightness);
+        let contrast = r[6] < 0.4 && on(Kind::Contrast);
+        let gamma = r[7] < 0.4 && on(Kind::Gamma);
+        let snoise = r[8] < 0.4 && on(Kind::SensorNoise);
+        let blur = r[9] < 0.3 && on(Kind::Blur);
+        let shake = r[10] < 0.3 && on(Kind::Shake);
+        let shift = r[11] < 0.4 && on(Kind::Translation);
+        let scale = r[12] < 0.4 && on(Kind::Scale);
+        let clutter = r[13] < 0.3 && on(Kind::Clutter);
+        let occl = r[14] < 0.2 && on(Kind::Occlusion);
+        let fps = r[15] < 0.4 && on(Kind::FrameRate);
+        let x: Vec<f64> = (0..20).map(|_| u()).collect();
+        // Keep at most `max_kinds` of the drawn kinds: those with the smallest of one random key each.
+        let keys: Vec<f64> = (0..16).map(|_| u()).collect();
+        let mut fired = [
+            gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl,
+            fps,
+        ];
+        let count = fired.iter().filter(|f| **f).count();
+        if self.max_kinds > 0 && count > self.max_kinds {
+            let mut order: Vec<usize> = (0..16).filter(|&i| fired[i]).collect();
+            order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+            for &i in &order[self.max_kinds..] {
+                fired[i] = false;
+            }
+        }
+        let [gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl, fps] =
+            fired;
+        let (a, f) = (&mut p.audio, &mut p.video);
+        if gain {
+            a.gain_db = lin(x[0], -30.0, 10.0);
+        }
+        if noise {
+            // White, pink (as the evaluation names them) or brown (rumble); a colour whose kind is switched off
+            // becomes brown.
+            let c = match (x[1] * 3.0) as usize {
+                0 if on(Kind::WhiteNoise) => Colour::White,
+                1 if on(Kind::PinkNoise) => Colour::Pink,
+                _ => Colour::Brown,
+            };
+            a.noise = Some((c, lin(x[2], 0.0, 40.0)));
+        }
+        if reverb {
+            a.reverb = Some((lin(x[3], 0.1, 1.2), lin(x[4], 0.1, 0.6)));
+        }
+        if band {
+            a.band = Some((log(x[5], 50.0, 600.0), log(x[6], 1500.0, 8000.0)));
+        }
+        if clip {
+            a.clip_db = Some(lin(x[7], 0.0, 20.0));
+        }
+        if bright {
+            f.exposure = log(x[8], 0.2, 1.6);
+        }
+        if contrast {
+            f.contrast = log(x[9], 0.3, 1.3);
+        }
+        if gamma {
+            f.gamma = log(x[10], 0.4, 3.0);
+        }
+        if snoise {
+            f.noise = lin(x[11], 0.0, 20.0);
+        }
+        if blur {
+            f.blur = lin(x[12], 0.3, 2.5);
+        }
+        if shake {
+            f.shake = lin(x[13], 0.0, 5.0);
+        }
+        if shift {
+            f.shift = (lin(x[14], -10.0, 10.0), lin(x[15], -10.0, 10.0));
+        }
+        if scale {
+            f.scale = log(x[16], 0.65, 1.15);
+        }
+        if clutter {
+            f.clutter = lin(x[17], 5.0, 60.0);
+        }
+        if occl {
+            f.occlusion = lin(x[18], 0.03, 0.35);
+        }
+        if fps {
+            f.fps = Some(15 + (x[19] * 46.0).min(45.0) as u32);
+        }
+        p
+    }
+}
+
+/// Render a stimulus as the model would receive it through `p`: frames at `opts.fps` (rendered at the camera's rate
+/// and resampled when `p` sets one), PCM at `opts.sample_rate`. The perturbation's random choices are seeded by
+/// `opts.seed`.
+pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation) -> Result<Stimulus, StimulusError> {
+    let camera = RenderOptions { fps: p.video.fps.unwrap_or(opts.fps), ..*opts };
+    camera.validate()?;
+    let mut s = render(params, &camera)?;
+    let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
+    apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
+    if !p.video.is_none() {
+        apply_video(&mut s.frames, s.size, camera.fps, &p.video, &mut rng);
+    }
+    if camera.fps != opts.fps {
+        s.frames = resample_frames(&s.frames, s.size * s.size, camera.fps, opts.fps, opts.n_frames());
+        s.fps = opts.fps;
+    }
+    Ok(s)
+}
+
+/// Sample-and-hold frame-rate conversion: output frame `k` (time `k/to`) is the newest source frame at that time,
+/// `floor(k·from/to)` (clamped to the last); `n_out` frames of `frame` bytes.
+pub fn resample_frames(frames: &[u8], frame: usize, from: u32, to: u32, n_out: usize) -> Vec<u8> {
+    let n_src = frames.len() / frame.max(1);
+    let mut out = Vec::with_capacity(n_out * frame);
+    for k in 0..n_out {
+        // Exact integer arithmetic: no rounding drift over long clips.
+        let i = ((k as u64 * u64::from(from)) / u64::from(to.max(1))) as usize;
+        let i = i.min(n_src.saturating_sub(1));
+        out.extend_from_slice(&frames[i * frame..(i + 1) * frame]);
+    }
+    out
+}
+
+/// A standard normal deviate (Box–Muller).
+fn gauss(rng: &mut SplitMix64) -> f64 {
+    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+/// A second-order section (direct form I), coefficients normalised by a0.
+struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+}
+
+impl Biquad {
+    /// Butterworth (Q = 1/√2) low- or high-pass at `fc` Hz for sample rate `sr` (bilinear transform with
+    /// pre-warping).
+    fn butterworth(fc: f64, sr: f64, high: bool) -> Biquad {
+        let fc = fc.clamp(1.0, 0.49 * sr);
+        let w0 = 2.0 * std::f64::consts::PI * fc / sr;
+        let (s, c) = w0.sin_cos();
+        let alpha = s / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
+        let a0 = 1.0 + alpha;
+        let b = if high {
+            [(1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0]
+        } else {
+            [(1.0 - c) / 2.0, 1.0 - c, (1.0 - c) / 2.0]
+        };
+        Biquad { b: b.map(|v| v / a0), a: [-2.0 * c / a0, (1.0 - alpha) / a0] }
+    }
+
+    fn run(&self, x: &mut [f32]) {
+        let (mut x1, mut x2, mut y1, mut y2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for v in x.iter_mut() {
+            let x0 = f64::from(*v);
+            let y0 = self.b[0] * x0 + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
+            (x2, x1, y2, y1) = (x1, x0, y1, y0);
+            *v = y0 as f32;
+        }
+    }
+}
+
+/// Noise of a colour, unit RMS over the clip. Pink: white noise through five one-pole low-passes an octave-and-a-half
+/// apart with gains falling 1/√f (within ±1 dB of 1/f from 20 Hz to 8 kHz); brown: leaky-integrated white noise.
+fn coloured_noise(n: usize, colour: Colour, sr: f64, rng: &mut SplitMix64) -> Vec<f32> {
+    let mut out: Vec<f32> = match colour {
+        Colour::White => (0..n).map(|_| gauss(rng) as f32).collect(),
+        Colour::Pink => {
+            let poles: Vec<(f64, f64)> = (0..5)
+                .map(|i| {
+                    let fc = 20.0 * 2.8f64.powi(i);
+                    let p = (-2.0 * std::f64::consts::PI * fc / sr).exp();
+                    (p, (fc / 20.0).sqrt())
+                })
+                .collect();
+            let mut state = [0.0f64; 5];
+            (0..n)
+                .map(|_| {
+                    let w = gauss(rng);
+                    let mut y = 0.0;
+                    for (s, &(p, g)) in state.iter_mut().zip(&poles) {
+                        *s = p * *s + (1.0 - p) * w;
+                        y += g * *s;
+                    }
+                    // A little white on top for the octaves above the last pole.
+                    (y + 0.15 * w) as f32
+                })
+                .collect()
+        }
+        Colour::Brown => {
+            let mut s = 0.0f64;
+            let leak = (-2.0 * std::f64::consts::PI * 10.0 / sr).exp();
+            (0..n)
+                .map(|_| {
+                    s = leak * s + gauss(rng);
+                    s as f32
+                })
+                .collect()
+        }
+    };
+    let r = rms(&out);
+    if r > 0.0 {
+        out.iter_mut().for_each(|v| *v = (f64::from(*v) / r) as f32);
+    }
+    out
+}
+
+/// A simple room: Schroeder's reverberator (four parallel feedback combs of 29.7–43.7 ms, whose feedback gains give
+/// the RT60, into two all-passes of 5 and 1.7 ms), mixed with the dry sound at `wet` and scaled to keep the RMS.
+fn reverberate(x: &mut [f32], rt60: f64, wet: f64, sr: f64) {
+    let dry_rms = rms(x);
+    let combs = [0.0297, 0.0371, 0.0411, 0.0437];
+    let mut acc = vec![0.0f64; x.len()];
+    for d in combs {
+        let len = ((d * sr) as usize).max(1);
+        let g = 10f64.powf(-3.0 * d / rt60.max(0.05));
+        let mut buf = vec![0.0f64; len];
+        for (i, a) in acc.iter_mut().enumerate() {
+            let y = buf[i % len];
+            buf[i % len] = f64::from(x[i]) + g * y;
+            *a += 0.25 * y;
+        }
+    }
+    for d in [0.005, 0.0017] {
+        // All-pass: v[n] = x[n] + g·v[n−D], y[n] = v[n−D] − g·v[n].
+        let len = ((d * sr) as usize).max(1);
+        let g = 0.7;
+        let mut buf = vec![0.0f64; len];
+        for (i, a) in acc.iter_mut().enumerate() {
+            let delayed = buf[i % len];
+            let v = *a + g * delayed;
+            buf[i % len] = v;
+            *a = delayed - g * v;
+        }
+    }
+    let wet_rms = (acc.iter().map(|v| v * v).sum::<f64>() / acc.len().max(1) as f64).sqrt();
+    let k = if wet_rms > 0.0 { dry_rms / wet_rms } else { 0.0 };
+    let mut mixed: Vec<f64> = x.iter().zip(&acc).map(|(&d, &w)| (1.0 - wet) * f64::from(d) + wet * k * w).collect();
+    let m_rms = (mixed.iter().map(|v| v * v).sum::<f64>() / mixed.len().max(1) as f64).sqrt();
+    if m_rms > 0.0 {
+        mixed.iter_mut().for_each(|v| *v *= dry_rms / m_rms);
+    }
+    for (o, v) in x.iter_mut().zip(mixed) {
+        *o = v as f32;
+    }
+}
+
+/// Apply a sound chain in place (see the module docs for the order). The result stays within the ADC's ±1.
+pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64) {
+    if *c == AudioChain::NONE || x.is_empty() {
+        return;
+    }
+    if let Some((rt60, wet)) = c.reverb {
+        reverberate(x, rt60, wet.clamp(0.0, 1.0), sr);
+    }
+    if let Some((hp, lp)) = c.band {
+        Biquad::butterworth(hp, sr, true).run(x);
+        Biquad::butterworth(lp, sr, false).run(x);
+    }
+    if let Some((colour, snr)) = c.noise {
+        let level = rms(x) * 10f64.powf(-snr / 20.0);
+        let n = coloured_noise(x.len(), colour, sr, rng);
+        for (v, e) in x.iter_mut().zip(n) {
+            *v = (f64::from(*v) + level * f64::from(e)) as f32;
+        }
+    }
+    let g = 10f64.powf(c.gain_db / 20.0);
+    let peak = x.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs())) * g;
+    let limit = match c.clip_db {
+        Some(db) => (peak * 10f64.powf(-db / 20.0)).min(1.0),
+        None => 1.0,
+    };
+    for v in x.iter_mut() {
+        *v = (f64::from(*v) * g).clamp(-limit, limit) as f32;
+    }
+}
+
+/// A static random texture in −1..1: four random gratings (2–10 cycles per frame, random orientation and phase) plus
+/// smoothed noise, the kind of clutter a wall or a room behind a robot's subject shows.
+fn texture(size: usize, rng: &mut SplitMix64) -> Vec<f64> {
+    let mut t = vec![0.0f64; size * size];
+    for _ in 0..4 {
+        let f = 2.0 + 8.0 * f64::from(rng.next_f32());
+        let th = std::f64::consts::PI * f64::from(rng.next_f32());
+        let ph = 2.0 * std::f64::consts::PI * f64::from(rng.next_f32());
+        let (kx, ky) = (f * th.cos() / size as f64, f * th.sin() / size as f64);
+        for y in 0..size {
+            for x in 0..size {
+                t[y * size + x] += (2.0 * std::f64::consts::PI * (kx * x as f64 + ky * y as f64) + ph).sin();
+            }
+        }
+    }
+    let mut noise: Vec<f64> = (0..size * size).map(|_| gauss(rng)).collect();
+    blur_plane(&mut noise, size, 1.0);
+    let nr = (noise.iter().map(|v| v * v).sum::<f64>() / noise.len() as f64).sqrt().max(1e-12);
+    for (a, n) in t.iter_mut().zip(&noise) {
+        *a += 2.0 * n / nr;
+    }
+    let m = t.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+    t.iter_mut().for_each(|v| *v /= m);
+    t
+}
+
+/// Separable Gaussian blur of one `size`×`size` plane, σ in pixels, edges clamped.
+fn blur_plane(p: &mut [f64], size: usize, sigma: f64) {
+    if sigma <= 0.0 {
+        return;
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let k: Vec<f64> = (-r..=r).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let ks: f64 = k.iter().sum();
+    let mut tmp = vec![0.0f64; p.len()];
+    let at = |i: isize| i.clamp(0, size as isize - 1) as usize;
+    for y in 0..size {
+        for x in 0..size {
+            tmp[y * size + x] =
+                (-r..=r).map(|d| k[(d + r) as usize] * p[y * size + at(x as isize + d)]).sum::<f64>() / ks;
+        }
+    }
+    for y in 0..size {
+        for x in 0..size {
+            p[y * size + x] =
+                (-r..=r).map(|d| k[(d + r) as usize] * tmp[at(y as isize + d) * size + x]).sum::<f64>() / ks;
+        }
+    }
+}
+
+/// Bilinear sample of a plane at (x, y), edges clamped.
+fn sample(p: &[f64], size: usize, x: f64, y: f64) -> f64 {
+    let m = (size - 1) as f64;
+    let (x, y) = (x.clamp(0.0, m), y.clamp(0.0, m));
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(size - 1), (y0 + 1).min(size - 1));
+    let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+    let top = p[y0 * size + x0] * (1.0 - fx) + p[y0 * size + x1] * fx;
+    let bot = p[y1 * size + x0] * (1.0 - fx) + p[y1 * size + x1] * fx;
+    top * (1.0 - fy) + bot * fy
+}
+
+/// Apply a frame chain in place to frame-major `size`×`size` frames (see the module docs for the order).
+pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rng: &mut SplitMix64) {
+    let n = size * size;
+    if n == 0 || frames.is_empty() {
+        return;
+    }
+    let px = size as f64 / REFERENCE_SIZE;
+    // Scene: texture on the static backdrop and floor (the ball occludes it), then the occluder.
+    let bg = ball::background(size);
+    let tex = if c.clutter > 0.0 { Some(texture(size, rng)) } else { None };
+    let occluder = if c.occlusion > 0.0 {
+        let area = c.occlusion.clamp(0.0, 1.0) * n as f64;
+        let aspect = (0.5f64.ln() + 2.0f64.ln() * 2.0 * f64::from(rng.next_f32())).exp();
+        let w = (area * aspect).sqrt().clamp(1.0, size as f64);
+        let h = (area / w).clamp(1.0, size as f64);
+        let x0 = f64::from(rng.next_f32()) * (size as f64 - w);
+        let y0 = f64::from(rng.next_f32()) * (size as f64 - h);
+        let luma = 255.0 * f64::from(rng.next_f32());
+        Some((x0, y0, x0 + w, y0 + h, luma))
+    } else {
+        None
+    };
+    let centre = (size as f64 - 1.0) / 2.0;
+    let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0;
+    let mut plane = vec![0.0f64; n];
+    let mut warped = vec![0.0f64; n];
+    for f in frames.chunks_exact_mut(n) {
+        for (i, (d, &v)) in plane.iter_mut().zip(f.iter()).enumerate() {
+            *d = f64::from(v);
+            if let Some(t) = &tex {
+                if v == bg[i] {
+                    *d += c.clutter * t[i];
+                }
+            }
+        }
+        if let Some((x0, y0, x1, y1, luma)) = occluder {
+            for y in y0.floor() as usize..(y1.ceil() as usize).min(size) {
+                for x in x0.floor() as usize..(x1.ceil() as usize).min(size) {
+                    // Coverage of the pixel by the rectangle (anti-aliased edges).
+                    let cx = (x1.min(x as f64 + 1.0) - x0.max(x as f64)).clamp(0.0, 1.0);
+                    let cy = (y1.min(y as f64 + 1.0) - y0.max(y as f64)).clamp(0.0, 1.0);
+                    let a = cx * cy;
+                    plane[y * size + x] = (1.0 - a) * plane[y * size + x] + a * luma;
+                }
+            }
+        }
+        if geometric {
+            let (jx, jy) = if c.shake > 0.0 {
+                (c.shake * (2.0 * f64::from(rng.next_f32()) - 1.0), c.shake * (2.0 * f64::from(rng.next_f32()) - 1.0))
+            } else {
+                (0.0, 0.0)
+            };
+            let (dx, dy) = ((c.shift.0 + jx) * px, (c.shift.1 + jy) * px);
+            let s = c.scale.max(0.05);
+            for y in 0..size {
+                for x in 0..size {
+                    // Output pixel (x, y) shows the scene at the inverse map.
+                    let sx = (x as f64 - centre - dx) / s + centre;
+                    let sy = (y as f64 - centre - dy) / s + centre;
+                    warped[y * size + x] = sample(&plane, size, sx, sy);
+                }
+            }
+            std::mem::swap(&mut plane, &mut warped);
+        }
+        blur_plane(&mut plane, size, c.blur * px);
+        for (d, v) in f.iter_mut().zip(plane.iter()) {
+            let mut l = (v / 255.0).clamp(0.0, 1.0) * c.exposure;
+            if c.gamma != 1.0 {
+                l = l.max(0.0).powf(c.gamma);
+            }
+            l = c.contrast * (l - 0.5) + 0.5 + c.offset / 255.0;
+            let mut q = 255.0 * l;
+            if c.noise > 0.0 {
+                q += c.noise * gauss(rng);
+            }
+            *d = q.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(p: &Perturbation, seed: u64) -> Stimulus {
+        let params = Params::prototype("happy").unwrap();
+        let opts = RenderOptions { seconds: 1.0, seed, size: 64, fps: 30, sample_rate: 22_050 };
+        render_perturbed(&params, &opts, p).unwrap()
+    }
+
+    #[test]
+    fn no_perturbation_is_the_clean_render() {
+        let params = Params::prototype("happy").unwrap();
+        let opts = RenderOptions { seconds: 1.0, seed: 4, size: 64, fps: 30, sample_rate: 22_050 };
+        assert!(render_perturbed(&params, &opts, &Perturbation::NONE).unwrap() == render(&params, &opts).unwrap());
+    }
+
+    #[test]
+    fn every_kind_changes_its_sense_only_and_is_reproducible() {
+        let clean = clip(&Perturbation::NONE, 5);
+        for k in Kind::ALL {
+            for v in k.severities() {
+                let a = clip(&k.at(v), 5);
+                // Plain asserts: a failure must not print whole clips.
+                assert!(a == clip(&k.at(v), 5), "{} {v} is reproducible", k.name());
+                assert_eq!(a.frames.len(), clean.frames.len(), "{} keeps the model's frame count", k.name());
+                if k.is_audio() {
+                    assert!(a.audio != clean.audio, "{} {v} changes the sound", k.name());
+                    assert!(a.frames == clean.frames, "{} leaves the frames", k.name());
+                    assert!(a.audio.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
+                } else {
+                    assert!(a.frames != clean.frames, "{} {v} changes the frames", k.name());
+                    assert!(a.audio == clean.audio, "{} leaves the sound", k.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn settings_do_what_they_say() {
+        let clean = clip(&Perturbation::NONE, 6);
+        // −20 dB gain: a tenth of the amplitude.
+        let q = clip(&Kind::Gain.at(-20.0), 6);
+        let r = rms(&q.audio) / rms(&clean.audio);
+        assert!((r - 0.1).abs() < 1e-4, "gain ratio {r}");
+        // 10 dB SNR white noise: the added noise has a tenth of the signal's power.
+        let q = clip(&Kind::WhiteNoise.at(10.0), 6);
+        let diff: Vec<f32> = q.audio.iter().zip(&clean.audio).map(|(a, b)| a - b).collect();
+        let snr = 20.0 * (rms(&clean.audio) / rms(&diff)).log10();
+        assert!((snr - 10.0).abs() < 0.1, "SNR {snr}");
+        // Half brightness: the frame mean halves (up to rounding).
+        let q = clip(&Kind::Brightness.at(0.5), 6);
+        let mean = |f: &[u8]| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
+        let r = mean(&q.frames) / mean(&clean.frames);
+        assert!((r - 0.5).abs() < 0.01, "brightness ratio {r}");
+        // 15 fps shown at 30: every frame is held twice.
+        let q = clip(&Kind::FrameRate.at(15.0), 6);
+        let f = |i: usize| &q.frames[i * 64 * 64..(i + 1) * 64 * 64];
+        assert!(f(0) == f(1) && f(2) == f(3) && f(1) != f(2));
+    }
+
+    #[test]
+    fn band_limit_removes_what_is_outside_the_band() {
+        let sr = 22_050.0;
+        let tone = |hz: f64| -> Vec<f32> {
+            (0..22_050).map(|i| (0.3 * (2.0 * std::f64::consts::PI * hz * i as f64 / sr).sin()) as f32).collect()
+        };
+        let c = AudioChain { band: Some((300.0, 3000.0)), ..AudioChain::NONE };
+        let mut rng = SplitMix64(1);
+        for (hz, keep) in [(1000.0, true), (60.0, false), (9000.0, false)] {
+            let mut x = tone(hz);
+            let before = rms(&x[11_025..]);
+            apply_audio(&mut x, &c, sr, &mut rng);
+            let ratio = rms(&x[11_025..]) / before;
+            assert_eq!(ratio > 0.8, keep, "{hz} Hz passes with {ratio}");
+        }
+    }
+
+    #[test]
+    fn augmentation_draws_are_seeded_and_respect_the_switches() {
+        let a = Augment::default();
+        let draws = |aug: &Augment, seed: u64| -> Vec<Perturbation> {
+            let mut r = SplitMix64(seed);
+            (0..200).map(|_| aug.draw(&mut r)).collect()
+        };
+        assert_eq!(draws(&a, 3), draws(&a, 3));
+        let d = draws(&a, 3);
+        let clean = d.iter().filter(|p| **p == Perturbation::NONE).count();
+        assert!((20..=70).contains(&clean), "{clean} of 200 clean at share 0.8");
+        assert!(d.iter().any(|p| p.video.fps.is_some()) && d.iter().any(|p| p.audio.reverb.is_some()));
+        let no_gain = Augment::without(&[Kind::Gain]);
+        assert!(draws(&no_gain, 3).iter().all(|p| p.audio.gain_db == 0.0));
+        assert!(draws(&Augment::none(), 3).iter().all(|p| *p == Perturbation::NONE));
+        // At most three kinds act on a clip by default; without the limit about six do.
+        let kinds = |p: &Perturbation| {
+            let (a, v) = (p.audio, p.video);
+            [
+                a.gain_db != 0.0,
+                a.noise.is_some(),
+                a.reverb.is_some(),
+                a.band.is_some(),
+                a.clip_db.is_some(),
+                v.exposure != 1.0,
+                v.contrast != 1.0,
+                v.gamma != 1.0,
+                v.noise != 0.0,
+                v.blur != 0.0,
+                v.shake != 0.0,
+                v.shift != (0.0, 0.0),
+                v.scale != 1.0,
+                v.clutter != 0.0,
+                v.occlusion != 0.0,
+                v.fps.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count()
+        };
+        assert!(d.iter().all(|p| kinds(p) <= 3));
+        assert!(d.iter().any(|p| kinds(p) == 3));
+        let unlimited = draws(&Augment { max_kinds: 0, ..a.clone() }, 3);
+        let perturbed: Vec<usize> = unlimited.iter().map(kinds).filter(|&k| k > 0).collect();
+        let mean = perturbed.iter().sum::<usize>() as f64 / perturbed.len() as f64;
+        assert!((5.0..7.0).contains(&mean), "{mean} kinds per perturbed clip without a limit");
+        // Switching one kind off leaves the others' settings for the same seed as they were (without the limit,
+        // which picks among the kinds drawn).
+        let no_gain_unlimited = Augment { max_kinds: 0, ..no_gain.clone() };
+        for (x, y) in unlimited.iter().zip(draws(&no_gain_unlimited, 3)) {
+            assert_eq!(x.video, y.video);
+        }
+    }
+}
