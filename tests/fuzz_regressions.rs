@@ -108,3 +108,84 @@ fn state_file_with_a_weight_past_the_learning_bound_is_refused() {
     short.orbitofrontal.pop();
     assert!(matches!(short.apply(p.bel_mut(), hash), Err(StateError::ShapeMismatch { .. })));
 }
+
+/// The streaming Y4M reader of the capture sources (`capture::demux`, added with the live inputs) had the same
+/// `str::split_at(1)` on header tokens as the old file reader: the 36-byte case, fed to `Y4mStream` whole or a byte
+/// at a time, panicked its capture thread. Seen while writing the `y4m_stream` target. The streaming reader skips
+/// parameters it does not use (as it skips interlacing and aspect), so the file now gives its one 2×2 frame, the
+/// same for every chunking.
+#[test]
+fn y4m_stream_header_token_starting_with_a_multibyte_character() {
+    use avf_bel::capture::demux::Y4mStream;
+    for chunk in [Y4M_36.len(), 1, 7] {
+        let mut s = Y4mStream::new();
+        let mut verdict = None;
+        for c in Y4M_36.chunks(chunk) {
+            s.feed(c);
+            match s.next_frame() {
+                Ok(None) => {}
+                other => {
+                    verdict = Some(other.map(|f| f.is_some()));
+                    break;
+                }
+            }
+        }
+        assert_eq!(verdict, Some(Ok(true)), "chunks of {chunk}");
+        let mut s = Y4mStream::new();
+        s.feed(Y4M_36);
+        let (h, luma) = s.next_frame().unwrap().unwrap();
+        assert_eq!((h.width, h.height, luma), (2, 2, &[0x10, 0x20, 0x30, 0x40][..]));
+    }
+}
+
+/// The same bytes as a `file://` input of the daemon: read (and looped) without a panic, and the daemon serves to
+/// the end of its run (it used to die with the capture thread's panic).
+#[test]
+fn y4m_36_byte_case_through_avf_bel_serve() {
+    let dir = std::env::temp_dir().join(format!("avf-bel-fuzz-regression-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (weights, video) = (dir.join("tiny.avfw"), dir.join("bad.y4m"));
+    std::fs::write(&video, Y4M_36).unwrap();
+    let bin = env!("CARGO_BIN_EXE_avf-bel");
+    let init = std::process::Command::new(bin).args(["init", "--config", "tiny", "--out"]).arg(&weights).output();
+    assert!(init.unwrap().status.success());
+    let out = std::process::Command::new(bin)
+        .args(["serve", "--json", "--duration", "1.5", "--rate", "20", "--audio", "synth://happy", "--weights"])
+        .arg(&weights)
+        .arg("--video")
+        .arg(format!("file://{}", video.display()))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the daemon must serve to the end: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("bad.y4m: delivering"), "{stderr}");
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(lines >= 20, "{lines} samples in 1.5 s at 20/s");
+}
+
+/// Target `y4m_stream` (the chunking property), found after 116,813 executions: a header line with blanks before
+/// the signature was accepted when the whole line arrived at once but refused when the first read held nine bytes
+/// without a newline (the early "not a YUV4MPEG2 stream" check). The same stream passed or failed depending on how
+/// a pipe split it. The signature must now open the line, however the bytes arrive. (Shortened from the artifact.)
+#[test]
+fn y4m_stream_verdict_does_not_depend_on_the_chunking() {
+    use avf_bel::capture::demux::Y4mStream;
+    let mut bytes =
+        b"       YUV4MPEG2 W5 H2 \x1907&\x02\x00\x00*\x00\x00YUV4MPEG2 W8 H6 F30:1 Ip A1:1#g\nFRAME\n".to_vec();
+    bytes.extend([7u8; 8 * 6 * 3 / 2]);
+    for chunk in [bytes.len(), 9, 1] {
+        let mut s = Y4mStream::new();
+        let mut failed = false;
+        for c in bytes.chunks(chunk) {
+            s.feed(c);
+            if let Err(e) = s.next_frame() {
+                assert!(e.0.contains("not a YUV4MPEG2 stream"), "{e}");
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "chunks of {chunk}: a line not opening with YUV4MPEG2 is refused");
+    }
+}

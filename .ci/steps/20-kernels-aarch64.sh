@@ -4,7 +4,7 @@
 # aarch64 level runs). Each run tests every kernel level the emulated CPU has against the portable reference
 # (tests/conv.rs), the pathway per level against ONNX Runtime golden vectors (tests/visual.rs) and the
 # AVF_BEL_KERNELS override (tests/kernels_env.rs). .ci/run's full aarch64 suite runs qemu's default CPU (`max`).
-# Takes ~2 minutes on 2 cores, most of it the cross build (shared with .ci/run's aarch64 step when it ran first).
+# Takes ~2 minutes on 2 cores; `--features train`, as .ci/run's aarch64 step, so the cross build is reused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rustup target add aarch64-unknown-linux-gnu >/dev/null
@@ -18,7 +18,7 @@ for cpu in cortex-a57 cortex-a76; do
   echo "--- kernel battery on qemu -cpu $cpu"
   log="$(mktemp)"
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $cpu -L /usr/aarch64-linux-gnu" \
-    cargo test --release --target aarch64-unknown-linux-gnu --test conv --test visual --test kernels_env \
+    cargo test --release --features train --target aarch64-unknown-linux-gnu --test conv --test visual --test kernels_env \
     -- --nocapture 2>&1 | tee "$log"
   # The battery prints the levels it ran: make sure the emulated CPU got the ones it should.
   case "$cpu" in

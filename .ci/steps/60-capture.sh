@@ -28,5 +28,7 @@ fi
 
 cargo clippy --all-targets --release --features capture -- -D warnings
 CI=true AVF_BEL_REQUIRE_GST=1 cargo test --release --features capture \
-  --test capture_alsa --test capture_convert --test capture_sources \
-  --test daemon_signals --test link_daemon --test link_stream
+  --test capture_alsa --test capture_convert --test capture_sources --test link_daemon --test link_stream
+# One test at a time: `live::sigint_while_reading_alsa` was seen to stall in ALSA's open when the signal tests run in
+# parallel (about 4 runs in 10 here; the cause is not found yet), never when run alone.
+CI=true cargo test --release --features capture --test daemon_signals -- --test-threads=1

@@ -145,6 +145,62 @@ fn main() {
         write("y4m", &format!("{name}-4x3-to-9x7"), &[&[9, 7, 0, 0][..], &f].concat());
     }
 
+    // Streaming readers: 8 bytes seeding the chunk sizes, then a stream (the Y4M one in three colour spaces, a
+    // FRAME line with parameters); the PCM one with a mode byte first: WAV (sized data, streamed data of size 0,
+    // an extra chunk before the data) or headerless s16le.
+    let mut y4m_stream = y4m_bytes(&luma, 8, 6, 30);
+    y4m_stream.extend_from_slice(b"FRAME Ixyz\n");
+    y4m_stream.extend((0..8 * 6 * 3 / 2).map(|i| i as u8));
+    for (i, seed) in [1u64, 77, 4242].into_iter().enumerate() {
+        write("y4m_stream", &format!("420-seed{i}"), &[&seed.to_le_bytes()[..], &y4m_stream].concat());
+    }
+    let mut mono = b"YUV4MPEG2 W5 H2 F15:1 Cmono\n".to_vec();
+    for k in 0..3u8 {
+        mono.extend_from_slice(b"FRAME\n");
+        mono.extend((0..10u8).map(|i| i * 9 + k));
+    }
+    write("y4m_stream", "mono", &[&9u64.to_le_bytes()[..], &mono].concat());
+    let streamed = {
+        let mut b = wav(1, 16, 2, 24);
+        b[40..44].copy_from_slice(&0u32.to_le_bytes()); // data size 0: read to the end, as arecord writes on a pipe
+        b
+    };
+    let with_list = {
+        let b = wav(1, 24, 1, 20);
+        let mut out = b[..36].to_vec();
+        out.extend_from_slice(b"LIST\x05\0\0\0hello\0"); // an odd-sized chunk to skip (and its pad byte)
+        out.extend_from_slice(&b[36..]);
+        out
+    };
+    let raw: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37)).collect();
+    for (name, mode, bytes) in [
+        ("wav-s16-stereo", [0u8, 0, 0, 0], wav(1, 16, 2, 32)),
+        ("wav-s16-streamed", [0, 0, 0, 0], streamed),
+        ("wav-u8", [0, 0, 0, 0], wav(1, 8, 1, 40)),
+        ("wav-s24-list", [0, 0, 0, 0], with_list),
+        ("wav-float", [0, 0, 0, 0], wav(3, 32, 2, 12)),
+        ("raw-s16-stereo", [1, 0x10, 0x07, 1], raw),
+    ] {
+        write("pcm_stream", name, &[&mode[..], &5u64.to_le_bytes()[..], &bytes].concat());
+    }
+
+    // Input URIs, every scheme and option.
+    for (i, u) in [
+        "synth://happy",
+        "file:///home/robot/clip.y4m?end=follow",
+        "file:///tmp/mic.raw?format=s16le&rate=16000&channels=2",
+        "pipe:gst-launch-1.0 -q v4l2src ! fdsink",
+        "pipe:s16le:48000:2:arecord -t raw -f S16_LE",
+        "csi://0?width=1280&height=720&fps=30",
+        "v4l2:///dev/video0",
+        "alsa://plughw:1,0",
+    ]
+    .iter()
+    .enumerate()
+    {
+        write("source_uri", &format!("uri{i}"), u.as_bytes());
+    }
+
     // Structured targets (`arbitrary`): random bytes decode to random operation lists and configurations.
     let mut rng = SplitMix64(14);
     for (target, sizes) in [("pipeline_input", [256usize, 2048]), ("model_config", [128, 512])] {

@@ -75,17 +75,22 @@ impl Y4mHeader {
 pub fn parse_y4m_header(line: &[u8]) -> Result<Y4mHeader, StreamError> {
     let text = std::str::from_utf8(line).map_err(|_| StreamError("Y4M header is not text".into()))?;
     let mut tags = text.split(' ').filter(|t| !t.is_empty());
-    if tags.next() != Some("YUV4MPEG2") {
+    // The signature opens the line (no leading blanks): the streaming check before a whole line has arrived looks
+    // at the first bytes, and a stream must not pass or fail depending on how its bytes were split.
+    if !text.starts_with("YUV4MPEG2") || tags.next() != Some("YUV4MPEG2") {
         let shown: String = text.chars().take(20).collect();
         return err(format!("not a YUV4MPEG2 stream (starts with {shown:?})"));
     }
     let (mut w, mut h, mut rate, mut colour) = (0usize, 0usize, None, "420jpeg".to_string());
     for t in tags {
-        let (k, v) = t.split_at(1);
+        // The first character (not byte: a header may hold any UTF-8, and splitting inside a character panics).
+        let mut chars = t.chars();
+        let k = chars.next();
+        let v = chars.as_str();
         match k {
-            "W" => w = v.parse().map_err(|_| StreamError(format!("Y4M width `{v}` is not a number")))?,
-            "H" => h = v.parse().map_err(|_| StreamError(format!("Y4M height `{v}` is not a number")))?,
-            "F" => {
+            Some('W') => w = v.parse().map_err(|_| StreamError(format!("Y4M width `{v}` is not a number")))?,
+            Some('H') => h = v.parse().map_err(|_| StreamError(format!("Y4M height `{v}` is not a number")))?,
+            Some('F') => {
                 let r = v.split_once(':').and_then(|(n, d)| Some((n.parse::<u32>().ok()?, d.parse::<u32>().ok()?)));
                 match r {
                     Some((n, d)) if n > 0 && d > 0 => rate = Some((n, d)),
@@ -94,7 +99,7 @@ pub fn parse_y4m_header(line: &[u8]) -> Result<Y4mHeader, StreamError> {
                     None => return err(format!("Y4M frame rate `F{v}` is not N:D")),
                 }
             }
-            "C" => colour = v.to_string(),
+            Some('C') => colour = v.to_string(),
             _ => {} // interlacing, aspect, comments: irrelevant to luma
         }
     }

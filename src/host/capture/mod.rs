@@ -4,8 +4,9 @@
 //! rings: it never waits on a camera, a microphone, a pipe or a file.
 //!
 //! A source that fails (device missing, child process exited, writer gone) is reopened with exponential backoff
-//! (0.25 s doubling to 5 s); a source whose *format* is wrong (bad header, unsupported pixel format) fails once with
-//! a message naming the URI and what was found. Every wait inside a source is bounded (≤ 100 ms slices), so a stop
+//! (0.25 s doubling to 5 s); so is a byte stream (`file://`, `pipe:`) holding malformed data, since its next writer
+//! may send a good one, and a reader that panics (contained on its thread). A device or stimulus whose *format* is
+//! wrong (unsupported pixel format, unknown stimulus) fails once with a message naming the URI and what was found. Every wait inside a source is bounded (≤ 100 ms slices), so a stop
 //! request ends the thread promptly, killing child processes that ignore SIGTERM.
 //!
 //! URIs: see [`uri`]. Time resampling to the model's frame rate happens on the inference side ([`frames::Retimer`]),
@@ -77,7 +78,8 @@ pub struct SynthOptions {
 pub enum CaptureError {
     /// Retry later: the device, file or writer is absent, a child exited, a read failed.
     Io(String),
-    /// Do not retry: the data is not in a format this reader takes (the message says what was found).
+    /// The data is not in a format this reader takes (the message says what was found): retried with backoff for
+    /// byte streams whose writer can change, final for devices and stimuli.
     Format(String),
 }
 
@@ -360,11 +362,27 @@ pub(crate) enum Outcome {
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// The text of a caught panic's payload (`panic!` with a literal or a formatted message), for the operator.
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Run `attempt` until stopped, ended or failed for good, reopening with backoff after errors.
+///
+/// A panic inside an attempt (a bug in a reader, never expected: the fuzz targets look for them) is contained here:
+/// the capture thread survives, the status says what happened and the source is reopened with backoff like after an
+/// I/O error, while the daemon's samples go on flagged. Malformed data in a byte stream whose writer can change
+/// (`file://`, `pipe:`: a FIFO's next writer, a file replaced, a command restarted) is retried the same way, with
+/// the message naming what was found; a wrong format from a device or a stimulus name (`retry_format` false) will
+/// not change by itself and fails for good.
 fn supervise<T, S>(
     shared: &Shared<T>,
     uri: &str,
     sink: &mut S,
+    retry_format: bool,
     mut attempt: impl FnMut(&mut S) -> Result<Outcome, CaptureError>,
 ) where
     S: Delivered,
@@ -375,27 +393,31 @@ fn supervise<T, S>(
             return;
         }
         sink.reset_delivered();
-        match attempt(sink) {
-            Ok(Outcome::Stopped) => return,
-            Ok(Outcome::Ended) => {
+        // Unwind boundary: after a panic the attempt's own state is dropped and a fresh attempt starts from the
+        // sink's shared ring and status, which stay consistent (their locks tolerate poisoning).
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attempt(&mut *sink)));
+        let retry = match result {
+            Ok(Ok(Outcome::Stopped)) => return,
+            Ok(Ok(Outcome::Ended)) => {
                 shared.set_status(Status::Ended);
                 return;
             }
-            Err(CaptureError::Format(m)) => {
+            Ok(Err(CaptureError::Format(m))) if retry_format => format!("malformed stream: {m}"),
+            Ok(Err(CaptureError::Format(m))) => {
                 shared.set_status(Status::Failed(format!("input {uri}: {m}")));
                 return;
             }
-            Err(CaptureError::Io(m)) => {
-                if sink.was_delivered() {
-                    backoff = BACKOFF_FIRST; // it worked for a while: start the backoff again
-                }
-                shared.set_status(Status::Retrying(m));
-                if !fdio::sleep_unless(&shared.stop, backoff) {
-                    return;
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
+            Ok(Err(CaptureError::Io(m))) => m,
+            Err(p) => format!("its reader panicked ({}), a bug to report; the source is reopened", panic_text(&*p)),
+        };
+        if sink.was_delivered() {
+            backoff = BACKOFF_FIRST; // it worked for a while: start the backoff again
         }
+        shared.set_status(Status::Retrying(retry));
+        if !fdio::sleep_unless(&shared.stop, backoff) {
+            return;
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -436,7 +458,12 @@ fn start<T: Send + 'static>(
     let s2 = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
         .name(format!("capture {}", uri.chars().take(40).collect::<String>()))
-        .spawn(move || body(&s2))
+        .spawn(move || {
+            // A panic outside `supervise` (while setting a source up) ends this source, never the process.
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&s2))) {
+                s2.set_status(Status::Failed(format!("capture thread panicked: {}", panic_text(&*p))));
+            }
+        })
         .map_err(|e| format!("input {uri}: cannot start its capture thread: {e}"))?;
     Ok(Capture { uri: uri.to_string(), shared, thread: Some(thread) })
 }
@@ -449,19 +476,21 @@ pub fn open_video(uri: &str, input: &ModelInput, synth: &SynthOptions) -> Result
     start(uri, VIDEO_RING, move |shared: &Shared<Vec<u8>>| {
         let mut sink = VideoSink { shared, width: input.width, height: input.height, shaper: None, delivered: false };
         match src {
-            SourceUri::Synth(name) => supervise(shared, &u, &mut sink, |s| synth::video(&name, &input, &synth, s)),
+            SourceUri::Synth(name) => {
+                supervise(shared, &u, &mut sink, false, |s| synth::video(&name, &input, &synth, s))
+            }
             SourceUri::File { path, at_end, .. } => {
-                supervise(shared, &u, &mut sink, |s| stream::file_video(&path, at_end, &input, s))
+                supervise(shared, &u, &mut sink, true, |s| stream::file_video(&path, at_end, &input, s))
             }
             SourceUri::Pipe { command, .. } => {
-                supervise(shared, &u, &mut sink, |s| stream::pipe_video(&command, &input, &shared.child, s))
+                supervise(shared, &u, &mut sink, true, |s| stream::pipe_video(&command, &input, &shared.child, s))
             }
             SourceUri::Csi { sensor, width, height, fps } => {
                 let command = SourceUri::csi_command(sensor, width, height, fps);
-                supervise(shared, &u, &mut sink, |s| stream::pipe_video(&command, &input, &shared.child, s))
+                supervise(shared, &u, &mut sink, true, |s| stream::pipe_video(&command, &input, &shared.child, s))
             }
             #[cfg(feature = "capture")]
-            SourceUri::V4l2(path) => supervise(shared, &u, &mut sink, |s| v4l2::capture(&path, &input, s)),
+            SourceUri::V4l2(path) => supervise(shared, &u, &mut sink, false, |s| v4l2::capture(&path, &input, s)),
             other => shared.set_status(Status::Failed(format!("input {u}: {other:?} does not give video"))),
         }
     })
@@ -475,16 +504,69 @@ pub fn open_audio(uri: &str, input: &ModelInput, synth: &SynthOptions) -> Result
     start(uri, AUDIO_RING, move |shared: &Shared<Vec<f32>>| {
         let mut sink = AudioSink { shared, rate: input.sample_rate, conv: None, out: Vec::new(), delivered: false };
         match src {
-            SourceUri::Synth(name) => supervise(shared, &u, &mut sink, |s| synth::audio(&name, &input, &synth, s)),
+            SourceUri::Synth(name) => {
+                supervise(shared, &u, &mut sink, false, |s| synth::audio(&name, &input, &synth, s))
+            }
             SourceUri::File { path, at_end, raw } => {
-                supervise(shared, &u, &mut sink, |s| stream::file_audio(&path, at_end, raw, s))
+                supervise(shared, &u, &mut sink, true, |s| stream::file_audio(&path, at_end, raw, s))
             }
             SourceUri::Pipe { command, raw } => {
-                supervise(shared, &u, &mut sink, |s| stream::pipe_audio(&command, raw, &shared.child, s))
+                supervise(shared, &u, &mut sink, true, |s| stream::pipe_audio(&command, raw, &shared.child, s))
             }
             #[cfg(feature = "capture")]
-            SourceUri::Alsa(device) => supervise(shared, &u, &mut sink, |s| alsa::capture(&device, &input, s)),
+            SourceUri::Alsa(device) => supervise(shared, &u, &mut sink, false, |s| alsa::capture(&device, &input, s)),
             other => shared.set_status(Status::Failed(format!("input {u}: {other:?} does not give audio"))),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that panics (a bug) is contained on its capture thread: the status says so, the source is reopened
+    /// with backoff, and a later attempt that works delivers again.
+    #[test]
+    fn a_panicking_reader_is_contained_reported_and_reopened() {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&attempts);
+        let cap = start("test://panics", 4, move |shared: &Shared<Vec<u8>>| {
+            let mut sink = VideoSink { shared, width: 2, height: 2, shaper: None, delivered: false };
+            supervise(shared, "test://panics", &mut sink, true, |s| {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("reader bug at byte 36");
+                }
+                s.frame(&[1, 2, 3, 4], 2, 2, 2, 1);
+                while !s.stopped() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(Outcome::Stopped)
+            })
+        })
+        .unwrap();
+        let t = Instant::now();
+        let mut retried = None;
+        while t.elapsed() < Duration::from_secs(5) && cap.last_ts().is_none() {
+            if let Status::Retrying(m) = cap.status() {
+                retried = Some(m);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let m = retried.expect("the panic was reported as a retry");
+        assert!(m.contains("panicked") && m.contains("reader bug at byte 36"), "{m}");
+        assert!(cap.last_ts().is_some(), "the reopened source never delivered: {:?}", cap.status());
+        assert_eq!(cap.status(), Status::Running);
+        assert!(attempts.load(Ordering::SeqCst) >= 2);
+    }
+
+    /// A panic outside the retry loop ends that source only, with a message.
+    #[test]
+    fn a_panic_while_setting_up_fails_the_source_not_the_process() {
+        let cap = start("test://setup", 4, |_: &Shared<Vec<u8>>| panic!("setup bug")).unwrap();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) && !matches!(cap.status(), Status::Failed(_)) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(cap.status(), Status::Failed("capture thread panicked: setup bug".into()));
+    }
 }

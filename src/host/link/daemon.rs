@@ -276,16 +276,56 @@ struct Held {
     confidence: f32,
 }
 
+/// Rewards applied per second at most, sustained; a burst of this many is allowed at once. A robot rewards an
+/// observed reaction, about once a second: a peer sending more (a bug, a flood) cannot drive BEL's weights to their
+/// bounds in a moment or wear the storage out with state saves. Rewards over the limit are refused and counted.
+pub const MAX_REWARDS_PER_SECOND: f64 = 20.0;
+
+/// How often (seconds) the daemon tells the operator what it refused from its peers, at most.
+const COMPLAIN_EVERY: f64 = 10.0;
+
 /// BEL learning from rewards, and the state file.
 struct Learning {
     updates: u32,
     unsaved: bool,
     last_reward: Option<f64>,
+    /// Token bucket of [`MAX_REWARDS_PER_SECOND`]: rewards that may be applied now, and when it was filled.
+    tokens: f64,
+    filled_at: f64,
+    /// Refused since the last complaint: out-of-range rewards, rewards over the rate, junk messages.
+    invalid: u64,
+    limited: u64,
+    junk: u64,
+    complained_at: Option<f64>,
 }
 
 impl Learning {
+    /// Tell the operator what peers sent that was refused: at once the first time, then at most every
+    /// [`COMPLAIN_EVERY`] seconds, so a flood of junk cannot flood the log.
+    fn complain(&mut self, t: f64) {
+        if self.invalid + self.limited + self.junk == 0 || self.complained_at.is_some_and(|c| t - c < COMPLAIN_EVERY) {
+            return;
+        }
+        eprintln!(
+            "warning: refused from robots since the last report: {} reward(s) with values outside 0–1 or not finite,              {} reward(s) over the rate limit ({MAX_REWARDS_PER_SECOND}/s), {} message(s) that are not valid              protocol messages (bad version, bad payload, bad CRC, oversized)",
+            self.invalid, self.limited, self.junk
+        );
+        (self.invalid, self.limited, self.junk) = (0, 0, 0);
+        self.complained_at = Some(t);
+    }
+
     fn load(backend: &mut dyn Backend, o: &ServeOptions) -> Learning {
-        let mut l = Learning { updates: 0, unsaved: false, last_reward: None };
+        let mut l = Learning {
+            updates: 0,
+            unsaved: false,
+            last_reward: None,
+            tokens: MAX_REWARDS_PER_SECOND,
+            filled_at: 0.0,
+            invalid: 0,
+            limited: 0,
+            junk: 0,
+            complained_at: None,
+        };
         let Some(path) = &o.state else { return l };
         let hash = backend.model_hash();
         match state::load(path) {
@@ -319,11 +359,21 @@ impl Learning {
         }
     }
 
-    /// Apply the valid rewards among `incoming`; refused ones are counted.
+    /// Apply the valid rewards among `incoming`, at most [`MAX_REWARDS_PER_SECOND`]; refused ones are counted.
     fn apply(&mut self, incoming: &[Message], t: f64, backend: &mut dyn Backend, o: &ServeOptions, stats: &mut Stats) {
+        self.tokens =
+            (self.tokens + (t - self.filled_at).max(0.0) * MAX_REWARDS_PER_SECOND).min(MAX_REWARDS_PER_SECOND);
+        self.filled_at = t;
         for m in incoming {
             if let Message::Reward(r) = m {
-                if valid_reward(r) && backend.learn(&r.reward).is_ok() {
+                if !valid_reward(r) {
+                    self.invalid += 1;
+                    stats.refused += 1;
+                } else if self.tokens < 1.0 {
+                    self.limited += 1;
+                    stats.refused += 1;
+                } else if backend.learn(&r.reward).is_ok() {
+                    self.tokens -= 1.0;
                     self.updates = self.updates.wrapping_add(1);
                     stats.rewards += 1;
                     self.last_reward = Some(t);
@@ -332,6 +382,7 @@ impl Learning {
                         self.save(backend, o);
                     }
                 } else {
+                    self.invalid += 1;
                     stats.refused += 1;
                 }
             }
@@ -499,8 +550,11 @@ pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, Strin
         // Rewards (the step applies to the read-out BEL last computed).
         outs.accept();
         incoming.clear();
+        let refused_before = stats.refused;
         outs.incoming(&mut incoming, &mut stats.refused);
+        learning.junk += stats.refused - refused_before;
         learning.apply(&incoming, t, backend, o, &mut stats);
+        learning.complain(t);
 
         // Read out.
         let facts = TickFacts {

@@ -37,6 +37,10 @@ fn seqpacket_socket(nonblocking: bool) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Mode of the daemon's socket file: owner and group may connect (connecting needs write permission), others not.
+/// The group is the daemon's (the unit's `Group=`; see `boards/README.md`), so robot processes are let in by group.
+pub const SOCKET_MODE: u32 = 0o660;
+
 /// A listening socket; the socket file is removed when it is dropped.
 pub struct Listener {
     fd: OwnedFd,
@@ -44,8 +48,8 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Bind and listen at `path` (non-blocking). A stale socket file left by a dead daemon is replaced; any other
-    /// kind of file there is an error.
+    /// Bind and listen at `path` (non-blocking), the file's mode set to [`SOCKET_MODE`]. A stale socket file left
+    /// by a dead daemon is replaced; any other kind of file there is an error.
     pub fn bind(path: &Path) -> io::Result<Listener> {
         use std::os::unix::fs::FileTypeExt;
         if let Ok(m) = std::fs::symlink_metadata(path) {
@@ -61,6 +65,15 @@ impl Listener {
         let fd = seqpacket_socket(true)?;
         // SAFETY: `addr` is a valid sockaddr_un of length `len`.
         cvt(unsafe { libc::bind(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) })?;
+        // Restrict the file before anyone can be accepted (listen(2) comes after): the mode bind(2) gave depends on
+        // the umask, which may let every local user connect.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE)) {
+                let _ = std::fs::remove_file(path);
+                return Err(e);
+            }
+        }
         // SAFETY: listen(2) on our own socket.
         cvt(unsafe { libc::listen(fd.as_raw_fd(), 16) })?;
         Ok(Listener { fd, path: path.to_path_buf() })
