@@ -2,6 +2,8 @@
 //! a typed error (or a valid result), never a panic. Add one test per crash, named after the target, with the bytes
 //! inline and where they came from.
 
+mod common;
+
 use avf_bel::media::{read_y4m, MediaError};
 
 /// Target `media` (now `y4m`), found in seconds: a header token that starts with a multi-byte UTF-8 character made
@@ -35,8 +37,7 @@ fn y4m_36_byte_case_through_avf_bel_run() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.y4m");
     std::fs::write(&path, Y4M_36).unwrap();
-    let out =
-        std::process::Command::new(env!("CARGO_BIN_EXE_avf-bel")).args(["run", "--video"]).arg(&path).output().unwrap();
+    let out = common::command().args(["run", "--video"]).arg(&path).output().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a bad file must fail the command");
@@ -146,10 +147,10 @@ fn y4m_36_byte_case_through_avf_bel_serve() {
     std::fs::create_dir_all(&dir).unwrap();
     let (weights, video) = (dir.join("tiny.avfw"), dir.join("bad.y4m"));
     std::fs::write(&video, Y4M_36).unwrap();
-    let bin = env!("CARGO_BIN_EXE_avf-bel");
-    let init = std::process::Command::new(bin).args(["init", "--config", "tiny", "--out"]).arg(&weights).output();
+    // Through cargo's runner when the tests run under one (aarch64 under qemu).
+    let init = common::command().args(["init", "--config", "tiny", "--out"]).arg(&weights).output();
     assert!(init.unwrap().status.success());
-    let out = std::process::Command::new(bin)
+    let out = common::command()
         .args(["serve", "--json", "--duration", "1.5", "--rate", "20", "--audio", "synth://happy", "--weights"])
         .arg(&weights)
         .arg("--video")
