@@ -555,6 +555,11 @@ mod tests {
         let m = retried.expect("the panic was reported as a retry");
         assert!(m.contains("panicked") && m.contains("reader bug at byte 36"), "{m}");
         assert!(cap.last_ts().is_some(), "the reopened source never delivered: {:?}", cap.status());
+        // The frame lands in the ring before the status says so: wait for the status too (slow under qemu).
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) && cap.status() != Status::Running {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(cap.status(), Status::Running);
         assert!(attempts.load(Ordering::SeqCst) >= 2);
     }
