@@ -10,7 +10,8 @@
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{
-    AudioConfig, BelConfig, CortexConfig, FusionConfig, Modalities, ModelConfig, Pipeline, VisualConfig, Weights,
+    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, Modalities, ModelConfig, Pipeline, VisualConfig,
+    Weights,
 };
 use avf_bel_fuzz::{check_bel, check_output, frame_from};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -44,6 +45,9 @@ struct Input {
     alpha: f32,
     beta: f32,
     weight_bound: f32,
+    loudness_tau_ms: u16,
+    luma: bool,
+    substitute: bool,
     precision: u8,
     weights_seed: u64,
     tone_hz: u16,
@@ -89,6 +93,7 @@ fuzz_target!(|i: Input| {
             attention: i.attention,
         },
         bel: BelConfig { alpha: i.alpha, beta: i.beta, weight_bound: i.weight_bound },
+        input: InputConfig { loudness_tau_ms: i.loudness_tau_ms, luma: i.luma, substitute: i.substitute },
     };
     if cfg.validate().is_err() {
         return;
