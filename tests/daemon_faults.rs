@@ -15,24 +15,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir("faults")
 }
 
 fn tiny() -> &'static str {
-    static W: OnceLock<String> = OnceLock::new();
-    W.get_or_init(|| {
-        let p = dir().join("tiny.avfw");
-        let out =
-            command().args(["init", "--config", "tiny", "--seed", "3", "--out", p.to_str().unwrap()]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        p.to_str().unwrap().to_string()
-    })
+    common::tiny_weights_file(&dir())
 }
 
 /// A running daemon; killed and reaped on drop.

@@ -10,27 +10,17 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The bound the issue sets.
 const WITHIN: Duration = Duration::from_secs(1);
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-signals-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir("signals")
 }
 
 fn tiny() -> &'static str {
-    static W: OnceLock<String> = OnceLock::new();
-    W.get_or_init(|| {
-        let p = dir().join("tiny.avfw");
-        let out =
-            command().args(["init", "--config", "tiny", "--seed", "3", "--out", p.to_str().unwrap()]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        p.to_str().unwrap().to_string()
-    })
+    common::tiny_weights_file(&dir())
 }
 
 struct Daemon {

@@ -12,25 +12,15 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-link-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir("link")
 }
 
-/// A tiny model (32×32 frames, small cortex): cheap enough for real time even under qemu.
 fn tiny() -> &'static str {
-    static W: OnceLock<String> = OnceLock::new();
-    W.get_or_init(|| {
-        let p = dir().join("tiny.avfw");
-        let out =
-            command().args(["init", "--config", "tiny", "--seed", "3", "--out", p.to_str().unwrap()]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        p.to_str().unwrap().to_string()
-    })
+    common::tiny_weights_file(&dir())
 }
 
 /// `serve` with the tiny model; killed on drop if the test fails before [`finish`] waits for it.

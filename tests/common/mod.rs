@@ -5,7 +5,9 @@ use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::ModelConfig;
 use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::OnceLock;
 
 /// A seeded tiny model as an aligned weights file.
 pub fn tiny_model(seed: u64, precision: Precision) -> (ModelConfig, AlignedBytes) {
@@ -114,4 +116,24 @@ impl Drop for Reaped {
             let _ = c.wait();
         }
     }
+}
+
+/// This test binary's scratch folder, `$TMP/avf-bel-NAME-PID` (created).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("avf-bel-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A tiny seeded model (32×32 frames, small cortex: cheap enough for real time even under qemu), written once per
+/// test binary into `dir` by `avf-bel init`, the way a user makes one; its path.
+pub fn tiny_weights_file(dir: &Path) -> &'static str {
+    static W: OnceLock<String> = OnceLock::new();
+    W.get_or_init(|| {
+        let p = dir.join("tiny.avfw");
+        let out =
+            command().args(["init", "--config", "tiny", "--seed", "3", "--out", p.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        p.to_str().unwrap().to_string()
+    })
 }
