@@ -3,7 +3,7 @@
 //! labelled axes and legends.
 
 use super::Stimulus;
-use crate::host::plot::{caption_style, draw_err, figure, label_style, title_style, PlotError};
+use crate::host::plot::{caption_style, draw_err, figure, label_style, legend, title_style, PlotError};
 use plotters::prelude::*;
 
 /// Thumbnails per row.
@@ -138,14 +138,7 @@ fn piano_roll(
         .map_err(draw_err)?
         .label("time of a thumbnail above")
         .legend(move |(x, y)| PathElement::new([(x + 8, y - 6), (x + 8, y + 6)], tick.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_style())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(draw_err)
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 fn waveform(area: &crate::host::plot::Area<'_>, stim: &Stimulus, seconds: f64) -> Result<(), PlotError> {
@@ -181,12 +174,5 @@ fn waveform(area: &crate::host::plot::Area<'_>, stim: &Stimulus, seconds: f64) -
         .map_err(draw_err)?
         .label("min to max of the samples")
         .legend(move |(x, y)| PathElement::new([(x + 8, y - 6), (x + 8, y + 6)], ink.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_style())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(draw_err)
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }

@@ -2,7 +2,7 @@
 //! scatter panels named by emotion, line charts (loss curves, robustness curves) and heat maps of the BEL weights
 //! with the emotions on their rows. Every figure has a title, labelled axes with units and a legend.
 
-use crate::host::plot::{caption_style, draw_err, figure, label_style, title_style, PlotError};
+use crate::host::plot::{caption_style, draw_err, figure, label_style, legend, title_style, PlotError};
 use plotters::prelude::*;
 
 /// Colours of successive series (colour-blind-safe Okabe–Ito hues).
@@ -72,14 +72,7 @@ pub fn scatter_panels(axes: Axes<'_>, points: &str, series: &[(&str, Vec<(f64, f
                     .legend(|(x, y)| Circle::new((x + 8, y), 3, SERIES_COLOURS[0].filled()));
                 if i == 0 {
                     // One legend for the row of panels: they share markers and line.
-                    chart
-                        .configure_series_labels()
-                        .position(SeriesLabelPosition::LowerRight)
-                        .label_font(label_style())
-                        .background_style(WHITE.mix(0.85))
-                        .border_style(BLACK.mix(0.3))
-                        .draw()
-                        .map_err(draw_err)?;
+                    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
                 }
             }
             Ok(())
@@ -131,26 +124,10 @@ pub fn lines(axes: Axes<'_>, log_y: bool, series: &[(&str, Vec<(f64, f64)>)]) ->
                     .label(*name)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
             }
-            legend(&mut chart)
+            legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
         |_| {},
     )
-}
-
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> Result<(), PlotError>
-where
-    DB::ErrorType: 'static,
-{
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_style())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(|e| PlotError::Draw(e.to_string()))
 }
 
 /// Loss curves: one line per named curve against the optimiser step, MSE on a logarithmic axis.
