@@ -75,6 +75,31 @@ fn pipeline_learning_with_huge_rewards_before_any_inference() {
     assert_bel_bounded(&mut p);
 }
 
+/// Target `pipeline_input` (CI's smoke run, from the seeds in 2 s): a tone of finite but absurd amplitude
+/// (−7.7e29) made the frame energy overflow to ∞ and an audio-only read-out NaN (int8 model). Samples beyond full
+/// scale are now clipped to ±1, as the ADC (and training's augmentation) would. Minimised by `cargo fuzz tmin`.
+#[test]
+fn pipeline_audio_of_absurd_finite_amplitude_reads_out_in_range() {
+    use avf_bel::model::{encode, seeded, Precision};
+    let cfg = avf_bel::ModelConfig::tiny();
+    for precision in [Precision::F32, Precision::F16, Precision::Int8] {
+        let file = avf_bel::weights::writer::AlignedBytes::new(&encode(&cfg, &seeded(&cfg, 1), precision).unwrap());
+        let w = avf_bel::Weights::parse(file.as_bytes()).unwrap();
+        let mut scratch = vec![0.0; avf_bel::Pipeline::scratch_len(&w)];
+        let mut p = avf_bel::Pipeline::new(&w, &mut scratch).unwrap();
+        for amplitude in [-7.707597e29f32, f32::MAX, 3.0e4] {
+            p.reset();
+            let pcm: Vec<f32> = (0..4096).map(|i| amplitude * (i as f32 * 0.07).sin()).collect();
+            p.push_audio(&pcm).unwrap();
+            for o in [p.peek(avf_bel::Modalities::AUDIO).unwrap(), p.infer(avf_bel::Modalities::AUDIO).unwrap()] {
+                for x in o.emotions.iter().chain(std::iter::once(&o.epp)) {
+                    assert!(x.is_finite() && (0.0..=1.0).contains(x), "{precision:?}, amplitude {amplitude}: {o:?}");
+                }
+            }
+        }
+    }
+}
+
 /// Target `state`: a state file with a valid checksum and a finite weight far outside BEL's learning bound
 /// (−778,069.8 in `amygdala[17]`, bound 4) was applied as is. It is now refused, and BEL is left as it was.
 #[test]

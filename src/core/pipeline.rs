@@ -198,7 +198,8 @@ impl<'a> Pipeline<'a> {
         self.visual.push_frame(frame).map(|_| ())
     }
 
-    /// Push mono PCM samples in −1..1 at the configured sample rate; drives the cortex hop by hop.
+    /// Push mono PCM samples in −1..1 at the configured sample rate (beyond ±1 they are clipped, as an ADC would);
+    /// drives the cortex hop by hop.
     pub fn push_audio(&mut self, pcm: &[f32]) -> Result<(), Error> {
         let cortex = &mut self.cortex;
         self.frontend.push(pcm, &mut |f: &FrameFeatures| cortex.step_frame(f))?;

@@ -527,8 +527,8 @@ impl<'s> FrontEnd<'s> {
 
     /// Feed samples; calls `on_frame` once per completed analysis frame; returns how many completed.
     ///
-    /// Samples that are NaN or infinite reject the whole chunk with [`InputError::NonFiniteAudio`], leaving the state
-    /// as it was. After [`Self::finish`], pushes are ignored (returning 0) until [`Self::reset`].
+    /// Samples are full-scale ±1; larger magnitudes are clipped to ±1. Samples that are NaN or infinite reject the
+    /// whole chunk with [`InputError::NonFiniteAudio`], leaving the state as it was. After [`Self::finish`], pushes are ignored (returning 0) until [`Self::reset`].
     pub fn push(&mut self, pcm: &[f32], on_frame: &mut dyn FnMut(&FrameFeatures)) -> Result<usize, Error> {
         if pcm.iter().any(|x| !x.is_finite()) {
             return Err(InputError::NonFiniteAudio.into());
@@ -543,7 +543,12 @@ impl<'s> FrontEnd<'s> {
             let take = (n - self.fill).min(rest.len());
             let lay = self.lay;
             let p = FrontEndRegions::split(self.scratch, &lay).0;
-            p.input[self.fill..self.fill + take].copy_from_slice(&rest[..take]);
+            // Full scale is ±1: beyond it the sample is clipped, as the microphone's ADC (and training's
+            // augmentation) would. This also bounds every later sum: a finite 1e30 would overflow the power
+            // spectrum to ∞ and the mel dB scale to NaN.
+            for (dst, &x) in p.input[self.fill..self.fill + take].iter_mut().zip(&rest[..take]) {
+                *dst = x.clamp(-1.0, 1.0);
+            }
             self.fill += take;
             rest = &rest[take..];
             if self.fill == n {
