@@ -3,7 +3,7 @@
 # cargo-fuzz passes: sanitizer-coverage, AddressSanitizer). Run from anywhere; see fuzz/README.md.
 #
 #   fuzz/run.sh build                      build every target (cargo fuzz list)
-#   fuzz/run.sh smoke SECONDS [TARGET…]    each target for SECONDS from its committed seeds (CI)
+#   fuzz/run.sh smoke SECONDS [TARGET…]    each target for SECONDS from its committed seeds, fixed seed (CI)
 #   fuzz/run.sh campaign RUNS [TARGET…]    each target for RUNS executions (-runs), growing fuzz/corpus/TARGET
 #
 # Every run starts from fuzz/seeds/TARGET (committed) plus fuzz/corpus/TARGET (git-ignored, kept between runs).
@@ -23,7 +23,9 @@ mode="${1:-}"
 shift || true
 case "$mode" in
   build) cargo fuzz build; exit 0 ;;
-  smoke) limit=(-max_total_time="${1:?seconds}") ;;
+  # The smoke run is a regression check, so it is reproducible: libFuzzer's random seed is fixed (FUZZ_SEED, 1 by
+  # default), and a failure in CI is the same failure here. Campaigns draw a fresh seed each run, to explore.
+  smoke) limit=(-max_total_time="${1:?seconds}" -seed="${FUZZ_SEED:-1}") ;;
   campaign) limit=(-runs="${1:?runs}") ;;
   *) sed -n "2,11p" "$0"; exit 2 ;;
 esac
