@@ -664,3 +664,68 @@ fn sigterm_saves_the_learned_state_and_exits_cleanly() {
     assert_eq!(state::load(&st).expect("state saved on SIGTERM").updates, 3);
     assert!(!sock.exists());
 }
+
+/// Read frames from a pseudo-terminal's master until `want` samples arrived or `secs` passed; their sequence numbers.
+fn serial_samples(master: &std::fs::File, want: usize, secs: f64) -> Vec<u32> {
+    let mut master = master.try_clone().unwrap();
+    set_nonblocking(&master);
+    let (mut dec, mut buf, mut seqs) = (MessageDecoder::new(), [0u8; 1024], Vec::new());
+    let t = Instant::now();
+    while seqs.len() < want && t.elapsed().as_secs_f64() < secs {
+        match master.read(&mut buf) {
+            Ok(n) if n > 0 => decode_stream(&mut dec, &buf[..n], |r| {
+                if let Ok(Message::Sample(s)) = r {
+                    seqs.push(s.seq);
+                }
+            }),
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    seqs
+}
+
+/// A USB serial adapter unplugged and plugged back, as udev shows it: a stable name (a symlink, like
+/// `/dev/serial/by-id/…`) that points at the new device once it is back. Here the devices are pseudo-terminals:
+/// closing the first one hangs the daemon's side up, and the link then points at a second one. The daemon must keep
+/// serving (JSON on stdout), say the port is gone, reopen it by its name and send frames on the new device.
+#[test]
+fn a_serial_device_that_disappears_is_reopened_when_it_returns() {
+    let link = dir().join("ttyROBOT");
+    let _ = std::fs::remove_file(&link);
+    let first = open_pty().unwrap();
+    std::os::unix::fs::symlink(&first.path, &link).unwrap();
+    let daemon = serve(&[
+        "--audio",
+        "synth://happy",
+        "--serial",
+        link.to_str().unwrap(),
+        "--json",
+        "--rate",
+        "20",
+        "--duration",
+        "600",
+    ]);
+    let before = serial_samples(&first.master, 5, 60.0);
+    assert!(before.len() >= 5, "no samples on the first device: {before:?}");
+    drop(first); // unplugged: the daemon's side hangs up
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = open_pty().unwrap();
+    let tmp = dir().join("ttyROBOT.new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&second.path, &tmp).unwrap();
+    std::fs::rename(&tmp, &link).unwrap(); // plugged back, under the same name
+    let after = serial_samples(&second.master, 5, 60.0);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
+    let (code, out, err) = finish(daemon);
+    assert_eq!(code, 0, "{err}");
+    assert!(after.len() >= 5, "no samples on the device after it came back: {after:?}\n{err}");
+    let last_before = *before.last().unwrap();
+    assert!(after.iter().all(|&s| s > last_before), "stale frames on the new device: {before:?} then {after:?}");
+    assert!(err.contains("reopening it every second") && err.contains(": back"), "not reported: {err}");
+    // Serving went on while the port was away: every sample on stdout, no gap in the sequence.
+    let seqs: Vec<u32> =
+        out.lines().filter(|l| l.contains("\"sample\"")).map(|l| json_field(l, "seq").parse().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "stdout skipped samples");
+    assert!(seqs.last().is_some_and(|&l| l >= after[0]), "stdout stopped while the port was away");
+}

@@ -15,7 +15,7 @@
 use super::clock::{Pacer, Window};
 use super::inputs::{Fed, Inputs};
 use super::notify::Notifier;
-use super::publish::{Histogram, Outputs};
+use super::publish::{Histogram, Outputs, SerialLink};
 use super::serial::Serial;
 use super::socket::Listener;
 use super::state::{self, StateError};
@@ -474,12 +474,16 @@ pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, Strin
         None => None,
     };
     let serial = match o.serial_port() {
-        Some(p) => Some(Serial::open(p, o.baud).map_err(|e| {
-            format!(
-                "serial {}: {e} (no serial port here? `--serial none` or `serial = \"\"` turns it off)",
-                p.display()
-            )
-        })?),
+        Some(p) => Some(SerialLink::new(
+            Serial::open(p, o.baud).map_err(|e| {
+                format!(
+                    "serial {}: {e} (no serial port here? `--serial none` or `serial = \"\"` turns it off)",
+                    p.display()
+                )
+            })?,
+            p,
+            o.baud,
+        )),
         None => None,
     };
     let mut outs = Outputs::new(listener, serial, o.queue, o.json);
@@ -548,10 +552,12 @@ pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, Strin
         }
 
         // Rewards (the step applies to the read-out BEL last computed).
-        outs.accept();
         incoming.clear();
         let refused_before = stats.refused;
-        outs.incoming(&mut incoming, &mut stats.refused);
+        outs.guarded("taking subscribers and reading rewards", |outs| {
+            outs.accept();
+            outs.incoming(&mut incoming, &mut stats.refused);
+        });
         learning.junk += stats.refused - refused_before;
         learning.apply(&incoming, t, backend, o, &mut stats);
         learning.complain(t);
@@ -583,7 +589,7 @@ pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, Strin
             _ => (None, capture_ns),
         };
         let sample = make_sample(seq, cap, values, d, hash);
-        outs.publish(&Message::Sample(sample));
+        outs.guarded("publishing a sample", |outs| outs.publish(&Message::Sample(sample)));
         let written = monotonic_ns();
         seq = seq.wrapping_add(1);
         stats.samples += 1;
@@ -611,7 +617,7 @@ pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, Strin
                 model_hash: hash,
             };
             hb_seq = hb_seq.wrapping_add(1);
-            outs.publish(&Message::Heartbeat(hb));
+            outs.guarded("publishing a heartbeat", |outs| outs.publish(&Message::Heartbeat(hb)));
         }
         if let (Some(every), Some(n)) = (watchdog_every, &notifier) {
             if t >= next_watchdog {
@@ -629,7 +635,8 @@ pub fn serve(backend: &mut dyn Backend, o: &ServeOptions) -> Result<Stats, Strin
     if learning.unsaved {
         learning.save(backend, o);
     }
-    outs.flush();
+    outs.guarded("flushing at shutdown", Outputs::flush);
+    stats.transport_panics = outs.panics();
     stats.seconds = pacer.elapsed();
     stats.late = pacer.late();
     stats.dropped = outs.dropped();

@@ -74,6 +74,8 @@ pub struct Stats {
     pub rewards: u64,
     /// Rewards or frames refused (out of range, bad CRC, bad payload).
     pub refused: u64,
+    /// Panics caught in the transports (a bug: each is reported on stderr, and serving went on).
+    pub transport_panics: u64,
 }
 
 impl Stats {
@@ -91,7 +93,7 @@ impl Stats {
         format!(
             "stats: samples={} fresh={} no_estimate={} seconds={:.2} rate={:.2}/s latency_p50_ms={:.3} \
              latency_p99_ms={:.3} latency_max_ms={:.3} dropped={} capture_dropped={} late_ticks={} rewards={} \
-             refused={}",
+             refused={} transport_panics={}",
             self.samples,
             self.fresh,
             self.no_estimate,
@@ -104,7 +106,8 @@ impl Stats {
             self.capture_dropped,
             self.late,
             self.rewards,
-            self.refused
+            self.refused,
+            self.transport_panics
         )
     }
 }
@@ -146,23 +149,73 @@ struct Subscriber {
     dropped: u64,
 }
 
+/// The serial port as the daemon keeps it: a port that disappears (a USB adapter unplugged, the peer hanging up)
+/// is closed, said once on stderr, and reopened from the same path once a second until it is back; meanwhile
+/// frames queue (the oldest dropped and counted) and the daemon goes on serving its other outputs.
+pub(crate) struct SerialLink {
+    path: std::path::PathBuf,
+    baud: u32,
+    port: Option<Serial>,
+    /// When to try reopening a lost port next.
+    retry_at: std::time::Instant,
+    /// Why the port was lost (printed once), while it is.
+    lost: Option<String>,
+}
+
+impl SerialLink {
+    /// How often a lost port is reopened.
+    const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// The link over an open port (`path` and `baud` are what it was opened with, for reopening).
+    pub(crate) fn new(port: Serial, path: &std::path::Path, baud: u32) -> SerialLink {
+        SerialLink { path: path.to_path_buf(), baud, port: Some(port), retry_at: std::time::Instant::now(), lost: None }
+    }
+
+    /// Close the port after `why` (an I/O error, a hang-up); it is reopened by [`Self::port`].
+    fn lose(&mut self, why: String) {
+        if self.port.take().is_some() {
+            eprintln!("warning: serial {}: {why}; reopening it every second", self.path.display());
+            self.lost = Some(why);
+            self.retry_at = std::time::Instant::now() + Self::RETRY;
+        }
+    }
+
+    /// The open port, reopening a lost one when its retry is due; whether it was just reopened.
+    fn port(&mut self) -> (Option<&Serial>, bool) {
+        let mut reopened = false;
+        if self.port.is_none() && std::time::Instant::now() >= self.retry_at {
+            match Serial::open(&self.path, self.baud) {
+                Ok(p) => {
+                    eprintln!("serial {}: back", self.path.display());
+                    self.port = Some(p);
+                    self.lost = None;
+                    reopened = true;
+                }
+                Err(_) => self.retry_at = std::time::Instant::now() + Self::RETRY,
+            }
+        }
+        (self.port.as_ref(), reopened)
+    }
+}
+
 /// The running daemon's outputs.
 pub(crate) struct Outputs {
     listener: Option<Listener>,
     subs: Vec<Subscriber>,
-    serial: Option<Serial>,
+    serial: Option<SerialLink>,
     serial_queue: VecDeque<([u8; MAX_FRAME], usize)>,
     serial_offset: usize,
     serial_dropped: u64,
     queue: usize,
     decoder: MessageDecoder,
     json: bool,
+    panics: u64,
     #[cfg(feature = "ros2")]
     pub(crate) ros2: Option<super::ros2::Ros2>,
 }
 
 impl Outputs {
-    pub(crate) fn new(listener: Option<Listener>, serial: Option<Serial>, queue: usize, json: bool) -> Outputs {
+    pub(crate) fn new(listener: Option<Listener>, serial: Option<SerialLink>, queue: usize, json: bool) -> Outputs {
         Outputs {
             listener,
             subs: Vec::new(),
@@ -173,9 +226,42 @@ impl Outputs {
             queue,
             decoder: MessageDecoder::new(),
             json,
+            panics: 0,
             #[cfg(feature = "ros2")]
             ros2: None,
         }
+    }
+
+    /// Run one step of the transports (`what` names it for the report). A panic inside — a bug in a transport,
+    /// never expected — is contained here rather than ending the daemon: it is reported on stderr and counted, the
+    /// queued messages are dropped (a half-sent serial frame too: the reader resynchronises on the next) and the
+    /// transports go on with the next tick. Subscribers stay connected.
+    pub(crate) fn guarded<R>(&mut self, what: &str, step: impl FnOnce(&mut Outputs) -> R) -> Option<R> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(self))) {
+            Ok(r) => Some(r),
+            Err(p) => {
+                self.panics += 1;
+                eprintln!(
+                    "error: the transports panicked while {what} ({}), a bug to report; their queues are dropped \
+                     and serving goes on",
+                    crate::host::capture::panic_text(&*p)
+                );
+                for s in &mut self.subs {
+                    s.dropped += s.queue.len() as u64;
+                    s.queue.clear();
+                }
+                self.serial_dropped += self.serial_queue.len() as u64;
+                self.serial_queue.clear();
+                self.serial_offset = 0;
+                self.decoder = MessageDecoder::new();
+                None
+            }
+        }
+    }
+
+    /// Panics [`Self::guarded`] caught.
+    pub(crate) fn panics(&self) -> u64 {
+        self.panics
     }
 
     pub(crate) fn dropped(&self) -> u64 {
@@ -258,20 +344,37 @@ impl Outputs {
             }
             true
         });
-        if let Some(port) = &self.serial {
-            while let Some((f, n)) = self.serial_queue.front() {
-                match port.write(&f[self.serial_offset..*n]) {
-                    Ok(0) => break,
-                    Ok(k) => {
-                        self.serial_offset += k;
-                        if self.serial_offset == *n {
-                            self.serial_queue.pop_front();
-                            self.serial_offset = 0;
-                        }
+        let Some(link) = &mut self.serial else { return };
+        let (port, reopened) = link.port();
+        let Some(port) = port else { return };
+        if reopened && self.serial_offset > 0 {
+            // The frame half written to the old port is lost with it; the reader resynchronises on the next.
+            self.serial_queue.pop_front();
+            self.serial_offset = 0;
+            self.serial_dropped += 1;
+        }
+        let mut failure = None;
+        while let Some((f, n)) = self.serial_queue.front() {
+            match port.write(&f[self.serial_offset..*n]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    self.serial_offset += k;
+                    if self.serial_offset == *n {
+                        self.serial_queue.pop_front();
+                        self.serial_offset = 0;
                     }
-                    Err(_) => break,
+                }
+                Err(e) => {
+                    failure = Some(format!("write failed ({e})"));
+                    break;
                 }
             }
+        }
+        if failure.is_none() && port.hung_up() {
+            failure = Some("the device is gone or hung up".to_string());
+        }
+        if let Some(why) = failure {
+            link.lose(why);
         }
     }
 
@@ -292,20 +395,87 @@ impl Outputs {
             }
             true
         });
-        if let Some(port) = &self.serial {
-            for _ in 0..64 {
-                match port.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => decode_stream(&mut self.decoder, &buf[..n], |r| match r {
-                        Ok(m) => out.push(m),
-                        Err(_) => *refused += 1,
-                    }),
+        if let Some(link) = &mut self.serial {
+            let (port, reopened) = link.port();
+            if reopened {
+                // Bytes of a frame begun on the old port must not prefix the first frame on the new one.
+                self.decoder = MessageDecoder::new();
+            }
+            let mut failure = None;
+            if let Some(port) = port {
+                for _ in 0..64 {
+                    match port.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => decode_stream(&mut self.decoder, &buf[..n], |r| match r {
+                            Ok(m) => out.push(m),
+                            Err(_) => *refused += 1,
+                        }),
+                        Err(e) => {
+                            failure = Some(format!("read failed ({e})"));
+                            break;
+                        }
+                    }
                 }
+            }
+            if let Some(why) = failure {
+                link.lose(why);
             }
         }
         #[cfg(feature = "ros2")]
         if let Some(r) = &self.ros2 {
             r.rewards(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::link::Reward;
+    use crate::host::link::socket::Conn;
+
+    fn sample(seq: u32) -> Message {
+        Message::Sample(Sample { seq, epp: 0.5, ..Sample::default() })
+    }
+
+    /// Samples the subscriber `c` has received so far (their sequence numbers).
+    fn received(c: &Conn) -> Vec<u32> {
+        let mut buf = [0u8; 256];
+        let mut seqs = Vec::new();
+        while let Ok(Recv::Packet(n)) = c.recv(&mut buf, false) {
+            if let Ok(Message::Sample(s)) = Message::decode(&buf[..n]) {
+                seqs.push(s.seq);
+            }
+        }
+        seqs
+    }
+
+    #[test]
+    fn a_panic_in_a_transport_step_is_contained_and_the_outputs_go_on() {
+        let dir = std::env::temp_dir().join(format!("avf-bel-guarded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.sock");
+        let mut outs = Outputs::new(Some(Listener::bind(&path).unwrap()), None, 8, false);
+        let robot = Conn::connect(&path).unwrap();
+        outs.accept();
+        assert_eq!(outs.guarded("publishing", |o| o.publish(&sample(1))), Some(()));
+        // A bug inside a step, after it queued a message: caught, counted, the queue dropped.
+        let r = outs.guarded("publishing", |o| {
+            o.subs[0].queue.push_back(Packet { len: 0, bytes: [0; MAX_PAYLOAD] });
+            panic!("a planted bug");
+        });
+        assert_eq!(r, None);
+        assert_eq!(outs.panics(), 1);
+        assert!(outs.subs.iter().all(|s| s.queue.is_empty()), "the step's half-done work is dropped");
+        // The same subscriber gets what is published after it, and its rewards still come in.
+        assert_eq!(outs.guarded("publishing", |o| o.publish(&sample(2))), Some(()));
+        assert_eq!(received(&robot), vec![1, 2]);
+        let mut b = [0u8; MAX_PAYLOAD];
+        let n = Message::Reward(Reward { seq: 7, ..Reward::default() }).encode(&mut b).unwrap();
+        robot.send(&b[..n]).unwrap();
+        let (mut got, mut refused) = (Vec::new(), 0);
+        outs.guarded("reading rewards", |o| o.incoming(&mut got, &mut refused));
+        assert!(matches!(got.as_slice(), [Message::Reward(r)] if r.seq == 7), "{got:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -96,6 +96,15 @@ impl Serial {
         }
     }
 
+    /// Whether the other end is gone: the device was unplugged (USB adapters), or the terminal hung up (a
+    /// pseudo-terminal's master closed). Reads then return nothing (or EIO) for ever; the port has to be reopened.
+    pub fn hung_up(&self) -> bool {
+        let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: one valid pollfd; a zero timeout does not block.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    }
+
     /// Wait up to `timeout_ms` for bytes to read; whether some are there.
     pub fn wait_readable(&self, timeout_ms: i32) -> io::Result<bool> {
         let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
