@@ -71,11 +71,9 @@ impl<T: Send + 'static> Input<T> {
         match &s {
             Status::Opening(what) if what != "starting" => eprintln!("input {uri}: {what}"),
             Status::Opening(_) => {}
-            Status::Running => {
-                if self.reported.is_some() {
-                    eprintln!("input {uri}: delivering");
-                }
-            }
+            // Said on every start, also when the source was already delivering at the first report: an operator
+            // (and a test) can wait for this line whatever the timing of the capture thread.
+            Status::Running => eprintln!("input {uri}: delivering"),
             Status::Retrying(e) => {
                 eprintln!("warning: input {uri} unavailable ({e}); reopening with backoff, samples flagged degraded")
             }
