@@ -528,7 +528,8 @@ impl<'s> FrontEnd<'s> {
     /// Feed samples; calls `on_frame` once per completed analysis frame; returns how many completed.
     ///
     /// Samples are full-scale ±1; larger magnitudes are clipped to ±1. Samples that are NaN or infinite reject the
-    /// whole chunk with [`InputError::NonFiniteAudio`], leaving the state as it was. After [`Self::finish`], pushes are ignored (returning 0) until [`Self::reset`].
+    /// whole chunk with [`InputError::NonFiniteAudio`], leaving the state as it was. After [`Self::finish`], pushes
+    /// are ignored (returning 0) until [`Self::reset`].
     pub fn push(&mut self, pcm: &[f32], on_frame: &mut dyn FnMut(&FrameFeatures)) -> Result<usize, Error> {
         if pcm.iter().any(|x| !x.is_finite()) {
             return Err(InputError::NonFiniteAudio.into());

@@ -158,8 +158,6 @@ pub(crate) struct SerialLink {
     port: Option<Serial>,
     /// When to try reopening a lost port next.
     retry_at: std::time::Instant,
-    /// Why the port was lost (printed once), while it is.
-    lost: Option<String>,
 }
 
 impl SerialLink {
@@ -168,33 +166,29 @@ impl SerialLink {
 
     /// The link over an open port (`path` and `baud` are what it was opened with, for reopening).
     pub(crate) fn new(port: Serial, path: &std::path::Path, baud: u32) -> SerialLink {
-        SerialLink { path: path.to_path_buf(), baud, port: Some(port), retry_at: std::time::Instant::now(), lost: None }
+        SerialLink { path: path.to_path_buf(), baud, port: Some(port), retry_at: std::time::Instant::now() }
     }
 
     /// Close the port after `why` (an I/O error, a hang-up); it is reopened by [`Self::port`].
-    fn lose(&mut self, why: String) {
+    fn lose(&mut self, why: &str) {
         if self.port.take().is_some() {
             eprintln!("warning: serial {}: {why}; reopening it every second", self.path.display());
-            self.lost = Some(why);
             self.retry_at = std::time::Instant::now() + Self::RETRY;
         }
     }
 
-    /// The open port, reopening a lost one when its retry is due; whether it was just reopened.
-    fn port(&mut self) -> (Option<&Serial>, bool) {
-        let mut reopened = false;
+    /// The open port, reopening a lost one when its retry is due.
+    fn port(&mut self) -> Option<&Serial> {
         if self.port.is_none() && std::time::Instant::now() >= self.retry_at {
             match Serial::open(&self.path, self.baud) {
                 Ok(p) => {
                     eprintln!("serial {}: back", self.path.display());
                     self.port = Some(p);
-                    self.lost = None;
-                    reopened = true;
                 }
                 Err(_) => self.retry_at = std::time::Instant::now() + Self::RETRY,
             }
         }
-        (self.port.as_ref(), reopened)
+        self.port.as_ref()
     }
 }
 
@@ -257,6 +251,20 @@ impl Outputs {
                 None
             }
         }
+    }
+
+    /// The serial port is gone (`why`): close it, and forget what belonged to its byte stream — the frame half
+    /// written to it (counted as dropped; the reader resynchronises on the next) and the bytes of a frame begun on
+    /// it — so that nothing of the old stream prefixes the new one once it is reopened.
+    fn lose_serial(&mut self, why: &str) {
+        let Some(link) = &mut self.serial else { return };
+        link.lose(why);
+        if self.serial_offset > 0 {
+            self.serial_queue.pop_front();
+            self.serial_offset = 0;
+            self.serial_dropped += 1;
+        }
+        self.decoder = MessageDecoder::new();
     }
 
     /// Panics [`Self::guarded`] caught.
@@ -344,15 +352,7 @@ impl Outputs {
             }
             true
         });
-        let Some(link) = &mut self.serial else { return };
-        let (port, reopened) = link.port();
-        let Some(port) = port else { return };
-        if reopened && self.serial_offset > 0 {
-            // The frame half written to the old port is lost with it; the reader resynchronises on the next.
-            self.serial_queue.pop_front();
-            self.serial_offset = 0;
-            self.serial_dropped += 1;
-        }
+        let Some(port) = self.serial.as_mut().and_then(SerialLink::port) else { return };
         let mut failure = None;
         while let Some((f, n)) = self.serial_queue.front() {
             match port.write(&f[self.serial_offset..*n]) {
@@ -374,7 +374,7 @@ impl Outputs {
             failure = Some("the device is gone or hung up".to_string());
         }
         if let Some(why) = failure {
-            link.lose(why);
+            self.lose_serial(&why);
         }
     }
 
@@ -395,31 +395,24 @@ impl Outputs {
             }
             true
         });
-        if let Some(link) = &mut self.serial {
-            let (port, reopened) = link.port();
-            if reopened {
-                // Bytes of a frame begun on the old port must not prefix the first frame on the new one.
-                self.decoder = MessageDecoder::new();
-            }
-            let mut failure = None;
-            if let Some(port) = port {
-                for _ in 0..64 {
-                    match port.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => decode_stream(&mut self.decoder, &buf[..n], |r| match r {
-                            Ok(m) => out.push(m),
-                            Err(_) => *refused += 1,
-                        }),
-                        Err(e) => {
-                            failure = Some(format!("read failed ({e})"));
-                            break;
-                        }
+        let mut failure = None;
+        if let Some(port) = self.serial.as_mut().and_then(SerialLink::port) {
+            for _ in 0..64 {
+                match port.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => decode_stream(&mut self.decoder, &buf[..n], |r| match r {
+                        Ok(m) => out.push(m),
+                        Err(_) => *refused += 1,
+                    }),
+                    Err(e) => {
+                        failure = Some(format!("read failed ({e})"));
+                        break;
                     }
                 }
             }
-            if let Some(why) = failure {
-                link.lose(why);
-            }
+        }
+        if let Some(why) = failure {
+            self.lose_serial(&why);
         }
         #[cfg(feature = "ros2")]
         if let Some(r) = &self.ros2 {
