@@ -3,8 +3,8 @@
 # runs has neither, so an integer overflow would pass CI unnoticed there). Doc-tests are left to the release run
 # (compiling them again here adds ~30 s and they exercise nothing the test binaries do not).
 #
-# Duration on this project's 2-core dev VM (AMD EPYC, shared): ~65 s cold debug build + ~95 s of tests (the
-# training test is ~55 s of it: unoptimised auditory cortex). About 2.7 minutes.
+# Duration: 309 s in the last full `.ci/run` on this project's 2-core dev VM (AMD EPYC, nothing else running): the
+# cold debug build and the tests (the tiny training test is the longest: unoptimised auditory cortex).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR=never
