@@ -383,14 +383,20 @@ impl<'s> FrontEnd<'s> {
                 mel_to_hz(i as f64 * (max_mel / (m + 1) as f64))
             }
         };
-        let fft_f = |k: usize| k as f64 * (sr / n as f64);
+        let bin_hz = sr / n as f64;
+        let fft_f = |k: usize| k as f64 * bin_hz;
         let mut used = 0usize;
         for band in 0..m {
             let (f0, f1, f2) = (mel_f(band), mel_f(band + 1), mel_f(band + 2));
             let enorm = 2.0 / (f2 - f0);
             let start = used;
             let mut first = 0usize;
-            for k in 0..lay.bins {
+            // A band's weights are non-zero only strictly between f0 and f2: visit those bins (with a bin of margin
+            // each side, far beyond rounding) instead of all of them for every band, which made binding a large
+            // configuration (8,192-point FFT, thousands of bands) cost O(bands × bins). The weights are the same.
+            let lo = (libm::floor(f0 / bin_hz) as usize).saturating_sub(1).min(lay.bins);
+            let hi = (libm::ceil(f2 / bin_hz) as usize).saturating_add(2).min(lay.bins);
+            for k in lo..hi {
                 let fk = fft_f(k);
                 let lower = (fk - f0) / (f1 - f0);
                 let upper = (f2 - fk) / (f2 - f1);
@@ -820,5 +826,66 @@ impl<'s> FrontEnd<'s> {
             }
         }
         best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// The mel bank as defined, every bin of every band tested: (weights back to back, per-band first bin and count).
+    fn full_scan(cfg: &AudioConfig) -> (Vec<f32>, Vec<u32>) {
+        let (sr, n, m) = (cfg.sample_rate as f64, cfg.n_fft as usize, cfg.n_mels as usize);
+        let max_mel = hz_to_mel(sr / 2.0);
+        let mel_f =
+            |i: usize| if i == m + 1 { mel_to_hz(max_mel) } else { mel_to_hz(i as f64 * (max_mel / (m + 1) as f64)) };
+        let (mut w_all, mut range) = (Vec::new(), Vec::new());
+        for band in 0..m {
+            let (f0, f1, f2) = (mel_f(band), mel_f(band + 1), mel_f(band + 2));
+            let enorm = 2.0 / (f2 - f0);
+            let (start, mut first) = (w_all.len(), 0);
+            for k in 0..n / 2 + 1 {
+                let fk = k as f64 * (sr / n as f64);
+                let w = (((fk - f0) / (f1 - f0)).min((f2 - fk) / (f2 - f1)).max(0.0) * enorm) as f32;
+                if w > 0.0 {
+                    if w_all.len() == start {
+                        first = k;
+                    }
+                    w_all.push(w);
+                }
+            }
+            range.extend([first as u32, (w_all.len() - start) as u32]);
+        }
+        (w_all, range)
+    }
+
+    #[test]
+    fn the_banded_mel_bank_equals_the_full_scan_bit_for_bit() {
+        // Librosa's defaults, the tiny model, the extremes of the valid ranges and odd sample rates: more bands
+        // than bins can fill (empty bands), bands of one bin, and bands that end at the Nyquist bin.
+        for (sample_rate, n_fft, n_mels) in [
+            (22_050, 2048, 128),
+            (22_050, 512, 32),
+            (8_000, 256, 128),
+            (96_000, 4096, 2048),
+            (8_000, 4096, 2048),
+            (44_100, 1024, 40),
+            (11_025, 256, 1),
+            (47_999, 2048, 777),
+        ] {
+            let cfg = AudioConfig { sample_rate, n_fft, hop: n_fft / 4, n_mels, tempo_frames: 16 };
+            let mut scratch = vec![0.0f32; FrontEnd::scratch_len(&cfg)];
+            let fe = FrontEnd::new(&cfg, &mut scratch).expect("a valid configuration");
+            let lay = fe.lay;
+            let p = FrontEndRegions::split(fe.scratch, &lay).0;
+            let (w, range) = full_scan(&cfg);
+            assert_eq!(&p.mel_range[..2 * lay.n_mels], &range[..], "{cfg:?}: first bin and count per band");
+            let got: Vec<u32> = p.mel_w[..w.len()].iter().map(|x| x.to_bits()).collect();
+            let want: Vec<u32> = w.iter().map(|x| x.to_bits()).collect();
+            assert_eq!(got, want, "{cfg:?}: weights");
+        }
     }
 }
