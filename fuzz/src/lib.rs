@@ -70,7 +70,8 @@ impl Model {
 
 /// Run `f` on `n` floats of scratch filled with NaN: a buffer kept by the thread and re-poisoned for every input.
 ///
-/// Keeping it saves each input a large allocation and its page faults (a fifth of the time of the pipeline targets);
+/// Keeping it saves each input a large allocation and its page faults (about 5–8 % of the pipeline targets' time in
+/// perf);
 /// poisoning it checks more than a fresh zeroed buffer did: `Pipeline::new` must set every float it later reads, or
 /// the NaN reaches a read-out and `check_output` fails. Inputs stay independent and reproducible.
 pub fn poisoned_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {

@@ -393,7 +393,7 @@ impl<'s> FrontEnd<'s> {
             let mut first = 0usize;
             // A band's weights are non-zero only strictly between f0 and f2: visit those bins (with a bin of margin
             // each side, far beyond rounding) instead of all of them for every band, which made binding a large
-            // configuration (8,192-point FFT, thousands of bands) cost O(bands × bins). The weights are the same.
+            // configuration (4,096-point FFT, 2,048 bands) cost O(bands × bins). The weights are the same.
             let lo = (libm::floor(f0 / bin_hz) as usize).saturating_sub(1).min(lay.bins);
             let hi = (libm::ceil(f2 / bin_hz) as usize).saturating_add(2).min(lay.bins);
             for k in lo..hi {
