@@ -400,3 +400,34 @@ fn every_kernel_level_gives_the_same_spike_trains() {
         println!("cortex bit-identical at levels {ran:?}");
     }
 }
+
+/// FNV-1a over the bits of every frame's group rates and the clip features.
+fn fingerprint(rates: &[Vec<f32>], features: &[f32]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for x in rates.iter().flatten().chain(features) {
+        for b in x.to_bits().to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[test]
+fn spike_trains_match_the_pinned_fingerprint() {
+    // Speed work on the update (loop splitting, kernel levels, register pressure) must not change what the network
+    // computes: the default network's frame-by-frame group rates and features over a rhythmic clip hash to the value
+    // the code gave before any such work (commit ac9fcb4). A deliberate change to the model updates the pin and says
+    // why in the commit.
+    const PINNED: u64 = 0xe89a_0d73_dfb5_5c15;
+    let cfg = ModelConfig::default();
+    let g = cfg.cortex.groups as usize;
+    let frames = clip(&cfg.audio, g, 0.4, &rhythm(5.0, 0.4, 0.1, g / 3, 15.0));
+    let mut s = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
+    let mut c = Cortex::new(&cfg.cortex, &cfg.audio, &mut s).unwrap();
+    let rates = feed(&mut c, &frames);
+    let mut f = vec![0.0; Cortex::n_features(&cfg.cortex)];
+    c.features(&mut f);
+    assert!(f.iter().any(|&x| x > 0.0), "the clip makes the network spike");
+    let got = fingerprint(&rates, &f);
+    assert_eq!(got, PINNED, "the spike trains changed: fingerprint {got:#018x}");
+}

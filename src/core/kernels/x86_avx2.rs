@@ -20,6 +20,10 @@ use core::arch::x86_64::*;
 /// Output channels per f32 tile: 6 rows × 2 vectors = 12 accumulators, 2 panel vectors and 1 broadcast of the 16
 /// ymm registers (the classic Haswell 6×16 shape: 8 loads per 12 FMAs).
 const MR_F32: usize = 6;
+/// Output channels per narrow f32 tile (8 pixels): 12 accumulators, 1 panel vector and 1 broadcast.
+const MR_NARROW: usize = 12;
+/// The widest final stretch of a panel the narrow tile takes.
+const NARROW: usize = 8;
 /// Output channels per int8 tile: 5 rows × 2 vectors (8 pixels) = 10 accumulators, 2 widened panel vectors, 1
 /// widened weight quad and 1 product of the 16 ymm registers.
 const MR_I8: usize = 5;
@@ -61,48 +65,126 @@ pub(super) unsafe fn pool(
     portable::pool_body(x, chw, bias, out, rowmax)
 }
 
-/// f32 GEMM: for each panel and block of 6 output channels, two 6 × 16 tiles over the whole reduction.
+/// f32 GEMM: two 6 × 16 tiles per panel and block of 6 output channels, each over the whole reduction.
+///
+/// The loop order follows the larger operand. Early layers (many pixels, few weights) walk the panels in the outer
+/// loop, so each panel stays in cache while every block of weight rows passes over it; deep layers of small frames
+/// (IT at 96²: 36 pixels, 4.7 MB of weights) walk the weight blocks outside, so each block of six rows is read from
+/// memory once and the panels, now the smaller operand, stay in cache. Every output is the same sum in the same
+/// order either way. A last panel whose final tile would hold 8 pixels or fewer (IT at 96²: 36 = 32 + 4) is finished
+/// by [`f32_narrow_tile`], one vector of pixels for twelve output channels, instead of a 16-pixel tile that would be
+/// three-quarters padding.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and
 /// `cout·n` floats (checked by `Kernels::gemm_f32`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
-    let (n, kk) = (s.n(), s.kk());
+    let (n, kk, panels) = (s.n(), s.kk(), s.panels());
     let (w, packed, out) = (w.as_ptr(), packed.as_ptr(), out.as_mut_ptr());
-    for p in 0..s.panels() {
-        let n0 = p * NR;
-        let cols = (n - n0).min(NR);
+    // `cout·kk` weights against `panels·kk·NR` packed floats.
+    if cout > panels * NR {
         let mut m0 = 0;
         while m0 < cout {
-            let rows = (cout - m0).min(MR_F32);
-            let mut j0 = 0;
-            while j0 < cols {
-                // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of every
-                // one of its kk rows (inside `packed_len`), and `out` rows m0.. at columns n0+j0.. (at most `cols`
-                // written, so inside each row's n floats): the tile contract; AVX2/FMA are this function's.
-                unsafe {
-                    let t = Tile {
-                        kk,
-                        w: w.add(m0 * kk),
-                        b: packed.add(p * kk * NR + j0),
-                        out: out.add(m0 * n + n0 + j0),
-                        n,
-                        cols: (cols - j0).min(HALF),
-                    };
-                    match rows {
-                        6 => f32_tile::<6>(t),
-                        5 => f32_tile::<5>(t),
-                        4 => f32_tile::<4>(t),
-                        3 => f32_tile::<3>(t),
-                        2 => f32_tile::<2>(t),
-                        _ => f32_tile::<1>(t),
-                    }
-                }
-                j0 += HALF;
+            for p in 0..panels {
+                // SAFETY: p < panels and m0 < cout: this function's contract.
+                unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
             }
-            m0 += rows;
+            m0 += MR_F32;
         }
+    } else {
+        for p in 0..panels {
+            let mut m0 = 0;
+            while m0 < cout {
+                // SAFETY: as above.
+                unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
+                m0 += MR_F32;
+            }
+        }
+    }
+    let p = panels - 1;
+    let cols = n - p * NR;
+    let rest = cols % HALF;
+    if (1..=NARROW).contains(&rest) {
+        let j0 = cols - rest;
+        let mut m0 = 0;
+        while m0 < cout {
+            // SAFETY: rows m0..m0+rows ≤ cout of `w`; panel p's columns j0..j0+8 ≤ NR of its kk rows; `out` rows m0..
+            // at columns p·NR+j0.., `rest` of them, the row's last.
+            unsafe {
+                let t = Tile {
+                    kk,
+                    w: w.add(m0 * kk),
+                    b: packed.add(p * kk * NR + j0),
+                    out: out.add(m0 * n + p * NR + j0),
+                    n,
+                    cols: rest,
+                };
+                match (cout - m0).min(MR_NARROW) {
+                    12 => f32_narrow_tile::<12>(t),
+                    11 => f32_narrow_tile::<11>(t),
+                    10 => f32_narrow_tile::<10>(t),
+                    9 => f32_narrow_tile::<9>(t),
+                    8 => f32_narrow_tile::<8>(t),
+                    7 => f32_narrow_tile::<7>(t),
+                    6 => f32_narrow_tile::<6>(t),
+                    5 => f32_narrow_tile::<5>(t),
+                    4 => f32_narrow_tile::<4>(t),
+                    3 => f32_narrow_tile::<3>(t),
+                    2 => f32_narrow_tile::<2>(t),
+                    _ => f32_narrow_tile::<1>(t),
+                }
+            }
+            m0 += MR_NARROW;
+        }
+    }
+}
+
+/// Output channels `m0..m0+6` (fewer at the end) of panel `p`: one or two tiles of 16 pixels.
+///
+/// # Safety
+/// AVX2/FMA present; `p < s.panels()` and `m0 < cout`, with `w`, `packed` and `out` as [`gemm_f32`] requires.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn f32_block(
+    kk: usize,
+    n: usize,
+    w: *const f32,
+    packed: *const f32,
+    out: *mut f32,
+    p: usize,
+    m0: usize,
+    cout: usize,
+) {
+    let n0 = p * NR;
+    let cols = (n - n0).min(NR);
+    let rows = (cout - m0).min(MR_F32);
+    let mut j0 = 0;
+    // A final stretch of 8 pixels or fewer is left to the narrow tiles (see `gemm_f32`).
+    while j0 < cols && cols - j0 > NARROW {
+        // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of every one of its
+        // kk rows (inside `packed_len`), and `out` rows m0.. at columns n0+j0.. (at most `cols` written, so inside
+        // each row's n floats): the tile contract; AVX2/FMA are this function's.
+        unsafe {
+            let t = Tile {
+                kk,
+                w: w.add(m0 * kk),
+                b: packed.add(p * kk * NR + j0),
+                out: out.add(m0 * n + n0 + j0),
+                n,
+                cols: (cols - j0).min(HALF),
+            };
+            match rows {
+                6 => f32_tile::<6>(t),
+                5 => f32_tile::<5>(t),
+                4 => f32_tile::<4>(t),
+                3 => f32_tile::<3>(t),
+                2 => f32_tile::<2>(t),
+                _ => f32_tile::<1>(t),
+            }
+        }
+        j0 += HALF;
     }
 }
 
@@ -140,6 +222,31 @@ unsafe fn f32_tile<const R: usize>(t: Tile<f32, f32>) {
     for (i, a) in acc.iter().enumerate() {
         // SAFETY: output row i < R has room for `t.cols` floats.
         unsafe { store16(t.out.add(i * t.n), a[0], a[1], t.cols) };
+    }
+}
+
+/// `R` output channels × 8 pixels (one vector of the panel, `t.cols ≤ 8` of them stored): the same fused
+/// multiply-adds in the same order as [`f32_tile`], so the results are identical.
+///
+/// # Safety
+/// AVX2/FMA present; `t` points at `R` rows of `t.kk` weights, `t.kk` panel rows with 8 floats each (stride `NR`)
+/// and `R` output rows with room for `t.cols` floats each.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn f32_narrow_tile<const R: usize>(t: Tile<f32, f32>) {
+    let mut acc = [_mm256_setzero_ps(); R];
+    for r in 0..t.kk {
+        // SAFETY: panel row r < kk holds 8 floats at `t.b + r·NR`; weight row i < R holds kk floats.
+        unsafe {
+            let b = _mm256_loadu_ps(t.b.add(r * NR));
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(_mm256_broadcast_ss(&*t.w.add(i * t.kk + r)), b, *a);
+            }
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        // SAFETY: output row i < R has room for `t.cols` floats.
+        unsafe { store8(t.out.add(i * t.n), *a, t.cols) };
     }
 }
 

@@ -135,6 +135,18 @@ fn collect_spikes(
     }
 }
 
+/// The AdEx spike-initiation term of each cell of a chunk (at most [`CHUNK`] cells), in a loop of its own: fused
+/// into the update, its dozen constants and the update's would need more than AVX2's sixteen vector registers, and
+/// the spills cost more than storing and reloading one float per cell. The same operations either way.
+#[inline(always)]
+fn exp_terms(v: &[f32], gl: f32, vt: f32, delta: f32) -> [f32; CHUNK] {
+    let mut ex = [0f32; CHUNK];
+    for (e, &v0) in ex.iter_mut().zip(v) {
+        *e = exp_term(v0, gl, vt, delta, 1.0 / delta);
+    }
+    ex
+}
+
 /// One Euler step of a chunk of PYR cells (all slices the same length); returns its number of spikes.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -156,6 +168,7 @@ fn pyr_chunk(
     let (z, iext) = (&z[..len], &iext[..len]);
     let inv_sd_s = G_SD / 0.3;
     let inv_sd_d = G_SD / 0.7;
+    let ex = exp_terms(v, GL_E, VT_E, DT_E);
     let mut spikes = 0u32;
     for i in 0..len {
         let (v0, vd0, w0, r0, gee0, gep0, ges0) = (v[i], vd[i], w[i], refr[i], gee[i], gep[i], ges[i]);
@@ -167,7 +180,7 @@ fn pyr_chunk(
         // Refractory: soma frozen (computed anyway, then discarded).
         let active = r0 <= 0.0; // the count is never NaN
         let i_tot = -inv_sd_s * (v0 - vd0) - gee0 * (v0 - V_E) - gep0 * (v0 - V_I) - GL_E * (v0 - E_L) + iext[i];
-        let dv = -w0 + i_tot + exp_term(v0, GL_E, VT_E, DT_E, 1.0 / DT_E);
+        let dv = -w0 + i_tot + ex[i];
         let vn = above(v0 + st.ke * dv + st.noise_e * z[i], V_FLOOR);
         let spike = active & (vn > V_SPIKE);
         v[i] = if spike {
@@ -201,6 +214,7 @@ fn pv_chunk(
     let len = v.len();
     let (w, refr, gpe, gpp, gps) = (&mut w[..len], &mut refr[..len], &mut gpe[..len], &mut gpp[..len], &mut gps[..len]);
     let (z, iext) = (&z[..len], &iext[..len]);
+    let ex = exp_terms(v, GL_P, VT_P, DT_P);
     let mut spikes = 0u32;
     for i in 0..len {
         let (v0, w0, r0, gpe0, gpp0, gps0) = (v[i], w[i], refr[i], gpe[i], gpp[i], gps[i]);
@@ -209,9 +223,7 @@ fn pv_chunk(
         gpp[i] = gpp0 * st.dec_pp;
         gps[i] = gps0 * st.dec_ps;
         let active = r0 <= 0.0; // the count is never NaN
-        let dv = iext[i] - w0 - GL_P * (v0 - E_L) + exp_term(v0, GL_P, VT_P, DT_P, 1.0 / DT_P)
-            - gpe0 * (v0 - V_E)
-            - (gpp0 + gps0) * (v0 - V_I);
+        let dv = iext[i] - w0 - GL_P * (v0 - E_L) + ex[i] - gpe0 * (v0 - V_E) - (gpp0 + gps0) * (v0 - V_I);
         let vn = above(v0 + st.kp * dv + st.noise_p * z[i], V_FLOOR);
         let spike = active & (vn > V_SPIKE);
         v[i] = if spike {
@@ -233,13 +245,14 @@ fn pv_chunk(
 fn som_chunk(st: &StepFactors, v: &mut [f32], w: &mut [f32], refr: &mut [f32], gse: &mut [f32], z: &[f32]) -> u32 {
     let len = v.len();
     let (w, refr, gse, z) = (&mut w[..len], &mut refr[..len], &mut gse[..len], &z[..len]);
+    let ex = exp_terms(v, GL_S, VT_S, DT_S);
     let mut spikes = 0u32;
     for i in 0..len {
         let (v0, w0, r0, gse0) = (v[i], w[i], refr[i], gse[i]);
         let w1 = w0 + st.kw * (A_S * (v0 - E_L) - w0);
         gse[i] = gse0 * st.dec_se;
         let active = r0 <= 0.0; // the count is never NaN
-        let dv = exp_term(v0, GL_S, VT_S, DT_S, 1.0 / DT_S) + I_S - w0 - GL_S * (v0 - E_L) - gse0 * (v0 - V_E);
+        let dv = ex[i] + I_S - w0 - GL_S * (v0 - E_L) - gse0 * (v0 - V_E);
         let vn = above(v0 + st.ks * dv + st.noise_s * z[i], V_FLOOR);
         let spike = active & (vn > V_SPIKE);
         v[i] = if spike {
