@@ -72,6 +72,7 @@ fn shapes() -> Vec<(ConvShape, usize)> {
         (shape(64, 6, 6, 3, 1, 1), 17),  // kk = 576, n = 36 (a full panel + 4 pixels)
         (shape(16, 6, 6, 3, 1, 1), 70),  // IT-like at 96²: more weight rows than panel columns, n = 36, cout 70
         (shape(512, 3, 3, 3, 1, 1), 19), // kk = 4,608: CORnet-Z IT's reduction length
+        (shape(600, 2, 2, 3, 1, 1), 6),  // kk = 5,400: past the AVX2 int8 kernel's widen-ahead limit (4,608)
         (shape(3, 11, 11, 3, 1, 1), 1),  // a single output channel
         (shape(6, 8, 12, 5, 1, 2), 33),  // n = 96: three full panels; cout 33
     ]
@@ -195,7 +196,12 @@ fn int8_kernels_are_bit_identical_on_every_level_and_match_direct_convolution() 
 #[test]
 fn int8_kernels_are_exact_at_the_extremes() {
     let levels = levels();
-    for (s, cout) in [(shape(512, 3, 3, 3, 1, 1), 4), (shape(3, 9, 9, 7, 2, 3), 3), (shape(40, 2, 2, 3, 1, 1), 7)] {
+    for (s, cout) in [
+        (shape(512, 3, 3, 3, 1, 1), 4),
+        (shape(520, 3, 3, 3, 1, 1), 4), // past the AVX2 kernel's widen-ahead limit
+        (shape(3, 9, 9, 7, 2, 3), 3),
+        (shape(40, 2, 2, 3, 1, 1), 7),
+    ] {
         let taps = s.k * s.k;
         let xq = vec![255u8; s.cin * s.h * s.w];
         // Row m: all +127, all −128, alternating, then cycling through the three.

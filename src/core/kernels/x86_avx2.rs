@@ -27,6 +27,9 @@ const NARROW: usize = 8;
 /// Output channels per int8 tile: 5 rows × 2 vectors (8 pixels) = 10 accumulators, 2 widened panel vectors, 1
 /// widened weight quad and 1 product of the 16 ymm registers.
 const MR_I8: usize = 5;
+/// The longest int8 reduction (bytes per weight row) whose weights [`gemm_i8`] widens ahead into a stack buffer of
+/// `MR_I8 · WIDE_KK4` i16 (45 KB): CORnet-Z's longest is IT's 3·3·512 = 4,608. Longer ones widen in the tile.
+const WIDE_KK4: usize = 4608;
 /// Pixels per int8 tile (two vectors of four pixels × four i16 steps).
 const NR_I8: usize = 8;
 /// Pixels per tile (half a panel).
@@ -290,6 +293,11 @@ pub(super) unsafe fn gemm_i8(
 ) {
     let (n, kk4) = (s.n(), s.kk4());
     let (w, packed, out) = (w.as_ptr(), packed.as_ptr() as *const u8, out.as_mut_ptr());
+    if kk4 <= WIDE_KK4 {
+        // SAFETY: this function's contract, with kk4 ≤ WIDE_KK4.
+        unsafe { gemm_i8_widened(s, cout, w, w_scale, scale_x, packed, out) };
+        return;
+    }
     for p in 0..s.panels() {
         let n0 = p * NR;
         let cols = (n - n0).min(NR);
@@ -329,6 +337,97 @@ pub(super) unsafe fn gemm_i8(
     }
 }
 
+/// [`gemm_i8`] for reductions of at most [`WIDE_KK4`] bytes: each block of 5 weight rows is sign-extended to i16 once,
+/// into a stack buffer, and then serves every tile of every panel, instead of being widened again in each tile's
+/// inner loop (a load, a broadcast and a `vpmovsxbw` per row and quad step). The products and their order are the
+/// same, so the sums are the same exact integers.
+///
+/// # Safety
+/// As [`gemm_i8`] (raw pointers to the same operands), with `kk4 ≤ WIDE_KK4`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_i8_widened(
+    s: &ConvShape,
+    cout: usize,
+    w: *const i8,
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: *const u8,
+    out: *mut f32,
+) {
+    let (n, kk4) = (s.n(), s.kk4());
+    let mut wide = [0i16; MR_I8 * WIDE_KK4];
+    let mut m0 = 0;
+    while m0 < cout {
+        let rows = (cout - m0).min(MR_I8);
+        let mut scale = [0.0f32; MR_I8];
+        for (i, sc) in scale.iter_mut().enumerate().take(rows) {
+            *sc = scale_x * w_scale[m0 + i];
+        }
+        // SAFETY: rows m0..m0+rows ≤ cout of `w`, kk4 bytes each.
+        let src = unsafe { core::slice::from_raw_parts(w.add(m0 * kk4), rows * kk4) };
+        for (d, &b) in wide.iter_mut().zip(src) {
+            *d = b as i16;
+        }
+        for p in 0..s.panels() {
+            let n0 = p * NR;
+            let cols = (n - n0).min(NR);
+            let mut j0 = 0;
+            while j0 < cols {
+                // SAFETY: `wide` holds rows·kk4 widened weights; panel p's quads of pixels j0..j0+8 (inside
+                // `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most `cols` written: the tile contract.
+                unsafe {
+                    let t = Tile {
+                        kk: kk4,
+                        w: wide.as_ptr(),
+                        b: packed.add(p * kk4 * NR + j0 * 4),
+                        out: out.add(m0 * n + n0 + j0),
+                        n,
+                        cols: (cols - j0).min(NR_I8),
+                    };
+                    match rows {
+                        5 => i8_widened_tile::<5>(t, &scale),
+                        4 => i8_widened_tile::<4>(t, &scale),
+                        3 => i8_widened_tile::<3>(t, &scale),
+                        2 => i8_widened_tile::<2>(t, &scale),
+                        _ => i8_widened_tile::<1>(t, &scale),
+                    }
+                }
+                j0 += NR_I8;
+            }
+        }
+        m0 += rows;
+    }
+}
+
+/// [`i8_tile`] with the weights already widened: one 8-byte broadcast per row and quad step.
+///
+/// # Safety
+/// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) i16 weights, `t.kk / 4` quad rows of 8 pixels × 4 bytes
+/// (stride `NR·4`) and `R` output rows with room for `t.cols` floats each.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn i8_widened_tile<const R: usize>(t: Tile<i16, u8>, scale: &[f32; MR_I8]) {
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    for q in 0..t.kk / 4 {
+        // SAFETY: quad row q < kk4/4 of the tile holds 8 pixels × 4 bytes from `t.b + q·NR·4`.
+        let (x0, x1) = unsafe {
+            let b = t.b.add(q * NR * 4);
+            (_mm_loadu_si128(b as *const __m128i), _mm_loadu_si128(b.add(16) as *const __m128i))
+        };
+        let (b0, b1) = (_mm256_cvtepu8_epi16(x0), _mm256_cvtepu8_epi16(x1));
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            // The quad's four i16 weights, repeated for four pixels (the layout `i8_tile` builds with `vpmovsxbw`).
+            // SAFETY: i16 weights q·4..q·4+4 of row i < R (kk4 each).
+            let wq = unsafe { (t.w.add(i * t.kk + q * 4) as *const i64).read_unaligned() };
+            let a = _mm256_set1_epi64x(wq);
+            acc_i[0] = _mm256_add_epi32(acc_i[0], _mm256_madd_epi16(b0, a));
+            acc_i[1] = _mm256_add_epi32(acc_i[1], _mm256_madd_epi16(b1, a));
+        }
+    }
+    // SAFETY: output rows i < R have room for `t.cols` floats.
+    unsafe { store_i8_tile(&acc, t.out, t.n, t.cols, scale) };
+}
+
 /// # Safety
 /// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4` quad rows of 8 pixels × 4 bytes
 /// (stride `NR·4`) and `R` output rows with room for `t.cols` floats each.
@@ -354,12 +453,29 @@ unsafe fn i8_tile<const R: usize>(t: Tile<i8, u8>, scale: &[f32; MR_I8]) {
             acc_i[1] = _mm256_add_epi32(acc_i[1], _mm256_madd_epi16(b1, a));
         }
     }
+    // SAFETY: output rows i < R have room for `t.cols` floats.
+    unsafe { store_i8_tile(&acc, t.out, t.n, t.cols, scale) };
+}
+
+/// Scale and store an int8 tile's sums: output row `i` at `out + i·n`, `cols ≤ 8` pixels.
+///
+/// # Safety
+/// AVX2 present; each of the `R` output rows has room for `cols` floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_i8_tile<const R: usize>(
+    acc: &[[__m256i; 2]; R],
+    out: *mut f32,
+    n: usize,
+    cols: usize,
+    scale: &[f32; MR_I8],
+) {
     for (i, acc_i) in acc.iter().enumerate() {
         // hadd gives pixels [0 1 4 5 | 2 3 6 7]; the qword permute puts them in order.
         let px = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_hadd_epi32(acc_i[0], acc_i[1]));
         let v = _mm256_mul_ps(_mm256_cvtepi32_ps(px), _mm256_set1_ps(scale[i]));
-        // SAFETY: output row i < R has room for `t.cols` floats.
-        unsafe { store8(t.out.add(i * t.n), v, t.cols) };
+        // SAFETY: output row i < R has room for `cols` floats.
+        unsafe { store8(out.add(i * n), v, cols) };
     }
 }
 
