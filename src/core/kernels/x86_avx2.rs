@@ -275,8 +275,13 @@ unsafe fn store16(dst: *mut f32, lo: __m256, hi: __m256, cols: usize) {
     }
 }
 
-/// Int8 GEMM on quad-packed u8 panels (see the module docs): for each panel and block of 5 output channels, up to
-/// four 5 × 8 tiles.
+/// Int8 GEMM on quad-packed u8 panels (see the module docs): for each block of 5 output channels, up to four 5 × 8
+/// tiles per panel.
+///
+/// For reductions of at most [`WIDE_KK4`] bytes, each block's weight rows are sign-extended to i16 once, into a
+/// stack buffer, and then serve every tile of every panel, instead of being widened again in each tile's inner loop
+/// (a load, a broadcast and a `vpmovsxbw` per row and quad step). The products and their order are the same, so the
+/// sums are the same exact integers either way.
 ///
 /// # Safety
 /// The CPU supports AVX2; `s` is valid with `kk4 ≤ MAX_KK4`; `w`, `w_scale`, `packed`, `out` hold at least
@@ -293,69 +298,8 @@ pub(super) unsafe fn gemm_i8(
     out: &mut [f32],
 ) {
     let (n, kk4) = (s.n(), s.kk4());
-    let (w, packed, out) = (w.as_ptr(), packed.as_ptr() as *const u8, out.as_mut_ptr());
-    if kk4 <= WIDE_KK4 {
-        // SAFETY: this function's contract, with kk4 ≤ WIDE_KK4.
-        unsafe { gemm_i8_widened(s, cout, w, w_scale, scale_x, packed, out) };
-        return;
-    }
-    for p in 0..s.panels() {
-        let n0 = p * NR;
-        let cols = (n - n0).min(NR);
-        let mut m0 = 0;
-        while m0 < cout {
-            let rows = (cout - m0).min(MR_I8);
-            let mut scale = [0.0f32; MR_I8];
-            for (i, sc) in scale.iter_mut().enumerate().take(rows) {
-                *sc = scale_x * w_scale[m0 + i];
-            }
-            let mut j0 = 0;
-            while j0 < cols {
-                // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk4 bytes each); panel p's quads of pixels j0..j0+8
-                // (inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most `cols` written: the tile
-                // contract; AVX2 is this function's.
-                unsafe {
-                    let t = Tile {
-                        kk: kk4,
-                        w: w.add(m0 * kk4),
-                        b: packed.add(p * kk4 * NR + j0 * 4),
-                        out: out.add(m0 * n + n0 + j0),
-                        n,
-                        cols: (cols - j0).min(NR_I8),
-                    };
-                    match rows {
-                        5 => i8_tile::<5>(t, &scale),
-                        4 => i8_tile::<4>(t, &scale),
-                        3 => i8_tile::<3>(t, &scale),
-                        2 => i8_tile::<2>(t, &scale),
-                        _ => i8_tile::<1>(t, &scale),
-                    }
-                }
-                j0 += NR_I8;
-            }
-            m0 += rows;
-        }
-    }
-}
-
-/// [`gemm_i8`] for reductions of at most [`WIDE_KK4`] bytes: each block of 5 weight rows is sign-extended to i16 once,
-/// into a stack buffer, and then serves every tile of every panel, instead of being widened again in each tile's
-/// inner loop (a load, a broadcast and a `vpmovsxbw` per row and quad step). The products and their order are the
-/// same, so the sums are the same exact integers.
-///
-/// # Safety
-/// As [`gemm_i8`] (raw pointers to the same operands), with `kk4 ≤ WIDE_KK4`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_i8_widened(
-    s: &ConvShape,
-    cout: usize,
-    w: *const i8,
-    w_scale: &[f32],
-    scale_x: f32,
-    packed: *const u8,
-    out: *mut f32,
-) {
-    let (n, kk4) = (s.n(), s.kk4());
+    let (packed, out) = (packed.as_ptr() as *const u8, out.as_mut_ptr());
+    let widen = kk4 <= WIDE_KK4;
     let mut wide = [0i16; MR_I8 * WIDE_KK4];
     let mut m0 = 0;
     while m0 < cout {
@@ -364,33 +308,42 @@ unsafe fn gemm_i8_widened(
         for (i, sc) in scale.iter_mut().enumerate().take(rows) {
             *sc = scale_x * w_scale[m0 + i];
         }
-        // SAFETY: rows m0..m0+rows ≤ cout of `w`, kk4 bytes each.
-        let src = unsafe { core::slice::from_raw_parts(w.add(m0 * kk4), rows * kk4) };
-        for (d, &b) in wide.iter_mut().zip(src) {
-            *d = b as i16;
+        let block = &w[m0 * kk4..(m0 + rows) * kk4];
+        if widen {
+            for (d, &b) in wide.iter_mut().zip(block) {
+                *d = b as i16;
+            }
         }
+        // The tiles read weights as bytes through `wp`: i16 pairs from `wide`, or the block's own i8.
+        let wp = if widen { wide.as_ptr() as *const u8 } else { block.as_ptr() as *const u8 };
         for p in 0..s.panels() {
             let n0 = p * NR;
             let cols = (n - n0).min(NR);
             let mut j0 = 0;
             while j0 < cols {
-                // SAFETY: `wide` holds rows·kk4 widened weights; panel p's quads of pixels j0..j0+8 (inside
-                // `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most `cols` written: the tile contract.
+                // SAFETY: `wp` holds rows·kk4 weights (i16 when widened, else i8); panel p's quads of pixels
+                // j0..j0+8 (inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most `cols` written: the
+                // tile contract; AVX2 is this function's.
                 unsafe {
                     let t = Tile {
                         kk: kk4,
-                        w: wide.as_ptr(),
+                        w: wp,
                         b: packed.add(p * kk4 * NR + j0 * 4),
                         out: out.add(m0 * n + n0 + j0),
                         n,
                         cols: (cols - j0).min(NR_I8),
                     };
-                    match rows {
-                        5 => i8_widened_tile::<5>(t, &scale),
-                        4 => i8_widened_tile::<4>(t, &scale),
-                        3 => i8_widened_tile::<3>(t, &scale),
-                        2 => i8_widened_tile::<2>(t, &scale),
-                        _ => i8_widened_tile::<1>(t, &scale),
+                    match (rows, widen) {
+                        (5, true) => i8_tile::<5, true>(t, &scale),
+                        (4, true) => i8_tile::<4, true>(t, &scale),
+                        (3, true) => i8_tile::<3, true>(t, &scale),
+                        (2, true) => i8_tile::<2, true>(t, &scale),
+                        (_, true) => i8_tile::<1, true>(t, &scale),
+                        (5, false) => i8_tile::<5, false>(t, &scale),
+                        (4, false) => i8_tile::<4, false>(t, &scale),
+                        (3, false) => i8_tile::<3, false>(t, &scale),
+                        (2, false) => i8_tile::<2, false>(t, &scale),
+                        (_, false) => i8_tile::<1, false>(t, &scale),
                     }
                 }
                 j0 += NR_I8;
@@ -400,41 +353,15 @@ unsafe fn gemm_i8_widened(
     }
 }
 
-/// [`i8_tile`] with the weights already widened: one 8-byte broadcast per row and quad step.
+/// One 5 × 8 int8 tile (`R ≤ 5` rows). `WIDE`: the weights are i16 (two bytes each at `t.w`), one 8-byte broadcast
+/// per row and quad step; otherwise i8, sign-extended here.
 ///
 /// # Safety
-/// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) i16 weights, `t.kk / 4` quad rows of 8 pixels × 4 bytes
-/// (stride `NR·4`) and `R` output rows with room for `t.cols` floats each.
+/// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) weights (i16 if `WIDE`, else i8), `t.kk / 4` quad rows
+/// of 8 pixels × 4 bytes (stride `NR·4`) and `R` output rows with room for `t.cols` floats each.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn i8_widened_tile<const R: usize>(t: Tile<i16, u8>, scale: &[f32; MR_I8]) {
-    let mut acc = [[_mm256_setzero_si256(); 2]; R];
-    for q in 0..t.kk / 4 {
-        // SAFETY: quad row q < kk4/4 of the tile holds 8 pixels × 4 bytes from `t.b + q·NR·4`.
-        let (x0, x1) = unsafe {
-            let b = t.b.add(q * NR * 4);
-            (_mm_loadu_si128(b as *const __m128i), _mm_loadu_si128(b.add(16) as *const __m128i))
-        };
-        let (b0, b1) = (_mm256_cvtepu8_epi16(x0), _mm256_cvtepu8_epi16(x1));
-        for (i, acc_i) in acc.iter_mut().enumerate() {
-            // The quad's four i16 weights, repeated for four pixels (the layout `i8_tile` builds with `vpmovsxbw`).
-            // SAFETY: i16 weights q·4..q·4+4 of row i < R (kk4 each).
-            let wq = unsafe { (t.w.add(i * t.kk + q * 4) as *const i64).read_unaligned() };
-            let a = _mm256_set1_epi64x(wq);
-            acc_i[0] = _mm256_add_epi32(acc_i[0], _mm256_madd_epi16(b0, a));
-            acc_i[1] = _mm256_add_epi32(acc_i[1], _mm256_madd_epi16(b1, a));
-        }
-    }
-    // SAFETY: output rows i < R have room for `t.cols` floats.
-    unsafe { store_i8_tile(&acc, t.out, t.n, t.cols, scale) };
-}
-
-/// # Safety
-/// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4` quad rows of 8 pixels × 4 bytes
-/// (stride `NR·4`) and `R` output rows with room for `t.cols` floats each.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn i8_tile<const R: usize>(t: Tile<i8, u8>, scale: &[f32; MR_I8]) {
+unsafe fn i8_tile<const R: usize, const WIDE: bool>(t: Tile<u8, u8>, scale: &[f32; MR_I8]) {
     // acc[i][v]: output channel i, pixels 4v..4v+4, two i32 lanes per pixel (reduction steps 0+1 and 2+3).
     let mut acc = [[_mm256_setzero_si256(); 2]; R];
     for q in 0..t.kk / 4 {
@@ -446,10 +373,15 @@ unsafe fn i8_tile<const R: usize>(t: Tile<i8, u8>, scale: &[f32; MR_I8]) {
         };
         let (b0, b1) = (_mm256_cvtepu8_epi16(x0), _mm256_cvtepu8_epi16(x1));
         for (i, acc_i) in acc.iter_mut().enumerate() {
-            // Four weights (one quad) sign-extended to i16 and repeated for four pixels.
-            // SAFETY: bytes q·4..q·4+4 of weight row i < R (kk4 bytes).
-            let wq = unsafe { (t.w.add(i * t.kk + q * 4) as *const i32).read_unaligned() };
-            let a = _mm256_cvtepi8_epi16(_mm_set1_epi32(wq));
+            // The quad's four weights as i16, repeated for four pixels.
+            let a = if WIDE {
+                // SAFETY: i16 weights q·4..q·4+4 of row i < R (kk4 each), 8 bytes.
+                _mm256_set1_epi64x(unsafe { (t.w.add(2 * (i * t.kk + q * 4)) as *const i64).read_unaligned() })
+            } else {
+                // SAFETY: bytes q·4..q·4+4 of weight row i < R (kk4 bytes).
+                let wq = unsafe { (t.w.add(i * t.kk + q * 4) as *const i32).read_unaligned() };
+                _mm256_cvtepi8_epi16(_mm_set1_epi32(wq))
+            };
             acc_i[0] = _mm256_add_epi32(acc_i[0], _mm256_madd_epi16(b0, a));
             acc_i[1] = _mm256_add_epi32(acc_i[1], _mm256_madd_epi16(b1, a));
         }
