@@ -71,11 +71,7 @@ pub(super) unsafe fn pool(
 
 /// f32 GEMM: two 6 × 16 tiles per panel and block of 6 output channels, each over the whole reduction.
 ///
-/// The loop order follows the larger operand. Early layers (many pixels, few weights) walk the panels in the outer
-/// loop, so each panel stays in cache while every block of weight rows passes over it; deep layers of small frames
-/// (IT at 96²: 36 pixels, 4.7 MB of weights) walk the weight blocks outside, so each block of six rows is read from
-/// memory once and the panels, now the smaller operand, stay in cache. Every output is the same sum in the same
-/// order either way. A last panel whose final tile would hold 8 pixels or fewer (IT at 96²: 36 = 32 + 4) is finished
+/// A last panel whose final tile would hold 8 pixels or fewer (IT at 96²: 36 = 32 + 4) is finished
 /// by [`f32_narrow_tile`], one vector of pixels for twelve output channels, instead of a 16-pixel tile that would be
 /// three-quarters padding.
 ///
@@ -86,24 +82,12 @@ pub(super) unsafe fn pool(
 pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
     let (n, kk, panels) = (s.n(), s.kk(), s.panels());
     let (w, packed, out) = (w.as_ptr(), packed.as_ptr(), out.as_mut_ptr());
-    // `cout·kk` weights against `panels·kk·NR` packed floats.
-    if cout > panels * NR {
+    for p in 0..panels {
         let mut m0 = 0;
         while m0 < cout {
-            for p in 0..panels {
-                // SAFETY: p < panels and m0 < cout: this function's contract.
-                unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
-            }
+            // SAFETY: p < panels and m0 < cout: this function's contract.
+            unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
             m0 += MR_F32;
-        }
-    } else {
-        for p in 0..panels {
-            let mut m0 = 0;
-            while m0 < cout {
-                // SAFETY: as above.
-                unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
-                m0 += MR_F32;
-            }
         }
     }
     let p = panels - 1;
