@@ -393,3 +393,77 @@ fn pooling_matches_the_definition_on_every_level() {
         }
     }
 }
+
+/// The definition of the int8 path's input layout: `[cpad/4][hw][4]`, channel `ch` of pixel `p` at
+/// `(ch/4)·hw·4 + 4p + ch%4`, channels past `c` zero.
+fn naive_quads(c: usize, hw: usize, code: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+    let mut q = vec![0u8; c.div_ceil(4) * 4 * hw];
+    for ch in 0..c {
+        for p in 0..hw {
+            q[(ch / 4) * hw * 4 + 4 * p + ch % 4] = code(ch, p);
+        }
+    }
+    q
+}
+
+#[test]
+fn quantisation_and_quads_match_their_definition_on_every_level() {
+    let mut rng = SplitMix64(0x0_0AD5);
+    // Channel counts with and without a partial quad (V1's 3 frames), pixel counts with and without vector tails
+    // (IT's 36 at 96², 1, odd), and the pipeline's own planes.
+    let shapes = [(3, 9216), (3, 37), (4, 1), (5, 36), (8, 16), (64, 576), (128, 144), (7, 23), (256, 36)];
+    for k in levels() {
+        for &(c, hw) in &shapes {
+            let max = 3.7f32;
+            let mut x = rand_vec(&mut rng, c * hw, 0.0, max);
+            // Exact ends and ties of the rounding: 0, max, and values that land on .5 steps.
+            x[0] = 0.0;
+            x[c * hw - 1] = max;
+            if c * hw > 3 {
+                x[1] = max * 0.5 / 255.0;
+                x[2] = max * 127.5 / 255.0;
+            }
+            let inv = 255.0 / max;
+            let want = naive_quads(c, hw, |ch, p| ((x[ch * hw + p] * inv + 0.5).clamp(0.0, 255.0)) as u8);
+            let mut q = vec![0xAAu8; want.len()];
+            let scale = k.quantise_u8(&x, (c, hw), max, &mut q).unwrap();
+            assert_eq!(scale, max / 255.0);
+            assert_eq!(q, want, "quantise {} c {c} hw {hw}", k.level());
+
+            let frames: Vec<u8> = (0..c * hw).map(|_| (rng.next_u64() >> 56) as u8).collect();
+            let want = naive_quads(c, hw, |ch, p| frames[ch * hw + p]);
+            let mut q = vec![0xAAu8; want.len()];
+            k.to_quads(&frames, (c, hw), &mut q).unwrap();
+            assert_eq!(q, want, "quads {} c {c} hw {hw}", k.level());
+        }
+        // Out of range and NaN saturate the same way on every level; an unusable max zeroes the output.
+        let (c, hw) = (4, 19);
+        let mut x = rand_vec(&mut rng, c * hw, -1.0, 3.0);
+        x[5] = f32::NAN;
+        x[9] = f32::INFINITY;
+        x[11] = f32::NEG_INFINITY;
+        let mut reference = vec![0u8; c * hw];
+        Kernels::portable().quantise_u8(&x, (c, hw), 2.0, &mut reference).unwrap();
+        // Channel 0, pixels 5, 9 and 11.
+        assert_eq!((reference[4 * 5], reference[4 * 9], reference[4 * 11]), (0, 255, 0));
+        let mut q = vec![0u8; c * hw];
+        k.quantise_u8(&x, (c, hw), 2.0, &mut q).unwrap();
+        assert_eq!(q, reference, "{} saturation", k.level());
+        for bad_max in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            let mut q = vec![9u8; c * hw];
+            assert_eq!(k.quantise_u8(&x, (c, hw), bad_max, &mut q), Ok(1.0));
+            assert!(q.iter().all(|&v| v == 0));
+        }
+        // Lengths and shapes are checked, and nothing is written on a refusal.
+        let short = KernelError::BufferTooShort;
+        let mut q = vec![7u8; c * hw - 1];
+        assert_eq!(k.quantise_u8(&x, (c, hw), 2.0, &mut q), Err(short("q")));
+        assert_eq!(k.to_quads(&[0u8; 76], (c, hw), &mut q), Err(short("q")));
+        assert!(q.iter().all(|&v| v == 7));
+        let mut q = vec![0u8; c * hw];
+        assert_eq!(k.quantise_u8(&x[1..], (c, hw), 2.0, &mut q), Err(short("x")));
+        assert_eq!(k.to_quads(&[0u8; 75], (c, hw), &mut q), Err(short("x")));
+        assert_eq!(k.quantise_u8(&x, (0, hw), 2.0, &mut q), Err(KernelError::BadShape));
+        assert_eq!(k.to_quads(&[], (usize::MAX, 2), &mut q), Err(KernelError::BadShape));
+    }
+}

@@ -286,6 +286,10 @@ type Im2colF32 = unsafe fn(&ConvShape, &[f32], &mut [f32]);
 type Im2colU8 = unsafe fn(&ConvShape, &[u8], &mut [f32]);
 /// Max-pool 3/2/1 + bias + ReLU: `(x [c][h][w], (c, h, w), bias [c], out [c][⌈h/2⌉][⌈w/2⌉], rowmax [w+2]) -> max`.
 type Pool = unsafe fn(&[f32], (usize, usize, usize), &[f32], &mut [f32], &mut [f32]) -> f32;
+/// Activations to u8 channel quads: `(x [c][hw], (c, hw), max, q [cpad/4][hw][4])`.
+type Quantise = unsafe fn(&[f32], (usize, usize), f32, &mut [u8]);
+/// u8 planes to channel quads: `(x [c][hw], (c, hw), q [cpad/4][hw][4])`.
+type Quads = unsafe fn(&[u8], (usize, usize), &mut [u8]);
 
 /// The kernels of one [`Level`]: function pointers chosen once, called through safe, length-checked methods.
 #[derive(Clone, Copy)]
@@ -298,6 +302,8 @@ pub struct Kernels {
     im2col_f32: Im2colF32,
     im2col_u8: Im2colU8,
     pool: Pool,
+    quantise: Quantise,
+    quads: Quads,
 }
 
 impl fmt::Debug for Kernels {
@@ -343,6 +349,8 @@ impl Kernels {
             im2col_f32: portable::im2col_f32,
             im2col_u8: portable::im2col_u8_f32,
             pool: portable::pool,
+            quantise: portable::quantise_quads,
+            quads: portable::to_quads,
         }
     }
 
@@ -374,6 +382,8 @@ impl Kernels {
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
                 pool: x86_avx2::pool,
+                quantise: x86_avx2::quantise_quads,
+                quads: x86_avx2::to_quads,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => Ok(Kernels {
@@ -385,6 +395,8 @@ impl Kernels {
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
                 pool: x86_avx2::pool,
+                quantise: x86_avx2::quantise_quads,
+                quads: x86_avx2::to_quads,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512Vnni => Ok(Kernels {
@@ -396,6 +408,8 @@ impl Kernels {
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
                 pool: x86_avx2::pool,
+                quantise: x86_avx2::quantise_quads,
+                quads: x86_avx2::to_quads,
             }),
             #[cfg(target_arch = "aarch64")]
             Level::Neon => Ok(Kernels {
@@ -407,6 +421,8 @@ impl Kernels {
                 im2col_f32: portable::im2col_f32,
                 im2col_u8: aarch64::im2col_u8,
                 pool: portable::pool,
+                quantise: portable::quantise_quads,
+                quads: portable::to_quads,
             }),
             #[cfg(target_arch = "aarch64")]
             Level::NeonDotprod => Ok(Kernels {
@@ -418,6 +434,8 @@ impl Kernels {
                 im2col_f32: portable::im2col_f32,
                 im2col_u8: aarch64::im2col_u8,
                 pool: portable::pool,
+                quantise: portable::quantise_quads,
+                quads: portable::to_quads,
             }),
             #[allow(unreachable_patterns)]
             _ => Err(KernelError::Unsupported(level)),
@@ -541,6 +559,48 @@ impl Kernels {
         // SAFETY: CPU features confirmed at construction; every slice holds what the body indexes (checked above).
         Ok(unsafe { (self.pool)(x, (c, h, w), bias, out, rowmax) })
     }
+}
+
+impl Kernels {
+    /// Quantise the non-negative CHW activations `x` (`c` planes of `hw`) to u8 channel quads `q`
+    /// (`[cpad/4][hw][4]`, the int8 im2col's input; channels past `c` zero) with one scale, `max`/255, which it
+    /// returns: each value becomes round(v·255/max), values outside `0..=max` clamped. `max` is the largest value of
+    /// `x` (pooling returns it); if it is not positive and finite, `q` is zeroed and the scale is 1. The same bytes on
+    /// every level.
+    pub fn quantise_u8(&self, x: &[f32], (c, hw): (usize, usize), max: f32, q: &mut [u8]) -> Result<f32, KernelError> {
+        let (len, qlen) = quad_lens(c, hw)?;
+        need(x.len(), len, "x")?;
+        need(q.len(), qlen, "q")?;
+        if max <= 0.0 || !max.is_finite() {
+            q[..qlen].fill(0);
+            return Ok(1.0);
+        }
+        // SAFETY: CPU features confirmed at construction; `x` and `q` hold what the body indexes (checked above),
+        // and `max` is finite and positive.
+        unsafe { (self.quantise)(x, (c, hw), max, q) };
+        Ok(max / 255.0)
+    }
+
+    /// u8 CHW planes `x` (`c` planes of `hw`, e.g. a stack of frames) to channel quads `q` (`[cpad/4][hw][4]`,
+    /// channels past `c` zero).
+    pub fn to_quads(&self, x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) -> Result<(), KernelError> {
+        let (len, qlen) = quad_lens(c, hw)?;
+        need(x.len(), len, "x")?;
+        need(q.len(), qlen, "q")?;
+        // SAFETY: CPU features confirmed at construction; `x` and `q` hold what the body indexes (checked above).
+        unsafe { (self.quads)(x, (c, hw), q) };
+        Ok(())
+    }
+}
+
+/// Elements of `c` planes of `hw` and of their channel quads (`cpad·hw`), or `BadShape` if empty or overflowing.
+fn quad_lens(c: usize, hw: usize) -> Result<(usize, usize), KernelError> {
+    if c == 0 || hw == 0 {
+        return Err(KernelError::BadShape);
+    }
+    let len = c.checked_mul(hw).ok_or(KernelError::BadShape)?;
+    let qlen = c.div_ceil(4).checked_mul(4).and_then(|v| v.checked_mul(hw)).ok_or(KernelError::BadShape)?;
+    Ok((len, qlen))
 }
 
 /// `Ok` if a buffer of `len` holds `needed` elements.

@@ -516,3 +516,50 @@ pub(super) fn pool_body(
 pub(super) fn pool(x: &[f32], chw: (usize, usize, usize), bias: &[f32], out: &mut [f32], rowmax: &mut [f32]) -> f32 {
     pool_body(x, chw, bias, out, rowmax)
 }
+
+/// Write `c` CHW planes of `hw` values as `[cpad/4][hw][4]` bytes through `f`, four planes per quad plane (channels
+/// past `c` zero).
+#[inline(always)]
+fn interleave_quads<T: Copy>(x: &[T], (c, hw): (usize, usize), q: &mut [u8], f: impl Fn(T) -> u8) {
+    for t in 0..c.div_ceil(4) {
+        let dst: &mut [[u8; 4]] = bytemuck::cast_slice_mut(&mut q[t * hw * 4..(t + 1) * hw * 4]);
+        let lanes = (c - 4 * t).min(4);
+        if lanes == 4 {
+            let (a, b) = (&x[4 * t * hw..(4 * t + 1) * hw], &x[(4 * t + 1) * hw..(4 * t + 2) * hw]);
+            let (cc, d) = (&x[(4 * t + 2) * hw..(4 * t + 3) * hw], &x[(4 * t + 3) * hw..(4 * t + 4) * hw]);
+            for (p, o) in dst.iter_mut().enumerate() {
+                *o = [f(a[p]), f(b[p]), f(cc[p]), f(d[p])];
+            }
+        } else {
+            for (p, o) in dst.iter_mut().enumerate() {
+                let mut v = [0u8; 4];
+                for (i, vi) in v.iter_mut().enumerate().take(lanes) {
+                    *vi = f(x[(4 * t + i) * hw + p]);
+                }
+                *o = v;
+            }
+        }
+    }
+}
+
+/// The u8 code of activation `v` at `inv` = 255/max: round to nearest, by truncating v·inv + 0.5 (for
+/// 0 ≤ v ≤ max, 0 ≤ v·inv + 0.5 ≤ 255.5). Clamped first to 0..=255, so values outside 0..=max saturate and a NaN
+/// becomes 0 (here by the saturating cast; `maxps` with the NaN first returns the 0). Multiply, then add (two
+/// roundings, no fused multiply-add), then clamp: the operations the SIMD kernels do, so every level gives the same
+/// bytes.
+#[inline(always)]
+pub(super) fn quantise_one(v: f32, inv: f32) -> u8 {
+    (v * inv + 0.5).clamp(0.0, 255.0) as i32 as u8
+}
+
+/// Quantise CHW activations in `0..=max` to u8 channel quads with scale max/255 (the table entry; see
+/// [`super::Kernels::quantise_u8`]); `max > 0` and finite.
+pub(super) fn quantise_quads(x: &[f32], chw: (usize, usize), max: f32, q: &mut [u8]) {
+    let inv = 255.0 / max;
+    interleave_quads(x, chw, q, |v| quantise_one(v, inv));
+}
+
+/// u8 CHW planes to channel quads (the table entry; see [`super::Kernels::to_quads`]).
+pub(super) fn to_quads(x: &[u8], chw: (usize, usize), q: &mut [u8]) {
+    interleave_quads(x, chw, q, |v| v);
+}

@@ -69,6 +69,97 @@ pub(super) unsafe fn pool(
     portable::pool_body(x, chw, bias, out, rowmax)
 }
 
+/// Activations to u8 channel quads, 8 pixels × 4 channels per step: quantise four planes' vectors (multiply, add
+/// ½, clamp, truncate: [`portable::quantise_one`]'s operations in its order), pack i32 → i16 → u8 within each
+/// 128-bit lane (giving 4 pixels of each channel in turn) and transpose bytes to pixel-major quads with one shuffle.
+///
+/// # Safety
+/// The CPU supports AVX2; the slices satisfy the length checks of `Kernels::quantise_u8`; `max` is finite and > 0.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn quantise_quads(x: &[f32], (c, hw): (usize, usize), max: f32, q: &mut [u8]) {
+    let inv = 255.0 / max;
+    let (vinv, half, zero, top) =
+        (_mm256_set1_ps(inv), _mm256_set1_ps(0.5), _mm256_setzero_ps(), _mm256_set1_ps(255.0));
+    let vec = hw / 8 * 8;
+    for t in 0..c.div_ceil(4) {
+        let lanes = (c - 4 * t).min(4);
+        // SAFETY: planes 4t + j < c hold hw floats from 4t·hw + j·hw; quad plane t of `q` holds hw·4 bytes.
+        unsafe {
+            let planes = x.as_ptr().add(4 * t * hw);
+            let dst = q.as_mut_ptr().add(4 * t * hw);
+            let code = |j: usize, p: usize| {
+                if j < lanes {
+                    let y = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(planes.add(j * hw + p)), vinv), half);
+                    _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(y, zero), top))
+                } else {
+                    _mm256_setzero_si256()
+                }
+            };
+            for p in (0..vec).step_by(8) {
+                let ab = _mm256_packs_epi32(code(0, p), code(1, p));
+                let cd = _mm256_packs_epi32(code(2, p), code(3, p));
+                let quads = _mm256_shuffle_epi8(_mm256_packus_epi16(ab, cd), quad_transpose());
+                _mm256_storeu_si256(dst.add(4 * p) as *mut __m256i, quads);
+            }
+            for p in vec..hw {
+                for j in 0..4 {
+                    *dst.add(4 * p + j) =
+                        if j < lanes { portable::quantise_one(*planes.add(j * hw + p), inv) } else { 0 };
+                }
+            }
+        }
+    }
+}
+
+/// The byte shuffle that turns `[ch0 px0..3, ch1 px0..3, ch2 px0..3, ch3 px0..3]` (each 128-bit lane) into
+/// `[px0 ch0..3, px1 ch0..3, px2 ch0..3, px3 ch0..3]`.
+#[target_feature(enable = "avx2,fma")]
+fn quad_transpose() -> __m256i {
+    _mm256_setr_epi8(
+        0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, //
+        0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+    )
+}
+
+/// u8 planes to channel quads, 16 pixels × 4 channels per step (byte then word interleaves).
+///
+/// # Safety
+/// The CPU supports AVX2; the slices satisfy the length checks of `Kernels::to_quads`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn to_quads(x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) {
+    let vec = hw / 16 * 16;
+    for t in 0..c.div_ceil(4) {
+        let lanes = (c - 4 * t).min(4);
+        // SAFETY: planes 4t + j < c hold hw bytes from 4t·hw + j·hw; quad plane t of `q` holds hw·4 bytes.
+        unsafe {
+            let planes = x.as_ptr().add(4 * t * hw);
+            let dst = q.as_mut_ptr().add(4 * t * hw);
+            let load = |j: usize, p: usize| {
+                if j < lanes {
+                    _mm_loadu_si128(planes.add(j * hw + p) as *const __m128i)
+                } else {
+                    _mm_setzero_si128()
+                }
+            };
+            for p in (0..vec).step_by(16) {
+                let (a, b, cc, d) = (load(0, p), load(1, p), load(2, p), load(3, p));
+                let (ab_lo, ab_hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
+                let (cd_lo, cd_hi) = (_mm_unpacklo_epi8(cc, d), _mm_unpackhi_epi8(cc, d));
+                let out = dst.add(4 * p) as *mut __m128i;
+                _mm_storeu_si128(out, _mm_unpacklo_epi16(ab_lo, cd_lo));
+                _mm_storeu_si128(out.add(1), _mm_unpackhi_epi16(ab_lo, cd_lo));
+                _mm_storeu_si128(out.add(2), _mm_unpacklo_epi16(ab_hi, cd_hi));
+                _mm_storeu_si128(out.add(3), _mm_unpackhi_epi16(ab_hi, cd_hi));
+            }
+            for p in vec..hw {
+                for j in 0..4 {
+                    *dst.add(4 * p + j) = if j < lanes { *planes.add(j * hw + p) } else { 0 };
+                }
+            }
+        }
+    }
+}
+
 /// f32 GEMM: two 6 × 16 tiles per panel and block of 6 output channels, each over the whole reduction.
 ///
 /// A last panel whose final tile would hold 8 pixels or fewer (IT at 96²: 36 = 32 + 4) is finished

@@ -343,9 +343,9 @@ impl<'a> Visual<'a> {
                 BlockWeights::I8 { data, scales } => {
                     let quads = &mut self.act_u8[..s.input_len_u8()];
                     if input_is_frames {
-                        to_channel_quads(&self.stack_u8[..n_in], s.cin, s.h * s.w, quads);
+                        k.to_quads(&self.stack_u8[..n_in], (s.cin, s.h * s.w), quads)?;
                     } else {
-                        in_scale = quantise_with_max(&self.act[..n_in], s.cin, s.h * s.w, act_max, quads);
+                        in_scale = k.quantise_u8(&self.act[..n_in], (s.cin, s.h * s.w), act_max, quads)?;
                     }
                     k.im2col_u8(&s, quads, self.packed)?;
                     k.gemm_i8(&s, blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
@@ -426,50 +426,16 @@ pub fn pool_bias_relu(
 }
 
 /// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to u8 channel quads (`[cpad/4][hw][4]`, the
-/// int8 kernels' input layout; channels past `c` zero) with one scale (max/255); returns the scale.
-pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> f32 {
-    let max = x[..c * hw].iter().fold(0.0f32, |m, &v| m.max(v));
-    quantise_with_max(x, c, hw, max, q)
+/// int8 kernels' input layout; channels past `c` zero) with one scale (max/255); returns the scale (the portable
+/// kernel; see [`Kernels::quantise_u8`]).
+pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> Result<f32, KernelError> {
+    let len = c.checked_mul(hw).ok_or(KernelError::BadShape)?;
+    let max = x.get(..len).ok_or(KernelError::BufferTooShort("x"))?.iter().fold(0.0f32, |m, &v| m.max(v));
+    Kernels::portable().quantise_u8(x, (c, hw), max, q)
 }
 
-/// [`quantise_u8`] with the maximum already known (pooling returns it).
-fn quantise_with_max(x: &[f32], c: usize, hw: usize, max: f32, q: &mut [u8]) -> f32 {
-    if max <= 0.0 || !max.is_finite() {
-        q[..hw * c.div_ceil(4) * 4].fill(0);
-        return 1.0;
-    }
-    let inv = 255.0 / max;
-    // 0 ≤ v·inv + 0.5 ≤ 255.5 for 0 ≤ v ≤ max: the truncating i32 conversion rounds to nearest and fits a byte
-    // (and, unlike a saturating f32 → u8 cast, vectorises).
-    interleave_quads(x, c, hw, q, |v| (v * inv + 0.5) as i32 as u8);
-    max / 255.0
-}
-
-/// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero).
-pub fn to_channel_quads(x: &[u8], c: usize, hw: usize, q: &mut [u8]) {
-    interleave_quads(x, c, hw, q, |v| v);
-}
-
-/// Write `c` CHW planes of `hw` values as `[cpad/4][hw][4]` bytes through `f`, four planes per quad plane.
-#[inline(always)]
-fn interleave_quads<T: Copy>(x: &[T], c: usize, hw: usize, q: &mut [u8], f: impl Fn(T) -> u8) {
-    for t in 0..c.div_ceil(4) {
-        let dst: &mut [[u8; 4]] = bytemuck::cast_slice_mut(&mut q[t * hw * 4..(t + 1) * hw * 4]);
-        let lanes = (c - 4 * t).min(4);
-        if lanes == 4 {
-            let (a, b) = (&x[4 * t * hw..(4 * t + 1) * hw], &x[(4 * t + 1) * hw..(4 * t + 2) * hw]);
-            let (cc, d) = (&x[(4 * t + 2) * hw..(4 * t + 3) * hw], &x[(4 * t + 3) * hw..(4 * t + 4) * hw]);
-            for (p, o) in dst.iter_mut().enumerate() {
-                *o = [f(a[p]), f(b[p]), f(cc[p]), f(d[p])];
-            }
-        } else {
-            for (p, o) in dst.iter_mut().enumerate() {
-                let mut v = [0u8; 4];
-                for (i, vi) in v.iter_mut().enumerate().take(lanes) {
-                    *vi = f(x[(4 * t + i) * hw + p]);
-                }
-                *o = v;
-            }
-        }
-    }
+/// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero) (the
+/// portable kernel; see [`Kernels::to_quads`]).
+pub fn to_channel_quads(x: &[u8], c: usize, hw: usize, q: &mut [u8]) -> Result<(), KernelError> {
+    Kernels::portable().to_quads(x, (c, hw), q)
 }
