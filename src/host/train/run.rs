@@ -727,6 +727,18 @@ pub fn evaluate(
         ridge_perceived.push(mean);
     }
     preds.push(("ridge on perceived features", ridge_perceived));
+    // Diagnostic: fusion + BEL fitted (same folds, same nested choice of decay) on the true sliders in place of both
+    // senses' estimates, i.e. with perfect perception: how much of the error perception could still remove.
+    let exact: Vec<Perceived> = rows
+        .iter()
+        .map(|r| {
+            let s: Vec<f32> = normalised(&r.params).iter().map(|&v| v as f32).collect();
+            Perceived { xa: s.clone(), xv: s }
+        })
+        .collect();
+    let exact = RenderSet { perceived: &exact, per: 1 };
+    let perfect = fit_folds(rows, exact, Modalities::BOTH, fit, shape, None, threads);
+    preds.push(("fusion + BEL on true sliders", predict_folds(&perfect, exact, Modalities::BOTH)));
     preds.push(("constant (fold mean)", constant));
     preds.push(("ridge on true sliders", ridge));
     let metrics = preds.iter().map(|(n, p)| (*n, metrics(p, &truth))).collect();
