@@ -368,7 +368,21 @@ fn naive_pool(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32]) -> Vec<f32>
 fn pooling_matches_the_definition_on_every_level() {
     let levels = levels();
     let mut rng = SplitMix64(5);
-    for (c, h, w) in [(3, 32, 32), (5, 7, 9), (2, 1, 1), (4, 2, 3), (1, 16, 1), (6, 5, 31)] {
+    // Maps narrower than 16 columns (portable code at every level), exactly 16, with and without a scalar tail, odd
+    // heights, and V1's at 96².
+    let maps = [
+        (3, 32, 32),
+        (5, 7, 9),
+        (2, 1, 1),
+        (4, 2, 3),
+        (1, 16, 1),
+        (6, 5, 31),
+        (2, 9, 16),
+        (3, 4, 17),
+        (2, 3, 40),
+        (64, 48, 48),
+    ];
+    for (c, h, w) in maps {
         let x = rand_vec(&mut rng, c * h * w, -1.0, 1.0);
         let bias = rand_vec(&mut rng, c, -0.3, 0.3);
         let want = naive_pool(&x, c, h, w, &bias);

@@ -402,7 +402,7 @@ impl Kernels {
             Level::Avx512Vnni => Ok(Kernels {
                 level,
                 f32_name: "avx512f 8x32",
-                int8_name: "avx512vnni vpdpbusd 8x32/16x16",
+                int8_name: "avx512vnni vpdpbusd 8x32/16x16/16x4",
                 gemm_f32: x86_avx512::gemm_f32,
                 gemm_i8: x86_avx512::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,

@@ -54,19 +54,93 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     portable::im2col_quads_body::<false>(s, x, packed)
 }
 
-/// The portable max-pool + bias + ReLU compiled for AVX2.
+/// Max-pool 3/2/1 + bias + ReLU (see `Kernels::pool_bias_relu`): for maps of an even width of at least 16 columns,
+/// each output row takes its three input rows' maximum straight into registers, 16 columns at a time, and splits it
+/// into the even columns (2px) and the odd ones (2px + 1); the odd columns to the left (2px − 1) come from the same
+/// maximum taken one column earlier (−∞ at the left edge). Nothing is stored and reloaded at another offset (the
+/// portable code's row buffer, read back at an odd offset, stalls on store forwarding), a missing row (top edge,
+/// odd height) is an existing one taken twice, and a last partial vector is computed as the full vector ending at
+/// the row's end (outputs in the overlap are written twice, with the same values). Narrower or odd-width maps
+/// (CORnet-Z's V4 and IT, odd frame sizes) run the portable code compiled for AVX2. Maxima are exact, so the
+/// result is the portable one bit for bit.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::pool_bias_relu`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn pool(
     x: &[f32],
-    chw: (usize, usize, usize),
+    (c, h, w): (usize, usize, usize),
     bias: &[f32],
     out: &mut [f32],
     rowmax: &mut [f32],
 ) -> f32 {
-    portable::pool_body(x, chw, bias, out, rowmax)
+    if w < 16 || w % 2 == 1 {
+        return portable::pool_body(x, (c, h, w), bias, out, rowmax);
+    }
+    let (ph, pw) = (h.div_ceil(2), w / 2);
+    let zero = _mm256_setzero_ps();
+    let mut top = zero;
+    // Vector starts: every 8 outputs, and the last 8 if `pw` is no multiple of 8 (pw ≥ 8 here).
+    let last = pw - 8;
+    let x = x.as_ptr();
+    let out = out.as_mut_ptr();
+    for (ch, &b) in bias[..c].iter().enumerate() {
+        let vb = _mm256_set1_ps(b);
+        for py in 0..ph {
+            let y = 2 * py;
+            // SAFETY: rows y − 1, y, y + 1 clamped into 0..h of channel ch (< c); loads read columns col..col + 8
+            // with 0 ≤ col ≤ w − 8; stores write outputs px0..px0 + 8 ≤ pw of row py of channel ch.
+            unsafe {
+                let plane = x.add(ch * h * w);
+                let (r0, r1, r2) =
+                    (plane.add(y.saturating_sub(1) * w), plane.add(y * w), plane.add((y + 1).min(h - 1) * w));
+                let vmax = |col: usize| {
+                    let m = _mm256_max_ps(_mm256_loadu_ps(r0.add(col)), _mm256_loadu_ps(r1.add(col)));
+                    _mm256_max_ps(m, _mm256_loadu_ps(r2.add(col)))
+                };
+                let dst = out.add((ch * ph + py) * pw);
+                let mut px0 = 0;
+                loop {
+                    let (a0, a1) = (vmax(2 * px0), vmax(2 * px0 + 8));
+                    let even = evens(a0, a1);
+                    let odd = odds(a0, a1);
+                    let left = if px0 == 0 {
+                        // Columns −1, 1, 3, …, 13: the odd columns shifted up one lane, −∞ in lane 0.
+                        let shifted = _mm256_permutevar8x32_ps(odd, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+                        _mm256_blend_ps::<1>(shifted, _mm256_set1_ps(f32::NEG_INFINITY))
+                    } else {
+                        evens(vmax(2 * px0 - 1), vmax(2 * px0 + 7))
+                    };
+                    let v = _mm256_max_ps(_mm256_add_ps(_mm256_max_ps(_mm256_max_ps(even, odd), left), vb), zero);
+                    top = _mm256_max_ps(top, v);
+                    _mm256_storeu_ps(dst.add(px0), v);
+                    if px0 == last {
+                        break;
+                    }
+                    px0 = (px0 + 8).min(last);
+                }
+            }
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), top) };
+    lanes.iter().fold(0.0f32, |t, &v| if t > v { t } else { v })
+}
+
+/// Columns 0, 2, …, 14 of the 16 in `a` (0–7) and `b` (8–15).
+#[target_feature(enable = "avx2,fma")]
+fn evens(a: __m256, b: __m256) -> __m256 {
+    // Per 128-bit lane [a0 a2 b0 b2 | a4 a6 b4 b6]; the qword permute puts them in order.
+    let mixed = _mm256_castps_pd(_mm256_shuffle_ps::<0b10_00_10_00>(a, b));
+    _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(mixed))
+}
+
+/// Columns 1, 3, …, 15 of the 16 in `a` (0–7) and `b` (8–15).
+#[target_feature(enable = "avx2,fma")]
+fn odds(a: __m256, b: __m256) -> __m256 {
+    let mixed = _mm256_castps_pd(_mm256_shuffle_ps::<0b11_01_11_01>(a, b));
+    _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(mixed))
 }
 
 /// Activations to u8 channel quads, 8 pixels × 4 channels per step: quantise four planes' vectors (multiply, add
