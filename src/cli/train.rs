@@ -110,8 +110,8 @@ pub struct TrainArgs {
     /// Seed of the whole run.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
-    /// Epochs of CORnet-Z training (0, the shipped model: keep the seeded random features, whose int8 export stays
-    /// within 0.02 of f32; see the README, "Training and evaluation").
+    /// Epochs of CORnet-Z training (0, the shipped model: keep the seeded random features, whose visual read-out
+    /// validates better on perturbed clips than the trained ones'; see the README, "Training and evaluation").
     #[arg(long, default_value_t = 0)]
     pub cornet_epochs: usize,
     /// Clips of random slider settings for CORnet-Z training.
