@@ -191,13 +191,13 @@ pub(super) unsafe fn gemm_i8_vnni(
         if cols <= 4 {
             // A panel of a few pixels (IT's last 4 of 36 at 96²): four quads per instruction instead of pixels.
             // SAFETY: same pointers and bounds as this function's contract.
-            unsafe { tiny_i8_vnni(quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols) };
+            unsafe { tiny_i8_vnni(&Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols }) };
             continue;
         }
         if cols <= 16 {
             // A narrow panel (deep layers of small frames, or the last partial panel): skip its zero half.
             // SAFETY: same pointers and bounds as this function's contract.
-            unsafe { narrow_i8_vnni(quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols) };
+            unsafe { narrow_i8_vnni(&Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols }) };
             continue;
         }
         for mb in 0..mblocks {
@@ -232,28 +232,32 @@ pub(super) unsafe fn gemm_i8_vnni(
     }
 }
 
-/// VNNI int8 tile for a panel of at most 4 pixels: 16 output channels per pass, each zmm lane one (quad, pixel)
-/// pair, so one `vpdpbusd` covers four quads of four pixels (the 16-pixel tile would spend three quarters of its
-/// lanes on padding). Block j of the panel vector holds pixels 0–3 of quad q + j; the weight vector repeats quad
-/// q + j of the row across block j. The four blocks are summed at the end: the same exact integer sums.
-///
-/// # Safety
-/// AVX-512F/BW/VNNI present; `w` holds `cout` rows of `quads·4` bytes, `w_scale` `cout` floats, `panel` `quads`
-/// rows of `NR·4` bytes, and `out` `cout` rows of `n ≥ n0 + cols` floats, `cols ≤ 4`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tiny_i8_vnni(
+/// One partial panel's int8 work for the narrow VNNI tiles: `w` holds `cout` rows of `quads·4` bytes, `w_scale`
+/// `cout` floats, `panel` `quads` rows of `NR·4` bytes, and `out` `cout` rows of `n ≥ n0 + cols` floats.
+#[derive(Clone, Copy)]
+struct Panel<'a> {
     quads: usize,
     cout: usize,
     w: *const i8,
-    w_scale: &[f32],
+    w_scale: &'a [f32],
     scale_x: f32,
     panel: *const u8,
     out: *mut f32,
     n: usize,
     n0: usize,
     cols: usize,
-) {
+}
+
+/// VNNI int8 tile for a panel of at most 4 pixels: 16 output channels per pass, each zmm lane one (quad, pixel)
+/// pair, so one `vpdpbusd` covers four quads of four pixels (the 16-pixel tile would spend three quarters of its
+/// lanes on padding). Block j of the panel vector holds pixels 0–3 of quad q + j; the weight vector repeats quad
+/// q + j of the row across block j. The four blocks are summed at the end: the same exact integer sums.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says, with `cols ≤ 4`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+unsafe fn tiny_i8_vnni(t: &Panel<'_>) {
+    let Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols } = *t;
     let kk4 = quads * 4;
     // Lane 4j + k takes the weight quad j.
     let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -303,22 +307,10 @@ const MR_NARROW: usize = 16;
 /// panel vector per quad shared by all 16 rows).
 ///
 /// # Safety
-/// AVX-512F/BW/VNNI present; `w` holds `cout` rows of `quads·4` bytes, `w_scale` `cout` floats, `panel` `quads`
-/// rows of `NR·4` bytes, and `out` `cout` rows of `n ≥ n0 + cols` floats, `cols ≤ 16`.
+/// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says, with `cols ≤ 16`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn narrow_i8_vnni(
-    quads: usize,
-    cout: usize,
-    w: *const i8,
-    w_scale: &[f32],
-    scale_x: f32,
-    panel: *const u8,
-    out: *mut f32,
-    n: usize,
-    n0: usize,
-    cols: usize,
-) {
+unsafe fn narrow_i8_vnni(t: &Panel<'_>) {
+    let Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols } = *t;
     let kk4 = quads * 4;
     let mut m0 = 0;
     while m0 < cout {
