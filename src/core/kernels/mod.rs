@@ -14,9 +14,13 @@
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
 //! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddwd` on widened u8/i8, 5×8 tiles | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
-//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow) | Cascade Lake, Ice Lake, Zen 4+ |
+//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow, 16×4 tiny) | Cascade Lake, Ice Lake, Zen 4+ |
 //! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
 //! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
+//!
+//! Besides the GEMMs, each table holds the work around them: im2col (f32 and u8), max-pool + bias + ReLU, and the
+//! int8 path's conversions of activations and frames to u8 channel quads. On x86-64 those are AVX2 code at every SIMD
+//! level; on aarch64 the u8 im2col is NEON and the rest portable.
 //!
 //! # Layouts
 //!
