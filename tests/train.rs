@@ -6,7 +6,9 @@ use avf_bel::model::{encode, Precision};
 use avf_bel::train::augment::{Augment, Kind, Perturbation};
 use avf_bel::train::data;
 use avf_bel::train::fuse::FitOptions;
-use avf_bel::train::run::{evaluate, perceive, perceive_stimuli, train, FuseShape, RenderSet, TrainOptions};
+use avf_bel::train::run::{
+    evaluate, mae_interval, perceive, perceive_stimuli, train, FuseShape, RenderSet, TrainOptions,
+};
 use avf_bel::train::{normalised, random_params, Job};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
@@ -201,4 +203,25 @@ fn augmented_training_is_more_robust_to_perturbations_it_never_saw() {
         println!("{} {severity}: read-out MSE augmented {a:.4}, plain {p:.4}", kind.name());
         assert!(a < 0.7 * p, "{} {severity}: augmented {a:.4} is not clearly below plain {p:.4}", kind.name());
     }
+}
+
+#[test]
+fn the_bootstrap_interval_of_an_mae_brackets_it_and_narrows_with_more_stimuli() {
+    // Equal errors everywhere: every resample has the same MAE.
+    let truth = vec![[0.5; 5]; 30];
+    let pred = vec![[0.54; 5]; 30];
+    let (lo, hi) = mae_interval(&pred, &truth, 2000, 0.95, 1);
+    assert!((lo - 0.04).abs() < 1e-12 && (hi - 0.04).abs() < 1e-12, "({lo}, {hi})");
+    // Unequal errors: the interval brackets the MAE, and four times the stimuli roughly halve its width.
+    let errors = |n: usize| -> Vec<[f64; 5]> { (0..n).map(|i| [0.5 + 0.01 * (i % 10) as f64; 5]).collect() };
+    let (t30, t120) = (vec![[0.5; 5]; 30], vec![[0.5; 5]; 120]);
+    let mae = 0.045; // the mean of 0.00, 0.01, …, 0.09
+    let (lo, hi) = mae_interval(&errors(30), &t30, 4000, 0.95, 2);
+    assert!(lo < mae && mae < hi && hi - lo > 0.01, "({lo}, {hi})");
+    let (lo4, hi4) = mae_interval(&errors(120), &t120, 4000, 0.95, 2);
+    assert!(lo4 < mae && mae < hi4, "({lo4}, {hi4})");
+    let ratio = (hi - lo) / (hi4 - lo4);
+    assert!((1.6..2.5).contains(&ratio), "width ratio {ratio}");
+    // Nothing to resample: no interval.
+    assert!(mae_interval(&[], &[], 100, 0.95, 3).0.is_nan());
 }
