@@ -70,7 +70,7 @@ fn shapes() -> Vec<(ConvShape, usize)> {
         (shape(1, 6, 6, 2, 3, 0), 5),    // stride 3, even kernel
         (shape(7, 6, 17, 3, 2, 2), 11),  // odd channels, pad 2 > needed
         (shape(64, 6, 6, 3, 1, 1), 17),  // kk = 576, n = 36 (a full panel + 4 pixels)
-        (shape(16, 6, 6, 3, 1, 1), 70),  // IT-like at 96²: n = 36 (narrow tail), cout 70
+        (shape(16, 6, 6, 3, 1, 1), 70),  // IT-like at 96²: n = 36 (a 4-pixel tail), cout 70
         (shape(512, 3, 3, 3, 1, 1), 19), // kk = 4,608: CORnet-Z IT's reduction length
         (shape(600, 2, 2, 3, 1, 1), 6),  // kk = 5,400: past the AVX2 int8 kernel's widen-ahead limit (4,608)
         (shape(3, 11, 11, 3, 1, 1), 1),  // a single output channel
