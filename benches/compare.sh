@@ -7,7 +7,12 @@
 # pipeline on 1 s of input (`bench --stage pipeline`: 22,050 samples + 30 frames at 64x64x5, fused inference), f32
 # and int8, measured in the same rounds (PIPE_ITERS runs each).
 #
-# Usage: PY=/path/to/python-with-onnxruntime bash benches/compare.sh [CHANNELS] [ROUNDS] [SIZES] [LEVELS]
+# On a machine with AVX-512, ORT's own kernels are its AVX-512 ones; with ORT_AVX2=DIR (a copy of onnxruntime made
+# by `python benches/ort_avx2.py DIR`, whose MLAS skips its AVX-512 set-up) ORT is also measured at its AVX2 level in
+# the same rounds, and the avx2 and avx512 tables add ratios against that (columns ort2_*: the peer of an AVX2-only
+# machine's ORT, on this CPU).
+#
+# Usage: PY=/path/to/python-with-onnxruntime [ORT_AVX2=DIR] bash benches/compare.sh [CHANNELS] [ROUNDS] [SIZES] [LEVELS]
 #   e.g. bash benches/compare.sh 3 5 64,96 "avx2 avx512vnni"   (default levels: all this CPU runs)
 # Needs `pip install onnx onnxruntime numpy`.
 set -euo pipefail
@@ -19,6 +24,11 @@ SIZES=${3:-64,96,224}
 LEVELS=${4:-portable avx2 avx512 avx512vnni neon dotprod}
 ITERS=${ITERS:-50}
 PIPE_ITERS=${PIPE_ITERS:-15}
+ORT_AVX2=${ORT_AVX2:-}
+if [ -n "$ORT_AVX2" ] && [ ! -f "$ORT_AVX2/onnxruntime/AVX2_ONLY" ]; then
+  echo "ORT_AVX2=$ORT_AVX2 is not a copy made by benches/ort_avx2.py" >&2
+  exit 2
+fi
 cargo build --release --quiet
 BIN=./target/release/avf-bel
 field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
@@ -41,6 +51,12 @@ for size in "${sizes[@]}"; do
     o=$($PY benches/ort_anchor.py --channels "$C" --sizes "$size" --iters "$ITERS" 2>/dev/null)
     T[ort_f32,$size]+=" $(echo "$o" | field f32_median_ms)"
     T[ort_int8,$size]+=" $(echo "$o" | field int8_median_ms)"
+    if [ -n "$ORT_AVX2" ]; then
+      o=$(PYTHONPATH="$ORT_AVX2" $PY benches/ort_anchor.py --channels "$C" --sizes "$size" --iters "$ITERS" 2>/dev/null)
+      echo "$o" | grep -q '"mlas"' || { echo "the ORT_AVX2 copy was not the one imported" >&2; exit 2; }
+      T[ort2_f32,$size]+=" $(echo "$o" | field f32_median_ms)"
+      T[ort2_int8,$size]+=" $(echo "$o" | field int8_median_ms)"
+    fi
     for lv in "${run_levels[@]}"; do
       for p in f32 int8; do
         T[$lv$p,$size]+=" $(ours "$lv" "$size" "$p" | field median_ms)"
@@ -66,6 +82,15 @@ for lv in "${run_levels[@]}"; do
     awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
       'BEGIN { printf "%-10s %-11.3f %-11.3f %-11.3f %-11.3f %-13.2f %-13.2f\n", s, of, oq, f, q, f/of, q/oq }'
   done
+  if [ -n "$ORT_AVX2" ] && { [ "$lv" = avx2 ] || [ "$lv" = avx512 ]; }; then
+    printf '%-10s %-12s %-12s %-14s %-14s\n' input ort2_f32_ms ort2_int8_ms f32/ort2_f32 int8/ort2_int8
+    for size in "${sizes[@]}"; do
+      of=$(echo "${T[ort2_f32,$size]}" | median); oq=$(echo "${T[ort2_int8,$size]}" | median)
+      f=$(echo "${T[${lv}f32,$size]}" | median); q=$(echo "${T[${lv}int8,$size]}" | median)
+      awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
+        'BEGIN { printf "%-10s %-12.3f %-12.3f %-14.2f %-14.2f\n", s, of, oq, f/of, q/oq }'
+    done
+  fi
   echo "pipeline, 1 s of input: f32 $(echo "${T[pipe${lv}f32]}" | median) ms, int8 $(echo "${T[pipe${lv}int8]}" | median) ms"
 done
 echo
