@@ -79,7 +79,9 @@ pub mod link {
 /// takes a [`kernels::Kernels`] table, `Pipeline::kernels` reports it. The table's safe methods (im2col + GEMM,
 /// f32 and int8) check every shape and length.
 pub mod kernels {
-    pub use crate::core::kernels::{ConvShape, KernelError, KernelReport, Kernels, Level, ENV_VAR, MAX_KK4, NR};
+    pub use crate::core::kernels::{
+        ConvShape, KernelError, KernelReport, Kernels, Level, ACT_MAX_CODE, ENV_VAR, MAX_KK4, NR,
+    };
 
     /// The level [`crate::Pipeline::new`] would choose here (`AVF_BEL_KERNELS` if set and valid, else the best
     /// this CPU runs), or `"invalid AVF_BEL_KERNELS"`. Prefer [`crate::Pipeline::kernels`], which reports the

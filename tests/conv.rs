@@ -4,7 +4,7 @@
 //! that are no multiple of any tile height, reductions from 1 to 4,608 steps, narrow and partial panels, strides
 //! 1–3; the pooling kernel against its definition. Then the length and shape checks of the safe API.
 
-use avf_bel::kernels::{ConvShape, KernelError, Kernels, Level, MAX_KK4, NR};
+use avf_bel::kernels::{ConvShape, KernelError, Kernels, Level, ACT_MAX_CODE, MAX_KK4, NR};
 use avf_bel::model::SplitMix64;
 
 /// The levels this machine runs; prints the ones it skips and why (a skip is never silent).
@@ -160,12 +160,14 @@ fn int8_outputs(
         .collect()
 }
 
+/// Activation codes up to 127 (what the pipeline feeds: the AVX2 level's `vpmaddubsw` kernel) and up to 255 (any u8
+/// input: its widening kernel) alike.
 #[test]
 fn int8_kernels_are_bit_identical_on_every_level_and_match_direct_convolution() {
     let levels = levels();
     let mut rng = SplitMix64(11);
-    for (s, cout) in shapes() {
-        let xq: Vec<u8> = (0..s.cin * s.h * s.w).map(|_| (rng.next_u64() % 256) as u8).collect();
+    for ((s, cout), top) in shapes().into_iter().flat_map(|sc| [(sc, 127u64), (sc, 255)]) {
+        let xq: Vec<u8> = (0..s.cin * s.h * s.w).map(|_| (rng.next_u64() % (top + 1)) as u8).collect();
         let wq: Vec<i8> = (0..cout * s.kk()).map(|_| ((rng.next_u64() % 255) as i32 - 127) as i8).collect();
         let (wpad, x_hwc) = int8_layouts(&s, cout, &wq, &xq);
         let scales: Vec<f32> = (0..cout).map(|m| 0.01 + 0.001 * m as f32).collect();
@@ -190,20 +192,22 @@ fn int8_kernels_are_bit_identical_on_every_level_and_match_direct_convolution() 
     }
 }
 
-/// The extremes: every activation 255 against weights of +127 and −128. A `vpmaddubsw` kernel would saturate its
-/// i16 pair sums here (2·255·127 > 32,767), and the portable level's exact f32 runs reach their largest partial
-/// sums; every level must still return the exact integer sum.
+/// The extremes: every activation 255 (or 127, the largest 7-bit code) against weights of +127 and −128. At 255 a
+/// `vpmaddubsw` kernel would saturate its i16 pair sums (2·255·127 > 32,767) and the AVX2 level must take its
+/// widening kernel; at 127 its `vpmaddubsw` kernel reaches its largest pair sums (2·127·128 = 32,512); the portable
+/// level's exact f32 runs reach their largest partial sums. Every level must return the exact integer sum.
 #[test]
 fn int8_kernels_are_exact_at_the_extremes() {
     let levels = levels();
-    for (s, cout) in [
+    let shapes = [
         (shape(512, 3, 3, 3, 1, 1), 4),
-        (shape(520, 3, 3, 3, 1, 1), 4), // past the AVX2 kernel's widen-ahead limit
+        (shape(520, 3, 3, 3, 1, 1), 4), // past the AVX2 widening kernel's widen-ahead limit
         (shape(3, 9, 9, 7, 2, 3), 3),
         (shape(40, 2, 2, 3, 1, 1), 7),
-    ] {
+    ];
+    for ((s, cout), a) in shapes.into_iter().flat_map(|sc| [(sc, 255u8), (sc, 127)]) {
         let taps = s.k * s.k;
-        let xq = vec![255u8; s.cin * s.h * s.w];
+        let xq = vec![a; s.cin * s.h * s.w];
         // Row m: all +127, all −128, alternating, then cycling through the three.
         let wq: Vec<i8> = (0..cout * s.kk())
             .map(|i| match (i / s.kk()) % 3 {
@@ -233,7 +237,7 @@ fn int8_kernels_are_exact_at_the_extremes() {
                             let iy = (oy * s.stride + ky) as isize - s.pad as isize;
                             let ix = (ox * s.stride + kx) as isize - s.pad as isize;
                             if iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w {
-                                sum += 255 * wq[(m * s.cin + c) * taps + t] as i64;
+                                sum += i64::from(a) * wq[(m * s.cin + c) * taps + t] as i64;
                             }
                         }
                     }
@@ -434,18 +438,25 @@ fn quantisation_and_quads_match_their_definition_on_every_level() {
             x[0] = 0.0;
             x[c * hw - 1] = max;
             if c * hw > 3 {
-                x[1] = max * 0.5 / 255.0;
-                x[2] = max * 127.5 / 255.0;
+                x[1] = max * 0.5 / 127.0;
+                x[2] = max * 63.5 / 127.0;
             }
-            let inv = 255.0 / max;
-            let want = naive_quads(c, hw, |ch, p| ((x[ch * hw + p] * inv + 0.5).clamp(0.0, 255.0)) as u8);
+            // 7-bit codes: round(v·127/max), at most ACT_MAX_CODE.
+            assert_eq!(ACT_MAX_CODE, 127);
+            let inv = 127.0 / max;
+            let want = naive_quads(c, hw, |ch, p| ((x[ch * hw + p] * inv + 0.5).clamp(0.0, 127.0)) as u8);
             let mut q = vec![0xAAu8; want.len()];
             let scale = k.quantise_u8(&x, (c, hw), max, &mut q).unwrap();
-            assert_eq!(scale, max / 255.0);
+            assert_eq!(scale, max / 127.0);
             assert_eq!(q, want, "quantise {} c {c} hw {hw}", k.level());
 
-            let frames: Vec<u8> = (0..c * hw).map(|_| (rng.next_u64() >> 56) as u8).collect();
-            let want = naive_quads(c, hw, |ch, p| frames[ch * hw + p]);
+            // Frames: half of each byte, rounded half up, 255 kept at 127.
+            let mut frames: Vec<u8> = (0..c * hw).map(|_| (rng.next_u64() >> 56) as u8).collect();
+            frames[0] = 255;
+            if c * hw > 3 {
+                (frames[1], frames[2]) = (1, 254);
+            }
+            let want = naive_quads(c, hw, |ch, p| ((u32::from(frames[ch * hw + p]) + 1) / 2).min(127) as u8);
             let mut q = vec![0xAAu8; want.len()];
             k.to_quads(&frames, (c, hw), &mut q).unwrap();
             assert_eq!(q, want, "quads {} c {c} hw {hw}", k.level());
@@ -459,7 +470,7 @@ fn quantisation_and_quads_match_their_definition_on_every_level() {
         let mut reference = vec![0u8; c * hw];
         Kernels::portable().quantise_u8(&x, (c, hw), 2.0, &mut reference).unwrap();
         // Channel 0, pixels 5, 9 and 11.
-        assert_eq!((reference[4 * 5], reference[4 * 9], reference[4 * 11]), (0, 255, 0));
+        assert_eq!((reference[4 * 5], reference[4 * 9], reference[4 * 11]), (0, 127, 0));
         let mut q = vec![0u8; c * hw];
         k.quantise_u8(&x, (c, hw), 2.0, &mut q).unwrap();
         assert_eq!(q, reference, "{} saturation", k.level());

@@ -542,24 +542,32 @@ fn interleave_quads<T: Copy>(x: &[T], (c, hw): (usize, usize), q: &mut [u8], f: 
     }
 }
 
-/// The u8 code of activation `v` at `inv` = 255/max: round to nearest, by truncating v·inv + 0.5 (for
-/// 0 ≤ v ≤ max, 0 ≤ v·inv + 0.5 ≤ 255.5). Clamped first to 0..=255, so values outside 0..=max saturate and a NaN
+/// The u8 code of activation `v` at `inv` = 127/max: round to nearest, by truncating v·inv + 0.5 (for
+/// 0 ≤ v ≤ max, 0 ≤ v·inv + 0.5 ≤ 127.5). Clamped first to 0..=127 ([`super::ACT_MAX_CODE`]), so values outside
+/// 0..=max saturate and a NaN
 /// becomes 0 (here by the saturating cast; `maxps` with the NaN first returns the 0). Multiply, then add (two
 /// roundings, no fused multiply-add), then clamp: the operations the SIMD kernels do, so every level gives the same
 /// bytes.
 #[inline(always)]
 pub(super) fn quantise_one(v: f32, inv: f32) -> u8 {
-    (v * inv + 0.5).clamp(0.0, 255.0) as i32 as u8
+    (v * inv + 0.5).clamp(0.0, f32::from(super::ACT_MAX_CODE)) as i32 as u8
 }
 
-/// Quantise CHW activations in `0..=max` to u8 channel quads with scale max/255 (the table entry; see
+/// Quantise CHW activations in `0..=max` to u8 channel quads with scale max/127 (the table entry; see
 /// [`super::Kernels::quantise_u8`]); `max > 0` and finite.
 pub(super) fn quantise_quads(x: &[f32], chw: (usize, usize), max: f32, q: &mut [u8]) {
-    let inv = 255.0 / max;
+    let inv = f32::from(super::ACT_MAX_CODE) / max;
     interleave_quads(x, chw, q, |v| quantise_one(v, inv));
 }
 
-/// u8 CHW planes to channel quads (the table entry; see [`super::Kernels::to_quads`]).
+/// The 7-bit code of a frame byte: `min((b + 1) >> 1, 127)`, half the byte rounded half up (x86's `pavgb` with 0),
+/// with 255 kept at 127 ([`super::Kernels::to_quads`]).
+#[inline(always)]
+pub(super) fn frame_code(b: u8) -> u8 {
+    ((u16::from(b) + 1) >> 1).min(u16::from(super::ACT_MAX_CODE)) as u8
+}
+
+/// u8 CHW planes to channel quads of 7-bit codes (the table entry; see [`super::Kernels::to_quads`]).
 pub(super) fn to_quads(x: &[u8], chw: (usize, usize), q: &mut [u8]) {
-    interleave_quads(x, chw, q, |v| v);
+    interleave_quads(x, chw, q, frame_code);
 }

@@ -321,7 +321,9 @@ impl<'a> Visual<'a> {
     /// they are propagated rather than unwrapped all the same.
     fn forward_stack(&mut self) -> Result<(), Error> {
         let k = self.kernels;
-        let mut in_scale = 1.0 / 255.0; // scale of the u8 input of the next int8 block
+        // Scale of the u8 input of the next int8 block: frames enter as 7-bit codes, `c` for the value c·2/255
+        // (`Kernels::to_quads`).
+        let mut in_scale = 2.0 / 255.0;
         let mut input_is_frames = true;
         let mut act_max = 0.0; // the largest pooled activation of the previous block
         for b in 0..4 {
@@ -426,7 +428,8 @@ pub fn pool_bias_relu(
 }
 
 /// Quantise non-negative CHW activations (`c` channels of `hw` pixels) to u8 channel quads (`[cpad/4][hw][4]`, the
-/// int8 kernels' input layout; channels past `c` zero) with one scale (max/255); returns the scale (the portable
+/// int8 kernels' input layout; channels past `c` zero) with one scale (max/127: 7-bit codes, see
+/// [`crate::kernels::ACT_MAX_CODE`]); returns the scale (the portable
 /// kernel; see [`Kernels::quantise_u8`]).
 pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> Result<f32, KernelError> {
     let len = c.checked_mul(hw).ok_or(KernelError::BadShape)?;
@@ -434,8 +437,8 @@ pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> Result<f32, 
     Kernels::portable().quantise_u8(x, (c, hw), max, q)
 }
 
-/// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero) (the
-/// portable kernel; see [`Kernels::to_quads`]).
+/// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero) of
+/// 7-bit codes, `min((b + 1) >> 1, 127)` (the portable kernel; see [`Kernels::to_quads`]).
 pub fn to_channel_quads(x: &[u8], c: usize, hw: usize, q: &mut [u8]) -> Result<(), KernelError> {
     Kernels::portable().to_quads(x, (c, hw), q)
 }
