@@ -456,7 +456,7 @@ fn quantisation_and_quads_match_their_definition_on_every_level() {
             if c * hw > 3 {
                 (frames[1], frames[2]) = (1, 254);
             }
-            let want = naive_quads(c, hw, |ch, p| ((u32::from(frames[ch * hw + p]) + 1) / 2).min(127) as u8);
+            let want = naive_quads(c, hw, |ch, p| u32::from(frames[ch * hw + p]).div_ceil(2).min(127) as u8);
             let mut q = vec![0xAAu8; want.len()];
             k.to_quads(&frames, (c, hw), &mut q).unwrap();
             assert_eq!(q, want, "quads {} c {c} hw {hw}", k.level());
