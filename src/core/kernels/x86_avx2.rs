@@ -575,7 +575,7 @@ unsafe fn gemm_u7(
             while j0 < cols {
                 // SAFETY: `wp` holds rows·kk4 weight bytes; panel p's quad rows hold NR pixels from j0 + 16 ≤ NR
                 // (zero-padded past `cols`, inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most
-                // `cols − j0` written; AVX2 is this function's.
+                // `cols − j0` written; one vector only when at most 8 remain; AVX2 is this function's.
                 unsafe {
                     let t = Tile {
                         kk: kk4,
@@ -585,12 +585,17 @@ unsafe fn gemm_u7(
                         n,
                         cols: (cols - j0).min(NR_U7),
                     };
-                    match rows {
-                        5 => u7_tile::<5>(t, &scale),
-                        4 => u7_tile::<4>(t, &scale),
-                        3 => u7_tile::<3>(t, &scale),
-                        2 => u7_tile::<2>(t, &scale),
-                        _ => u7_tile::<1>(t, &scale),
+                    match (rows, t.cols > NR_I8) {
+                        (5, true) => u7_tile::<5, 2>(t, &scale),
+                        (4, true) => u7_tile::<4, 2>(t, &scale),
+                        (3, true) => u7_tile::<3, 2>(t, &scale),
+                        (2, true) => u7_tile::<2, 2>(t, &scale),
+                        (_, true) => u7_tile::<1, 2>(t, &scale),
+                        (5, false) => u7_tile::<5, 1>(t, &scale),
+                        (4, false) => u7_tile::<4, 1>(t, &scale),
+                        (3, false) => u7_tile::<3, 1>(t, &scale),
+                        (2, false) => u7_tile::<2, 1>(t, &scale),
+                        (_, false) => u7_tile::<1, 1>(t, &scale),
                     }
                 }
                 j0 += NR_U7;
@@ -600,38 +605,41 @@ unsafe fn gemm_u7(
     }
 }
 
-/// One 5 × 16 tile of [`gemm_u7`] (`R ≤ 5` rows).
+/// One tile of [`gemm_u7`]: `R ≤ 5` rows × `V` vectors of 8 pixels (`V` = 2, or 1 for a panel's last ≤ 8 pixels:
+/// IT at 96² has 36 = 32 + 4, which a 16-pixel tile computed at a quarter of its lanes).
 ///
 /// # Safety
-/// AVX2 present; `t` points at `R` rows of `t.kk` (= kk4) i8 weights, `t.kk / 4` quad rows of 16 pixels × 4 bytes,
-/// each ≤ 127 (stride `NR·4`), and `R` output rows with room for `t.cols` floats each.
+/// AVX2 present; `V` is 1 or 2; `t` points at `R` rows of `t.kk` (= kk4) i8 weights, `t.kk / 4` quad rows of
+/// `8·V` pixels × 4 bytes, each ≤ 127 (stride `NR·4`), and `R` output rows with room for `t.cols ≤ 8·V` floats each.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn u7_tile<const R: usize>(t: Tile<u8, u8>, scale: &[f32; MR_I8]) {
+unsafe fn u7_tile<const R: usize, const V: usize>(t: Tile<u8, u8>, scale: &[f32; MR_I8]) {
     let ones = _mm256_set1_epi16(1);
     // acc[i][v]: output channel i, pixels 8v..8v+8, one i32 lane per pixel.
-    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    let mut acc = [[_mm256_setzero_si256(); V]; R];
     for q in 0..t.kk / 4 {
-        // SAFETY: quad row q < kk4/4 holds 16 pixels × 4 bytes from `t.b + q·NR·4`.
-        let (x0, x1) = unsafe {
-            let b = t.b.add(q * NR * 4);
-            (_mm256_loadu_si256(b as *const __m256i), _mm256_loadu_si256(b.add(32) as *const __m256i))
-        };
+        let mut x = [_mm256_setzero_si256(); V];
+        for (v, xv) in x.iter_mut().enumerate() {
+            // SAFETY: quad row q < kk4/4 holds 8·V pixels × 4 bytes from `t.b + q·NR·4`.
+            *xv = unsafe { _mm256_loadu_si256(t.b.add(q * NR * 4 + 32 * v) as *const __m256i) };
+        }
         for (i, acc_i) in acc.iter_mut().enumerate() {
             // SAFETY: bytes q·4..q·4+4 of weight row i < R (kk4 bytes).
             let a = _mm256_set1_epi32(unsafe { (t.w.add(i * t.kk + q * 4) as *const i32).read_unaligned() });
-            acc_i[0] = _mm256_add_epi32(acc_i[0], _mm256_madd_epi16(_mm256_maddubs_epi16(x0, a), ones));
-            acc_i[1] = _mm256_add_epi32(acc_i[1], _mm256_madd_epi16(_mm256_maddubs_epi16(x1, a), ones));
+            for (acc_iv, &xv) in acc_i.iter_mut().zip(&x) {
+                *acc_iv = _mm256_add_epi32(*acc_iv, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, a), ones));
+            }
         }
     }
     for (i, acc_i) in acc.iter().enumerate() {
         let sc = _mm256_set1_ps(scale[i]);
-        // SAFETY: output row i < R has room for `t.cols` ≤ 16 floats.
-        unsafe {
-            let dst = t.out.add(i * t.n);
-            store8(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(acc_i[0]), sc), t.cols);
-            if t.cols > NR_I8 {
-                store8(dst.add(NR_I8), _mm256_mul_ps(_mm256_cvtepi32_ps(acc_i[1]), sc), t.cols - NR_I8);
+        for (v, &acc_iv) in acc_i.iter().enumerate() {
+            if t.cols > NR_I8 * v {
+                // SAFETY: output row i < R has room for `t.cols` floats, and `t.cols − 8v` remain from 8v.
+                unsafe {
+                    let dst = t.out.add(i * t.n + NR_I8 * v);
+                    store8(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(acc_iv), sc), t.cols - NR_I8 * v);
+                }
             }
         }
     }
