@@ -72,24 +72,24 @@ for _ in $(seq "$ROUNDS"); do
   done
 done
 ort_version=$($PY -c 'import onnxruntime; print(onnxruntime.__version__)')
+# One table per ORT anchor: ORT's f32 and int8 keys in T, our level, the columns' prefix (ort: ORT's own kernels,
+# ort2: the ORT_AVX2 copy).
+rows() {
+  printf '%-10s %-12s %-12s %-11s %-11s %-14s %-14s\n' input "${4}_f32_ms" "${4}_int8_ms" f32_ms int8_ms "f32/${4}_f32" \
+    "int8/${4}_int8"
+  for size in "${sizes[@]}"; do
+    of=$(echo "${T[$1,$size]}" | median); oq=$(echo "${T[$2,$size]}" | median)
+    f=$(echo "${T[${3}f32,$size]}" | median); q=$(echo "${T[${3}int8,$size]}" | median)
+    awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
+      'BEGIN { printf "%-10s %-12.3f %-12.3f %-11.3f %-11.3f %-14.2f %-14.2f\n", s, of, oq, f, q, f/of, q/oq }'
+  done
+}
 for lv in "${run_levels[@]}"; do
   echo
   echo "level $lv ($(AVF_BEL_KERNELS=$lv $BIN bench --stage visual --size 64 --channels "$C" --iters 1 --json | field kernel)), ORT $ort_version"
-  printf '%-10s %-11s %-11s %-11s %-11s %-13s %-13s\n' input ort_f32_ms ort_int8_ms f32_ms int8_ms f32/ort_f32 int8/ort_int8
-  for size in "${sizes[@]}"; do
-    of=$(echo "${T[ort_f32,$size]}" | median); oq=$(echo "${T[ort_int8,$size]}" | median)
-    f=$(echo "${T[${lv}f32,$size]}" | median); q=$(echo "${T[${lv}int8,$size]}" | median)
-    awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
-      'BEGIN { printf "%-10s %-11.3f %-11.3f %-11.3f %-11.3f %-13.2f %-13.2f\n", s, of, oq, f, q, f/of, q/oq }'
-  done
+  rows ort_f32 ort_int8 "$lv" ort
   if [ -n "$ORT_AVX2" ] && { [ "$lv" = avx2 ] || [ "$lv" = avx512 ]; }; then
-    printf '%-10s %-12s %-12s %-14s %-14s\n' input ort2_f32_ms ort2_int8_ms f32/ort2_f32 int8/ort2_int8
-    for size in "${sizes[@]}"; do
-      of=$(echo "${T[ort2_f32,$size]}" | median); oq=$(echo "${T[ort2_int8,$size]}" | median)
-      f=$(echo "${T[${lv}f32,$size]}" | median); q=$(echo "${T[${lv}int8,$size]}" | median)
-      awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
-        'BEGIN { printf "%-10s %-12.3f %-12.3f %-14.2f %-14.2f\n", s, of, oq, f/of, q/oq }'
-    done
+    rows ort2_f32 ort2_int8 "$lv" ort2
   fi
   echo "pipeline, 1 s of input: f32 $(echo "${T[pipe${lv}f32]}" | median) ms, int8 $(echo "${T[pipe${lv}int8]}" | median) ms"
 done

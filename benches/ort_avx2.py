@@ -9,8 +9,8 @@ extension, e.g. Zen 4, then get the plain AVX2 `vpmaddubsw` int8 kernels). The i
 
 The jump is found by its bytes (test of CPUID.7.EBX bit 16, AVX512F; then XCR0's three AVX-512 state bits; then
 `je`), which belong to one ONNX Runtime build: the script refuses unless the pattern occurs exactly once in each
-library that holds MLAS (and must find it in the Python binding), so another version fails loudly instead of being patched somewhere else. Checked with onnxruntime 1.32.0
-(x86-64 manylinux wheel). The patched copy writes a marker file `AVX2_ONLY`; benches/ort_anchor.py reports
+library that holds MLAS (and it must find it in the Python binding), so another version fails loudly instead of
+being patched somewhere else. Checked with onnxruntime 1.32.0 (x86-64 manylinux wheel). The patched copy writes a marker file `AVX2_ONLY`; benches/ort_anchor.py reports
 `"mlas": "avx2 (AVX-512 set-up patched out)"` when it imports such a copy.
 
 Usage: python benches/ort_avx2.py OUT_DIR, then PYTHONPATH=OUT_DIR python benches/ort_anchor.py ...

@@ -544,10 +544,9 @@ fn interleave_quads<T: Copy>(x: &[T], (c, hw): (usize, usize), q: &mut [u8], f: 
 
 /// The u8 code of activation `v` at `inv` = 127/max: round to nearest, by truncating v·inv + 0.5 (for
 /// 0 ≤ v ≤ max, 0 ≤ v·inv + 0.5 ≤ 127.5). Clamped first to 0..=127 ([`super::ACT_MAX_CODE`]), so values outside
-/// 0..=max saturate and a NaN
-/// becomes 0 (here by the saturating cast; `maxps` with the NaN first returns the 0). Multiply, then add (two
-/// roundings, no fused multiply-add), then clamp: the operations the SIMD kernels do, so every level gives the same
-/// bytes.
+/// 0..=max saturate and a NaN becomes 0 (here by the saturating cast; `maxps` with the NaN first returns the 0).
+/// Multiply, then add (two roundings, no fused multiply-add), then clamp: the operations the SIMD kernels do, so
+/// every level gives the same bytes.
 #[inline(always)]
 pub(super) fn quantise_one(v: f32, inv: f32) -> u8 {
     (v * inv + 0.5).clamp(0.0, f32::from(super::ACT_MAX_CODE)) as i32 as u8

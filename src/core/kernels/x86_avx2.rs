@@ -9,8 +9,9 @@
 //! quantises activations, and frames, to 7-bit codes ([`super::ACT_MAX_CODE`]), for which a pair stays within
 //! 2·127·128 = 32,512, so [`gemm_u7`] (`vpmaddubsw`, `vpmaddwd` by ones, `vpaddd`: three instructions per 32
 //! products) is exact. [`gemm_i8`] checks its packed input first (one OR over it) and runs [`gemm_u7`] when no code
-//! exceeds 127, which is always the case inside the pipeline; measured on the AMD EPYC (Zen 4) development machine
-//! it took a 3×96² int8 stack from 2.23 to 1.67 ms.
+//! exceeds 127, which is always the case inside the pipeline. Measured on the AMD EPYC (Zen 4) development machine
+//! at the `avx2` level (`AVF_BEL_KERNELS=avx2 avf-bel bench --stage visual --size 96 --channels 3 --precision int8`),
+//! it took a 3×96² int8 stack from 2.23 to 1.67 ms; the OR costs 1/`cout` of the GEMM's loads.
 //!
 //! Any other u8 input (the table's methods accept 8-bit codes) takes the widening kernel: both operands widened to
 //! i16 (`vpmovzxbw` the activations, `vpmovsxbw` the weights) and multiplied with `vpmaddwd` (i16 × i16 → pairs
