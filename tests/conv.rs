@@ -492,3 +492,109 @@ fn quantisation_and_quads_match_their_definition_on_every_level() {
         assert_eq!(k.to_quads(&[], (usize::MAX, 2), &mut q), Err(KernelError::BadShape));
     }
 }
+
+/// The int8 row layout (V1 over stacks of 3 or 5 frames): input interleaved `[h][w][cin]`, weights rearranged by
+/// `repack_rows`, packed by `im2col_rows`, multiplied by `gemm_i8` on `rows_gemm()`. It must give every level's
+/// quad-layout output bit for bit, on every shape whose channels are no multiple of 4 (borders on every side,
+/// strides 1–3, the input buffer exactly as long as the data so that the last pixels cannot read past it), with
+/// codes up to 127 and up to 255.
+#[test]
+fn int8_row_layout_equals_the_quad_layout_on_every_level() {
+    let levels = levels();
+    let mut rng = SplitMix64(23);
+    let mut cases: Vec<(ConvShape, usize)> = shapes().into_iter().filter(|(s, _)| s.rows_pay()).collect();
+    cases.extend([
+        (shape(3, 37, 41, 7, 2, 3), 20), // V1 over 3 frames, odd sizes: border pixels on all four sides
+        (shape(5, 16, 16, 7, 2, 3), 64), // V1 over 5 frames at CORnet-Z's width
+        (shape(3, 9, 9, 7, 1, 3), 6),    // stride 1: 4a = b·step with step 3
+        (shape(2, 10, 13, 5, 2, 1), 9),  // step 4: rows repeat one pixel along
+        (shape(6, 7, 8, 3, 3, 0), 5),    // stride 3, no padding
+        (shape(1, 1, 1, 7, 2, 3), 3),    // one input pixel, all but one tap in the padding
+        (shape(35, 12, 12, 7, 2, 3), 4), // k·cin = 245 (rows of 248 bytes): near the longest it takes (256)
+    ]);
+    assert!(cases.len() >= 10, "the row layout is tested on {} shapes", cases.len());
+    for ((s, cout), top) in cases.into_iter().flat_map(|sc| [(sc, 127u64), (sc, 255)]) {
+        assert!(s.rows_pay(), "{s:?}");
+        let xq: Vec<u8> = (0..s.cin * s.h * s.w).map(|_| (rng.next_u64() % (top + 1)) as u8).collect();
+        let wq: Vec<i8> = (0..cout * s.kk()).map(|_| ((rng.next_u64() % 256) as i32 - 128) as i8).collect();
+        let (wpad, x_quads) = int8_layouts(&s, cout, &wq, &xq);
+        let scales: Vec<f32> = (0..cout).map(|m| 0.02 - 0.0007 * m as f32).collect();
+        let sx = 1.0 / 127.0;
+        let want = int8_outputs(&levels[..1], &s, cout, &wpad, &x_quads, &scales, sx).remove(0);
+
+        // The row layout by its definition, written here independently of the library.
+        let hw = s.h * s.w;
+        let x_hwc: Vec<u8> = (0..hw * s.cin).map(|i| xq[(i % s.cin) * hw + i / s.cin]).collect();
+        let (rb, kr) = (s.row_bytes(), s.kk_rows());
+        assert_eq!((rb % 4, kr), (0, s.k * rb));
+        assert!(rb >= s.k * s.cin && rb < s.k * s.cin + 4);
+        let mut w_rows_def = vec![0i8; cout * kr];
+        for m in 0..cout {
+            for c in 0..s.cin {
+                for ky in 0..s.k {
+                    for kx in 0..s.k {
+                        w_rows_def[m * kr + ky * rb + kx * s.cin + c] = wq[((m * s.cin + c) * s.k + ky) * s.k + kx];
+                    }
+                }
+            }
+        }
+        let mut w_rows = vec![7i8; cout * kr];
+        Kernels::repack_rows(&s, cout, &wpad, &mut w_rows).unwrap();
+        assert_eq!(w_rows, w_rows_def, "{s:?}: repack_rows");
+
+        let g = s.rows_gemm();
+        assert_eq!((g.n(), g.kk4()), (s.n(), kr));
+        for k in &levels {
+            let mut packed = vec![f32::from_bits(0xAAAA_AAAA); g.packed_len_i8()];
+            k.im2col_rows(&s, &x_hwc, &mut packed).unwrap();
+            let mut out = vec![f32::NAN; cout * s.n() + 3];
+            k.gemm_i8(&g, cout, &w_rows, &scales, sx, &packed, &mut out).unwrap();
+            assert!(out[cout * s.n()..].iter().all(|v| v.is_nan()), "{k:?} {s:?}: wrote past cout·n");
+            out.truncate(cout * s.n());
+            assert_eq!(out, want, "{k:?} {s:?} codes ≤ {top}: the row layout differs from the quad layout");
+        }
+    }
+}
+
+/// `to_hwc` is the frame code of `to_quads`, interleaved; the row layout's checks refuse what they must.
+#[test]
+fn row_layout_conversions_and_checks() {
+    let mut rng = SplitMix64(29);
+    for k in levels() {
+        for (c, hw) in [(3usize, 97usize), (5, 64), (1, 5), (7, 33)] {
+            let x: Vec<u8> = (0..c * hw).map(|_| rng.next_u64() as u8).collect();
+            let mut out = vec![0xEEu8; c * hw + 2];
+            k.to_hwc(&x, (c, hw), &mut out).unwrap();
+            for p in 0..hw {
+                for ch in 0..c {
+                    let b = x[ch * hw + p];
+                    let want = (((b as u16) + 1) >> 1).min(ACT_MAX_CODE as u16) as u8;
+                    assert_eq!(out[p * c + ch], want, "{k:?} c {c} pixel {p} channel {ch}");
+                }
+            }
+            assert_eq!(out[c * hw..], [0xEE, 0xEE], "{k:?}: wrote past c·hw");
+            assert_eq!(k.to_hwc(&x, (c, hw), &mut out[..c * hw - 1]), Err(KernelError::BufferTooShort("out")), "{k:?}");
+            assert_eq!(k.to_hwc(&x[..c * hw - 1], (c, hw), &mut out), Err(KernelError::BufferTooShort("x")));
+            assert_eq!(k.to_hwc(&x, (0, hw), &mut out), Err(KernelError::BadShape));
+        }
+        let s = shape(3, 20, 18, 7, 2, 3);
+        let x = vec![1u8; s.input_len_hwc()];
+        let mut packed = vec![0.0f32; s.rows_gemm().packed_len_i8()];
+        assert_eq!(k.im2col_rows(&s, &x[..x.len() - 1], &mut packed), Err(KernelError::BufferTooShort("x")));
+        let short = packed.len() - 1;
+        assert_eq!(k.im2col_rows(&s, &x, &mut packed[..short]), Err(KernelError::BufferTooShort("packed")));
+        assert_eq!(k.im2col_rows(&shape(3, 2, 2, 7, 1, 0), &x, &mut packed), Err(KernelError::BadShape));
+        let wide = shape(37, 8, 8, 7, 2, 3); // k·cin = 259 > 256: the quads keep it
+        assert!(!wide.rows_pay());
+        let xw = vec![0u8; wide.input_len_hwc()];
+        let mut pw = vec![0.0f32; wide.rows_gemm().packed_len_i8()];
+        assert_eq!(k.im2col_rows(&wide, &xw, &mut pw), Err(KernelError::BadShape));
+    }
+    let s = shape(5, 8, 8, 7, 2, 3);
+    assert_eq!((s.row_bytes(), s.kk_rows(), s.kk4()), (36, 252, 392));
+    assert!(s.rows_pay() && !shape(4, 8, 8, 7, 2, 3).rows_pay());
+    let w = vec![0i8; 2 * s.kk4()];
+    let mut out = vec![0i8; 2 * s.kk_rows()];
+    assert_eq!(Kernels::repack_rows(&s, 2, &w[1..], &mut out), Err(KernelError::BufferTooShort("w")));
+    assert_eq!(Kernels::repack_rows(&s, 2, &w, &mut out[1..]), Err(KernelError::BufferTooShort("out")));
+}

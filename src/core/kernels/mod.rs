@@ -159,6 +159,32 @@ impl ConvShape {
     pub fn input_len_u8(&self) -> usize {
         self.h.saturating_mul(self.w).saturating_mul(self.cpad())
     }
+    /// Bytes of one kernel row in the int8 row layout: `k·cin` rounded up to a multiple of 4 (see
+    /// [`Kernels::im2col_rows`]).
+    pub fn row_bytes(&self) -> usize {
+        self.k.saturating_mul(self.cin).div_ceil(4).saturating_mul(4)
+    }
+    /// Int8 reduction length in the row layout, `k·row_bytes` (at most [`ConvShape::kk4`]; shorter whenever `cin`
+    /// is no multiple of 4).
+    pub fn kk_rows(&self) -> usize {
+        self.k.saturating_mul(self.row_bytes())
+    }
+    /// Whether the row layout multiplies fewer padding bytes than the channel quads (`cin` no multiple of 4: V1
+    /// over 3 frames reduces 168 bytes per pixel instead of 196, over 5 frames 252 instead of 392) and its kernel
+    /// rows are short enough for it (`k·cin ≤ 256` bytes).
+    pub fn rows_pay(&self) -> bool {
+        self.kk_rows() < self.kk4() && self.row_bytes() <= 4 * portable::MAX_ROW_WORDS
+    }
+    /// Bytes of the interleaved u8 input of the row layout (`[h][w][cin]`).
+    pub fn input_len_hwc(&self) -> usize {
+        self.h.saturating_mul(self.w).saturating_mul(self.cin)
+    }
+    /// The 1×1 convolution over `kk_rows` channels of the output grid whose int8 GEMM computes this convolution in
+    /// the row layout: [`Kernels::im2col_rows`] packs its panels, [`Kernels::gemm_i8`] runs on it with weights from
+    /// [`Kernels::repack_rows`].
+    pub fn rows_gemm(&self) -> ConvShape {
+        ConvShape { cin: self.kk_rows(), h: self.ho(), w: self.wo(), k: 1, stride: 1, pad: 0 }
+    }
 
     /// Check the geometry: every size positive, the kernel fits the padded input, and every buffer size above is
     /// representable (no saturation).
@@ -304,6 +330,8 @@ type Pool = unsafe fn(&[f32], (usize, usize, usize), &[f32], &mut [f32], &mut [f
 type Quantise = unsafe fn(&[f32], (usize, usize), f32, &mut [u8]);
 /// u8 planes to channel quads: `(x [c][hw], (c, hw), q [cpad/4][hw][4])`.
 type Quads = unsafe fn(&[u8], (usize, usize), &mut [u8]);
+/// u8 im2col in the row layout for the int8 GEMM of the same table: `(shape, x [h][w][cin], packed)`.
+type Im2colRows = unsafe fn(&ConvShape, &[u8], &mut [f32]);
 
 /// The kernels of one [`Level`]: function pointers chosen once, called through safe, length-checked methods.
 #[derive(Clone, Copy)]
@@ -315,6 +343,7 @@ pub struct Kernels {
     gemm_i8: GemmI8,
     im2col_f32: Im2colF32,
     im2col_u8: Im2colU8,
+    im2col_rows: Im2colRows,
     pool: Pool,
     quantise: Quantise,
     quads: Quads,
@@ -362,6 +391,7 @@ impl Kernels {
             gemm_i8: portable::gemm_i8,
             im2col_f32: portable::im2col_f32,
             im2col_u8: portable::im2col_u8_f32,
+            im2col_rows: portable::im2col_rows_f32,
             pool: portable::pool,
             quantise: portable::quantise_quads,
             quads: portable::to_quads,
@@ -395,6 +425,7 @@ impl Kernels {
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
+                im2col_rows: x86_avx2::im2col_rows,
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
@@ -408,6 +439,7 @@ impl Kernels {
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
+                im2col_rows: x86_avx2::im2col_rows,
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
@@ -421,6 +453,7 @@ impl Kernels {
                 gemm_i8: x86_avx512::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
+                im2col_rows: x86_avx2::im2col_rows,
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
@@ -434,6 +467,7 @@ impl Kernels {
                 gemm_i8: aarch64::gemm_i8_widening,
                 im2col_f32: portable::im2col_f32,
                 im2col_u8: aarch64::im2col_u8,
+                im2col_rows: aarch64::im2col_rows,
                 pool: portable::pool,
                 quantise: portable::quantise_quads,
                 quads: portable::to_quads,
@@ -447,6 +481,7 @@ impl Kernels {
                 gemm_i8: aarch64::gemm_i8_dotprod,
                 im2col_f32: portable::im2col_f32,
                 im2col_u8: aarch64::im2col_u8,
+                im2col_rows: aarch64::im2col_rows,
                 pool: portable::pool,
                 quantise: portable::quantise_quads,
                 quads: portable::to_quads,
@@ -550,6 +585,52 @@ impl Kernels {
 }
 
 impl Kernels {
+    /// Pack interleaved u8 input `x` (`[h][w][cin]`, [`ConvShape::input_len_hwc`] bytes) in the **row layout**
+    /// into `packed` ([`ConvShape::packed_len_i8`] of [`ConvShape::rows_gemm`] floats), for [`Kernels::gemm_i8`] on
+    /// `s.rows_gemm()` with weights from [`Kernels::repack_rows`].
+    ///
+    /// The channel quads pad every tap's channels to a multiple of 4: a 7×7 V1 over 3 frames multiplies 196 bytes
+    /// per output pixel of which 147 carry data, over 5 frames 392 of 245. The row layout instead reduces over
+    /// each kernel row's `k` pixels with their `cin` channels side by side (`kx·cin + c`, contiguous in an
+    /// interleaved input), padded once per row to [`ConvShape::row_bytes`]: 168 and 252 bytes. It is the same
+    /// convolution, so the int8 output is bit-identical to the quad path's; only the GEMM's work shrinks.
+    pub fn im2col_rows(&self, s: &ConvShape, x: &[u8], packed: &mut [f32]) -> Result<(), KernelError> {
+        s.validate()?;
+        if s.row_bytes() > 4 * portable::MAX_ROW_WORDS {
+            return Err(KernelError::BadShape);
+        }
+        need(x.len(), s.input_len_hwc(), "x")?;
+        need(packed.len(), s.rows_gemm().packed_len_i8(), "packed")?;
+        // SAFETY: CPU features confirmed at construction; shape valid; lengths checked above.
+        unsafe { (self.im2col_rows)(s, x, packed) };
+        Ok(())
+    }
+
+    /// u8 CHW planes `x` (`c` planes of `hw`, e.g. a stack of frames) to the row layout's interleaved input `out`
+    /// (`[hw][c]`, `c·hw` bytes) of 7-bit codes, each byte `b` becoming `min((b + 1) >> 1, 127)` as in
+    /// [`Kernels::to_quads`]. The same code on every level.
+    pub fn to_hwc(&self, x: &[u8], (c, hw): (usize, usize), out: &mut [u8]) -> Result<(), KernelError> {
+        if c == 0 || hw == 0 {
+            return Err(KernelError::BadShape);
+        }
+        let len = c.checked_mul(hw).ok_or(KernelError::BadShape)?;
+        need(x.len(), len, "x")?;
+        need(out.len(), len, "out")?;
+        portable::to_hwc(x, (c, hw), out);
+        Ok(())
+    }
+
+    /// Int8 weights `w` (`[cout][kk4]`, the file's layout: taps in `(ky, kx)` order, channels padded to `cpad`)
+    /// rearranged into `out` (`[cout][kk_rows]`) for the row layout ([`Kernels::im2col_rows`]): row `ky` holds
+    /// `w[ky][kx][c]` at `kx·cin + c`, zeros after `k·cin`. Done once, when weights are bound.
+    pub fn repack_rows(s: &ConvShape, cout: usize, w: &[i8], out: &mut [i8]) -> Result<(), KernelError> {
+        s.validate()?;
+        need(w.len(), cout.checked_mul(s.kk4()).ok_or(KernelError::BadShape)?, "w")?;
+        need(out.len(), cout.checked_mul(s.kk_rows()).ok_or(KernelError::BadShape)?, "out")?;
+        portable::repack_rows(s, cout, w, out);
+        Ok(())
+    }
+
     /// Max-pool 3/2/1 (zero padding never wins: it is −∞) over `x` (`[c][h][w]`), then add `bias[ch]` and apply
     /// ReLU, into `out` (`[c][⌈h/2⌉][⌈w/2⌉]`); `rowmax` is scratch of `w + 2` floats. Returns the largest output (0
     /// if none is positive). The same code on every level (compiled for the level's instruction set).

@@ -327,6 +327,228 @@ pub(super) fn im2col_u8_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     }
 }
 
+/// Longest kernel row of the row layout, in 4-byte words: `k·cin ≤ 256` bytes (a 7×7 V1 over up to 36 frames).
+/// Wider inputs keep the channel quads ([`ConvShape::rows_pay`]), so a panel's word rows for one `ky` fit on the
+/// stack.
+pub(super) const MAX_ROW_WORDS: usize = 64;
+
+/// `out[j] = word at seg[j·step..j·step + 4] & mask` for every `j` (`seg` holds `step·(out.len() − 1) + 4`
+/// bytes): the strided copy of the row layout's packing, plain Rust.
+#[inline(always)]
+pub(super) fn strided_words(seg: &[u8], step: usize, out: &mut [u32], mask: u32) {
+    for (v, win) in out.iter_mut().zip(seg.windows(4).step_by(step.max(1))) {
+        *v = u32::from_ne_bytes(win.try_into().expect("4 bytes")) & mask;
+    }
+}
+
+/// The runs of panel `p`'s pixels along output rows for the row layout ([`panel_runs`]), each with the range
+/// `lo..hi` of its pixels whose kernel rows lie inside the input's width (the same for every `ky`).
+pub(super) struct RowRuns {
+    runs: [(usize, isize, isize, usize); NR],
+    inner: [(usize, usize); NR],
+    n: usize,
+}
+
+impl RowRuns {
+    #[inline(always)]
+    pub(super) fn of(s: &ConvShape, p: usize) -> Self {
+        let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
+        let n = panel_runs(s, p, &mut runs);
+        let mut inner = [(0usize, 0usize); NR];
+        for (r, &(_, _, ix00, run)) in inner.iter_mut().zip(&runs[..n]) {
+            let fits = |i: usize| {
+                let ix0 = ix00 + (i * s.stride) as isize;
+                ix0 >= 0 && ix0 as usize + s.k <= s.w
+            };
+            let lo = (0..run).find(|&i| fits(i)).unwrap_or(run);
+            *r = (lo, (lo..run).find(|&i| !fits(i)).unwrap_or(run));
+        }
+        RowRuns { runs, inner, n }
+    }
+}
+
+/// Kernel row `ky` of a panel in the row layout: fills `words` (`row_bytes/4` rows of `NR` words), row `t` holding
+/// bytes `4t..4t+4` of each pixel's kernel row `ky` (zero in the padding and the panel's padding columns).
+///
+/// Within a run of pixels along an output row, the pixels whose kernel row lies wholly inside the input read it
+/// from one contiguous stretch of `x` starting `stride·cin` bytes after the previous pixel's, so a word row is a
+/// strided copy of 4-byte windows (`copy`, e.g. [`strided_words`]; the last word of a kernel row masked past
+/// `k·cin`); the pixels at a left or right border assemble their row byte by byte.
+#[inline(always)]
+pub(super) fn rows_ky(
+    s: &ConvShape,
+    x: &[u8],
+    rr: &RowRuns,
+    ky: usize,
+    copy: impl Fn(&[u8], usize, &mut [u32], u32),
+    words: &mut [[u32; NR]],
+) {
+    let rw = s.row_bytes() / 4;
+    let (span, step, kc) = (4 * rw, s.stride * s.cin, s.k * s.cin);
+    let mut last = [0u8; 4];
+    last[..kc - 4 * (rw - 1)].fill(0xff);
+    let last = u32::from_ne_bytes(last);
+    let words = &mut words[..rw];
+    for w in words.iter_mut() {
+        *w = [0; NR];
+    }
+    // The smallest a, b with 4a = b·step: word rows repeat a rows down, b pixels along (see below).
+    let g = if step % 4 == 0 {
+        4
+    } else if step % 2 == 0 {
+        2
+    } else {
+        1
+    };
+    let (shift_a, shift_b) = (step / g, 4 / g);
+    for (&(j, iy0, ix00, run), &(lo, mut hi)) in rr.runs[..rr.n].iter().zip(&rr.inner) {
+        let iy = iy0 + ky as isize;
+        if iy < 0 || iy >= s.h as isize {
+            continue;
+        }
+        let row = iy as usize * s.w * s.cin;
+        let start = |i: usize| row + (ix00 + (i * s.stride) as isize) as usize * s.cin;
+        // The last word may reach up to 3 bytes past the row's data: at the end of `x` those pixels assemble theirs.
+        while hi > lo && start(hi - 1) + span > x.len() {
+            hi -= 1;
+        }
+        if hi > lo {
+            for t in 0..rw {
+                let mask = if t + 1 == rw { last } else { u32::MAX };
+                let (done, rest) = words.split_at_mut(t);
+                let w = &mut rest[0];
+                // Pixel i + b starts 4a bytes after pixel i (b·step = 4a), so word t of pixel i is word t − a of
+                // pixel i + b: copy that shifted row rather than gather it again, and gather only the last b.
+                let mut from = lo;
+                if t >= shift_a && hi - lo > shift_b {
+                    let src = &done[t - shift_a][j + lo + shift_b..j + hi];
+                    for (d, &v) in w[j + lo..j + hi - shift_b].iter_mut().zip(src) {
+                        *d = v & mask;
+                    }
+                    from = hi - shift_b;
+                }
+                let first = start(from) + 4 * t;
+                let seg = &x[first..first + step * (hi - from - 1) + 4];
+                copy(seg, step, &mut w[j + from..j + hi], mask);
+            }
+        }
+        // Border pixels: walk the row's (kx, c) bytes in order, assembling each word in a register (bytes stored
+        // one by one and read back as a word would stall store forwarding).
+        for i in (0..lo).chain(hi..run) {
+            let ix0 = ix00 + (i * s.stride) as isize;
+            let (mut acc, mut pos) = (0u32, 0usize);
+            for kx in 0..s.k {
+                let ix = ix0 + kx as isize;
+                let inside = ix >= 0 && ix < s.w as isize;
+                for c in 0..s.cin {
+                    let b = if inside { x[row + ix as usize * s.cin + c] } else { 0 };
+                    acc |= u32::from(b) << (8 * (pos & 3));
+                    if pos & 3 == 3 {
+                        words[pos >> 2][j + i] = u32::from_ne_bytes(acc.to_le_bytes());
+                        acc = 0;
+                    }
+                    pos += 1;
+                }
+            }
+            if pos & 3 != 0 {
+                words[pos >> 2][j + i] = u32::from_ne_bytes(acc.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Pack interleaved u8 input (`[h][w][cin]`) in the int8 row layout for the SIMD int8 kernels: `[panel][kk_rows/4]
+/// [NR][4]` bytes, the panels of [`ConvShape::rows_gemm`]'s 1×1 convolution, the strided copies done by `copy`;
+/// with `FLIP` every byte is stored XOR 0x80 (as [`im2col_quads_body`]).
+#[inline(always)]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+pub(super) fn im2col_rows_body<const FLIP: bool>(
+    s: &ConvShape,
+    x: &[u8],
+    packed: &mut [f32],
+    copy: impl Fn(&[u8], usize, &mut [u32], u32) + Copy,
+) {
+    let (words, rw) = (s.kk_rows() / 4, s.row_bytes() / 4);
+    let dst_all: &mut [[u32; NR]] = bytemuck::cast_slice_mut(packed);
+    for p in 0..s.panels() {
+        let dst = &mut dst_all[p * words..(p + 1) * words];
+        let rr = RowRuns::of(s, p);
+        for (ky, rows) in dst.chunks_exact_mut(rw).enumerate() {
+            rows_ky(s, x, &rr, ky, copy, rows);
+        }
+        if FLIP {
+            for v in dst.iter_mut().flatten() {
+                *v ^= 0x8080_8080;
+            }
+        }
+    }
+}
+
+/// Pack interleaved u8 input in the int8 row layout as f32 panels `[panel][kk_rows][NR]` for the portable
+/// [`gemm_i8`] (run on [`ConvShape::rows_gemm`], whose weight rows are the packed rows in order).
+pub(super) fn im2col_rows_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    let (kr, rw) = (s.kk_rows(), s.row_bytes() / 4);
+    let mut buf = [[0u32; NR]; MAX_ROW_WORDS];
+    for p in 0..s.panels() {
+        let dst = &mut packed[p * kr * NR..(p + 1) * kr * NR];
+        let rr = RowRuns::of(s, p);
+        for ky in 0..s.k {
+            rows_ky(s, x, &rr, ky, strided_words, &mut buf);
+            for (t, row) in buf[..rw].iter().enumerate() {
+                for i in 0..4 {
+                    let r = 4 * (ky * rw + t) + i;
+                    for (d, &v) in dst[r * NR..(r + 1) * NR].iter_mut().zip(row) {
+                        *d = f32::from(v.to_ne_bytes()[i]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// u8 CHW planes to interleaved 7-bit codes `[hw][c]` ([`frame_code`]; see [`super::Kernels::to_hwc`]).
+pub(super) fn to_hwc(x: &[u8], (c, hw): (usize, usize), out: &mut [u8]) {
+    match c {
+        3 => hwc_fixed::<3>(x, hw, out),
+        5 => hwc_fixed::<5>(x, hw, out),
+        _ => {
+            for (ch, plane) in x[..c * hw].chunks_exact(hw).enumerate() {
+                for (o, &b) in out[ch..c * hw].iter_mut().step_by(c).zip(plane) {
+                    *o = frame_code(b);
+                }
+            }
+        }
+    }
+}
+
+/// [`to_hwc`] for `C` channels known at compile time (V1's usual stacks of 3 and 5 frames): one pass over the
+/// pixels, writing each pixel's `C` codes together.
+#[inline(always)]
+fn hwc_fixed<const C: usize>(x: &[u8], hw: usize, out: &mut [u8]) {
+    let planes: [&[u8]; C] = core::array::from_fn(|ch| &x[ch * hw..(ch + 1) * hw]);
+    for (p, px) in out[..C * hw].chunks_exact_mut(C).enumerate() {
+        for (o, plane) in px.iter_mut().zip(&planes) {
+            *o = frame_code(plane[p]);
+        }
+    }
+}
+
+/// Int8 weights `[cout][kk4]` (taps in `(ky, kx)` order, channels padded to `cpad`) in the row layout `[cout]
+/// [kk_rows]` (see [`super::Kernels::repack_rows`]).
+pub(super) fn repack_rows(s: &ConvShape, cout: usize, w: &[i8], out: &mut [i8]) {
+    let (k, cin, cpad, kk4, kr, rb) = (s.k, s.cin, s.cpad(), s.kk4(), s.kk_rows(), s.row_bytes());
+    for m in 0..cout {
+        let (src, dst) = (&w[m * kk4..(m + 1) * kk4], &mut out[m * kr..(m + 1) * kr]);
+        dst.fill(0);
+        for ky in 0..k {
+            for kx in 0..k {
+                let from = &src[(ky * k + kx) * cpad..(ky * k + kx) * cpad + cin];
+                dst[ky * rb + kx * cin..ky * rb + (kx + 1) * cin].copy_from_slice(from);
+            }
+        }
+    }
+}
+
 /// Portable f32 GEMM over packed panels (see [`super::Kernels::gemm_f32`]).
 #[inline(always)]
 pub(super) fn gemm_f32_body(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {

@@ -59,6 +59,45 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     portable::im2col_quads_body::<false>(s, x, packed)
 }
 
+/// The row-layout u8 im2col (see `Kernels::im2col_rows`), its strided copies done by [`strided_words`].
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::im2col_rows`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+    // SAFETY (the closure's): AVX2 is present (this function's precondition).
+    let copy = |seg: &[u8], step: usize, out: &mut [u32], mask: u32| unsafe { strided_words(seg, step, out, mask) };
+    portable::im2col_rows_body::<false>(s, x, packed, copy)
+}
+
+/// `out[j] = word at seg[j·step..j·step + 4] & mask` (as `portable::strided_words`), eight words per `vpgatherdd`.
+///
+/// # Safety
+/// The CPU supports AVX2. (`seg` must hold `step·(out.len() − 1) + 4` bytes; shorter input is handed to the
+/// portable copy, which reads only what is there.)
+#[target_feature(enable = "avx2,fma")]
+unsafe fn strided_words(seg: &[u8], step: usize, out: &mut [u32], mask: u32) {
+    let n = out.len();
+    if n == 0 || seg.len() < step * (n - 1) + 4 || step > (i32::MAX / 8) as usize {
+        return portable::strided_words(seg, step, out, mask);
+    }
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(step as i32));
+    let m = _mm256_set1_epi32(mask as i32);
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: the gather reads 4 bytes at (j + i)·step for i < 8, j + i ≤ n − 1, so within the
+        // step·(n − 1) + 4 bytes of `seg` (checked above); the store writes out[j..j + 8], j + 8 ≤ n.
+        unsafe {
+            let v = _mm256_i32gather_epi32::<1>(seg.as_ptr().add(j * step) as *const i32, idx);
+            _mm256_storeu_si256(out.as_mut_ptr().add(j) as *mut __m256i, _mm256_and_si256(v, m));
+        }
+        j += 8;
+    }
+    if j < n {
+        portable::strided_words(&seg[j * step..], step, &mut out[j..], mask);
+    }
+}
+
 /// Max-pool 3/2/1 + bias + ReLU (see `Kernels::pool_bias_relu`): for maps of an even width of at least 16 columns,
 /// each output row takes its three input rows' maximum straight into registers, 16 columns at a time, and splits it
 /// into the even columns (2px) and the odd ones (2px + 1); the odd columns to the left (2px − 1) come from the same

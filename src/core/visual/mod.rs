@@ -55,6 +55,9 @@ pub struct Block<'a> {
     pub weights: BlockWeights<'a>,
     /// Bias `[cout]`.
     pub bias: &'a [f32],
+    /// Whether the int8 block runs in the row layout (V1 over a number of frames that is no multiple of 4; its
+    /// weights are then `[cout][kk_rows]`, rearranged at construction; see `Kernels::im2col_rows`).
+    pub rows: bool,
 }
 
 impl Block<'_> {
@@ -176,7 +179,7 @@ impl StateSizes {
         let sh = shapes(cfg);
         StateSizes {
             frames: cfg.channels as usize * cfg.height as usize * cfg.width as usize,
-            packed: sh.iter().map(|(s, _)| s.packed_len_i8()).max().unwrap_or(0),
+            packed: sh.iter().map(|(s, _)| s.packed_len_i8().max(s.rows_gemm().packed_len_i8())).max().unwrap_or(0),
             conv_out: sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0),
             act: sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0),
             act_u8: hwc_len(&sh),
@@ -204,16 +207,28 @@ impl<'a> Visual<'a> {
     ) -> Result<Self, Error> {
         let cfg = *cfg;
         let sh = shapes(&cfg);
-        let mut blocks = [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[] }; 4];
+        let mut blocks =
+            [Block { shape: sh[0].0, cout: 0, weights: BlockWeights::F32(&[]), bias: &[], rows: false }; 4];
         for (i, blk) in blocks.iter_mut().enumerate() {
             let (s, cout) = sh[i];
             let src = &vw.blocks[i];
+            // V1 reads the frames, which can enter interleaved: in the row layout its int8 GEMM skips most of the
+            // channel quads' padding (later blocks keep the quads their quantised input comes in).
+            let rows = i == 0 && matches!(src.weight, ConvView::I8 { .. }) && s.rows_pay();
             let weights = match src.weight {
                 ConvView::F32(v) => BlockWeights::F32(v),
                 ConvView::F16(v) => BlockWeights::F32(arena.take_widened(v)?),
+                ConvView::I8 { data, scales } if rows => {
+                    let out = arena.take_bytes(cout * s.kk_rows())?;
+                    let out: &'a mut [i8] = bytemuck::cast_slice_mut(out);
+                    if !arena.is_counting() {
+                        Kernels::repack_rows(&s, cout, data, out).map_err(Error::from)?;
+                    }
+                    BlockWeights::I8 { data: out, scales }
+                }
                 ConvView::I8 { data, scales } => BlockWeights::I8 { data, scales },
             };
-            *blk = Block { shape: s, cout, weights, bias: src.bias };
+            *blk = Block { shape: s, cout, weights, bias: src.bias, rows };
         }
         let head = match &vw.head {
             Some(h) => Some(Dense::new(h, arena)?),
@@ -341,6 +356,12 @@ impl<'a> Visual<'a> {
                         k.im2col_f32(&s, &self.act[..n_in], self.packed)?;
                     }
                     k.gemm_f32(&s, blk.cout, w, self.packed, self.conv_out)?;
+                }
+                BlockWeights::I8 { data, scales } if blk.rows => {
+                    let hwc = &mut self.act_u8[..s.input_len_hwc()];
+                    k.to_hwc(&self.stack_u8[..n_in], (s.cin, s.h * s.w), hwc)?;
+                    k.im2col_rows(&s, hwc, self.packed)?;
+                    k.gemm_i8(&s.rows_gemm(), blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
                 }
                 BlockWeights::I8 { data, scales } => {
                     let quads = &mut self.act_u8[..s.input_len_u8()];
