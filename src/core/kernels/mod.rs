@@ -18,8 +18,8 @@
 //! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
 //! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
-//! Besides the GEMMs, each table holds the work around them: im2col (f32 and u8), max-pool + bias + ReLU, and the
-//! int8 path's conversions of activations and frames to u8 channel quads. On x86-64 those are AVX2 code at every SIMD
+//! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
+//! max-pool + bias + ReLU, and the int8 path's conversions of activations and frames to u8 channel quads. On x86-64 those are AVX2 code at every SIMD
 //! level; on aarch64 the u8 im2col is NEON and the rest portable.
 //!
 //! # Layouts
@@ -29,7 +29,7 @@
 //! (PyTorch's weight layout flattened) and `n = (oy, ox)`. `X` is never materialised row-major: im2col writes it
 //! straight into column panels of [`NR`] output pixels (`[panel][kk][NR]`, zero-padded past `n`), so a micro-kernel
 //! streams one contiguous panel while it broadcasts weights from `W`'s rows. The weights need no packing: they stay
-//! views into the loaded file.
+//! views into the loaded file (only an int8 V1 in the row layout below is rearranged, once, at load).
 //!
 //! The int8 path takes u8 activations in channel quads (`[cpad/4][h][w][4]`: channels padded to a multiple of 4
 //! with zeros, four adjacent channels of a pixel in one 32-bit word, "NCHW4c"; activations are non-negative after
@@ -40,6 +40,15 @@
 //! `vpdpbusd` and ARM's `sdot`; each row is a plain copy of runs from one quad plane; the ARM levels store each byte
 //! XOR 0x80, i.e. as `x − 128` in i8, because `sdot` is signed × signed); the portable level packs the bytes as f32
 //! (`[panel][k·k·cin][NR]`). Pack and multiply with the same table.
+//!
+//! **The row layout** ([`Kernels::im2col_rows`]) serves an input whose channels are no multiple of 4, which the
+//! quads would pad on every tap: V1 over a stack of 3 frames multiplies 196 bytes per output pixel of which 147
+//! carry data, over 5 frames (the default model) 392 of 245. The frames are interleaved instead (`[h][w][cin]`,
+//! [`Kernels::to_hwc`]), so that one kernel row's `k` pixels with their channels lie side by side in memory; the
+//! reduction runs over `(ky, kx·cin + c)`, padded once per kernel row to [`ConvShape::row_bytes`] (168 and 252
+//! bytes), with the weights rearranged once at load ([`Kernels::repack_rows`]). The packed panels are those of a 1×1
+//! convolution over `kk_rows` channels ([`ConvShape::rows_gemm`]), so the int8 GEMMs run unchanged and the output
+//! is bit-identical to the quad layout's. The pipeline uses it for an int8 V1 when [`ConvShape::rows_pay`].
 //!
 //! # Numbers
 //!
@@ -587,7 +596,8 @@ impl Kernels {
 impl Kernels {
     /// Pack interleaved u8 input `x` (`[h][w][cin]`, [`ConvShape::input_len_hwc`] bytes) in the **row layout**
     /// into `packed` ([`ConvShape::packed_len_i8`] of [`ConvShape::rows_gemm`] floats), for [`Kernels::gemm_i8`] on
-    /// `s.rows_gemm()` with weights from [`Kernels::repack_rows`].
+    /// `s.rows_gemm()` with weights from [`Kernels::repack_rows`]. Kernel rows longer than 256 bytes (`k·cin`) are
+    /// refused with [`KernelError::BadShape`] (see [`ConvShape::rows_pay`]).
     ///
     /// The channel quads pad every tap's channels to a multiple of 4: a 7×7 V1 over 3 frames multiplies 196 bytes
     /// per output pixel of which 147 carry data, over 5 frames 392 of 245. The row layout instead reduces over
