@@ -36,7 +36,7 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
 /// # Safety
 /// The slices satisfy the length checks of `Kernels::im2col_rows` (NEON is part of the aarch64 baseline).
 pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    portable::im2col_rows_body::<true>(s, x, packed, portable::strided_words)
+    portable::im2col_rows_body::<true>(s, x, packed, portable::rows_copy)
 }
 
 /// NEON f32 GEMM: 4 output channels × 16 pixels per tile (16 accumulators of 4 lanes).

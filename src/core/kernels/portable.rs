@@ -332,12 +332,28 @@ pub(super) fn im2col_u8_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
 /// stack.
 pub(super) const MAX_ROW_WORDS: usize = 64;
 
-/// `out[j] = word at seg[j·step..j·step + 4] & mask` for every `j` (`seg` holds `step·(out.len() − 1) + 4`
-/// bytes): the strided copy of the row layout's packing, plain Rust.
-#[inline(always)]
-pub(super) fn strided_words(seg: &[u8], step: usize, out: &mut [u32], mask: u32) {
-    for (v, win) in out.iter_mut().zip(seg.windows(4).step_by(step.max(1))) {
-        *v = u32::from_ne_bytes(win.try_into().expect("4 bytes")) & mask;
+/// Copies a run of pixels' kernel rows into word rows: `(x, first, step, words, cols, last)` sets, for every word row
+/// `t < words.len()` and column `c` in `cols`, `words[t][c]` to the 4 bytes of `x` at `first + (c − cols.start)·step
+/// + 4t`, the last row's words ANDed with `last`. The caller guarantees `first + (cols.len() − 1)·step + 4·words.len()
+/// ≤ x.len()`.
+pub(super) type RowsCopy = fn(&[u8], usize, usize, &mut [[u32; NR]], (usize, usize), u32);
+
+/// [`RowsCopy`] in plain Rust: one 4-byte load per word.
+pub(super) fn rows_copy(
+    x: &[u8],
+    first: usize,
+    step: usize,
+    words: &mut [[u32; NR]],
+    (c0, c1): (usize, usize),
+    last: u32,
+) {
+    let rw = words.len();
+    for (t, w) in words.iter_mut().enumerate() {
+        let mask = if t + 1 == rw { last } else { u32::MAX };
+        let seg = &x[first + 4 * t..first + 4 * t + step * (c1 - c0 - 1) + 4];
+        for (v, win) in w[c0..c1].iter_mut().zip(seg.windows(4).step_by(step.max(1))) {
+            *v = u32::from_ne_bytes(win.try_into().expect("4 bytes")) & mask;
+        }
     }
 }
 
@@ -372,17 +388,10 @@ impl RowRuns {
 ///
 /// Within a run of pixels along an output row, the pixels whose kernel row lies wholly inside the input read it
 /// from one contiguous stretch of `x` starting `stride·cin` bytes after the previous pixel's, so a word row is a
-/// strided copy of 4-byte windows (`copy`, e.g. [`strided_words`]; the last word of a kernel row masked past
-/// `k·cin`); the pixels at a left or right border assemble their row byte by byte.
+/// strided copy of 4-byte windows (`copy`, e.g. [`rows_copy`]; the last word of a kernel row masked past `k·cin`);
+/// the pixels at a left or right border assemble their row from the part inside the input.
 #[inline(always)]
-pub(super) fn rows_ky(
-    s: &ConvShape,
-    x: &[u8],
-    rr: &RowRuns,
-    ky: usize,
-    copy: impl Fn(&[u8], usize, &mut [u32], u32),
-    words: &mut [[u32; NR]],
-) {
+pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: RowsCopy, words: &mut [[u32; NR]]) {
     let rw = s.row_bytes() / 4;
     let (span, step, kc) = (4 * rw, s.stride * s.cin, s.k * s.cin);
     let mut last = [0u8; 4];
@@ -392,15 +401,6 @@ pub(super) fn rows_ky(
     for w in words.iter_mut() {
         *w = [0; NR];
     }
-    // The smallest a, b with 4a = b·step: word rows repeat a rows down, b pixels along (see below).
-    let g = if step % 4 == 0 {
-        4
-    } else if step % 2 == 0 {
-        2
-    } else {
-        1
-    };
-    let (shift_a, shift_b) = (step / g, 4 / g);
     for (&(j, iy0, ix00, run), &(lo, mut hi)) in rr.runs[..rr.n].iter().zip(&rr.inner) {
         let iy = iy0 + ky as isize;
         if iy < 0 || iy >= s.h as isize {
@@ -413,45 +413,21 @@ pub(super) fn rows_ky(
             hi -= 1;
         }
         if hi > lo {
-            for t in 0..rw {
-                let mask = if t + 1 == rw { last } else { u32::MAX };
-                let (done, rest) = words.split_at_mut(t);
-                let w = &mut rest[0];
-                // Pixel i + b starts 4a bytes after pixel i (b·step = 4a), so word t of pixel i is word t − a of
-                // pixel i + b: copy that shifted row rather than gather it again, and gather only the last b.
-                let mut from = lo;
-                if t >= shift_a && hi - lo > shift_b {
-                    let src = &done[t - shift_a][j + lo + shift_b..j + hi];
-                    for (d, &v) in w[j + lo..j + hi - shift_b].iter_mut().zip(src) {
-                        *d = v & mask;
-                    }
-                    from = hi - shift_b;
-                }
-                let first = start(from) + 4 * t;
-                let seg = &x[first..first + step * (hi - from - 1) + 4];
-                copy(seg, step, &mut w[j + from..j + hi], mask);
-            }
+            copy(x, start(lo), step, words, (j + lo, j + hi), last);
         }
-        // Border pixels: walk the row's (kx, c) bytes in order, assembling each word in a register (bytes stored
-        // one by one and read back as a word would stall store forwarding).
+        // Border pixels: the part of the row inside the input, copied into a zeroed row of bytes, then read as
+        // words (whole copies and whole-word reads, which store forwarding serves).
         for i in (0..lo).chain(hi..run) {
             let ix0 = ix00 + (i * s.stride) as isize;
-            let (mut acc, mut pos) = (0u32, 0usize);
-            for kx in 0..s.k {
-                let ix = ix0 + kx as isize;
-                let inside = ix >= 0 && ix < s.w as isize;
-                for c in 0..s.cin {
-                    let b = if inside { x[row + ix as usize * s.cin + c] } else { 0 };
-                    acc |= u32::from(b) << (8 * (pos & 3));
-                    if pos & 3 == 3 {
-                        words[pos >> 2][j + i] = u32::from_ne_bytes(acc.to_le_bytes());
-                        acc = 0;
-                    }
-                    pos += 1;
-                }
+            let (a, b) = (ix0.max(0), (ix0 + s.k as isize).min(s.w as isize));
+            let mut buf = [0u8; 4 * MAX_ROW_WORDS];
+            if b > a {
+                let (a, b) = (a as usize, b as usize);
+                let at = (a as isize - ix0) as usize * s.cin;
+                buf[at..at + (b - a) * s.cin].copy_from_slice(&x[row + a * s.cin..row + b * s.cin]);
             }
-            if pos & 3 != 0 {
-                words[pos >> 2][j + i] = u32::from_ne_bytes(acc.to_le_bytes());
+            for (w, word) in words.iter_mut().zip(buf.chunks_exact(4)) {
+                w[j + i] = u32::from_ne_bytes(word.try_into().expect("4 bytes"));
             }
         }
     }
@@ -462,12 +438,7 @@ pub(super) fn rows_ky(
 /// with `FLIP` every byte is stored XOR 0x80 (as [`im2col_quads_body`]).
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
-pub(super) fn im2col_rows_body<const FLIP: bool>(
-    s: &ConvShape,
-    x: &[u8],
-    packed: &mut [f32],
-    copy: impl Fn(&[u8], usize, &mut [u32], u32) + Copy,
-) {
+pub(super) fn im2col_rows_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32], copy: RowsCopy) {
     let (words, rw) = (s.kk_rows() / 4, s.row_bytes() / 4);
     let dst_all: &mut [[u32; NR]] = bytemuck::cast_slice_mut(packed);
     for p in 0..s.panels() {
@@ -493,7 +464,7 @@ pub(super) fn im2col_rows_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
         let dst = &mut packed[p * kr * NR..(p + 1) * kr * NR];
         let rr = RowRuns::of(s, p);
         for ky in 0..s.k {
-            rows_ky(s, x, &rr, ky, strided_words, &mut buf);
+            rows_ky(s, x, &rr, ky, rows_copy, &mut buf);
             for (t, row) in buf[..rw].iter().enumerate() {
                 for i in 0..4 {
                     let r = 4 * (ky * rw + t) + i;

@@ -59,42 +59,89 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     portable::im2col_quads_body::<false>(s, x, packed)
 }
 
-/// The row-layout u8 im2col (see `Kernels::im2col_rows`), its strided copies done by [`strided_words`].
+/// The row-layout u8 im2col (see `Kernels::im2col_rows`), its strided copies done by [`rows_copy`].
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::im2col_rows`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    // SAFETY (the closure's): AVX2 is present (this function's precondition).
-    let copy = |seg: &[u8], step: usize, out: &mut [u32], mask: u32| unsafe { strided_words(seg, step, out, mask) };
-    portable::im2col_rows_body::<false>(s, x, packed, copy)
+    portable::im2col_rows_body::<false>(s, x, packed, rows_copy)
 }
 
-/// `out[j] = word at seg[j·step..j·step + 4] & mask` (as `portable::strided_words`), eight words per `vpgatherdd`.
+/// `portable::RowsCopy` by transposes: each pixel's kernel row is contiguous in `x`, so 16 bytes loaded at a pixel's
+/// start hold four of its words; eight pixels' loads, paired into ymm registers, become four word rows of eight
+/// pixels through two rounds of unpacks (a 4×4 transpose of 32-bit words in each lane); a run's last partial block
+/// is the full block ending at its end. Runs shorter than 8 pixels, and blocks whose 16-byte loads would reach past
+/// `x` (the last pixels of the input), take the portable copy.
+///
+/// A plain `fn` (the table's copy is a function pointer): it checks AVX2 at run time once per call, which the
+/// surrounding kernel's `target_feature` has guaranteed, so the check always passes.
+fn rows_copy(x: &[u8], first: usize, step: usize, words: &mut [[u32; NR]], cols: (usize, usize), last: u32) {
+    if crate::core::cpu::has_avx2_fma() {
+        // SAFETY: AVX2 and FMA are present (checked just above).
+        unsafe { rows_copy_avx2(x, first, step, words, cols, last) }
+    } else {
+        portable::rows_copy(x, first, step, words, cols, last)
+    }
+}
+
+/// See [`rows_copy`].
 ///
 /// # Safety
-/// The CPU supports AVX2. (`seg` must hold `step·(out.len() − 1) + 4` bytes; shorter input is handed to the
-/// portable copy, which reads only what is there.)
+/// The CPU supports AVX2. (The caller's guarantee of `portable::RowsCopy` is checked where loads depend on it.)
 #[target_feature(enable = "avx2,fma")]
-unsafe fn strided_words(seg: &[u8], step: usize, out: &mut [u32], mask: u32) {
-    let n = out.len();
-    if n == 0 || seg.len() < step * (n - 1) + 4 || step > (i32::MAX / 8) as usize {
-        return portable::strided_words(seg, step, out, mask);
-    }
-    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(step as i32));
-    let m = _mm256_set1_epi32(mask as i32);
-    let mut j = 0;
-    while j + 8 <= n {
-        // SAFETY: the gather reads 4 bytes at (j + i)·step for i < 8, j + i ≤ n − 1, so within the
-        // step·(n − 1) + 4 bytes of `seg` (checked above); the store writes out[j..j + 8], j + 8 ≤ n.
-        unsafe {
-            let v = _mm256_i32gather_epi32::<1>(seg.as_ptr().add(j * step) as *const i32, idx);
-            _mm256_storeu_si256(out.as_mut_ptr().add(j) as *mut __m256i, _mm256_and_si256(v, m));
+unsafe fn rows_copy_avx2(
+    x: &[u8],
+    first: usize,
+    step: usize,
+    words: &mut [[u32; NR]],
+    (c0, c1): (usize, usize),
+    last: u32,
+) {
+    let rw = words.len();
+    let n = c1.saturating_sub(c0);
+    let mut done = 0; // pixels finished for every word row
+                      // Pixel blocks of 8 whose every 16-byte load stays inside `x`: the last load of block b for row block tb starts
+                      // at first + (b + 7)·step + 4·tb.
+    let fits = |px: usize, tb: usize| first + px * step + 4 * tb + 16 <= x.len();
+    while done < n && n >= 8 {
+        // A last partial block is the full block ending at the run's end (its overlap is written twice, alike).
+        let b0 = done.min(n - 8);
+        if c0 + b0 + 8 > NR || !fits(b0 + 7, (rw - 1) / 4 * 4) {
+            break;
         }
-        j += 8;
+        let base = first + b0 * step;
+        let mut tb = 0;
+        while tb < rw {
+            // SAFETY: every load reads 16 bytes at base + i·step + 4·tb for i < 8 and tb ≤ (rw − 1)/4·4, inside
+            // `x` (`fits` above); the stores write words[tb + r][c0 + b0..c0 + b0 + 8] for tb + r < rw (the rows
+            // exist) with c0 + b0 + 8 ≤ NR.
+            unsafe {
+                let p = x.as_ptr().add(base + 4 * tb);
+                let ld = |i: usize| {
+                    _mm256_loadu2_m128i(p.add((i + 4) * step) as *const __m128i, p.add(i * step) as *const __m128i)
+                };
+                let (a0, a1, a2, a3) = (ld(0), ld(1), ld(2), ld(3));
+                let (t0, t1) = (_mm256_unpacklo_epi32(a0, a1), _mm256_unpacklo_epi32(a2, a3));
+                let (t2, t3) = (_mm256_unpackhi_epi32(a0, a1), _mm256_unpackhi_epi32(a2, a3));
+                let rows = [
+                    _mm256_unpacklo_epi64(t0, t1),
+                    _mm256_unpackhi_epi64(t0, t1),
+                    _mm256_unpacklo_epi64(t2, t3),
+                    _mm256_unpackhi_epi64(t2, t3),
+                ];
+                for (r, &v) in rows.iter().enumerate().take(rw - tb) {
+                    let t = tb + r;
+                    let v = if t + 1 == rw { _mm256_and_si256(v, _mm256_set1_epi32(last as i32)) } else { v };
+                    _mm256_storeu_si256(words[t].as_mut_ptr().add(c0 + b0) as *mut __m256i, v);
+                }
+            }
+            tb += 4;
+        }
+        done = b0 + 8;
     }
-    if j < n {
-        portable::strided_words(&seg[j * step..], step, &mut out[j..], mask);
+    if done < n {
+        portable::rows_copy(x, first + done * step, step, words, (c0 + done, c1), last);
     }
 }
 
