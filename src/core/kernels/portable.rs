@@ -332,10 +332,10 @@ pub(super) fn im2col_u8_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
 /// stack.
 pub(super) const MAX_ROW_WORDS: usize = 64;
 
-/// Copies a run of pixels' kernel rows into word rows: `(x, first, step, words, cols, last)` sets, for every word row
-/// `t < words.len()` and column `c` in `cols`, `words[t][c]` to the 4 bytes of `x` at `first + (c − cols.start)·step
-/// + 4t`, the last row's words ANDed with `last`. The caller guarantees `first + (cols.len() − 1)·step + 4·words.len()
-/// ≤ x.len()`.
+/// Copies a run of pixels' kernel rows into word rows: `(x, first, step, words, (c0, c1), last)` sets, for every
+/// word row `t < words.len()` and column `c` in `c0..c1`, `words[t][c]` to the 4 bytes of `x` at offset
+/// `first + (c − c0)·step + 4t`, the last row's words ANDed with `last`. The caller guarantees that
+/// `first + (c1 − c0 − 1)·step + 4·words.len()` is at most `x.len()`.
 pub(super) type RowsCopy = fn(&[u8], usize, usize, &mut [[u32; NR]], (usize, usize), u32);
 
 /// [`RowsCopy`] in plain Rust: one 4-byte load per word.
