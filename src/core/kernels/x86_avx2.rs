@@ -647,6 +647,11 @@ unsafe fn gemm_u7(
     out: *mut f32,
 ) {
     let (n, kk4) = (s.n(), s.kk4());
+    // A last tile of at most 4 pixels (IT at 96²: 36 = 32 + 4) is left to `u7_tail`, which fills all eight lanes.
+    let panels = s.panels();
+    let last_cols = n - (panels - 1) * NR;
+    let tail_j0 = (last_cols - 1) / NR_U7 * NR_U7;
+    let tail = if last_cols - tail_j0 <= NR_TAIL { Some(tail_j0) } else { None };
     let mut m0 = 0;
     while m0 < cout {
         let rows = (cout - m0).min(MR_I8);
@@ -655,11 +660,14 @@ unsafe fn gemm_u7(
             *sc = scale_x * w_scale[m0 + i];
         }
         let wp = w[m0 * kk4..(m0 + rows) * kk4].as_ptr() as *const u8;
-        for p in 0..s.panels() {
+        for p in 0..panels {
             let n0 = p * NR;
             let cols = (n - n0).min(NR);
             let mut j0 = 0;
             while j0 < cols {
+                if p + 1 == panels && Some(j0) == tail {
+                    break;
+                }
                 // SAFETY: `wp` holds rows·kk4 weight bytes; panel p's quad rows hold NR pixels from j0 + 16 ≤ NR
                 // (zero-padded past `cols`, inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most
                 // `cols − j0` written; one vector only when at most 8 remain; AVX2 is this function's.
@@ -689,6 +697,92 @@ unsafe fn gemm_u7(
             }
         }
         m0 += rows;
+    }
+    if let Some(j0) = tail {
+        let (p, cols) = (panels - 1, last_cols - j0);
+        let mut m0 = 0;
+        while m0 < cout {
+            let rows = (cout - m0).min(MR_TAIL);
+            let mut scale = [0.0f32; MR_TAIL];
+            for (i, sc) in scale.iter_mut().enumerate().take(rows) {
+                *sc = scale_x * w_scale[m0 + i];
+            }
+            // SAFETY: rows m0..m0 + rows < cout of `w` hold kk4 bytes each; the last panel's quad rows hold NR
+            // pixels, of which j0..j0 + 4 ≤ NR are read (zero past `n`); `out` rows m0.. at columns
+            // n0 + j0.., `cols` ≤ 4 written each; AVX2 is this function's.
+            unsafe {
+                let t = Tile {
+                    kk: kk4,
+                    w: w.as_ptr().add(m0 * kk4) as *const u8,
+                    b: packed.add(p * kk4 * NR + j0 * 4),
+                    out: out.add(m0 * n + p * NR + j0),
+                    n,
+                    cols,
+                };
+                match rows.div_ceil(2) {
+                    4 => u7_tail::<4>(t, rows, &scale),
+                    3 => u7_tail::<3>(t, rows, &scale),
+                    2 => u7_tail::<2>(t, rows, &scale),
+                    _ => u7_tail::<1>(t, rows, &scale),
+                }
+            }
+            m0 += rows;
+        }
+    }
+}
+
+/// Pixels of [`u7_tail`]'s tiles: a panel's last ≤ 4.
+const NR_TAIL: usize = 4;
+/// Output channels per [`u7_tail`] tile: 4 pairs.
+const MR_TAIL: usize = 8;
+
+/// A panel's last ≤ 4 pixels for `rows ≤ 2P` output channels, two channels per vector: each pixel's quad is
+/// duplicated into adjacent lanes (`[p0 p0 p1 p1 p2 p2 p3 p3]`) and multiplied by the quads of channels `2i` and
+/// `2i + 1` broadcast as a pair, so every `vpmaddubsw` does useful work in all eight lanes (an 8-pixel tile would
+/// compute half padding). An odd last channel is paired with itself and stored once.
+///
+/// # Safety
+/// AVX2 present; `1 ≤ rows ≤ 2P`; `t` points at `rows` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4` quad rows of
+/// at least 4 pixels × 4 bytes, each ≤ 127 (stride `NR·4`), and `rows` output rows with room for `t.cols ≤ 4` floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn u7_tail<const P: usize>(t: Tile<u8, u8>, rows: usize, scale: &[f32; MR_TAIL]) {
+    let ones = _mm256_set1_epi16(1);
+    let dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    let pair = |i: usize| (2 * i, (2 * i + 1).min(rows - 1));
+    let mut acc = [_mm256_setzero_si256(); P];
+    for q in 0..t.kk / 4 {
+        // SAFETY: quad row q < kk4/4 holds at least 4 pixels × 4 bytes from `t.b + q·NR·4`.
+        let x = unsafe { _mm_loadu_si128(t.b.add(q * NR * 4) as *const __m128i) };
+        let x = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(x), dup);
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            let (r0, r1) = pair(i);
+            // SAFETY: bytes q·4..q·4+4 of weight rows r0, r1 < rows (kk4 bytes each).
+            let (w0, w1) = unsafe {
+                (
+                    (t.w.add(r0 * t.kk + q * 4) as *const u32).read_unaligned(),
+                    (t.w.add(r1 * t.kk + q * 4) as *const u32).read_unaligned(),
+                )
+            };
+            let a = _mm256_set1_epi64x((u64::from(w1) << 32 | u64::from(w0)) as i64);
+            *acc_i = _mm256_add_epi32(*acc_i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, a), ones));
+        }
+    }
+    let split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (i, &acc_i) in acc.iter().enumerate() {
+        let (r0, r1) = pair(i);
+        let sc = _mm256_setr_ps(scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1]);
+        // Lanes 0..4: channel r0's pixels, 4..8: channel r1's.
+        let v = _mm256_permutevar8x32_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc_i), sc), split);
+        let mut tmp = [0.0f32; 8];
+        // SAFETY: `tmp` holds 8 floats; output rows r0, r1 < rows have room for `t.cols ≤ 4` floats.
+        unsafe {
+            _mm256_storeu_ps(tmp.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), t.out.add(r0 * t.n), t.cols);
+            if r1 != r0 {
+                core::ptr::copy_nonoverlapping(tmp.as_ptr().add(4), t.out.add(r1 * t.n), t.cols);
+            }
+        }
     }
 }
 
