@@ -12,7 +12,7 @@
 //! | level | f32 GEMM | int8 GEMM | where |
 //! |---|---|---|---|
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
-//! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
+//! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 and 8×4 (channel pairs) for a panel's last pixels (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
 //! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow, 16×4 tiny) | Cascade Lake, Ice Lake, Zen 4+ |
 //! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
@@ -429,7 +429,7 @@ impl Kernels {
             Level::Avx2 => Ok(Kernels {
                 level,
                 f32_name: "avx2+fma 6x16",
-                int8_name: "avx2 vpmaddubsw 5x16 (vpmaddwd 5x8 for 8-bit codes)",
+                int8_name: "avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes)",
                 gemm_f32: x86_avx2::gemm_f32,
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
@@ -443,7 +443,7 @@ impl Kernels {
             Level::Avx512 => Ok(Kernels {
                 level,
                 f32_name: "avx512f 8x32",
-                int8_name: "avx2 vpmaddubsw 5x16 (vpmaddwd 5x8 for 8-bit codes)",
+                int8_name: "avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes)",
                 gemm_f32: x86_avx512::gemm_f32,
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
