@@ -31,12 +31,56 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     portable::im2col_quads_body::<true>(s, x, packed)
 }
 
-/// The row-layout u8 im2col storing `x XOR 0x80`.
+/// The row-layout u8 im2col storing `x XOR 0x80`, its strided copies done by [`rows_copy`].
 ///
 /// # Safety
 /// The slices satisfy the length checks of `Kernels::im2col_rows` (NEON is part of the aarch64 baseline).
 pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    portable::im2col_rows_body::<true>(s, x, packed, portable::rows_copy)
+    portable::im2col_rows_body::<true>(s, x, packed, rows_copy)
+}
+
+/// `portable::RowsCopy` by NEON transposes (as x86's): 16 bytes loaded at a pixel's start hold four words of its
+/// kernel row, and four pixels' loads become four word rows of four pixels through `trn1/trn2` on 32-bit and
+/// `zip1/zip2` on 64-bit lanes. A run's last partial block is the full block ending at its end; runs shorter than 4
+/// pixels, and blocks whose loads would reach past `x`, take the portable copy.
+fn rows_copy(x: &[u8], first: usize, step: usize, words: &mut [[u32; NR]], (c0, c1): (usize, usize), last: u32) {
+    let (rw, n) = (words.len(), c1.saturating_sub(c0));
+    let fits = |px: usize, tb: usize| first + px * step + 4 * tb + 16 <= x.len();
+    let mut done = 0;
+    while done < n && n >= 4 {
+        let b0 = done.min(n - 4);
+        if c0 + b0 + 4 > NR || !fits(b0 + 3, (rw - 1) / 4 * 4) {
+            break;
+        }
+        let mut tb = 0;
+        while tb < rw {
+            // SAFETY: NEON is part of the aarch64 baseline; every load reads 16 bytes at
+            // first + (b0 + i)·step + 4·tb for i < 4 and tb ≤ (rw − 1)/4·4, inside `x` (`fits` above); the stores
+            // write words[tb + r][c0 + b0..c0 + b0 + 4] for tb + r < rw with c0 + b0 + 4 ≤ NR.
+            unsafe {
+                let p = x.as_ptr().add(first + b0 * step + 4 * tb);
+                let ld = |i: usize| vreinterpretq_u32_u8(vld1q_u8(p.add(i * step)));
+                let (a0, a1, a2, a3) = (ld(0), ld(1), ld(2), ld(3));
+                let (t0, t1) = (vtrn1q_u32(a0, a1), vtrn2q_u32(a0, a1));
+                let (t2, t3) = (vtrn1q_u32(a2, a3), vtrn2q_u32(a2, a3));
+                let zip = |lo: uint32x4_t, hi: uint32x4_t, second: bool| {
+                    let (l, h) = (vreinterpretq_u64_u32(lo), vreinterpretq_u64_u32(hi));
+                    vreinterpretq_u32_u64(if second { vzip2q_u64(l, h) } else { vzip1q_u64(l, h) })
+                };
+                let rows = [zip(t0, t2, false), zip(t1, t3, false), zip(t0, t2, true), zip(t1, t3, true)];
+                for (r, &v) in rows.iter().enumerate().take(rw - tb) {
+                    let t = tb + r;
+                    let v = if t + 1 == rw { vandq_u32(v, vdupq_n_u32(last)) } else { v };
+                    vst1q_u32(words[t].as_mut_ptr().add(c0 + b0), v);
+                }
+            }
+            tb += 4;
+        }
+        done = b0 + 4;
+    }
+    if done < n {
+        portable::rows_copy(x, first + done * step, step, words, (c0 + done, c1), last);
+    }
 }
 
 /// NEON f32 GEMM: 4 output channels × 16 pixels per tile (16 accumulators of 4 lanes).
