@@ -100,9 +100,9 @@ unsafe fn rows_copy_avx2(
 ) {
     let rw = words.len();
     let n = c1.saturating_sub(c0);
-    let mut done = 0; // pixels finished for every word row
-                      // Pixel blocks of 8 whose every 16-byte load stays inside `x`: the last load of block b for row block tb starts
-                      // at first + (b + 7)·step + 4·tb.
+    // Pixels finished for every word row. Blocks of 8 are taken while every 16-byte load stays inside `x`: the
+    // last load of a block starting at pixel b, for row block tb, starts at first + (b + 7)·step + 4·tb.
+    let mut done = 0;
     let fits = |px: usize, tb: usize| first + px * step + 4 * tb + 16 <= x.len();
     while done < n && n >= 8 {
         // A last partial block is the full block ending at the run's end (its overlap is written twice, alike).
