@@ -372,8 +372,8 @@ fn naive_pool(x: &[f32], c: usize, h: usize, w: usize, bias: &[f32]) -> Vec<f32>
 fn pooling_matches_the_definition_on_every_level() {
     let levels = levels();
     let mut rng = SplitMix64(5);
-    // Maps narrower than 16 columns (portable code at every level), exactly 16, with and without a scalar tail, odd
-    // heights, and V1's at 96².
+    // Maps narrower than 16 columns (CORnet-Z's V4 and IT; AVX2's narrow code), exactly 16, with and without a
+    // scalar tail, odd widths and heights, and V1's at 96².
     let maps = [
         (3, 32, 32),
         (5, 7, 9),
@@ -385,6 +385,13 @@ fn pooling_matches_the_definition_on_every_level() {
         (3, 4, 17),
         (2, 3, 40),
         (64, 48, 48),
+        (8, 12, 12), // V4 at 96²
+        (16, 6, 6),  // IT at 96²
+        (4, 8, 8),   // V4 at 64²
+        (5, 4, 4),   // IT at 64²
+        (3, 5, 15),
+        (2, 6, 9),
+        (3, 1, 8),
     ];
     for (c, h, w) in maps {
         let x = rand_vec(&mut rng, c * h * w, -1.0, 1.0);

@@ -165,7 +165,11 @@ pub(super) unsafe fn pool(
     out: &mut [f32],
     rowmax: &mut [f32],
 ) -> f32 {
-    if w < 16 || w % 2 == 1 {
+    if w < 16 {
+        // SAFETY: AVX2 is present (this function's precondition) and the slices satisfy the same checks.
+        return unsafe { pool_narrow(x, (c, h, w), bias, out) };
+    }
+    if w % 2 == 1 {
         return portable::pool_body(x, (c, h, w), bias, out, rowmax);
     }
     let (ph, pw) = (h.div_ceil(2), w / 2);
@@ -210,6 +214,55 @@ pub(super) unsafe fn pool(
                     }
                     px0 = (px0 + 8).min(last);
                 }
+            }
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), top) };
+    lanes.iter().fold(0.0f32, |t, &v| if t > v { t } else { v })
+}
+
+/// Max-pool 3/2/1 + bias + ReLU for maps narrower than 16 columns (CORnet-Z's V4 and IT, any parity): each input row
+/// is two vectors (columns 0–7 and 8–15, masked loads, −∞ past `w`), the three rows' maximum is taken in registers
+/// and split into the even columns, the odd ones and the odd ones one to the left (−∞ at the left edge), as in
+/// [`pool`]; one masked store of the row's `⌈w/2⌉ ≤ 8` outputs. The portable code it replaces kept a row buffer per
+/// output row and reread it at odd offsets. Maxima are exact, so the result is the portable one bit for bit.
+///
+/// # Safety
+/// The CPU supports AVX2; `w < 16`; the slices satisfy the length checks of `Kernels::pool_bias_relu`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pool_narrow(x: &[f32], (c, h, w): (usize, usize, usize), bias: &[f32], out: &mut [f32]) -> f32 {
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    let (zero, neg) = (_mm256_setzero_ps(), _mm256_set1_ps(f32::NEG_INFINITY));
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let below = |k: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(k as i32), lane);
+    let (m_lo, m_hi, m_out) = (below(w.min(8)), below(w.saturating_sub(8)), below(pw));
+    let (f_lo, f_hi) = (_mm256_castsi256_ps(m_lo), _mm256_castsi256_ps(m_hi));
+    let shift = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);
+    let mut top = zero;
+    let (x, out) = (x.as_ptr(), out.as_mut_ptr());
+    for (ch, &b) in bias[..c].iter().enumerate() {
+        let vb = _mm256_set1_ps(b);
+        for py in 0..ph {
+            let y = 2 * py;
+            // SAFETY: rows y − 1, y, y + 1 clamped into 0..h of channel ch (< c); the masked loads read columns
+            // below `w` only; the masked store writes outputs 0..pw of row py of channel ch.
+            unsafe {
+                let plane = x.add(ch * h * w);
+                let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|r| plane.add(r * w));
+                let half = |off: usize, m: __m256i, f: __m256| {
+                    let v = rows.map(|r| _mm256_maskload_ps(r.add(off), m));
+                    _mm256_blendv_ps(neg, _mm256_max_ps(_mm256_max_ps(v[0], v[1]), v[2]), f)
+                };
+                let (lo, hi) = (half(0, m_lo, f_lo), half(8, m_hi, f_hi));
+                let (even, odd) = (evens(lo, hi), odds(lo, hi));
+                // Columns −1, 1, 3, …, 13: the odd columns shifted up one lane, −∞ in lane 0.
+                let left = _mm256_blend_ps::<1>(_mm256_permutevar8x32_ps(odd, shift), neg);
+                // Lanes past `pw` see only −∞ columns: they come out 0, below any maximum, and are not stored.
+                let v = _mm256_max_ps(_mm256_add_ps(_mm256_max_ps(_mm256_max_ps(even, odd), left), vb), zero);
+                top = _mm256_max_ps(top, v);
+                _mm256_maskstore_ps(out.add((ch * ph + py) * pw), m_out, v);
             }
         }
     }
