@@ -1,5 +1,6 @@
 //! x86-64 AVX2 + FMA kernels (Haswell, every Zen): a 6×16 f32 GEMM tile, two exact int8 GEMMs (`vpmaddubsw` on
-//! 7-bit codes, `vpmaddwd` on widened bytes), and the portable im2col compiled for AVX2.
+//! 7-bit codes, `vpmaddwd` on widened bytes), the portable im2col compiled for AVX2, the row layout's packing by word
+//! transposes, max-pooling in registers, and the int8 path's conversions to channel quads.
 //!
 //! # Int8 without VNNI, exactly
 //!
