@@ -513,8 +513,8 @@ fn int8_row_layout_equals_the_quad_layout_on_every_level() {
     cases.extend([
         (shape(3, 37, 41, 7, 2, 3), 20), // V1 over 3 frames, odd sizes: border pixels on all four sides
         (shape(5, 16, 16, 7, 2, 3), 64), // V1 over 5 frames at CORnet-Z's width
-        (shape(3, 9, 9, 7, 1, 3), 6),    // stride 1: 4a = b·step with step 3
-        (shape(2, 10, 13, 5, 2, 1), 9),  // step 4: rows repeat one pixel along
+        (shape(3, 9, 9, 7, 1, 3), 6),    // stride 1: neighbouring pixels' rows 3 bytes apart, overlapping
+        (shape(2, 10, 13, 5, 2, 1), 9),  // stride·cin = 4: rows one word apart
         (shape(6, 7, 8, 3, 3, 0), 5),    // stride 3, no padding
         (shape(1, 1, 1, 7, 2, 3), 3),    // one input pixel, all but one tap in the padding
         (shape(35, 12, 12, 7, 2, 3), 4), // k·cin = 245 (rows of 248 bytes): near the longest it takes (256)

@@ -336,7 +336,12 @@ pub(super) const MAX_ROW_WORDS: usize = 64;
 /// word row `t < words.len()` and column `c` in `c0..c1`, `words[t][c]` to the 4 bytes of `x` at offset
 /// `first + (c − c0)·step + 4t`, the last row's words ANDed with `last`. The caller guarantees that
 /// `first + (c1 − c0 − 1)·step + 4·words.len()` is at most `x.len()`.
-pub(super) type RowsCopy = fn(&[u8], usize, usize, &mut [[u32; NR]], (usize, usize), u32);
+///
+/// A trait rather than a function pointer so that each level's copy is inlined into the packing compiled for it (a
+/// SIMD copy may then be a closure calling a `target_feature` function, sound because only that level's packing,
+/// which has those features, builds it).
+pub(super) trait RowsCopy: Fn(&[u8], usize, usize, &mut [[u32; NR]], (usize, usize), u32) + Copy {}
+impl<F: Fn(&[u8], usize, usize, &mut [[u32; NR]], (usize, usize), u32) + Copy> RowsCopy for F {}
 
 /// [`RowsCopy`] in plain Rust: one 4-byte load per word.
 pub(super) fn rows_copy(
@@ -391,7 +396,7 @@ impl RowRuns {
 /// strided copy of 4-byte windows (`copy`, e.g. [`rows_copy`]; the last word of a kernel row masked past `k·cin`);
 /// the pixels at a left or right border assemble their row from the part inside the input.
 #[inline(always)]
-pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: RowsCopy, words: &mut [[u32; NR]]) {
+pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: impl RowsCopy, words: &mut [[u32; NR]]) {
     let rw = s.row_bytes() / 4;
     let (span, step, kc) = (4 * rw, s.stride * s.cin, s.k * s.cin);
     let mut last = [0u8; 4];
@@ -438,7 +443,7 @@ pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: Ro
 /// with `FLIP` every byte is stored XOR 0x80 (as [`im2col_quads_body`]).
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
-pub(super) fn im2col_rows_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32], copy: RowsCopy) {
+pub(super) fn im2col_rows_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32], copy: impl RowsCopy) {
     let (words, rw) = (s.kk_rows() / 4, s.row_bytes() / 4);
     let dst_all: &mut [[u32; NR]] = bytemuck::cast_slice_mut(packed);
     for p in 0..s.panels() {

@@ -66,7 +66,12 @@ pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
 /// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::im2col_rows`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    portable::im2col_rows_body::<false>(s, x, packed, rows_copy)
+    let copy = |x: &[u8], first, step, words: &mut [[u32; NR]], cols, last| {
+        // SAFETY: AVX2 and FMA are present: this closure exists only inside this function, whose precondition
+        // they are.
+        unsafe { rows_copy(x, first, step, words, cols, last) }
+    };
+    portable::im2col_rows_body::<false>(s, x, packed, copy)
 }
 
 /// `portable::RowsCopy` by transposes: each pixel's kernel row is contiguous in `x`, so 16 bytes loaded at a pixel's
@@ -75,30 +80,10 @@ pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
 /// is the full block ending at its end. Runs shorter than 8 pixels, and blocks whose 16-byte loads would reach past
 /// `x` (the last pixels of the input), take the portable copy.
 ///
-/// A plain `fn` (the table's copy is a function pointer): it checks AVX2 at run time once per call, which the
-/// surrounding kernel's `target_feature` has guaranteed, so the check always passes.
-fn rows_copy(x: &[u8], first: usize, step: usize, words: &mut [[u32; NR]], cols: (usize, usize), last: u32) {
-    if crate::core::cpu::has_avx2_fma() {
-        // SAFETY: AVX2 and FMA are present (checked just above).
-        unsafe { rows_copy_avx2(x, first, step, words, cols, last) }
-    } else {
-        portable::rows_copy(x, first, step, words, cols, last)
-    }
-}
-
-/// See [`rows_copy`].
-///
 /// # Safety
 /// The CPU supports AVX2. (The caller's guarantee of `portable::RowsCopy` is checked where loads depend on it.)
 #[target_feature(enable = "avx2,fma")]
-unsafe fn rows_copy_avx2(
-    x: &[u8],
-    first: usize,
-    step: usize,
-    words: &mut [[u32; NR]],
-    (c0, c1): (usize, usize),
-    last: u32,
-) {
+unsafe fn rows_copy(x: &[u8], first: usize, step: usize, words: &mut [[u32; NR]], (c0, c1): (usize, usize), last: u32) {
     let rw = words.len();
     let n = c1.saturating_sub(c0);
     // Pixels finished for every word row. Blocks of 8 are taken while every 16-byte load stays inside `x`: the
@@ -174,8 +159,7 @@ pub(super) unsafe fn pool(
         return portable::pool_body(x, (c, h, w), bias, out, rowmax);
     }
     let (ph, pw) = (h.div_ceil(2), w / 2);
-    let zero = _mm256_setzero_ps();
-    let mut top = zero;
+    let mut top = _mm256_setzero_ps();
     // Vector starts: every 8 outputs, and the last 8 if `pw` is no multiple of 8 (pw ≥ 8 here).
     let last = pw - 8;
     let x = x.as_ptr();
@@ -200,14 +184,8 @@ pub(super) unsafe fn pool(
                     let (a0, a1) = (vmax(2 * px0), vmax(2 * px0 + 8));
                     let even = evens(a0, a1);
                     let odd = odds(a0, a1);
-                    let left = if px0 == 0 {
-                        // Columns −1, 1, 3, …, 13: the odd columns shifted up one lane, −∞ in lane 0.
-                        let shifted = _mm256_permutevar8x32_ps(odd, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
-                        _mm256_blend_ps::<1>(shifted, _mm256_set1_ps(f32::NEG_INFINITY))
-                    } else {
-                        evens(vmax(2 * px0 - 1), vmax(2 * px0 + 7))
-                    };
-                    let v = _mm256_max_ps(_mm256_add_ps(_mm256_max_ps(_mm256_max_ps(even, odd), left), vb), zero);
+                    let left = if px0 == 0 { odds_left(odd) } else { evens(vmax(2 * px0 - 1), vmax(2 * px0 + 7)) };
+                    let v = pooled(even, odd, left, vb);
                     top = _mm256_max_ps(top, v);
                     _mm256_storeu_ps(dst.add(px0), v);
                     if px0 == last {
@@ -218,10 +196,7 @@ pub(super) unsafe fn pool(
             }
         }
     }
-    let mut lanes = [0.0f32; 8];
-    // SAFETY: `lanes` holds 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), top) };
-    lanes.iter().fold(0.0f32, |t, &v| if t > v { t } else { v })
+    largest(top)
 }
 
 /// Max-pool 3/2/1 + bias + ReLU for maps narrower than 16 columns (CORnet-Z's V4 and IT, any parity): each input row
@@ -235,13 +210,12 @@ pub(super) unsafe fn pool(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pool_narrow(x: &[f32], (c, h, w): (usize, usize, usize), bias: &[f32], out: &mut [f32]) -> f32 {
     let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
-    let (zero, neg) = (_mm256_setzero_ps(), _mm256_set1_ps(f32::NEG_INFINITY));
+    let neg = _mm256_set1_ps(f32::NEG_INFINITY);
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let below = |k: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(k as i32), lane);
     let (m_lo, m_hi, m_out) = (below(w.min(8)), below(w.saturating_sub(8)), below(pw));
     let (f_lo, f_hi) = (_mm256_castsi256_ps(m_lo), _mm256_castsi256_ps(m_hi));
-    let shift = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);
-    let mut top = zero;
+    let mut top = _mm256_setzero_ps();
     let (x, out) = (x.as_ptr(), out.as_mut_ptr());
     for (ch, &b) in bias[..c].iter().enumerate() {
         let vb = _mm256_set1_ps(b);
@@ -258,15 +232,33 @@ unsafe fn pool_narrow(x: &[f32], (c, h, w): (usize, usize, usize), bias: &[f32],
                 };
                 let (lo, hi) = (half(0, m_lo, f_lo), half(8, m_hi, f_hi));
                 let (even, odd) = (evens(lo, hi), odds(lo, hi));
-                // Columns −1, 1, 3, …, 13: the odd columns shifted up one lane, −∞ in lane 0.
-                let left = _mm256_blend_ps::<1>(_mm256_permutevar8x32_ps(odd, shift), neg);
                 // Lanes past `pw` see only −∞ columns: they come out 0, below any maximum, and are not stored.
-                let v = _mm256_max_ps(_mm256_add_ps(_mm256_max_ps(_mm256_max_ps(even, odd), left), vb), zero);
+                let v = pooled(even, odd, odds_left(odd), vb);
                 top = _mm256_max_ps(top, v);
                 _mm256_maskstore_ps(out.add((ch * ph + py) * pw), m_out, v);
             }
         }
     }
+    largest(top)
+}
+
+/// One vector of pooled outputs: the maximum of a window's even, odd and left-odd columns, plus the bias, then ReLU.
+#[target_feature(enable = "avx2,fma")]
+fn pooled(even: __m256, odd: __m256, left: __m256, bias: __m256) -> __m256 {
+    _mm256_max_ps(_mm256_add_ps(_mm256_max_ps(_mm256_max_ps(even, odd), left), bias), _mm256_setzero_ps())
+}
+
+/// Columns −1, 1, 3, …, 13 of a row's first 16: the odd columns (from [`odds`]) shifted up one lane, −∞ in lane 0
+/// (the left edge).
+#[target_feature(enable = "avx2,fma")]
+fn odds_left(odd: __m256) -> __m256 {
+    let shifted = _mm256_permutevar8x32_ps(odd, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+    _mm256_blend_ps::<1>(shifted, _mm256_set1_ps(f32::NEG_INFINITY))
+}
+
+/// The largest of the eight lanes of `top` (all ≥ 0: pooled outputs after ReLU).
+#[target_feature(enable = "avx2,fma")]
+fn largest(top: __m256) -> f32 {
     let mut lanes = [0.0f32; 8];
     // SAFETY: `lanes` holds 8 floats.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), top) };

@@ -21,7 +21,8 @@
 //! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly. An int8 V1 over a
 //! number of frames that is no multiple of 4 (the default 5, or 3) runs in the kernels' row layout: its weights are
 //! rearranged into the arena at construction and the frames interleaved instead of packed in channel quads, which
-//! skips most of the quads' zero padding (−9 % for a 5×64² int8 stack at the `avx2` level; same output).
+//! skips most of the quads' zero padding (same output; a 5×64² int8 stack −12 % at the `avx2` and `avx512vnni` levels
+//! on the AMD EPYC Zen 4 development machine, README "Performance").
 
 use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
@@ -88,6 +89,13 @@ pub fn shapes(cfg: &VisualConfig) -> [(ConvShape, usize); 4] {
         w = s.wo().div_ceil(2);
     }
     out
+}
+
+/// Whether block `i` of shape `s` runs in the kernels' row layout when its weights are int8: V1 (which reads the
+/// frames, and can take them interleaved) when the row layout pays (`ConvShape::rows_pay`). Later blocks keep the
+/// channel quads their quantised input comes in.
+fn rows_layout(i: usize, s: &ConvShape) -> bool {
+    i == 0 && s.rows_pay()
 }
 
 /// Bytes of the largest channel-quad u8 block input.
@@ -182,7 +190,15 @@ impl StateSizes {
         let sh = shapes(cfg);
         StateSizes {
             frames: cfg.channels as usize * cfg.height as usize * cfg.width as usize,
-            packed: sh.iter().map(|(s, _)| s.packed_len_i8().max(s.rows_gemm().packed_len_i8())).max().unwrap_or(0),
+            packed: sh
+                .iter()
+                .enumerate()
+                .map(|(i, (s, _))| {
+                    let rows = if rows_layout(i, s) { s.rows_gemm().packed_len_i8() } else { 0 };
+                    s.packed_len_i8().max(rows)
+                })
+                .max()
+                .unwrap_or(0),
             conv_out: sh.iter().map(|(s, co)| co * s.n()).max().unwrap_or(0),
             act: sh.iter().map(|(s, co)| co * s.ho().div_ceil(2) * s.wo().div_ceil(2)).max().unwrap_or(0),
             act_u8: hwc_len(&sh),
@@ -200,8 +216,8 @@ impl<'a> Visual<'a> {
         arena.used()
     }
 
-    /// Bind the visual weights (f16 is widened, an int8 V1 in the row layout rearranged, into `arena`) and carve the run state out of `arena`; the
-    /// convolutions run `kernels` (the run state's size does not depend on them).
+    /// Bind the visual weights (f16 is widened, an int8 V1 in the row layout rearranged, into `arena`) and carve the
+    /// run state out of `arena`; the convolutions run `kernels` (the run state's size does not depend on them).
     pub fn new(
         cfg: &VisualConfig,
         vw: &VisualWeights<'a>,
@@ -215,9 +231,7 @@ impl<'a> Visual<'a> {
         for (i, blk) in blocks.iter_mut().enumerate() {
             let (s, cout) = sh[i];
             let src = &vw.blocks[i];
-            // V1 reads the frames, which can enter interleaved: in the row layout its int8 GEMM skips most of the
-            // channel quads' padding (later blocks keep the quads their quantised input comes in).
-            let rows = i == 0 && matches!(src.weight, ConvView::I8 { .. }) && s.rows_pay();
+            let rows = matches!(src.weight, ConvView::I8 { .. }) && rows_layout(i, &s);
             let weights = match src.weight {
                 ConvView::F32(v) => BlockWeights::F32(v),
                 ConvView::F16(v) => BlockWeights::F32(arena.take_widened(v)?),
