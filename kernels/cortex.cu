@@ -54,11 +54,13 @@ struct CxParams {
     CxSteps st;
     float gain;
     float e_l, v_e, v_i, b_adapt, g_sd, tau_df, tau_ds1, tau_ds2, tau_if, q, nanoamp, v_spike, v_reset, v_floor,
-        exp_skip, exp_cap;
+        exp_skip, exp_cap, decay_floor;
     float gl_e, dt_e, vt_e, a_e, i_e, gl_p, dt_p, vt_p, i_p, gl_s, dt_s, vt_s, a_s, i_s;
 };
 
 __device__ __forceinline__ float cx_above(float x, float lo) { return x > lo ? x : lo; }
+// fastmath::floored: zero below DECAY_FLOOR, so nothing that decays toward zero becomes subnormal.
+__device__ __forceinline__ float cx_floored(float x, float floor) { return x < floor ? 0.0f : x; }
 __device__ __forceinline__ float cx_on(bool flag, float x) { return __uint_as_float(__float_as_uint(x) & (flag ? 0xffffffffu : 0u)); }
 
 __device__ __forceinline__ float cx_exp_fast(float x) {
@@ -211,7 +213,7 @@ extern "C" __global__ void __launch_bounds__(CX_NT) cortex_frames(float* st, u32
                 const float amp = P.gain * P.q * P.nanoamp * i_f * d_s;
                 drv_e[q] = amp * d_fe;
                 drv_p[q] = amp * d_fp;
-                small_if[q] = i_f + S.dt * (s - i_f) / P.tau_if;
+                small_if[q] = cx_floored(i_f + S.dt * (s - i_f) / P.tau_if, P.decay_floor);
                 small_ds[q] = d_s + S.dt * ((1.0f - d_s) / P.tau_ds1 - d_s * s / P.tau_ds2);
                 small_dfe[q] = d_fe + S.dt * (1.0f - d_fe - s_b) / P.tau_df;
                 small_dfp[q] = d_fp + S.dt * (1.0f - d_fp - s) / P.tau_df;
@@ -249,9 +251,9 @@ extern "C" __global__ void __launch_bounds__(CX_NT) cortex_frames(float* st, u32
                                 ges0 = ges[i];
                     vd[i] = vd0 + S.ke * (-P.gl_e * (vd0 - P.e_l) - inv_sd_d * (vd0 - v0) - ges0 * (vd0 - P.v_i));
                     const float w1 = w0 + S.kw * (P.a_e * (v0 - P.e_l) - w0);
-                    gee[i] = gee0 * S.dec_ee;
-                    gep[i] = gep0 * S.dec_ep;
-                    ges[i] = ges0 * S.dec_es;
+                    gee[i] = cx_floored(gee0 * S.dec_ee, P.decay_floor);
+                    gep[i] = cx_floored(gep0 * S.dec_ep, P.decay_floor);
+                    ges[i] = cx_floored(ges0 * S.dec_es, P.decay_floor);
                     const bool active = rf0 <= 0.0f;
                     const float i_tot = -inv_sd_s * (v0 - vd0) - gee0 * (v0 - P.v_e) - gep0 * (v0 - P.v_i) -
                                         P.gl_e * (v0 - P.e_l) + iext;
@@ -274,9 +276,9 @@ extern "C" __global__ void __launch_bounds__(CX_NT) cortex_frames(float* st, u32
                     const float iext = P.i_p + drv_p[cx_group_of(i, P.np, g)];
                     const float v0 = v[i], w0 = wa[i], rf0 = refr[i], gpe0 = gpe[i], gpp0 = gpp[i], gps0 = gps[i];
                     const float w1 = w0 + S.kw * (-w0);
-                    gpe[i] = gpe0 * S.dec_pe;
-                    gpp[i] = gpp0 * S.dec_pp;
-                    gps[i] = gps0 * S.dec_ps;
+                    gpe[i] = cx_floored(gpe0 * S.dec_pe, P.decay_floor);
+                    gpp[i] = cx_floored(gpp0 * S.dec_pp, P.decay_floor);
+                    gps[i] = cx_floored(gps0 * S.dec_ps, P.decay_floor);
                     const bool active = rf0 <= 0.0f;
                     const float dv = iext - w0 - P.gl_p * (v0 - P.e_l) +
                                      cx_exp_term(P, v0, P.gl_p, P.vt_p, P.dt_p, 1.0f / P.dt_p) - gpe0 * (v0 - P.v_e) -
@@ -296,7 +298,7 @@ extern "C" __global__ void __launch_bounds__(CX_NT) cortex_frames(float* st, u32
                     const float z = noise[(calls_e + calls_p + i / 32) * 32 + i % 32];
                     const float v0 = v[i], w0 = wa[i], rf0 = refr[i], gse0 = gse[i];
                     const float w1 = w0 + S.kw * (P.a_s * (v0 - P.e_l) - w0);
-                    gse[i] = gse0 * S.dec_se;
+                    gse[i] = cx_floored(gse0 * S.dec_se, P.decay_floor);
                     const bool active = rf0 <= 0.0f;
                     const float dv = cx_exp_term(P, v0, P.gl_s, P.vt_s, P.dt_s, 1.0f / P.dt_s) + P.i_s - w0 -
                                      P.gl_s * (v0 - P.e_l) - gse0 * (v0 - P.v_e);

@@ -1,6 +1,6 @@
 //! Branch-free maths for the vectorised update: `exp`, `ln`, `sqrt` with known errors, and the select/mask helpers.
 
-use super::constants::{EXP_CAP, EXP_SKIP};
+use super::constants::{DECAY_FLOOR, EXP_CAP, EXP_SKIP};
 
 /// Natural logarithm of a positive, finite, normal `x` (relative error ≈ 1e-7), branch-free: `x = m·2^e` with
 /// `m ∈ [√½, √2)` (found by offsetting the bits so that the mantissa range starts at √½: no compare, no select),
@@ -72,6 +72,17 @@ pub(super) fn above(x: f32, lo: f32) -> f32 {
         x
     } else {
         lo
+    }
+}
+
+/// `x`, or zero below [`DECAY_FLOOR`]: applied to every quantity that decays toward zero, so none ever becomes
+/// subnormal (see there). Branch-free: a compare and a select per lane.
+#[inline(always)]
+pub(super) fn floored(x: f32) -> f32 {
+    if x < DECAY_FLOOR {
+        0.0
+    } else {
+        x
     }
 }
 

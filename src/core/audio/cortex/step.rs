@@ -3,7 +3,7 @@
 
 use super::constants::*;
 use super::drive::group_start;
-use super::fastmath::{above, exp_term, on, ref_tick};
+use super::fastmath::{above, exp_term, floored, on, ref_tick};
 use super::layout::*;
 use super::noise::{NoiseRng, NORMALS};
 
@@ -176,9 +176,9 @@ fn pyr_chunk(
         let (v0, vd0, w0, r0, gee0, gep0, ges0) = (v[i], vd[i], w[i], refr[i], gee[i], gep[i], ges[i]);
         vd[i] = vd0 + st.ke * (-GL_E * (vd0 - E_L) - inv_sd_d * (vd0 - v0) - ges0 * (vd0 - V_I));
         let w1 = w0 + st.kw * (A_E * (v0 - E_L) - w0);
-        gee[i] = gee0 * st.dec_ee;
-        gep[i] = gep0 * st.dec_ep;
-        ges[i] = ges0 * st.dec_es;
+        gee[i] = floored(gee0 * st.dec_ee);
+        gep[i] = floored(gep0 * st.dec_ep);
+        ges[i] = floored(ges0 * st.dec_es);
         // Refractory: soma frozen (computed anyway, then discarded).
         let active = r0 <= 0.0; // the count is never NaN
         let i_tot = -inv_sd_s * (v0 - vd0) - gee0 * (v0 - V_E) - gep0 * (v0 - V_I) - GL_E * (v0 - E_L) + iext[i];
@@ -223,9 +223,9 @@ fn pv_chunk(
     for i in 0..len {
         let (v0, w0, r0, gpe0, gpp0, gps0) = (v[i], w[i], refr[i], gpe[i], gpp[i], gps[i]);
         let w1 = w0 + st.kw * (-w0); // a = 0
-        gpe[i] = gpe0 * st.dec_pe;
-        gpp[i] = gpp0 * st.dec_pp;
-        gps[i] = gps0 * st.dec_ps;
+        gpe[i] = floored(gpe0 * st.dec_pe);
+        gpp[i] = floored(gpp0 * st.dec_pp);
+        gps[i] = floored(gps0 * st.dec_ps);
         let active = r0 <= 0.0; // the count is never NaN
         let dv = iext[i] - w0 - GL_P * (v0 - E_L) + ex[i] - gpe0 * (v0 - V_E) - (gpp0 + gps0) * (v0 - V_I);
         let vn = above(v0 + st.kp * dv + st.noise_p * z[i], V_FLOOR);
@@ -264,7 +264,7 @@ fn som_chunk(
     for i in 0..len {
         let (v0, w0, r0, gse0) = (v[i], w[i], refr[i], gse[i]);
         let w1 = w0 + st.kw * (A_S * (v0 - E_L) - w0);
-        gse[i] = gse0 * st.dec_se;
+        gse[i] = floored(gse0 * st.dec_se);
         let active = r0 <= 0.0; // the count is never NaN
         let dv = ex[i] + I_S - w0 - GL_S * (v0 - E_L) - gse0 * (v0 - V_E);
         let vn = above(v0 + st.ks * dv + st.noise_s * z[i], V_FLOOR);
@@ -393,7 +393,7 @@ impl Network<'_> {
             let amp = self.gain * Q * NANOAMP * i_f * d_s;
             drive_e[k] = amp * d_fe;
             drive_p[k] = amp * d_fp;
-            small[GRP_IF * g + k] = i_f + dt * (s - i_f) / TAU_IF;
+            small[GRP_IF * g + k] = floored(i_f + dt * (s - i_f) / TAU_IF);
             small[GRP_DS * g + k] = d_s + dt * ((1.0 - d_s) / TAU_DS1 - d_s * s / TAU_DS2);
             small[GRP_DFE * g + k] = d_fe + dt * (1.0 - d_fe - s_b) / TAU_DF;
             small[GRP_DFP * g + k] = d_fp + dt * (1.0 - d_fp - s) / TAU_DF;
