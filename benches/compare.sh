@@ -9,8 +9,9 @@
 #
 # On a machine with AVX-512, ORT's own kernels are its AVX-512 ones; with ORT_AVX2=DIR (a copy of onnxruntime made
 # by `python benches/ort_avx2.py DIR`, whose MLAS skips its AVX-512 set-up) ORT is also measured at its AVX2 level in
-# the same rounds, and the avx2 and avx512 tables add ratios against that (columns ort2_*: the peer of an AVX2-only
-# machine's ORT, on this CPU).
+# the same rounds, and the avx2, avxvnni and avx512 tables add ratios against that (columns ort2_*: the peer of an
+# AVX2-only machine's ORT, on this CPU; where the CPU has AVX-VNNI, that copy runs ORT's AVX-VNNI int8 kernels, as
+# an Alder Lake laptop's ORT would, and our peer of it is the avxvnni level).
 #
 # Usage: PY=/path/to/python-with-onnxruntime [ORT_AVX2=DIR] bash benches/compare.sh [CHANNELS] [ROUNDS] [SIZES] [LEVELS]
 #   e.g. bash benches/compare.sh 3 5 64,96 "avx2 avx512vnni"   (default levels: all this CPU runs)
@@ -21,7 +22,7 @@ PY=${PY:-python3}
 C=${1:-3}
 ROUNDS=${2:-5}
 SIZES=${3:-64,96,224}
-LEVELS=${4:-portable avx2 avx512 avx512vnni neon dotprod}
+LEVELS=${4:-portable avx2 avxvnni avx512 avx512vnni neon dotprod}
 ITERS=${ITERS:-50}
 PIPE_ITERS=${PIPE_ITERS:-15}
 ORT_AVX2=${ORT_AVX2:-}
@@ -88,7 +89,7 @@ for lv in "${run_levels[@]}"; do
   echo
   echo "level $lv ($(AVF_BEL_KERNELS=$lv $BIN bench --stage visual --size 64 --channels "$C" --iters 1 --json | field kernel)), ORT $ort_version"
   rows ort_f32 ort_int8 "$lv" ort
-  if [ -n "$ORT_AVX2" ] && { [ "$lv" = avx2 ] || [ "$lv" = avx512 ]; }; then
+  if [ -n "$ORT_AVX2" ] && { [ "$lv" = avx2 ] || [ "$lv" = avxvnni ] || [ "$lv" = avx512 ]; }; then
     rows ort2_f32 ort2_int8 "$lv" ort2
   fi
   echo "pipeline, 1 s of input: f32 $(echo "${T[pipe${lv}f32]}" | median) ms, int8 $(echo "${T[pipe${lv}int8]}" | median) ms"

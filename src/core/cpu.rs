@@ -25,6 +25,14 @@ pub fn has_avx2_fma() -> bool {
     x86_has!("avx2", "fma")
 }
 
+/// AVX-VNNI (the VEX-encoded 256-bit `vpdpbusd`: Alder Lake and later Intel cores, Zen 5) with AVX2 and FMA: the
+/// `avxvnni` level's int8 kernel.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx_vnni() -> bool {
+    x86_has!("avxvnni", "avx2", "fma")
+}
+
 /// AVX-512F (with AVX2/FMA, which every AVX-512 CPU has): the 512-bit f32 kernel.
 #[cfg(target_arch = "x86_64")]
 #[inline]

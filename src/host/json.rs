@@ -201,7 +201,7 @@ pub struct BenchRecord {
     pub p10_ms: f64,
     /// 90th percentile, ms.
     pub p90_ms: f64,
-    /// The kernels that ran: the CPU level (`portable`, `avx2`, `avx512`, `avx512vnni`, `neon`, `dotprod`) or
+    /// The kernels that ran: the CPU level (`portable`, `avx2`, `avxvnni`, `avx512`, `avx512vnni`, `neon`, `dotprod`) or
     /// `cuda-fp16`.
     pub kernel: &'static str,
     /// The CPU kernel table that ran (`null` on CUDA): its level and the name of each GEMM.

@@ -231,6 +231,9 @@ pub enum Level {
     Portable,
     /// x86-64 AVX2 + FMA.
     Avx2,
+    /// x86-64 AVX2 + FMA with AVX-VNNI (VEX `vpdpbusd`, 256-bit: Alder Lake and later Intel client cores, Zen 5)
+    /// for int8; f32 as [`Level::Avx2`].
+    AvxVnni,
     /// x86-64 AVX-512F (f32) with the AVX2 int8 kernel (CPUs without VNNI).
     Avx512,
     /// x86-64 AVX-512F (f32) and AVX-512 VNNI (int8).
@@ -243,14 +246,22 @@ pub enum Level {
 
 impl Level {
     /// Every level, lowest first per architecture.
-    pub const ALL: [Level; 6] =
-        [Level::Portable, Level::Avx2, Level::Avx512, Level::Avx512Vnni, Level::Neon, Level::NeonDotprod];
+    pub const ALL: [Level; 7] = [
+        Level::Portable,
+        Level::Avx2,
+        Level::AvxVnni,
+        Level::Avx512,
+        Level::Avx512Vnni,
+        Level::Neon,
+        Level::NeonDotprod,
+    ];
 
     /// The level's short name, as [`ENV_VAR`] takes it and reports print it.
     pub const fn name(self) -> &'static str {
         match self {
             Level::Portable => "portable",
             Level::Avx2 => "avx2",
+            Level::AvxVnni => "avxvnni",
             Level::Avx512 => "avx512",
             Level::Avx512Vnni => "avx512vnni",
             Level::Neon => "neon",
@@ -264,6 +275,8 @@ impl Level {
             Level::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Level::Avx2 => crate::core::cpu::has_avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
+            Level::AvxVnni => crate::core::cpu::has_avx_vnni(),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => crate::core::cpu::has_avx512(),
             #[cfg(target_arch = "x86_64")]
@@ -314,7 +327,7 @@ impl fmt::Display for KernelError {
             KernelError::Unsupported(l) => write!(f, "kernel level `{l}` is not supported by this CPU"),
             KernelError::UnknownLevel => write!(
                 f,
-                "unknown kernel level (expected one of portable, avx2, avx512, avx512vnni, neon, dotprod; \
+                "unknown kernel level (expected one of portable, avx2, avxvnni, avx512, avx512vnni, neon, dotprod; \
                  {ENV_VAR} takes the same names)"
             ),
             KernelError::BadShape => write!(f, "convolution geometry is empty, inconsistent or too large"),
@@ -377,14 +390,14 @@ pub struct KernelReport {
 }
 
 impl KernelReport {
-    /// The level's short name (`portable`, `avx2`, `avx512`, `avx512vnni`, `neon`, `dotprod`).
+    /// The level's short name (`portable`, `avx2`, `avxvnni`, `avx512`, `avx512vnni`, `neon`, `dotprod`).
     pub fn name(&self) -> &'static str {
         self.level.name()
     }
 }
 
 impl fmt::Display for KernelReport {
-    /// `avx2 (f32: avx2+fma 6x16, int8: avx2 vpmaddwd 3x16)`
+    /// `avx2 (f32: avx2+fma 6x16, int8: avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes))`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (f32: {}, int8: {})", self.level, self.f32_gemm, self.int8_gemm)
     }
@@ -433,6 +446,20 @@ impl Kernels {
                 int8_name: "avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes)",
                 gemm_f32: x86_avx2::gemm_f32,
                 gemm_i8: x86_avx2::gemm_i8,
+                im2col_f32: x86_avx2::im2col_f32,
+                im2col_u8: x86_avx2::im2col_u8,
+                im2col_rows: x86_avx2::im2col_rows,
+                pool: x86_avx2::pool,
+                quantise: x86_avx2::quantise_quads,
+                quads: x86_avx2::to_quads,
+            }),
+            #[cfg(target_arch = "x86_64")]
+            Level::AvxVnni => Ok(Kernels {
+                level,
+                f32_name: "avx2+fma 6x16",
+                int8_name: "avx-vnni vpdpbusd 6x16/6x8/8x4",
+                gemm_f32: x86_avx2::gemm_f32,
+                gemm_i8: x86_avx2::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,
                 im2col_u8: x86_avx2::im2col_u8,
                 im2col_rows: x86_avx2::im2col_rows,

@@ -1,6 +1,8 @@
 //! x86-64 AVX2 + FMA kernels (Haswell, every Zen): a 6×16 f32 GEMM tile, two exact int8 GEMMs (`vpmaddubsw` on
 //! 7-bit codes, `vpmaddwd` on widened bytes), the portable im2col compiled for AVX2, the row layout's packing by word
-//! transposes, max-pooling in registers, and the int8 path's conversions to channel quads.
+//! transposes, max-pooling in registers, and the int8 path's conversions to channel quads. The `avxvnni` level shares
+//! all of it but the int8 GEMM: the same tiles with AVX-VNNI's `vpdpbusd` ([`gemm_i8_vnni`]), one instruction per 32
+//! products instead of three (most current laptops have AVX2 and AVX-VNNI but no AVX-512).
 //!
 //! # Int8 without VNNI, exactly
 //!
@@ -673,203 +675,254 @@ unsafe fn codes_fit_7_bits(p: *const u8, len: usize) -> bool {
     _mm256_movemask_epi8(any) == 0 && tail < 0x80
 }
 
-/// The int8 GEMM on 7-bit activation codes (every byte of `packed` ≤ 127, as [`super::Kernels::quantise_u8`] makes
-/// them): `vpmaddubsw` multiplies u8 × i8 and sums pairs into i16, exactly here (|pair| ≤ 2·127·128 = 32,512, below
-/// the saturation at 32,767), `vpmaddwd` by ones sums the two pairs of a quad into i32: 32 products for three
-/// instructions (`vpmaddubsw`, `vpmaddwd`, `vpaddd`) where the widening kernel needs four for 32 and its widening
-/// shuffles, and no widened copy of the weights. 5 × 16 tiles: ten accumulators, two panel vectors, the ones, a
-/// broadcast weight quad and a product. The exact integer sums, bit-identical to every other level.
+/// The int8 GEMM over 4-byte quads with one multiply-accumulate step, `$dot(acc, x, w)`: each i32 lane of `acc`
+/// plus the four u8 × i8 products of its quad in `x` and `w`. Instantiated twice below, each compiled for its own
+/// features: the AVX2 step must not be compiled with AVX-VNNI enabled (LLVM may then fuse its multiply-add into
+/// VNNI instructions, which an AVX2-only CPU cannot run).
+macro_rules! quad_gemm {
+    ($feat:literal, $mr:literal, $dot:ident, $gemm:ident, $tile:ident, $tail:ident) => {
+        /// The GEMM: blocks of `$mr` output channels, `$mr` × 16 tiles (`$tile`: 2·`$mr` accumulators, two panel
+        /// vectors and a broadcast weight quad of the 16 ymm registers; the AVX2 step also holds its vector of ones and
+        /// a product, so it takes 5 rows where VNNI takes 6), `$mr` × 8 for a panel's last ≤ 8 pixels and `$tail` for
+        /// its last ≤ 4. The exact integer sums, bit-identical to every other level.
+        ///
+        /// # Safety
+        /// As [`gemm_i8`], and every byte of the `packed_len_u8` bytes at `packed` is one `$dot` multiplies exactly.
+        #[target_feature(enable = $feat)]
+        unsafe fn $gemm(
+            s: &ConvShape,
+            cout: usize,
+            w: &[i8],
+            w_scale: &[f32],
+            scale_x: f32,
+            packed: *const u8,
+            out: *mut f32,
+        ) {
+            let (n, kk4) = (s.n(), s.kk4());
+            // A last tile of at most 4 pixels (IT at 96²: 36 = 32 + 4) is left to `$tail`, which fills all eight lanes.
+            let panels = s.panels();
+            let last_cols = n - (panels - 1) * NR;
+            let tail_j0 = (last_cols - 1) / NR_U7 * NR_U7;
+            let tail = if last_cols - tail_j0 <= NR_TAIL { Some(tail_j0) } else { None };
+            let mut m0 = 0;
+            while m0 < cout {
+                let rows = (cout - m0).min($mr);
+                let mut scale = [0.0f32; $mr];
+                for (i, sc) in scale.iter_mut().enumerate().take(rows) {
+                    *sc = scale_x * w_scale[m0 + i];
+                }
+                let wp = w[m0 * kk4..(m0 + rows) * kk4].as_ptr() as *const u8;
+                for p in 0..panels {
+                    let n0 = p * NR;
+                    let cols = (n - n0).min(NR);
+                    let mut j0 = 0;
+                    while j0 < cols {
+                        if p + 1 == panels && Some(j0) == tail {
+                            break;
+                        }
+                        // SAFETY: `wp` holds rows·kk4 weight bytes; panel p's quad rows hold NR pixels from j0 + 16 ≤
+                        // NR (zero-padded past `cols`, inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at
+                        // most `cols − j0` written; one vector only when at most 8 remain; `$feat` is this function's.
+                        unsafe {
+                            let t = Tile {
+                                kk: kk4,
+                                w: wp,
+                                b: packed.add(p * kk4 * NR + j0 * 4),
+                                out: out.add(m0 * n + n0 + j0),
+                                n,
+                                cols: (cols - j0).min(NR_U7),
+                            };
+                            // `rows ≤ $mr`: the 6-row arms run in the VNNI instantiation only.
+                            match (rows, t.cols > NR_I8) {
+                                (6, true) => $tile::<6, 2>(t, &scale),
+                                (5, true) => $tile::<5, 2>(t, &scale),
+                                (4, true) => $tile::<4, 2>(t, &scale),
+                                (3, true) => $tile::<3, 2>(t, &scale),
+                                (2, true) => $tile::<2, 2>(t, &scale),
+                                (_, true) => $tile::<1, 2>(t, &scale),
+                                (6, false) => $tile::<6, 1>(t, &scale),
+                                (5, false) => $tile::<5, 1>(t, &scale),
+                                (4, false) => $tile::<4, 1>(t, &scale),
+                                (3, false) => $tile::<3, 1>(t, &scale),
+                                (2, false) => $tile::<2, 1>(t, &scale),
+                                (_, false) => $tile::<1, 1>(t, &scale),
+                            }
+                        }
+                        j0 += NR_U7;
+                    }
+                }
+                m0 += rows;
+            }
+            if let Some(j0) = tail {
+                let (p, cols) = (panels - 1, last_cols - j0);
+                let mut m0 = 0;
+                while m0 < cout {
+                    let rows = (cout - m0).min(MR_TAIL);
+                    let mut scale = [0.0f32; MR_TAIL];
+                    for (i, sc) in scale.iter_mut().enumerate().take(rows) {
+                        *sc = scale_x * w_scale[m0 + i];
+                    }
+                    // SAFETY: rows m0..m0 + rows < cout of `w` hold kk4 bytes each; the last panel's quad rows hold NR
+                    // pixels, of which j0..j0 + 4 ≤ NR are read (zero past `n`); `out` rows m0.. at columns n0 + j0..,
+                    // `cols` ≤ 4 written each; `$feat` is this function's.
+                    unsafe {
+                        let t = Tile {
+                            kk: kk4,
+                            w: w.as_ptr().add(m0 * kk4) as *const u8,
+                            b: packed.add(p * kk4 * NR + j0 * 4),
+                            out: out.add(m0 * n + p * NR + j0),
+                            n,
+                            cols,
+                        };
+                        match rows.div_ceil(2) {
+                            4 => $tail::<4>(t, rows, &scale),
+                            3 => $tail::<3>(t, rows, &scale),
+                            2 => $tail::<2>(t, rows, &scale),
+                            _ => $tail::<1>(t, rows, &scale),
+                        }
+                    }
+                    m0 += rows;
+                }
+            }
+        }
+
+        /// A panel's last ≤ 4 pixels for `rows ≤ 2P` output channels, two channels per vector: each pixel's quad is
+        /// duplicated into adjacent lanes (`[p0 p0 p1 p1 p2 p2 p3 p3]`) and multiplied by the quads of channels `2i`
+        /// and `2i + 1` broadcast as a pair, so every multiply does useful work in all eight lanes (an 8-pixel tile
+        /// would compute half padding). An odd last channel is paired with itself and stored once.
+        ///
+        /// # Safety
+        /// The CPU has `$feat`; `1 ≤ rows ≤ 2P`; `t` points at `rows` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4`
+        /// quad rows of at least 4 pixels × 4 bytes, each one `$dot` multiplies exactly (stride `NR·4`), and `rows`
+        /// output rows with room for `t.cols ≤ 4` floats.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn $tail<const P: usize>(t: Tile<u8, u8>, rows: usize, scale: &[f32; MR_TAIL]) {
+            let dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+            let pair = |i: usize| (2 * i, (2 * i + 1).min(rows - 1));
+            let mut acc = [_mm256_setzero_si256(); P];
+            for q in 0..t.kk / 4 {
+                // SAFETY: quad row q < kk4/4 holds at least 4 pixels × 4 bytes from `t.b + q·NR·4`.
+                let x = unsafe { _mm_loadu_si128(t.b.add(q * NR * 4) as *const __m128i) };
+                let x = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(x), dup);
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    let (r0, r1) = pair(i);
+                    // SAFETY: bytes q·4..q·4+4 of weight rows r0, r1 < rows (kk4 bytes each).
+                    let (w0, w1) = unsafe {
+                        (
+                            (t.w.add(r0 * t.kk + q * 4) as *const u32).read_unaligned(),
+                            (t.w.add(r1 * t.kk + q * 4) as *const u32).read_unaligned(),
+                        )
+                    };
+                    let a = _mm256_set1_epi64x((u64::from(w1) << 32 | u64::from(w0)) as i64);
+                    *acc_i = $dot(*acc_i, x, a);
+                }
+            }
+            let split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+            for (i, &acc_i) in acc.iter().enumerate() {
+                let (r0, r1) = pair(i);
+                let sc = _mm256_setr_ps(
+                    scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1],
+                );
+                // Lanes 0..4: channel r0's pixels, 4..8: channel r1's.
+                let v = _mm256_permutevar8x32_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc_i), sc), split);
+                let mut tmp = [0.0f32; 8];
+                // SAFETY: `tmp` holds 8 floats; output rows r0, r1 < rows have room for `t.cols ≤ 4` floats.
+                unsafe {
+                    _mm256_storeu_ps(tmp.as_mut_ptr(), v);
+                    core::ptr::copy_nonoverlapping(tmp.as_ptr(), t.out.add(r0 * t.n), t.cols);
+                    if r1 != r0 {
+                        core::ptr::copy_nonoverlapping(tmp.as_ptr().add(4), t.out.add(r1 * t.n), t.cols);
+                    }
+                }
+            }
+        }
+
+        /// One tile of `$gemm`: `R ≤ $mr` rows × `V` vectors of 8 pixels (`V` = 2, or 1 for a panel's last ≤ 8 pixels:
+        /// IT at 96² has 36 = 32 + 4, which a 16-pixel tile computed at a quarter of its lanes).
+        ///
+        /// # Safety
+        /// The CPU has `$feat`; `V` is 1 or 2; `t` points at `R` rows of `t.kk` (= kk4) i8 weights, `t.kk / 4` quad
+        /// rows of `8·V` pixels × 4 bytes, each one `$dot` multiplies exactly (stride `NR·4`), and `R` output rows with
+        /// room for `t.cols ≤ 8·V` floats each.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn $tile<const R: usize, const V: usize>(t: Tile<u8, u8>, scale: &[f32; $mr]) {
+            // acc[i][v]: output channel i, pixels 8v..8v+8, one i32 lane per pixel.
+            let mut acc = [[_mm256_setzero_si256(); V]; R];
+            for q in 0..t.kk / 4 {
+                let mut x = [_mm256_setzero_si256(); V];
+                for (v, xv) in x.iter_mut().enumerate() {
+                    // SAFETY: quad row q < kk4/4 holds 8·V pixels × 4 bytes from `t.b + q·NR·4`.
+                    *xv = unsafe { _mm256_loadu_si256(t.b.add(q * NR * 4 + 32 * v) as *const __m256i) };
+                }
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    // SAFETY: bytes q·4..q·4+4 of weight row i < R (kk4 bytes).
+                    let a = _mm256_set1_epi32(unsafe { (t.w.add(i * t.kk + q * 4) as *const i32).read_unaligned() });
+                    for (acc_iv, &xv) in acc_i.iter_mut().zip(&x) {
+                        *acc_iv = $dot(*acc_iv, xv, a);
+                    }
+                }
+            }
+            for (i, acc_i) in acc.iter().enumerate() {
+                let sc = _mm256_set1_ps(scale[i]);
+                for (v, &acc_iv) in acc_i.iter().enumerate() {
+                    if t.cols > NR_I8 * v {
+                        // SAFETY: output row i < R has room for `t.cols` floats, and `t.cols − 8v` remain from 8v.
+                        unsafe {
+                            let dst = t.out.add(i * t.n + NR_I8 * v);
+                            store8(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(acc_iv), sc), t.cols - NR_I8 * v);
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// Pixels of the tail tiles: a panel's last ≤ 4.
+const NR_TAIL: usize = 4;
+/// Output channels per tail tile: 4 pairs.
+const MR_TAIL: usize = 8;
+
+/// `acc` + a quad's four products per lane on 7-bit activation codes: `vpmaddubsw` multiplies u8 × i8 and sums pairs
+/// into i16, exactly for codes ≤ 127 (|pair| ≤ 2·127·128 = 32,512, below the saturation at 32,767), `vpmaddwd` by
+/// ones sums the two pairs of a quad into i32, `vpaddd` accumulates: 32 products for three instructions where the
+/// widening kernel needs four and its widening shuffles, and no widened copy of the weights.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn dot_u7(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)))
+}
+
+quad_gemm!("avx2,fma", 5, dot_u7, gemm_u7, u7_tile, u7_tail);
+
+/// `acc` + a quad's four products per lane with AVX-VNNI's `vpdpbusd` (VEX-encoded, 256-bit: Alder Lake and later
+/// Intel cores, Zen 5): one instruction for 32 products, exact for every u8 code (the products are summed in i32).
+#[target_feature(enable = "avx2,fma,avxvnni")]
+#[inline]
+fn dot_vnni(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+    _mm256_dpbusd_avx_epi32(acc, x, w)
+}
+
+quad_gemm!("avx2,fma,avxvnni", 6, dot_vnni, gemm_vnni, vnni_tile, vnni_tail);
+
+/// The int8 GEMM of the `avxvnni` level: [`gemm_i8`]'s tiles with `vpdpbusd` (any u8 codes, no 7-bit check).
 ///
 /// # Safety
-/// As [`gemm_i8`], and every byte of the `packed_len_u8` bytes at `packed` is at most 127.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_u7(
+/// The CPU supports AVX2, FMA and AVX-VNNI; otherwise as [`gemm_i8`].
+#[target_feature(enable = "avx2,fma,avxvnni")]
+pub(super) unsafe fn gemm_i8_vnni(
     s: &ConvShape,
     cout: usize,
     w: &[i8],
     w_scale: &[f32],
     scale_x: f32,
-    packed: *const u8,
-    out: *mut f32,
+    packed: &[f32],
+    out: &mut [f32],
 ) {
-    let (n, kk4) = (s.n(), s.kk4());
-    // A last tile of at most 4 pixels (IT at 96²: 36 = 32 + 4) is left to `u7_tail`, which fills all eight lanes.
-    let panels = s.panels();
-    let last_cols = n - (panels - 1) * NR;
-    let tail_j0 = (last_cols - 1) / NR_U7 * NR_U7;
-    let tail = if last_cols - tail_j0 <= NR_TAIL { Some(tail_j0) } else { None };
-    let mut m0 = 0;
-    while m0 < cout {
-        let rows = (cout - m0).min(MR_I8);
-        let mut scale = [0.0f32; MR_I8];
-        for (i, sc) in scale.iter_mut().enumerate().take(rows) {
-            *sc = scale_x * w_scale[m0 + i];
-        }
-        let wp = w[m0 * kk4..(m0 + rows) * kk4].as_ptr() as *const u8;
-        for p in 0..panels {
-            let n0 = p * NR;
-            let cols = (n - n0).min(NR);
-            let mut j0 = 0;
-            while j0 < cols {
-                if p + 1 == panels && Some(j0) == tail {
-                    break;
-                }
-                // SAFETY: `wp` holds rows·kk4 weight bytes; panel p's quad rows hold NR pixels from j0 + 16 ≤ NR
-                // (zero-padded past `cols`, inside `packed_len_u8`); `out` rows m0.. at columns n0+j0.., at most
-                // `cols − j0` written; one vector only when at most 8 remain; AVX2 is this function's.
-                unsafe {
-                    let t = Tile {
-                        kk: kk4,
-                        w: wp,
-                        b: packed.add(p * kk4 * NR + j0 * 4),
-                        out: out.add(m0 * n + n0 + j0),
-                        n,
-                        cols: (cols - j0).min(NR_U7),
-                    };
-                    match (rows, t.cols > NR_I8) {
-                        (5, true) => u7_tile::<5, 2>(t, &scale),
-                        (4, true) => u7_tile::<4, 2>(t, &scale),
-                        (3, true) => u7_tile::<3, 2>(t, &scale),
-                        (2, true) => u7_tile::<2, 2>(t, &scale),
-                        (_, true) => u7_tile::<1, 2>(t, &scale),
-                        (5, false) => u7_tile::<5, 1>(t, &scale),
-                        (4, false) => u7_tile::<4, 1>(t, &scale),
-                        (3, false) => u7_tile::<3, 1>(t, &scale),
-                        (2, false) => u7_tile::<2, 1>(t, &scale),
-                        (_, false) => u7_tile::<1, 1>(t, &scale),
-                    }
-                }
-                j0 += NR_U7;
-            }
-        }
-        m0 += rows;
-    }
-    if let Some(j0) = tail {
-        let (p, cols) = (panels - 1, last_cols - j0);
-        let mut m0 = 0;
-        while m0 < cout {
-            let rows = (cout - m0).min(MR_TAIL);
-            let mut scale = [0.0f32; MR_TAIL];
-            for (i, sc) in scale.iter_mut().enumerate().take(rows) {
-                *sc = scale_x * w_scale[m0 + i];
-            }
-            // SAFETY: rows m0..m0 + rows < cout of `w` hold kk4 bytes each; the last panel's quad rows hold NR
-            // pixels, of which j0..j0 + 4 ≤ NR are read (zero past `n`); `out` rows m0.. at columns
-            // n0 + j0.., `cols` ≤ 4 written each; AVX2 is this function's.
-            unsafe {
-                let t = Tile {
-                    kk: kk4,
-                    w: w.as_ptr().add(m0 * kk4) as *const u8,
-                    b: packed.add(p * kk4 * NR + j0 * 4),
-                    out: out.add(m0 * n + p * NR + j0),
-                    n,
-                    cols,
-                };
-                match rows.div_ceil(2) {
-                    4 => u7_tail::<4>(t, rows, &scale),
-                    3 => u7_tail::<3>(t, rows, &scale),
-                    2 => u7_tail::<2>(t, rows, &scale),
-                    _ => u7_tail::<1>(t, rows, &scale),
-                }
-            }
-            m0 += rows;
-        }
-    }
-}
-
-/// Pixels of [`u7_tail`]'s tiles: a panel's last ≤ 4.
-const NR_TAIL: usize = 4;
-/// Output channels per [`u7_tail`] tile: 4 pairs.
-const MR_TAIL: usize = 8;
-
-/// A panel's last ≤ 4 pixels for `rows ≤ 2P` output channels, two channels per vector: each pixel's quad is
-/// duplicated into adjacent lanes (`[p0 p0 p1 p1 p2 p2 p3 p3]`) and multiplied by the quads of channels `2i` and
-/// `2i + 1` broadcast as a pair, so every `vpmaddubsw` does useful work in all eight lanes (an 8-pixel tile would
-/// compute half padding). An odd last channel is paired with itself and stored once.
-///
-/// # Safety
-/// AVX2 present; `1 ≤ rows ≤ 2P`; `t` points at `rows` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4` quad rows of
-/// at least 4 pixels × 4 bytes, each ≤ 127 (stride `NR·4`), and `rows` output rows with room for `t.cols ≤ 4` floats.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn u7_tail<const P: usize>(t: Tile<u8, u8>, rows: usize, scale: &[f32; MR_TAIL]) {
-    let ones = _mm256_set1_epi16(1);
-    let dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-    let pair = |i: usize| (2 * i, (2 * i + 1).min(rows - 1));
-    let mut acc = [_mm256_setzero_si256(); P];
-    for q in 0..t.kk / 4 {
-        // SAFETY: quad row q < kk4/4 holds at least 4 pixels × 4 bytes from `t.b + q·NR·4`.
-        let x = unsafe { _mm_loadu_si128(t.b.add(q * NR * 4) as *const __m128i) };
-        let x = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(x), dup);
-        for (i, acc_i) in acc.iter_mut().enumerate() {
-            let (r0, r1) = pair(i);
-            // SAFETY: bytes q·4..q·4+4 of weight rows r0, r1 < rows (kk4 bytes each).
-            let (w0, w1) = unsafe {
-                (
-                    (t.w.add(r0 * t.kk + q * 4) as *const u32).read_unaligned(),
-                    (t.w.add(r1 * t.kk + q * 4) as *const u32).read_unaligned(),
-                )
-            };
-            let a = _mm256_set1_epi64x((u64::from(w1) << 32 | u64::from(w0)) as i64);
-            *acc_i = _mm256_add_epi32(*acc_i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, a), ones));
-        }
-    }
-    let split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    for (i, &acc_i) in acc.iter().enumerate() {
-        let (r0, r1) = pair(i);
-        let sc = _mm256_setr_ps(scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1]);
-        // Lanes 0..4: channel r0's pixels, 4..8: channel r1's.
-        let v = _mm256_permutevar8x32_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc_i), sc), split);
-        let mut tmp = [0.0f32; 8];
-        // SAFETY: `tmp` holds 8 floats; output rows r0, r1 < rows have room for `t.cols ≤ 4` floats.
-        unsafe {
-            _mm256_storeu_ps(tmp.as_mut_ptr(), v);
-            core::ptr::copy_nonoverlapping(tmp.as_ptr(), t.out.add(r0 * t.n), t.cols);
-            if r1 != r0 {
-                core::ptr::copy_nonoverlapping(tmp.as_ptr().add(4), t.out.add(r1 * t.n), t.cols);
-            }
-        }
-    }
-}
-
-/// One tile of [`gemm_u7`]: `R ≤ 5` rows × `V` vectors of 8 pixels (`V` = 2, or 1 for a panel's last ≤ 8 pixels:
-/// IT at 96² has 36 = 32 + 4, which a 16-pixel tile computed at a quarter of its lanes).
-///
-/// # Safety
-/// AVX2 present; `V` is 1 or 2; `t` points at `R` rows of `t.kk` (= kk4) i8 weights, `t.kk / 4` quad rows of
-/// `8·V` pixels × 4 bytes, each ≤ 127 (stride `NR·4`), and `R` output rows with room for `t.cols ≤ 8·V` floats each.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn u7_tile<const R: usize, const V: usize>(t: Tile<u8, u8>, scale: &[f32; MR_I8]) {
-    let ones = _mm256_set1_epi16(1);
-    // acc[i][v]: output channel i, pixels 8v..8v+8, one i32 lane per pixel.
-    let mut acc = [[_mm256_setzero_si256(); V]; R];
-    for q in 0..t.kk / 4 {
-        let mut x = [_mm256_setzero_si256(); V];
-        for (v, xv) in x.iter_mut().enumerate() {
-            // SAFETY: quad row q < kk4/4 holds 8·V pixels × 4 bytes from `t.b + q·NR·4`.
-            *xv = unsafe { _mm256_loadu_si256(t.b.add(q * NR * 4 + 32 * v) as *const __m256i) };
-        }
-        for (i, acc_i) in acc.iter_mut().enumerate() {
-            // SAFETY: bytes q·4..q·4+4 of weight row i < R (kk4 bytes).
-            let a = _mm256_set1_epi32(unsafe { (t.w.add(i * t.kk + q * 4) as *const i32).read_unaligned() });
-            for (acc_iv, &xv) in acc_i.iter_mut().zip(&x) {
-                *acc_iv = _mm256_add_epi32(*acc_iv, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, a), ones));
-            }
-        }
-    }
-    for (i, acc_i) in acc.iter().enumerate() {
-        let sc = _mm256_set1_ps(scale[i]);
-        for (v, &acc_iv) in acc_i.iter().enumerate() {
-            if t.cols > NR_I8 * v {
-                // SAFETY: output row i < R has room for `t.cols` floats, and `t.cols − 8v` remain from 8v.
-                unsafe {
-                    let dst = t.out.add(i * t.n + NR_I8 * v);
-                    store8(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(acc_iv), sc), t.cols - NR_I8 * v);
-                }
-            }
-        }
-    }
+    // SAFETY: as this function's contract; `vpdpbusd` multiplies every u8 code exactly.
+    unsafe { gemm_vnni(s, cout, w, w_scale, scale_x, packed.as_ptr() as *const u8, out.as_mut_ptr()) };
 }
 
 /// One 5 × 8 int8 tile (`R ≤ 5` rows). `WIDE`: the weights are i16 (two bytes each at `t.w`), one 8-byte broadcast

@@ -116,7 +116,7 @@ impl<'s> Cortex<'s> {
         Ok(c)
     }
 
-    /// Run the network update compiled for the vector width of `level` (x86-64: `avx2` 8 lanes, `avx512` and
+    /// Run the network update compiled for the vector width of `level` (x86-64: `avx2` and `avxvnni` 8 lanes, `avx512` and
     /// `avx512vnni` 16 lanes, `portable` the baseline; aarch64: NEON, the baseline, at every level). The spike
     /// trains are bit-identical at every level; [`crate::Pipeline`] sets its kernel table's level here, so forcing
     /// a level (`AVF_BEL_KERNELS`) times the whole pipeline at that width. A level this CPU lacks is refused.

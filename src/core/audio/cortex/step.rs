@@ -326,7 +326,7 @@ impl Kernel {
         {
             use crate::core::kernels::Level;
             match level {
-                Level::Avx2 => return Kernel::Avx2,
+                Level::Avx2 | Level::AvxVnni => return Kernel::Avx2,
                 Level::Avx512 | Level::Avx512Vnni => return Kernel::Avx512,
                 _ => {}
             }
@@ -342,7 +342,7 @@ pub(super) fn run_steps(kernel: Kernel, net: &mut Network, small: &mut [f32], cn
         Kernel::Portable => net.run(small, cnt, steps),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::detect` picks this variant only where the CPU has AVX2, `Cortex::set_level` only for a
-        // level the CPU runs (`Level::Avx2` needs AVX2 + FMA).
+        // level the CPU runs (`Level::Avx2` and `Level::AvxVnni` need AVX2 + FMA).
         Kernel::Avx2 => unsafe { run_avx2(net, small, cnt, steps) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::detect` picks this variant only where the CPU has AVX-512F, `Cortex::set_level` only for
