@@ -203,32 +203,54 @@ pub(super) unsafe fn gemm_i8_vnni(
         for mb in 0..mblocks {
             let m0 = mb * MR;
             let rows = (cout - m0).min(MR);
-            let mut acc = [_mm512_setzero_si512(); 2 * MR];
-            // SAFETY: quad rows q < kk4/4 of the panel hold NR·4 bytes; weight rows m0+i < cout (i < rows) hold
-            // kk4 bytes, read 4 at a time at q·4.
+            let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
+            // SAFETY: as this function's contract; rows m0..m0 + rows ≤ cout.
             unsafe {
-                for q in 0..quads {
-                    let b0 = _mm512_loadu_si512(panel.add(q * NR * 4) as *const _);
-                    let b1 = _mm512_loadu_si512(panel.add(q * NR * 4 + 64) as *const _);
-                    // A constant trip count keeps `acc` in registers; rows past `cout` are skipped.
-                    for i in 0..MR {
-                        if i < rows {
-                            let wq = (w.add((m0 + i) * kk4 + q * 4) as *const i32).read_unaligned();
-                            let a = _mm512_set1_epi32(wq);
-                            acc[2 * i] = _mm512_dpbusd_epi32(acc[2 * i], b0, a);
-                            acc[2 * i + 1] = _mm512_dpbusd_epi32(acc[2 * i + 1], b1, a);
-                        }
-                    }
+                match rows {
+                    8 => wide_i8_vnni::<8>(&t, m0),
+                    7 => wide_i8_vnni::<7>(&t, m0),
+                    6 => wide_i8_vnni::<6>(&t, m0),
+                    5 => wide_i8_vnni::<5>(&t, m0),
+                    4 => wide_i8_vnni::<4>(&t, m0),
+                    3 => wide_i8_vnni::<3>(&t, m0),
+                    2 => wide_i8_vnni::<2>(&t, m0),
+                    _ => wide_i8_vnni::<1>(&t, m0),
                 }
             }
-            for i in 0..rows {
-                let sc = _mm512_set1_ps(scale_x * w_scale[m0 + i]);
-                let lo = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[2 * i]), sc);
-                let hi = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[2 * i + 1]), sc);
-                // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats.
-                unsafe { store_row(lo, hi, out.add((m0 + i) * n + n0), cols) };
+        }
+    }
+}
+
+/// One 8 × 32 tile of [`gemm_i8_vnni`]: `R ≤ MR` output channels from `m0`, a constant count, so the inner loop
+/// has no per-row test (2·`R` accumulators, two panel vectors and a broadcast weight quad).
+///
+/// # Safety
+/// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says, with `m0 + R ≤ cout` and a panel of `NR` pixels.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn wide_i8_vnni<const R: usize>(t: &Panel<'_>, m0: usize) {
+    let Panel { quads, w, w_scale, scale_x, panel, out, n, n0, cols, .. } = *t;
+    let kk4 = quads * 4;
+    let mut acc = [[_mm512_setzero_si512(); 2]; R];
+    // SAFETY: quad rows q < quads of the panel hold NR·4 bytes; weight rows m0+i < cout (i < R) hold kk4 bytes,
+    // read 4 at a time at q·4.
+    unsafe {
+        for q in 0..quads {
+            let b0 = _mm512_loadu_si512(panel.add(q * NR * 4) as *const _);
+            let b1 = _mm512_loadu_si512(panel.add(q * NR * 4 + 64) as *const _);
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_epi32((w.add((m0 + i) * kk4 + q * 4) as *const i32).read_unaligned());
+                acc_i[0] = _mm512_dpbusd_epi32(acc_i[0], b0, a);
+                acc_i[1] = _mm512_dpbusd_epi32(acc_i[1], b1, a);
             }
         }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        let sc = _mm512_set1_ps(scale_x * w_scale[m0 + i]);
+        let lo = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_i[0]), sc);
+        let hi = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_i[1]), sc);
+        // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats.
+        unsafe { store_row(lo, hi, out.add((m0 + i) * n + n0), cols) };
     }
 }
 
