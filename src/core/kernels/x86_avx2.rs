@@ -774,11 +774,15 @@ macro_rules! quad_gemm {
                             n,
                             cols,
                         };
-                        match rows.div_ceil(2) {
-                            4 => $tail::<4>(t, rows, &scale),
-                            3 => $tail::<3>(t, rows, &scale),
-                            2 => $tail::<2>(t, rows, &scale),
-                            _ => $tail::<1>(t, rows, &scale),
+                        match rows {
+                            8 => $tail::<8>(t, &scale),
+                            7 => $tail::<7>(t, &scale),
+                            6 => $tail::<6>(t, &scale),
+                            5 => $tail::<5>(t, &scale),
+                            4 => $tail::<4>(t, &scale),
+                            3 => $tail::<3>(t, &scale),
+                            2 => $tail::<2>(t, &scale),
+                            _ => $tail::<1>(t, &scale),
                         }
                     }
                     m0 += rows;
@@ -786,48 +790,64 @@ macro_rules! quad_gemm {
             }
         }
 
-        /// A panel's last ≤ 4 pixels for `rows ≤ 2P` output channels, two channels per vector: each pixel's quad is
-        /// duplicated into adjacent lanes (`[p0 p0 p1 p1 p2 p2 p3 p3]`) and multiplied by the quads of channels `2i`
-        /// and `2i + 1` broadcast as a pair, so every multiply does useful work in all eight lanes (an 8-pixel tile
-        /// would compute half padding). An odd last channel is paired with itself and stored once.
+        /// A panel's last ≤ 4 pixels for `R ≤ 8` output channels, two quad rows per vector: lanes
+        /// `[q p0, q+1 p0, q p1, q+1 p1, …, q+1 p3]` (the two rows' pixel quads interleaved) against the row's weight
+        /// quads `q, q+1` broadcast as one 8-byte pair, so every multiply does useful work in all eight lanes (an
+        /// 8-pixel tile would compute half padding), and the weights need one load per row and step. Adjacent lanes
+        /// are summed at the end.
         ///
         /// # Safety
-        /// The CPU has `$feat`; `1 ≤ rows ≤ 2P`; `t` points at `rows` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4`
-        /// quad rows of at least 4 pixels × 4 bytes, each one `$dot` multiplies exactly (stride `NR·4`), and `rows`
-        /// output rows with room for `t.cols ≤ 4` floats.
+        /// The CPU has `$feat`; `1 ≤ R ≤ 8`; `t` points at `R` rows of `t.kk` (= kk4) weight bytes, `t.kk / 4` quad
+        /// rows of at least 4 pixels × 4 bytes, each one `$dot` multiplies exactly (stride `NR·4`), and `R` output
+        /// rows with room for `t.cols ≤ 4` floats.
         #[target_feature(enable = $feat)]
         #[inline]
-        unsafe fn $tail<const P: usize>(t: Tile<u8, u8>, rows: usize, scale: &[f32; MR_TAIL]) {
-            let dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-            let pair = |i: usize| (2 * i, (2 * i + 1).min(rows - 1));
-            let mut acc = [_mm256_setzero_si256(); P];
-            for q in 0..t.kk / 4 {
-                // SAFETY: quad row q < kk4/4 holds at least 4 pixels × 4 bytes from `t.b + q·NR·4`.
-                let x = unsafe { _mm_loadu_si128(t.b.add(q * NR * 4) as *const __m128i) };
-                let x = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(x), dup);
-                for (i, acc_i) in acc.iter_mut().enumerate() {
-                    let (r0, r1) = pair(i);
-                    // SAFETY: bytes q·4..q·4+4 of weight rows r0, r1 < rows (kk4 bytes each).
-                    let (w0, w1) = unsafe {
-                        (
-                            (t.w.add(r0 * t.kk + q * 4) as *const u32).read_unaligned(),
-                            (t.w.add(r1 * t.kk + q * 4) as *const u32).read_unaligned(),
-                        )
+        unsafe fn $tail<const R: usize>(t: Tile<u8, u8>, scale: &[f32; MR_TAIL]) {
+            let quads = t.kk / 4;
+            // Quad rows q and q + 1 (zero when q + 1 is past the end), interleaved by pixel.
+            let pixels = |q: usize| {
+                // SAFETY: quad rows q (and q + 1 when < quads) hold at least 4 pixels × 4 bytes from `t.b + q·NR·4`.
+                let (a, b) = unsafe {
+                    let a = _mm_loadu_si128(t.b.add(q * NR * 4) as *const __m128i);
+                    let b = if q + 1 < quads {
+                        _mm_loadu_si128(t.b.add((q + 1) * NR * 4) as *const __m128i)
+                    } else {
+                        _mm_setzero_si128()
                     };
-                    let a = _mm256_set1_epi64x((u64::from(w1) << 32 | u64::from(w0)) as i64);
-                    *acc_i = $dot(*acc_i, x, a);
+                    (a, b)
+                };
+                let lo = _mm256_castsi128_si256(_mm_unpacklo_epi32(a, b));
+                _mm256_inserti128_si256::<1>(lo, _mm_unpackhi_epi32(a, b))
+            };
+            let mut acc = [_mm256_setzero_si256(); R];
+            let mut q = 0;
+            while q < quads {
+                let x = pixels(q);
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    // SAFETY: bytes q·4.. of weight row i < R: 8 when quad q + 1 exists, else the last 4 (kk4 each).
+                    let wq = unsafe {
+                        let at = t.w.add(i * t.kk + q * 4);
+                        if q + 1 < quads {
+                            (at as *const u64).read_unaligned()
+                        } else {
+                            u64::from((at as *const u32).read_unaligned())
+                        }
+                    };
+                    *acc_i = $dot(*acc_i, x, _mm256_set1_epi64x(wq as i64));
                 }
+                q += 2;
             }
-            let split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-            for (i, &acc_i) in acc.iter().enumerate() {
-                let (r0, r1) = pair(i);
+            // hadd of rows r0, r1: [r0 p0, r0 p1, r1 p0, r1 p1 | r0 p2, r0 p3, r1 p2, r1 p3]; the permute orders it.
+            let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+            for r0 in (0..R).step_by(2) {
+                let r1 = (r0 + 1).min(R - 1);
+                let sums = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[r0], acc[r1]), order);
                 let sc = _mm256_setr_ps(
-                    scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1], scale[r0], scale[r1],
+                    scale[r0], scale[r0], scale[r0], scale[r0], scale[r1], scale[r1], scale[r1], scale[r1],
                 );
-                // Lanes 0..4: channel r0's pixels, 4..8: channel r1's.
-                let v = _mm256_permutevar8x32_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc_i), sc), split);
+                let v = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), sc);
                 let mut tmp = [0.0f32; 8];
-                // SAFETY: `tmp` holds 8 floats; output rows r0, r1 < rows have room for `t.cols ≤ 4` floats.
+                // SAFETY: `tmp` holds 8 floats; output rows r0, r1 < R have room for `t.cols ≤ 4` floats.
                 unsafe {
                     _mm256_storeu_ps(tmp.as_mut_ptr(), v);
                     core::ptr::copy_nonoverlapping(tmp.as_ptr(), t.out.add(r0 * t.n), t.cols);
@@ -882,7 +902,7 @@ macro_rules! quad_gemm {
 
 /// Pixels of the tail tiles: a panel's last ≤ 4.
 const NR_TAIL: usize = 4;
-/// Output channels per tail tile: 4 pairs.
+/// Output channels per tail tile: 8 accumulators.
 const MR_TAIL: usize = 8;
 
 /// `acc` + a quad's four products per lane on 7-bit activation codes: `vpmaddubsw` multiplies u8 × i8 and sums pairs
