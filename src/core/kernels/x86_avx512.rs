@@ -7,7 +7,9 @@ use core::arch::x86_64::*;
 /// Output channels per tile: 8 rows × 2 zmm vectors = 16 accumulators of the 32 zmm registers.
 const MR: usize = 8;
 
-/// AVX-512 f32 GEMM: 8 output channels × 32 pixels per tile; narrow panels (≤ 16 pixels) take [`narrow_f32`].
+/// AVX-512 f32 GEMM: blocks of 16 output channels, each over every panel (so a block's weights are read from memory
+/// once and reused from cache for all panels: IT's 4.7 MB of weights at 96² were streamed once per panel); full
+/// panels in 8 × 32 tiles ([`wide_f32`]), narrow ones (≤ 16 pixels) by [`narrow_f32`], a few pixels by [`tiny_f32`].
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and
@@ -16,53 +18,178 @@ const MR: usize = 8;
 pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
     let (n, kk) = (s.n(), s.kk());
     let (w, out) = (w.as_ptr(), out.as_mut_ptr());
+    let mut m0 = 0;
+    while m0 < cout {
+        let rows = (cout - m0).min(MR_TINY);
+        // SAFETY: rows m0..m0 + rows ≤ cout of `w` and `out`.
+        let (w, out) = unsafe { (w.add(m0 * kk), out.add(m0 * n)) };
+        for p in 0..s.panels() {
+            // SAFETY: panel p lies inside `packed` (p < panels, `packed_len` = panels·kk·NR).
+            let panel = unsafe { packed.as_ptr().add(p * kk * NR) };
+            let n0 = p * NR;
+            let cols = (n - n0).min(NR);
+            // SAFETY (all three): the block's `rows` rows of `w` and `out`, panel p, as this function's contract.
+            unsafe {
+                if cols <= 4 {
+                    // A panel of a few pixels (IT's last 4 of 36 at 96²): four reduction steps per instruction.
+                    tiny_f32(kk, rows, w, panel, out, n, n0, cols);
+                } else if cols <= 16 {
+                    // A narrow panel (deep layers of small frames): one vector of pixels.
+                    narrow_f32(kk, rows, w, panel, out, n, n0, cols);
+                } else {
+                    wide_f32(kk, rows, w, panel, out, n, n0, cols);
+                }
+            }
+        }
+        m0 += rows;
+    }
+}
+
+/// 8 output channels × 32 pixels per tile, for `cout` rows.
+///
+/// # Safety
+/// AVX-512F present; `w` holds `cout` rows of `kk` floats, `panel` `kk` rows of `NR` floats, and `out` `cout` rows
+/// of `n ≥ n0 + cols` floats.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn wide_f32(
+    kk: usize,
+    cout: usize,
+    w: *const f32,
+    panel: *const f32,
+    out: *mut f32,
+    n: usize,
+    n0: usize,
+    cols: usize,
+) {
     let mblocks = cout / MR;
-    for p in 0..s.panels() {
-        // SAFETY: panel p lies inside `packed` (p < panels, `packed_len` = panels·kk·NR).
-        let panel = unsafe { packed.as_ptr().add(p * kk * NR) };
-        let n0 = p * NR;
-        let cols = (n - n0).min(NR);
-        if cols <= 16 {
-            // A narrow panel (deep layers of small frames): one vector of pixels, twice the output channels.
-            // SAFETY: same pointers and bounds as this function's contract.
-            unsafe { narrow_f32(kk, cout, w, panel, out, n, n0, cols) };
-            continue;
-        }
-        for mb in 0..mblocks {
-            let m0 = mb * MR;
-            let mut acc = [_mm512_setzero_ps(); 2 * MR];
-            // SAFETY: rows m0..m0+8 ≤ cout of `w` hold kk floats each; panel rows r < kk hold NR floats.
-            unsafe {
-                let wp = w.add(m0 * kk);
-                for r in 0..kk {
-                    let b0 = _mm512_loadu_ps(panel.add(r * NR));
-                    let b1 = _mm512_loadu_ps(panel.add(r * NR + 16));
-                    for i in 0..MR {
-                        let a = _mm512_set1_ps(*wp.add(i * kk + r));
-                        acc[2 * i] = _mm512_fmadd_ps(a, b0, acc[2 * i]);
-                        acc[2 * i + 1] = _mm512_fmadd_ps(a, b1, acc[2 * i + 1]);
-                    }
+    for mb in 0..mblocks {
+        let m0 = mb * MR;
+        let mut acc = [_mm512_setzero_ps(); 2 * MR];
+        // SAFETY: rows m0..m0+8 ≤ cout of `w` hold kk floats each; panel rows r < kk hold NR floats.
+        unsafe {
+            let wp = w.add(m0 * kk);
+            for r in 0..kk {
+                let b0 = _mm512_loadu_ps(panel.add(r * NR));
+                let b1 = _mm512_loadu_ps(panel.add(r * NR + 16));
+                for i in 0..MR {
+                    let a = _mm512_set1_ps(*wp.add(i * kk + r));
+                    acc[2 * i] = _mm512_fmadd_ps(a, b0, acc[2 * i]);
+                    acc[2 * i + 1] = _mm512_fmadd_ps(a, b1, acc[2 * i + 1]);
                 }
             }
-            for i in 0..MR {
-                // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats.
-                unsafe { store_row(acc[2 * i], acc[2 * i + 1], out.add((m0 + i) * n + n0), cols) };
-            }
         }
-        // Output channels beyond the last full block of 8 (none in CORnet-Z, but any width is allowed).
-        for m in mblocks * MR..cout {
-            let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            // SAFETY: row m < cout of `w`, panel rows r < kk, output row m (as above).
-            unsafe {
-                let wp = w.add(m * kk);
-                for r in 0..kk {
-                    let a = _mm512_set1_ps(*wp.add(r));
-                    a0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(panel.add(r * NR)), a0);
-                    a1 = _mm512_fmadd_ps(a, _mm512_loadu_ps(panel.add(r * NR + 16)), a1);
-                }
-                store_row(a0, a1, out.add(m * n + n0), cols);
-            }
+        for i in 0..MR {
+            // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats.
+            unsafe { store_row(acc[2 * i], acc[2 * i + 1], out.add((m0 + i) * n + n0), cols) };
         }
+    }
+    // Output channels beyond the last full block of 8 (none in CORnet-Z, but any width is allowed).
+    for m in mblocks * MR..cout {
+        let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        // SAFETY: row m < cout of `w`, panel rows r < kk, output row m (as above).
+        unsafe {
+            let wp = w.add(m * kk);
+            for r in 0..kk {
+                let a = _mm512_set1_ps(*wp.add(r));
+                a0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(panel.add(r * NR)), a0);
+                a1 = _mm512_fmadd_ps(a, _mm512_loadu_ps(panel.add(r * NR + 16)), a1);
+            }
+            store_row(a0, a1, out.add(m * n + n0), cols);
+        }
+    }
+}
+
+/// Output channels per [`tiny_f32`] pass: 16 accumulators of the 32 zmm registers.
+const MR_TINY: usize = 16;
+
+/// f32 GEMM for a panel of at most 4 pixels: each zmm lane is one (pixel, reduction step) pair, pixel-major (lane
+/// `4p + j` holds pixel `p` at step `r + j`), so one FMA covers four steps of four pixels against the row's weights
+/// `w[r..r + 4]`, a 16-byte broadcast load (no shuffle per row). The panel's four steps are put in that order once
+/// per group, for all 16 rows; each pixel's four lanes are added at the end. The narrow tile would compute these
+/// pixels at a quarter of its lanes (IT's last 4 of 36 pixels at 96² took a third of IT's time). The same products
+/// as every level, summed in another order (f32 results agree to rounding, as between levels).
+///
+/// # Safety
+/// AVX-512F present; `cols ≤ 4`; `w` holds `cout` rows of `kk` floats, `panel` `kk` rows of `NR` floats, and `out`
+/// `cout` rows of `n ≥ n0 + cols` floats.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiny_f32(
+    kk: usize,
+    cout: usize,
+    w: *const f32,
+    panel: *const f32,
+    out: *mut f32,
+    n: usize,
+    n0: usize,
+    cols: usize,
+) {
+    let mut m0 = 0;
+    while m0 + MR_TINY <= cout {
+        // SAFETY: rows m0..m0 + 16 ≤ cout, as this function's contract.
+        unsafe { tiny_f32_rows::<MR_TINY>(kk, w.add(m0 * kk), panel, out.add(m0 * n + n0), n, cols) };
+        m0 += MR_TINY;
+    }
+    for m in m0..cout {
+        // SAFETY: row m < cout, as this function's contract.
+        unsafe { tiny_f32_rows::<1>(kk, w.add(m * kk), panel, out.add(m * n + n0), n, cols) };
+    }
+}
+
+/// `R` rows of [`tiny_f32`]: `w` at the first row, `out` at its first output column.
+///
+/// # Safety
+/// AVX-512F present; `cols ≤ 4`; `w` holds `R` rows of `kk` floats, `panel` `kk` rows of `NR` floats, `out` `R` rows
+/// (stride `n`) with room for `cols` floats.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn tiny_f32_rows<const R: usize>(
+    kk: usize,
+    w: *const f32,
+    panel: *const f32,
+    out: *mut f32,
+    n: usize,
+    cols: usize,
+) {
+    // Lane 4p + j takes lane 4j + p of the step-major vector (step j's pixels in lanes 4j..4j + 4).
+    let pixel_major = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // Steps r..r + live (≤ 4) of pixels 0–3, pixel-major; steps past `live` are zero.
+    let steps = |r: usize, live: usize| {
+        // SAFETY: panel rows r + j < kk (j < live) hold at least 4 floats.
+        let row = |j: usize| if j < live { unsafe { _mm_loadu_ps(panel.add((r + j) * NR)) } } else { _mm_setzero_ps() };
+        let lo = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(row(0)), row(1));
+        let hi = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(row(2)), row(3));
+        let x = _mm512_insertf64x4::<1>(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi));
+        _mm512_permutexvar_ps(pixel_major, _mm512_castpd_ps(x))
+    };
+    let mut acc = [_mm512_setzero_ps(); R];
+    let mut r = 0;
+    while r + 4 <= kk {
+        let x = steps(r, 4);
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            // SAFETY: steps r..r + 4 ≤ kk of row i < R.
+            let wv = _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(w.add(i * kk + r)) });
+            *acc_i = _mm512_fmadd_ps(x, wv, *acc_i);
+        }
+        r += 4;
+    }
+    if r < kk {
+        let live = kk - r;
+        let x = steps(r, live);
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            // SAFETY: the load is masked to steps r..kk of row i < R (masked lanes are not read).
+            let v = unsafe { _mm512_maskz_loadu_ps(mask(live), w.add(i * kk + r)) };
+            *acc_i = _mm512_fmadd_ps(x, _mm512_shuffle_f32x4::<0>(v, v), *acc_i);
+        }
+    }
+    // Each pixel's four lanes summed into all four, then lanes 0, 4, 8, 12 to the front.
+    let firsts = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (i, &a) in acc.iter().enumerate() {
+        let a = _mm512_add_ps(a, _mm512_permute_ps::<0b10_11_00_01>(a));
+        let a = _mm512_add_ps(a, _mm512_permute_ps::<0b01_00_11_10>(a));
+        // SAFETY: output row i < R has room for `cols` floats; the store is masked to them.
+        unsafe { _mm512_mask_storeu_ps(out.add(i * n), mask(cols), _mm512_permutexvar_ps(firsts, a)) };
     }
 }
 
