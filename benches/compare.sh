@@ -13,7 +13,11 @@
 # AVX2-only machine's ORT, on this CPU; where the CPU has AVX-VNNI, that copy runs ORT's AVX-VNNI int8 kernels, as
 # an Alder Lake laptop's ORT would, and our peer of it is the avxvnni level).
 #
-# Usage: PY=/path/to/python-with-onnxruntime [ORT_AVX2=DIR] bash benches/compare.sh [CHANNELS] [ROUNDS] [SIZES] [LEVELS]
+# STAT=p10 takes each run's 10th percentile instead of its median (for a shared machine whose neighbours slow whole
+# runs down: noise only adds time, so the low percentile is the steadier statistic; the header says which).
+#
+# Usage: PY=/path/to/python-with-onnxruntime [ORT_AVX2=DIR] [STAT=median|p10] bash benches/compare.sh [CHANNELS]
+#   [ROUNDS] [SIZES] [LEVELS]
 #   e.g. bash benches/compare.sh 3 5 64,96 "avx2 avx512vnni"   (default levels: all this CPU runs)
 # Needs `pip install onnx onnxruntime numpy`.
 set -euo pipefail
@@ -26,6 +30,8 @@ LEVELS=${4:-portable avx2 avxvnni avx512 avx512vnni neon dotprod}
 ITERS=${ITERS:-50}
 PIPE_ITERS=${PIPE_ITERS:-15}
 ORT_AVX2=${ORT_AVX2:-}
+STAT=${STAT:-median}
+case "$STAT" in median | p10) ;; *) echo "STAT must be median or p10" >&2; exit 2 ;; esac
 if [ -n "$ORT_AVX2" ] && [ ! -f "$ORT_AVX2/onnxruntime/AVX2_ONLY" ]; then
   echo "ORT_AVX2=$ORT_AVX2 is not a copy made by benches/ort_avx2.py" >&2
   exit 2
@@ -43,24 +49,24 @@ for lv in $LEVELS; do
   if ours "$lv" 64 f32 >/dev/null 2>&1; then run_levels+=("$lv"); else echo "# skipping level $lv: not supported here"; fi
 done
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs); flags: $(grep -m1 -o -w 'avx2\|avx512f\|avx512_vnni\|avx_vnni\|asimddp' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "# channels $C, rounds $ROUNDS, $ITERS iterations each, one thread, batch 1; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# channels $C, rounds $ROUNDS, $ITERS iterations each, one thread, batch 1; per run: $STAT, then the median over rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 declare -A T
 IFS=, read -r -a sizes <<<"$SIZES"
 for size in "${sizes[@]}"; do
   for _ in $(seq "$ROUNDS"); do
     o=$($PY benches/ort_anchor.py --channels "$C" --sizes "$size" --iters "$ITERS" 2>/dev/null)
-    T[ort_f32,$size]+=" $(echo "$o" | field f32_median_ms)"
-    T[ort_int8,$size]+=" $(echo "$o" | field int8_median_ms)"
+    T[ort_f32,$size]+=" $(echo "$o" | field "f32_${STAT}_ms")"
+    T[ort_int8,$size]+=" $(echo "$o" | field "int8_${STAT}_ms")"
     if [ -n "$ORT_AVX2" ]; then
       o=$(PYTHONPATH="$ORT_AVX2" $PY benches/ort_anchor.py --channels "$C" --sizes "$size" --iters "$ITERS" 2>/dev/null)
       echo "$o" | grep -q '"mlas"' || { echo "the ORT_AVX2 copy was not the one imported" >&2; exit 2; }
-      T[ort2_f32,$size]+=" $(echo "$o" | field f32_median_ms)"
-      T[ort2_int8,$size]+=" $(echo "$o" | field int8_median_ms)"
+      T[ort2_f32,$size]+=" $(echo "$o" | field "f32_${STAT}_ms")"
+      T[ort2_int8,$size]+=" $(echo "$o" | field "int8_${STAT}_ms")"
     fi
     for lv in "${run_levels[@]}"; do
       for p in f32 int8; do
-        T[$lv$p,$size]+=" $(ours "$lv" "$size" "$p" | field median_ms)"
+        T[$lv$p,$size]+=" $(ours "$lv" "$size" "$p" | field "${STAT}_ms")"
       done
     done
   done
@@ -68,7 +74,7 @@ done
 for _ in $(seq "$ROUNDS"); do
   for lv in "${run_levels[@]}"; do
     for p in f32 int8; do
-      T[pipe$lv$p]+=" $(pipe "$lv" "$p" | field median_ms)"
+      T[pipe$lv$p]+=" $(pipe "$lv" "$p" | field "${STAT}_ms")"
     done
   done
 done

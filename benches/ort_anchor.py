@@ -1,7 +1,7 @@
 """ONNX Runtime CPU anchor for the visual-pathway benchmark: the same CORnet-Z (conv/ReLU/max-pool ×4, global
 average pool), batch 1, one intra-op thread, in f32 and as ORT's own int8 (static QDQ quantisation: per-channel s8
 weights, u8 activations, calibrated on a few random frames). Both sessions are timed in interleaved rounds; prints
-one JSON line per size with the median of each.
+one JSON line per size with the median and the 10th percentile of each.
 
 Usage: python benches/ort_anchor.py [--channels C] [--sizes 64,96,224] [--iters N] [--no-int8]
 With PYTHONPATH at a copy made by benches/ort_avx2.py, ORT runs its AVX2 kernels on an AVX-512 machine."""
@@ -82,5 +82,6 @@ for size in map(int, args.sizes.split(",")):
     for k, t in times.items():
         t.sort()
         out[f"{k}_median_ms"] = round(t[len(t) // 2], 4)
+        out[f"{k}_p10_ms"] = round(t[len(t) // 10], 4)
     out["median_ms"] = out["f32_median_ms"]
     print(json.dumps(out))
