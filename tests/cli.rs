@@ -374,7 +374,9 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     let mut daemon = common::Reaped::new(
         command()
             .args(["serve", "--weights", &weights, "--audio", "synth://happy", "--video", "synth://happy"])
-            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", "2"])
+            // 4 s: the first read's 30 samples must arrive before the daemon ends, also when the reader starts late
+            // (under qemu each process takes a while to start; 2 s once left it only 21 samples).
+            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", "4"])
             .arg("--socket")
             .arg(&sock)
             .stdout(Stdio::null())
