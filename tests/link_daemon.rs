@@ -72,8 +72,10 @@ fn socket_end_to_end_serve_then_read_json() {
         "synth://happy",
         "--socket",
         sock.to_str().unwrap(),
+        // 6 s: the reader's 40 samples must arrive before the daemon ends, also when the reader starts late (under
+        // qemu each process takes a while to start; 2.5 s once left it only 11 samples).
         "--duration",
-        "2.5",
+        "6",
         "--stats",
     ]);
     connect(&sock); // wait for the daemon to listen
