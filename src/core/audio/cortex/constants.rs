@@ -27,7 +27,7 @@ pub(super) const EXP_CAP: f32 = 40.0;
 /// below this they are set to zero (`fastmath::floored`). Left alone they would decay through the subnormal floats,
 /// and x86 cores take a microcode assist of about a hundred cycles on every instruction that reads or produces a
 /// subnormal (each `I_Fast` reaches every cell of its group through the drive): measured on an Intel Xeon
-/// (Sapphire Rapids class), a quarter of the audio stage at AVX2 and AVX-512. A conductance of 1e-30 nS or an
+/// (Sapphire Rapids class), 26 % of the audio stage at AVX2, 35 % at AVX-512. A conductance of 1e-30 nS or an
 /// `I_Fast` of 1e-30 moves a current by less than 1e-26 pA, far below f32's resolution of the cells' other currents
 /// (pA-scale), so the spike trains are unchanged (pinned in tests/cortex.rs); and a value at the floor after one
 /// more step's decay (a factor ≥ 0.5) is still a normal float.
