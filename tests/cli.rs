@@ -376,7 +376,7 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
             .args(["serve", "--weights", &weights, "--audio", "synth://happy", "--video", "synth://happy"])
             // 4 s: the first read's 30 samples must arrive before the daemon ends, also when the reader starts late
             // (under qemu each process takes a while to start; 2 s once left it only 21 samples).
-            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", "4"])
+            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", &common::scaled_arg(4.0)])
             .arg("--socket")
             .arg(&sock)
             .stdout(Stdio::null())
@@ -387,7 +387,10 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     wait_for(&sock);
     // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
     // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
-    let (code, out, err) = avf(&["read", &format!("--socket={}", sock.display()), "--json", "--count", "30"]);
+    // The reader's silence limit (`--timeout`, 5 s) is real time as well.
+    let silence = common::scaled_arg(5.0);
+    let (code, out, err) =
+        avf(&["read", &format!("--socket={}", sock.display()), "--json", "--count", "30", "--timeout", &silence]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<Value> = out.lines().map(json).collect();
     assert_eq!(lines.len(), 30);
@@ -407,7 +410,7 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     }
     assert!(estimates > 0, "no sample with values in 0.6 s:\n{out}");
     // Reading on while the daemon stops by itself (--duration): the stream ends, which is a runtime failure.
-    let (code, out, err) = avf(&["read", "--socket", sock.to_str().unwrap()]);
+    let (code, out, err) = avf(&["read", "--socket", sock.to_str().unwrap(), "--timeout", &silence]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("error: the daemon closed the connection after"), "{err}");
     assert!(out.lines().count() > 3, "samples were printed before the end:\n{out}");

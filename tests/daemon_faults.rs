@@ -67,6 +67,7 @@ impl Daemon {
 
     /// Wait until stderr holds `what`; the daemon must stay alive meanwhile.
     fn wait_for(&self, what: &str, secs: f64) {
+        let secs = common::scaled(secs);
         let t = Instant::now();
         while !self.log().contains(what) {
             assert!(t.elapsed().as_secs_f64() < secs, "no `{what}` within {secs} s:\n{}", self.log());
@@ -96,11 +97,12 @@ fn connect(path: &Path) -> Conn {
     }
 }
 
-/// Messages received over `secs`.
+/// Messages received over `secs` (of native real time: [`common::scaled`]).
 fn collect(c: &Conn, secs: f64) -> Vec<Message> {
     c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
+    let secs = common::scaled(secs);
     let t = Instant::now();
     while t.elapsed().as_secs_f64() < secs {
         if let Ok(Recv::Packet(n)) = c.recv(&mut buf, true) {

@@ -176,7 +176,8 @@ fn y4m_36_byte_case_through_avf_bel_serve() {
     let init = common::command().args(["init", "--config", "tiny", "--out"]).arg(&weights).output();
     assert!(init.unwrap().status.success());
     let out = common::command()
-        .args(["serve", "--json", "--duration", "4", "--rate", "20", "--audio", "synth://happy", "--weights"])
+        .args(["serve", "--json", "--duration", &common::scaled_arg(4.0), "--rate", "20", "--audio", "synth://happy"])
+        .arg("--weights")
         .arg(&weights)
         .arg("--video")
         .arg(format!("file://{}", video.display()))

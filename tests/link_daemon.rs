@@ -32,7 +32,14 @@ fn serve(extra: &[&str]) -> Reaped {
             c.args([k, v]);
         }
     }
-    Reaped::new(c.args(extra).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+    // A daemon's lifetime is real time: stretched under an emulator like every collecting window here.
+    for (i, a) in extra.iter().enumerate() {
+        match i.checked_sub(1).map(|p| extra[p]) {
+            Some("--duration") => c.arg(common::scaled_arg(a.parse().expect("--duration takes seconds"))),
+            _ => c.arg(a),
+        };
+    }
+    Reaped::new(c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
 }
 
 fn finish(c: Reaped) -> (i32, String, String) {
@@ -79,7 +86,10 @@ fn socket_end_to_end_serve_then_read_json() {
         "--stats",
     ]);
     connect(&sock); // wait for the daemon to listen
-    let out = command().args(["read", "--socket", sock.to_str().unwrap(), "--json", "--count", "40"]).output().unwrap();
+    let out = command()
+        .args(["read", "--socket", sock.to_str().unwrap(), "--json", "--count", "40", "--timeout", &silence()])
+        .output()
+        .unwrap();
     let (code, _, err) = finish(daemon);
     assert_eq!(code, 0, "serve: {err}");
     assert!(out.status.success(), "read: {}", String::from_utf8_lossy(&out.stderr));
@@ -112,13 +122,24 @@ fn socket_end_to_end_serve_then_read_json() {
     assert!(!sock.exists(), "the socket file is removed at exit");
 }
 
-/// Read messages from a raw connection for `secs`.
+/// `read --timeout`: the silence after which a reader gives up is real time too (5 s natively, the default).
+fn silence() -> String {
+    common::scaled_arg(5.0)
+}
+
+/// Read messages from a raw connection for `secs` (of native real time: [`common::scaled`]).
 fn collect(c: &Conn, secs: f64) -> Vec<Message> {
+    collect_min(c, secs, 0)
+}
+
+/// Read messages for `secs` as [`collect`] does, and on until at least `min` arrived or the connection closed.
+fn collect_min(c: &Conn, secs: f64, min: usize) -> Vec<Message> {
     c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let mut out = Vec::new();
+    let secs = common::scaled(secs);
     let t = Instant::now();
     let mut buf = [0u8; 256];
-    while t.elapsed().as_secs_f64() < secs {
+    while t.elapsed().as_secs_f64() < secs || out.len() < min {
         match c.recv(&mut buf, true).unwrap() {
             Recv::Packet(n) => out.push(Message::decode(&buf[..n]).unwrap()),
             Recv::Closed => break,
@@ -278,7 +299,7 @@ fn the_dev_profile_runs_on_a_machine_without_serial_hardware() {
         .arg(&sock)
         .arg("--state")
         .arg(&st)
-        .args(["--duration", "1.5", "--json", "--stats"])
+        .args(["--duration", &common::scaled_arg(1.5), "--json", "--stats"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -427,6 +448,7 @@ fn serial_end_to_end_through_a_corrupting_line() {
     ]);
     let out = command()
         .args(["read", "--serial", b.path.to_str().unwrap(), "--json", "--count", "60", "--reward", "0,1,0.5,0,0"])
+        .args(["--timeout", &silence()])
         .output()
         .unwrap();
     let (code, _, err) = finish(daemon);
@@ -578,13 +600,14 @@ fn systemd_readiness_and_watchdog() {
     let listener = UnixDatagram::bind(&np).unwrap();
     listener.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let mut c = command();
-    c.args(["serve", "--weights", tiny(), "--audio", "synth://happy", "--json", "--duration", "1.2"]);
+    c.args(["serve", "--weights", tiny(), "--audio", "synth://happy", "--json", "--duration"]);
+    c.arg(common::scaled_arg(1.2));
     c.env("NOTIFY_SOCKET", &np).env("WATCHDOG_USEC", "200000").env_remove("WATCHDOG_PID");
     let daemon = Reaped::new(c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
     let mut got = Vec::new();
     let t = Instant::now();
     let mut buf = [0u8; 256];
-    while t.elapsed() < Duration::from_secs(15) && !got.iter().any(|m: &String| m.contains("STOPPING=1")) {
+    while t.elapsed().as_secs_f64() < common::scaled(15.0) && !got.iter().any(|m: &String| m.contains("STOPPING=1")) {
         if let Ok(n) = listener.recv(&mut buf) {
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
@@ -627,7 +650,7 @@ fn daemon_memory_stays_flat() {
     };
     let _ = collect(&c, 1.2);
     let early = rss();
-    let n = collect(&c, 2.0).len();
+    let n = collect_min(&c, 2.0, 50).len();
     let late = rss();
     let (code, _, err) = finish(daemon);
     let lines = drain.join().unwrap();

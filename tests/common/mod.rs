@@ -59,6 +59,47 @@ pub fn command() -> Command {
     }
 }
 
+/// Whether the tests run under an emulator: cargo's target runner (aarch64 under qemu), which [`command`] also
+/// puts in front of every `avf-bel` it starts.
+pub fn emulated() -> bool {
+    cfg!(target_arch = "aarch64")
+        && std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").is_ok_and(|r| !r.trim().is_empty())
+}
+
+/// The factor by which tests stretch the real-time windows they give a daemon (how long it runs, how long a reader
+/// collects): 1 natively. Under an emulator every process is translated instruction by instruction, and on a
+/// 2-core CI box two emulated daemons, their readers and the test harness share the cores, so a daemon asked for
+/// 50 samples a second may publish a tenth of that; the tests' assertions (so many samples, a heartbeat, a
+/// reward applied) stay as they are and get a longer clock instead: `AVF_BEL_EMULATED_TIME_SCALE` (default 10: an
+/// emulated daemon with the tiny model publishes 6–7 samples a second on an Intel Xeon host, whatever `--rate`).
+/// Said once on stderr where it is not 1.
+pub fn time_scale() -> f64 {
+    static SCALE: OnceLock<f64> = OnceLock::new();
+    *SCALE.get_or_init(|| {
+        if !emulated() {
+            return 1.0;
+        }
+        let s = std::env::var("AVF_BEL_EMULATED_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 1.0)
+            .unwrap_or(10.0);
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "note: running under an emulator: real-time windows stretched {s}x");
+        s
+    })
+}
+
+/// `secs` of real time as a test should wait for it here (see [`time_scale`]).
+pub fn scaled(secs: f64) -> f64 {
+    secs * time_scale()
+}
+
+/// [`scaled`] as a command-line value (`--duration`).
+pub fn scaled_arg(secs: f64) -> String {
+    format!("{}", scaled(secs))
+}
+
 /// The study's ratings (found by `avf_bel::data::find_data`: `$AVF_BEL_DATA`, else `../shared/data`), or `None`
 /// after printing why `test` skips. Where the data must be there (`.ci/run`, which runs with `CI=true`, or
 /// `AVF_BEL_REQUIRE_DATA=1`) a missing folder fails the test instead of skipping it.
