@@ -110,9 +110,16 @@ fn luma_normalisation_cancels_exposure_offset_and_contrast() {
     assert!(out.iter().all(|&v| v == LUMA_MEAN as u8), "a uniform frame becomes mid-grey");
 }
 
-/// The clip summaries the read-outs see (visual `[mean; std]` of IT, audio read-out input) for a model of `input`.
+/// The clip summaries the read-outs see (visual `[mean; std]` of IT, audio read-out input) for a model of `input`:
+/// the default model's frames, audio and front ends (where the normalisers act), with CORnet-Z a quarter as wide and
+/// a quarter of the cortex at twice its step. The default sizes tell the same story (visual / audio apart: 0.00055 /
+/// 0.0011 normalised and 0.50 / 0.064 raw, against 0.00055 / 1e-11 and 0.50 / 0.063 with these) but took 200 s under
+/// qemu instead of 35.
 fn features(input: InputConfig, gain: f32, exposure: f32) -> (Vec<f32>, Vec<f32>) {
-    let cfg = ModelConfig { input, ..ModelConfig::default() };
+    let mut cfg = ModelConfig { input, ..ModelConfig::default() };
+    cfg.visual.widths = cfg.visual.widths.map(|w| w / 4);
+    let c = &mut cfg.cortex;
+    (c.n_pyr, c.n_pv, c.n_som, c.dt_us) = (c.n_pyr / 4, c.n_pv / 4, c.n_som / 4, c.dt_us * 2);
     let buf = AlignedBytes::new(&encode(&cfg, &seeded(&cfg, 5), Precision::F32).unwrap());
     let w = Weights::parse(buf.as_bytes()).unwrap();
     let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
@@ -144,10 +151,12 @@ fn a_normalised_model_barely_sees_an_18_db_quieter_microphone_or_half_the_light(
     let (v0, a0) = features(on, 1.0, 1.0);
     let (v1, a1) = features(on, 10f32.powf(-18.0 / 20.0), 0.5);
     let (dv, da) = (rel(&v0, &v1), rel(&a0, &a1));
+    eprintln!("normalised: visual summary {dv}, audio input {da} apart");
     assert!(dv < 0.05 && da < 0.02, "normalised: visual summary {dv}, audio input {da} apart");
     let off = InputConfig::OFF;
     let (v0, a0) = features(off, 1.0, 1.0);
     let (v1, a1) = features(off, 10f32.powf(-18.0 / 20.0), 0.5);
     let (dv, da) = (rel(&v0, &v1), rel(&a0, &a1));
+    eprintln!("raw: visual summary {dv}, audio input {da} apart");
     assert!(dv > 0.2 && da > 0.05, "raw: visual summary {dv}, audio input {da} apart");
 }
