@@ -352,9 +352,10 @@ fn run_with_one_modality_says_so_and_bad_inputs_are_errors() {
     assert!(err.contains("\"nope\""), "{err}");
 }
 
-/// A tiny model for daemon tests (real time is cheap for it).
-fn tiny_model() -> String {
-    let p = tmp("daemon-tiny.avfw");
+/// An untrained tiny model at `name` in the scratch directory (a file per test: tests run in parallel), for tests
+/// where the model's size does not matter (a daemon's real time, logging).
+fn tiny_model(name: &str) -> String {
+    let p = tmp(name);
     let (code, _, err) = avf(&["init", "--config", "tiny", "--seed", "2", "--out", p.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     p.to_str().unwrap().to_string()
@@ -369,7 +370,7 @@ fn wait_for(path: &std::path::Path) {
 
 #[test]
 fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
-    let (weights, sock) = (tiny_model(), tmp("gone.sock"));
+    let (weights, sock) = (tiny_model("daemon-tiny.avfw"), tmp("gone.sock"));
     let _ = std::fs::remove_file(&sock);
     let mut daemon = common::Reaped::new(
         command()
@@ -437,8 +438,10 @@ fn dev_ino(path: &std::path::Path) -> String {
 
 #[test]
 fn logs_have_levels_and_journald_priorities_under_systemd() {
-    // `--device auto` without a usable CUDA logs one warning, then runs on the CPU.
-    let args = ["run", "--stimulus", "peaceful", "--seconds", "0.5", "--device", "auto"];
+    // `--device auto` without a usable CUDA logs one warning, then runs on the CPU. The tiny model: these are six
+    // runs, and the default model's took a minute under qemu.
+    let weights = tiny_model("logs-tiny.avfw");
+    let args = ["run", "--weights", &weights, "--stimulus", "peaceful", "--seconds", "0.5", "--device", "auto"];
     let run_with = |stderr_file: &std::path::Path, journal: Option<&str>, extra: &[&str]| {
         let f = std::fs::File::create(stderr_file).unwrap();
         let mut c = command();
