@@ -3,7 +3,7 @@
 # the `dotprod` level must be refused and skipped) and cortex-a76 (Xavier/Orin-like: NEON + dot product, so every
 # aarch64 level runs). Each run tests every kernel level the emulated CPU has against the portable reference
 # (tests/conv.rs), the pathway per level against ONNX Runtime golden vectors (tests/visual.rs) and the
-# AVF_BEL_KERNELS override (tests/kernels_env.rs). .ci/run's full aarch64 suite runs qemu's default CPU (`max`).
+# AVF_BEL_KERNELS override (tests/kernels_env.rs). .ci/run's aarch64 suite runs qemu's default CPU (`max`).
 # Takes ~2 minutes on 2 cores; `--features train`, as .ci/run's aarch64 step, so the cross build is reused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

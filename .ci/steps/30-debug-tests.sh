@@ -4,9 +4,10 @@
 # (compiling them again here adds ~30 s and they exercise nothing the test binaries do not).
 #
 # The dev profile at opt-level 1 (CARGO_PROFILE_DEV_OPT_LEVEL): overflow checks and debug assertions are settings of
-# their own and stay on, exactly as at opt-level 0; what changes is only the machine code's speed. At opt-level 0 the
-# tiny training test alone took 220 s (the unoptimised auditory cortex) and the step 9.6 minutes of an Intel Xeon
-# 2-core VM's .ci/run; at 1 the cold build takes 246 s and the tests 97 s there (5.7 minutes).
+# their own and stay on, exactly as at opt-level 0; what changes is only the machine code's speed. On an Intel Xeon
+# 2-core VM (Sapphire Rapids class), at opt-level 0 the tiny training test alone took 220 s (the unoptimised auditory
+# cortex) and the step 9m38s of a full .ci/run (other work ran beside part of it); at opt-level 1 the step took 5m08s
+# of a full .ci/run on the same machine, nothing else running.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR=never CARGO_PROFILE_DEV_OPT_LEVEL=1
