@@ -316,9 +316,18 @@ pub(super) unsafe fn gemm_i8_vnni(
         let n0 = p * NR;
         let cols = (n - n0).min(NR);
         if cols <= 4 {
-            // A panel of a few pixels (IT's last 4 of 36 at 96²): four quads per instruction instead of pixels.
-            // SAFETY: same pointers and bounds as this function's contract.
-            unsafe { tiny_i8_vnni(&Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols }) };
+            // A panel of a few pixels (IT's last 4 of 36 at 96², and of 196 at 224²): sixteen quads per
+            // instruction instead of pixels, from a pixel-major copy of the panel when it fits on the stack.
+            let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
+            // SAFETY: same pointers and bounds as this function's contract; `tail_i8_vnni` needs
+            // quads ≤ TAIL_QUADS.
+            unsafe {
+                if quads <= TAIL_QUADS {
+                    tail_i8_vnni(&t)
+                } else {
+                    tiny_i8_vnni(&t)
+                }
+            };
             continue;
         }
         if cols <= 16 {
@@ -395,6 +404,94 @@ struct Panel<'a> {
     n: usize,
     n0: usize,
     cols: usize,
+}
+
+/// Longest reduction, in quads, that [`tail_i8_vnni`] copies pixel-major onto the stack: 1,024 quads (`kk4` up to
+/// 4,096 bytes, 16 KiB for the four pixels), which covers every CORnet-Z block (IT's `kk4` is 2,304); longer ones
+/// take [`tiny_i8_vnni`].
+const TAIL_QUADS: usize = 1024;
+
+/// Output channels per pass of [`tail_i8_vnni`]: 4 rows × 4 pixels = 16 accumulators, four pixel vectors and a
+/// weight vector in registers.
+const MR_TAIL: usize = 4;
+
+/// VNNI int8 tile for a panel of at most 4 pixels with at most [`TAIL_QUADS`] quads. The panel stores each quad's
+/// 32 pixels side by side, so a pixel's quads lie 128 bytes apart; copied once per call into a pixel-major buffer
+/// (four rows of `quads` u32, zero-padded to a multiple of 16), every 16 consecutive quads of a pixel are one
+/// zmm, and so are the 16 matching weight quads of an output channel (a plain 64-byte load of its row). One
+/// `vpdpbusd` then does 64 useful products with no shuffle in the loop (the permute-based [`tiny_i8_vnni`]
+/// spends one permute per instruction and runs IT's 4-pixel tail at about a quarter of the wide tile's rate).
+/// Each accumulator's 16 lanes are summed at the end: the same exact integer sums as every other tile.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says, with `cols ≤ 4` and `quads ≤ TAIL_QUADS`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+unsafe fn tail_i8_vnni(t: &Panel<'_>) {
+    let Panel { quads, cout, panel, .. } = *t;
+    let chunks = quads.div_ceil(16);
+    // Pixel p's quad q at [p][q]; quads past `quads` stay zero, so the last chunk's padding adds nothing.
+    let mut pixels = [[0u32; TAIL_QUADS]; 4];
+    for (p, row) in pixels.iter_mut().enumerate() {
+        for (q, v) in row.iter_mut().enumerate().take(quads) {
+            // SAFETY: quad row q < quads of the panel holds NR ≥ 4 pixels of 4 bytes; p < 4.
+            *v = unsafe { (panel.add(q * NR * 4 + p * 4) as *const u32).read_unaligned() };
+        }
+    }
+    let mut m0 = 0;
+    while m0 < cout {
+        let rows = (cout - m0).min(MR_TAIL);
+        // SAFETY: as this function's contract; rows m0..m0 + rows ≤ cout; `pixels` holds `chunks·16` quads per
+        // pixel.
+        unsafe {
+            match rows {
+                4 => tail_rows::<4>(t, &pixels, chunks, m0),
+                3 => tail_rows::<3>(t, &pixels, chunks, m0),
+                2 => tail_rows::<2>(t, &pixels, chunks, m0),
+                _ => tail_rows::<1>(t, &pixels, chunks, m0),
+            }
+        }
+        m0 += rows;
+    }
+}
+
+/// `R ≤ MR_TAIL` output channels from `m0` of [`tail_i8_vnni`] over the pixel-major copy `pixels`.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says with `cols ≤ 4`, `m0 + R ≤ cout`, and `chunks·16 ≤
+/// TAIL_QUADS` with `chunks = ⌈quads / 16⌉`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn tail_rows<const R: usize>(t: &Panel<'_>, pixels: &[[u32; TAIL_QUADS]; 4], chunks: usize, m0: usize) {
+    let Panel { quads, w, w_scale, scale_x, out, n, n0, cols, .. } = *t;
+    let kk4 = quads * 4;
+    let mut acc = [[_mm512_setzero_si512(); 4]; R];
+    for c in 0..chunks {
+        // The last chunk's weight loads are masked to the row's remaining quads (the row ends there).
+        let live = mask((quads - c * 16).min(16));
+        // SAFETY: c·16 + 16 ≤ chunks·16 ≤ TAIL_QUADS u32 of each pixel row; weight rows m0 + i < cout hold kk4 =
+        // quads·4 bytes, of which the masked load reads quads c·16.. < quads.
+        unsafe {
+            let x = [0, 1, 2, 3].map(|p| _mm512_loadu_si512(pixels[p].as_ptr().add(c * 16) as *const _));
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let wv = _mm512_maskz_loadu_epi32(live, w.add((m0 + i) * kk4 + c * 64) as *const i32);
+                for (a, xp) in acc_i.iter_mut().zip(&x) {
+                    *a = _mm512_dpbusd_epi32(*a, *xp, wv);
+                }
+            }
+        }
+    }
+    for (i, [a0, a1, a2, a3]) in acc.iter().enumerate() {
+        // Sum each accumulator's lanes, the four pixels side by side: per 128-bit block first
+        // ([Σa0, Σa1, Σa2, Σa3] of the block), then across the four blocks.
+        let s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(*a0, *a1), _mm512_unpackhi_epi32(*a0, *a1));
+        let s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(*a2, *a3), _mm512_unpackhi_epi32(*a2, *a3));
+        let s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+        let half = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
+        let sum = _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half));
+        let v = _mm_mul_ps(_mm_cvtepi32_ps(sum), _mm_set1_ps(scale_x * w_scale[m0 + i]));
+        // SAFETY: row m0+i < cout of `out` has n ≥ n0 + cols floats; the store is masked to `cols` ≤ 4.
+        unsafe { _mm512_mask_storeu_ps(out.add((m0 + i) * n + n0), mask(cols), _mm512_castps128_ps512(v)) };
+    }
 }
 
 /// VNNI int8 tile for a panel of at most 4 pixels: 16 output channels per pass, each zmm lane one (quad, pixel)
