@@ -182,11 +182,20 @@ pub(super) unsafe fn pool(
                 };
                 let dst = out.add((ch * ph + py) * pw);
                 let mut px0 = 0;
+                let mut prev_odd = _mm256_set1_ps(f32::NEG_INFINITY);
                 loop {
                     let (a0, a1) = (vmax(2 * px0), vmax(2 * px0 + 8));
                     let even = evens(a0, a1);
                     let odd = odds(a0, a1);
-                    let left = if px0 == 0 { odds_left(odd) } else { evens(vmax(2 * px0 - 1), vmax(2 * px0 + 7)) };
+                    // Column 2·px0 − 1 is the previous vector's last odd column when the vectors abut (−∞ before
+                    // the first); only the last vector of a row whose width is no multiple of 16 overlaps its
+                    // predecessor and reloads its own.
+                    let left = if px0 % 8 == 0 {
+                        odds_left_carry(odd, prev_odd)
+                    } else {
+                        evens(vmax(2 * px0 - 1), vmax(2 * px0 + 7))
+                    };
+                    prev_odd = odd;
                     let v = pooled(even, odd, left, vb);
                     top = _mm256_max_ps(top, v);
                     _mm256_storeu_ps(dst.add(px0), v);
@@ -256,6 +265,14 @@ fn pooled(even: __m256, odd: __m256, left: __m256, bias: __m256) -> __m256 {
 fn odds_left(odd: __m256) -> __m256 {
     let shifted = _mm256_permutevar8x32_ps(odd, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
     _mm256_blend_ps::<1>(shifted, _mm256_set1_ps(f32::NEG_INFINITY))
+}
+
+/// Columns −1, 1, …, 13 relative to a vector's first 16: its odd columns shifted up one lane, with the previous
+/// vector's last odd column (lane 7 of `prev`) in lane 0.
+#[target_feature(enable = "avx2,fma")]
+fn odds_left_carry(odd: __m256, prev: __m256) -> __m256 {
+    let up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    _mm256_blend_ps::<1>(_mm256_permutevar8x32_ps(odd, up), _mm256_permutevar8x32_ps(prev, up))
 }
 
 /// The largest of the eight lanes of `top` (all ≥ 0: pooled outputs after ReLU).
