@@ -561,30 +561,59 @@ fn int8_row_layout_equals_the_quad_layout_on_every_level() {
             assert!(out[cout * s.n()..].iter().all(|v| v.is_nan()), "{k:?} {s:?}: wrote past cout·n");
             out.truncate(cout * s.n());
             assert_eq!(out, want, "{k:?} {s:?} codes ≤ {top}: the row layout differs from the quad layout");
+
+            // The same convolution over the input with its zero border stored (what the pipeline runs, with the
+            // border from `to_hwc`), built here by definition.
+            let sp = s.pre_padded();
+            assert_eq!((sp.pad, sp.ho(), sp.wo(), sp.rows_gemm()), (0, s.ho(), s.wo(), g));
+            let mut x_pad = vec![0u8; sp.input_len_hwc()];
+            for y in 0..s.h {
+                let at = ((y + s.pad) * sp.w + s.pad) * s.cin;
+                x_pad[at..at + s.w * s.cin].copy_from_slice(&x_hwc[y * s.w * s.cin..(y + 1) * s.w * s.cin]);
+            }
+            let mut packed = vec![f32::from_bits(0xAAAA_AAAA); g.packed_len_i8()];
+            k.im2col_rows(&sp, &x_pad, &mut packed).unwrap();
+            let mut out = vec![f32::NAN; cout * s.n()];
+            k.gemm_i8(&g, cout, &w_rows, &scales, sx, &packed, &mut out).unwrap();
+            assert_eq!(out, want, "{k:?} {s:?} codes ≤ {top}: the row layout over a stored border differs");
         }
     }
 }
 
-/// `to_hwc` is the frame code of `to_quads`, interleaved; the row layout's checks refuse what they must.
+/// `to_hwc` is the frame code of `to_quads`, interleaved, inside a zero border; the row layout's checks refuse what
+/// they must.
 #[test]
 fn row_layout_conversions_and_checks() {
     let mut rng = SplitMix64(29);
     for k in levels() {
-        for (c, hw) in [(3usize, 97usize), (5, 64), (1, 5), (7, 33)] {
+        for ((c, h, w), pad) in [((3usize, 9usize, 11usize), 3usize), ((5, 8, 8), 0), ((1, 1, 5), 2), ((7, 3, 11), 1)] {
+            let hw = h * w;
+            let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+            assert_eq!(ConvShape { cin: c, h, w, k: 1, stride: 1, pad }.pre_padded().input_len_hwc(), hp * wp * c);
             let x: Vec<u8> = (0..c * hw).map(|_| rng.next_u64() as u8).collect();
-            let mut out = vec![0xEEu8; c * hw + 2];
-            k.to_hwc(&x, (c, hw), &mut out).unwrap();
-            for p in 0..hw {
-                for ch in 0..c {
-                    let b = x[ch * hw + p];
-                    let want = (((b as u16) + 1) >> 1).min(ACT_MAX_CODE as u16) as u8;
-                    assert_eq!(out[p * c + ch], want, "{k:?} c {c} pixel {p} channel {ch}");
+            let len = hp * wp * c;
+            let mut out = vec![0xEEu8; len + 2];
+            k.to_hwc(&x, (c, h, w), pad, &mut out).unwrap();
+            for y in 0..hp {
+                for xx in 0..wp {
+                    for ch in 0..c {
+                        let inside = (pad..pad + h).contains(&y) && (pad..pad + w).contains(&xx);
+                        let want = if inside {
+                            let b = x[ch * hw + (y - pad) * w + xx - pad];
+                            (((b as u16) + 1) >> 1).min(ACT_MAX_CODE as u16) as u8
+                        } else {
+                            0
+                        };
+                        assert_eq!(out[(y * wp + xx) * c + ch], want, "{k:?} c {c} pad {pad} ({y}, {xx}) channel {ch}");
+                    }
                 }
             }
-            assert_eq!(out[c * hw..], [0xEE, 0xEE], "{k:?}: wrote past c·hw");
-            assert_eq!(k.to_hwc(&x, (c, hw), &mut out[..c * hw - 1]), Err(KernelError::BufferTooShort("out")), "{k:?}");
-            assert_eq!(k.to_hwc(&x[..c * hw - 1], (c, hw), &mut out), Err(KernelError::BufferTooShort("x")));
-            assert_eq!(k.to_hwc(&x, (0, hw), &mut out), Err(KernelError::BadShape));
+            assert_eq!(out[len..], [0xEE, 0xEE], "{k:?}: wrote past the bordered input");
+            let short = &mut out[..len - 1];
+            assert_eq!(k.to_hwc(&x, (c, h, w), pad, short), Err(KernelError::BufferTooShort("out")), "{k:?}");
+            assert_eq!(k.to_hwc(&x[..c * hw - 1], (c, h, w), pad, &mut out), Err(KernelError::BufferTooShort("x")));
+            assert_eq!(k.to_hwc(&x, (0, h, w), pad, &mut out), Err(KernelError::BadShape));
+            assert_eq!(k.to_hwc(&x, (c, h, w), usize::MAX / 2, &mut out), Err(KernelError::BadShape));
         }
         let s = shape(3, 20, 18, 7, 2, 3);
         let x = vec![1u8; s.input_len_hwc()];

@@ -14,7 +14,7 @@
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
 //! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 and 8×4 (channel pairs) for a panel's last pixels (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
-//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow, 16×4 tiny) | Cascade Lake, Ice Lake, Zen 4+ |
+//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow; ≤ 4 pixels: 4×4 over a pixel-major copy, 16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
 //! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
 //! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
@@ -45,7 +45,8 @@
 //! **The row layout** ([`Kernels::im2col_rows`]) serves an input whose channels are no multiple of 4, which the
 //! quads would pad on every tap: V1 over a stack of 3 frames multiplies 196 bytes per output pixel of which 147
 //! carry data, over 5 frames (the default model) 392 of 245. The frames are interleaved instead (`[h][w][cin]`,
-//! [`Kernels::to_hwc`]), so that one kernel row's `k` pixels with their channels lie side by side in memory; the
+//! [`Kernels::to_hwc`], which also stores the zero border, so that the pipeline packs [`ConvShape::pre_padded`] and
+//! no kernel row is clipped), so that one kernel row's `k` pixels with their channels lie side by side in memory; the
 //! reduction runs over `(ky, kx·cin + c)`, padded once per kernel row to [`ConvShape::row_bytes`] (168 and 252
 //! bytes), with the weights rearranged once at load ([`Kernels::repack_rows`]). The packed panels are those of a 1×1
 //! convolution over `kk_rows` channels ([`ConvShape::rows_gemm`]), so the int8 GEMMs run unchanged and the output
@@ -188,6 +189,13 @@ impl ConvShape {
     /// Bytes of the interleaved u8 input of the row layout (`[h][w][cin]`).
     pub fn input_len_hwc(&self) -> usize {
         self.h.saturating_mul(self.w).saturating_mul(self.cin)
+    }
+    /// The same convolution over its input with the zero border stored (`(h + 2·pad) × (w + 2·pad)`, no padding):
+    /// the same output grid, and the shape [`Kernels::im2col_rows`] takes for input from [`Kernels::to_hwc`] with
+    /// that border. Sizes saturate (and [`ConvShape::validate`] then refuses) rather than overflow.
+    pub fn pre_padded(&self) -> ConvShape {
+        let grow = |len: usize| self.pad.checked_mul(2).and_then(|p| p.checked_add(len)).unwrap_or(usize::MAX);
+        ConvShape { h: grow(self.h), w: grow(self.w), pad: 0, ..*self }
     }
     /// The 1×1 convolution over `kk_rows` channels of the output grid whose int8 GEMM computes this convolution in
     /// the row layout: [`Kernels::im2col_rows`] packs its panels, [`Kernels::gemm_i8`] runs on it with weights from
@@ -485,7 +493,7 @@ impl Kernels {
             Level::Avx512Vnni => Ok(Kernels {
                 level,
                 f32_name: "avx512f 8x32",
-                int8_name: "avx512vnni vpdpbusd 8x32/16x16/16x4",
+                int8_name: "avx512vnni vpdpbusd 8x32/16x16/4x4",
                 gemm_f32: x86_avx512::gemm_f32,
                 gemm_i8: x86_avx512::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,
@@ -644,17 +652,30 @@ impl Kernels {
         Ok(())
     }
 
-    /// u8 CHW planes `x` (`c` planes of `hw`, e.g. a stack of frames) to the row layout's interleaved input `out`
-    /// (`[hw][c]`, `c·hw` bytes) of 7-bit codes, each byte `b` becoming `min((b + 1) >> 1, 127)` as in
-    /// [`Kernels::to_quads`]. The same code on every level.
-    pub fn to_hwc(&self, x: &[u8], (c, hw): (usize, usize), out: &mut [u8]) -> Result<(), KernelError> {
-        if c == 0 || hw == 0 {
+    /// u8 CHW planes `x` (`c` planes of `h × w`, e.g. a stack of frames) to the row layout's interleaved input
+    /// `out` with a zero border of `pad` pixels stored around it (`[h + 2·pad][w + 2·pad][c]`,
+    /// [`ConvShape::input_len_hwc`] of [`ConvShape::pre_padded`] bytes), each byte `b` becoming
+    /// `min((b + 1) >> 1, 127)` as in [`Kernels::to_quads`]. The same code on every level.
+    ///
+    /// With the border stored, [`Kernels::im2col_rows`] runs on the `pre_padded` shape, where every kernel row
+    /// lies inside the input: no pixel takes the border path that assembles a row clipped by the padding (at V1
+    /// over 96² frames, three pixels of every output row of 48, each for all seven kernel rows).
+    pub fn to_hwc(
+        &self,
+        x: &[u8],
+        (c, h, w): (usize, usize, usize),
+        pad: usize,
+        out: &mut [u8],
+    ) -> Result<(), KernelError> {
+        let padded = ConvShape { cin: c, h, w, k: 1, stride: 1, pad }.pre_padded();
+        if c == 0 || h == 0 || w == 0 || padded.h == 0 || padded.w == 0 {
             return Err(KernelError::BadShape);
         }
-        let len = c.checked_mul(hw).ok_or(KernelError::BadShape)?;
+        let len = c.checked_mul(h).and_then(|v| v.checked_mul(w)).ok_or(KernelError::BadShape)?;
+        let out_len = padded.h.checked_mul(padded.w).and_then(|v| v.checked_mul(c)).ok_or(KernelError::BadShape)?;
         need(x.len(), len, "x")?;
-        need(out.len(), len, "out")?;
-        portable::to_hwc(x, (c, hw), out);
+        need(out.len(), out_len, "out")?;
+        portable::to_hwc(x, (c, h, w), pad, out);
         Ok(())
     }
 

@@ -399,9 +399,10 @@ impl RowRuns {
 pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: impl RowsCopy, words: &mut [[u32; NR]]) {
     let rw = s.row_bytes() / 4;
     let (span, step, kc) = (4 * rw, s.stride * s.cin, s.k * s.cin);
-    let mut last = [0u8; 4];
-    last[..kc - 4 * (rw - 1)].fill(0xff);
-    let last = u32::from_ne_bytes(last);
+    // The mask of the last word's data bytes, built in a register (a `fill` of a byte array here became a call to
+    // memset and a reload that missed store forwarding: a sixth of this function's time at V1 over 96²).
+    let keep = kc - 4 * (rw - 1);
+    let last = u32::from_ne_bytes(core::array::from_fn(|i| if i < keep { 0xff } else { 0 }));
     let words = &mut words[..rw];
     for w in words.iter_mut() {
         *w = [0; NR];
@@ -482,27 +483,41 @@ pub(super) fn im2col_rows_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     }
 }
 
-/// u8 CHW planes to interleaved 7-bit codes `[hw][c]` ([`frame_code`]; see [`super::Kernels::to_hwc`]).
-pub(super) fn to_hwc(x: &[u8], (c, hw): (usize, usize), out: &mut [u8]) {
-    match c {
-        3 => hwc_fixed::<3>(x, hw, out),
-        5 => hwc_fixed::<5>(x, hw, out),
-        _ => {
-            for (ch, plane) in x[..c * hw].chunks_exact(hw).enumerate() {
-                for (o, &b) in out[ch..c * hw].iter_mut().step_by(c).zip(plane) {
-                    *o = frame_code(b);
+/// u8 CHW planes to interleaved 7-bit codes `[h + 2·pad][w + 2·pad][c]` with a zero border ([`frame_code`]; see
+/// [`super::Kernels::to_hwc`]). Every output byte is written, the border too.
+pub(super) fn to_hwc(x: &[u8], (c, h, w): (usize, usize, usize), pad: usize, out: &mut [u8]) {
+    let (hw, wp) = (h * w, w + 2 * pad);
+    let row_len = wp * c;
+    let (top, rest) = out[..(h + 2 * pad) * row_len].split_at_mut(pad * row_len);
+    top.fill(0);
+    let (body, bottom) = rest.split_at_mut(h * row_len);
+    bottom.fill(0);
+    for (y, row) in body.chunks_exact_mut(row_len).enumerate() {
+        let (left, inner) = row.split_at_mut(pad * c);
+        left.fill(0);
+        let (inner, right) = inner.split_at_mut(w * c);
+        right.fill(0);
+        let at = y * w;
+        match c {
+            3 => hwc_fixed::<3>(x, hw, at, inner),
+            5 => hwc_fixed::<5>(x, hw, at, inner),
+            _ => {
+                for (ch, plane) in x[..c * hw].chunks_exact(hw).enumerate() {
+                    for (o, &b) in inner[ch..].iter_mut().step_by(c).zip(&plane[at..at + w]) {
+                        *o = frame_code(b);
+                    }
                 }
             }
         }
     }
 }
 
-/// [`to_hwc`] for `C` channels known at compile time (V1's usual stacks of 3 and 5 frames): one pass over the
-/// pixels, writing each pixel's `C` codes together.
+/// One row of [`to_hwc`] for `C` channels known at compile time (V1's usual stacks of 3 and 5 frames): the `C`
+/// planes' pixels `at..` interleaved into `out` (`C` codes per pixel), each pixel's codes written together.
 #[inline(always)]
-fn hwc_fixed<const C: usize>(x: &[u8], hw: usize, out: &mut [u8]) {
-    let planes: [&[u8]; C] = core::array::from_fn(|ch| &x[ch * hw..(ch + 1) * hw]);
-    for (p, px) in out[..C * hw].chunks_exact_mut(C).enumerate() {
+fn hwc_fixed<const C: usize>(x: &[u8], hw: usize, at: usize, out: &mut [u8]) {
+    let planes: [&[u8]; C] = core::array::from_fn(|ch| &x[ch * hw + at..(ch + 1) * hw]);
+    for (p, px) in out.chunks_exact_mut(C).enumerate() {
         for (o, plane) in px.iter_mut().zip(&planes) {
             *o = frame_code(plane[p]);
         }

@@ -98,9 +98,17 @@ fn rows_layout(i: usize, s: &ConvShape) -> bool {
     i == 0 && s.rows_pay()
 }
 
-/// Bytes of the largest channel-quad u8 block input.
+/// Bytes of the largest u8 block input: channel quads, or for a block in the row layout its interleaved frames
+/// with the zero border stored.
 fn hwc_len(sh: &[(ConvShape, usize); 4]) -> usize {
-    sh.iter().map(|(s, _)| s.h * s.w * s.cpad()).max().unwrap_or(0)
+    sh.iter()
+        .enumerate()
+        .map(|(i, (s, _))| {
+            let rows = if rows_layout(i, s) { s.pre_padded().input_len_hwc() } else { 0 };
+            (s.h * s.w * s.cpad()).max(rows)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Size of the temporal summary `[mean; std]` of IT.
@@ -177,7 +185,7 @@ struct StateSizes {
     conv_out: usize,
     /// Largest pooled activation.
     act: usize,
-    /// Largest channel-quad u8 block input.
+    /// Largest u8 block input (channel quads, or V1's bordered interleaved frames).
     act_u8: usize,
     /// IT width.
     it: usize,
@@ -375,10 +383,13 @@ impl<'a> Visual<'a> {
                     k.gemm_f32(&s, blk.cout, w, self.packed, self.conv_out)?;
                 }
                 BlockWeights::I8 { data, scales } if blk.rows => {
-                    let hwc = &mut self.act_u8[..s.input_len_hwc()];
-                    k.to_hwc(&self.stack_u8[..n_in], (s.cin, s.h * s.w), hwc)?;
-                    k.im2col_rows(&s, hwc, self.packed)?;
-                    k.gemm_i8(&s.rows_gemm(), blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
+                    // The frames interleaved with V1's zero border stored, so that every kernel row lies inside
+                    // the input (see `Kernels::to_hwc`); the same convolution and output grid.
+                    let sp = s.pre_padded();
+                    let hwc = &mut self.act_u8[..sp.input_len_hwc()];
+                    k.to_hwc(&self.stack_u8[..n_in], (s.cin, s.h, s.w), s.pad, hwc)?;
+                    k.im2col_rows(&sp, hwc, self.packed)?;
+                    k.gemm_i8(&sp.rows_gemm(), blk.cout, data, scales, in_scale, self.packed, self.conv_out)?;
                 }
                 BlockWeights::I8 { data, scales } => {
                     let quads = &mut self.act_u8[..s.input_len_u8()];
