@@ -12,7 +12,7 @@
 //! | level | f32 GEMM | int8 GEMM | where |
 //! |---|---|---|---|
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
-//! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 and 8×4 (channel pairs) for a panel's last pixels (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
+//! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
 //! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow; ≤ 4 pixels: 4×4 over a pixel-major copy, 16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
 //! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
@@ -405,7 +405,7 @@ impl KernelReport {
 }
 
 impl fmt::Display for KernelReport {
-    /// `avx2 (f32: avx2+fma 6x16, int8: avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes))`
+    /// `avx2 (f32: avx2+fma 6x16, int8: avx2 vpmaddubsw 5x16/5x8/2x4 (vpmaddwd 5x8 for 8-bit codes))`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (f32: {}, int8: {})", self.level, self.f32_gemm, self.int8_gemm)
     }
@@ -451,7 +451,7 @@ impl Kernels {
             Level::Avx2 => Ok(Kernels {
                 level,
                 f32_name: "avx2+fma 6x16",
-                int8_name: "avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes)",
+                int8_name: "avx2 vpmaddubsw 5x16/5x8/2x4 (vpmaddwd 5x8 for 8-bit codes)",
                 gemm_f32: x86_avx2::gemm_f32,
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,
@@ -465,7 +465,7 @@ impl Kernels {
             Level::AvxVnni => Ok(Kernels {
                 level,
                 f32_name: "avx2+fma 6x16",
-                int8_name: "avx-vnni vpdpbusd 6x16/6x8/8x4",
+                int8_name: "avx-vnni vpdpbusd 6x16/6x8/2x4",
                 gemm_f32: x86_avx2::gemm_f32,
                 gemm_i8: x86_avx2::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,
@@ -479,7 +479,7 @@ impl Kernels {
             Level::Avx512 => Ok(Kernels {
                 level,
                 f32_name: "avx512f 8x32",
-                int8_name: "avx2 vpmaddubsw 5x16/5x8/8x4 (vpmaddwd 5x8 for 8-bit codes)",
+                int8_name: "avx2 vpmaddubsw 5x16/5x8/2x4 (vpmaddwd 5x8 for 8-bit codes)",
                 gemm_f32: x86_avx512::gemm_f32,
                 gemm_i8: x86_avx2::gemm_i8,
                 im2col_f32: x86_avx2::im2col_f32,

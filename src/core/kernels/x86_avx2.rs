@@ -697,11 +697,12 @@ unsafe fn codes_fit_7_bits(p: *const u8, len: usize) -> bool {
 /// features: the AVX2 step must not be compiled with AVX-VNNI enabled (LLVM may then fuse its multiply-add into
 /// VNNI instructions, which an AVX2-only CPU cannot run).
 macro_rules! quad_gemm {
-    ($feat:literal, $mr:literal, $dot:ident, $gemm:ident, $tile:ident, $tail:ident) => {
+    ($feat:literal, $mr:literal, $dot:ident, $gemm:ident, $tile:ident, $tail:ident, $ptail:ident) => {
         /// The GEMM: blocks of `$mr` output channels, `$mr` × 16 tiles (`$tile`: 2·`$mr` accumulators, two panel
         /// vectors and a broadcast weight quad of the 16 ymm registers; the AVX2 step also holds its vector of ones and
-        /// a product, so it takes 5 rows where VNNI takes 6), `$mr` × 8 for a panel's last ≤ 8 pixels and `$tail` for
-        /// its last ≤ 4. The exact integer sums, bit-identical to every other level.
+        /// a product, so it takes 5 rows where VNNI takes 6), `$mr` × 8 for a panel's last ≤ 8 pixels and `$ptail`
+        /// for its last ≤ 4 (`$tail` when the reduction is too long for its stack copy). The exact integer sums,
+        /// bit-identical to every other level.
         ///
         /// # Safety
         /// As [`gemm_i8`], and every byte of the `packed_len_u8` bytes at `packed` is one `$dot` multiplies exactly.
@@ -772,6 +773,45 @@ macro_rules! quad_gemm {
             }
             if let Some(j0) = tail {
                 let (p, cols) = (panels - 1, last_cols - j0);
+                let quads = kk4 / 4;
+                if quads <= TAIL_QUADS {
+                    // The pixel-major copy of the tail's ≤ 4 pixels (see `$ptail`); quads past `quads` stay zero.
+                    let chunks = quads.div_ceil(8);
+                    let mut pixels = [[0u32; TAIL_QUADS]; NR_TAIL];
+                    for (px, row) in pixels.iter_mut().enumerate() {
+                        for (q, v) in row.iter_mut().enumerate().take(quads) {
+                            // SAFETY: quad row q < quads of the last panel holds NR pixels of 4 bytes, of which
+                            // j0 + px < j0 + 4 ≤ NR is read.
+                            *v = unsafe {
+                                (packed.add((p * quads + q) * NR * 4 + (j0 + px) * 4) as *const u32).read_unaligned()
+                            };
+                        }
+                    }
+                    let mut m0 = 0;
+                    while m0 < cout {
+                        let rows = (cout - m0).min(MR_PTAIL);
+                        let scale: [f32; MR_PTAIL] = core::array::from_fn(|i| scale_x * w_scale[m0 + i.min(rows - 1)]);
+                        // SAFETY: rows m0..m0 + rows ≤ cout of `w` hold kk4 bytes each; `pixels` holds chunks·8 ≤
+                        // TAIL_QUADS quads per pixel; `out` rows m0.. at columns n0 + j0.., `cols` ≤ 4 written each;
+                        // `$feat` is this function's.
+                        unsafe {
+                            let t = Tile {
+                                kk: kk4,
+                                w: w.as_ptr().add(m0 * kk4) as *const u8,
+                                b: core::ptr::null(),
+                                out: out.add(m0 * n + p * NR + j0),
+                                n,
+                                cols,
+                            };
+                            match rows {
+                                2 => $ptail::<2>(t, &pixels, chunks, &scale),
+                                _ => $ptail::<1>(t, &pixels, chunks, &scale),
+                            }
+                        }
+                        m0 += rows;
+                    }
+                    return;
+                }
                 let mut m0 = 0;
                 while m0 < cout {
                     let rows = (cout - m0).min(MR_TAIL);
@@ -875,6 +915,61 @@ macro_rules! quad_gemm {
             }
         }
 
+        /// A panel's last ≤ 4 pixels for `R ≤ MR_PTAIL` output channels from a pixel-major copy of them: `pixels[p]`
+        /// holds pixel p's quads in order (zero past the reduction's end, up to `chunks·8`), so eight consecutive
+        /// quads of a pixel are one vector, and eight matching weight quads are a plain 32-byte load of the row
+        /// (masked for the last chunk). Four accumulators per row (one per pixel) take every `$dot` in all eight
+        /// lanes with no shuffle in the loop, and each weight row streams whole cache lines: the interleaving
+        /// `$tail` reads 8 bytes of eight rows per step and runs IT's 4-pixel tail at about half the wide tiles'
+        /// rate, bound by those scattered weight reads. Lanes are summed at the end: the same exact integer sums.
+        ///
+        /// # Safety
+        /// The CPU has `$feat`; `1 ≤ R ≤ MR_PTAIL`; `t.w` points at `R` rows of `t.kk` (= kk4 ≤ 4·TAIL_QUADS)
+        /// weight bytes; `chunks = ⌈kk4 / 32⌉` and every code in `pixels` is one `$dot` multiplies exactly; `R`
+        /// output rows at `t.out` (stride `t.n`) have room for `t.cols ≤ 4` floats.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn $ptail<const R: usize>(
+            t: Tile<u8, u8>,
+            pixels: &[[u32; TAIL_QUADS]; NR_TAIL],
+            chunks: usize,
+            scale: &[f32; MR_PTAIL],
+        ) {
+            let quads = t.kk / 4;
+            let mut acc = [[_mm256_setzero_si256(); NR_TAIL]; R];
+            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            for c in 0..chunks {
+                let live = quads - c * 8;
+                // SAFETY: c·8 + 8 ≤ chunks·8 ≤ TAIL_QUADS u32 of each pixel row.
+                let x = [0, 1, 2, 3]
+                    .map(|p| unsafe { _mm256_loadu_si256(pixels[p].as_ptr().add(c * 8) as *const __m256i) });
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    // SAFETY: weight row i < R holds quads·4 bytes; a full chunk's 32 bytes from c·32 lie inside it,
+                    // and the last chunk's load is masked to its `live` < 8 quads.
+                    let wv = unsafe {
+                        let at = t.w.add(i * t.kk + c * 32) as *const i32;
+                        if live >= 8 {
+                            _mm256_loadu_si256(at as *const __m256i)
+                        } else {
+                            _mm256_maskload_epi32(at, _mm256_cmpgt_epi32(_mm256_set1_epi32(live as i32), lane))
+                        }
+                    };
+                    for (a, xp) in acc_i.iter_mut().zip(&x) {
+                        *a = $dot(*a, *xp, wv);
+                    }
+                }
+            }
+            let keep = _mm_cmpgt_epi32(_mm_set1_epi32(t.cols as i32), _mm_setr_epi32(0, 1, 2, 3));
+            for (i, [a0, a1, a2, a3]) in acc.iter().enumerate() {
+                // [Σ0..3 of a0, a1, a2, a3 | Σ4..7 of a0, a1, a2, a3], then the two halves added.
+                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(*a0, *a1), _mm256_hadd_epi32(*a2, *a3));
+                let sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+                let v = _mm_mul_ps(_mm_cvtepi32_ps(sum), _mm_set1_ps(scale[i]));
+                // SAFETY: output row i < R has room for `t.cols ≤ 4` floats; the store is masked to them.
+                unsafe { _mm_maskstore_ps(t.out.add(i * t.n), keep, v) };
+            }
+        }
+
         /// One tile of `$gemm`: `R ≤ $mr` rows × `V` vectors of 8 pixels (`V` = 2, or 1 for a panel's last ≤ 8 pixels:
         /// IT at 96² has 36 = 32 + 4, which a 16-pixel tile computed at a quarter of its lanes).
         ///
@@ -921,6 +1016,12 @@ macro_rules! quad_gemm {
 const NR_TAIL: usize = 4;
 /// Output channels per tail tile: 8 accumulators.
 const MR_TAIL: usize = 8;
+/// Output channels per pass of the pixel-major tail tiles: 2 rows × 4 pixels = 8 accumulators, with four pixel
+/// vectors, a weight vector and the AVX2 step's constant and product in the 16 ymm registers.
+const MR_PTAIL: usize = 2;
+/// Longest reduction, in quads, the pixel-major tail tiles copy onto the stack (16 KiB for four pixels; CORnet-Z's
+/// longest is IT's 576); longer ones take the interleaving tail tiles.
+const TAIL_QUADS: usize = 1024;
 
 /// `acc` + a quad's four products per lane on 7-bit activation codes: `vpmaddubsw` multiplies u8 × i8 and sums pairs
 /// into i16, exactly for codes ≤ 127 (|pair| ≤ 2·127·128 = 32,512, below the saturation at 32,767), `vpmaddwd` by
@@ -932,7 +1033,7 @@ fn dot_u7(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
     _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)))
 }
 
-quad_gemm!("avx2,fma", 5, dot_u7, gemm_u7, u7_tile, u7_tail);
+quad_gemm!("avx2,fma", 5, dot_u7, gemm_u7, u7_tile, u7_tail, u7_ptail);
 
 /// `acc` + a quad's four products per lane with AVX-VNNI's `vpdpbusd` (VEX-encoded, 256-bit: Alder Lake and later
 /// Intel cores, Zen 5): one instruction for 32 products, exact for every u8 code (the products are summed in i32).
@@ -942,7 +1043,7 @@ fn dot_vnni(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
     _mm256_dpbusd_avx_epi32(acc, x, w)
 }
 
-quad_gemm!("avx2,fma,avxvnni", 6, dot_vnni, gemm_vnni, vnni_tile, vnni_tail);
+quad_gemm!("avx2,fma,avxvnni", 6, dot_vnni, gemm_vnni, vnni_tile, vnni_tail, vnni_ptail);
 
 /// The int8 GEMM of the `avxvnni` level: [`gemm_i8`]'s tiles with `vpdpbusd` (any u8 codes, no 7-bit check).
 ///
