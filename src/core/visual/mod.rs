@@ -159,10 +159,17 @@ pub fn normalise_luma(frame: &[u8], out: &mut [u8]) {
     if n == 0 {
         return;
     }
+    // Exact integer sums; u32 lanes per chunk (65,536 squares of at most 255² fit in u32), which vectorise several
+    // times wider than u64 ones, added into u64 totals.
     let (mut sum, mut sq) = (0u64, 0u64);
-    for &v in &frame[..n] {
-        sum += u64::from(v);
-        sq += u64::from(v) * u64::from(v);
+    for chunk in frame[..n].chunks(65_536) {
+        let (mut s32, mut q32) = (0u32, 0u32);
+        for &v in chunk {
+            s32 += u32::from(v);
+            q32 += u32::from(v) * u32::from(v);
+        }
+        sum += u64::from(s32);
+        sq += u64::from(q32);
     }
     let mean = sum as f64 / n as f64;
     let var = (sq as f64 / n as f64 - mean * mean).max(0.0);
