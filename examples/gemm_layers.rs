@@ -31,6 +31,8 @@ fn main() {
         ("IT 32px", conv(256, 4, 8, 3, 1, 1), 512),
         ("IT 4px", conv(256, 2, 2, 3, 1, 1), 512),
         ("V2 64", conv(64, 16, 16, 3, 1, 1), 128),
+        ("V4 64", conv(128, 8, 8, 3, 1, 1), 256),
+        ("IT 64", conv(256, 4, 4, 3, 1, 1), 512),
     ];
     let levels: Vec<String> = std::env::args().skip(1).collect();
     if levels.is_empty() {
