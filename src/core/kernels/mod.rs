@@ -14,7 +14,7 @@
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
 //! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
-//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles (16×16 narrow; ≤ 4 pixels: 4×4 over a pixel-major copy, 16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
+//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles; ≤ 16 pixels: 1×16, ≤ 4 pixels: 4×4, over pixel-major copies (16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
 //! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
 //! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
@@ -493,7 +493,7 @@ impl Kernels {
             Level::Avx512Vnni => Ok(Kernels {
                 level,
                 f32_name: "avx512f 8x32",
-                int8_name: "avx512vnni vpdpbusd 8x32/16x16/4x4",
+                int8_name: "avx512vnni vpdpbusd 8x32/1x16/4x4",
                 gemm_f32: x86_avx512::gemm_f32,
                 gemm_i8: x86_avx512::gemm_i8_vnni,
                 im2col_f32: x86_avx2::im2col_f32,

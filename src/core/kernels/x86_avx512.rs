@@ -331,9 +331,18 @@ pub(super) unsafe fn gemm_i8_vnni(
             continue;
         }
         if cols <= 16 {
-            // A narrow panel (deep layers of small frames, or the last partial panel): skip its zero half.
-            // SAFETY: same pointers and bounds as this function's contract.
-            unsafe { narrow_i8_vnni(&Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols }) };
+            // A narrow panel (deep layers of small frames, or the last partial panel): skip its zero half, from a
+            // pixel-major copy when it fits on the stack.
+            let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
+            // SAFETY: same pointers and bounds as this function's contract; `narrow_pm_i8_vnni` needs
+            // quads ≤ NARROW_QUADS.
+            unsafe {
+                if quads <= NARROW_QUADS {
+                    narrow_pm_i8_vnni(&t)
+                } else {
+                    narrow_i8_vnni(&t)
+                }
+            };
             continue;
         }
         for mb in 0..mblocks {
@@ -549,8 +558,9 @@ unsafe fn tiny_i8_vnni(t: &Panel<'_>) {
 /// Output channels per narrow VNNI tile: 16 rows × 1 zmm vector of 16 pixels.
 const MR_NARROW: usize = 16;
 
-/// VNNI int8 tile for a panel of at most 16 pixels: 16 output channels × 16 pixels per pass (16 accumulators, one
-/// panel vector per quad shared by all 16 rows).
+/// VNNI int8 tile for a panel of at most 16 pixels whose reduction is too long for [`narrow_pm_i8_vnni`]'s stack
+/// copy: 16 output channels × 16 pixels per pass (16 accumulators, one panel vector per quad shared by all 16
+/// rows).
 ///
 /// # Safety
 /// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says, with `cols ≤ 16`.
@@ -582,4 +592,83 @@ unsafe fn narrow_i8_vnni(t: &Panel<'_>) {
         }
         m0 += rows;
     }
+}
+
+/// Longest reduction, in quads, that [`narrow_pm_i8_vnni`] copies pixel-major onto the stack: 768 quads (48 KiB for
+/// 16 pixels), which covers every CORnet-Z block (IT's 576); longer ones take [`narrow_i8_vnni`].
+const NARROW_QUADS: usize = 768;
+
+/// VNNI int8 tile for a panel of at most 16 pixels with at most [`NARROW_QUADS`] quads, one output channel at a
+/// time over a pixel-major copy of the panel (16 quads of each pixel per vector, zero past the reduction's end): each of the 16 accumulators is one pixel, its lanes 16 consecutive quads, against
+/// the row's 16 matching weight quads (one plain 64-byte load, used by all 16 `vpdpbusd`). The copy (at most 48 KiB)
+/// stays in L1 for every row and each weight row is read once as a contiguous stream, where [`narrow_i8_vnni`]
+/// broadcasts 4-byte weights from 16 rows at once (16 scattered streams, and more row pointers than registers); IT
+/// at 64² (one 16-pixel panel) ran at about 60 % of the wide tile's rate that way. The 16 accumulators are summed
+/// lane-wise by a transposing reduction into one vector of the 16 pixels' sums: the same exact integer sums.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI present; `t` is as [`Panel`] says, with `cols ≤ 16` and `quads ≤ NARROW_QUADS`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+unsafe fn narrow_pm_i8_vnni(t: &Panel<'_>) {
+    let Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols } = *t;
+    let kk4 = quads * 4;
+    let chunks = quads.div_ceil(16);
+    // Chunk-major: chunk c's 16 pixel vectors lie side by side (`copy[(c·16 + p)·16 + q % 16]`), so one pointer with
+    // constant offsets reaches them all (16 row pointers would not fit in the registers).
+    let mut copy = [0u32; 16 * NARROW_QUADS];
+    for q in 0..quads {
+        let at = (q / 16) * 256 + q % 16;
+        for p in 0..16 {
+            // SAFETY: quad row q < quads of the panel holds NR ≥ 16 pixels of 4 bytes; at + p·16 < chunks·256 ≤
+            // 16·NARROW_QUADS.
+            unsafe {
+                *copy.get_unchecked_mut(at + p * 16) = (panel.add(q * NR * 4 + p * 4) as *const u32).read_unaligned()
+            };
+        }
+    }
+    let store = mask(cols);
+    for (m, &ws) in w_scale[..cout].iter().enumerate() {
+        let mut acc = [_mm512_setzero_si512(); 16];
+        for c in 0..chunks {
+            // The last chunk's weight load is masked to the row's remaining quads (the row ends there).
+            let live = mask((quads - c * 16).min(16));
+            // SAFETY: weight row m < cout holds kk4 = quads·4 bytes, of which the masked load reads quads c·16.. <
+            // quads; chunk c < chunks of `copy` holds 256 u32 from c·256.
+            unsafe {
+                let wv = _mm512_maskz_loadu_epi32(live, w.add(m * kk4 + c * 64) as *const i32);
+                let xc = copy.as_ptr().add(c * 256);
+                for (p, a) in acc.iter_mut().enumerate() {
+                    let x = _mm512_loadu_si512(xc.add(p * 16) as *const _);
+                    *a = _mm512_dpbusd_epi32(*a, x, wv);
+                }
+            }
+        }
+        let v = _mm512_mul_ps(_mm512_cvtepi32_ps(sum_lanes16(&acc)), _mm512_set1_ps(scale_x * ws));
+        // SAFETY: row m < cout of `out` has n ≥ n0 + cols floats; the store is masked to `cols` ≤ 16.
+        unsafe { _mm512_mask_storeu_ps(out.add(m * n + n0), store, v) };
+    }
+}
+
+/// Lane `p` of the result is the sum of the 16 lanes of `a[p]` (exact i32 sums, wrapping as the accumulators do):
+/// pairs of vectors added lane-block by lane-block after 32- and 64-bit interleaves (each 128-bit block then holds
+/// four vectors' partial sums), then the four blocks of each group of four vectors added across blocks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn sum_lanes16(a: &[__m512i; 16]) -> __m512i {
+    // s2[k]: block b = [a[2k] lanes 4b+0/2 + 4b+1/3 interleaved with a[2k+1]'s]: partial sums of two vectors.
+    let s2: [__m512i; 8] = core::array::from_fn(|k| {
+        let (x, y) = (a[2 * k], a[2 * k + 1]);
+        _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
+    });
+    // s4[g]: block b = [Σ over block b of a[4g], a[4g+1], a[4g+2], a[4g+3]].
+    let s4: [__m512i; 4] = core::array::from_fn(|g| {
+        let (x, y) = (s2[2 * g], s2[2 * g + 1]);
+        _mm512_add_epi32(_mm512_unpacklo_epi64(x, y), _mm512_unpackhi_epi64(x, y))
+    });
+    // Blocks 0+1 and 2+3 of two groups side by side, then the halves of four groups: block g = group g's sums.
+    let pair = |x: __m512i, y: __m512i| {
+        _mm512_add_epi32(_mm512_shuffle_i32x4::<0b10_00_10_00>(x, y), _mm512_shuffle_i32x4::<0b11_01_11_01>(x, y))
+    };
+    let (s01, s23) = (pair(s4[0], s4[1]), pair(s4[2], s4[3]));
+    pair(s01, s23)
 }
