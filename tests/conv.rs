@@ -76,6 +76,8 @@ fn shapes() -> Vec<(ConvShape, usize)> {
         (shape(4096, 1, 3, 1, 1, 0), 5), // 3 pixels, 1,024 quads: the longest AVX-512 VNNI pixel-major tail
         (shape(4100, 1, 2, 1, 1, 0), 3), // 2 pixels, 1,025 quads: one past it (the permute tail instead)
         (shape(4100, 6, 6, 1, 1, 0), 3), // n = 36 with 1,025 quads: a full panel, then the permute tail
+        (shape(3072, 1, 5, 1, 1, 0), 4), // 5 pixels, 768 quads: the longest AVX-512 VNNI pixel-major narrow panel
+        (shape(3076, 1, 5, 1, 1, 0), 2), // 5 pixels, 769 quads: one past it (the 16-row narrow tile)
         (shape(3, 11, 11, 3, 1, 1), 1),  // a single output channel
         (shape(6, 8, 12, 5, 1, 2), 33),  // n = 96: three full panels; cout 33
     ]
