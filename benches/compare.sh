@@ -13,6 +13,10 @@
 # AVX2-only machine's ORT, on this CPU; where the CPU has AVX-VNNI, that copy runs ORT's AVX-VNNI int8 kernels, as
 # an Alder Lake laptop's ORT would, and our peer of it is the avxvnni level).
 #
+# The last two columns, f32/round and int8/round, are the median over rounds of each round's own ratio (ours over
+# the anchor timed seconds before it): steadier than the ratio of the medians when the host's slow stretches last
+# longer than a run but shorter than the whole measurement.
+#
 # STAT=p10 takes each run's 10th percentile instead of its median (for a shared machine whose neighbours slow whole
 # runs down: noise only adds time, so the low percentile is the steadier statistic; the header says which).
 #
@@ -81,14 +85,26 @@ done
 ort_version=$($PY -c 'import onnxruntime; print(onnxruntime.__version__)')
 # One table per ORT anchor: ORT's f32 and int8 keys in T, our level, the columns' prefix (ort: ORT's own kernels,
 # ort2: the ORT_AVX2 copy).
+# The median over rounds of each round's ratio ours / anchor (the two lists in round order): ORT and ours are timed
+# seconds apart within a round, so a slow stretch of the host that spans a round moves both.
+round_ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) r[i] = x[i] / y[i]
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+    printf "%.2f", (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+  }'
+}
+# Columns: the medians over rounds and their ratios, then the per-round ratios' medians (`round_ratio`).
 rows() {
-  printf '%-10s %-12s %-12s %-11s %-11s %-14s %-14s\n' input "${4}_f32_ms" "${4}_int8_ms" f32_ms int8_ms "f32/${4}_f32" \
-    "int8/${4}_int8"
+  printf '%-10s %-12s %-12s %-11s %-11s %-14s %-14s %-12s %-12s\n' input "${4}_f32_ms" "${4}_int8_ms" f32_ms int8_ms \
+    "f32/${4}_f32" "int8/${4}_int8" "f32/round" "int8/round"
   for size in "${sizes[@]}"; do
     of=$(echo "${T[$1,$size]}" | median); oq=$(echo "${T[$2,$size]}" | median)
     f=$(echo "${T[${3}f32,$size]}" | median); q=$(echo "${T[${3}int8,$size]}" | median)
-    awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" \
-      'BEGIN { printf "%-10s %-12.3f %-12.3f %-11.3f %-11.3f %-14.2f %-14.2f\n", s, of, oq, f, q, f/of, q/oq }'
+    rf=$(round_ratio "${T[${3}f32,$size]}" "${T[$1,$size]}"); rq=$(round_ratio "${T[${3}int8,$size]}" "${T[$2,$size]}")
+    awk -v s="${C}x${size}x${size}" -v of="$of" -v oq="$oq" -v f="$f" -v q="$q" -v rf="$rf" -v rq="$rq" \
+      'BEGIN { printf "%-10s %-12.3f %-12.3f %-11.3f %-11.3f %-14.2f %-14.2f %-12s %-12s\n", s, of, oq, f, q, f/of, q/oq, rf, rq }'
   done
 }
 for lv in "${run_levels[@]}"; do
