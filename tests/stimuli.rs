@@ -70,15 +70,23 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     sab / (saa * sbb).sqrt()
 }
 
-/// Magnitude of the Hann-windowed DFT of `seg` at `freq` Hz (Goertzel).
-fn goertzel(seg: &[f32], freq: f64) -> f64 {
+/// `seg` under a Hann window, in f64: computed once per segment, not once per probed frequency (the cosines were
+/// most of this file's time under qemu, where f64 maths is emulated).
+fn hann_windowed(seg: &[f32]) -> Vec<f64> {
     let n = seg.len();
+    seg.iter()
+        .enumerate()
+        .map(|(i, &x)| f64::from(x) * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos()))
+        .collect()
+}
+
+/// Magnitude of the DFT of the (already windowed) `xw` at `freq` Hz (Goertzel).
+fn goertzel(xw: &[f64], freq: f64) -> f64 {
     let w = 2.0 * std::f64::consts::PI * freq / f64::from(SR);
     let coeff = 2.0 * w.cos();
     let (mut s1, mut s2) = (0.0, 0.0);
-    for (i, &x) in seg.iter().enumerate() {
-        let hann = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
-        let s0 = f64::from(x) * hann + coeff * s1 - s2;
+    for &x in xw {
+        let s0 = x + coeff * s1 - s2;
         s2 = s1;
         s1 = s0;
     }
@@ -87,8 +95,9 @@ fn goertzel(seg: &[f32], freq: f64) -> f64 {
 
 /// The MIDI note (semitone grid, 12–120) whose frequency carries the most energy in `seg`.
 fn dominant_midi(seg: &[f32]) -> i32 {
+    let xw = hann_windowed(seg);
     (12..=120)
-        .map(|m| (m, goertzel(seg, 440.0 * 2f64.powf((f64::from(m) - 69.0) / 12.0))))
+        .map(|m| (m, goertzel(&xw, 440.0 * 2f64.powf((f64::from(m) - 69.0) / 12.0))))
         .fold((0, -1.0), |best, c| if c.1 > best.1 { c } else { best })
         .0
 }

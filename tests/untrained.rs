@@ -30,7 +30,7 @@ fn run_on_an_init_file_warns_and_its_json_says_untrained() {
     let buf = avf_bel::weights::writer::AlignedBytes::new(&w);
     assert_eq!(avf_bel::Weights::parse(buf.as_bytes()).unwrap().trained(), Some(false), "the header marks it");
     let (code, out, err) =
-        avf(&["run", "--weights", f.to_str().unwrap(), "--stimulus", "happy", "--seconds", "1", "--json"]);
+        avf(&["run", "--weights", f.to_str().unwrap(), "--stimulus", "happy", "--seconds", "0.5", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["untrained"], serde_json::Value::Bool(true), "{v}");
@@ -39,7 +39,7 @@ fn run_on_an_init_file_warns_and_its_json_says_untrained() {
 
 #[test]
 fn the_built_in_model_is_trained_and_does_not_warn() {
-    let (code, out, err) = avf(&["run", "--stimulus", "happy", "--seconds", "1", "--json"]);
+    let (code, out, err) = avf(&["run", "--stimulus", "happy", "--seconds", "0.5", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["untrained"], serde_json::Value::Bool(false), "{v}");
