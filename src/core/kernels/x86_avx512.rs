@@ -315,51 +315,33 @@ pub(super) unsafe fn gemm_i8_vnni(
         let panel = unsafe { bytes.add(p * kk4 * NR) };
         let n0 = p * NR;
         let cols = (n - n0).min(NR);
-        if cols <= 4 {
-            // A panel of a few pixels (IT's last 4 of 36 at 96², and of 196 at 224²): sixteen quads per
-            // instruction instead of pixels, from a pixel-major copy of the panel when it fits on the stack.
-            let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
-            // SAFETY: same pointers and bounds as this function's contract; `tail_i8_vnni` needs
-            // quads ≤ TAIL_QUADS.
-            unsafe {
-                if quads <= TAIL_QUADS {
-                    tail_i8_vnni(&t)
-                } else {
-                    tiny_i8_vnni(&t)
-                }
-            };
-            continue;
-        }
-        if cols <= 16 {
-            // A narrow panel (deep layers of small frames, or the last partial panel): skip its zero half, from a
-            // pixel-major copy when it fits on the stack.
-            let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
-            // SAFETY: same pointers and bounds as this function's contract; `narrow_pm_i8_vnni` needs
-            // quads ≤ NARROW_QUADS.
-            unsafe {
-                if quads <= NARROW_QUADS {
-                    narrow_pm_i8_vnni(&t)
-                } else {
-                    narrow_i8_vnni(&t)
-                }
-            };
-            continue;
-        }
-        for mb in 0..mblocks {
-            let m0 = mb * MR;
-            let rows = (cout - m0).min(MR);
-            let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
-            // SAFETY: as this function's contract; rows m0..m0 + rows ≤ cout.
-            unsafe {
-                match rows {
-                    8 => wide_i8_vnni::<8>(&t, m0),
-                    7 => wide_i8_vnni::<7>(&t, m0),
-                    6 => wide_i8_vnni::<6>(&t, m0),
-                    5 => wide_i8_vnni::<5>(&t, m0),
-                    4 => wide_i8_vnni::<4>(&t, m0),
-                    3 => wide_i8_vnni::<3>(&t, m0),
-                    2 => wide_i8_vnni::<2>(&t, m0),
-                    _ => wide_i8_vnni::<1>(&t, m0),
+        let t = Panel { quads, cout, w, w_scale, scale_x, panel, out, n, n0, cols };
+        // SAFETY: the pointers and bounds of this function's contract in every arm; the pixel-major tiles' length
+        // limits are checked in their arms, and the wide tile gets rows m0..m0 + rows ≤ cout.
+        unsafe {
+            match cols {
+                // A panel of a few pixels (IT's last 4 of 36 at 96², and of 196 at 224²): sixteen quads per
+                // instruction instead of pixels, from a pixel-major copy of the panel when it fits on the stack.
+                0..=4 if quads <= TAIL_QUADS => tail_i8_vnni(&t),
+                0..=4 => tiny_i8_vnni(&t),
+                // A narrow panel (deep layers of small frames, or the last partial panel): skip its zero half, from
+                // a pixel-major copy when it fits on the stack.
+                5..=16 if quads <= NARROW_QUADS => narrow_pm_i8_vnni(&t),
+                5..=16 => narrow_i8_vnni(&t),
+                _ => {
+                    for mb in 0..mblocks {
+                        let m0 = mb * MR;
+                        match (cout - m0).min(MR) {
+                            8 => wide_i8_vnni::<8>(&t, m0),
+                            7 => wide_i8_vnni::<7>(&t, m0),
+                            6 => wide_i8_vnni::<6>(&t, m0),
+                            5 => wide_i8_vnni::<5>(&t, m0),
+                            4 => wide_i8_vnni::<4>(&t, m0),
+                            3 => wide_i8_vnni::<3>(&t, m0),
+                            2 => wide_i8_vnni::<2>(&t, m0),
+                            _ => wide_i8_vnni::<1>(&t, m0),
+                        }
+                    }
                 }
             }
         }
