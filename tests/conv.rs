@@ -78,6 +78,9 @@ fn shapes() -> Vec<(ConvShape, usize)> {
         (shape(4100, 6, 6, 1, 1, 0), 3), // n = 36 with 1,025 quads: a full panel, then the permute tail
         (shape(3072, 1, 5, 1, 1, 0), 4), // 5 pixels, 768 quads: the longest AVX-512 VNNI pixel-major narrow panel
         (shape(3076, 1, 5, 1, 1, 0), 2), // 5 pixels, 769 quads: one past it (the 16-row narrow tile)
+        (shape(256, 6, 6, 3, 1, 1), 5),  // IT at 96²: kk = 2,304, the longest AVX2 f32 pixel-major tail
+        (shape(2305, 2, 2, 1, 1, 0), 3), // 4 pixels, kk = 2,305: one past it (the narrow f32 tile instead)
+        (shape(8, 4, 13, 3, 1, 1), 15),  // n = 52 = 32 + 16 + 4: the f32 tail after a 16-pixel tile of its panel
         (shape(3, 11, 11, 3, 1, 1), 1),  // a single output channel
         (shape(6, 8, 12, 5, 1, 2), 33),  // n = 96: three full panels; cout 33
     ]

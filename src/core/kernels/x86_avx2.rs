@@ -395,9 +395,9 @@ pub(super) unsafe fn to_quads(x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) {
 
 /// f32 GEMM: two 6 × 16 tiles per panel and block of 6 output channels, each over the whole reduction.
 ///
-/// A last panel whose final tile would hold 8 pixels or fewer (IT at 96²: 36 = 32 + 4) is finished
-/// by [`f32_narrow_tile`], one vector of pixels for twelve output channels, instead of a 16-pixel tile that would be
-/// three-quarters padding.
+/// A last panel whose final tile would hold 8 pixels or fewer is finished by [`gemm_f32_tail`] when they are at most 4
+/// (IT at 96²: 36 = 32 + 4) and the reduction fits its stack copy, else by [`f32_narrow_tile`], one vector of pixels
+/// for twelve output channels, instead of a 16-pixel tile that would be mostly padding.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and
@@ -406,6 +406,14 @@ pub(super) unsafe fn to_quads(x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) {
 pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32], out: &mut [f32]) {
     let (n, kk, panels) = (s.n(), s.kk(), s.panels());
     let (w, packed, out) = (w.as_ptr(), packed.as_ptr(), out.as_mut_ptr());
+    let p = panels - 1;
+    let cols = n - p * NR;
+    let rest = cols % HALF;
+    if (1..=NR_TAIL).contains(&rest) && kk <= TAIL_KK {
+        // SAFETY: this function's contract; the tail's conditions hold.
+        unsafe { gemm_f32_tail(kk, n, panels, cout, w, packed, out, rest) };
+        return;
+    }
     for p in 0..panels {
         let mut m0 = 0;
         while m0 < cout {
@@ -414,9 +422,6 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
             m0 += MR_F32;
         }
     }
-    let p = panels - 1;
-    let cols = n - p * NR;
-    let rest = cols % HALF;
     if (1..=NARROW).contains(&rest) {
         let j0 = cols - rest;
         let mut m0 = 0;
@@ -448,6 +453,145 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
                 }
             }
             m0 += MR_NARROW;
+        }
+    }
+}
+
+/// The longest f32 reduction [`gemm_f32_tail`] copies pixel-major onto the stack: IT's 3·3·256 = 2,304 floats (36 KiB
+/// for four pixels); a multiple of 8, so every chunk of 8 lies inside the copy.
+const TAIL_KK: usize = 2304;
+const _: () = assert!(TAIL_KK.is_multiple_of(8));
+/// Output channels per pass of [`f32_tail_rows`]: 2 rows × 4 pixels = 8 accumulators, with the four pixel vectors
+/// and a weight vector in the 16 ymm registers.
+const MR_FTAIL: usize = 2;
+
+/// [`gemm_f32`] for a last panel ending in 1–4 pixels (IT at 96²: 36 = 32 + 4; at 224²: 196 = 6·32 + 4) with
+/// `kk ≤ TAIL_KK`. In the panel a pixel's reduction steps lie `NR` floats apart, so a tile over those pixels fills at
+/// most half its lanes (the narrow tile ran IT's tail at 9–14 G multiply-accumulates per second against the full
+/// tile's 21–31 G). Copied pixel-major onto the stack (four rows of `kk` floats, zero past `kk`), eight steps of a
+/// pixel are one vector and the matching eight weights a plain load of the row, every lane useful; and each block
+/// of output channels runs its tail right after its tiles of the last panel that has any, while its weights are
+/// still in cache (IT's f32 weights, 4.7 MB, do not fit in L2: a second pass over them came from L3). The eight
+/// partial sums of each output are added at the end, so the rounding differs from the panel tiles' single running
+/// sum by a few ulps (the kernel battery's f32 tolerance, against the direct convolution and the portable level,
+/// covers both).
+///
+/// # Safety
+/// As [`gemm_f32`], and the last panel's `rest = (n − (panels − 1)·NR) mod 16` is 1–4 with `kk ≤ TAIL_KK`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_f32_tail(
+    kk: usize,
+    n: usize,
+    panels: usize,
+    cout: usize,
+    w: *const f32,
+    packed: *const f32,
+    out: *mut f32,
+    rest: usize,
+) {
+    let p_last = panels - 1;
+    let j0 = n - p_last * NR - rest;
+    let mut pixels = [[0.0f32; TAIL_KK]; NR_TAIL];
+    for (px, row) in pixels.iter_mut().enumerate().take(rest) {
+        for (r, v) in row.iter_mut().enumerate().take(kk) {
+            // SAFETY: the last panel's row r < kk, column j0 + px < j0 + rest ≤ NR.
+            *v = unsafe { *packed.add(p_last * kk * NR + r * NR + j0 + px) };
+        }
+    }
+    // The last chunk's weights, masked to the row's `kk − 8·(chunks − 1)` remaining floats: no read past a row.
+    let chunks = kk.div_ceil(8);
+    let last = (kk - (chunks - 1) * 8) as i32;
+    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(last), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    let tail_out = out.wrapping_add(p_last * NR + j0);
+    // Output channels m0..m1 of the tail, two at a time.
+    let tail = |m0: usize, m1: usize| {
+        let mut m = m0;
+        while m < m1 {
+            let rows = (m1 - m).min(MR_FTAIL);
+            // SAFETY: rows m..m + rows ≤ cout of `w` (kk floats each) and of `out` (columns p_last·NR + j0..,
+            // `rest` of them); `pixels` holds chunks·8 ≤ TAIL_KK floats per pixel.
+            unsafe {
+                let (w, out) = (w.add(m * kk), tail_out.add(m * n));
+                match rows {
+                    2 => f32_tail_rows::<2>(kk, chunks, mask, w, &pixels, out, n, rest),
+                    _ => f32_tail_rows::<1>(kk, chunks, mask, w, &pixels, out, n, rest),
+                }
+            }
+            m += rows;
+        }
+    };
+    // The last panel with tiles: the last one if it has pixels before the tail, else the one before (none if the
+    // tail is all there is).
+    let fuse = if j0 > 0 { Some(p_last) } else { p_last.checked_sub(1) };
+    for p in 0..panels {
+        let mut m0 = 0;
+        while m0 < cout {
+            // SAFETY: p < panels and m0 < cout: this function's contract (the last panel's tiles stop before j0).
+            unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
+            if Some(p) == fuse {
+                tail(m0, (m0 + MR_F32).min(cout));
+            }
+            m0 += MR_F32;
+        }
+    }
+    if fuse.is_none() {
+        tail(0, cout);
+    }
+}
+
+/// `R` output channels of [`gemm_f32_tail`]: four accumulators per channel, one per pixel, over chunks of 8 steps.
+///
+/// # Safety
+/// As [`gemm_f32_tail`], for the `R` rows at `w` (`kk` floats each) and `out` (stride `n`); `chunks = ⌈kk/8⌉` and `mask`
+/// selects the last chunk's remaining lanes.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn f32_tail_rows<const R: usize>(
+    kk: usize,
+    chunks: usize,
+    mask: __m256i,
+    w: *const f32,
+    pixels: &[[f32; TAIL_KK]; NR_TAIL],
+    out: *mut f32,
+    n: usize,
+    cols: usize,
+) {
+    let rows = row_starts::<f32, R>(w, kk);
+    let mut acc = [[_mm256_setzero_ps(); NR_TAIL]; R];
+    let step = |acc: &mut [[__m256; NR_TAIL]; R], c: usize, last: bool| {
+        let x: [__m256; NR_TAIL] = core::array::from_fn(|p| {
+            // SAFETY: c < chunks, so c·8 + 8 ≤ TAIL_KK.
+            unsafe { _mm256_loadu_ps(pixels[p].as_ptr().add(c * 8)) }
+        });
+        for (acc_i, row) in acc.iter_mut().zip(&rows) {
+            // SAFETY: floats c·8.. of a weight row of kk: all 8 inside it before the last chunk, the masked ones in it.
+            let wv = unsafe {
+                if last {
+                    _mm256_maskload_ps(row.add(c * 8), mask)
+                } else {
+                    _mm256_loadu_ps(row.add(c * 8))
+                }
+            };
+            for (a, &xp) in acc_i.iter_mut().zip(&x) {
+                *a = _mm256_fmadd_ps(wv, xp, *a);
+            }
+        }
+    };
+    for c in 0..chunks - 1 {
+        step(&mut acc, c, false);
+    }
+    step(&mut acc, chunks - 1, true);
+    for (i, a) in acc.iter().enumerate() {
+        // [p0 p1 p2 p3] of row i: pairwise sums within each 128-bit half, then the two halves.
+        let h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+        let v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let mut tmp = [0.0f32; NR_TAIL];
+        // SAFETY: `tmp` holds 4 floats; output row i < R has room for `cols ≤ 4` floats.
+        unsafe {
+            _mm_storeu_ps(tmp.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), out.add(i * n), cols);
         }
     }
 }
