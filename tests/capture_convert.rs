@@ -25,14 +25,12 @@ fn best_delay(y: &[f32], rate: u32, freq: f64, amp: f64, margin: usize) -> (f32,
         (max_error_inside(y, &r, margin), d)
     };
     // Coarse to fine in hundredths of a sample: against a tone, the error grows with the distance from the true
-    // delay (as 2·amp·sin(π·f·|δ − δ₀|/rate)), so the best tenth holds the best hundredth within ±0.1; 41 reference
+    // delay (as 2·amp·sin(π·f·|δ − δ₀|/rate)), so the best tenth holds the best hundredth within ±0.1; 40 reference
     // tones instead of 201 (their sines were most of this file's time under qemu).
-    let best_of = |ks: &mut dyn Iterator<Item = i32>| {
-        ks.map(error_at).fold((f32::MAX, 0.0), |best, c| if c.0 < best.0 { c } else { best })
-    };
-    let coarse = best_of(&mut (-10..=10).map(|k| 10 * k));
+    let best = |best: (f32, f64), c: (f32, f64)| if c.0 < best.0 { c } else { best };
+    let coarse = (-10..=10).map(|k| error_at(10 * k)).fold((f32::MAX, 0.0), best);
     let k0 = (coarse.1 * 100.0).round() as i32;
-    best_of(&mut ((k0 - 9).max(-100)..=(k0 + 9).min(100)).chain(std::iter::once(k0)))
+    ((k0 - 9).max(-100)..=(k0 + 9).min(100)).map(error_at).fold((f32::MAX, 0.0), best)
 }
 
 /// Largest |a − b| away from the ends (the band-limited filter rings over its length at a cut start and end).

@@ -414,14 +414,8 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
         unsafe { gemm_f32_tail(kk, n, panels, cout, w, packed, out, rest) };
         return;
     }
-    for p in 0..panels {
-        let mut m0 = 0;
-        while m0 < cout {
-            // SAFETY: p < panels and m0 < cout: this function's contract.
-            unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
-            m0 += MR_F32;
-        }
-    }
+    // SAFETY: this function's contract.
+    unsafe { f32_panels(kk, n, panels, cout, w, packed, out, |_, _| {}) };
     if (1..=NARROW).contains(&rest) {
         let j0 = cols - rest;
         let mut m0 = 0;
@@ -524,17 +518,14 @@ unsafe fn gemm_f32_tail(
     // The last panel with tiles: the last one if it has pixels before the tail, else the one before (none if the
     // tail is all there is).
     let fuse = if j0 > 0 { Some(p_last) } else { p_last.checked_sub(1) };
-    for p in 0..panels {
-        let mut m0 = 0;
-        while m0 < cout {
-            // SAFETY: p < panels and m0 < cout: this function's contract (the last panel's tiles stop before j0).
-            unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
+    // SAFETY: this function's contract (the last panel's tiles stop before j0).
+    unsafe {
+        f32_panels(kk, n, panels, cout, w, packed, out, |p, m0| {
             if Some(p) == fuse {
                 tail(m0, (m0 + MR_F32).min(cout));
             }
-            m0 += MR_F32;
-        }
-    }
+        })
+    };
     if fuse.is_none() {
         tail(0, cout);
     }
@@ -592,6 +583,35 @@ unsafe fn f32_tail_rows<const R: usize>(
         unsafe {
             _mm_storeu_ps(tmp.as_mut_ptr(), v);
             core::ptr::copy_nonoverlapping(tmp.as_ptr(), out.add(i * n), cols);
+        }
+    }
+}
+
+/// Every panel's 6 × 16 tiles, panel by panel and within a panel block by block of 6 output channels, calling
+/// `after(p, m0)` once each block's tiles of panel `p` are done (where [`gemm_f32_tail`] runs the same block's tail).
+///
+/// # Safety
+/// As [`gemm_f32`], with `panels = s.panels()`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn f32_panels(
+    kk: usize,
+    n: usize,
+    panels: usize,
+    cout: usize,
+    w: *const f32,
+    packed: *const f32,
+    out: *mut f32,
+    mut after: impl FnMut(usize, usize),
+) {
+    for p in 0..panels {
+        let mut m0 = 0;
+        while m0 < cout {
+            // SAFETY: p < panels and m0 < cout: this function's contract.
+            unsafe { f32_block(kk, n, w, packed, out, p, m0, cout) };
+            after(p, m0);
+            m0 += MR_F32;
         }
     }
 }
