@@ -317,7 +317,10 @@ fn run_text_and_json_report_the_same_contribution() {
     assert!((a + v - 1.0).abs() < 1e-5 && a > 0.0 && v > 0.0, "shares {a} + {v}");
     let line = text.lines().find(|l| l.starts_with("contribution")).unwrap_or_else(|| panic!("{text}"));
     assert!(line.ends_with(&format!("audio {a:.3}, video {v:.3}")), "text `{line}` vs JSON {c}");
-    // Audio alone drives BEL alone.
+}
+
+#[test]
+fn audio_alone_is_all_of_the_contribution() {
     let d = tmp("angry");
     let (code, _, err) = avf(&["synth", "--stimulus", "angry", "--seconds", "0.5", "--out", d.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

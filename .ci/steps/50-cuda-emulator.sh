@@ -32,6 +32,9 @@ export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="env LD_PRELOAD=$ASAN_LIB \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:check_initialization_order=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
 # detect_leaks=0: the Rust test harness and the emulator's thread pool are process-lifetime by design.
+# Both test binaries built by one cargo (the library's unit tests and the library behind tests/gpu_emulator.rs are
+# two compilations of the crate, which then share the two cores instead of following each other).
+cargo test --release --features cuda-emulator --no-run --lib --test gpu_emulator
 cargo test --release --features cuda-emulator --lib gpu::
 cargo test --release --features cuda-emulator --lib backend::
 cargo test --release --features cuda-emulator --test gpu_emulator

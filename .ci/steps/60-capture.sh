@@ -8,27 +8,23 @@
 # dependencies) was not measured within this step's budget; run it by hand with
 #   cargo test --release --features ros2 --test ros2
 #
-# Duration on this project's 2-core dev VM (AMD EPYC, shared): apt ~1 min when the packages are missing, clippy
-# ~40 s and the capture build ~45 s on top of the earlier steps' build cache, tests ~1 min. About 4 minutes.
+# Duration on an Intel Xeon 2-core VM: apt ~1 min when the packages are missing; after .ci/run's CUDA compile
+# check (which built the crate with these features) 35 s, the test binaries ~10 s and the tests ~25 s (97 s while
+# this step built the crate with `capture` alone). Run by itself, add ~2 minutes for that build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR=never
 
-need=()
-dpkg -s libasound2-dev >/dev/null 2>&1 || need+=(libasound2-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v gst-launch-1.0 >/dev/null || need+=(gstreamer1.0-tools)
-dpkg -s gstreamer1.0-plugins-base >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-base)
-dpkg -s gstreamer1.0-plugins-good >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)
-if ((${#need[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# shellcheck source=../capture-packages.sh
+source .ci/capture-packages.sh
 
-cargo clippy --all-targets --release --features capture -- -D warnings
+# With `cuda` too, as the Jetson binary is built (.ci/steps/70-jetson.sh): the library, binary and clippy run are
+# then the ones .ci/run's CUDA compile check built (same features), and only the test binaries below are new here
+# (a build of its own with `capture` alone cost about 70 s of every CI run). The CUDA backend stays idle: nothing
+# here asks for `--device cuda`, and without a driver `auto` is the CPU.
+cargo clippy --all-targets --release --features capture,cuda -- -D warnings
 # (`daemon_signals` used to run one test at a time: its ALSA test waited for the input's "delivering" line, which
 # the daemon skipped when the source was already delivering at its first status report — about 4 runs in 10 with
 # the tests in parallel. The line is now said on every start.)
-CI=true AVF_BEL_REQUIRE_GST=1 cargo test --release --features capture --test capture_alsa --test capture_convert \
+CI=true AVF_BEL_REQUIRE_GST=1 cargo test --release --features capture,cuda --test capture_alsa --test capture_convert \
   --test capture_sources --test link_daemon --test link_stream --test daemon_signals
