@@ -25,9 +25,7 @@ fn avf(args: &[&str]) -> (i32, String, String) {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    common::scratch_dir("cli").join(name)
 }
 
 fn json(line: &str) -> Value {
@@ -380,9 +378,11 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     let mut daemon = common::Reaped::new(
         command()
             .args(["serve", "--weights", &weights, "--audio", "synth://happy", "--video", "synth://happy"])
-            // 4 s: the first read's 30 samples must arrive before the daemon ends, also when the reader starts late
-            // (under qemu each process takes a while to start; 2 s once left it only 21 samples).
-            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", &common::scaled_arg(4.0)])
+            // 6 s: the first read's 30 samples must arrive before the daemon ends, and the second read (below) must
+            // still see several, also when the readers start late (under qemu each process takes a while to start;
+            // 2 s once left the first read only 21 samples) and when another test's emulated `run` shares the two
+            // cores (4 s once left the second read 3: 37 samples in 16 emulated seconds).
+            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", &common::scaled_arg(6.0)])
             .arg("--socket")
             .arg(&sock)
             .stdout(Stdio::null())
