@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 fn alsa_home() -> &'static PathBuf {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("avf-bel-alsa-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
+        let d = common::scratch_dir("alsa");
         std::fs::write(d.join("mic.raw"), s16(&mic_samples())).unwrap();
         let stereo: Vec<i16> = (0..88_200)
             .flat_map(|i| [(16_000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 1_000.0 / 44_100.0).sin()) as i16, 0])

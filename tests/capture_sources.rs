@@ -5,6 +5,8 @@
 //! GStreamer tests need `gst-launch-1.0` (Debian: gstreamer1.0-tools, gstreamer1.0-plugins-base/-good). Without it
 //! they say so and skip, unless `AVF_BEL_REQUIRE_GST=1` (set by `.ci/steps/60-capture.sh`) makes that a failure.
 
+mod common;
+
 use avf_bel::capture::{open_audio, open_video, Capture, ModelInput, Stamped, Status, SynthOptions};
 use avf_bel::stimuli::io::{wav_bytes, y4m_bytes};
 use std::path::PathBuf;
@@ -12,9 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-capture-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir("capture")
 }
 
 fn input() -> ModelInput {

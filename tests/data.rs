@@ -1,12 +1,14 @@
 //! Where the study's ratings are looked for: `--data`, then `$AVF_BEL_DATA`, then `../shared/data`; a folder named
 //! explicitly never falls back silently, and every miss says where to get the data.
 
+mod common;
+
 use avf_bel::data::{find_data_in, DataError, DataOrigin, DATA_FILES};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 fn folder(tag: &str, files: &[&str]) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-data-{tag}-{}", std::process::id()));
+    let d = common::scratch_dir("data").join(tag);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     for f in files {

@@ -17,6 +17,8 @@
 //! `AVF_BEL_BIN` runs another binary than cargo's (the long run uses a copy, so rebuilding does not swap it).
 //! The figures are printed at the end (and appended to `AVF_BEL_SOAK_REPORT` if set).
 
+mod common;
+
 use avf_bel::link::serial::open_pty;
 use avf_bel::link::socket::{Conn, Recv};
 use avf_bel::link::{decode_stream, flags, state, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
@@ -38,9 +40,7 @@ fn binary() -> PathBuf {
 }
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir("soak")
 }
 
 /// xorshift64: reproducible faults (the seed is printed).

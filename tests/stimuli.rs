@@ -597,7 +597,7 @@ fn stimuli_load_from_the_table_and_prototypes_match_it() {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-stimuli-{tag}-{}", std::process::id()));
+    let d = common::scratch_dir("stimuli").join(tag);
     let _ = std::fs::remove_dir_all(&d);
     d
 }

@@ -15,9 +15,7 @@ fn avf(args: &[&str]) -> (i32, String, String) {
 }
 
 fn init_file(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("avf-bel-untrained-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let f = d.join(name);
+    let f = common::scratch_dir("untrained").join(name);
     let (code, _, err) = avf(&["init", "--config", "tiny", "--seed", "3", "--out", f.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     f

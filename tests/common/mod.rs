@@ -7,7 +7,7 @@ use avf_bel::ModelConfig;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// A seeded tiny model as an aligned weights file.
 pub fn tiny_model(seed: u64, precision: Precision) -> (ModelConfig, AlignedBytes) {
@@ -159,11 +159,37 @@ impl Drop for Reaped {
     }
 }
 
-/// This test binary's scratch folder, `$TMP/avf-bel-NAME-PID` (created).
+/// This test binary's scratch folder, `$TMP/avf-bel-NAME-PID` (created), removed with everything in it when the
+/// binary exits, after all its tests (set `AVF_BEL_KEEP_TEST_DIRS` to keep it, e.g. to look at a failure's files).
+/// One folder per binary rather than per test: tests share files in it (the tiny model of [`tiny_weights_file`]).
 pub fn scratch_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("avf-bel-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
+    let mut dirs = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    if dirs.is_empty() {
+        // SAFETY: `remove_scratch` is an `extern "C" fn()` that does not unwind (it ignores every error), as
+        // `atexit` requires; registering it more than once would only repeat the removal.
+        unsafe { libc::atexit(remove_scratch) };
+    }
+    if !dirs.contains(&d) {
+        dirs.push(d.clone());
+    }
     d
+}
+
+/// The folders [`scratch_dir`] made in this process.
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Runs at process exit (the test harness returns from `main` or calls `exit`, both of which run `atexit`
+/// handlers; a test's daemons are gone by then, killed by their guards' `Drop`).
+extern "C" fn remove_scratch() {
+    if std::env::var_os("AVF_BEL_KEEP_TEST_DIRS").is_some() {
+        return;
+    }
+    let dirs = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    for d in dirs.iter() {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 /// A tiny seeded model (32×32 frames, small cortex: cheap enough for real time even under qemu), written once per
