@@ -378,11 +378,10 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     let mut daemon = common::Reaped::new(
         command()
             .args(["serve", "--weights", &weights, "--audio", "synth://happy", "--video", "synth://happy"])
-            // 6 s: the first read's 30 samples must arrive before the daemon ends, and the second read (below) must
-            // still see several, also when the readers start late (under qemu each process takes a while to start;
-            // 2 s once left the first read only 21 samples) and when another test's emulated `run` shares the two
-            // cores (4 s once left the second read 3: 37 samples in 16 emulated seconds).
-            .args(["--rate", "50", "--window", "1", "--warmup", "0.2", "--duration", &common::scaled_arg(6.0)])
+            // No `--duration`: the test ends the daemon itself (SIGTERM, below) once the second read has printed
+            // samples. A fixed duration raced the readers: under qemu, with another emulated test beside it, the
+            // daemon's rate fell to ~1 sample/s and 24 s left the first read 27 of its 30 samples.
+            .args(["--rate", "50", "--window", "1", "--warmup", "0.2"])
             .arg("--socket")
             .arg(&sock)
             .stdout(Stdio::null())
@@ -415,13 +414,33 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
         assert!(v["seq"].as_u64().is_some() && v["status"].is_array(), "{v}");
     }
     assert!(estimates > 0, "no sample with values in 0.6 s:\n{out}");
-    // Reading on while the daemon stops by itself (--duration): the stream ends, which is a runtime failure.
-    let (code, out, err) = avf(&["read", "--socket", sock.to_str().unwrap(), "--timeout", &silence]);
-    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
-    assert!(err.contains("error: the daemon closed the connection after"), "{err}");
-    assert!(out.lines().count() > 3, "samples were printed before the end:\n{out}");
+    // Reading on while the daemon stops (SIGTERM, once the reader has printed four samples): the stream ends, which
+    // is a runtime failure of `read`, while the daemon itself ends cleanly.
+    let mut reader = common::Reaped::new(
+        command()
+            .args(["read", "--socket", sock.to_str().unwrap(), "--timeout", &silence])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut printed = Vec::new();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(reader.stdout.take().unwrap()));
+    while printed.len() < 4 {
+        match lines.next() {
+            Some(Ok(l)) => printed.push(l),
+            other => panic!("the reader stopped after {} lines: {other:?}", printed.len()),
+        }
+    }
+    // SAFETY: `kill` on the daemon's pid, which is still our unreaped child (no pid reuse).
+    assert_eq!(unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) }, 0);
     let status = daemon.wait().unwrap();
-    assert!(status.success());
+    assert!(status.success(), "the daemon ends cleanly on SIGTERM: {status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = reader.into_inner().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{}\n{}\nstderr:\n{err}", printed.join("\n"), rest.join("\n"));
+    assert!(err.contains("error: the daemon closed the connection after"), "{err}");
     // No daemon at all: a runtime failure too.
     let (code, _, err) = avf(&["read", "--socket", sock.to_str().unwrap()]);
     assert_eq!(code, 1);
