@@ -190,7 +190,10 @@ fn y4m_36_byte_case_through_avf_bel_serve() {
     // What matters here is that the file never ends the daemon nor fails for good.
     assert!(!stderr.contains("this input is not retried"), "{stderr}");
     let lines = String::from_utf8_lossy(&out.stdout).lines().count();
-    assert!(lines >= 20, "{lines} samples in 4 s at 20/s");
+    // Natively 4 s at 20/s. Emulated, the rate is qemu's (1–7 samples/s, lower when other emulated tests share the
+    // cores), so only "it kept publishing" is asserted there; serving to the end is asserted above either way.
+    let want = if common::emulated() { 4 } else { 20 };
+    assert!(lines >= want, "{lines} samples in 4 s at 20/s (at least {want} wanted here)");
 }
 
 /// Target `y4m_stream` (the chunking property), found after 116,813 executions: a header line with blanks before
