@@ -45,3 +45,40 @@ fn the_lookup_order_is_explicit_then_environment_then_default() {
         assert!(m.contains(needle), "`{needle}` missing from: {m}");
     }
 }
+
+/// `common::scratch_dir` makes a writable folder under this process's id; run alone, as a child of the next test, it
+/// says where.
+#[test]
+fn scratch_dir_is_a_writable_folder_of_this_process() {
+    let d = common::scratch_dir("probe");
+    std::fs::write(d.join("file"), b"x").unwrap();
+    assert!(d.join("file").is_file());
+    assert!(d.to_string_lossy().ends_with(&format!("-{}", std::process::id())), "{}", d.display());
+    println!("scratch folder: {}", d.display());
+}
+
+/// The tests' scratch folders go when their binary exits, unless `AVF_BEL_KEEP_TEST_DIRS` is set: this binary is run
+/// again for the test above alone, and its folder looked for afterwards.
+#[test]
+fn scratch_folders_are_removed_at_exit_unless_kept() {
+    for keep in [false, true] {
+        let mut c = common::under_runner(&std::env::current_exe().unwrap());
+        c.args(["--exact", "scratch_dir_is_a_writable_folder_of_this_process", "--nocapture"]);
+        match keep {
+            true => c.env("AVF_BEL_KEEP_TEST_DIRS", "1"),
+            false => c.env_remove("AVF_BEL_KEEP_TEST_DIRS"),
+        };
+        let out = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let dir = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("scratch folder: "))
+            .unwrap_or_else(|| panic!("the child did not say where its folder was:\n{stdout}"));
+        let dir = Path::new(dir);
+        assert_eq!(dir.join("file").is_file(), keep, "keep = {keep}: {}", dir.display());
+        if keep {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+}

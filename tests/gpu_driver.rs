@@ -3,6 +3,8 @@
 //! a clear message (no panic: cudarc would panic on the first entry point 10.2 lacks), and `--device auto` must run
 //! on the CPU after one line saying why. Needs a C compiler (`cc`) to build the stand-in; prints why it skips without.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,7 +46,8 @@ fn avf_bel(libdir: &Path, device: &str) -> std::process::Output {
 
 #[test]
 fn cuda_10_2_is_refused_cleanly_and_auto_runs_on_the_cpu() {
-    let dir = std::env::temp_dir().join(format!("avf-bel-cuda102-{}", std::process::id()));
+    // Removed when the test binary exits, pass or fail (tests/common).
+    let dir = common::scratch_dir("cuda102");
     let Some(libdir) = fake_driver(&dir, 10020) else {
         eprintln!("SKIPPED cuda_10_2_is_refused_cleanly_and_auto_runs_on_the_cpu: no C compiler (`cc`)");
         return;
@@ -64,5 +67,4 @@ fn cuda_10_2_is_refused_cleanly_and_auto_runs_on_the_cpu() {
     assert!(lines[0].contains("10.2") && lines[0].contains("running on the CPU"), "{}", lines[0]);
     assert!(!err.contains("panicked"), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).to_lowercase().contains("epp"), "no result printed");
-    let _ = std::fs::remove_dir_all(&dir);
 }

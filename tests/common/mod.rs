@@ -42,7 +42,12 @@ pub fn tones(cfg: &ModelConfig, seconds: f32, period: usize) -> Vec<f32> {
 
 /// The `avf-bel` binary, through cargo's target runner when the tests themselves run under one (aarch64 under qemu).
 pub fn command() -> Command {
-    let bin = env!("CARGO_BIN_EXE_avf-bel");
+    under_runner(Path::new(env!("CARGO_BIN_EXE_avf-bel")))
+}
+
+/// A program built for the test target (`avf-bel`, or this test binary itself), through cargo's target runner when
+/// the tests run under one.
+pub fn under_runner(bin: &Path) -> Command {
     let runner = if cfg!(target_arch = "aarch64") {
         std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok()
     } else {
