@@ -12,8 +12,11 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The bound the issue sets.
-const WITHIN: Duration = Duration::from_secs(1);
+/// The bound the issue sets (1 s), stretched under an emulator like the tests' other real-time windows
+/// (tests/common): there the time to exit is qemu's (81–306 ms under qemu with both cores busy, on an Intel Xeon).
+fn within() -> Duration {
+    Duration::from_secs_f64(common::scaled(1.0))
+}
 
 fn dir() -> PathBuf {
     common::scratch_dir("signals")
@@ -108,7 +111,8 @@ impl Daemon {
 fn check((took, code, err): (Duration, i32, Vec<String>), state: &str) {
     eprintln!("{state}: exited {took:?} after the signal");
     assert_eq!(code, 0, "{state}: exit code {code}: {err:#?}");
-    assert!(took < WITHIN, "{state}: {took:?} from the signal to the exit (bound {WITHIN:?}): {err:#?}");
+    let bound = within();
+    assert!(took < bound, "{state}: {took:?} from the signal to the exit (bound {bound:?}): {err:#?}");
 }
 
 #[test]
