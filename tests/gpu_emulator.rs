@@ -4,9 +4,9 @@
 //! the head within 1e-6 (bit for bit, in fact), |ΔEPP| ≤ 0.005 on the built-in stimuli; and copies of the kernels with
 //! a planted off-by-one fail those checks.
 //!
-//! Slow by nature (one host thread per CUDA thread): the tiny configuration for most checks, the shipped model for
-//! a few frames. `cargo test --release --features cuda-emulator --test gpu_emulator -- --ignored` adds the shipped
-//! model on the full 3-s stimuli (minutes).
+//! Slow by nature (one host thread per CUDA thread): the tiny configuration for most checks, the shipped f16 model
+//! for a few frames. `cargo test --release --features cuda-emulator --test gpu_emulator -- --ignored` adds the
+//! shipped int8 file, the shipped model through the clip path, and on the full 3-s stimuli (minutes).
 
 mod gpu_common;
 
@@ -67,13 +67,25 @@ fn tiny_models_match_the_cpu_core() {
     }
 }
 
-/// The shipped models (64×64×5 frames, 1,200-cell cortex; f16 and int8 files) on a few stacks and frames.
+/// The shipped model (64×64×5 frames, 1,200-cell cortex; the f16 file) on a few stacks and frames.
 #[test]
-fn shipped_models_match_the_cpu_core_on_a_few_frames() {
-    for name in ["default.avfw", "default-int8.avfw"] {
-        let rep = measure(Emulator::new(), &shipped(name), SelfTestSize { cortex_frames: 4, clip_seconds: 0.1 });
-        assert_parity(name, &rep);
-    }
+fn shipped_model_matches_the_cpu_core_on_a_few_frames() {
+    shipped_few_frames("default.avfw");
+}
+
+/// The same for the shipped int8 file (`--ignored`, with the other long runs). Its kernels are checked at every tile
+/// plan (24², 96²) by `every_tile_plan_matches_the_cpu_core` and on tiny models by `tiny_models_match_the_cpu_core`;
+/// this adds the shipped widths. Left out of CI's sanitized run: with hundreds of host threads per block, this
+/// binary's tests took 164–526 s on one 2-core VM, depending on the host's load.
+#[test]
+#[ignore]
+fn shipped_int8_model_matches_the_cpu_core_on_a_few_frames() {
+    shipped_few_frames("default-int8.avfw");
+}
+
+fn shipped_few_frames(name: &str) {
+    let rep = measure(Emulator::new(), &shipped(name), SelfTestSize { cortex_frames: 4, clip_seconds: 0.1 });
+    assert_parity(name, &rep);
 }
 
 /// Frame sizes and widths that between them use every tile plan of the CORnet-Z kernels (tile sides 7, 4, 3, 2, 1,
@@ -156,8 +168,11 @@ fn shipped_stimuli(seconds: f64, names: &[&str]) {
     }
 }
 
-/// The shipped model on the first 0.3 s of one stimulus (13 audio frames, 3 stacks).
+/// The shipped model on the first 0.3 s of one stimulus (13 audio frames, 3 stacks), through the clip path
+/// (`--ignored`: the clip path is checked with the tiny model on all five stimuli, the shipped model's kernels by
+/// `shipped_model_matches_the_cpu_core_on_a_few_frames`; left out of CI's sanitized run for time, as above).
 #[test]
+#[ignore]
 fn stimulus_epp_matches_the_cpu_core_shipped_model() {
     shipped_stimuli(0.3, &["happy"]);
 }
