@@ -8,7 +8,7 @@
 #
 # Self-installing: the CUDA headers come from two PyPI wheels in a throw-away venv (cuda_fp16.h from the runtime
 # wheel, crt/ from the nvcc wheel; ~60 MB); g++ ≥ 12 (Debian 12's) for C++20's std::barrier.
-# Duration: about 6–7 minutes on 2 cores (clippy ~1 min, sanitized build ~1.5 min, tests ~4 min).
+# Duration: about 6–8 minutes on 2 cores (clippy ~1 min, sanitized build ~1.5–3 min, tests ~4 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,7 +28,12 @@ echo "--- GPU host code and the emulated kernels, with AddressSanitizer + UBSan"
 export AVF_BEL_EMU_SANITIZE=1
 # libasan must be the first library loaded; only the test binaries get it (the runner), not cargo.
 ASAN_LIB="$(gcc -print-file-name=libasan.so)"
-export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="env LD_PRELOAD=$ASAN_LIB \
+# The test binaries run on one CPU (taskset): the emulator's host threads meet at a barrier for every
+# `__syncthreads`, and on a 2-core VM waking threads on the other vCPU made the run latency-bound and as slow as the
+# host was busy (the gpu_emulator tests took 164, 386, 526 and 477 s in four runs, with a core idle half the time);
+# pinned, the same binary took 235 s where it had just taken 477 s free, all of it CPU time.
+EMU_CPU="$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')"
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="taskset -c $EMU_CPU env LD_PRELOAD=$ASAN_LIB \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:check_initialization_order=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
 # detect_leaks=0: the Rust test harness and the emulator's thread pool are process-lifetime by design.
