@@ -30,16 +30,19 @@ for _ in $(seq "$ROUNDS"); do
     done
   done
 done
-echo "pipeline, 1 s of input, ms ($STAT of $ITERS runs; $ROUNDS rounds; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-))"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+echo "pipeline, 1 s of input, ms ($STAT of $ITERS runs; $ROUNDS rounds;$cpu)"
 for p in f32 int8; do
   for lv in "${LEVELS[@]}"; do
     python3 - "$lv" "$p" "$REF" "${T[$lv.$p]}" "${T[$REF.$p]}" <<'EOF'
 import statistics as s, sys
-lv, p, ref, a, b = sys.argv[1], sys.argv[2], sys.argv[3], [float(x) for x in sys.argv[4].split()], [float(x) for x in sys.argv[5].split()]
+lv, p, ref = sys.argv[1:4]
+a, b = ([float(x) for x in arg.split()] for arg in sys.argv[4:6])
 line = f"{lv:>11} {p:<4} median {s.median(a):7.2f}  min {min(a):7.2f}"
 if lv != ref:
-    rounds = s.median(x / y for x, y in zip(a, b))
-    line += f"  / {ref}: {s.median(a) / s.median(b):.2f}x of medians, {min(a) / min(b):.2f}x of minima, {rounds:.2f}x per round"
+    of_medians, of_minima = s.median(a) / s.median(b), min(a) / min(b)
+    per_round = s.median(x / y for x, y in zip(a, b))
+    line += f"  / {ref}: {of_medians:.2f}x of medians, {of_minima:.2f}x of minima, {per_round:.2f}x per round"
 print(line + "   [" + " ".join(f"{x:.1f}" for x in a) + "]")
 EOF
   done

@@ -75,8 +75,8 @@ fn shipped_model_matches_the_cpu_core_on_a_few_frames() {
 
 /// The same for the shipped int8 file (`--ignored`, with the other long runs). Its weight kernels are checked by
 /// `every_tile_plan_matches_the_cpu_core` (its 24² and 96² int8 models) and on the tiny int8 model by
-/// `tiny_models_match_the_cpu_core`; this adds the shipped widths. Left out of CI's sanitized run: with hundreds of host threads per block, this
-/// binary's tests took 164–526 s on one 2-core VM, depending on the host's load.
+/// `tiny_models_match_the_cpu_core`; this adds the shipped widths. Left out of CI's sanitized run: with hundreds of
+/// host threads per block, this binary's tests took 164–526 s on one 2-core VM, depending on the host's load.
 #[test]
 #[ignore]
 fn shipped_int8_model_matches_the_cpu_core_on_a_few_frames() {

@@ -17,7 +17,8 @@
 # daemon's arithmetic under faults with overflow checks on that is wanted (two SIGKILLs and restarts at 15 s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export CARGO_TERM_COLOR=never CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=line-tables-only AVF_BEL_SOAK_SECS=15
+export CARGO_TERM_COLOR=never CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=line-tables-only
+export AVF_BEL_SOAK_SECS=15
 # The augmented-training comparison trains two models: minutes unoptimised, and nothing in it is arithmetic that the
 # tiny training test (which runs here) does not already exercise; it runs in the release suite.
 cargo test --features train --lib --bins --tests -- --skip augmented_training_is_more_robust_to_perturbations_it_never_saw

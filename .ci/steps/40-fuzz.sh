@@ -7,8 +7,7 @@
 # with AddressSanitizer ~3 minutes cold (Intel Xeon, quiet: 213 s with the crate's default features, 179 s since the
 # targets build it with `std` only, fuzz/Cargo.toml), then 3 s per target (13 targets, ~1 min with start-up; 8 s,
 # then 5 s each until the whole .ci/run neared its 45 minutes). About 5 minutes; the smoke run is a regression check
-# from the seeds (the committed seeds run first), and the campaigns (fuzz/README.md) are where
-# the fuzzing happens.
+# from the seeds (the committed seeds run first), and the campaigns (fuzz/README.md) are where the fuzzing happens.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR=never
