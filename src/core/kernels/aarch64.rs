@@ -83,6 +83,80 @@ fn rows_copy(x: &[u8], first: usize, step: usize, words: &mut [[u32; NR]], (c0, 
     }
 }
 
+/// Max-pool 3/2/1 + bias + ReLU with NEON, four outputs per step: `ld2` splits 8 columns of each of the three input
+/// rows into even and odd columns, their vertical maxima are the windows' centre and right columns, and the left
+/// column (the previous output's right one) is the odd vector moved up one lane with the previous step's last odd
+/// column in lane 0 (`ext`; −∞ at the row's start). The outputs past the last full 8-column load (at most 3, all
+/// of them on maps under 8 columns: IT) come from the definition. Maxima are exact, so the result is the portable one bit
+/// for bit on finite activations (the portable code's `maxps` semantics differ from `fmax` only for NaN, which
+/// CORnet-Z's finite weights and byte frames do not produce). An instruction-count profile of the int8 stack under
+/// qemu (`benches/neon_profile.sh`) had the portable pool at 8 % of a 5×64² `dotprod` stack: its horizontal step
+/// did not vectorise.
+///
+/// # Safety
+/// The slices satisfy the length checks of `Kernels::pool_bias_relu` (NEON is part of the aarch64 baseline).
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn pool(
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    bias: &[f32],
+    out: &mut [f32],
+    _rowmax: &mut [f32],
+) -> f32 {
+    #[inline(always)]
+    fn mx(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
+    // Steps of 4 outputs whose 8 input columns 8k..8k + 8 lie inside the row (so 4·steps ≤ pw).
+    let steps = if w >= 8 { (w - 8) / 8 + 1 } else { 0 };
+    let (x, out) = (x.as_ptr(), out.as_mut_ptr());
+    let (zero, neg) = (vdupq_n_f32(0.0), vdupq_n_f32(f32::NEG_INFINITY));
+    let (mut vtop, mut top) = (zero, 0.0f32);
+    for (ch, &b) in bias[..c].iter().enumerate() {
+        let vb = vdupq_n_f32(b);
+        for py in 0..ph {
+            let y = 2 * py;
+            // SAFETY: rows y − 1, y, y + 1 clamped into 0..h of channel ch < c (a repeated row leaves a maximum
+            // unchanged); the loads read columns 8k..8k + 8 ≤ w of them, the tail columns below w; the stores write
+            // outputs below pw of row py of channel ch (inside `out`: the length checks of `pool_bias_relu`).
+            unsafe {
+                let plane = x.add(ch * h * w);
+                let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|r| plane.add(r * w));
+                let dst = out.add((ch * ph + py) * pw);
+                let mut prev_odd = neg;
+                for k in 0..steps {
+                    let [r0, r1, r2] = rows.map(|r| vld2q_f32(r.add(8 * k)));
+                    let even = vmaxq_f32(vmaxq_f32(r0.0, r1.0), r2.0);
+                    let odd = vmaxq_f32(vmaxq_f32(r0.1, r1.1), r2.1);
+                    let left = vextq_f32::<3>(prev_odd, odd);
+                    prev_odd = odd;
+                    let v = vmaxq_f32(vaddq_f32(vmaxq_f32(vmaxq_f32(even, odd), left), vb), zero);
+                    vtop = vmaxq_f32(vtop, v);
+                    vst1q_f32(dst.add(4 * k), v);
+                }
+                for px in 4 * steps..pw {
+                    let (c0, c1) = ((2 * px).saturating_sub(1), (2 * px + 1).min(w - 1));
+                    let mut m = f32::NEG_INFINITY;
+                    for r in rows {
+                        for col in c0..=c1 {
+                            m = mx(m, *r.add(col));
+                        }
+                    }
+                    let v = mx(m + b, 0.0);
+                    *dst.add(px) = v;
+                    top = mx(top, v);
+                }
+            }
+        }
+    }
+    mx(vmaxvq_f32(vtop), top)
+}
+
 /// NEON f32 GEMM: 4 output channels × 16 pixels per tile (16 accumulators of 4 lanes).
 ///
 /// # Safety

@@ -269,6 +269,8 @@ mod tests {
     /// Every compilation of the update this CPU can run gives the same bits as the portable one.
     #[test]
     fn kernels_agree_bit_for_bit() {
+        // On aarch64 the portable compilation (NEON) is the only one: the list stays as it starts.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, clippy::useless_vec))]
         let mut kernels = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         {
