@@ -83,6 +83,7 @@ fn shapes() -> Vec<(ConvShape, usize)> {
         (shape(8, 4, 13, 3, 1, 1), 15),  // n = 52 = 32 + 16 + 4: the f32 tail after a 16-pixel tile of its panel
         (shape(3, 11, 11, 3, 1, 1), 1),  // a single output channel
         (shape(6, 8, 12, 5, 1, 2), 33),  // n = 96: three full panels; cout 33
+        (shape(8, 6, 8, 3, 1, 1), 200),  // n = 48, cout 200: the ARM int8 driver's groups of 96 rows (96 + 96 + 8)
     ]
 }
 

@@ -275,8 +275,15 @@ enum Dot {
     Widening,
 }
 
-/// The shared int8 driver: for each panel and block of output channels, the weight-row corrections, then one tile
-/// per half panel.
+/// Output channels whose weight-row corrections [`gemm_i8`] computes together, once per call: a multiple of both
+/// tiles' row counts. (Computed per panel, as they first were, the row sums were about a tenth of a 5×64² `dotprod`
+/// stack's instructions under qemu: `benches/neon_profile.sh`.)
+const CORR_ROWS: usize = 96;
+
+/// The shared int8 driver: for each group of [`CORR_ROWS`] output channels, their weight-row corrections (`128·Σw`,
+/// see the module docs) and scales; then for each panel and block of the group's channels, one tile per half panel.
+/// Channels up to 96 (V1, and every layer of a small model) run panel-major as before; longer layers stream their
+/// panels once per group.
 ///
 /// # Safety
 /// As [`gemm_i8_dotprod`] (and the dot-product extension present when `dot` is [`Dot::Sdot`]).
@@ -296,49 +303,59 @@ unsafe fn gemm_i8(
     let (n, kk4) = (s.n(), s.kk4());
     let (w, bytes, out) = (w.as_ptr(), packed.as_ptr() as *const u8, out.as_mut_ptr());
     let mr = if dot == Dot::Sdot { MR_DOT } else { MR_WIDE };
-    for p in 0..s.panels() {
-        let n0 = p * NR;
-        let cols = (n - n0).min(NR);
-        let mut m0 = 0;
-        while m0 < cout {
-            let rows = (cout - m0).min(mr);
-            let mut corr = [0i32; MR_DOT];
-            let mut scale = [0.0f32; MR_DOT];
-            for i in 0..rows {
-                // SAFETY: row m0+i < cout of `w` holds kk4 bytes.
-                corr[i] = 128 * unsafe { row_sum(w.add((m0 + i) * kk4), kk4) };
-                scale[i] = scale_x * w_scale[m0 + i];
-            }
-            let mut j0 = 0;
-            while j0 < cols {
-                let t = Tile {
-                    kk4,
-                    // SAFETY (all three): rows m0.. < cout of `w`; panel p's quads of pixels j0..j0+16 inside
-                    // `packed_len_u8`; output rows m0.. at columns n0+j0.., at most `cols` written.
-                    w: unsafe { w.add(m0 * kk4) },
-                    b: unsafe { bytes.add(p * kk4 * NR + j0 * 4) },
-                    out: unsafe { out.add(m0 * n + n0 + j0) },
-                    n,
-                    cols: (cols - j0).min(HALF),
-                };
-                // SAFETY: the tile's pointers satisfy the tile contracts (above); `sdot` only when the caller
-                // vouched for the dot-product extension.
-                unsafe {
-                    match (dot, rows) {
-                        (Dot::Sdot, 6) => dot_tile::<6>(t, &corr, &scale),
-                        (Dot::Sdot, 5) => dot_tile::<5>(t, &corr, &scale),
-                        (Dot::Sdot, 4) => dot_tile::<4>(t, &corr, &scale),
-                        (Dot::Sdot, 3) => dot_tile::<3>(t, &corr, &scale),
-                        (Dot::Sdot, 2) => dot_tile::<2>(t, &corr, &scale),
-                        (Dot::Sdot, _) => dot_tile::<1>(t, &corr, &scale),
-                        (Dot::Widening, 2) => wide_tile::<2>(t, &corr, &scale),
-                        (Dot::Widening, _) => wide_tile::<1>(t, &corr, &scale),
-                    }
-                }
-                j0 += HALF;
-            }
-            m0 += rows;
+    let mut g0 = 0;
+    while g0 < cout {
+        let g_rows = (cout - g0).min(CORR_ROWS);
+        let mut corr = [0i32; CORR_ROWS];
+        let mut scale = [0.0f32; CORR_ROWS];
+        for (i, (c, sc)) in corr.iter_mut().zip(&mut scale).enumerate().take(g_rows) {
+            // SAFETY: row g0+i < cout of `w` holds kk4 bytes.
+            *c = 128 * unsafe { row_sum(w.add((g0 + i) * kk4), kk4) };
+            *sc = scale_x * w_scale[g0 + i];
         }
+        for p in 0..s.panels() {
+            let n0 = p * NR;
+            let cols = (n - n0).min(NR);
+            let mut m0 = g0;
+            while m0 < g0 + g_rows {
+                let rows = (g0 + g_rows - m0).min(mr);
+                // The block's corrections and scales (rows past `rows` unused).
+                let mut bc = [0i32; MR_DOT];
+                let mut bs = [0.0f32; MR_DOT];
+                bc[..rows].copy_from_slice(&corr[m0 - g0..m0 - g0 + rows]);
+                bs[..rows].copy_from_slice(&scale[m0 - g0..m0 - g0 + rows]);
+                let mut j0 = 0;
+                while j0 < cols {
+                    let t = Tile {
+                        kk4,
+                        // SAFETY (all three): rows m0.. < cout of `w`; panel p's quads of pixels j0..j0+16 inside
+                        // `packed_len_u8`; output rows m0.. at columns n0+j0.., at most `cols` written.
+                        w: unsafe { w.add(m0 * kk4) },
+                        b: unsafe { bytes.add(p * kk4 * NR + j0 * 4) },
+                        out: unsafe { out.add(m0 * n + n0 + j0) },
+                        n,
+                        cols: (cols - j0).min(HALF),
+                    };
+                    // SAFETY: the tile's pointers satisfy the tile contracts (above); `sdot` only when the caller
+                    // vouched for the dot-product extension.
+                    unsafe {
+                        match (dot, rows) {
+                            (Dot::Sdot, 6) => dot_tile::<6>(t, &bc, &bs),
+                            (Dot::Sdot, 5) => dot_tile::<5>(t, &bc, &bs),
+                            (Dot::Sdot, 4) => dot_tile::<4>(t, &bc, &bs),
+                            (Dot::Sdot, 3) => dot_tile::<3>(t, &bc, &bs),
+                            (Dot::Sdot, 2) => dot_tile::<2>(t, &bc, &bs),
+                            (Dot::Sdot, _) => dot_tile::<1>(t, &bc, &bs),
+                            (Dot::Widening, 2) => wide_tile::<2>(t, &bc, &bs),
+                            (Dot::Widening, _) => wide_tile::<1>(t, &bc, &bs),
+                        }
+                    }
+                    j0 += HALF;
+                }
+                m0 += rows;
+            }
+        }
+        g0 += g_rows;
     }
 }
 
