@@ -103,14 +103,7 @@ pub(super) unsafe fn pool(
     out: &mut [f32],
     _rowmax: &mut [f32],
 ) -> f32 {
-    #[inline(always)]
-    fn mx(a: f32, b: f32) -> f32 {
-        if a > b {
-            a
-        } else {
-            b
-        }
-    }
+    use portable::mx;
     let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
     // Steps of 4 outputs whose 8 input columns 8k..8k + 8 lie inside the row (so 4·steps ≤ pw).
     let steps = if w >= 8 { (w - 8) / 8 + 1 } else { 0 };

@@ -644,6 +644,17 @@ pub(super) fn gemm_i8(
     }
 }
 
+/// The larger of `a` and `b` with `maxps` semantics (`b` unless `a > b`; no NaN special-casing: activations here
+/// are finite), the pooling kernels' maximum on every level.
+#[inline(always)]
+pub(super) fn mx(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
 /// Max-pool 3/2/1 over `[c][h][w]`, then add the channel bias and apply ReLU; returns the largest output (0 if
 /// none is positive), which the int8 path's quantisation needs next.
 ///
@@ -659,15 +670,6 @@ pub(super) fn pool_body(
     out: &mut [f32],
     rowmax: &mut [f32],
 ) -> f32 {
-    // `maxps` semantics (no NaN special-casing): activations here are finite.
-    #[inline(always)]
-    fn mx(a: f32, b: f32) -> f32 {
-        if a > b {
-            a
-        } else {
-            b
-        }
-    }
     let (ph, pw) = (h.div_ceil(2), w.div_ceil(2));
     let rm = &mut rowmax[..w + 2];
     rm[0] = f32::NEG_INFINITY;
