@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Instruction-count profile from insn_profile.so's output (see insn_profile.c and benches/neon_profile.sh).
 
-    report.py BINARY SHORT.txt LONG.txt ITERS [--lines N] [--functions N]
+    report.py BINARY SHORT.txt LONG.txt ITERS [--lines N] [--functions N] [--mnemonics N]
 
 SHORT and LONG are counts of the same command run with two iteration counts whose difference is ITERS: their
 difference is the work of ITERS iterations without the program's start-up. Prints the instructions per iteration,
 the functions that execute them (a function's inlined callees count as the function) and, for the hottest source
-lines, file:line of the innermost inlined code (from the binary's debug info, through aarch64-linux-gnu-addr2line).
+lines, file:line of the innermost inlined code (from the binary's debug info, through aarch64-linux-gnu-addr2line);
+with --mnemonics, the N most executed instruction mnemonics (aarch64-linux-gnu-objdump), the share of vector
+instructions (operands in `.4s`/`.16b`/... arrangements) and of `q`-register loads and stores at fixed stack offsets
+(spills and reloads, or fixed-size stack arrays).
 Standard library only.
 """
 import bisect
 import collections
+import re
 import subprocess
 import sys
 
@@ -60,18 +64,46 @@ def load_bias(starts, symbols):
     return offsets.most_common(1)[0][0]
 
 
+def mnemonics(binary, bias, diff, total, n):
+    """The instruction mix of everything executed inside the binary, from its disassembly."""
+    inside = [a - bias for a, c in diff.items() if c > 0 and a >= bias]
+    if not inside:
+        return
+    out = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", f"--start-address={min(inside):#x}",
+                          f"--stop-address={max(inside) + 4:#x}", binary], check=True, capture_output=True,
+                         text=True).stdout
+    per_op = collections.Counter()
+    vector = stack_q = 0.0
+    for line in out.splitlines():
+        addr, sep, rest = line.partition(":")
+        try:
+            count = diff.get(int(addr.strip(), 16) + bias, 0.0)
+        except ValueError:
+            continue
+        parts = rest.split(None, 1)
+        if not sep or not parts or count <= 0:
+            continue
+        op, operands = parts[0], (parts[1] if len(parts) > 1 else "")
+        per_op[op] += count
+        if re.search(r"\.(16b|8b|8h|4h|4s|2s|2d)\b", operands):
+            vector += count
+        if op in ("ldr", "str", "ldp", "stp") and operands.startswith("q") and re.search(r"\[sp(, #\d+)?\]", operands):
+            stack_q += count
+    print(f"\ninstruction mix: vector (arrangement operands) {100 * vector / total:.1f}%, "
+          f"q registers loaded/stored at fixed stack offsets {100 * stack_q / total:.1f}%")
+    for op, c in per_op.most_common(n):
+        print(f"{100 * c / total:6.1f}%  {op}")
+
+
 def main():
     args = sys.argv[1:]
-    n_lines, n_funcs = 25, 15
-    for flag in ("--lines", "--functions"):
+    opts = {"--lines": 25, "--functions": 15, "--mnemonics": 0}
+    for flag in opts:
         if flag in args:
             i = args.index(flag)
-            value = int(args[i + 1])
+            opts[flag] = int(args[i + 1])
             del args[i:i + 2]
-            if flag == "--lines":
-                n_lines = value
-            else:
-                n_funcs = value
+    n_lines, n_funcs, n_mnem = opts["--lines"], opts["--functions"], opts["--mnemonics"]
     if len(args) != 4:
         sys.exit(__doc__)
     binary, short_path, long_path, iters = args[0], args[1], args[2], int(args[3])
@@ -98,6 +130,9 @@ def main():
         print(f"{100 * n / total:6.1f}%  {n:15,.0f}  {name[:150]}")
     if outside:
         print(f"{100 * outside / total:6.1f}%  {outside:15,.0f}  (outside the binary: libc, libm, loader)")
+
+    if n_mnem:
+        mnemonics(binary, bias, diff, total, n_mnem)
 
     hot = sorted((a for a in diff if diff[a] > 0 and a >= bias), key=lambda a: -diff[a])[:4000]
     if not hot or n_lines == 0:

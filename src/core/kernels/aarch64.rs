@@ -87,9 +87,9 @@ fn rows_copy(x: &[u8], first: usize, step: usize, words: &mut [[u32; NR]], (c0, 
 /// rows into even and odd columns, their vertical maxima are the windows' centre and right columns, and the left
 /// column (the previous output's right one) is the odd vector moved up one lane with the previous step's last odd
 /// column in lane 0 (`ext`; −∞ at the row's start). The outputs past the last full 8-column load (at most 3, all
-/// of them on maps under 8 columns: IT) come from the definition. Maxima are exact, so the result is the portable one bit
-/// for bit on finite activations (the portable code's `maxps` semantics differ from `fmax` only for NaN, which
-/// CORnet-Z's finite weights and byte frames do not produce). An instruction-count profile of the int8 stack under
+/// of them on maps under 8 columns: IT) come from the definition. Maxima are exact, so the result is the portable
+/// one bit for bit on finite activations (the portable code's `maxps` semantics differ from `fmax` only for NaN,
+/// which would need activations overflowing f32: the weights are checked finite at load, the frames are bytes). An instruction-count profile of the int8 stack under
 /// qemu (`benches/neon_profile.sh`) had the portable pool at 8 % of a 5×64² `dotprod` stack: its horizontal step
 /// did not vectorise.
 ///

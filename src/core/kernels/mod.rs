@@ -20,8 +20,8 @@
 //!
 //! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
 //! max-pool + bias + ReLU, and the int8 path's conversions of activations and frames to u8 channel quads. On x86-64
-//! those are AVX2 code at every SIMD level; on aarch64 the u8 im2cols and the pooling are NEON and the rest portable. The row
-//! layout's interleaving of frames ([`Kernels::to_hwc`]) is the same portable code on every level.
+//! those are AVX2 code at every SIMD level; on aarch64 the u8 im2cols and the pooling are NEON and the rest
+//! portable. The row layout's interleaving of frames ([`Kernels::to_hwc`]) is the same portable code on every level.
 //!
 //! # Layouts
 //!
