@@ -4,11 +4,17 @@
 //! # Int8 on a signed dot product
 //!
 //! `sdot` multiplies i8 × i8 (`udot` u8 × u8); the activations are u8 and the weights i8, and ARMv8.6's mixed
-//! `usdot` is absent on these boards. So the im2col here stores each activation byte XOR 0x80, which reads as the
-//! i8 `x − 128`, and the kernels add back `128 · Σ_r w[m][r]` per output channel (computed per tile from the weight
-//! row): `Σ w·x = Σ w·(x − 128) + 128·Σ w`, exact in i32. The same flipped panel serves the fallback, where
-//! `smull` (i8 × i8 → i16, exact: |x − 128|·|w| ≤ 16,384) and `sadalp` (pairwise add into i32) replace `sdot`.
-//! Both give the exact integer sum: bit-identical to x86 and the portable reference.
+//! `usdot` is absent on these boards. The pipeline's activations and frames are 7-bit codes
+//! ([`super::ACT_MAX_CODE`]), which read the same as i8, so [`gemm_i8`] checks its packed input first (one OR over
+//! it, as x86's `vpmaddubsw` kernel does) and, when no code exceeds 127, multiplies the bytes as they are. Any
+//! other u8 input (the table's methods accept 8-bit codes) is read XOR 0x80 in the tiles, the i8 `x − 128`, and
+//! each output channel gets `128 · Σ_r w[m][r]` back: `Σ w·x = Σ w·(x − 128) + 128·Σ w`, exact in i32. The
+//! fallback for cores without `sdot` reads the panels the same way, with `smull` (i8 × i8 → i16, exact:
+//! |x − 128|·|w| ≤ 16,384) and `sadalp` (pairwise add into i32). Either way the result is the exact integer sum:
+//! bit-identical to x86 and the portable reference.
+//!
+//! (Until 2026-12-02 every input took the `x − 128` route: the im2col flipped every byte and the driver summed
+//! every weight row on every call, 0.77 M of the 9.76 M instructions of a 5×64² `dotprod` stack under qemu.)
 
 use super::portable;
 use super::{ConvShape, NR};
@@ -23,20 +29,20 @@ const MR_DOT: usize = 6;
 /// Output channels per widening tile: 2 rows × 8 half-pixel accumulators = 16, 4 panel vectors, products.
 const MR_WIDE: usize = 2;
 
-/// The quad-packing u8 im2col storing `x XOR 0x80` (see the module docs).
+/// The quad-packing u8 im2col (the portable packing; NEON is what LLVM makes of it).
 ///
 /// # Safety
 /// The slices satisfy the length checks of `Kernels::im2col_u8` (NEON is part of the aarch64 baseline).
 pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    portable::im2col_quads_body::<true>(s, x, packed)
+    portable::im2col_quads_body(s, x, packed)
 }
 
-/// The row-layout u8 im2col storing `x XOR 0x80`, its strided copies done by [`rows_copy`].
+/// The row-layout u8 im2col, its strided copies done by [`rows_copy`].
 ///
 /// # Safety
 /// The slices satisfy the length checks of `Kernels::im2col_rows` (NEON is part of the aarch64 baseline).
 pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    portable::im2col_rows_body::<true>(s, x, packed, rows_copy)
+    portable::im2col_rows_body(s, x, packed, rows_copy)
 }
 
 /// `portable::RowsCopy` by NEON transposes (as x86's): 16 bytes loaded at a pixel's start hold four words of its
@@ -268,15 +274,31 @@ enum Dot {
     Widening,
 }
 
-/// Output channels whose weight-row corrections [`gemm_i8`] computes together, once per call: a multiple of both
-/// tiles' row counts. (Computed per panel, as they first were, the row sums were about a tenth of a 5×64² `dotprod`
-/// stack's instructions under qemu: `benches/neon_profile.sh`.)
+/// Output channels whose weight-row corrections and scales [`gemm_i8_groups`] computes together: a multiple of both
+/// tiles' row counts.
 const CORR_ROWS: usize = 96;
 
-/// The shared int8 driver: for each group of [`CORR_ROWS`] output channels, their weight-row corrections (`128·Σw`,
-/// see the module docs) and scales; then for each panel and block of the group's channels, one tile per half panel.
-/// Channels up to 96 (V1, and every layer of a small model) run panel-major as before; longer layers stream their
-/// panels once per group.
+/// Whether every byte of `bytes` is below 128 (7-bit codes: they read the same as i8).
+fn seven_bit(bytes: &[u8]) -> bool {
+    let (blocks, tail) = bytes.as_chunks::<64>();
+    let mut any = tail.iter().fold(0u8, |a, &b| a | b);
+    // SAFETY: NEON is part of the aarch64 baseline; each load reads one 64-byte block of `bytes`.
+    unsafe {
+        let mut acc = [vdupq_n_u8(0); 4];
+        for b in blocks {
+            let v = vld1q_u8_x4(b.as_ptr());
+            acc[0] = vorrq_u8(acc[0], v.0);
+            acc[1] = vorrq_u8(acc[1], v.1);
+            acc[2] = vorrq_u8(acc[2], v.2);
+            acc[3] = vorrq_u8(acc[3], v.3);
+        }
+        any |= vmaxvq_u8(vorrq_u8(vorrq_u8(acc[0], acc[1]), vorrq_u8(acc[2], acc[3])));
+    }
+    any < 0x80
+}
+
+/// The shared int8 driver: reads the panel as i8 when every code is below 128 (the pipeline's 7-bit codes), else
+/// as `x − 128` with the weight rows' corrections (see the module docs).
 ///
 /// # Safety
 /// As [`gemm_i8_dotprod`] (and the dot-product extension present when `dot` is [`Dot::Sdot`]).
@@ -284,6 +306,37 @@ const CORR_ROWS: usize = 96;
 #[inline]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_i8(
+    dot: Dot,
+    s: &ConvShape,
+    cout: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    scale_x: f32,
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let bytes: &[u8] = bytemuck::cast_slice(&packed[..s.packed_len_i8()]);
+    // SAFETY: this function's contract, for either reading of the panel.
+    unsafe {
+        if seven_bit(bytes) {
+            gemm_i8_groups::<false>(dot, s, cout, w, w_scale, scale_x, packed, out)
+        } else {
+            gemm_i8_groups::<true>(dot, s, cout, w, w_scale, scale_x, packed, out)
+        }
+    }
+}
+
+/// For each group of [`CORR_ROWS`] output channels, their scales and, with `FLIP` (the panel read as `x − 128`),
+/// their weight-row corrections `128·Σw`; then for each panel and block of the group's channels, one tile per half
+/// panel. Channels up to 96 (V1, and every layer of a small model) run panel-major; longer layers stream their
+/// panels once per group.
+///
+/// # Safety
+/// As [`gemm_i8`].
+#[target_feature(enable = "neon")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_i8_groups<const FLIP: bool>(
     dot: Dot,
     s: &ConvShape,
     cout: usize,
@@ -302,8 +355,10 @@ unsafe fn gemm_i8(
         let mut corr = [0i32; CORR_ROWS];
         let mut scale = [0.0f32; CORR_ROWS];
         for (i, (c, sc)) in corr.iter_mut().zip(&mut scale).enumerate().take(g_rows) {
-            // SAFETY: row g0+i < cout of `w` holds kk4 bytes.
-            *c = 128 * unsafe { row_sum(w.add((g0 + i) * kk4), kk4) };
+            if FLIP {
+                // SAFETY: row g0+i < cout of `w` holds kk4 bytes.
+                *c = 128 * unsafe { row_sum(w.add((g0 + i) * kk4), kk4) };
+            }
             *sc = scale_x * w_scale[g0 + i];
         }
         for p in 0..s.panels() {
@@ -333,14 +388,14 @@ unsafe fn gemm_i8(
                     // vouched for the dot-product extension.
                     unsafe {
                         match (dot, rows) {
-                            (Dot::Sdot, 6) => dot_tile::<6>(t, &bc, &bs),
-                            (Dot::Sdot, 5) => dot_tile::<5>(t, &bc, &bs),
-                            (Dot::Sdot, 4) => dot_tile::<4>(t, &bc, &bs),
-                            (Dot::Sdot, 3) => dot_tile::<3>(t, &bc, &bs),
-                            (Dot::Sdot, 2) => dot_tile::<2>(t, &bc, &bs),
-                            (Dot::Sdot, _) => dot_tile::<1>(t, &bc, &bs),
-                            (Dot::Widening, 2) => wide_tile::<2>(t, &bc, &bs),
-                            (Dot::Widening, _) => wide_tile::<1>(t, &bc, &bs),
+                            (Dot::Sdot, 6) => dot_tile::<6, FLIP>(t, &bc, &bs),
+                            (Dot::Sdot, 5) => dot_tile::<5, FLIP>(t, &bc, &bs),
+                            (Dot::Sdot, 4) => dot_tile::<4, FLIP>(t, &bc, &bs),
+                            (Dot::Sdot, 3) => dot_tile::<3, FLIP>(t, &bc, &bs),
+                            (Dot::Sdot, 2) => dot_tile::<2, FLIP>(t, &bc, &bs),
+                            (Dot::Sdot, _) => dot_tile::<1, FLIP>(t, &bc, &bs),
+                            (Dot::Widening, 2) => wide_tile::<2, FLIP>(t, &bc, &bs),
+                            (Dot::Widening, _) => wide_tile::<1, FLIP>(t, &bc, &bs),
                         }
                     }
                     j0 += HALF;
@@ -390,8 +445,8 @@ pub(super) unsafe fn gemm_i8_widening(
     unsafe { gemm_i8(Dot::Widening, s, cout, w, w_scale, scale_x, packed, out) }
 }
 
-/// One int8 tile's operands: rows of `kk4` weight bytes from `w`, quad rows of 16 pixels × 4 flipped bytes from
-/// `b` (stride `NR·4`), results to `out` (row stride `n`), `cols ≤ 16` of them.
+/// One int8 tile's operands: rows of `kk4` weight bytes from `w`, quad rows of 16 pixels × 4 bytes from `b`
+/// (stride `NR·4`), results to `out` (row stride `n`), `cols ≤ 16` of them.
 #[derive(Clone, Copy)]
 struct Tile {
     kk4: usize,
@@ -435,29 +490,34 @@ unsafe fn quad(w: *const i8) -> int8x16_t {
     vreinterpretq_s8_s32(vdupq_n_s32(unsafe { (w as *const i32).read_unaligned() }))
 }
 
-/// Load the 16 pixels × 4 bytes of quad row `q`.
+/// Load the 16 pixels × 4 bytes of quad row `q` as i8: the bytes themselves, or with `FLIP` each XOR 0x80 (`x − 128`).
 ///
 /// # Safety
 /// `b` points at a tile's panel with at least `q + 1` quad rows.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn panel_quads(b: *const u8, q: usize) -> [int8x16_t; 4] {
+unsafe fn panel_quads<const FLIP: bool>(b: *const u8, q: usize) -> [int8x16_t; 4] {
     // SAFETY: quad row q holds 64 bytes from `b + q·NR·4` (the tile's half panel).
-    unsafe {
+    let v = unsafe {
         let p = b.add(q * NR * 4) as *const i8;
         [vld1q_s8(p), vld1q_s8(p.add(16)), vld1q_s8(p.add(32)), vld1q_s8(p.add(48))]
+    };
+    if FLIP {
+        v.map(|x| veorq_s8(x, vdupq_n_s8(i8::MIN)))
+    } else {
+        v
     }
 }
 
-/// Add the correction, scale and store one output row from four vectors of 4 pixels.
+/// Add the correction (with `FLIP`), scale and store one output row from four vectors of 4 pixels.
 ///
 /// # Safety
 /// `dst` has room for `cols.min(16)` floats.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn finish_row(dst: *mut f32, px: [int32x4_t; 4], corr: i32, scale: f32, cols: usize) {
+unsafe fn finish_row<const FLIP: bool>(dst: *mut f32, px: [int32x4_t; 4], corr: i32, scale: f32, cols: usize) {
     let c = vdupq_n_s32(corr);
-    let v = px.map(|x| vmulq_n_f32(vcvtq_f32_s32(vaddq_s32(x, c)), scale));
+    let v = px.map(|x| vmulq_n_f32(vcvtq_f32_s32(if FLIP { vaddq_s32(x, c) } else { x }), scale));
     // SAFETY: the caller's bound.
     unsafe { store16(dst, &v, cols) };
 }
@@ -467,12 +527,12 @@ unsafe fn finish_row(dst: *mut f32, px: [int32x4_t; 4], corr: i32, scale: f32, c
 /// (see [`Tile`]).
 #[target_feature(enable = "neon,dotprod")]
 #[inline]
-unsafe fn dot_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; MR_DOT]) {
+unsafe fn dot_tile<const R: usize, const FLIP: bool>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; MR_DOT]) {
     let mut acc = [[vdupq_n_s32(0); 4]; R];
     for q in 0..t.kk4 / 4 {
         // SAFETY: q < kk4/4 quad rows; weight rows i < R hold kk4 bytes; the extension is present.
         unsafe {
-            let b = panel_quads(t.b, q);
+            let b = panel_quads::<FLIP>(t.b, q);
             for (i, acc_i) in acc.iter_mut().enumerate() {
                 let a = quad(t.w.add(i * t.kk4 + q * 4));
                 for v in 0..4 {
@@ -483,7 +543,7 @@ unsafe fn dot_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; 
     }
     for (i, acc_i) in acc.iter().enumerate() {
         // SAFETY: output row i has room for `cols` floats.
-        unsafe { finish_row(t.out.add(i * t.n), *acc_i, corr[i], scale[i], t.cols) };
+        unsafe { finish_row::<FLIP>(t.out.add(i * t.n), *acc_i, corr[i], scale[i], t.cols) };
     }
 }
 
@@ -491,13 +551,13 @@ unsafe fn dot_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; 
 /// `t` points at `R` weight rows, the tile's half panel and `R` output rows (see [`Tile`]).
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn wide_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; MR_DOT]) {
+unsafe fn wide_tile<const R: usize, const FLIP: bool>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32; MR_DOT]) {
     // acc[i][2v], acc[i][2v+1]: pixels 4v, 4v+1 and 4v+2, 4v+3, two i32 lanes per pixel (steps 0+1 and 2+3).
     let mut acc = [[vdupq_n_s32(0); 8]; R];
     for q in 0..t.kk4 / 4 {
         // SAFETY: q < kk4/4 quad rows; weight rows i < R hold kk4 bytes.
         unsafe {
-            let b = panel_quads(t.b, q);
+            let b = panel_quads::<FLIP>(t.b, q);
             for (i, acc_i) in acc.iter_mut().enumerate() {
                 let a = quad(t.w.add(i * t.kk4 + q * 4));
                 let a_lo = vget_low_s8(a);
@@ -516,6 +576,6 @@ unsafe fn wide_tile<const R: usize>(t: Tile, corr: &[i32; MR_DOT], scale: &[f32;
             vpaddq_s32(acc_i[6], acc_i[7]),
         ];
         // SAFETY: output row i has room for `cols` floats.
-        unsafe { finish_row(t.out.add(i * t.n), px, corr[i], scale[i], t.cols) };
+        unsafe { finish_row::<FLIP>(t.out.add(i * t.n), px, corr[i], scale[i], t.cols) };
     }
 }

@@ -15,7 +15,7 @@
 //! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
 //! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles; ≤ 16 pixels: 1×16, ≤ 4 pixels: 4×4, over pixel-major copies (16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
-//! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 3×16 tiles | aarch64 (Jetson Nano's A57) |
+//! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
 //! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
 //! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
@@ -38,8 +38,8 @@
 //! that AVX2 can multiply them exactly with `vpmaddubsw`) and i8 weights `[cout][kk4]` in `(ky, kx, channel)` order with one
 //! symmetric scale per output channel. Its packed panel is private to the level: the SIMD kernels pack
 //! `[panel][kk4/4][NR][4]` bytes (four adjacent channels of one pixel per 32-bit lane, the layout of VNNI's
-//! `vpdpbusd` and ARM's `sdot`; each row is a plain copy of runs from one quad plane; the ARM levels store each byte
-//! XOR 0x80, i.e. as `x − 128` in i8, because `sdot` is signed × signed); the portable level packs the bytes as f32
+//! `vpdpbusd` and ARM's `sdot`; each row is a plain copy of runs from one quad plane; ARM's `sdot` is signed ×
+//! signed, which 7-bit codes are, and 8-bit ones are read as `x − 128`); the portable level packs the bytes as f32
 //! (`[panel][k·k·cin][NR]`). Pack and multiply with the same table.
 //!
 //! **The row layout** ([`Kernels::im2col_rows`]) serves an input whose channels are no multiple of 4, which the
@@ -507,7 +507,7 @@ impl Kernels {
             Level::Neon => Ok(Kernels {
                 level,
                 f32_name: "neon 4x16",
-                int8_name: "neon smull/sadalp 3x16",
+                int8_name: "neon smull/sadalp 2x16",
                 gemm_f32: aarch64::gemm_f32,
                 gemm_i8: aarch64::gemm_i8_widening,
                 im2col_f32: portable::im2col_f32,

@@ -247,17 +247,15 @@ pub(super) fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
 }
 
 /// Pack u8 channel-quad input (`[cpad/4][h][w][4]`, channels past `cin` zero) into `[panel][kk4/4][NR][4]` bytes
-/// for the SIMD int8 kernels; with `FLIP` every byte is stored XOR 0x80 (`x − 128` as i8, for ARM's signed `sdot`).
+/// for the SIMD int8 kernels.
 ///
 /// Quad row `q = (ky·k + kx)·cpad/4 + t` holds channels `4t..4t+4` of tap `(ky, kx)` for the panel's pixels: one
 /// 4-byte element per pixel, read from plane `t` exactly as the f32 im2col reads a CHW plane (contiguous runs at
 /// stride 1), so packing is a copy of runs, with no byte shuffling or transposing.
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
-pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
+pub(super) fn im2col_quads_body(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     let (n, quads, cq) = (s.n(), s.kk4() / 4, s.cpad() / 4);
-    let flip = if FLIP { 0x8080_8080u32 } else { 0 };
-    let zero = flip.to_ne_bytes();
     let src: &[[u8; 4]] = bytemuck::cast_slice(&x[..s.input_len_u8()]);
     let dst_all: &mut [[u8; 4]] = bytemuck::cast_slice_mut(packed);
     let mut runs = [(0usize, 0isize, 0isize, 0usize); NR];
@@ -268,7 +266,6 @@ pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packe
         let mut row = 0;
         let same = same_rows(s);
         let ox = panel_ox(s, p);
-        let conv = |e: [u8; 4]| (u32::from_ne_bytes(e) ^ flip).to_ne_bytes();
         for ky in 0..s.k {
             for kx in 0..s.k {
                 let (inside, shift) = if same { same_tap(s, (p * NR, cols, &ox), (ky, kx)) } else { ([false; NR], 0) };
@@ -277,9 +274,9 @@ pub(super) fn im2col_quads_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packe
                         (&mut dst_all[base + row * NR..base + row * NR + NR]).try_into().expect("NR quads");
                     let plane = Source { offset: t * s.h * s.w, row_stride: s.w, pixel_stride: 1 };
                     if same {
-                        fill_row_same(dst, src, (plane.offset, shift, &inside), zero, conv);
+                        fill_row_same(dst, src, (plane.offset, shift, &inside), [0; 4], |e| e);
                     } else {
-                        fill_row(s, &runs[..nruns], cols, (ky, kx), dst, src, plane, zero, conv);
+                        fill_row(s, &runs[..nruns], cols, (ky, kx), dst, src, plane, [0; 4], |e| e);
                     }
                     row += 1;
                 }
@@ -440,11 +437,10 @@ pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: im
 }
 
 /// Pack interleaved u8 input (`[h][w][cin]`) in the int8 row layout for the SIMD int8 kernels: `[panel][kk_rows/4]
-/// [NR][4]` bytes, the panels of [`ConvShape::rows_gemm`]'s 1×1 convolution, the strided copies done by `copy`;
-/// with `FLIP` every byte is stored XOR 0x80 (as [`im2col_quads_body`]).
+/// [NR][4]` bytes, the panels of [`ConvShape::rows_gemm`]'s 1×1 convolution, the strided copies done by `copy`.
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
-pub(super) fn im2col_rows_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed: &mut [f32], copy: impl RowsCopy) {
+pub(super) fn im2col_rows_body(s: &ConvShape, x: &[u8], packed: &mut [f32], copy: impl RowsCopy) {
     let (words, rw) = (s.kk_rows() / 4, s.row_bytes() / 4);
     let dst_all: &mut [[u32; NR]] = bytemuck::cast_slice_mut(packed);
     for p in 0..s.panels() {
@@ -452,11 +448,6 @@ pub(super) fn im2col_rows_body<const FLIP: bool>(s: &ConvShape, x: &[u8], packed
         let rr = RowRuns::of(s, p);
         for (ky, rows) in dst.chunks_exact_mut(rw).enumerate() {
             rows_ky(s, x, &rr, ky, copy, rows);
-        }
-        if FLIP {
-            for v in dst.iter_mut().flatten() {
-                *v ^= 0x8080_8080;
-            }
         }
     }
 }

@@ -59,7 +59,7 @@ pub(super) unsafe fn im2col_f32(s: &ConvShape, x: &[f32], packed: &mut [f32]) {
 /// The CPU supports AVX2 and FMA; the slices satisfy the length checks of `Kernels::im2col_u8`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn im2col_u8(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    portable::im2col_quads_body::<false>(s, x, packed)
+    portable::im2col_quads_body(s, x, packed)
 }
 
 /// The row-layout u8 im2col (see `Kernels::im2col_rows`), its strided copies done by [`rows_copy`].
@@ -73,7 +73,7 @@ pub(super) unsafe fn im2col_rows(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
         // they are.
         unsafe { rows_copy(x, first, step, words, cols, last) }
     };
-    portable::im2col_rows_body::<false>(s, x, packed, copy)
+    portable::im2col_rows_body(s, x, packed, copy)
 }
 
 /// `portable::RowsCopy` by transposes: each pixel's kernel row is contiguous in `x`, so 16 bytes loaded at a pixel's

@@ -281,6 +281,17 @@ mod tests {
                 kernels.push(Kernel::Avx512);
             }
         }
+        if kernels.len() < 2 {
+            // aarch64 (NEON is its baseline) and x86-64 CPUs without AVX2 have one compilation: nothing to compare
+            // it with. Its spike trains are still checked against x86's, bit for bit, by the pinned fingerprint
+            // (`tests/cortex.rs`, `spike_trains_match_the_pinned_fingerprint`).
+            eprintln!(
+                "kernels_agree_bit_for_bit: SKIPPED: this CPU runs one compilation of the cortex update ({:?}); \
+                 the pinned fingerprint in tests/cortex.rs checks it",
+                kernels[0]
+            );
+            return;
+        }
         for (cfg, audio, secs) in [
             (
                 CortexConfig { n_pyr: 64, n_pv: 16, n_som: 16, groups: 4, dt_us: 200, seed: 2 },
