@@ -9,7 +9,8 @@
 # two NEON instructions per cycle at best, an A78AE (Orin) four; loads, multiplies and divides differ in cost. Use
 # them to see where the work is and what a change removes, and time on the board itself.
 #
-# Usage: bash benches/neon_profile.sh [STAGES]   (default: "audio visual-int8 visual-f32 pipeline-int8")
+# Usage: bash benches/neon_profile.sh [STAGES]   (default: "audio visual-int8 visual-f32 pipeline-int8"; also
+# pipeline-f32)
 # Needs: rustup target aarch64-unknown-linux-gnu, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user (with
 # plugin support: Debian's and Ubuntu's have it), gcc for the host, python3. About 5 minutes after the cross build.
 set -euo pipefail
@@ -51,6 +52,7 @@ for s in "${STAGES[@]}"; do
       ;;
     visual-f32) profile visual-f32 cortex-a57 neon 2 10 --stage visual --size 64 --channels 5 --precision f32 ;;
     pipeline-int8) profile pipeline-int8 cortex-a57 neon 1 3 --stage pipeline --precision int8 ;;
-    *) echo "unknown stage $s (audio, visual-int8, visual-f32, pipeline-int8)" >&2; exit 2 ;;
+    pipeline-f32) profile pipeline-f32 cortex-a57 neon 1 3 --stage pipeline --precision f32 ;;
+    *) echo "unknown stage $s (audio, visual-int8, visual-f32, pipeline-int8, pipeline-f32)" >&2; exit 2 ;;
   esac
 done

@@ -22,8 +22,9 @@ use core::arch::aarch64::*;
 
 /// Pixels per tile (half a panel: four 4-lane vectors).
 const HALF: usize = NR / 2;
-/// Output channels per f32 tile: 4 rows × 4 vectors = 16 accumulators.
-const MR_F32: usize = 4;
+/// Output channels per f32 tile: 5 rows × 4 vectors = 20 accumulators, 5 vectors of four weights (one per row)
+/// and 4 panel vectors: 29 of the 32 NEON registers.
+const MR_F32: usize = 5;
 /// Output channels per `sdot` tile: 6 rows × 4 vectors = 24 accumulators, 4 panel vectors, 1 weight broadcast.
 const MR_DOT: usize = 6;
 /// Output channels per widening tile: 2 rows × 8 half-pixel accumulators = 16, 4 panel vectors, products.
@@ -156,7 +157,7 @@ pub(super) unsafe fn pool(
     mx(vmaxvq_f32(vtop), top)
 }
 
-/// NEON f32 GEMM: 4 output channels × 16 pixels per tile (16 accumulators of 4 lanes).
+/// NEON f32 GEMM: 5 output channels × 16 pixels per tile (20 accumulators of 4 lanes).
 ///
 /// # Safety
 /// `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and `cout·n` floats (checked by
@@ -179,6 +180,7 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
                 unsafe {
                     let (wp, b, o) = (w.add(m0 * kk), packed.add(p * kk * NR + j0), out.add(m0 * n + n0 + j0));
                     match rows {
+                        5 => f32_tile::<5>(kk, wp, b, o, n, c),
                         4 => f32_tile::<4>(kk, wp, b, o, n, c),
                         3 => f32_tile::<3>(kk, wp, b, o, n, c),
                         2 => f32_tile::<2>(kk, wp, b, o, n, c),
@@ -192,6 +194,36 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
     }
 }
 
+/// The 16 floats of panel row `r` (from a tile's half panel `b`).
+///
+/// # Safety
+/// `b` points at a half panel with at least `r + 1` rows (stride `NR`).
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn panel_row(b: *const f32, r: usize) -> [float32x4_t; 4] {
+    // SAFETY: row r holds 16 floats from `b + r·NR`.
+    unsafe {
+        let br = b.add(r * NR);
+        [vld1q_f32(br), vld1q_f32(br.add(4)), vld1q_f32(br.add(8)), vld1q_f32(br.add(12))]
+    }
+}
+
+/// One reduction step of an f32 tile with the weights of step `L` in lane `L` of each row's vector `wv`: `fmla` by
+/// element, so four steps share one weight load per row instead of one broadcast per row and step.
+#[target_feature(enable = "neon")]
+#[inline]
+fn f32_step<const L: i32, const R: usize>(
+    acc: &mut [[float32x4_t; 4]; R],
+    wv: &[float32x4_t; R],
+    bv: &[float32x4_t; 4],
+) {
+    for (acc_i, &w_i) in acc.iter_mut().zip(wv) {
+        for v in 0..4 {
+            acc_i[v] = vfmaq_laneq_f32::<L>(acc_i[v], bv[v], w_i);
+        }
+    }
+}
+
 /// # Safety
 /// `w` holds `R` rows of `kk` floats, `b` `kk` rows of 16 floats (stride `NR`), `out` `R` rows (stride `n`) with
 /// room for `cols` floats.
@@ -199,17 +231,28 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
 #[inline]
 unsafe fn f32_tile<const R: usize>(kk: usize, w: *const f32, b: *const f32, out: *mut f32, n: usize, cols: usize) {
     let mut acc = [[vdupq_n_f32(0.0); 4]; R];
-    // SAFETY: reads stay in the rows the contract names.
+    // SAFETY: reads stay in the rows the contract names (weights r..r + 4 < kk + 1 of each row, panel rows < kk).
     unsafe {
-        for r in 0..kk {
-            let br = b.add(r * NR);
-            let bv = [vld1q_f32(br), vld1q_f32(br.add(4)), vld1q_f32(br.add(8)), vld1q_f32(br.add(12))];
+        let mut r = 0;
+        // Four steps per weight load; each accumulator still takes its products in the order of r, so the sums are
+        // those of one broadcast per step, bit for bit.
+        while r + 4 <= kk {
+            let wv: [float32x4_t; R] = core::array::from_fn(|i| vld1q_f32(w.add(i * kk + r)));
+            f32_step::<0, R>(&mut acc, &wv, &panel_row(b, r));
+            f32_step::<1, R>(&mut acc, &wv, &panel_row(b, r + 1));
+            f32_step::<2, R>(&mut acc, &wv, &panel_row(b, r + 2));
+            f32_step::<3, R>(&mut acc, &wv, &panel_row(b, r + 3));
+            r += 4;
+        }
+        while r < kk {
+            let bv = panel_row(b, r);
             for (i, acc_i) in acc.iter_mut().enumerate() {
                 let a = vdupq_n_f32(*w.add(i * kk + r));
                 for v in 0..4 {
                     acc_i[v] = vfmaq_f32(acc_i[v], a, bv[v]);
                 }
             }
+            r += 1;
         }
     }
     for (i, acc_i) in acc.iter().enumerate() {

@@ -15,8 +15,8 @@
 //! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
 //! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles; ≤ 16 pixels: 1×16, ≤ 4 pixels: 4×4, over pixel-major copies (16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
-//! | `neon` | NEON, 4×16 tiles | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
-//! | `dotprod` | NEON, 4×16 tiles | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
+//! | `neon` | NEON, 5×16 tiles (`fmla` by lane) | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
+//! | `dotprod` | NEON, 5×16 tiles (`fmla` by lane) | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
 //! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
 //! max-pool + bias + ReLU, and the int8 path's conversions of activations and frames to u8 channel quads. On x86-64
@@ -506,7 +506,7 @@ impl Kernels {
             #[cfg(target_arch = "aarch64")]
             Level::Neon => Ok(Kernels {
                 level,
-                f32_name: "neon 4x16",
+                f32_name: "neon 5x16",
                 int8_name: "neon smull/sadalp 2x16",
                 gemm_f32: aarch64::gemm_f32,
                 gemm_i8: aarch64::gemm_i8_widening,
@@ -520,7 +520,7 @@ impl Kernels {
             #[cfg(target_arch = "aarch64")]
             Level::NeonDotprod => Ok(Kernels {
                 level,
-                f32_name: "neon 4x16",
+                f32_name: "neon 5x16",
                 int8_name: "neon sdot 6x16",
                 gemm_f32: aarch64::gemm_f32,
                 gemm_i8: aarch64::gemm_i8_dotprod,
