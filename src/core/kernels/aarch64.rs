@@ -13,8 +13,8 @@
 //! |x − 128|·|w| ≤ 16,384) and `sadalp` (pairwise add into i32). Either way the result is the exact integer sum:
 //! bit-identical to x86 and the portable reference.
 //!
-//! (Until 2026-12-02 every input took the `x − 128` route: the im2col flipped every byte and the driver summed
-//! every weight row on every call, 0.77 M of the 9.76 M instructions of a 5×64² `dotprod` stack under qemu.)
+//! (Until 2026-12-02 every input took the `x − 128` route, flipped in the im2col and corrected by row sums on
+//! every call: a 5×64² `dotprod` stack took 9.76 M instructions under qemu then, 8.84 M without it.)
 
 use super::portable;
 use super::{ConvShape, NR};
@@ -231,7 +231,7 @@ fn f32_step<const L: i32, const R: usize>(
 #[inline]
 unsafe fn f32_tile<const R: usize>(kk: usize, w: *const f32, b: *const f32, out: *mut f32, n: usize, cols: usize) {
     let mut acc = [[vdupq_n_f32(0.0); 4]; R];
-    // SAFETY: reads stay in the rows the contract names (weights r..r + 4 < kk + 1 of each row, panel rows < kk).
+    // SAFETY: reads stay in the rows the contract names: weights r..r + 4 ≤ kk of each row, panel rows below kk.
     unsafe {
         let mut r = 0;
         // Four steps per weight load; each accumulator still takes its products in the order of r, so the sums are
