@@ -14,6 +14,8 @@ if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/
   apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null
 fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+# As .ci/run's aarch64 build (no debug info), so that its test binaries are reused rather than rebuilt.
+export CARGO_PROFILE_RELEASE_DEBUG=0
 for cpu in cortex-a57 cortex-a76; do
   echo "--- kernel battery on qemu -cpu $cpu"
   log="$(mktemp)"
