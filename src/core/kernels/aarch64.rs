@@ -340,6 +340,14 @@ fn seven_bit(bytes: &[u8]) -> bool {
     any < 0x80
 }
 
+/// The bytes of `packed` the int8 tiles read: the `packed_len_u8` bytes of the quad im2col's panels. The buffer is
+/// longer (`packed_len_i8` floats, sized for the portable level's f32 panels, about four times as many bytes) and
+/// its remainder holds whatever was there before, so the 7-bit check must stop at the panel: past it, it would
+/// read about four times the bytes and let stale ones choose the slower route.
+fn panel_bytes<'a>(s: &ConvShape, packed: &'a [f32]) -> &'a [u8] {
+    &bytemuck::cast_slice(&packed[..s.packed_len_i8()])[..s.packed_len_u8()]
+}
+
 /// The shared int8 driver: reads the panel as i8 when every code is below 128 (the pipeline's 7-bit codes), else
 /// as `x − 128` with the weight rows' corrections (see the module docs).
 ///
@@ -358,10 +366,9 @@ unsafe fn gemm_i8(
     packed: &[f32],
     out: &mut [f32],
 ) {
-    let bytes: &[u8] = bytemuck::cast_slice(&packed[..s.packed_len_i8()]);
     // SAFETY: this function's contract, for either reading of the panel.
     unsafe {
-        if seven_bit(bytes) {
+        if seven_bit(panel_bytes(s, packed)) {
             gemm_i8_groups::<false>(dot, s, cout, w, w_scale, scale_x, packed, out)
         } else {
             gemm_i8_groups::<true>(dot, s, cout, w, w_scale, scale_x, packed, out)
@@ -620,5 +627,28 @@ unsafe fn wide_tile<const R: usize, const FLIP: bool>(t: Tile, corr: &[i32; MR_D
         ];
         // SAFETY: output row i has room for `cols` floats.
         unsafe { finish_row::<FLIP>(t.out.add(i * t.n), px, corr[i], scale[i], t.cols) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route check reads the panel and only the panel: stale bytes of 128 and more after it (the rest of the
+    /// `packed_len_i8` buffer) leave the 7-bit route chosen, and a single 8-bit code in the panel's last byte does
+    /// not.
+    #[test]
+    fn seven_bit_check_reads_the_panel_only() {
+        // IT-like: 3×3 "same" over 8 channels; the portable f32 panels are four times the SIMD panel's bytes.
+        let s = ConvShape { cin: 8, h: 6, w: 6, k: 3, stride: 1, pad: 1 };
+        let mut buf = [f32::from_bits(u32::MAX); 8192];
+        let packed = &mut buf[..s.packed_len_i8()];
+        let panel = s.packed_len_u8();
+        assert!(panel > 0 && panel < 4 * packed.len(), "the buffer must extend past the panel");
+        bytemuck::cast_slice_mut::<f32, u8>(packed)[..panel].fill(127);
+        assert_eq!(panel_bytes(&s, packed).len(), panel);
+        assert!(seven_bit(panel_bytes(&s, packed)), "stale bytes past the panel chose the 8-bit route");
+        bytemuck::cast_slice_mut::<f32, u8>(packed)[panel - 1] = 128;
+        assert!(!seven_bit(panel_bytes(&s, packed)), "an 8-bit code in the panel went unseen");
     }
 }
