@@ -4,7 +4,11 @@ weights, u8 activations, calibrated on a few random frames). Both sessions are t
 one JSON line per size with the median and the 10th percentile of each.
 
 Usage: python benches/ort_anchor.py [--channels C] [--sizes 64,96,224] [--iters N] [--no-int8]
-With PYTHONPATH at a copy made by benches/ort_avx2.py, ORT runs its AVX2 kernels on an AVX-512 machine."""
+With PYTHONPATH at a copy made by benches/ort_avx2.py, ORT runs its AVX2 kernels on an AVX-512 machine.
+
+For instruction counts under an emulator (benches/avx2_count.sh), where anything else the process does is noise:
+--save DIR writes DIR/f32.onnx and DIR/int8.onnx (first size) and exits; --count MODEL loads one of them and runs it
+3 + N times, untimed, printing nothing, with ORT's thread pools told not to spin."""
 import argparse
 import json
 import os
@@ -24,6 +28,8 @@ ap.add_argument("--channels", type=int, default=3)
 ap.add_argument("--sizes", default="64,96,224")
 ap.add_argument("--iters", type=int, default=50)
 ap.add_argument("--no-int8", action="store_true", help="time the f32 model only")
+ap.add_argument("--save", metavar="DIR", help="write the f32 and int8 models of the first size to DIR and exit")
+ap.add_argument("--count", metavar="MODEL", help="run this model file 3 + N times, untimed, and print nothing")
 args = ap.parse_args()
 
 
@@ -38,10 +44,13 @@ class Frames(CalibrationDataReader):
         return next(self.batches, None)
 
 
-def session(model_bytes):
+def session(model_bytes, spin=True):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
@@ -58,7 +67,24 @@ def int8_model(model, channels, size):
             return f.read()
 
 
+if args.count:
+    with open(args.count, "rb") as f:
+        s = session(f.read(), spin=False)
+    shape = [d if isinstance(d, int) else 1 for d in s.get_inputs()[0].shape]
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    for _ in range(3 + args.iters):
+        s.run(None, {"frames": x})
+    sys.exit(0)
+
 ws, bs = cornet_weights(1, args.channels, [64, 128, 256, 512])
+if args.save:
+    size = int(args.sizes.split(",")[0])
+    model = cornet_model(ws, bs, args.channels, size)
+    os.makedirs(args.save, exist_ok=True)
+    for name, data in [("f32", model.SerializeToString()), ("int8", int8_model(model, args.channels, size))]:
+        with open(os.path.join(args.save, f"{name}.onnx"), "wb") as f:
+            f.write(data)
+    sys.exit(0)
 for size in map(int, args.sizes.split(",")):
     model = cornet_model(ws, bs, args.channels, size)
     sessions = {"f32": session(model.SerializeToString())}
