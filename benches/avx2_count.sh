@@ -11,8 +11,8 @@
 # pair); they show whether our kernels do the same work with more or fewer instructions than ORT's at one ISA level.
 #
 # Usage: PY=/path/to/python-with-onnxruntime [ITERS=10] bash benches/avx2_count.sh [CHANNELS] [SIZE]
-# Needs qemu-user 7.2 or newer (TCG runs AVX2 from 7.2 on), gcc, `pip install onnx onnxruntime numpy`. About 25 minutes
-# on 2 cores (ORT under the emulator is most of it).
+# Needs qemu-user 7.2 or newer (TCG runs AVX2 from 7.2 on), gcc, `pip install onnx onnxruntime numpy`. About 10 minutes
+# on the project's 2-core VM (eight emulated runs, one after another; the f32 ones take longest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
@@ -51,6 +51,9 @@ ort=$("$PY" -c 'import onnxruntime; print(onnxruntime.__version__)')
 echo "instructions per ${C}x${SIZE}x${SIZE} CORnet-Z stack under qemu-x86_64 -cpu Haswell (AVX2+FMA), ONNX Runtime $ort"
 for p in f32 int8; do
   ours=$(per_iter "ours-$p" 2) theirs=$(per_iter "ort-$p" 0)
-  python3 -c "import sys; o, t = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:>4}: ours (avx2) {o:>12,}  ORT {t:>12,}  ours/ORT {o / t:.2f}')" \
-    "$p" "$ours" "$theirs"
+  python3 - "$p" "$ours" "$theirs" <<'EOF'
+import sys
+p, o, t = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(f"{p:>4}: ours (avx2) {o:>12,}  ORT {t:>12,}  ours/ORT {o / t:.2f}")
+EOF
 done
