@@ -35,35 +35,28 @@ int main(void) {
   for (int i = 0; i < 10; i++) acc[i] = _mm256_setzero_si256();
   int64_t check = 0;
 
-  // int8 tile step: 5 rows x 16 pixels x 4 bytes = 320 multiply-accumulates.
-  double t0 = now();
-  for (long s = 0; s < STEPS; s++) {
-    OPAQUE(x0);
-    OPAQUE(x1);
-#pragma GCC unroll 5
-    for (int r = 0; r < 5; r++) {
-      __m256i w = _mm256_set1_epi32(wq[r]);
-      acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(_mm256_maddubs_epi16(x0, w), ones));
-      acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(x1, w), ones));
-    }
-  }
-  double int8_s = now() - t0;
-  for (int i = 0; i < 10; i++) check += _mm256_extract_epi32(acc[i], 0);
-
+  // int8 tile step: 5 rows x 16 pixels x 4 bytes = 320 multiply-accumulates; STEP(a, x, w) is one accumulator's update.
+#define INT8_STEPS(SECONDS, STEP)                                   \
+  do {                                                              \
+    double t0 = now();                                              \
+    for (long s = 0; s < STEPS; s++) {                              \
+      OPAQUE(x0);                                                   \
+      OPAQUE(x1);                                                   \
+      _Pragma("GCC unroll 5") for (int r = 0; r < 5; r++) {         \
+        __m256i w = _mm256_set1_epi32(wq[r]);                       \
+        acc[2 * r] = STEP(acc[2 * r], x0, w);                       \
+        acc[2 * r + 1] = STEP(acc[2 * r + 1], x1, w);               \
+      }                                                             \
+    }                                                               \
+    SECONDS = now() - t0;                                           \
+    for (int i = 0; i < 10; i++) check += _mm256_extract_epi32(acc[i], 0); \
+  } while (0)
+#define EXACT(a, x, w) _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones))
   // The same without the vpmaddwd (i16 sums, wrapping: a cost probe only).
-  t0 = now();
-  for (long s = 0; s < STEPS; s++) {
-    OPAQUE(x0);
-    OPAQUE(x1);
-#pragma GCC unroll 5
-    for (int r = 0; r < 5; r++) {
-      __m256i w = _mm256_set1_epi32(wq[r]);
-      acc[2 * r] = _mm256_add_epi16(acc[2 * r], _mm256_maddubs_epi16(x0, w));
-      acc[2 * r + 1] = _mm256_add_epi16(acc[2 * r + 1], _mm256_maddubs_epi16(x1, w));
-    }
-  }
-  double ubs_s = now() - t0;
-  for (int i = 0; i < 10; i++) check += _mm256_extract_epi32(acc[i], 0);
+#define PROBE(a, x, w) _mm256_add_epi16(a, _mm256_maddubs_epi16(x, w))
+  double int8_s, ubs_s;
+  INT8_STEPS(int8_s, EXACT);
+  INT8_STEPS(ubs_s, PROBE);
 
   // f32 tile step: 6 rows x 16 pixels = 96 multiply-accumulates in 12 FMAs.
   static float fpanel[16] __attribute__((aligned(32)));
@@ -74,7 +67,7 @@ int main(void) {
   __m256 p0 = _mm256_load_ps(fpanel), p1 = _mm256_load_ps(fpanel + 8);
   __m256 facc[12];
   for (int i = 0; i < 12; i++) facc[i] = _mm256_setzero_ps();
-  t0 = now();
+  double t0 = now();
   for (long s = 0; s < STEPS; s++) {
     OPAQUE(p0);
     OPAQUE(p1);
