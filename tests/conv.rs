@@ -526,6 +526,7 @@ fn int8_row_layout_equals_the_quad_layout_on_every_level() {
         (shape(2, 10, 13, 5, 2, 1), 9),  // stride·cin = 4: rows one word apart
         (shape(6, 7, 8, 3, 3, 0), 5),    // stride 3, no padding
         (shape(1, 1, 1, 7, 2, 3), 3),    // one input pixel, all but one tap in the padding
+        (shape(1, 9, 9, 3, 1, 1), 5),    // k·cin = 3: no whole word, every row's bytes in the tail
         (shape(35, 12, 12, 7, 2, 3), 4), // k·cin = 245 (rows of 248 bytes): near the longest it takes (256)
     ]);
     assert!(cases.len() >= 10, "the row layout is tested on {} shapes", cases.len());
@@ -541,15 +542,20 @@ fn int8_row_layout_equals_the_quad_layout_on_every_level() {
         // The row layout by its definition, written here independently of the library.
         let hw = s.h * s.w;
         let x_hwc: Vec<u8> = (0..hw * s.cin).map(|i| xq[(i % s.cin) * hw + i / s.cin]).collect();
-        let (rb, kr) = (s.row_bytes(), s.kk_rows());
-        assert_eq!((rb % 4, kr), (0, s.k * rb));
-        assert!(rb >= s.k * s.cin && rb < s.k * s.cin + 4);
+        // Each kernel row's whole 4-byte words in row order, then every row's leftover bytes (k·cin mod 4 of them)
+        // in row order, zero-padded once to a whole word.
+        let (kc, kr) = (s.k * s.cin, s.kk_rows());
+        let (whole, rest) = (kc / 4 * 4, kc % 4);
+        assert_eq!(kr, (s.k * kc).div_ceil(4) * 4);
         let mut w_rows_def = vec![0i8; cout * kr];
         for m in 0..cout {
             for c in 0..s.cin {
                 for ky in 0..s.k {
                     for kx in 0..s.k {
-                        w_rows_def[m * kr + ky * rb + kx * s.cin + c] = wq[((m * s.cin + c) * s.k + ky) * s.k + kx];
+                        let b = kx * s.cin + c;
+                        let at = if b < whole { ky * whole + b } else { s.k * whole + ky * rest + b - whole };
+                        assert_eq!(s.row_slot(ky, b), at);
+                        w_rows_def[m * kr + at] = wq[((m * s.cin + c) * s.k + ky) * s.k + kx];
                     }
                 }
             }
@@ -636,7 +642,8 @@ fn row_layout_conversions_and_checks() {
         assert_eq!(k.im2col_rows(&wide, &xw, &mut pw), Err(KernelError::BadShape));
     }
     let s = shape(5, 8, 8, 7, 2, 3);
-    assert_eq!((s.row_bytes(), s.kk_rows(), s.kk4()), (36, 252, 392));
+    assert_eq!((s.row_bytes(), s.kk_rows(), s.kk4()), (36, 248, 392));
+    assert_eq!((shape(3, 8, 8, 7, 2, 3).kk_rows(), shape(3, 8, 8, 7, 2, 3).kk4()), (148, 196));
     assert!(s.rows_pay() && !shape(4, 8, 8, 7, 2, 3).rows_pay());
     let w = vec![0i8; 2 * s.kk4()];
     let mut out = vec![0i8; 2 * s.kk_rows()];

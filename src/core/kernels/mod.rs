@@ -47,8 +47,9 @@
 //! carry data, over 5 frames (the default model) 392 of 245. The frames are interleaved instead (`[h][w][cin]`,
 //! [`Kernels::to_hwc`], which also stores the zero border, so that the pipeline packs [`ConvShape::pre_padded`] and
 //! no kernel row is clipped), so that one kernel row's `k` pixels with their channels lie side by side in memory; the
-//! reduction runs over `(ky, kx·cin + c)`, padded once per kernel row to [`ConvShape::row_bytes`] (168 and 252
-//! bytes), with the weights rearranged once at load ([`Kernels::repack_rows`]). The packed panels are those of a 1×1
+//! reduction runs over `(ky, kx·cin + c)`: each kernel row's whole 4-byte words, then the rows' leftover bytes
+//! together ([`ConvShape::row_slot`]), padded once to 148 and 248 bytes ([`ConvShape::kk_rows`]; padding each row
+//! on its own made 168 and 252), with the weights rearranged once at load ([`Kernels::repack_rows`]). The packed panels are those of a 1×1
 //! convolution over `kk_rows` channels ([`ConvShape::rows_gemm`]), so the int8 GEMMs run unchanged and the output
 //! is bit-identical to the quad layout's. The pipeline uses it for an int8 V1 when [`ConvShape::rows_pay`].
 //!
@@ -170,15 +171,37 @@ impl ConvShape {
     pub fn input_len_u8(&self) -> usize {
         self.h.saturating_mul(self.w).saturating_mul(self.cpad())
     }
-    /// Bytes of one kernel row in the int8 row layout: `k·cin` rounded up to a multiple of 4 (see
-    /// [`Kernels::im2col_rows`]).
+    /// Bytes of one kernel row's `k·cin` input bytes rounded up to whole 4-byte words: what the packing copies per
+    /// kernel row (see [`Kernels::im2col_rows`]).
     pub fn row_bytes(&self) -> usize {
         self.k.saturating_mul(self.cin).div_ceil(4).saturating_mul(4)
     }
-    /// Int8 reduction length in the row layout, `k·row_bytes` (at most [`ConvShape::kk4`]; shorter whenever `cin`
-    /// is no multiple of 4).
+    /// Whole 4-byte words in one kernel row's `k·cin` bytes: the row layout's words of row `ky` are
+    /// `ky·row_words() ..`; the row's last `row_rest()` bytes go to the reduction's tail.
+    fn row_words(&self) -> usize {
+        self.k.saturating_mul(self.cin) / 4
+    }
+    /// Bytes of a kernel row past its whole words, `k·cin mod 4`: gathered, row after row, into the tail words that
+    /// end the row layout's reduction, so that no row is padded on its own.
+    fn row_rest(&self) -> usize {
+        self.k.saturating_mul(self.cin) % 4
+    }
+    /// Where byte `b < k·cin` of kernel row `ky` lies in the row layout's reduction: in the row's whole words
+    /// (`4·(ky·row_words) + b`), or for the row's last `row_rest` bytes in the tail after all rows' whole words.
+    pub fn row_slot(&self, ky: usize, b: usize) -> usize {
+        let whole = 4 * self.row_words();
+        if b < whole {
+            ky * whole + b
+        } else {
+            self.k * whole + ky * self.row_rest() + (b - whole)
+        }
+    }
+    /// Int8 reduction length in the row layout: every kernel row's whole words, then the rows' leftover bytes
+    /// together, padded once to a whole word (`k²·cin` rounded up to a multiple of 4, at most [`ConvShape::kk4`];
+    /// shorter whenever `cin` is no multiple of 4: 148 bytes for a 7×7 V1 over 3 frames, 248 over 5).
     pub fn kk_rows(&self) -> usize {
-        self.k.saturating_mul(self.row_bytes())
+        let tail = self.k.saturating_mul(self.row_rest()).div_ceil(4);
+        self.k.saturating_mul(self.row_words()).saturating_add(tail).saturating_mul(4)
     }
     /// Whether the row layout multiplies fewer padding bytes than the channel quads (`cin` no multiple of 4: V1
     /// over 3 frames reduces 168 bytes per pixel instead of 196, over 5 frames 252 instead of 392) and its kernel
@@ -638,7 +661,8 @@ impl Kernels {
     /// The channel quads pad every tap's channels to a multiple of 4: a 7×7 V1 over 3 frames multiplies 196 bytes
     /// per output pixel of which 147 carry data, over 5 frames 392 of 245. The row layout instead reduces over
     /// each kernel row's `k` pixels with their `cin` channels side by side (`kx·cin + c`, contiguous in an
-    /// interleaved input), padded once per row to [`ConvShape::row_bytes`]: 168 and 252 bytes. It is the same
+    /// interleaved input), each row's whole words in order and the rows' leftover bytes gathered at the end
+    /// ([`ConvShape::row_slot`]): 148 and 248 bytes. It is the same
     /// convolution, so the int8 output is bit-identical to the quad path's; only the GEMM's work shrinks.
     pub fn im2col_rows(&self, s: &ConvShape, x: &[u8], packed: &mut [f32]) -> Result<(), KernelError> {
         s.validate()?;
@@ -680,8 +704,8 @@ impl Kernels {
     }
 
     /// Int8 weights `w` (`[cout][kk4]`, the file's layout: taps in `(ky, kx)` order, channels padded to `cpad`)
-    /// rearranged into `out` (`[cout][kk_rows]`) for the row layout ([`Kernels::im2col_rows`]): row `ky` holds
-    /// `w[ky][kx][c]` at `kx·cin + c`, zeros after `k·cin`. Done once, when weights are bound.
+    /// rearranged into `out` (`[cout][kk_rows]`) for the row layout ([`Kernels::im2col_rows`]): `w[ky][kx][c]` at
+    /// [`ConvShape::row_slot`]`(ky, kx·cin + c)`, zeros in the tail's padding. Done once, when weights are bound.
     pub fn repack_rows(s: &ConvShape, cout: usize, w: &[i8], out: &mut [i8]) -> Result<(), KernelError> {
         s.validate()?;
         need(w.len(), cout.checked_mul(s.kk4()).ok_or(KernelError::BadShape)?, "w")?;

@@ -438,16 +438,54 @@ pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: im
 
 /// Pack interleaved u8 input (`[h][w][cin]`) in the int8 row layout for the SIMD int8 kernels: `[panel][kk_rows/4]
 /// [NR][4]` bytes, the panels of [`ConvShape::rows_gemm`]'s 1×1 convolution, the strided copies done by `copy`.
+///
+/// Each kernel row's whole words go to their place in the panel; the row's last, partial word (its `row_rest`
+/// bytes, zero above them) is copied to the next row's place and moved from there, byte by byte, into the tail
+/// words (see [`ConvShape::row_slot`]) before that row overwrites it. The last row's partial word lands on the
+/// first tail word, which is kept aside while it is copied.
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 pub(super) fn im2col_rows_body(s: &ConvShape, x: &[u8], packed: &mut [f32], copy: impl RowsCopy) {
-    let (words, rw) = (s.kk_rows() / 4, s.row_bytes() / 4);
+    let (words, rw, whole, rest) = (s.kk_rows() / 4, s.row_bytes() / 4, s.row_words(), s.row_rest());
+    let tail0 = s.k * whole;
     let dst_all: &mut [[u32; NR]] = bytemuck::cast_slice_mut(packed);
     for p in 0..s.panels() {
         let dst = &mut dst_all[p * words..(p + 1) * words];
+        dst[tail0..].fill([0; NR]);
         let rr = RowRuns::of(s, p);
-        for (ky, rows) in dst.chunks_exact_mut(rw).enumerate() {
-            rows_ky(s, x, &rr, ky, copy, rows);
+        for ky in 0..s.k {
+            let at = ky * whole;
+            let kept = (at + rw > tail0).then(|| dst[tail0]);
+            rows_ky(s, x, &rr, ky, copy, &mut dst[at..at + rw]);
+            if rest > 0 {
+                let partial = dst[at + whole];
+                if let Some(row) = kept {
+                    dst[tail0] = row;
+                }
+                to_tail(&partial, ky * rest, rest, &mut dst[tail0..]);
+            }
+        }
+    }
+}
+
+/// ORs the `rest` lowest-address bytes of each word of `partial` (its bytes above them are zero) into bytes
+/// `first..first + rest` of the tail words' byte sequence (word `i / 4`, byte `i % 4` in memory order, as the GEMM
+/// reads them): a shift of every word toward higher addresses, and what passes a word's end into the next word.
+/// The tail's bytes start zero and each is written once.
+#[inline(always)]
+fn to_tail(partial: &[u32; NR], first: usize, rest: usize, tail: &mut [[u32; NR]]) {
+    let (t, at) = (first / 4, first % 4);
+    let bits = 8 * at as u32;
+    // Toward higher / lower addresses by `n` bits, whichever the byte order.
+    let up = |v: u32, n: u32| if cfg!(target_endian = "little") { v << n } else { v >> n };
+    let down = |v: u32, n: u32| if cfg!(target_endian = "little") { v >> n } else { v << n };
+    for (d, &v) in tail[t].iter_mut().zip(partial) {
+        *d |= up(v, bits);
+    }
+    if at + rest > 4 {
+        // `at > 0` here (rest ≤ 3), so the shift is below 32.
+        for (d, &v) in tail[t + 1].iter_mut().zip(partial) {
+            *d |= down(v, 32 - bits);
         }
     }
 }
@@ -455,16 +493,22 @@ pub(super) fn im2col_rows_body(s: &ConvShape, x: &[u8], packed: &mut [f32], copy
 /// Pack interleaved u8 input in the int8 row layout as f32 panels `[panel][kk_rows][NR]` for the portable
 /// [`gemm_i8`] (run on [`ConvShape::rows_gemm`], whose weight rows are the packed rows in order).
 pub(super) fn im2col_rows_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
-    let (kr, rw) = (s.kk_rows(), s.row_bytes() / 4);
+    let (kr, rw, kc) = (s.kk_rows(), s.row_bytes() / 4, s.k * s.cin);
     let mut buf = [[0u32; NR]; MAX_ROW_WORDS];
     for p in 0..s.panels() {
         let dst = &mut packed[p * kr * NR..(p + 1) * kr * NR];
+        // The tail's padding bytes past the last row's leftovers stay zero.
+        dst[s.row_slot(s.k - 1, kc - 1) * NR..].fill(0.0);
         let rr = RowRuns::of(s, p);
         for ky in 0..s.k {
             rows_ky(s, x, &rr, ky, rows_copy, &mut buf);
             for (t, row) in buf[..rw].iter().enumerate() {
                 for i in 0..4 {
-                    let r = 4 * (ky * rw + t) + i;
+                    let b = 4 * t + i;
+                    if b >= kc {
+                        break;
+                    }
+                    let r = s.row_slot(ky, b);
                     for (d, &v) in dst[r * NR..(r + 1) * NR].iter_mut().zip(row) {
                         *d = f32::from(v.to_ne_bytes()[i]);
                     }
@@ -518,14 +562,15 @@ fn hwc_fixed<const C: usize>(x: &[u8], hw: usize, at: usize, out: &mut [u8]) {
 /// Int8 weights `[cout][kk4]` (taps in `(ky, kx)` order, channels padded to `cpad`) in the row layout `[cout]
 /// [kk_rows]` (see [`super::Kernels::repack_rows`]).
 pub(super) fn repack_rows(s: &ConvShape, cout: usize, w: &[i8], out: &mut [i8]) {
-    let (k, cin, cpad, kk4, kr, rb) = (s.k, s.cin, s.cpad(), s.kk4(), s.kk_rows(), s.row_bytes());
+    let (k, cin, cpad, kk4, kr) = (s.k, s.cin, s.cpad(), s.kk4(), s.kk_rows());
     for m in 0..cout {
         let (src, dst) = (&w[m * kk4..(m + 1) * kk4], &mut out[m * kr..(m + 1) * kr]);
         dst.fill(0);
         for ky in 0..k {
             for kx in 0..k {
-                let from = &src[(ky * k + kx) * cpad..(ky * k + kx) * cpad + cin];
-                dst[ky * rb + kx * cin..ky * rb + (kx + 1) * cin].copy_from_slice(from);
+                for c in 0..cin {
+                    dst[s.row_slot(ky, kx * cin + c)] = src[(ky * k + kx) * cpad + c];
+                }
             }
         }
     }
