@@ -49,9 +49,10 @@
 //! no kernel row is clipped), so that one kernel row's `k` pixels with their channels lie side by side in memory; the
 //! reduction runs over `(ky, kx·cin + c)`: each kernel row's whole 4-byte words, then the rows' leftover bytes
 //! together ([`ConvShape::row_slot`]), padded once to 148 and 248 bytes ([`ConvShape::kk_rows`]; padding each row
-//! on its own made 168 and 252), with the weights rearranged once at load ([`Kernels::repack_rows`]). The packed panels are those of a 1×1
-//! convolution over `kk_rows` channels ([`ConvShape::rows_gemm`]), so the int8 GEMMs run unchanged and the output
-//! is bit-identical to the quad layout's. The pipeline uses it for an int8 V1 when [`ConvShape::rows_pay`].
+//! on its own made 168 and 252), with the weights rearranged once at load ([`Kernels::repack_rows`]). The packed
+//! panels are those of a 1×1 convolution over `kk_rows` channels ([`ConvShape::rows_gemm`]), so the int8 GEMMs run
+//! unchanged and the output is bit-identical to the quad layout's. The pipeline uses it for an int8 V1 when
+//! [`ConvShape::rows_pay`].
 //!
 //! # Numbers
 //!
@@ -188,12 +189,14 @@ impl ConvShape {
     }
     /// Where byte `b < k·cin` of kernel row `ky` lies in the row layout's reduction: in the row's whole words
     /// (`4·(ky·row_words) + b`), or for the row's last `row_rest` bytes in the tail after all rows' whole words.
+    /// Saturates (as the sizes do) rather than overflow for shapes [`ConvShape::validate`] refuses.
     pub fn row_slot(&self, ky: usize, b: usize) -> usize {
-        let whole = 4 * self.row_words();
+        let whole = self.row_words().saturating_mul(4);
         if b < whole {
-            ky * whole + b
+            ky.saturating_mul(whole).saturating_add(b)
         } else {
-            self.k * whole + ky * self.row_rest() + (b - whole)
+            let tail = self.k.saturating_mul(whole);
+            tail.saturating_add(ky.saturating_mul(self.row_rest())).saturating_add(b - whole)
         }
     }
     /// Int8 reduction length in the row layout: every kernel row's whole words, then the rows' leftover bytes
@@ -204,7 +207,7 @@ impl ConvShape {
         self.k.saturating_mul(self.row_words()).saturating_add(tail).saturating_mul(4)
     }
     /// Whether the row layout multiplies fewer padding bytes than the channel quads (`cin` no multiple of 4: V1
-    /// over 3 frames reduces 168 bytes per pixel instead of 196, over 5 frames 252 instead of 392) and its kernel
+    /// over 3 frames reduces 148 bytes per pixel instead of 196, over 5 frames 248 instead of 392) and its kernel
     /// rows are short enough for it (`k·cin ≤ 256` bytes).
     pub fn rows_pay(&self) -> bool {
         self.kk_rows() < self.kk4() && self.row_bytes() <= 4 * portable::MAX_ROW_WORDS
