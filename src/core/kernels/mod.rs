@@ -203,8 +203,7 @@ impl ConvShape {
     /// together, padded once to a whole word (`k²·cin` rounded up to a multiple of 4, at most [`ConvShape::kk4`];
     /// shorter whenever `cin` is no multiple of 4: 148 bytes for a 7×7 V1 over 3 frames, 248 over 5).
     pub fn kk_rows(&self) -> usize {
-        let tail = self.k.saturating_mul(self.row_rest()).div_ceil(4);
-        self.k.saturating_mul(self.row_words()).saturating_add(tail).saturating_mul(4)
+        self.kk().div_ceil(4).saturating_mul(4)
     }
     /// Whether the row layout multiplies fewer padding bytes than the channel quads (`cin` no multiple of 4: V1
     /// over 3 frames reduces 148 bytes per pixel instead of 196, over 5 frames 248 instead of 392) and its kernel

@@ -440,8 +440,8 @@ pub(super) fn rows_ky(s: &ConvShape, x: &[u8], rr: &RowRuns, ky: usize, copy: im
 /// [NR][4]` bytes, the panels of [`ConvShape::rows_gemm`]'s 1×1 convolution, the strided copies done by `copy`.
 ///
 /// Each kernel row's whole words go to their place in the panel; the row's last, partial word (its `row_rest`
-/// bytes, zero above them) is copied to the next row's place and moved from there, byte by byte, into the tail
-/// words (see [`ConvShape::row_slot`]) before that row overwrites it. The last row's partial word lands on the
+/// bytes, zero above them) is copied to the next row's place and ORed from there into the tail words ([`to_tail`];
+/// see [`ConvShape::row_slot`]) before that row overwrites it. The last row's partial word lands on the
 /// first tail word, which is kept aside while it is copied.
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
