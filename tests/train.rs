@@ -6,8 +6,10 @@ use avf_bel::model::{encode, Precision};
 use avf_bel::train::augment::{Augment, Kind, Perturbation};
 use avf_bel::train::data;
 use avf_bel::train::fuse::FitOptions;
+use avf_bel::train::linalg::KernelRidge;
 use avf_bel::train::run::{
-    evaluate, mae_interval, perceive, perceive_stimuli, train, FuseShape, RenderSet, TrainOptions,
+    consensus_noise_mae, evaluate, kernel_ridge_nested, mae_interval, perceive, perceive_stimuli, train, FuseShape,
+    RenderSet, TrainOptions,
 };
 use avf_bel::train::{normalised, random_params, Job};
 use avf_bel::weights::writer::AlignedBytes;
@@ -124,6 +126,11 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
     let constant = rep.metrics.iter().find(|m| m.0 == "constant (fold mean)").unwrap().1.clone();
     // The data themselves: sliders predict the consensus far better than the fold mean.
     assert!(ridge.profile_mae < 0.8 * constant.profile_mae, "{} vs {}", ridge.profile_mae, constant.profile_mae);
+    let kernel = rep.metrics.iter().find(|m| m.0 == "kernel ridge on true sliders (nested)").unwrap().1.clone();
+    assert!(kernel.profile_mae < 0.8 * constant.profile_mae, "{} vs {}", kernel.profile_mae, constant.profile_mae);
+    // No model can beat the consensus' own sampling error by much; every row sits above a good part of it.
+    let floor = consensus_noise_mae(&rows);
+    assert!(rep.metrics.iter().all(|m| m.1.profile_mae > 0.5 * floor), "floor {floor}: {:?}", rep.metrics);
     assert!(rep.metrics[0].1.profile_mae.is_finite());
 }
 
@@ -224,4 +231,62 @@ fn the_bootstrap_interval_of_an_mae_brackets_it_and_narrows_with_more_stimuli() 
     assert!((1.6..2.5).contains(&ratio), "width ratio {ratio}");
     // Nothing to resample: no interval.
     assert!(mae_interval(&[], &[], 100, 0.95, 3).0.is_nan());
+}
+
+#[test]
+fn kernel_ridge_fits_a_smooth_function_and_its_nested_choice_generalises() {
+    // A smooth function of two inputs in 0–1, sampled on a 6×6 grid.
+    let f = |x: &[f64]| vec![0.5 + 0.3 * (3.0 * x[0]).sin() * x[1], 0.2 + 0.6 * x[0] * x[0]];
+    let xs: Vec<Vec<f64>> = (0..36).map(|i| vec![(i % 6) as f64 / 5.0, (i / 6) as f64 / 5.0]).collect();
+    let ys: Vec<Vec<f64>> = xs.iter().map(|x| f(x)).collect();
+    // A tiny penalty interpolates the training points.
+    let m = KernelRidge::fit(&xs, &ys, 1e-6, 2.0);
+    for (x, y) in xs.iter().zip(&ys) {
+        let p = m.predict(x);
+        assert!((p[0] - y[0]).abs() < 1e-3 && (p[1] - y[1]).abs() < 1e-3, "{x:?}: {p:?} vs {y:?}");
+    }
+    // Between the grid points the nested fit is far closer to the function than the mean of the targets is.
+    let (mut err, mut err_mean) = (0.0, 0.0);
+    let mean: Vec<f64> = (0..2).map(|o| ys.iter().map(|y| y[o]).sum::<f64>() / 36.0).collect();
+    for q in [[0.1, 0.1], [0.5, 0.3], [0.7, 0.9], [0.3, 0.5], [0.9, 0.7]] {
+        let (p, t) = (kernel_ridge_nested(&xs, &ys, &q), f(&q));
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)), "{p:?}");
+        err += (p[0] - t[0]).abs() + (p[1] - t[1]).abs();
+        err_mean += (mean[0] - t[0]).abs() + (mean[1] - t[1]).abs();
+    }
+    assert!(err < 0.2 * err_mean, "kernel ridge {err} against the mean {err_mean}");
+}
+
+#[test]
+fn the_consensus_noise_floor_follows_the_raters_spread() {
+    let dir = std::env::temp_dir().join(format!("avf-bel-noise-floor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let header = "participant_id,stimulus_id,stimulus,bpm,jitter,consonance,bigsmall,updown,music_angry,music_happy,\
+                  music_peaceful,music_sad,music_scared,music_angry_cell_was_corrupt,anim_angry,anim_happy,\
+                  anim_peaceful,anim_sad,anim_scared,anim_angry_cell_was_corrupt";
+    // Stimulus 0: two raters disagree completely on music `happy` (0 and 127) and agree on everything else.
+    // Stimulus 1: they disagree on music `angry` too, but the second rater's angry cell is marked corrupt.
+    let rows = [
+        "0,0,a,100,10,5,50,50,64,0,64,64,64,0,64,64,64,64,64,0",
+        "1,0,a,100,10,5,50,50,64,127,64,64,64,0,64,64,64,64,64,0",
+        "0,1,b,200,10,5,50,50,0,64,64,64,64,0,64,64,64,64,64,0",
+        "1,1,b,200,10,5,50,50,127,64,64,64,64,1,64,64,64,64,64,0",
+    ];
+    std::fs::write(dir.join("paired.csv"), format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let got = data::load(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Music happy of stimulus 0: ratings 0 and 1 (/127), sample variance 0.5, of the mean 0.25; fused = half of
+    // the music mean, so its standard error is 0.5·√0.25 = 0.25.
+    assert!((got[0].fused_se[1] - 0.25).abs() < 1e-12, "{:?}", got[0].fused_se);
+    assert!(got[0].fused_se.iter().enumerate().all(|(e, &se)| e == 1 || se == 0.0), "{:?}", got[0].fused_se);
+    // One valid angry cell left: no spread to measure.
+    assert_eq!(got[1].fused_se, [0.0; 5]);
+    let expected = (2.0 / std::f64::consts::PI).sqrt() * 0.25 / 10.0;
+    assert!((consensus_noise_mae(&got) - expected).abs() < 1e-12);
+    // The study's 20 raters: a floor of a few hundredths, below the models' leave-one-out errors (about 0.045).
+    let Some(data_dir) = common::study_data("the_consensus_noise_floor_follows_the_raters_spread") else {
+        return;
+    };
+    let floor = consensus_noise_mae(&data::load(&data_dir).unwrap());
+    assert!((0.02..0.04).contains(&floor), "{floor}");
 }

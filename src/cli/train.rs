@@ -242,8 +242,8 @@ mod with_train {
     use avf_bel::train::fuse::FitOptions;
     use avf_bel::train::plot::{self, Axes, Matrix};
     use avf_bel::train::run::{
-        evaluate, mae_interval, perceive, robustness, robustness_json, robustness_markdown, robustness_series, train,
-        training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
+        consensus_noise_mae, evaluate, mae_interval, perceive, robustness, robustness_json, robustness_markdown,
+        robustness_series, train, training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
     };
     use avf_bel::weights::TensorId;
     use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
@@ -512,20 +512,24 @@ mod with_train {
         let intervals: Vec<(f64, f64)> =
             rep.preds.iter().map(|(_, p)| mae_interval(p, &rep.truth, BOOTSTRAP_DRAWS, 0.95, 0xB007)).collect();
         let (lo, hi) = intervals[0];
+        let floor = consensus_noise_mae(&rows);
         let md = format!(
             "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
              perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
              predicted as the mean over its {renders} clean renders. Targets: consensus (participant-mean) profiles, \
              mean of music and animation ratings / 127.\n\n{table}\nThe fused model's profile MAE {:.4} has a 95 % \
              bootstrap interval over the stimuli of [{lo:.4}, {hi:.4}] ({BOOTSTRAP_DRAWS} resamples of the {} \
-             stimuli; every model's interval is in eval.json): how precisely this many stimuli determine an MAE.\n",
+             stimuli; every model's interval is in eval.json): how precisely this many stimuli determine an MAE. \
+             The consensus is itself a mean over the raters: a model that knew every stimulus' population-mean \
+             profile exactly would still be expected to score {floor:.4} against it (the consensus' sampling error, \
+             from the raters' spread), a floor under every row.\n",
             rows.len(),
             fit.dropout,
             rep.metrics[0].1.profile_mae,
             rows.len(),
         );
         write_atomic(&out.join("eval.md"), md.as_bytes())?;
-        let json: serde_json::Map<String, serde_json::Value> = rep
+        let mut json: serde_json::Map<String, serde_json::Value> = rep
             .metrics
             .iter()
             .zip(&intervals)
@@ -538,6 +542,7 @@ mod with_train {
                 (n.to_string(), v)
             })
             .collect();
+        json.insert("consensus_noise_profile_mae".into(), json!(floor));
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         write_atomic(&out.join("eval.json"), json.as_bytes())?;
         let fig = |e: avf_bel::plot::PlotError| Failure::Runtime(e.to_string());

@@ -17,6 +17,9 @@ pub struct StimulusRow {
     pub music: [f64; 5],
     /// Mean animation rating / 127 per emotion.
     pub animation: [f64; 5],
+    /// Standard error of [`StimulusRow::fused`] per emotion, from the raters' spread: `½·√(s²_m/n_m + s²_a/n_a)`
+    /// with each modality's sample variance `s²` over its `n` raters. The consensus is itself a 20-rater sample.
+    pub fused_se: [f64; 5],
 }
 
 impl StimulusRow {
@@ -51,6 +54,7 @@ pub fn load(data: &Path) -> Result<Vec<StimulusRow>, String> {
         name: String,
         params: [f64; 5],
         sum: [[f64; 5]; 2],
+        sq: [[f64; 5]; 2],
         n: [[f64; 5]; 2],
     }
     let mut by: BTreeMap<u32, Acc> = BTreeMap::new();
@@ -68,6 +72,7 @@ pub fn load(data: &Path) -> Result<Vec<StimulusRow>, String> {
             name: f.get(c_name).unwrap_or(&"").to_string(),
             params,
             sum: [[0.0; 5]; 2],
+            sq: [[0.0; 5]; 2],
             n: [[0.0; 5]; 2],
         });
         for (m, (cols, bad)) in [(music_cols, m_bad), (anim_cols, a_bad)].iter().enumerate() {
@@ -76,7 +81,9 @@ pub fn load(data: &Path) -> Result<Vec<StimulusRow>, String> {
                 if e == 0 && corrupt {
                     continue;
                 }
-                acc.sum[m][e] += num(cols[e])? / 127.0;
+                let v = num(cols[e])? / 127.0;
+                acc.sum[m][e] += v;
+                acc.sq[m][e] += v * v;
                 acc.n[m][e] += 1.0;
             }
         }
@@ -91,6 +98,16 @@ pub fn load(data: &Path) -> Result<Vec<StimulusRow>, String> {
                 }
                 out
             };
+            // Sample variance of the mean of modality `m`'s ratings (0 with fewer than two raters).
+            let var_of_mean = |m: usize, e: usize| {
+                let n = a.n[m][e];
+                if n < 2.0 {
+                    return 0.0;
+                }
+                let mean = a.sum[m][e] / n;
+                ((a.sq[m][e] - n * mean * mean) / (n - 1.0)).max(0.0) / n
+            };
+            let fused_se = core::array::from_fn(|e| 0.5 * (var_of_mean(0, e) + var_of_mean(1, e)).sqrt());
             StimulusRow {
                 id,
                 name: a.name,
@@ -103,6 +120,7 @@ pub fn load(data: &Path) -> Result<Vec<StimulusRow>, String> {
                 },
                 music: mean(0),
                 animation: mean(1),
+                fused_se,
             }
         })
         .collect())

@@ -4,7 +4,7 @@ use super::augment::{Augment, Kind, Perturbation};
 use super::cornet::{train_cornet, CornetOptions};
 use super::data::{self, StimulusRow};
 use super::fuse::{Example, FitOptions, FuseParams, DECAYS};
-use super::linalg::{pearson, r2, Ridge};
+use super::linalg::{pearson, r2, KernelRidge, Ridge};
 use super::{extract, normalised, random_params, ClipFeatures, Job};
 use crate::core::manifest::TensorId;
 use crate::host::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
@@ -701,6 +701,7 @@ pub fn evaluate(
     // Baselines on the same folds.
     let mut constant = Vec::new();
     let mut ridge = Vec::new();
+    let mut kernel_ridge = Vec::new();
     for fold in 0..n {
         let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
         let mut mean = [0.0; 5];
@@ -715,6 +716,8 @@ pub fn evaluate(
         let m = Ridge::fit(&xs, &ys, 1.0);
         let p = m.predict(&normalised(&rows[fold].params));
         ridge.push([p[0], p[1], p[2], p[3], p[4]].map(|v| v.clamp(0.0, 1.0)));
+        let p = kernel_ridge_nested(&xs, &ys, &normalised(&rows[fold].params));
+        kernel_ridge.push([p[0], p[1], p[2], p[3], p[4]]);
     }
     // Diagnostic: a ridge regression from the same perceived features, to separate perception from fusion + BEL.
     let feats = |set: RenderSet<'_>, i: usize| -> Vec<Vec<f64>> {
@@ -759,9 +762,52 @@ pub fn evaluate(
     preds.push(("fusion + BEL on true sliders", predict_folds(&perfect, exact, Modalities::BOTH)));
     preds.push(("constant (fold mean)", constant));
     preds.push(("ridge on true sliders", ridge));
+    preds.push(("kernel ridge on true sliders (nested)", kernel_ridge));
     let metrics = preds.iter().map(|(n, p)| (*n, metrics(p, &truth))).collect();
     let report = EvalReport { names: rows.iter().map(|r| r.name.clone()).collect(), truth, preds, metrics, curves };
     (report, fused)
+}
+
+/// The kernel ridge baseline's penalties and kernel widths (on sliders normalised to 0–1).
+pub const KERNEL_LAMBDAS: [f64; 5] = [0.01, 0.03, 0.1, 0.3, 1.0];
+/// See [`KERNEL_LAMBDAS`].
+pub const KERNEL_GAMMAS: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
+
+/// A Gaussian-kernel ridge regression from `xs` to `ys`, its penalty and width chosen among [`KERNEL_LAMBDAS`] ×
+/// [`KERNEL_GAMMAS`] by leave-one-out over the rows it is given (so a caller's held-out row never takes part), then
+/// refitted on all of them; returns its prediction for `query`, clamped to 0–1. The strongest baseline on the true
+/// sliders: a smooth non-linear function of them, tuned without the test stimulus.
+pub fn kernel_ridge_nested(xs: &[Vec<f64>], ys: &[Vec<f64>], query: &[f64]) -> Vec<f64> {
+    let n = xs.len();
+    let clamp = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|y| y.clamp(0.0, 1.0)).collect() };
+    let mut best = (f64::INFINITY, KERNEL_LAMBDAS[0], KERNEL_GAMMAS[0]);
+    if n >= 3 {
+        for &lambda in &KERNEL_LAMBDAS {
+            for &gamma in &KERNEL_GAMMAS {
+                let mut err = 0.0;
+                for h in 0..n {
+                    let (kx, ky): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+                        (0..n).filter(|&i| i != h).map(|i| (xs[i].clone(), ys[i].clone())).unzip();
+                    let p = clamp(KernelRidge::fit(&kx, &ky, lambda, gamma).predict(&xs[h]));
+                    err += p.iter().zip(&ys[h]).map(|(a, b)| (a - b).abs()).sum::<f64>();
+                }
+                if err < best.0 {
+                    best = (err, lambda, gamma);
+                }
+            }
+        }
+    }
+    clamp(KernelRidge::fit(xs, ys, best.1, best.2).predict(query))
+}
+
+/// The profile MAE that even a perfect model, one that knew each stimulus' population-mean profile, would be expected
+/// to show against this consensus: the consensus is a mean of 20 raters, so it carries sampling error of standard
+/// error `se` per emotion ([`StimulusRow::fused_se`]), and a normal error's expected absolute value is `se·√(2/π)`.
+/// Averaged over the stimuli and emotions. A floor under every model's leave-one-out MAE, not a target.
+pub fn consensus_noise_mae(rows: &[StimulusRow]) -> f64 {
+    let k = (2.0 / std::f64::consts::PI).sqrt();
+    let n = (5 * rows.len()).max(1) as f64;
+    rows.iter().flat_map(|r| r.fused_se).map(|se| k * se).sum::<f64>() / n
 }
 
 /// One row of the robustness evaluation: a perturbation at one severity and the fused model's metrics under it.
