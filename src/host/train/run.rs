@@ -775,8 +775,8 @@ pub const KERNEL_GAMMAS: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
 
 /// A Gaussian-kernel ridge regression from `xs` to `ys`, its penalty and width chosen among [`KERNEL_LAMBDAS`] ×
 /// [`KERNEL_GAMMAS`] by leave-one-out over the rows it is given (so a caller's held-out row never takes part), then
-/// refitted on all of them; returns its prediction for `query`, clamped to 0–1. The strongest baseline on the true
-/// sliders: a smooth non-linear function of them, tuned without the test stimulus.
+/// refitted on all of them; returns its prediction for `query`, clamped to 0–1. The non-linear baseline on the true
+/// sliders: a smooth function of them, tuned without the test stimulus.
 pub fn kernel_ridge_nested(xs: &[Vec<f64>], ys: &[Vec<f64>], query: &[f64]) -> Vec<f64> {
     let n = xs.len();
     let clamp = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|y| y.clamp(0.0, 1.0)).collect() };
