@@ -493,6 +493,10 @@ mod with_train {
         let w = Weights::parse(bytes).map_err(|e| e.to_string())?;
         let cfg = *w.config();
         let rows = data::load(&data_dir)?;
+        // Leave-one-out with its nested choices needs a few stimuli in every fold (the baselines' fits index them).
+        if rows.len() < 3 {
+            return Err(format!("{}: eval needs at least 3 stimuli, found {}", data_dir.display(), rows.len()).into());
+        }
         // Training renders as `train` makes them (clean, then perturbed); the clean ones are also the test renders.
         let per = renders + aug_renders;
         let jobs = training_stimulus_jobs(&rows, renders, aug_renders, &augment);
