@@ -257,13 +257,16 @@ fn kernel_ridge_fits_a_smooth_function_and_its_nested_choice_generalises() {
     assert!(err < 0.2 * err_mean, "kernel ridge {err} against the mean {err_mean}");
 }
 
+/// The columns of a hand-written `paired.csv` (the ones `data::load` reads).
+const PAIRED_HEADER: &str = "participant_id,stimulus_id,stimulus,bpm,jitter,consonance,bigsmall,updown,music_angry,\
+                             music_happy,music_peaceful,music_sad,music_scared,music_angry_cell_was_corrupt,anim_angry,\
+                             anim_happy,anim_peaceful,anim_sad,anim_scared,anim_angry_cell_was_corrupt";
+
 #[test]
 fn the_consensus_noise_floor_follows_the_raters_spread() {
     let dir = std::env::temp_dir().join(format!("avf-bel-noise-floor-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let header = "participant_id,stimulus_id,stimulus,bpm,jitter,consonance,bigsmall,updown,music_angry,music_happy,\
-                  music_peaceful,music_sad,music_scared,music_angry_cell_was_corrupt,anim_angry,anim_happy,\
-                  anim_peaceful,anim_sad,anim_scared,anim_angry_cell_was_corrupt";
+    let header = PAIRED_HEADER;
     // Stimulus 0: two raters disagree completely on music `happy` (0 and 127) and agree on everything else.
     // Stimulus 1: they disagree on music `angry` too, but the second rater's angry cell is marked corrupt.
     let rows = [
@@ -289,4 +292,35 @@ fn the_consensus_noise_floor_follows_the_raters_spread() {
     };
     let floor = consensus_noise_mae(&data::load(&data_dir).unwrap());
     assert!((0.02..0.04).contains(&floor), "{floor}");
+}
+
+#[test]
+fn eval_on_too_few_stimuli_is_an_error_not_a_panic() {
+    // Leave-one-out needs stimuli left in every fold for its nested choices: with two, the command must refuse
+    // before rendering anything, with exit 1 and a message that names the count (it used to panic in a baseline).
+    let dir = std::env::temp_dir().join(format!("avf-bel-two-stimuli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = [
+        "0,0,a,100,10,5,50,50,64,0,64,64,64,0,64,64,64,64,64,0",
+        "0,1,b,200,10,5,50,50,0,64,64,64,64,0,64,64,64,64,64,0",
+    ];
+    std::fs::write(dir.join("paired.csv"), format!("{PAIRED_HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    // The command looks for all four files of the study before reading; eval itself reads `paired.csv`.
+    for f in avf_bel::data::DATA_FILES.iter().filter(|&&f| f != "paired.csv") {
+        std::fs::write(dir.join(f), "").unwrap();
+    }
+    let out = common::command()
+        .args(["eval", "--data", dir.to_str().unwrap(), "--out", dir.join("eval").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // A malformed file is the same kind of failure: exit 1 with a message, no panic.
+    std::fs::write(dir.join("paired.csv"), "participant_id,stimulus_id\n0,zero\n").unwrap();
+    let bad = common::command().args(["eval", "--data", dir.to_str().unwrap()]).output().unwrap();
+    let bad_err = String::from_utf8_lossy(&bad.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("eval needs at least 3 stimuli, found 2"), "{err}");
+    assert_eq!(bad.status.code(), Some(1), "{bad_err}");
+    assert!(bad_err.starts_with("error: ") && !bad_err.contains("panicked"), "{bad_err}");
 }
