@@ -461,6 +461,30 @@ mod with_train {
     }
 
     /// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
+    /// How the folds' fusion weight decays were set, e.g. "… 3-fold cross-validation over its training stimuli:
+    /// 1e-3 in 20 folds, 3e-4 in 10 …", the most frequent first (a tie: the larger decay first).
+    pub(super) fn decay_sentence(decays: impl Iterator<Item = f32>, cv_folds: usize) -> String {
+        let mut counts: Vec<(f32, usize)> = Vec::new();
+        for d in decays {
+            match counts.iter_mut().find(|(v, _)| *v == d) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((d, 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.total_cmp(&a.0)));
+        let list: Vec<String> =
+            counts.iter().map(|(d, n)| format!("{d:e} in {n} fold{}", if *n == 1 { "" } else { "s" })).collect();
+        if cv_folds >= 2 {
+            format!(
+                "The fused model's weight decay, chosen in each fold by {cv_folds}-fold cross-validation over that \
+                 fold's training stimuli: {} (per held-out stimulus in eval.json).",
+                list.join(", ")
+            )
+        } else {
+            format!("The fused model's weight decay, as --decay set it: {}.", list.join(", "))
+        }
+    }
+
     pub fn run_eval(a: EvalArgs) -> CliResult {
         let data_dir = data_dir(a.data.as_deref())?;
         let (out, renders, seconds) = (a.out, a.renders as usize, a.seconds);
@@ -517,6 +541,9 @@ mod with_train {
             rep.preds.iter().map(|(_, p)| mae_interval(p, &rep.truth, BOOTSTRAP_DRAWS, 0.95, 0xB007)).collect();
         let (lo, hi) = intervals[0];
         let floor = consensus_noise_mae(&rows);
+        // Each fold's weight decay as its nested cross-validation chose it: the fit's one discrete choice, which
+        // last-bit differences in perception can flip (experiments E12, E13).
+        let decays = decay_sentence(folds.iter().map(|f| f.2), fit.cv_folds);
         let md = format!(
             "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
              perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
@@ -526,7 +553,7 @@ mod with_train {
              stimuli; every model's interval is in eval.json): how precisely this many stimuli determine an MAE. \
              The consensus is itself a mean over the raters: a model that knew every stimulus' population-mean \
              profile exactly would still be expected to score {floor:.4} against it (the consensus' sampling error, \
-             from the raters' spread), a floor under every row.\n",
+             from the raters' spread), a floor under every row.\n\n{decays}\n",
             rows.len(),
             fit.dropout,
             rep.metrics[0].1.profile_mae,
@@ -547,6 +574,9 @@ mod with_train {
             })
             .collect();
         json.insert("consensus_noise_profile_mae".into(), json!(floor));
+        let per_stimulus: serde_json::Map<String, serde_json::Value> =
+            rep.names.iter().zip(&folds).map(|(name, f)| (name.clone(), json!(f.2))).collect();
+        json.insert("fused_fold_decay".into(), per_stimulus.into());
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         write_atomic(&out.join("eval.json"), json.as_bytes())?;
         let fig = |e: avf_bel::plot::PlotError| Failure::Runtime(e.to_string());
@@ -664,5 +694,21 @@ mod with_train {
         println!("  f16:  max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[0].0, worst[0].1);
         println!("  int8: max |ΔEPP| {:.5}, max |Δemotion| {:.5}", worst[1].0, worst[1].1);
         Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::decay_sentence;
+
+        #[test]
+        fn the_decay_sentence_counts_each_choice_most_frequent_first() {
+            let folds = [3e-4f32, 1e-3, 1e-3, 1e-4, 3e-4, 1e-3];
+            let s = decay_sentence(folds.into_iter(), 3);
+            assert!(s.contains("3-fold cross-validation"), "{s}");
+            assert!(s.contains(": 1e-3 in 3 folds, 3e-4 in 2 folds, 1e-4 in 1 fold (per"), "{s}");
+            // A tie puts the larger decay first; a fixed decay does not claim a choice.
+            let s = decay_sentence([1e-4f32, 3e-5].into_iter(), 0);
+            assert_eq!(s, "The fused model's weight decay, as --decay set it: 1e-4 in 1 fold, 3e-5 in 1 fold.");
+        }
     }
 }
