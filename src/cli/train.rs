@@ -460,9 +460,8 @@ mod with_train {
         s
     }
 
-    /// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
-    /// How the folds' fusion weight decays were set, e.g. "… 3-fold cross-validation over its training stimuli:
-    /// 1e-3 in 20 folds, 3e-4 in 10 …", the most frequent first (a tie: the larger decay first).
+    /// How the folds' fusion weight decays were set, e.g. "… 3-fold cross-validation over that fold's training
+    /// stimuli: 1e-3 in 20 folds, 3e-4 in 10 …", the most frequent first (a tie: the larger decay first).
     pub(super) fn decay_sentence(decays: impl Iterator<Item = f32>, cv_folds: usize) -> String {
         let mut counts: Vec<(f32, usize)> = Vec::new();
         for d in decays {
@@ -485,6 +484,7 @@ mod with_train {
         }
     }
 
+    /// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
     pub fn run_eval(a: EvalArgs) -> CliResult {
         let data_dir = data_dir(a.data.as_deref())?;
         let (out, renders, seconds) = (a.out, a.renders as usize, a.seconds);
