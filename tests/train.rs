@@ -324,3 +324,40 @@ fn eval_on_too_few_stimuli_is_an_error_not_a_panic() {
     assert_eq!(bad.status.code(), Some(1), "{bad_err}");
     assert!(bad_err.starts_with("error: ") && !bad_err.contains("panicked"), "{bad_err}");
 }
+
+#[test]
+fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
+    if emulated("eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay") {
+        return;
+    }
+    // The smallest set eval accepts must run to the end. Each fold then fits two stimuli, fewer than the default
+    // three cross-validation groups, so the decay is the given one and eval.md must not say it was chosen.
+    let dir = std::env::temp_dir().join(format!("avf-bel-three-stimuli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = [
+        "0,0,a,100,10,5,50,50,64,0,64,64,64,0,64,64,64,64,64,0",
+        "0,1,b,200,10,5,50,50,0,64,64,64,64,0,64,64,64,64,64,0",
+        "0,2,c,300,40,20,20,80,20,90,10,64,30,0,64,10,64,64,64,0",
+    ];
+    std::fs::write(dir.join("paired.csv"), format!("{PAIRED_HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    for f in avf_bel::data::DATA_FILES.iter().filter(|&&f| f != "paired.csv") {
+        std::fs::write(dir.join(f), "").unwrap();
+    }
+    let out_dir = dir.join("eval");
+    let out = common::command()
+        .args(["eval", "--data", dir.to_str().unwrap(), "--out", out_dir.to_str().unwrap()])
+        .args(["--renders", "1", "--aug-renders", "1", "--seconds", "1", "--steps", "20"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let md = std::fs::read_to_string(out_dir.join("eval.md")).unwrap_or_default();
+    let json = std::fs::read_to_string(out_dir.join("eval.json")).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(md.contains("as --decay set it: 1e-3 in 3 folds."), "{md}");
+    assert!(!md.contains("cross-validation over that fold"), "{md}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let decays = v["fused_fold_decay"].as_object().unwrap();
+    assert_eq!(decays.keys().collect::<Vec<_>>(), ["a", "b", "c"], "{json}");
+    assert!(decays.values().all(|d| (d.as_f64().unwrap() - 1e-3).abs() < 1e-9), "{json}");
+}

@@ -441,7 +441,7 @@ mod with_train {
             rep.fuse_loss,
             opts.fuse.steps,
             rep.fuse_decay,
-            if opts.fuse.cv_folds >= 2 { ", chosen by cross-validation over stimuli" } else { "" }
+            if rep.fuse_decay_chosen { ", chosen by cross-validation over stimuli" } else { "" }
         );
         println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
         Ok(())
@@ -462,7 +462,8 @@ mod with_train {
 
     /// How the folds' fusion weight decays were set, e.g. "… 3-fold cross-validation over that fold's training
     /// stimuli: 1e-3 in 20 folds, 3e-4 in 10 …", the most frequent first (a tie: the larger decay first).
-    pub(super) fn decay_sentence(decays: impl Iterator<Item = f32>, cv_folds: usize) -> String {
+    /// `cv_folds` is `Some(k)` when the folds chose by k-fold cross-validation, `None` when `--decay` was used.
+    pub(super) fn decay_sentence(decays: impl Iterator<Item = f32>, cv_folds: Option<usize>) -> String {
         let mut counts: Vec<(f32, usize)> = Vec::new();
         for d in decays {
             match counts.iter_mut().find(|(v, _)| *v == d) {
@@ -473,7 +474,7 @@ mod with_train {
         counts.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.total_cmp(&a.0)));
         let list: Vec<String> =
             counts.iter().map(|(d, n)| format!("{d:e} in {n} fold{}", if *n == 1 { "" } else { "s" })).collect();
-        if cv_folds >= 2 {
+        if let Some(cv_folds) = cv_folds {
             format!(
                 "The fused model's weight decay, chosen in each fold by {cv_folds}-fold cross-validation over that \
                  fold's training stimuli: {} (per held-out stimulus in eval.json).",
@@ -543,7 +544,9 @@ mod with_train {
         let floor = consensus_noise_mae(&rows);
         // Each fold's weight decay as its nested cross-validation chose it: the fit's one discrete choice, which
         // last-bit differences in perception can flip (experiments E12, E13).
-        let decays = decay_sentence(folds.iter().map(|f| f.2), fit.cv_folds);
+        // (Each fold fits the other stimuli.)
+        let chosen = fit.cross_validates(rows.len() - 1).then_some(fit.cv_folds);
+        let decays = decay_sentence(folds.iter().map(|f| f.2), chosen);
         let md = format!(
             "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
              perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
@@ -703,11 +706,11 @@ mod with_train {
         #[test]
         fn the_decay_sentence_counts_each_choice_most_frequent_first() {
             let folds = [3e-4f32, 1e-3, 1e-3, 1e-4, 3e-4, 1e-3];
-            let s = decay_sentence(folds.into_iter(), 3);
+            let s = decay_sentence(folds.into_iter(), Some(3));
             assert!(s.contains("3-fold cross-validation"), "{s}");
             assert!(s.contains(": 1e-3 in 3 folds, 3e-4 in 2 folds, 1e-4 in 1 fold (per"), "{s}");
             // A tie puts the larger decay first; a fixed decay does not claim a choice.
-            let s = decay_sentence([1e-4f32, 3e-5].into_iter(), 0);
+            let s = decay_sentence([1e-4f32, 3e-5].into_iter(), None);
             assert_eq!(s, "The fused model's weight decay, as --decay set it: 1e-4 in 1 fold, 3e-5 in 1 fold.");
         }
     }

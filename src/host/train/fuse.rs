@@ -79,6 +79,17 @@ pub struct FitOptions {
 /// The weight decays cross-validation chooses from (see `run::choose_decay`).
 pub const DECAYS: [f32; 4] = [3e-5, 1e-4, 3e-4, 1e-3];
 
+impl FitOptions {
+    /// Whether a fit on `stimuli` stimuli chooses its decay by cross-validation: `cv_folds` ≥ 2 and at least one
+    /// stimulus per group; otherwise it uses `decay` as given. The one rule [`run::choose_decay`] follows and the
+    /// reports state.
+    ///
+    /// [`run::choose_decay`]: super::run::choose_decay
+    pub fn cross_validates(&self, stimuli: usize) -> bool {
+        self.cv_folds >= 2 && stimuli >= self.cv_folds
+    }
+}
+
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions { steps: 1500, lr: 3e-3, decay: 1e-3, seed: 1, dropout: 0.5, cv_folds: 3 }

@@ -120,8 +120,11 @@ pub struct TrainReport {
     pub fuse_curve: Vec<f32>,
     /// Final fusion + BEL training MSE.
     pub fuse_loss: f32,
-    /// The fusion weight decay used (chosen by cross-validation when `FitOptions::cv_folds` ≥ 2).
+    /// The fusion weight decay used.
     pub fuse_decay: f32,
+    /// Whether [`TrainReport::fuse_decay`] was chosen by cross-validation ([`FitOptions::cross_validates`]) rather
+    /// than given.
+    pub fuse_decay_chosen: bool,
     /// Validation ([`TrainOptions::validate`]): per condition (`clean`, then each kind at its moderate severity), the
     /// visual and the audio read-out's mean squared error against the sliders (0..1) on fresh random clips.
     pub validation: Vec<(&'static str, f64, f64)>,
@@ -351,6 +354,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         fuse_loss: *curve.last().unwrap_or(&f32::NAN),
         fuse_curve: curve,
         fuse_decay: decay,
+        fuse_decay_chosen: o.fuse.cross_validates(rows.len()),
         validation,
     };
     Ok((tensors, report))
@@ -559,7 +563,7 @@ impl FuseShape {
 /// Choose the fusion weight decay among [`DECAYS`] by `fit.cv_folds`-fold cross-validation over the stimuli `idx`
 /// (grouped: a stimulus' renders stay together; group `g` holds every `cv_folds`-th stimulus from the `g`-th):
 /// the decay with the lowest mean profile MAE of the held-out groups' predictions (each stimulus the mean over its
-/// renders), the larger on a tie. Returns `fit.decay` when `fit.cv_folds < 2`.
+/// renders), the larger on a tie. Returns `fit.decay` unless [`FitOptions::cross_validates`] on `idx`.
 pub fn choose_decay(
     rows: &[StimulusRow],
     idx: &[usize],
@@ -569,7 +573,7 @@ pub fn choose_decay(
     shape: FuseShape,
 ) -> f32 {
     let k = fit.cv_folds;
-    if k < 2 || idx.len() < k {
+    if !fit.cross_validates(idx.len()) {
         return fit.decay;
     }
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
