@@ -5,7 +5,7 @@
 use avf_bel::model::{encode, Precision};
 use avf_bel::train::augment::{Augment, Kind, Perturbation};
 use avf_bel::train::data;
-use avf_bel::train::fuse::FitOptions;
+use avf_bel::train::fuse::{FitOptions, DECAYS};
 use avf_bel::train::linalg::KernelRidge;
 use avf_bel::train::run::{
     consensus_noise_mae, evaluate, kernel_ridge_nested, mae_interval, perceive, perceive_stimuli, train, FuseShape,
@@ -118,7 +118,15 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
     let per = perceive_stimuli(buf.as_bytes(), &rows, 1, 1.5, 2).unwrap();
     let set = RenderSet { perceived: &per, per: 1 };
     let shape = FuseShape::of(&opts.config);
-    let (rep, _) = evaluate(&rows, set, set, &FitOptions { steps: 150, ..FitOptions::default() }, shape, 2);
+    let (rep, folds) = evaluate(&rows, set, set, &FitOptions { steps: 150, ..FitOptions::default() }, shape, 2);
+    // Every fold chose its decay by cross-validation, kept every candidate's score, and used the best one.
+    for f in &folds {
+        let scores: Vec<f32> = f.decay.cv_mae.iter().map(|c| c.0).collect();
+        assert_eq!(scores, DECAYS, "{:?}", f.decay);
+        let best = f.decay.cv_mae.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+        assert_eq!(f.decay.cv_mae.iter().find(|c| c.0 == f.decay.decay).map(|c| c.1), Some(best), "{:?}", f.decay);
+        assert!(f.decay.margin().is_some_and(|m| m >= 0.0), "{:?}", f.decay);
+    }
     let names: Vec<&str> = rep.metrics.iter().map(|m| m.0).collect();
     assert_eq!(names[0], "fused (the model)");
     assert!(names.contains(&"ridge on true sliders") && names.contains(&"constant (fold mean)"));
@@ -360,4 +368,16 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
     let decays = v["fused_fold_decay"].as_object().unwrap();
     assert_eq!(decays.keys().collect::<Vec<_>>(), ["a", "b", "c"], "{json}");
     assert!(decays.values().all(|d| (d.as_f64().unwrap() - 1e-3).abs() < 1e-9), "{json}");
+    // Per stimulus: its kind (these names are none of the study's), its error and floor, and no scores for a decay
+    // that was given rather than chosen.
+    let per = v["per_stimulus"].as_object().unwrap();
+    assert_eq!(per.keys().collect::<Vec<_>>(), ["a", "b", "c"], "{json}");
+    for s in per.values() {
+        assert_eq!(s["kind"], "special", "{json}");
+        assert!(s["fused_profile_mae"].as_f64().is_some_and(|m| (0.0..=1.0).contains(&m)), "{json}");
+        assert!(s["consensus_noise_mae"].as_f64().is_some_and(|m| m >= 0.0), "{json}");
+        assert_eq!(s["fold_decay_cv_mae"].as_object().map(|m| m.len()), Some(0), "{json}");
+    }
+    assert!(md.contains("The fused model's profile MAE by kind of stimulus: specials (3) "), "{md}");
+    assert!(!md.contains("runner-up"), "{md}");
 }

@@ -238,12 +238,13 @@ mod with_train {
     use crate::cli::init::write_atomic;
     use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
     use avf_bel::train::augment::{Augment, Kind};
-    use avf_bel::train::data;
+    use avf_bel::train::data::{self, StimulusRow};
     use avf_bel::train::fuse::FitOptions;
     use avf_bel::train::plot::{self, Axes, Matrix};
     use avf_bel::train::run::{
-        consensus_noise_mae, evaluate, mae_interval, perceive, robustness, robustness_json, robustness_markdown,
-        robustness_series, train, training_stimulus_jobs, FuseShape, Metrics, RenderSet, TrainOptions,
+        consensus_noise_mae, consensus_noise_stimulus_mae, evaluate, mae_interval, perceive, robustness,
+        robustness_json, robustness_markdown, robustness_series, train, training_stimulus_jobs, DecayChoice, FuseShape,
+        Metrics, RenderSet, TrainOptions,
     };
     use avf_bel::weights::TensorId;
     use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
@@ -376,7 +377,8 @@ mod with_train {
             "renders": opts.renders,
             "seconds": t0.elapsed().as_secs_f64(),
             "validation_mse": validation,
-            "fusion_decay": rep.fuse_decay,
+            "fusion_decay": rep.fuse_decay.decay,
+            "fusion_decay_cv_mae": decay_scores(&rep.fuse_decay),
             "cv_folds": opts.fuse.cv_folds,
             "augment": augment_spec,
             "aug_share": opts.augment.share,
@@ -440,8 +442,13 @@ mod with_train {
             rep.fuse_curve.first().copied().unwrap_or(f32::NAN),
             rep.fuse_loss,
             opts.fuse.steps,
-            rep.fuse_decay,
-            if rep.fuse_decay_chosen { ", chosen by cross-validation over stimuli" } else { "" }
+            rep.fuse_decay.decay,
+            match rep.fuse_decay.margin() {
+                Some(m) =>
+                    format!(", chosen by cross-validation over stimuli (the runner-up scored {:.1} % worse)", 100.0 * m),
+                None if rep.fuse_decay.chosen() => ", chosen by cross-validation over stimuli".into(),
+                None => String::new(),
+            }
         );
         println!("wrote {} ({} bytes) in {:.0} s", model.display(), bytes.len(), t0.elapsed().as_secs_f64());
         Ok(())
@@ -483,6 +490,59 @@ mod with_train {
         } else {
             format!("The fused model's weight decay, as --decay set it: {}.", list.join(", "))
         }
+    }
+
+    /// A decay choice's cross-validated MAE per candidate, keyed by the decay as `eval.md` prints it (`{}` when the
+    /// decay was given).
+    pub(super) fn decay_scores(c: &DecayChoice) -> serde_json::Value {
+        c.cv_mae.iter().map(|(d, e)| (format!("{d:e}"), json!(e))).collect::<serde_json::Map<_, _>>().into()
+    }
+
+    /// How clear the folds' choices of decay were: in how many the runner-up scored within 1 % of the chosen
+    /// candidate, and the median margin. Empty when no fold chose.
+    pub(super) fn margin_sentence(choices: &[&DecayChoice]) -> String {
+        let mut m: Vec<f64> = choices.iter().filter_map(|c| c.margin()).collect();
+        if m.is_empty() {
+            return String::new();
+        }
+        m.sort_by(f64::total_cmp);
+        let close = m.iter().filter(|&&v| v < 0.01).count();
+        format!(
+            " The runner-up's cross-validated MAE was within 1 % of the chosen decay's in {close} of {} folds (median \
+             margin {:.1} %): near-tied choices, which small changes in perception can flip.",
+            m.len(),
+            100.0 * m[m.len() / 2]
+        )
+    }
+
+    /// Where the fused model's error sits: its profile MAE and the consensus' noise floor per kind of stimulus, and
+    /// the stimuli furthest above their own floor.
+    pub(super) fn kind_sentence(rows: &[StimulusRow], mae: &[f64]) -> String {
+        let mut parts = Vec::new();
+        for (kind, plural) in [("prototype", "prototypes"), ("mix", "mixes"), ("special", "specials")] {
+            let of: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].kind() == kind).collect();
+            if of.is_empty() {
+                continue;
+            }
+            let mean = |f: &dyn Fn(usize) -> f64| of.iter().map(|&i| f(i)).sum::<f64>() / of.len() as f64;
+            parts.push(format!(
+                "{plural} ({}) {:.4} against a floor of {:.4}",
+                of.len(),
+                mean(&|i| mae[i]),
+                mean(&|i| consensus_noise_stimulus_mae(&rows[i]))
+            ));
+        }
+        let mut excess: Vec<(f64, usize)> =
+            (0..rows.len()).map(|i| (mae[i] - consensus_noise_stimulus_mae(&rows[i]), i)).collect();
+        excess.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let worst: Vec<String> =
+            excess.iter().take(5).map(|&(x, i)| format!("{} ({}, {:+.4})", rows[i].name, rows[i].kind(), x)).collect();
+        format!(
+            "The fused model's profile MAE by kind of stimulus: {}. Furthest above their own floor: {} (every \
+             stimulus in eval.json, `per_stimulus`).",
+            parts.join("; "),
+            worst.join(", ")
+        )
     }
 
     /// `avf-bel eval --data DIR --weights W [--renders K] [--out DIR]`.
@@ -546,7 +606,15 @@ mod with_train {
         // last-bit differences in perception can flip (experiments E12, E13).
         // (Each fold fits the other stimuli.)
         let chosen = fit.cross_validates(rows.len() - 1).then_some(fit.cv_folds);
-        let decays = decay_sentence(folds.iter().map(|f| f.2), chosen);
+        let decays = decay_sentence(folds.iter().map(|f| f.decay.decay), chosen)
+            + &margin_sentence(&folds.iter().map(|f| &f.decay).collect::<Vec<_>>());
+        let fused_mae: Vec<f64> = rep.preds[0]
+            .1
+            .iter()
+            .zip(&rep.truth)
+            .map(|(p, t)| p.iter().zip(t).map(|(a, b)| (a - b).abs()).sum::<f64>() / 5.0)
+            .collect();
+        let by_kind = kind_sentence(&rows, &fused_mae);
         let md = format!(
             "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
              perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
@@ -556,7 +624,7 @@ mod with_train {
              stimuli; every model's interval is in eval.json): how precisely this many stimuli determine an MAE. \
              The consensus is itself a mean over the raters: a model that knew every stimulus' population-mean \
              profile exactly would still be expected to score {floor:.4} against it (the consensus' sampling error, \
-             from the raters' spread), a floor under every row.\n\n{decays}\n",
+             from the raters' spread), a floor under every row.\n\n{by_kind}\n\n{decays}\n",
             rows.len(),
             fit.dropout,
             rep.metrics[0].1.profile_mae,
@@ -578,8 +646,23 @@ mod with_train {
             .collect();
         json.insert("consensus_noise_profile_mae".into(), json!(floor));
         let per_stimulus: serde_json::Map<String, serde_json::Value> =
-            rep.names.iter().zip(&folds).map(|(name, f)| (name.clone(), json!(f.2))).collect();
+            rep.names.iter().zip(&folds).map(|(name, f)| (name.clone(), json!(f.decay.decay))).collect();
         json.insert("fused_fold_decay".into(), per_stimulus.into());
+        let per_stimulus: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .zip(&folds)
+            .zip(&fused_mae)
+            .map(|((r, f), mae)| {
+                let v = json!({
+                    "kind": r.kind(),
+                    "fused_profile_mae": mae,
+                    "consensus_noise_mae": consensus_noise_stimulus_mae(r),
+                    "fold_decay_cv_mae": decay_scores(&f.decay),
+                });
+                (r.name.clone(), v)
+            })
+            .collect();
+        json.insert("per_stimulus".into(), per_stimulus.into());
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         write_atomic(&out.join("eval.json"), json.as_bytes())?;
         let fig = |e: avf_bel::plot::PlotError| Failure::Runtime(e.to_string());
@@ -701,7 +784,10 @@ mod with_train {
 
     #[cfg(test)]
     mod tests {
-        use super::decay_sentence;
+        use super::{decay_scores, decay_sentence, kind_sentence, margin_sentence};
+        use avf_bel::stimuli::Params;
+        use avf_bel::train::data::StimulusRow;
+        use avf_bel::train::run::DecayChoice;
 
         #[test]
         fn the_decay_sentence_counts_each_choice_most_frequent_first() {
@@ -712,6 +798,49 @@ mod with_train {
             // A tie puts the larger decay first; a fixed decay does not claim a choice.
             let s = decay_sentence([1e-4f32, 3e-5].into_iter(), None);
             assert_eq!(s, "The fused model's weight decay, as --decay set it: 1e-4 in 1 fold, 3e-5 in 1 fold.");
+        }
+
+        fn choice(decay: f32, scores: &[f64]) -> DecayChoice {
+            let cv_mae = [3e-5f32, 1e-4, 3e-4, 1e-3].into_iter().zip(scores.iter().copied()).collect();
+            DecayChoice { decay, cv_mae }
+        }
+
+        #[test]
+        fn the_margin_sentence_counts_near_ties_among_the_folds_that_chose() {
+            // Margins 0.5 %, 20 %, 0.9 %; a given decay has none and is left out of the count.
+            let folds = [
+                choice(1e-4, &[0.0410, 0.0400, 0.0402, 0.0500]),
+                choice(1e-3, &[0.0700, 0.0650, 0.0600, 0.0500]),
+                choice(3e-5, &[0.0440, 0.0444, 0.0460, 0.0480]),
+                DecayChoice::given(1e-3),
+            ];
+            let refs: Vec<&DecayChoice> = folds.iter().collect();
+            let s = margin_sentence(&refs);
+            assert!(s.contains("within 1 % of the chosen decay's in 2 of 3 folds (median margin 0.9 %)"), "{s}");
+            assert_eq!(margin_sentence(&[&DecayChoice::given(1e-3)]), "");
+            assert_eq!(decay_scores(&folds[3]).to_string(), "{}");
+            let json = decay_scores(&folds[0]);
+            assert_eq!(json["3e-4"], 0.0402);
+            assert_eq!(json.as_object().map(|m| m.len()), Some(4));
+        }
+
+        #[test]
+        fn the_kind_sentence_groups_stimuli_and_names_the_worst_excess() {
+            let row = |name: &str, se: f64| StimulusRow {
+                id: 0,
+                name: name.into(),
+                params: Params { bpm: 100.0, jitter: 0.0, consonance: 0.0, bigsmall: 0.0, updown: 0.0 },
+                music: [0.0; 5],
+                animation: [0.0; 5],
+                fused_se: [se; 5],
+            };
+            let rows = [row("sad", 0.0), row("happy_sad_50", 0.0), row("search_one", 0.05), row("angry_sad_25", 0.0)];
+            let s = kind_sentence(&rows, &[0.01, 0.03, 0.05, 0.02]);
+            // The special's floor is √(2/π)·0.05 = 0.0399; the mixes average 0.025 against 0.
+            assert!(s.contains("prototypes (1) 0.0100 against a floor of 0.0000"), "{s}");
+            assert!(s.contains("mixes (2) 0.0250 against a floor of 0.0000"), "{s}");
+            assert!(s.contains("specials (1) 0.0500 against a floor of 0.0399"), "{s}");
+            assert!(s.contains("Furthest above their own floor: happy_sad_50 (mix, +0.0300), angry_sad_25"), "{s}");
         }
     }
 }

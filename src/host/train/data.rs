@@ -31,6 +31,18 @@ impl StimulusRow {
         }
         y
     }
+
+    /// The study's kind of stimulus, read from its name as `stimuli.csv` spells them: `prototype` (one emotion's
+    /// settings, e.g. `sad`), `mix` (`A_B_p`: `p` % of the way from emotion A's settings to B's) or `special` (any
+    /// other, e.g. `search_one`).
+    pub fn kind(&self) -> &'static str {
+        let emotion = |s: &str| crate::EMOTIONS.contains(&s);
+        match self.name.split('_').collect::<Vec<_>>()[..] {
+            [e] if emotion(e) => "prototype",
+            [a, b, p] if emotion(a) && emotion(b) && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => "mix",
+            _ => "special",
+        }
+    }
 }
 
 /// Load `paired.csv`: consensus profiles per stimulus (an `angry` cell marked corrupt is left out of its mean).
@@ -124,4 +136,39 @@ pub fn load(data: &Path) -> Result<Vec<StimulusRow>, String> {
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> StimulusRow {
+        StimulusRow {
+            id: 0,
+            name: name.into(),
+            params: Params { bpm: 120.0, jitter: 0.0, consonance: 0.0, bigsmall: 0.0, updown: 0.0 },
+            music: [0.0; 5],
+            animation: [0.0; 5],
+            fused_se: [0.0; 5],
+        }
+    }
+
+    #[test]
+    fn kinds_follow_the_study_names() {
+        for (name, kind) in [
+            ("sad", "prototype"),
+            ("happy", "prototype"),
+            ("happy_scared_50", "mix"),
+            ("angry_peaceful_25", "mix"),
+            ("search_one", "special"),
+            ("biggest_gap", "special"),
+            ("happy_sad", "special"),
+            ("happy_sad_", "special"),
+            ("happy_sad_5x", "special"),
+            ("joyful", "special"),
+            ("", "special"),
+        ] {
+            assert_eq!(named(name).kind(), kind, "{name}");
+        }
+    }
 }

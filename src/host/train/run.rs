@@ -120,11 +120,9 @@ pub struct TrainReport {
     pub fuse_curve: Vec<f32>,
     /// Final fusion + BEL training MSE.
     pub fuse_loss: f32,
-    /// The fusion weight decay used.
-    pub fuse_decay: f32,
-    /// Whether [`TrainReport::fuse_decay`] was chosen by cross-validation ([`FitOptions::cross_validates`]) rather
-    /// than given.
-    pub fuse_decay_chosen: bool,
+    /// The fusion weight decay used, and whether cross-validation chose it ([`FitOptions::cross_validates`]) with
+    /// what every candidate scored.
+    pub fuse_decay: DecayChoice,
     /// Validation ([`TrainOptions::validate`]): per condition (`clean`, then each kind at its moderate severity), the
     /// visual and the audio read-out's mean squared error against the sliders (0..1) on fresh random clips.
     pub validation: Vec<(&'static str, f64, f64)>,
@@ -341,7 +339,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let examples: Vec<Example> =
         all.iter().flat_map(|&i| set.examples(i, &rows[i].fused(), Modalities::BOTH)).collect();
     let mut fp = shape.init(o.seed);
-    let curve = fp.fit(&examples, &FitOptions { decay, cv_folds: 0, ..o.fuse });
+    let curve = fp.fit(&examples, &FitOptions { decay: decay.decay, cv_folds: 0, ..o.fuse });
     put_fusion(&mut tensors, &fp);
     let report = TrainReport {
         visual_r2,
@@ -354,7 +352,6 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         fuse_loss: *curve.last().unwrap_or(&f32::NAN),
         fuse_curve: curve,
         fuse_decay: decay,
-        fuse_decay_chosen: o.fuse.cross_validates(rows.len()),
         validation,
     };
     Ok((tensors, report))
@@ -571,13 +568,14 @@ pub fn choose_decay(
     m: Modalities,
     fit: &FitOptions,
     shape: FuseShape,
-) -> f32 {
+) -> DecayChoice {
     let k = fit.cv_folds;
     if !fit.cross_validates(idx.len()) {
-        return fit.decay;
+        return DecayChoice::given(fit.decay);
     }
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
     let mut best = (f64::INFINITY, fit.decay);
+    let mut cv_mae = Vec::with_capacity(DECAYS.len());
     for &decay in DECAYS.iter().rev() {
         let mut err = 0.0;
         for g in 0..k {
@@ -602,12 +600,53 @@ pub fn choose_decay(
         if err < best.0 {
             best = (err, decay);
         }
+        cv_mae.push((decay, err));
     }
-    best.1
+    cv_mae.reverse();
+    DecayChoice { decay: best.1, cv_mae }
 }
 
-/// One leave-one-out fold's fitted fusion + BEL: the model, its loss curve and the weight decay it was fitted with.
-pub type Fold = (FuseParams, Vec<f32>, f32);
+/// The fusion weight decay a fit used and, when cross-validation chose it ([`choose_decay`]), what every candidate
+/// scored: how clear the choice was. Near-tied candidates are how last-bit differences in perception reach the
+/// figures (experiments E12–E14).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecayChoice {
+    /// The decay used.
+    pub decay: f32,
+    /// `(decay, cross-validated profile MAE)` for each of [`DECAYS`] in order; empty when the decay was given.
+    pub cv_mae: Vec<(f32, f64)>,
+}
+
+impl DecayChoice {
+    /// A decay given, not chosen.
+    pub fn given(decay: f32) -> Self {
+        DecayChoice { decay, cv_mae: Vec::new() }
+    }
+
+    /// Whether cross-validation chose the decay.
+    pub fn chosen(&self) -> bool {
+        !self.cv_mae.is_empty()
+    }
+
+    /// How much higher the best other candidate's cross-validated MAE was than the chosen one's, relative to the
+    /// chosen one's (0.01 = 1 %); `None` unless two or more candidates were scored.
+    pub fn margin(&self) -> Option<f64> {
+        let chosen = self.cv_mae.iter().find(|(d, _)| *d == self.decay)?.1;
+        let other = self.cv_mae.iter().filter(|(d, _)| *d != self.decay).map(|c| c.1).min_by(f64::total_cmp)?;
+        Some((other - chosen) / chosen)
+    }
+}
+
+/// One leave-one-out fold's fitted fusion + BEL.
+#[derive(Clone, Debug)]
+pub struct Fold {
+    /// The fitted model.
+    pub params: FuseParams,
+    /// Its training loss curve.
+    pub curve: Vec<f32>,
+    /// The weight decay it was fitted with, and how it was chosen.
+    pub decay: DecayChoice,
+}
 
 /// Fusion + BEL fitted for each leave-one-stimulus-out fold (fold `f` never sees stimulus `f`, not even to choose the
 /// weight decay: [`choose_decay`] runs on the fold's own training stimuli, unless `decays` gives each fold's decay),
@@ -639,13 +678,13 @@ pub fn fit_folds(
                 for (fold, slot) in mine {
                     let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
                     let decay = match decays {
-                        Some(d) => d[fold],
+                        Some(d) => DecayChoice::given(d[fold]),
                         None => choose_decay(rows, &idx, train, m, fit, shape),
                     };
                     let data: Vec<Example> = idx.iter().flat_map(|&i| train.examples(i, &truth[i], m)).collect();
-                    let mut p = shape.init(fit.seed);
-                    let curve = p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
-                    *slot = Some((p, curve, decay));
+                    let mut params = shape.init(fit.seed);
+                    let curve = params.fit(&data, &FitOptions { decay: decay.decay, cv_folds: 0, ..*fit });
+                    *slot = Some(Fold { params, curve, decay });
                     bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 }
             });
@@ -659,7 +698,7 @@ pub fn predict_folds(folds: &[Fold], test: RenderSet<'_>, m: Modalities) -> Vec<
     folds
         .iter()
         .enumerate()
-        .map(|(fold, (p, _, _))| {
+        .map(|(fold, Fold { params: p, .. })| {
             let clips = &test.perceived[fold * test.per..(fold + 1) * test.per];
             let mut mean = [0.0f64; 5];
             for c in clips {
@@ -689,7 +728,7 @@ pub fn evaluate(
     let fused = fit_folds(rows, train, Modalities::BOTH, fit, shape, None, threads);
     // Separately trained single-sense models: what "as good as a single-sense model" is measured against (with each
     // fold's weight decay as the fused model chose it).
-    let decays: Vec<f32> = fused.iter().map(|f| f.2).collect();
+    let decays: Vec<f32> = fused.iter().map(|f| f.decay.decay).collect();
     let single = FitOptions { dropout: 0.0, ..*fit };
     let single_shape = FuseShape { substitute: false, ..shape };
     let audio = fit_folds(rows, train, Modalities::AUDIO, &single, single_shape, Some(&decays), threads);
@@ -701,7 +740,7 @@ pub fn evaluate(
         ("audio-only model", predict_folds(&audio, test, Modalities::AUDIO)),
         ("video-only model", predict_folds(&video, test, Modalities::VIDEO)),
     ];
-    let curves = vec![fused[0].1.clone(), audio[0].1.clone(), video[0].1.clone()];
+    let curves = vec![fused[0].curve.clone(), audio[0].curve.clone(), video[0].curve.clone()];
     // Baselines on the same folds.
     let mut constant = Vec::new();
     let mut ridge = Vec::new();
@@ -809,9 +848,12 @@ pub fn kernel_ridge_nested(xs: &[Vec<f64>], ys: &[Vec<f64>], query: &[f64]) -> V
 /// error `se` per emotion ([`StimulusRow::fused_se`]), and a normal error's expected absolute value is `se·√(2/π)`.
 /// Averaged over the stimuli and emotions. A floor under every model's leave-one-out MAE, not a target.
 pub fn consensus_noise_mae(rows: &[StimulusRow]) -> f64 {
-    let k = (2.0 / std::f64::consts::PI).sqrt();
-    let n = (5 * rows.len()).max(1) as f64;
-    rows.iter().flat_map(|r| r.fused_se).map(|se| k * se).sum::<f64>() / n
+    rows.iter().map(consensus_noise_stimulus_mae).sum::<f64>() / rows.len().max(1) as f64
+}
+
+/// [`consensus_noise_mae`] of one stimulus (its mean over the five emotions).
+pub fn consensus_noise_stimulus_mae(row: &StimulusRow) -> f64 {
+    (2.0 / std::f64::consts::PI).sqrt() * row.fused_se.iter().sum::<f64>() / 5.0
 }
 
 /// One row of the robustness evaluation: a perturbation at one severity and the fused model's metrics under it.
