@@ -381,3 +381,26 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
     assert!(md.contains("The fused model's profile MAE by kind of stimulus: specials (3) "), "{md}");
     assert!(!md.contains("runner-up"), "{md}");
 }
+
+#[test]
+fn the_kind_read_from_a_name_is_the_study_s_own() {
+    // `StimulusRow::kind` reads the kind from the name (paired.csv has no kind column); stimuli.csv states it.
+    let Some(data_dir) = common::study_data("the_kind_read_from_a_name_is_the_study_s_own") else {
+        return;
+    };
+    let table = std::fs::read_to_string(data_dir.join("stimuli.csv")).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (name, kind) = (col("stimulus"), col("kind"));
+    let stated: std::collections::HashMap<String, String> =
+        lines.map(|l| l.split(',').collect::<Vec<_>>()).map(|f| (f[name].to_string(), f[kind].to_string())).collect();
+    let rows = data::load(&data_dir).unwrap();
+    assert_eq!(rows.len(), stated.len());
+    for r in &rows {
+        assert_eq!(Some(r.kind()), stated.get(&r.name).map(String::as_str), "{}", r.name);
+    }
+    for k in ["prototype", "mix", "special"] {
+        assert!(rows.iter().any(|r| r.kind() == k), "no {k} among the study's stimuli");
+    }
+}
