@@ -243,8 +243,8 @@ mod with_train {
     use avf_bel::train::plot::{self, Axes, Matrix};
     use avf_bel::train::run::{
         consensus_noise_mae, consensus_noise_stimulus_mae, evaluate, mae_interval, perceive, robustness,
-        robustness_json, robustness_markdown, robustness_series, train, training_stimulus_jobs, DecayChoice, FuseShape,
-        Metrics, RenderSet, TrainOptions,
+        robustness_json, robustness_markdown, robustness_series, stimulus_profile_mae, train, training_stimulus_jobs,
+        DecayChoice, FuseShape, Metrics, RenderSet, TrainOptions,
     };
     use avf_bel::weights::TensorId;
     use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
@@ -608,12 +608,7 @@ mod with_train {
         let chosen = fit.cross_validates(rows.len() - 1).then_some(fit.cv_folds);
         let decays = decay_sentence(folds.iter().map(|f| f.decay.decay), chosen)
             + &margin_sentence(&folds.iter().map(|f| &f.decay).collect::<Vec<_>>());
-        let fused_mae: Vec<f64> = rep.preds[0]
-            .1
-            .iter()
-            .zip(&rep.truth)
-            .map(|(p, t)| p.iter().zip(t).map(|(a, b)| (a - b).abs()).sum::<f64>() / 5.0)
-            .collect();
+        let fused_mae = stimulus_profile_mae(&rep.preds[0].1, &rep.truth);
         let by_kind = kind_sentence(&rows, &fused_mae);
         let md = format!(
             "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \

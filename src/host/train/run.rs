@@ -447,12 +447,16 @@ pub struct Metrics {
     pub epp_ccc: f64,
 }
 
+/// Each stimulus' profile MAE: the mean absolute error over its five emotions, `pred[i]` against `truth[i]`.
+pub fn stimulus_profile_mae(pred: &[[f64; 5]], truth: &[[f64; 5]]) -> Vec<f64> {
+    pred.iter().zip(truth).map(|(p, t)| p.iter().zip(t).map(|(a, b)| (a - b).abs()).sum::<f64>() / 5.0).collect()
+}
+
 /// How precisely the stimuli pin a profile MAE down: a percentile bootstrap over stimuli (`draws` resamples of the
 /// stimuli with replacement, seeded) of the MAE of `pred` against `truth`; returns the `(1 − level)/2` and
 /// `(1 + level)/2` quantiles. With 30 stimuli this is the resolution of the leave-one-out evaluation.
 pub fn mae_interval(pred: &[[f64; 5]], truth: &[[f64; 5]], draws: usize, level: f64, seed: u64) -> (f64, f64) {
-    let per: Vec<f64> =
-        pred.iter().zip(truth).map(|(p, t)| p.iter().zip(t).map(|(a, b)| (a - b).abs()).sum::<f64>() / 5.0).collect();
+    let per = stimulus_profile_mae(pred, truth);
     let n = per.len();
     if n == 0 || draws == 0 {
         return (f64::NAN, f64::NAN);
