@@ -8,8 +8,8 @@ use avf_bel::train::data;
 use avf_bel::train::fuse::{FitOptions, DECAYS};
 use avf_bel::train::linalg::KernelRidge;
 use avf_bel::train::run::{
-    consensus_noise_mae, evaluate, kernel_ridge_nested, mae_interval, perceive, perceive_stimuli, train, FuseShape,
-    RenderSet, TrainOptions,
+    choose_decay, consensus_noise_mae, evaluate, kernel_ridge_nested, mae_interval, perceive, perceive_stimuli, train,
+    FuseShape, RenderSet, TrainOptions,
 };
 use avf_bel::train::{normalised, random_params, Job};
 use avf_bel::weights::writer::AlignedBytes;
@@ -127,6 +127,12 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
         assert_eq!(f.decay.cv_mae.iter().find(|c| c.0 == f.decay.decay).map(|c| c.1), Some(best), "{:?}", f.decay);
         assert!(f.decay.margin().is_some_and(|m| m >= 0.0), "{:?}", f.decay);
     }
+    // `train` fits the candidates in parallel: the choice and every score must not depend on the threads.
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let fit = FitOptions { steps: 60, cv_folds: 7, ..FitOptions::default() };
+    let serial = choose_decay(&rows, &all, set, Modalities::BOTH, &fit, shape, 1);
+    assert_eq!(serial.cv_mae.iter().map(|c| c.0).collect::<Vec<_>>(), DECAYS, "{serial:?}");
+    assert_eq!(choose_decay(&rows, &all, set, Modalities::BOTH, &fit, shape, 3), serial);
     let names: Vec<&str> = rep.metrics.iter().map(|m| m.0).collect();
     assert_eq!(names[0], "fused (the model)");
     assert!(names.contains(&"ridge on true sliders") && names.contains(&"constant (fold mean)"));

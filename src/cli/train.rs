@@ -47,7 +47,7 @@ pub struct FitArgs {
     #[arg(long, value_parser = unit_interval)]
     pub dropout: Option<f32>,
     /// Choose the fusion weight decay by cross-validation over this many groups of stimuli (0 or 1: use --decay)
-    /// [default: 3].
+    /// [default: 10].
     #[arg(long)]
     pub cv_folds: Option<usize>,
 }

@@ -335,7 +335,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let set = RenderSet { perceived: &perceived, per: o.renders + o.aug_renders };
     let shape = FuseShape::of(&cfg);
     let all: Vec<usize> = (0..rows.len()).collect();
-    let decay = choose_decay(&rows, &all, set, Modalities::BOTH, &o.fuse, shape);
+    let decay = choose_decay(&rows, &all, set, Modalities::BOTH, &o.fuse, shape, o.threads);
     let examples: Vec<Example> =
         all.iter().flat_map(|&i| set.examples(i, &rows[i].fused(), Modalities::BOTH)).collect();
     let mut fp = shape.init(o.seed);
@@ -562,9 +562,12 @@ impl FuseShape {
 }
 
 /// Choose the fusion weight decay among [`DECAYS`] by `fit.cv_folds`-fold cross-validation over the stimuli `idx`
-/// (grouped: a stimulus' renders stay together; group `g` holds every `cv_folds`-th stimulus from the `g`-th):
-/// the decay with the lowest mean profile MAE of the held-out groups' predictions (each stimulus the mean over its
-/// renders), the larger on a tie. Returns `fit.decay` unless [`FitOptions::cross_validates`] on `idx`.
+/// (grouped: a stimulus' renders stay together; group `g` holds every `cv_folds`-th stimulus of `idx` from the
+/// `g`-th): the decay with the lowest mean profile MAE of the held-out groups' predictions (each stimulus the mean
+/// over its renders), the larger on a tie. Returns `fit.decay` unless [`FitOptions::cross_validates`] on `idx`.
+///
+/// The `DECAYS.len() × cv_folds` fits are independent and run on up to `threads` threads; each held-out stimulus'
+/// error is summed in one fixed order afterwards, so the choice and its scores do not depend on `threads`.
 pub fn choose_decay(
     rows: &[StimulusRow],
     idx: &[usize],
@@ -572,24 +575,24 @@ pub fn choose_decay(
     m: Modalities,
     fit: &FitOptions,
     shape: FuseShape,
+    threads: usize,
 ) -> DecayChoice {
     let k = fit.cv_folds;
     if !fit.cross_validates(idx.len()) {
         return DecayChoice::given(fit.decay);
     }
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
-    let mut best = (f64::INFINITY, fit.decay);
-    let mut cv_mae = Vec::with_capacity(DECAYS.len());
-    for &decay in DECAYS.iter().rev() {
-        let mut err = 0.0;
-        for g in 0..k {
-            // (position in the shuffled order, stimulus index), held out or kept for this group.
-            type Picks = Vec<(usize, usize)>;
-            let (held, kept): (Picks, Picks) = idx.iter().copied().enumerate().partition(|(pos, _)| pos % k == g);
-            let data: Vec<Example> = kept.iter().flat_map(|&(_, i)| train.examples(i, &truth[i], m)).collect();
-            let mut p = shape.init(fit.seed);
-            p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
-            for &(_, i) in &held {
+    // One job per (candidate, held-out group); each returns its held-out stimuli's errors in `idx` order.
+    let jobs: Vec<(f32, usize)> = DECAYS.iter().rev().flat_map(|&d| (0..k).map(move |g| (d, g))).collect();
+    let run = |&(decay, g): &(f32, usize)| -> Vec<f64> {
+        // (position in `idx`, stimulus index), held out or kept for this group.
+        type Picks = Vec<(usize, usize)>;
+        let (held, kept): (Picks, Picks) = idx.iter().copied().enumerate().partition(|(pos, _)| pos % k == g);
+        let data: Vec<Example> = kept.iter().flat_map(|&(_, i)| train.examples(i, &truth[i], m)).collect();
+        let mut p = shape.init(fit.seed);
+        p.fit(&data, &FitOptions { decay, cv_folds: 0, ..*fit });
+        held.iter()
+            .map(|&(_, i)| {
                 let clips = &train.perceived[i * train.per..(i + 1) * train.per];
                 let mut mean = [0.0f64; 5];
                 for c in clips {
@@ -598,7 +601,31 @@ pub fn choose_decay(
                         mean[e] += y[e] as f64 / clips.len() as f64;
                     }
                 }
-                err += mean.iter().zip(&truth[i]).map(|(a, b)| (a - b).abs()).sum::<f64>() / (5 * idx.len()) as f64;
+                mean.iter().zip(&truth[i]).map(|(a, b)| (a - b).abs()).sum::<f64>() / (5 * idx.len()) as f64
+            })
+            .collect()
+    };
+    let mut errors: Vec<Vec<f64>> = vec![Vec::new(); jobs.len()];
+    std::thread::scope(|sc| {
+        let threads = threads.clamp(1, jobs.len());
+        // Each thread's share: (decay, group) jobs and the slots their errors go to.
+        type Share<'j> = Vec<(&'j (f32, usize), &'j mut Vec<f64>)>;
+        let mut slots: Vec<Share> = (0..threads).map(|_| Vec::new()).collect();
+        for (j, (job, slot)) in jobs.iter().zip(errors.iter_mut()).enumerate() {
+            slots[j % threads].push((job, slot));
+        }
+        for mine in slots {
+            let run = &run;
+            sc.spawn(move || mine.into_iter().for_each(|(job, slot)| *slot = run(job)));
+        }
+    });
+    let mut best = (f64::INFINITY, fit.decay);
+    let mut cv_mae = Vec::with_capacity(DECAYS.len());
+    for (c, &decay) in DECAYS.iter().rev().enumerate() {
+        let mut err = 0.0;
+        for group in &errors[c * k..(c + 1) * k] {
+            for e in group {
+                err += e;
             }
         }
         if err < best.0 {
@@ -683,7 +710,8 @@ pub fn fit_folds(
                     let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
                     let decay = match decays {
                         Some(d) => DecayChoice::given(d[fold]),
-                        None => choose_decay(rows, &idx, train, m, fit, shape),
+                        // The folds already fill the threads.
+                        None => choose_decay(rows, &idx, train, m, fit, shape, 1),
                     };
                     let data: Vec<Example> = idx.iter().flat_map(|&i| train.examples(i, &truth[i], m)).collect();
                     let mut params = shape.init(fit.seed);
