@@ -605,20 +605,7 @@ pub fn choose_decay(
             })
             .collect()
     };
-    let mut errors: Vec<Vec<f64>> = vec![Vec::new(); jobs.len()];
-    std::thread::scope(|sc| {
-        let threads = threads.clamp(1, jobs.len());
-        // Each thread's share: (decay, group) jobs and the slots their errors go to.
-        type Share<'j> = Vec<(&'j (f32, usize), &'j mut Vec<f64>)>;
-        let mut slots: Vec<Share> = (0..threads).map(|_| Vec::new()).collect();
-        for (j, (job, slot)) in jobs.iter().zip(errors.iter_mut()).enumerate() {
-            slots[j % threads].push((job, slot));
-        }
-        for mine in slots {
-            let run = &run;
-            sc.spawn(move || mine.into_iter().for_each(|(job, slot)| *slot = run(job)));
-        }
-    });
+    let errors = interleaved(&jobs, threads, run);
     let mut best = (f64::INFINITY, fit.decay);
     let mut cv_mae = Vec::with_capacity(DECAYS.len());
     for (c, &decay) in DECAYS.iter().rev().enumerate() {
@@ -695,34 +682,39 @@ pub fn fit_folds(
     let truth: Vec<[f64; 5]> = rows.iter().map(|r| r.fused()).collect();
     let bar = progress("leave-one-out folds", n);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Fold>> = vec![None; n];
-    // Interleaved folds per thread: the folds' costs are similar, and the result does not depend on the split.
+    let folds: Vec<usize> = (0..n).collect();
+    interleaved(&folds, threads, |&fold| {
+        let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
+        let decay = match decays {
+            Some(d) => DecayChoice::given(d[fold]),
+            // The folds already fill the threads.
+            None => choose_decay(rows, &idx, train, m, fit, shape, 1),
+        };
+        let data: Vec<Example> = idx.iter().flat_map(|&i| train.examples(i, &truth[i], m)).collect();
+        let mut params = shape.init(fit.seed);
+        let curve = params.fit(&data, &FitOptions { decay: decay.decay, cv_folds: 0, ..*fit });
+        bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+        Fold { params, curve, decay }
+    })
+}
+
+/// `f` of every job, in `jobs`' order, computed on up to `threads` scoped threads, thread `t` taking jobs `t`,
+/// `t + threads`, …: the jobs' costs are similar, and the results do not depend on the split.
+fn interleaved<T: Sync, R: Send>(jobs: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let mut results: Vec<Option<R>> = jobs.iter().map(|_| None).collect();
     std::thread::scope(|sc| {
-        let threads = threads.clamp(1, n.max(1));
-        let mut slots: Vec<Vec<(usize, &mut Option<Fold>)>> = (0..threads).map(|_| Vec::new()).collect();
-        for (fold, slot) in results.iter_mut().enumerate() {
-            slots[fold % threads].push((fold, slot));
+        let threads = threads.clamp(1, jobs.len().max(1));
+        type Share<'j, T, R> = Vec<(&'j T, &'j mut Option<R>)>;
+        let mut shares: Vec<Share<T, R>> = (0..threads).map(|_| Vec::new()).collect();
+        for (j, (job, slot)) in jobs.iter().zip(results.iter_mut()).enumerate() {
+            shares[j % threads].push((job, slot));
         }
-        for mine in slots {
-            let (bar, done, truth) = (&bar, &done, &truth);
-            sc.spawn(move || {
-                for (fold, slot) in mine {
-                    let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
-                    let decay = match decays {
-                        Some(d) => DecayChoice::given(d[fold]),
-                        // The folds already fill the threads.
-                        None => choose_decay(rows, &idx, train, m, fit, shape, 1),
-                    };
-                    let data: Vec<Example> = idx.iter().flat_map(|&i| train.examples(i, &truth[i], m)).collect();
-                    let mut params = shape.init(fit.seed);
-                    let curve = params.fit(&data, &FitOptions { decay: decay.decay, cv_folds: 0, ..*fit });
-                    *slot = Some(Fold { params, curve, decay });
-                    bar(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-                }
-            });
+        let f = &f;
+        for mine in shares {
+            sc.spawn(move || mine.into_iter().for_each(|(job, slot)| *slot = Some(f(job))));
         }
     });
-    results.into_iter().map(|r| r.expect("every fold ran")).collect()
+    results.into_iter().map(|r| r.expect("every job ran")).collect()
 }
 
 /// Each fold's prediction for its held-out stimulus with senses `m`: the mean over that stimulus' test renders.
