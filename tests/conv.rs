@@ -122,6 +122,75 @@ fn f32_kernels_match_direct_convolution_and_the_portable_level() {
     }
 }
 
+/// The canonical f32 order (the module docs of `kernels`), from the packed panels with `f32::mul_add`: for each
+/// output, by the width `cols` of its panel, one running fused sum (`cols ≥ 17`), even and odd steps apart and then
+/// added (`5 ≤ cols ≤ 16`), or four sums by step modulo 4 over the reduction padded with zero products to a multiple
+/// of 4, added as `(s₀ + s₁) + (s₂ + s₃)` (`cols ≤ 4`).
+fn canonical(s: &ConvShape, cout: usize, w: &[f32], packed: &[f32]) -> Vec<f32> {
+    let (n, kk) = (s.n(), s.kk());
+    let mut out = vec![0.0f32; cout * n];
+    for m in 0..cout {
+        for px in 0..n {
+            let (p, j) = (px / NR, px % NR);
+            let cols = (n - p * NR).min(NR);
+            let ways = match cols {
+                0..=4 => 4,
+                5..=16 => 2,
+                _ => 1,
+            };
+            let steps = if ways == 4 { kk.next_multiple_of(4) } else { kk };
+            let mut sums = [0.0f32; 4];
+            for r in 0..steps {
+                let (wv, xv) = if r < kk { (w[m * kk + r], packed[p * kk * NR + r * NR + j]) } else { (0.0, 0.0) };
+                sums[r % ways] = wv.mul_add(xv, sums[r % ways]);
+            }
+            out[m * n + px] = match ways {
+                4 => (sums[0] + sums[1]) + (sums[2] + sums[3]),
+                2 => sums[0] + sums[1],
+                _ => sums[0],
+            };
+        }
+    }
+    out
+}
+
+#[test]
+fn f32_simd_levels_are_bit_identical_to_the_canonical_order() {
+    let levels: Vec<Kernels> = levels().into_iter().filter(|k| k.level() != Level::Portable).collect();
+    if levels.is_empty() {
+        eprintln!("canonical f32 order: skipped, this machine runs no SIMD level (only `portable`, which is unfused)");
+        return;
+    }
+    let mut rng = SplitMix64(11);
+    let mut cases = shapes();
+    // Every width of a last panel (n = 33..=64 over one row of pixels), reductions of every residue modulo 4, and
+    // output channel counts that leave every tile height a remainder.
+    for (i, n) in (33..=64).enumerate() {
+        cases.push((shape(1 + i % 5, 1, n, 1, 1, 0), 7 + i % 6));
+        cases.push((shape(3, 1, n - 32, 3, 1, 1), 13));
+    }
+    cases.push((shape(2309, 1, 3, 1, 1, 0), 9)); // 3 pixels, kk = 2,309: the AVX2 tail's scalar path
+    cases.push((shape(64, 4, 4, 3, 1, 1), 100)); // 16 pixels, kk = 576, cout 100: reduction blocks and row chunks
+    cases.push((shape(259, 1, 9, 1, 1, 0), 5)); // 9 pixels, kk = 259: an odd step in the last reduction block
+    for (s, cout) in cases {
+        let x = rand_vec(&mut rng, s.cin * s.h * s.w, -1.0, 1.0);
+        let w = rand_vec(&mut rng, cout * s.kk(), -0.5, 0.5);
+        let mut packed = vec![f32::NAN; s.packed_len()];
+        Kernels::for_level(Level::Portable).unwrap().im2col_f32(&s, &x, &mut packed).unwrap();
+        let want = canonical(&s, cout, &w, &packed);
+        for k in &levels {
+            let mut mine = vec![f32::NAN; s.packed_len()];
+            k.im2col_f32(&s, &x, &mut mine).unwrap();
+            assert!(mine.iter().zip(&packed).all(|(a, b)| a.to_bits() == b.to_bits()), "{k:?} {s:?}: im2col differs");
+            let mut out = vec![f32::NAN; cout * s.n()];
+            k.gemm_f32(&s, cout, &w, &mine, &mut out).unwrap();
+            for (i, (&o, &r)) in out.iter().zip(&want).enumerate() {
+                assert_eq!(o.to_bits(), r.to_bits(), "{k:?} {s:?} cout {cout} [{i}]: {o} vs canonical {r}");
+            }
+        }
+    }
+}
+
 /// The int8 kernels' layouts: weights `[cout][ky][kx][cpad]` from `[cout][cin][k][k]`, input in channel quads
 /// `[cpad/4][h][w][4]` from CHW.
 fn int8_layouts(s: &ConvShape, cout: usize, wq: &[i8], xq: &[u8]) -> (Vec<i8>, Vec<u8>) {

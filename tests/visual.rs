@@ -161,18 +161,64 @@ fn clip_output(precision: Precision, k: Kernels) -> avf_bel::Output {
 fn whole_pipeline_agrees_with_the_portable_level_on_every_level() {
     for precision in [Precision::F32, Precision::Int8] {
         let reference = clip_output(precision, Kernels::portable());
+        let mut simd = None;
         for k in levels() {
             let out = clip_output(precision, k);
             if precision == Precision::Int8 {
                 assert_eq!(out, reference, "{k:?}: int8 pipeline output differs from the portable level");
-            } else {
-                // f32 kernels differ in summation order only: ~1e-6 relative, far below this bound.
+            } else if k.level() != Level::Portable {
+                // The SIMD levels' f32 GEMMs sum in one canonical order: the same bits on each of them.
+                let simd = simd.get_or_insert(out);
+                assert_eq!(&out, simd, "{k:?}: f32 pipeline output differs from the first SIMD level's");
+            }
+            if precision == Precision::F32 {
+                // The portable level multiplies and adds unfused: ~1e-6 relative, far below this bound.
                 assert!((out.epp - reference.epp).abs() < 1e-4, "{k:?}: EPP {} vs {}", out.epp, reference.epp);
                 for (a, b) in out.emotions.iter().zip(&reference.emotions) {
                     assert!((a - b).abs() < 1e-4, "{k:?}: emotions {:?} vs {:?}", out.emotions, reference.emotions);
                 }
             }
         }
+    }
+}
+
+/// The shipped model's output, video only, for 12 frames made by integer arithmetic (the same input on every
+/// machine, no libm), as f32 bit patterns: epp, then angry, happy, peaceful, sad, scared. Recorded on x86-64 (every
+/// level from `avx2` to `avx512vnni` gives them); print them again after retraining with `AVF_BEL_PRINT_BITS=1 cargo test --release --test
+/// visual shipped_model -- --nocapture`.
+const SHIPPED_BITS: [u32; 6] = [0x3e39d8a6, 0x3ec4aa05, 0x3e4001e7, 0x3cf86664, 0x3dc31740, 0x3ea430d8];
+
+/// The shipped model (`weights/default.avfw`) gives the same bits at every SIMD level of this machine, and the bits
+/// recorded on another architecture: the f32 GEMMs of every SIMD level, x86-64 and aarch64, sum in one canonical
+/// order (the module docs of `kernels`), and the rest of the pathway is the same IEEE operations everywhere. So a
+/// model behaves, and trains, the same on a Jetson as on the workstation. (Runs under qemu in CI's aarch64 suite.)
+#[test]
+fn shipped_model_gives_the_same_bits_on_every_simd_level_and_architecture() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw");
+    let file = AlignedBytes::read(std::path::Path::new(path)).unwrap();
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let pixels = w.config().visual.height as usize * w.config().visual.width as usize;
+    let mut rng = SplitMix64(2026);
+    let frames: Vec<Vec<u8>> = (0..12).map(|_| (0..pixels).map(|_| (rng.next_u64() >> 56) as u8).collect()).collect();
+    let simd: Vec<Kernels> = levels().into_iter().filter(|k| k.level() != Level::Portable).collect();
+    if simd.is_empty() {
+        eprintln!(
+            "shipped model bits: skipped, this machine runs no SIMD level (`portable` is unfused: not bit-exact)"
+        );
+        return;
+    }
+    for k in simd {
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut p = Pipeline::with_kernels(&w, &mut scratch, k).unwrap();
+        for f in &frames {
+            p.push_frame(f).unwrap();
+        }
+        let out = p.infer(Modalities::VIDEO).unwrap();
+        let bits: Vec<u32> = std::iter::once(out.epp).chain(out.emotions).map(f32::to_bits).collect();
+        if std::env::var_os("AVF_BEL_PRINT_BITS").is_some() {
+            eprintln!("{}: {}", k.level(), bits.iter().map(|b| format!("0x{b:08x}")).collect::<Vec<_>>().join(", "));
+        }
+        assert_eq!(bits, SHIPPED_BITS, "{k:?}: epp {} emotions {:?}", out.epp, out.emotions);
     }
 }
 

@@ -157,7 +157,10 @@ pub(super) unsafe fn pool(
     mx(vmaxvq_f32(vtop), top)
 }
 
-/// NEON f32 GEMM: 5 output channels × 16 pixels per tile (20 accumulators of 4 lanes).
+/// NEON f32 GEMM: 5 output channels × 16 pixels per tile (20 accumulators of 4 lanes), in the canonical order of
+/// the module docs of `kernels`, so that the results are bit-identical to the x86 SIMD levels': one running fused
+/// sum per output for full panels and a last panel of 17 or more pixels ([`f32_tile`]), even and odd steps apart
+/// for a last panel of 5–16 ([`f32_parity_tile`]), four sums by step modulo 4 for one of 1–4 ([`f32_tiny_tile`]).
 ///
 /// # Safety
 /// `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and `cout·n` floats (checked by
@@ -171,25 +174,192 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
         let cols = (n - n0).min(NR);
         let mut m0 = 0;
         while m0 < cout {
-            let rows = (cout - m0).min(MR_F32);
-            let mut j0 = 0;
-            while j0 < cols {
-                let c = (cols - j0).min(HALF);
-                // SAFETY: rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of its kk
-                // rows (inside `packed_len`), output rows m0.. at columns n0+j0.., at most `c` written.
+            let left = cout - m0;
+            // SAFETY (every arm): rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of
+            // its kk rows (inside `packed_len`), output rows m0.. at columns n0+j0.., at most `cols − j0` written.
+            let rows = unsafe {
+                let (wp, b, o) = (w.add(m0 * kk), packed.add(p * kk * NR), out.add(m0 * n + n0));
+                if cols <= 4 {
+                    match left.min(MR_TINY) {
+                        4 => f32_tiny_tile::<4>(kk, wp, b, o, n, cols),
+                        3 => f32_tiny_tile::<3>(kk, wp, b, o, n, cols),
+                        2 => f32_tiny_tile::<2>(kk, wp, b, o, n, cols),
+                        _ => f32_tiny_tile::<1>(kk, wp, b, o, n, cols),
+                    }
+                    left.min(MR_TINY)
+                } else if cols <= HALF {
+                    f32_parity_panel(kk, left, wp, b, o, n, cols);
+                    left
+                } else {
+                    let mut j0 = 0;
+                    while j0 < cols {
+                        let c = (cols - j0).min(HALF);
+                        let (b, o) = (b.add(j0), o.add(j0));
+                        match left.min(MR_F32) {
+                            5 => f32_tile::<5>(kk, wp, b, o, n, c),
+                            4 => f32_tile::<4>(kk, wp, b, o, n, c),
+                            3 => f32_tile::<3>(kk, wp, b, o, n, c),
+                            2 => f32_tile::<2>(kk, wp, b, o, n, c),
+                            _ => f32_tile::<1>(kk, wp, b, o, n, c),
+                        }
+                        j0 += HALF;
+                    }
+                    left.min(MR_F32)
+                }
+            };
+            m0 += rows;
+        }
+    }
+}
+
+/// Output channels per [`f32_tiny_tile`]: 4 rows × 4 sums = 16 accumulators, 4 panel vectors, 4 weight vectors.
+const MR_TINY: usize = 4;
+/// Output channels per [`f32_parity_block`]: 3 rows × 2 sums × 4 vectors = 24 accumulators, 4 panel vectors (the
+/// odd step reuses the even step's) and a weight.
+const MR_PARITY: usize = 3;
+/// Reduction steps per block of [`f32_parity_panel`] (even): 256 panel rows of 16 used floats, 16 KiB, stay in L1
+/// while every row tile runs over them (the AVX2 level's block, measured there).
+const KC_PARITY: usize = 256;
+const _: () = assert!(KC_PARITY.is_multiple_of(2));
+/// Output channels whose partial sums [`f32_parity_panel`] keeps on the stack at a time (12 KiB).
+const MC_PARITY: usize = 96;
+
+/// `R` output channels of a last panel of `cols` ≤ 4 pixels (lanes are pixels): sum `j` of a row takes the steps
+/// `r ≡ j (mod 4)` (`fmla` by lane `j` of four weights), zero products pad the reduction to a multiple of 4, and the
+/// four are added as `(s₀ + s₁) + (s₂ + s₃)`: the order of x86's pixel-major tiles, without their transposed copy.
+///
+/// # Safety
+/// `w` holds `R` rows of `kk` floats, `b` `kk` panel rows (stride `NR`, at least 4 floats each), `out` `R` rows
+/// (stride `n`) with room for `cols` floats.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn f32_tiny_tile<const R: usize>(kk: usize, w: *const f32, b: *const f32, out: *mut f32, n: usize, cols: usize) {
+    let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+    let groups = kk.div_ceil(4);
+    for q in 0..groups {
+        let r = 4 * q;
+        let live = (kk - r).min(4);
+        // SAFETY: panel rows r + j < kk and weights r + j < kk of each row; the rest read as zeros.
+        let x: [float32x4_t; 4] =
+            core::array::from_fn(
+                |j| if j < live { unsafe { vld1q_f32(b.add((r + j) * NR)) } } else { vdupq_n_f32(0.0) },
+            );
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            let wv = if live == 4 {
+                // SAFETY: weights r..r + 4 ≤ kk of row i.
+                unsafe { vld1q_f32(w.add(i * kk + r)) }
+            } else {
+                let mut tmp = [0.0f32; 4];
+                // SAFETY: weights r..kk of row i.
+                unsafe { core::ptr::copy_nonoverlapping(w.add(i * kk + r), tmp.as_mut_ptr(), live) };
+                // SAFETY: `tmp` holds 4 floats.
+                unsafe { vld1q_f32(tmp.as_ptr()) }
+            };
+            acc_i[0] = vfmaq_laneq_f32::<0>(acc_i[0], x[0], wv);
+            acc_i[1] = vfmaq_laneq_f32::<1>(acc_i[1], x[1], wv);
+            acc_i[2] = vfmaq_laneq_f32::<2>(acc_i[2], x[2], wv);
+            acc_i[3] = vfmaq_laneq_f32::<3>(acc_i[3], x[3], wv);
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        let v = vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3]));
+        let mut tmp = [0.0f32; 4];
+        // SAFETY: `tmp` holds 4 floats; output row i has room for `cols ≤ 4`.
+        unsafe {
+            vst1q_f32(tmp.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), out.add(i * n), cols);
+        }
+    }
+}
+
+/// A last panel of 5–16 pixels in its canonical order: even and odd steps in two running fused sums per output,
+/// added at the end. Two sums of 16 pixels leave room for 3 rows per tile (the sequential tile has 5), so, as on
+/// AVX2, the reduction runs in blocks of [`KC_PARITY`] steps that stay in L1, every tile of a chunk of
+/// [`MC_PARITY`] output channels over one block before the next, the sums kept on the stack in between (stored and
+/// reloaded exactly, so the order is the same).
+///
+/// # Safety
+/// `w` holds `cout` rows of `kk` floats, `b` `kk` panel rows (stride `NR`, 16 floats read from each), `out` `cout`
+/// rows (stride `n`) with room for `cols ≤ 16` floats.
+#[target_feature(enable = "neon")]
+unsafe fn f32_parity_panel(kk: usize, cout: usize, w: *const f32, b: *const f32, out: *mut f32, n: usize, cols: usize) {
+    // Per output channel: the even sums of pixels 0–15 (four vectors), then the odd ones.
+    let mut part = [[vdupq_n_f32(0.0); 8]; MC_PARITY];
+    let mut mc = 0;
+    while mc < cout {
+        let rows = (cout - mc).min(MC_PARITY);
+        part[..rows].fill([vdupq_n_f32(0.0); 8]);
+        let mut k0 = 0;
+        while k0 < kk {
+            let k1 = (k0 + KC_PARITY).min(kk);
+            let mut m = 0;
+            while m < rows {
+                let r = (rows - m).min(MR_PARITY);
+                // SAFETY: rows mc + m.. < cout of `w`; steps k0..k1 ≤ kk; this function's contract.
                 unsafe {
-                    let (wp, b, o) = (w.add(m0 * kk), packed.add(p * kk * NR + j0), out.add(m0 * n + n0 + j0));
-                    match rows {
-                        5 => f32_tile::<5>(kk, wp, b, o, n, c),
-                        4 => f32_tile::<4>(kk, wp, b, o, n, c),
-                        3 => f32_tile::<3>(kk, wp, b, o, n, c),
-                        2 => f32_tile::<2>(kk, wp, b, o, n, c),
-                        _ => f32_tile::<1>(kk, wp, b, o, n, c),
+                    let (wp, sums) = (w.add((mc + m) * kk), &mut part[m..m + r]);
+                    match r {
+                        3 => f32_parity_block::<3>(k0, k1, kk, wp, b, sums),
+                        2 => f32_parity_block::<2>(k0, k1, kk, wp, b, sums),
+                        _ => f32_parity_block::<1>(k0, k1, kk, wp, b, sums),
                     }
                 }
-                j0 += HALF;
+                m += r;
             }
-            m0 += rows;
+            k0 = k1;
+        }
+        for (i, s) in part[..rows].iter().enumerate() {
+            let sum: [float32x4_t; 4] = core::array::from_fn(|v| vaddq_f32(s[v], s[4 + v]));
+            // SAFETY: output row mc + i < cout has room for `cols` floats.
+            unsafe { store16(out.add((mc + i) * n), &sum, cols) };
+        }
+        mc += rows;
+    }
+}
+
+/// Steps `k0..k1` (`k0` even) of `R` output channels of [`f32_parity_panel`], continuing the sums in `sums`.
+///
+/// # Safety
+/// `w` holds `R` rows of `kk ≥ k1` floats, `b` `k1` panel rows of at least 16 floats (stride `NR`); `sums` holds `R`
+/// entries.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn f32_parity_block<const R: usize>(
+    k0: usize,
+    k1: usize,
+    kk: usize,
+    w: *const f32,
+    b: *const f32,
+    sums: &mut [[float32x4_t; 8]],
+) {
+    let mut acc: [[float32x4_t; 8]; R] = core::array::from_fn(|i| sums[i]);
+    // SAFETY: weights r, r + 1 < k1 ≤ kk of each row, panel rows below k1.
+    unsafe {
+        let wv = |r: usize| -> [float32x4_t; R] { core::array::from_fn(|i| vdupq_n_f32(*w.add(i * kk + r))) };
+        let mut r = k0;
+        while r + 1 < k1 {
+            parity_step::<0, R>(&mut acc, &wv(r), &panel_row(b, r));
+            parity_step::<4, R>(&mut acc, &wv(r + 1), &panel_row(b, r + 1));
+            r += 2;
+        }
+        if r < k1 {
+            parity_step::<0, R>(&mut acc, &wv(r), &panel_row(b, r));
+        }
+    }
+    sums[..R].copy_from_slice(&acc);
+}
+
+/// One step of [`f32_parity_block`] into the even (`H = 0`) or odd (`H = 4`) sums.
+#[target_feature(enable = "neon")]
+#[inline]
+fn parity_step<const H: usize, const R: usize>(
+    acc: &mut [[float32x4_t; 8]; R],
+    wv: &[float32x4_t; R],
+    bv: &[float32x4_t; 4],
+) {
+    for (a, &w) in acc.iter_mut().zip(wv) {
+        for v in 0..4 {
+            a[H + v] = vfmaq_f32(a[H + v], w, bv[v]);
         }
     }
 }

@@ -12,11 +12,11 @@
 //! | level | f32 GEMM | int8 GEMM | where |
 //! |---|---|---|---|
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
-//! | `avx2` | AVX2+FMA, 6×16 tiles | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
-//! | `avx512` | AVX-512F, 8×32 tiles | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
-//! | `avx512vnni` | AVX-512F, 8×32 tiles | AVX-512 VNNI `vpdpbusd`, 8×32 tiles; ≤ 16 pixels: 1×16, ≤ 4 pixels: 4×4, over pixel-major copies (16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
-//! | `neon` | NEON, 5×16 tiles (`fmla` by lane) | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
-//! | `dotprod` | NEON, 5×16 tiles (`fmla` by lane) | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
+//! | `avx2` | AVX2+FMA, 6×16 tiles; a last panel of 5–16 pixels in 6×8 even/odd tiles, of ≤ 4 in 6×4 over a pixel-major copy | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
+//! | `avx512` | AVX-512F, 8×32 tiles; a last panel of 5–16 pixels in 8×16 even/odd tiles, of ≤ 4 in 16×4 pixel-major | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
+//! | `avx512vnni` | as `avx512` | AVX-512 VNNI `vpdpbusd`, 8×32 tiles; ≤ 16 pixels: 1×16, ≤ 4 pixels: 4×4, over pixel-major copies (16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
+//! | `neon` | NEON, 5×16 tiles (`fmla` by lane); a last panel of 5–16 pixels in 2×16 even/odd tiles, of ≤ 4 in 4×4 by lane | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
+//! | `dotprod` | as `neon` | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
 //! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
 //! max-pool + bias + ReLU, and the int8 path's conversions of activations and frames to u8 channel quads. On x86-64
@@ -58,8 +58,25 @@
 //!
 //! Every int8 kernel computes the exact integer sum `Σ w·x` (i32 accumulation, or f32 runs short enough to be
 //! exact; see `portable::gemm_i8`), then one f32 multiply by `scale_x · w_scale[m]`: the int8 output is
-//! **bit-identical on every level**. f32 kernels differ only in summation order and fused multiply-adds (≤ ~1e-6
-//! relative on CORnet-Z's sums).
+//! **bit-identical on every level**.
+//!
+//! The f32 GEMMs of the SIMD levels (`avx2`, `avxvnni`, `avx512`, `avx512vnni`, `neon`, `dotprod`) are
+//! bit-identical too: each output `out[m][p]` is summed in one **canonical order**, which depends only on the width
+//! `cols` of the panel that holds pixel `p` (32 for every panel but the last, `n` mod 32 for the last when that is
+//! not 0), never on the tile or the row:
+//!
+//! - `cols ≥ 17`: one running sum, `acc = fma(w[r], x[r], acc)` for `r = 0, 1, …, kk − 1` from `+0`;
+//! - `5 ≤ cols ≤ 16`: two running sums as above, over the even and the odd `r`, then `even + odd`;
+//! - `cols ≤ 4`: four running sums `s_j` over `r ≡ j (mod 4)`, the reduction padded with `fma(0, 0, ·)` to a
+//!   multiple of 4, then `(s₀ + s₁) + (s₂ + s₃)`.
+//!
+//! The narrow and tiny orders are what the fastest tiles for those panels compute (more independent chains, and
+//! pixel-major lanes for a few pixels); fixing them as the definition makes a model trained on one SIMD level
+//! the same bytes on any other (the f32 perception feeds training's discrete choices, such as the fusion weight
+//! decay, which last-bit differences used to flip). The kernel battery checks every SIMD level against this order,
+//! written with `f32::mul_add`, bit for bit. The `portable` level is the exception: it multiplies and adds
+//! separately (baseline x86-64 and Cortex-M have no fused multiply-add in hardware), so it agrees with the others to
+//! rounding (≤ ~1e-6 relative on CORnet-Z's sums), not bit for bit.
 //!
 //! # Soundness
 //!

@@ -107,8 +107,9 @@ const MR_TINY: usize = 16;
 /// `4p + j` holds pixel `p` at step `r + j`), so one FMA covers four steps of four pixels against the row's weights
 /// `w[r..r + 4]`, a 16-byte broadcast load (no shuffle per row). The panel's four steps are put in that order once
 /// per group, for all 16 rows; each pixel's four lanes are added at the end. The narrow tile would compute these
-/// pixels at a quarter of its lanes (IT's last 4 of 36 pixels at 96² took a third of IT's time). The same products
-/// as every level, summed in another order (f32 results agree to rounding, as between levels).
+/// pixels at a quarter of its lanes (IT's last 4 of 36 pixels at 96² took a third of IT's time). Its order (four
+/// sums by step modulo 4, added pairwise) is the canonical order of such a panel on every SIMD level (the module
+/// docs of `kernels`).
 ///
 /// # Safety
 /// AVX-512F present; `cols ≤ 4`; `w` holds `cout` rows of `kk` floats, `panel` `kk` rows of `NR` floats, and `out`
@@ -243,15 +244,23 @@ unsafe fn narrow_f32(
         }
         m0 += MR;
     }
+    // Rows past the last block of 8 keep the even/odd split: the canonical order depends on the panel's width only
+    // (see the module docs of `kernels`), not on where a row falls among the tiles.
     for m in m0..cout {
-        let mut a = _mm512_setzero_ps();
+        let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         // SAFETY: row m < cout, steps r < kk, output row m at n0..n0+cols (masked).
         unsafe {
             let wp = w.add(m * kk);
-            for r in 0..kk {
-                a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(r)), _mm512_loadu_ps(panel.add(r * NR)), a);
+            let mut r = 0;
+            while r + 1 < kk {
+                even = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(r)), _mm512_loadu_ps(panel.add(r * NR)), even);
+                odd = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(r + 1)), _mm512_loadu_ps(panel.add((r + 1) * NR)), odd);
+                r += 2;
             }
-            _mm512_mask_storeu_ps(out.add(m * n + n0), mask(cols), a);
+            if r < kk {
+                even = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(r)), _mm512_loadu_ps(panel.add(r * NR)), even);
+            }
+            _mm512_mask_storeu_ps(out.add(m * n + n0), mask(cols), _mm512_add_ps(even, odd));
         }
     }
 }

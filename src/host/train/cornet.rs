@@ -737,8 +737,8 @@ mod tests {
                 // Relative error, with a floor for small derivatives (f32 forward: the loss is exact to about 1e-7).
                 let err = (num - ana).abs() / (num.abs().max(ana.abs()) + 5e-3);
                 worst = worst.max(err);
-                // 3 %: central differences of an f32 forward (whose summation order differs between the AVX-512,
-                // NEON and portable kernels) are that noisy; a wrong gradient is off by far more (sign, factors).
+                // 3 %: central differences of an f32 forward (whose rounding differs between the SIMD levels and
+                // the unfused portable kernels) are that noisy; a wrong gradient is off by far more (sign, factors).
                 assert!(err < 3e-2, "tensor {t} index {j}: analytic {ana:e}, numeric {num:e}");
                 checked += 1;
                 here += 1;
