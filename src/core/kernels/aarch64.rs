@@ -274,9 +274,8 @@ unsafe fn f32_tiny_tile<const R: usize>(kk: usize, w: *const f32, b: *const f32,
 
 /// A last panel of 5–16 pixels in its canonical order: even and odd steps in two running fused sums per output,
 /// added at the end. Two sums of 16 pixels leave room for 3 rows per tile (the sequential tile has 5), so, as on
-/// AVX2, the reduction runs in blocks of [`KC_PARITY`] steps that stay in L1, every tile of a chunk of
-/// [`MC_PARITY`] output channels over one block before the next, the sums kept on the stack in between (stored and
-/// reloaded exactly, so the order is the same).
+/// AVX2, it runs on `parity_schedule` (blocks of [`KC_PARITY`] steps that stay in L1, chunks of [`MC_PARITY`] output
+/// channels), the sums kept on the stack between blocks (stored and reloaded exactly, so the order is the same).
 ///
 /// # Safety
 /// `w` holds `cout` rows of `kk` floats, `b` `kk` panel rows (stride `NR`, 16 floats read from each), `out` `cout`
@@ -285,36 +284,31 @@ unsafe fn f32_tiny_tile<const R: usize>(kk: usize, w: *const f32, b: *const f32,
 unsafe fn f32_parity_panel(kk: usize, cout: usize, w: *const f32, b: *const f32, out: *mut f32, n: usize, cols: usize) {
     // Per output channel: the even sums of pixels 0–15 (four vectors), then the odd ones.
     let mut part = [[vdupq_n_f32(0.0); 8]; MC_PARITY];
-    let mut mc = 0;
-    while mc < cout {
-        let rows = (cout - mc).min(MC_PARITY);
-        part[..rows].fill([vdupq_n_f32(0.0); 8]);
-        let mut k0 = 0;
-        while k0 < kk {
-            let k1 = (k0 + KC_PARITY).min(kk);
-            let mut m = 0;
-            while m < rows {
-                let r = (rows - m).min(MR_PARITY);
-                // SAFETY: rows mc + m.. < cout of `w`; steps k0..k1 ≤ kk; this function's contract.
-                unsafe {
-                    let (wp, sums) = (w.add((mc + m) * kk), &mut part[m..m + r]);
-                    match r {
-                        3 => f32_parity_block::<3>(k0, k1, kk, wp, b, sums),
-                        2 => f32_parity_block::<2>(k0, k1, kk, wp, b, sums),
-                        _ => f32_parity_block::<1>(k0, k1, kk, wp, b, sums),
-                    }
+    let zero = [vdupq_n_f32(0.0); 8];
+    super::parity_schedule(
+        kk,
+        cout,
+        (KC_PARITY, MR_PARITY),
+        (zero, &mut part),
+        |k0, k1, m, sums| {
+            // SAFETY: rows m..m + sums.len() < cout of `w`; steps k0..k1 ≤ kk; this function's contract.
+            unsafe {
+                let wp = w.add(m * kk);
+                match sums.len() {
+                    3 => f32_parity_block::<3>(k0, k1, kk, wp, b, sums),
+                    2 => f32_parity_block::<2>(k0, k1, kk, wp, b, sums),
+                    _ => f32_parity_block::<1>(k0, k1, kk, wp, b, sums),
                 }
-                m += r;
             }
-            k0 = k1;
-        }
-        for (i, s) in part[..rows].iter().enumerate() {
-            let sum: [float32x4_t; 4] = core::array::from_fn(|v| vaddq_f32(s[v], s[4 + v]));
-            // SAFETY: output row mc + i < cout has room for `cols` floats.
-            unsafe { store16(out.add((mc + i) * n), &sum, cols) };
-        }
-        mc += rows;
-    }
+        },
+        |m, sums| {
+            for (i, s) in sums.iter().enumerate() {
+                let sum: [float32x4_t; 4] = core::array::from_fn(|v| vaddq_f32(s[v], s[4 + v]));
+                // SAFETY: output row m + i < cout has room for `cols` floats.
+                unsafe { store16(out.add((m + i) * n), &sum, cols) };
+            }
+        },
+    );
 }
 
 /// Steps `k0..k1` (`k0` even) of `R` output channels of [`f32_parity_panel`], continuing the sums in `sums`.

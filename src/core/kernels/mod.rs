@@ -802,6 +802,42 @@ fn quad_lens(c: usize, hw: usize) -> Result<(usize, usize), KernelError> {
     Ok((len, qlen))
 }
 
+/// The schedule of a last panel of 5–16 pixels on the SIMD levels (`f32_parity_panel` of AVX2 and NEON): the
+/// output channels in chunks of `part.len()`, each chunk's reduction in blocks of `kc` steps (even, so that a block
+/// starts at an even step), each block in tiles of at most `tile` channels. A tile's even and odd sums live in
+/// `part` between blocks: `block(k0, k1, m, sums)` continues the sums of channels `m..m + sums.len()` over steps
+/// `k0..k1`, and `finish(m, sums)` stores a chunk's outputs once its reduction is done. (A block of steps stays in L1
+/// while every tile of the chunk runs over it.)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn parity_schedule<S: Copy>(
+    kk: usize,
+    cout: usize,
+    (kc, tile): (usize, usize),
+    (zero, part): (S, &mut [S]),
+    mut block: impl FnMut(usize, usize, usize, &mut [S]),
+    mut finish: impl FnMut(usize, &[S]),
+) {
+    debug_assert!(kc.is_multiple_of(2) && tile > 0 && !part.is_empty());
+    let mut mc = 0;
+    while mc < cout {
+        let rows = (cout - mc).min(part.len());
+        part[..rows].fill(zero);
+        let mut k0 = 0;
+        while k0 < kk {
+            let k1 = (k0 + kc).min(kk);
+            let mut m = 0;
+            while m < rows {
+                let r = (rows - m).min(tile);
+                block(k0, k1, mc + m, &mut part[m..m + r]);
+                m += r;
+            }
+            k0 = k1;
+        }
+        finish(mc, &part[..rows]);
+        mc += rows;
+    }
+}
+
 /// `Ok` if a buffer of `len` holds `needed` elements.
 fn need(len: usize, needed: usize, what: &'static str) -> Result<(), KernelError> {
     if len < needed {

@@ -806,9 +806,9 @@ unsafe fn f32_narrow_tile<const R: usize>(t: Tile<f32, f32>) {
 /// output, added at the end (as the AVX-512 level's narrow tile). Two sums of 16 pixels for each of 3 rows fill the
 /// registers, half the rows of the 6 × 16 tile, so each panel row would be loaded twice as often: unblocked, the
 /// panel (IT at 64²: 2,304 rows, 147 KiB) streamed from L2 171 times and IT's GEMM took 0.90 ms against the
-/// sequential 6 × 16 tile's 0.62 (blocked: 0.56 against 0.53). So the reduction runs in blocks of [`KC_PARITY`] steps that stay in L1, every tile of a
-/// chunk of [`MC_PARITY`] output channels over one block before the next, the sums kept on the stack in between
-/// (stored and reloaded exactly, so the order is the same).
+/// sequential 6 × 16 tile's 0.62 (blocked: 0.56 against 0.53). So it runs on `parity_schedule` (blocks of
+/// [`KC_PARITY`] steps that stay in L1, chunks of [`MC_PARITY`] output channels), the sums kept on the stack between
+/// blocks (stored and reloaded exactly, so the order is the same).
 ///
 /// # Safety
 /// AVX2/FMA present; `w` holds `cout` rows of `kk` floats, `panel` `kk` rows of `NR` floats, `out` `cout` rows (stride
@@ -825,35 +825,30 @@ unsafe fn f32_parity_panel(
 ) {
     // Per output channel: even sums of pixels 0–7 and 8–15, then the odd ones.
     let mut part = [[_mm256_setzero_ps(); 4]; MC_PARITY];
-    let mut mc = 0;
-    while mc < cout {
-        let rows = (cout - mc).min(MC_PARITY);
-        part[..rows].fill([_mm256_setzero_ps(); 4]);
-        let mut k0 = 0;
-        while k0 < kk {
-            let k1 = (k0 + KC_PARITY).min(kk);
-            let mut m = 0;
-            while m < rows {
-                let r = (rows - m).min(MR_PARITY);
-                // SAFETY: rows mc + m.. < cout of `w`; steps k0..k1 ≤ kk; this function's contract.
-                unsafe {
-                    let (wp, sums) = (w.add((mc + m) * kk), &mut part[m..m + r]);
-                    match r {
-                        3 => f32_parity_block::<3>(k0, k1, kk, wp, panel, sums),
-                        2 => f32_parity_block::<2>(k0, k1, kk, wp, panel, sums),
-                        _ => f32_parity_block::<1>(k0, k1, kk, wp, panel, sums),
-                    }
+    let zero = [_mm256_setzero_ps(); 4];
+    super::parity_schedule(
+        kk,
+        cout,
+        (KC_PARITY, MR_PARITY),
+        (zero, &mut part),
+        |k0, k1, m, sums| {
+            // SAFETY: rows m..m + sums.len() < cout of `w`; steps k0..k1 ≤ kk; this function's contract.
+            unsafe {
+                let wp = w.add(m * kk);
+                match sums.len() {
+                    3 => f32_parity_block::<3>(k0, k1, kk, wp, panel, sums),
+                    2 => f32_parity_block::<2>(k0, k1, kk, wp, panel, sums),
+                    _ => f32_parity_block::<1>(k0, k1, kk, wp, panel, sums),
                 }
-                m += r;
             }
-            k0 = k1;
-        }
-        for (i, s) in part[..rows].iter().enumerate() {
-            // SAFETY: output row mc + i < cout has room for `cols` floats.
-            unsafe { store16(out.add((mc + i) * n), _mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]), cols) };
-        }
-        mc += rows;
-    }
+        },
+        |m, sums| {
+            for (i, s) in sums.iter().enumerate() {
+                // SAFETY: output row m + i < cout has room for `cols` floats.
+                unsafe { store16(out.add((m + i) * n), _mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]), cols) };
+            }
+        },
+    );
 }
 
 /// Steps `k0..k1` (`k0` even) of `R` output channels of [`f32_parity_panel`], continuing the sums in `sums`.
@@ -874,34 +869,42 @@ unsafe fn f32_parity_block<const R: usize>(
     let mut acc: [[__m256; 4]; R] = core::array::from_fn(|i| sums[i]);
     let rows = row_starts::<f32, R>(w, kk);
     let mut r = k0;
-    // SAFETY (both loops): panel rows r, r + 1 < k1 hold 16 floats at `panel + r·NR`; weight rows i < R hold kk ≥ k1
-    // floats.
+    // SAFETY (every step): panel rows r, r + 1 < k1 hold 16 floats at `panel + r·NR`; weight rows i < R hold
+    // kk ≥ k1 floats.
     unsafe {
         while r + 1 < k1 {
-            let (b0, b1) = (_mm256_loadu_ps(panel.add(r * NR)), _mm256_loadu_ps(panel.add(r * NR + 8)));
-            for (a, row) in acc.iter_mut().zip(&rows) {
-                let wv = _mm256_broadcast_ss(&*row.add(r));
-                a[0] = _mm256_fmadd_ps(wv, b0, a[0]);
-                a[1] = _mm256_fmadd_ps(wv, b1, a[1]);
-            }
-            let (b0, b1) = (_mm256_loadu_ps(panel.add((r + 1) * NR)), _mm256_loadu_ps(panel.add((r + 1) * NR + 8)));
-            for (a, row) in acc.iter_mut().zip(&rows) {
-                let wv = _mm256_broadcast_ss(&*row.add(r + 1));
-                a[2] = _mm256_fmadd_ps(wv, b0, a[2]);
-                a[3] = _mm256_fmadd_ps(wv, b1, a[3]);
-            }
+            parity_step::<0, R>(&mut acc, &rows, panel, r);
+            parity_step::<2, R>(&mut acc, &rows, panel, r + 1);
             r += 2;
         }
         if r < k1 {
-            let (b0, b1) = (_mm256_loadu_ps(panel.add(r * NR)), _mm256_loadu_ps(panel.add(r * NR + 8)));
-            for (a, row) in acc.iter_mut().zip(&rows) {
-                let wv = _mm256_broadcast_ss(&*row.add(r));
-                a[0] = _mm256_fmadd_ps(wv, b0, a[0]);
-                a[1] = _mm256_fmadd_ps(wv, b1, a[1]);
-            }
+            parity_step::<0, R>(&mut acc, &rows, panel, r);
         }
     }
     sums[..R].copy_from_slice(&acc);
+}
+
+/// Step `r` of [`f32_parity_block`] into the even (`H = 0`) or odd (`H = 2`) sums of each row.
+///
+/// # Safety
+/// AVX2/FMA present; panel row r holds 16 floats at `panel + r·NR`; every row in `rows` holds more than r floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn parity_step<const H: usize, const R: usize>(
+    acc: &mut [[__m256; 4]; R],
+    rows: &[*const f32; R],
+    panel: *const f32,
+    r: usize,
+) {
+    // SAFETY: this function's contract.
+    unsafe {
+        let (b0, b1) = (_mm256_loadu_ps(panel.add(r * NR)), _mm256_loadu_ps(panel.add(r * NR + 8)));
+        for (a, row) in acc.iter_mut().zip(rows) {
+            let wv = _mm256_broadcast_ss(&*row.add(r));
+            a[H] = _mm256_fmadd_ps(wv, b0, a[H]);
+            a[H + 1] = _mm256_fmadd_ps(wv, b1, a[H + 1]);
+        }
+    }
 }
 
 /// Store 16 floats, or the first `cols` of them.
