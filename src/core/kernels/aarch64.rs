@@ -160,7 +160,7 @@ pub(super) unsafe fn pool(
 /// NEON f32 GEMM: 5 output channels × 16 pixels per tile (20 accumulators of 4 lanes), in the canonical order of
 /// the module docs of `kernels`, so that the results are bit-identical to the x86 SIMD levels': one running fused
 /// sum per output for full panels and a last panel of 17 or more pixels ([`f32_tile`]), even and odd steps apart
-/// for a last panel of 5–16 ([`f32_parity_tile`]), four sums by step modulo 4 for one of 1–4 ([`f32_tiny_tile`]).
+/// for a last panel of 5–16 ([`f32_parity_panel`]), four sums by step modulo 4 for one of 1–4 ([`f32_tiny_tile`]).
 ///
 /// # Safety
 /// `s` is valid and `w`, `packed`, `out` hold at least `cout·kk`, `packed_len` and `cout·n` floats (checked by
@@ -172,29 +172,34 @@ pub(super) unsafe fn gemm_f32(s: &ConvShape, cout: usize, w: &[f32], packed: &[f
     for p in 0..s.panels() {
         let n0 = p * NR;
         let cols = (n - n0).min(NR);
+        let (panel, out) = (packed.wrapping_add(p * kk * NR), out.wrapping_add(n0));
+        if (5..=HALF).contains(&cols) {
+            // SAFETY: every row of `w`, panel p's kk rows (16 floats read from each, inside `packed_len`), `out`'s
+            // rows at columns n0.., `cols` of them.
+            unsafe { f32_parity_panel(kk, cout, w, panel, out, n, cols) };
+            continue;
+        }
         let mut m0 = 0;
         while m0 < cout {
             let left = cout - m0;
-            // SAFETY (every arm): rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's columns j0..j0+16 of
-            // its kk rows (inside `packed_len`), output rows m0.. at columns n0+j0.., at most `cols − j0` written.
+            // SAFETY (both arms): rows m0..m0+rows ≤ cout of `w` (kk floats each), panel p's kk rows (columns
+            // j0..j0+16, or the first 4 for a tiny panel, inside `packed_len`), output rows m0.. at columns n0+j0..,
+            // at most `cols − j0` written.
             let rows = unsafe {
-                let (wp, b, o) = (w.add(m0 * kk), packed.add(p * kk * NR), out.add(m0 * n + n0));
+                let (wp, o) = (w.add(m0 * kk), out.add(m0 * n));
                 if cols <= 4 {
                     match left.min(MR_TINY) {
-                        4 => f32_tiny_tile::<4>(kk, wp, b, o, n, cols),
-                        3 => f32_tiny_tile::<3>(kk, wp, b, o, n, cols),
-                        2 => f32_tiny_tile::<2>(kk, wp, b, o, n, cols),
-                        _ => f32_tiny_tile::<1>(kk, wp, b, o, n, cols),
+                        4 => f32_tiny_tile::<4>(kk, wp, panel, o, n, cols),
+                        3 => f32_tiny_tile::<3>(kk, wp, panel, o, n, cols),
+                        2 => f32_tiny_tile::<2>(kk, wp, panel, o, n, cols),
+                        _ => f32_tiny_tile::<1>(kk, wp, panel, o, n, cols),
                     }
                     left.min(MR_TINY)
-                } else if cols <= HALF {
-                    f32_parity_panel(kk, left, wp, b, o, n, cols);
-                    left
                 } else {
                     let mut j0 = 0;
                     while j0 < cols {
                         let c = (cols - j0).min(HALF);
-                        let (b, o) = (b.add(j0), o.add(j0));
+                        let (b, o) = (panel.add(j0), o.add(j0));
                         match left.min(MR_F32) {
                             5 => f32_tile::<5>(kk, wp, b, o, n, c),
                             4 => f32_tile::<4>(kk, wp, b, o, n, c),

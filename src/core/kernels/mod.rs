@@ -12,10 +12,10 @@
 //! | level | f32 GEMM | int8 GEMM | where |
 //! |---|---|---|---|
 //! | `portable` | plain Rust (the reference) | exact f32 arithmetic on integers (see below) | every target |
-//! | `avx2` | AVX2+FMA, 6×16 tiles; a last panel of 5–16 pixels in 6×8 even/odd tiles, of ≤ 4 in 6×4 over a pixel-major copy | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
+//! | `avx2` | AVX2+FMA, 6×16 tiles; a last panel of 5–16 pixels in 3×16 even/odd tiles over L1-sized reduction blocks, of ≤ 4 in 6×4 over a pixel-major copy | AVX2 `vpmaddubsw` on 7-bit codes, 5×16 tiles, 5×8 for a panel's last ≤ 8 pixels and 2×4 over a pixel-major copy for its last ≤ 4 (8-bit input: `vpmaddwd`, 5×8) | x86-64 since Haswell / Zen 1 |
 //! | `avx512` | AVX-512F, 8×32 tiles; a last panel of 5–16 pixels in 8×16 even/odd tiles, of ≤ 4 in 16×4 pixel-major | as `avx2` | Skylake-SP (AVX-512 without VNNI) |
 //! | `avx512vnni` | as `avx512` | AVX-512 VNNI `vpdpbusd`, 8×32 tiles; ≤ 16 pixels: 1×16, ≤ 4 pixels: 4×4, over pixel-major copies (16 quads per instruction) | Cascade Lake, Ice Lake, Zen 4+ |
-//! | `neon` | NEON, 5×16 tiles (`fmla` by lane); a last panel of 5–16 pixels in 2×16 even/odd tiles, of ≤ 4 in 4×4 by lane | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
+//! | `neon` | NEON, 5×16 tiles (`fmla` by lane); a last panel of 5–16 pixels in 3×16 even/odd tiles over L1-sized reduction blocks, of ≤ 4 in 4×4 by lane | NEON `smull`/`sadalp` widening multiplies, 2×16 tiles | aarch64 (Jetson Nano's A57) |
 //! | `dotprod` | as `neon` | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
 //! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
