@@ -3,7 +3,9 @@
 
 An independent check (numpy only) of two diagnostics `avf-bel eval` reports, and of two more slider models it does
 not: leave-one-stimulus-out over the 30 stimuli of ../shared/data, every hyperparameter chosen inside each fold by an
-inner leave-one-out over the other 29 (nested, so the held-out stimulus never takes part in a choice).
+inner leave-one-out over the other 29 (nested, so the held-out stimulus never takes part in a choice). Also the
+linear ridge at every fixed penalty, held out and in-sample, and its held-out MAE by number of stimuli (E17 in
+docs/eval/experiments.md: the anchor issue 13's clean target names).
 
     python3 -m venv /tmp/npv && /tmp/npv/bin/pip install numpy
     /tmp/npv/bin/python tools/slider_baselines.py [DATA_DIR]
@@ -88,6 +90,28 @@ def main():
     print(f"ridge on true sliders, penalty 1 (eval's row): {np.abs(loo(x, y, lambda a, b, q: ridge(a, b, q, 1.0)) - y).mean():.4f}")
     lams = [(l,) for l in (0.1, 0.3, 1, 3, 10, 30)]
     print(f"ridge on true sliders, nested penalty: {nested(x, y, ridge, lams):.4f}")
+    # Issue 13 anchors its clean target (0.042) on "ridge on the true slider values". Every fixed penalty, held out
+    # (leave-one-out, the penalty not chosen on anything) and in-sample (fitted and scored on all 30 stimuli):
+    for lam in (0.01, 0.1, 0.3, 1, 3, 10, 30):
+        held = np.abs(loo(x, y, lambda a, b, q: ridge(a, b, q, lam)) - y).mean()
+        fitted = np.abs(ridge(x, y, x, lam) - y).mean()
+        print(f"ridge on true sliders, penalty {lam:g}: leave-one-out {held:.4f}, in-sample {fitted:.4f}")
+    # And with fewer stimuli: the mean leave-one-out MAE over 200 random subsets of each size (penalty 1, seeded),
+    # to see where the held-out ridge heads with more stimuli (a + b/n through the ends of this curve).
+    rng = np.random.default_rng(7)
+    curve = {}
+    for n in (15, 20, 24, 27):
+        runs = []
+        for _ in range(200):
+            pick = rng.choice(len(x), n, replace=False)
+            runs.append(np.abs(loo(x[pick], y[pick], lambda a, b, q: ridge(a, b, q, 1.0)) - y[pick]).mean())
+        curve[n] = float(np.mean(runs))
+    curve[len(x)] = float(np.abs(loo(x, y, lambda a, b, q: ridge(a, b, q, 1.0)) - y).mean())
+    print("ridge on true sliders, penalty 1, leave-one-out by number of stimuli: "
+          + ", ".join(f"{n}: {m:.4f}" for n, m in curve.items()))
+    b = (curve[15] - curve[len(x)]) / (1 / 15 - 1 / len(x))
+    a = curve[len(x)] - b / len(x)
+    print(f"  a + b/n through 15 and {len(x)}: a = {a:.4f} (unlimited stimuli), {a + b / 38:.4f} at the study's 38")
     pairs = np.array([x[:, i] * x[:, j] for i, j in itertools.combinations(range(5), 2)]).T
     quad = np.hstack([x, x ** 2, pairs])
     lams = [(l,) for l in (0.3, 1, 3, 10, 30, 100)]
