@@ -177,9 +177,10 @@ pub struct EvalArgs {
     /// Renders of each stimulus per perturbation and severity (at most --renders).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub robustness_renders: u32,
-    /// The perturbations of --robustness, comma-separated [default: all]: gain, white-noise, pink-noise, reverb,
-    /// band-limit, clipping, brightness, contrast, gamma, sensor-noise, blur, shake, translate, scale, clutter,
-    /// occlusion, frame-rate.
+    /// The perturbations of --robustness, comma-separated [default: all those training draws]: gain, white-noise,
+    /// pink-noise, reverb, band-limit, clipping, brightness, contrast, gamma, sensor-noise, blur, shake, translation,
+    /// scale, clutter, occlusion, frame-rate; and probes training never draws: hum, dropouts, roll, vignetting,
+    /// dead-pixels, frame-drops.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub perturbations: Vec<String>,
     #[command(flatten)]
@@ -561,7 +562,7 @@ mod with_train {
                 .iter()
                 .map(|k| {
                     Kind::from_name(k.trim()).ok_or_else(|| {
-                        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                        let known: Vec<&str> = Kind::ALL.iter().chain(&Kind::PROBES).map(|k| k.name()).collect();
                         Failure::usage("eval", format!("unknown perturbation `{k}` (known: {})", known.join(", ")))
                     })
                 })

@@ -11,10 +11,15 @@
 //! chain has them:
 //!
 //! ```text
-//! sound:  room reverberation → microphone band-limit → additive noise → gain → clipping (and the ADC's ±1)
-//! frames: (render at the camera's rate) → background texture → occluder → translation, scale, per-frame shake
-//!         → blur → exposure, gamma, contrast, offset → sensor noise → 8-bit → (resample to the model's rate)
+//! sound:  room reverberation → microphone band-limit → mains hum → additive noise → gain → clipping (and the
+//!         ADC's ±1) → dropouts
+//! frames: (render at the camera's rate) → background texture → occluder → translation, scale, roll, per-frame
+//!         shake → blur → vignetting → exposure, gamma, contrast, offset → sensor noise → 8-bit → stuck pixels
+//!         → dropped frames → (resample to the model's rate)
 //! ```
+//!
+//! Hum, dropouts, roll, vignetting, stuck pixels and dropped frames are probes ([`Kind::PROBES`]): the evaluation can
+//! apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -54,11 +59,18 @@ pub struct AudioChain {
     pub gain_db: f64,
     /// Clipping: the clip level in dB below the clip's peak (after gain).
     pub clip_db: Option<f64>,
+    /// Probe, never drawn by training: mains hum (50 Hz and its harmonics 2–8 at amplitude 1/k, random phases) at
+    /// this signal-to-hum ratio in dB, added with the noise.
+    pub hum: Option<f64>,
+    /// Probe, never drawn by training: the share of the clip lost to dropouts (buffer under-runs: gaps of 10–40 ms
+    /// set to silence after the ADC; 0: none).
+    pub dropouts: f64,
 }
 
 impl AudioChain {
     /// No change.
-    pub const NONE: AudioChain = AudioChain { reverb: None, band: None, noise: None, gain_db: 0.0, clip_db: None };
+    pub const NONE: AudioChain =
+        AudioChain { reverb: None, band: None, noise: None, gain_db: 0.0, clip_db: None, hum: None, dropouts: 0.0 };
 }
 
 /// Scene, lens and sensor effects on one clip's frames; neutral values do nothing.
@@ -89,6 +101,17 @@ pub struct VideoChain {
     pub offset: f64,
     /// Sensor noise σ in luma levels, independent per pixel and frame (0: none).
     pub noise: f64,
+    /// Probe, never drawn by training: camera roll in degrees about the frame centre, with the static geometry (0:
+    /// none).
+    pub roll: f64,
+    /// Probe, never drawn by training: lens vignetting, luminance × (1 − v·r²) with `r` the distance from the
+    /// centre relative to a corner's (0: none).
+    pub vignette: f64,
+    /// Probe, never drawn by training: the share of the sensor's pixels stuck at black or white (0: none).
+    pub dead: f64,
+    /// Probe, never drawn by training: the probability that the camera drops a frame and the previous one is shown
+    /// again (irregular, unlike a lower frame rate; 0: none).
+    pub drops: f64,
 }
 
 impl VideoChain {
@@ -106,6 +129,10 @@ impl VideoChain {
         contrast: 1.0,
         offset: 0.0,
         noise: 0.0,
+        roll: 0.0,
+        vignette: 0.0,
+        dead: 0.0,
+        drops: 0.0,
     };
 
     fn is_none(&self) -> bool {
@@ -134,6 +161,11 @@ impl Default for Perturbation {
 }
 
 /// The named perturbation categories of `avf-bel eval --robustness` (and the switches of [`Augment`]).
+///
+/// [`Kind::ALL`] are the categories training draws from and the evaluation reports by default; [`Kind::PROBES`] are
+/// conditions a robot meets that training never draws (camera roll, vignetting, stuck pixels, dropped frames, mains
+/// hum, audio dropouts), for measuring how far the invariance reaches beyond what was trained
+/// (`eval --robustness --perturbations roll,…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Microphone gain (dB).
@@ -170,6 +202,18 @@ pub enum Kind {
     Occlusion,
     /// Camera frame rate (fps), resampled to the model's rate.
     FrameRate,
+    /// Probe: camera roll (degrees).
+    Roll,
+    /// Probe: lens vignetting (corner darkening, 0–1).
+    Vignetting,
+    /// Probe: stuck pixels (share of the sensor).
+    DeadPixels,
+    /// Probe: irregularly dropped frames (probability per frame).
+    FrameDrops,
+    /// Probe: mains hum (signal-to-hum ratio, dB).
+    Hum,
+    /// Probe: audio dropouts (share of the clip).
+    Dropouts,
 }
 
 impl Kind {
@@ -194,6 +238,15 @@ impl Kind {
         Kind::FrameRate,
     ];
 
+    /// The probes: conditions training never draws, sound first (see the type's docs).
+    pub const PROBES: [Kind; 6] =
+        [Kind::Hum, Kind::Dropouts, Kind::Roll, Kind::Vignetting, Kind::DeadPixels, Kind::FrameDrops];
+
+    /// Whether training never draws it (one of [`Kind::PROBES`]).
+    pub fn is_probe(self) -> bool {
+        Kind::PROBES.contains(&self)
+    }
+
     /// Name used in tables, JSON and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -214,19 +267,32 @@ impl Kind {
             Kind::Clutter => "clutter",
             Kind::Occlusion => "occlusion",
             Kind::FrameRate => "frame-rate",
+            Kind::Roll => "roll",
+            Kind::Vignetting => "vignetting",
+            Kind::DeadPixels => "dead-pixels",
+            Kind::FrameDrops => "frame-drops",
+            Kind::Hum => "hum",
+            Kind::Dropouts => "dropouts",
         }
     }
 
-    /// The kind of a name (see [`Kind::name`]).
+    /// The kind of a name (see [`Kind::name`]), a probe's too.
     pub fn from_name(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == s)
+        Kind::ALL.into_iter().chain(Kind::PROBES).find(|k| k.name() == s)
     }
 
     /// Whether it perturbs the sound (else the frames).
     pub fn is_audio(self) -> bool {
         matches!(
             self,
-            Kind::Gain | Kind::WhiteNoise | Kind::PinkNoise | Kind::Reverb | Kind::BandLimit | Kind::Clipping
+            Kind::Gain
+                | Kind::WhiteNoise
+                | Kind::PinkNoise
+                | Kind::Reverb
+                | Kind::BandLimit
+                | Kind::Clipping
+                | Kind::Hum
+                | Kind::Dropouts
         )
     }
 
@@ -234,7 +300,7 @@ impl Kind {
     pub fn unit(self) -> &'static str {
         match self {
             Kind::Gain => "dB",
-            Kind::WhiteNoise | Kind::PinkNoise => "dB SNR",
+            Kind::WhiteNoise | Kind::PinkNoise | Kind::Hum => "dB SNR",
             Kind::Reverb => "s RT60",
             Kind::BandLimit => "Hz high-pass (low-pass 10⁶/it Hz)",
             Kind::Clipping => "dB below peak",
@@ -245,6 +311,11 @@ impl Kind {
             Kind::Shake | Kind::Translation => "px",
             Kind::Occlusion => "area",
             Kind::FrameRate => "fps",
+            Kind::Roll => "degrees",
+            Kind::Vignetting => "corner darkening",
+            Kind::DeadPixels => "share of pixels",
+            Kind::FrameDrops => "drop probability",
+            Kind::Dropouts => "share of the clip",
         }
     }
 
@@ -269,6 +340,12 @@ impl Kind {
             Kind::Clutter => [10.0, 25.0, 50.0],
             Kind::Occlusion => [0.05, 0.15, 0.3],
             Kind::FrameRate => [24.0, 20.0, 15.0],
+            Kind::Roll => [5.0, 10.0, 20.0],
+            Kind::Vignetting => [0.25, 0.5, 0.75],
+            Kind::DeadPixels => [0.002, 0.01, 0.03],
+            Kind::FrameDrops => [0.1, 0.25, 0.5],
+            Kind::Hum => [30.0, 20.0, 10.0],
+            Kind::Dropouts => [0.02, 0.05, 0.1],
         }
     }
 
@@ -294,6 +371,12 @@ impl Kind {
             Kind::Clutter => f.clutter = v,
             Kind::Occlusion => f.occlusion = v,
             Kind::FrameRate => f.fps = Some(v.round().clamp(1.0, 240.0) as u32),
+            Kind::Roll => f.roll = v,
+            Kind::Vignetting => f.vignette = v,
+            Kind::DeadPixels => f.dead = v,
+            Kind::FrameDrops => f.drops = v,
+            Kind::Hum => a.hum = Some(v),
+            Kind::Dropouts => a.dropouts = v,
         }
         p
     }
@@ -342,9 +425,9 @@ impl Augment {
                 let kinds = list
                     .split(',')
                     .map(|k| {
-                        Kind::from_name(k.trim()).ok_or_else(|| {
+                        Kind::from_name(k.trim()).filter(|k| !k.is_probe()).ok_or_else(|| {
                             let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                            format!("unknown perturbation `{k}` (known: {})", known.join(", "))
+                            format!("unknown perturbation `{k}` (training draws: {})", known.join(", "))
                         })
                     })
                     .collect::<Result<Vec<Kind>, String>>()?;
@@ -670,6 +753,17 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
         Biquad::butterworth(hp, sr, true).run(x);
         Biquad::butterworth(lp, sr, false).run(x);
     }
+    if let Some(snr) = c.hum {
+        // 50 Hz and harmonics 2–8 at amplitude 1/k: the sum's RMS is √(Σ 1/(2k²)).
+        let phase: Vec<f64> = (0..8).map(|_| 2.0 * std::f64::consts::PI * f64::from(rng.next_f32())).collect();
+        let unit = (1..=8).map(|k| 0.5 / f64::from(k * k)).sum::<f64>().sqrt();
+        let level = rms(x) * 10f64.powf(-snr / 20.0) / unit;
+        for (i, v) in x.iter_mut().enumerate() {
+            let t = 2.0 * std::f64::consts::PI * 50.0 * i as f64 / sr;
+            let h: f64 = (1..=8).map(|k| (f64::from(k) * t + phase[k as usize - 1]).sin() / f64::from(k)).sum();
+            *v = (f64::from(*v) + level * h) as f32;
+        }
+    }
     if let Some((colour, snr)) = c.noise {
         let level = rms(x) * 10f64.powf(-snr / 20.0);
         let n = coloured_noise(x.len(), colour, sr, rng);
@@ -685,6 +779,28 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
     };
     for v in x.iter_mut() {
         *v = (f64::from(*v) * g).clamp(-limit, limit) as f32;
+    }
+    if c.dropouts > 0.0 {
+        // Gaps of 10–40 ms at random places (they may overlap) until the share is lost.
+        let target = (c.dropouts.min(0.9) * x.len() as f64) as usize;
+        let mut lost = vec![false; x.len()];
+        let mut count = 0;
+        for _ in 0..100_000 {
+            if count >= target {
+                break;
+            }
+            let start = (rng.next_u64() % x.len() as u64) as usize;
+            let gap = (sr * (0.010 + 0.030 * f64::from(rng.next_f32()))) as usize;
+            for l in &mut lost[start..(start + gap).min(x.len())] {
+                count += usize::from(!*l);
+                *l = true;
+            }
+        }
+        for (v, l) in x.iter_mut().zip(lost) {
+            if l {
+                *v = 0.0;
+            }
+        }
     }
 }
 
@@ -772,8 +888,16 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
     } else {
         None
     };
+    // Stuck pixels: a fixed set of the sensor's, half black, half white.
+    let stuck: Vec<(usize, u8)> = if c.dead > 0.0 {
+        let count = (c.dead.min(1.0) * n as f64).round() as usize;
+        (0..count).map(|i| ((rng.next_u64() % n as u64) as usize, if i % 2 == 0 { 0 } else { 255 })).collect()
+    } else {
+        Vec::new()
+    };
     let centre = (size as f64 - 1.0) / 2.0;
-    let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0;
+    let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0;
+    let (sin, cos) = c.roll.to_radians().sin_cos();
     let mut plane = vec![0.0f64; n];
     let mut warped = vec![0.0f64; n];
     for f in frames.chunks_exact_mut(n) {
@@ -807,14 +931,22 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
             for y in 0..size {
                 for x in 0..size {
                     // Output pixel (x, y) shows the scene at the inverse map.
-                    let sx = (x as f64 - centre - dx) / s + centre;
-                    let sy = (y as f64 - centre - dy) / s + centre;
-                    warped[y * size + x] = sample(&plane, size, sx, sy);
+                    let (u, v) = ((x as f64 - centre - dx) / s, (y as f64 - centre - dy) / s);
+                    // (Without roll exactly the map it was before roll existed: the same bits.)
+                    let (u, v) = if c.roll != 0.0 { (cos * u + sin * v, cos * v - sin * u) } else { (u, v) };
+                    warped[y * size + x] = sample(&plane, size, u + centre, v + centre);
                 }
             }
             std::mem::swap(&mut plane, &mut warped);
         }
         blur_plane(&mut plane, size, c.blur * px);
+        if c.vignette != 0.0 {
+            let corner = (2.0 * centre * centre).max(1e-9);
+            for (i, v) in plane.iter_mut().enumerate() {
+                let (x, y) = ((i % size) as f64 - centre, (i / size) as f64 - centre);
+                *v *= (1.0 - c.vignette * (x * x + y * y) / corner).max(0.0);
+            }
+        }
         for (d, v) in f.iter_mut().zip(plane.iter()) {
             let mut l = (v / 255.0).clamp(0.0, 1.0) * c.exposure;
             if c.gamma != 1.0 {
@@ -826,6 +958,17 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
                 q += c.noise * gauss(rng);
             }
             *d = q.round().clamp(0.0, 255.0) as u8;
+        }
+        for &(i, v) in &stuck {
+            f[i] = v;
+        }
+    }
+    if c.drops > 0.0 {
+        // A dropped frame shows the previous one again (so runs of drops hold one frame); the first always arrives.
+        for i in 1..frames.len() / n {
+            if f64::from(rng.next_f32()) < c.drops {
+                frames.copy_within((i - 1) * n..i * n, i * n);
+            }
         }
     }
 }
@@ -850,7 +993,7 @@ mod tests {
     #[test]
     fn every_kind_changes_its_sense_only_and_is_reproducible() {
         let clean = clip(&Perturbation::NONE, 5);
-        for k in Kind::ALL {
+        for k in Kind::ALL.into_iter().chain(Kind::PROBES) {
             for v in k.severities() {
                 let a = clip(&k.at(v), 5);
                 // Plain asserts: a failure must not print whole clips.
@@ -892,6 +1035,48 @@ mod tests {
     }
 
     #[test]
+    fn probes_do_what_they_say() {
+        let sr = 22_050.0;
+        let clean = clip(&Perturbation::NONE, 7);
+        // 20 dB signal-to-hum: the added hum has a hundredth of the signal's power, all of it at multiples of 50 Hz.
+        let q = clip(&Kind::Hum.at(20.0), 7);
+        let hum: Vec<f32> = q.audio.iter().zip(&clean.audio).map(|(a, b)| a - b).collect();
+        let snr = 20.0 * (rms(&clean.audio) / rms(&hum)).log10();
+        assert!((snr - 20.0).abs() < 0.1, "signal-to-hum {snr}");
+        let power_at = |hz: f64| {
+            let w = 2.0 * std::f64::consts::PI * hz / sr;
+            let (re, im) = hum.iter().enumerate().fold((0.0, 0.0), |(re, im), (i, &v)| {
+                (re + f64::from(v) * (w * i as f64).cos(), im + f64::from(v) * (w * i as f64).sin())
+            });
+            re * re + im * im
+        };
+        assert!(power_at(50.0) > 1e4 * power_at(75.0), "hum sits on 50 Hz");
+        // 5 % dropouts: at least that share of the samples is silent (the clean clip has almost none).
+        let q = clip(&Kind::Dropouts.at(0.05), 7);
+        let silent = |x: &[f32]| x.iter().filter(|v| **v == 0.0).count() as f64 / x.len() as f64;
+        assert!(silent(&q.audio) >= 0.05 && silent(&q.audio) < 0.05 + 0.045 + silent(&clean.audio));
+        // Roll by 180°: every frame turned about its centre (up to one level of rounding).
+        let q = clip(&Kind::Roll.at(180.0), 7);
+        for (a, b) in q.frames.chunks_exact(64 * 64).zip(clean.frames.chunks_exact(64 * 64)) {
+            assert!(a.iter().zip(b.iter().rev()).all(|(x, y)| x.abs_diff(*y) <= 1));
+        }
+        // On a uniform grey frame: vignetting leaves the centre and darkens the corners by the factor; stuck
+        // pixels are the share asked for, half black and half white; drops repeat frames at about their rate.
+        let mut rng = SplitMix64(3);
+        let mut grey = vec![200u8; 64 * 64];
+        apply_video(&mut grey, 64, 30, &VideoChain { vignette: 0.5, ..VideoChain::NONE }, &mut rng);
+        assert_eq!((grey[32 * 64 + 32], grey[0], grey[64 * 64 - 1]), (200, 100, 100));
+        let mut grey = vec![128u8; 256 * 256];
+        apply_video(&mut grey, 256, 30, &VideoChain { dead: 0.01, ..VideoChain::NONE }, &mut rng);
+        let (black, white) = (grey.iter().filter(|v| **v == 0).count(), grey.iter().filter(|v| **v == 255).count());
+        assert!((600..=656).contains(&(black + white)) && black.abs_diff(white) < 30, "{black} + {white} stuck");
+        let mut frames: Vec<u8> = (0..200u8).flat_map(|i| [i; 16]).collect();
+        apply_video(&mut frames, 4, 30, &VideoChain { drops: 0.25, ..VideoChain::NONE }, &mut rng);
+        let repeats = frames.chunks_exact(16).zip(frames.chunks_exact(16).skip(1)).filter(|(a, b)| a == b).count();
+        assert!((30..=70).contains(&repeats), "{repeats} of 199 frames dropped at 0.25");
+    }
+
+    #[test]
     fn band_limit_removes_what_is_outside_the_band() {
         let sr = 22_050.0;
         let tone = |hz: f64| -> Vec<f32> {
@@ -923,6 +1108,18 @@ mod tests {
         let no_gain = Augment::without(&[Kind::Gain]);
         assert!(draws(&no_gain, 3).iter().all(|p| p.audio.gain_db == 0.0));
         assert!(draws(&Augment::none(), 3).iter().all(|p| *p == Perturbation::NONE));
+        // The probes are never drawn, and cannot be held out (training has nothing of them to hold out).
+        let probes = |p: &Perturbation| {
+            let (a, v) = (p.audio, p.video);
+            a.hum.is_some()
+                || a.dropouts != 0.0
+                || v.roll != 0.0
+                || v.vignette != 0.0
+                || v.dead != 0.0
+                || v.drops != 0.0
+        };
+        assert!(!d.iter().any(probes));
+        assert!(Augment::from_spec("without:roll").is_err() && Augment::from_spec("without:gain").is_ok());
         // At most three kinds act on a clip by default; without the limit about six do.
         let kinds = |p: &Perturbation| {
             let (a, v) = (p.audio, p.video);
