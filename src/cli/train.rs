@@ -19,9 +19,11 @@ pub const EVAL_EXAMPLES: &str = "Examples:
   avf-bel eval --weights model/model.avfw --out eval/   # leave-one-stimulus-out + baselines (~1 min)
   avf-bel eval --out eval/                              # the built-in model
   avf-bel eval --weights weights/default.avfw --out docs/eval --robustness   # + every perturbation, 3 severities
+  avf-bel eval --weights weights/default.avfw --out docs/eval --robustness --probes   # + conditions never trained
 
 Writes eval.md, eval.json, pred_vs_consensus.png, loss_curves.png and bel_weights.png into --out; with
---robustness also robustness.md, robustness.json and robustness.png.";
+--robustness also robustness.md, robustness.json and robustness.png; with --probes probes.md, probes.json and
+probes.png.";
 
 /// Examples for `export --help`.
 pub const EXPORT_EXAMPLES: &str = "Examples:
@@ -179,10 +181,14 @@ pub struct EvalArgs {
     pub robustness_renders: u32,
     /// The perturbations of --robustness, comma-separated [default: all those training draws]: gain, white-noise,
     /// pink-noise, reverb, band-limit, clipping, brightness, contrast, gamma, sensor-noise, blur, shake, translation,
-    /// scale, clutter, occlusion, frame-rate; and probes training never draws: hum, dropouts, roll, vignetting,
+    /// scale, clutter, occlusion, frame-rate, vignetting; and probes training never draws: hum, dropouts, roll,
     /// dead-pixels, frame-drops.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub perturbations: Vec<String>,
+    /// Also evaluate the probes (conditions training never draws: hum, dropouts, roll, dead-pixels, frame-drops) at
+    /// three severities each, into probes.md, probes.json and probes.png (the same folds as the rest).
+    #[arg(long)]
+    pub probes: bool,
     #[command(flatten)]
     pub fit: FitArgs,
 }
@@ -693,30 +699,43 @@ mod with_train {
             "wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}",
             out.display()
         );
-        if a.robustness {
+        let runs = [
+            (a.robustness, &kinds[..], "robustness", "Robustness", ""),
+            (
+                a.probes,
+                &Kind::PROBES[..],
+                "probes",
+                "Probes",
+                " Training never draws these conditions: they measure how far its invariance reaches.",
+            ),
+        ];
+        for (on, kinds, stem, name, note) in runs {
+            if !on {
+                continue;
+            }
             let clean_set = RenderSet { perceived: &clean, per: renders };
-            let r = robustness(bytes, &rows, &folds, &kinds, robust_renders, seconds, threads, clean_set)?;
+            let r = robustness(bytes, &rows, &folds, kinds, robust_renders, seconds, threads, clean_set)?;
             let clean_all = &rep.metrics[0].1;
             let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
             let table = robustness_markdown(&r.clean, clean_all, &single, &r.rows);
             let md = format!(
-                "Robustness, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
+                "{name}, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
                  above) on {robust_renders} renders of each held-out stimulus under one perturbation at a time (render \
                  seeds as the clean ones, so only the perturbation differs); profile MAE against the consensus; \
                  `clean` is the same renders unperturbed. The last rows are the same model on all {renders} clean \
-                 test renders, with both senses and with one missing.\n\n{table}",
+                 test renders, with both senses and with one missing.{note}\n\n{table}",
                 rows.len(),
             );
-            write_atomic(&out.join("robustness.md"), md.as_bytes())?;
+            write_atomic(&out.join(format!("{stem}.md")), md.as_bytes())?;
             write_atomic(
-                &out.join("robustness.json"),
+                &out.join(format!("{stem}.json")),
                 robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes(),
             )?;
             let series = robustness_series(&r.clean, &r.rows);
-            let title = "Robustness: fused profile MAE against perturbation severity (leave-one-stimulus-out)";
-            write_atomic(&out.join("robustness.png"), &plot::robustness_panels(title, &series).map_err(fig)?)?;
+            let title = format!("{name}: fused profile MAE against perturbation severity (leave-one-stimulus-out)");
+            write_atomic(&out.join(format!("{stem}.png")), &plot::robustness_panels(&title, &series).map_err(fig)?)?;
             println!("{md}");
-            println!("wrote {}/{{robustness.md, robustness.json, robustness.png}}", out.display());
+            println!("wrote {}/{{{stem}.md, {stem}.json, {stem}.png}}", out.display());
         }
         Ok(())
     }
