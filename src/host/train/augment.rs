@@ -60,7 +60,7 @@ pub struct AudioChain {
     /// Clipping: the clip level in dB below the clip's peak (after gain).
     pub clip_db: Option<f64>,
     /// Probe, never drawn by training: mains hum (50 Hz and its harmonics 2–8 at amplitude 1/k, random phases) at
-    /// this signal-to-hum ratio in dB, added with the noise.
+    /// this signal-to-hum ratio in dB, added before the noise.
     pub hum: Option<f64>,
     /// Probe, never drawn by training: the share of the clip lost to dropouts (buffer under-runs: gaps of 10–40 ms
     /// set to silence after the ADC; 0: none).
@@ -164,8 +164,8 @@ impl Default for Perturbation {
 ///
 /// [`Kind::ALL`] are the categories training draws from and the evaluation reports by default; [`Kind::PROBES`] are
 /// conditions a robot meets that training never draws (camera roll, stuck pixels, dropped frames, mains hum, audio
-/// dropouts), for measuring how far the invariance reaches beyond what was trained
-/// (`eval --robustness --perturbations roll,…`).
+/// dropouts), for measuring how far the invariance reaches beyond what was trained (`eval --probes`, or by name in
+/// `eval --robustness --perturbations roll,…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Microphone gain (dB).
