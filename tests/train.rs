@@ -383,6 +383,16 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
         assert!(s["fused_profile_mae"].as_f64().is_some_and(|m| (0.0..=1.0).contains(&m)), "{json}");
         assert!(s["consensus_noise_mae"].as_f64().is_some_and(|m| m >= 0.0), "{json}");
         assert_eq!(s["fold_decay_cv_mae"].as_object().map(|m| m.len()), Some(0), "{json}");
+        // The held-out prediction and the consensus it is scored against, five emotions each, whose mean absolute
+        // difference is the stimulus' error (predictions clamped to 0..1 as the core reports them).
+        let profile = |key: &str| -> Vec<f64> {
+            s[key].as_array().unwrap_or(&Vec::new()).iter().filter_map(|x| x.as_f64()).collect()
+        };
+        let (pred, truth) = (profile("fused_profile"), profile("consensus_profile"));
+        assert_eq!((pred.len(), truth.len()), (5, 5), "{json}");
+        assert!(pred.iter().chain(&truth).all(|x| (0.0..=1.0).contains(x)), "{json}");
+        let mae = pred.iter().zip(&truth).map(|(p, t)| (p - t).abs()).sum::<f64>() / 5.0;
+        assert!((mae - s["fused_profile_mae"].as_f64().unwrap()).abs() < 1e-9, "{json}");
     }
     assert!(md.contains("The fused model's profile MAE by kind of stimulus: specials (3) "), "{md}");
     assert!(!md.contains("runner-up"), "{md}");

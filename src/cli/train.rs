@@ -654,10 +654,13 @@ mod with_train {
             .iter()
             .zip(&folds)
             .zip(&fused_mae)
-            .map(|((r, f), mae)| {
+            .zip(rep.preds[0].1.iter().zip(&rep.truth))
+            .map(|(((r, f), mae), (pred, truth))| {
                 let v = json!({
                     "kind": r.kind(),
                     "fused_profile_mae": mae,
+                    "fused_profile": pred,
+                    "consensus_profile": truth,
                     "consensus_noise_mae": consensus_noise_stimulus_mae(r),
                     "fold_decay_cv_mae": decay_scores(&f.decay),
                 });
