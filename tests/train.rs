@@ -393,6 +393,15 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
         assert!(pred.iter().chain(&truth).all(|x| (0.0..=1.0).contains(x)), "{json}");
         let mae = pred.iter().zip(&truth).map(|(p, t)| (p - t).abs()).sum::<f64>() / 5.0;
         assert!((mae - s["fused_profile_mae"].as_f64().unwrap()).abs() < 1e-9, "{json}");
+        // Every row of the table has its held-out profile here, the fused model's being the one above.
+        let models = s["model_profiles"].as_object().unwrap();
+        for row in v.as_object().unwrap().iter().filter(|(_, m)| m.get("profile_mae").is_some()).map(|(k, _)| k) {
+            let p = models.get(row).and_then(|p| p.as_array()).unwrap_or_else(|| panic!("{row}: {json}"));
+            assert!(p.len() == 5 && p.iter().all(|x| x.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))), "{json}");
+        }
+        assert_eq!(models.len(), v.as_object().unwrap().values().filter(|m| m.get("profile_mae").is_some()).count());
+        let fused = models["fused (the model)"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap());
+        assert!(fused.zip(&pred).all(|(a, b)| a == *b), "{json}");
     }
     assert!(md.contains("The fused model's profile MAE by kind of stimulus: specials (3) "), "{md}");
     assert!(!md.contains("runner-up"), "{md}");

@@ -655,7 +655,12 @@ mod with_train {
             .zip(&folds)
             .zip(&fused_mae)
             .zip(rep.preds[0].1.iter().zip(&rep.truth))
-            .map(|(((r, f), mae), (pred, truth))| {
+            .enumerate()
+            .map(|(i, (((r, f), mae), (pred, truth)))| {
+                // Every row's held-out prediction of this stimulus, so that combinations of the models (E20 in
+                // docs/eval/experiments.md) can be scored from the file without refitting.
+                let models: serde_json::Map<String, serde_json::Value> =
+                    rep.preds.iter().map(|(name, p)| (name.to_string(), json!(p[i]))).collect();
                 let v = json!({
                     "kind": r.kind(),
                     "fused_profile_mae": mae,
@@ -663,6 +668,7 @@ mod with_train {
                     "consensus_profile": truth,
                     "consensus_noise_mae": consensus_noise_stimulus_mae(r),
                     "fold_decay_cv_mae": decay_scores(&f.decay),
+                    "model_profiles": models,
                 });
                 (r.name.clone(), v)
             })
