@@ -20,19 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slider_baselines import EMOTIONS, kernel_ridge, load, loo, ridge  # noqa: E402
+from slider_baselines import EMOTIONS, kernel_ridge, load, nested_predictions, ridge  # noqa: E402
 
 FUSED = "fused (the model)"
-
-
-def nested_predictions(x, y, fit, grid):
-    """Leave-one-out predictions, each fold's hyperparameters chosen by leave-one-out over its own stimuli."""
-    out = []
-    for i in range(len(x)):
-        xt, yt = np.delete(x, i, 0), np.delete(y, i, 0)
-        best = min(grid, key=lambda hp: np.abs(loo(xt, yt, lambda a, b, q: fit(a, b, q, *hp)) - yt).mean())
-        out.append(fit(xt, yt, x[i:i + 1], *best)[0])
-    return np.array(out)
 
 
 def main():

@@ -72,14 +72,19 @@ def loo(x, y, fit):
     return np.array([fit(np.delete(x, i, 0), np.delete(y, i, 0), x[i:i + 1])[0] for i in range(len(x))])
 
 
-def nested(x, y, fit, grid):
-    """Leave-one-out MAE with each fold's hyperparameters chosen by leave-one-out MAE over its own stimuli."""
+def nested_predictions(x, y, fit, grid):
+    """Leave-one-out predictions, each fold's hyperparameters chosen by leave-one-out MAE over its own stimuli."""
     preds = []
     for i in range(len(x)):
         xt, yt = np.delete(x, i, 0), np.delete(y, i, 0)
         best = min(grid, key=lambda hp: np.abs(loo(xt, yt, lambda a, b, q: fit(a, b, q, *hp)) - yt).mean())
         preds.append(fit(xt, yt, x[i:i + 1], *best)[0])
-    return np.abs(np.array(preds) - y).mean()
+    return np.array(preds)
+
+
+def nested(x, y, fit, grid):
+    """Leave-one-out MAE of `nested_predictions`."""
+    return np.abs(nested_predictions(x, y, fit, grid) - y).mean()
 
 
 def main():
