@@ -364,9 +364,12 @@ fn tiny_model(name: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// Wait until the daemon accepts connections at `path`: the socket file appears at bind(2), before listen(2), so its
+/// existence alone lets a reader's one connect attempt be refused.
 fn wait_for(path: &std::path::Path) {
     let t = Instant::now();
-    while !path.exists() && t.elapsed() < Duration::from_secs(20) {
+    while avf_bel::link::socket::Conn::connect(path).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no daemon listening at {}", path.display());
         std::thread::sleep(Duration::from_millis(20));
     }
 }
