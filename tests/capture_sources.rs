@@ -287,16 +287,7 @@ fn a_child_that_ignores_sigterm_is_killed_on_stop() {
     let _ = std::fs::remove_file(&pidfile);
     let cmd = format!("trap '' TERM; echo $$ > {}; while true; do sleep 1; done", pidfile.display());
     let mut c = open_video(&format!("pipe:{cmd}"), &input(), &synth()).unwrap();
-    // The shell's `>` creates the file before `echo` writes to it: wait for a whole line, not for the file.
-    let t = Instant::now();
-    let pid: i32 = loop {
-        let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
-        if let (true, Ok(pid)) = (text.ends_with('\n'), text.trim().parse()) {
-            break pid;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "the child never wrote its pid: {text:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let pid = common::wait_for_pid_line(&pidfile);
     let t = Instant::now();
     assert!(c.stop_until(Instant::now() + Duration::from_secs(2)));
     assert!(t.elapsed() < Duration::from_millis(800), "stopping took {:?}", t.elapsed());

@@ -7,7 +7,6 @@ use avf_bel::EMOTIONS;
 use common::command;
 use serde_json::Value;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn output(c: &mut Command) -> (i32, String, String) {
     let out = c.output().unwrap();
@@ -364,16 +363,6 @@ fn tiny_model(name: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// Wait until the daemon accepts connections at `path`: the socket file appears at bind(2), before listen(2), so its
-/// existence alone lets a reader's one connect attempt be refused.
-fn wait_for(path: &std::path::Path) {
-    let t = Instant::now();
-    while avf_bel::link::socket::Conn::connect(path).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "no daemon listening at {}", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
     let (weights, sock) = (tiny_model("daemon-tiny.avfw"), tmp("gone.sock"));
@@ -392,10 +381,10 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
             .spawn()
             .unwrap(),
     );
-    wait_for(&sock);
-    // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
-    // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
-    // The reader's silence limit (`--timeout`, 5 s) is real time as well.
+    drop(common::connect(&sock)); // wait until the daemon listens: `read` below tries once
+                                  // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
+                                  // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
+                                  // The reader's silence limit (`--timeout`, 5 s) is real time as well.
     let silence = common::scaled_arg(5.0);
     let (code, out, err) =
         avf(&["read", &format!("--socket={}", sock.display()), "--json", "--count", "30", "--timeout", &silence]);

@@ -10,7 +10,7 @@ mod common;
 use avf_bel::link::daemon::MAX_REWARDS_PER_SECOND;
 use avf_bel::link::socket::{Conn, Recv, SOCKET_MODE};
 use avf_bel::link::{flags, Message, Reward, MAX_PAYLOAD};
-use common::command;
+use common::{command, connect};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -83,17 +83,6 @@ impl Daemon {
                 .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
         assert!(alive, "the daemon died:\n{}", self.log());
         assert!(!self.log().contains("panicked"), "a panic on the daemon's stderr:\n{}", self.log());
-    }
-}
-
-fn connect(path: &Path) -> Conn {
-    let t = Instant::now();
-    loop {
-        match Conn::connect(path) {
-            Ok(c) => return c,
-            Err(e) if t.elapsed() > Duration::from_secs(20) => panic!("no socket at {}: {e}", path.display()),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
     }
 }
 

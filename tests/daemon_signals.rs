@@ -147,17 +147,7 @@ fn sigterm_while_a_child_process_is_stuck_and_ignores_sigterm() {
     let uri = format!("pipe:trap '' TERM; echo $$ > {}; while :; do sleep 1; done", pidfile.display());
     let mut d = start(&["--video", &uri, "--audio", "synth://happy", "--json"], &[]);
     d.wait_for("waiting for data from", Duration::from_secs(10));
-    // The shell's `>` creates the file before `echo` writes to it, so an existing file may still be empty: wait for a
-    // whole line, not for the file.
-    let t = Instant::now();
-    let pid: libc::pid_t = loop {
-        let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
-        if let (true, Ok(pid)) = (text.ends_with('\n'), text.trim().parse()) {
-            break pid;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "the stuck child never wrote its pid: {text:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let pid: libc::pid_t = common::wait_for_pid_line(&pidfile);
     check(d.signal(libc::SIGTERM), "child process stuck");
     // SAFETY: kill(2) with signal 0 only checks that the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid);

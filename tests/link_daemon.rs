@@ -6,10 +6,10 @@ mod common;
 use avf_bel::link::serial::{open_pty, Pty};
 use avf_bel::link::socket::{Conn, Recv};
 use avf_bel::link::{decode_stream, flags, state, Message, MessageDecoder, Reward, Sample, MAX_PAYLOAD};
-use common::{command, Reaped};
+use common::{command, connect, Reaped};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,20 +45,6 @@ fn serve(extra: &[&str]) -> Reaped {
 fn finish(c: Reaped) -> (i32, String, String) {
     let Output { status, stdout, stderr } = c.into_inner().wait_with_output().unwrap();
     (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
-}
-
-fn connect(path: &Path) -> Conn {
-    let t = Instant::now();
-    loop {
-        match Conn::connect(path) {
-            Ok(c) => return c,
-            Err(e) if t.elapsed() < Duration::from_secs(20) => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("daemon never listened at {}: {e}", path.display()),
-        }
-    }
 }
 
 fn json_field<'a>(line: &'a str, key: &str) -> &'a str {

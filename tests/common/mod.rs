@@ -209,3 +209,32 @@ pub fn tiny_weights_file(dir: &Path) -> &'static str {
         p.to_str().unwrap().to_string()
     })
 }
+
+/// Connect to a daemon's socket at `path`, retrying for up to 20 s: the socket file appears at bind(2), before
+/// listen(2), so neither its existence nor a first refused attempt means the daemon is not coming.
+pub fn connect(path: &Path) -> avf_bel::link::socket::Conn {
+    let t = std::time::Instant::now();
+    loop {
+        match avf_bel::link::socket::Conn::connect(path) {
+            Ok(c) => return c,
+            Err(e) if t.elapsed() > std::time::Duration::from_secs(20) => {
+                panic!("no daemon listening at {}: {e}", path.display())
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The pid a shell child wrote to `path` (`echo $$ > path`), waiting up to 10 s for it: the shell's `>` creates the
+/// file before `echo` writes, so the file's existence is not enough (an empty read failed CI once); a whole line is.
+pub fn wait_for_pid_line(path: &Path) -> i32 {
+    let t = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let (true, Ok(pid)) = (text.ends_with('\n'), text.trim().parse()) {
+            return pid;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "no pid line in {}: {text:?}", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
