@@ -147,6 +147,24 @@ fn exp_terms(v: &[f32], ex: &mut [f32], gl: f32, vt: f32, delta: f32) {
     }
 }
 
+/// The spike rule the three cell types share. A refractory cell's soma stays frozen (its update is computed anyway,
+/// then discarded, so the loop has no branch); an active cell that crosses `V_SPIKE` resets, takes the adaptation
+/// increment and starts its refractory count. Returns the new membrane potential, adaptation current and refractory
+/// count, and whether the cell spiked.
+#[inline(always)]
+fn fire(st: &StepFactors, v0: f32, vn: f32, w1: f32, r0: f32) -> (f32, f32, f32, bool) {
+    let active = r0 <= 0.0; // the count is never NaN
+    let spike = active & (vn > V_SPIKE);
+    let v = if spike {
+        V_RESET
+    } else if active {
+        vn
+    } else {
+        v0
+    };
+    (v, w1 + on(spike, B_ADAPT), ref_tick(r0) + on(spike, st.ref_steps), spike)
+}
+
 /// One Euler step of a chunk of PYR cells (all slices the same length); returns its number of spikes.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -179,21 +197,11 @@ fn pyr_chunk(
         gee[i] = floored(gee0 * st.dec_ee);
         gep[i] = floored(gep0 * st.dec_ep);
         ges[i] = floored(ges0 * st.dec_es);
-        // Refractory: soma frozen (computed anyway, then discarded).
-        let active = r0 <= 0.0; // the count is never NaN
         let i_tot = -inv_sd_s * (v0 - vd0) - gee0 * (v0 - V_E) - gep0 * (v0 - V_I) - GL_E * (v0 - E_L) + iext[i];
         let dv = -w0 + i_tot + ex[i];
         let vn = above(v0 + st.ke * dv + st.noise_e * z[i], V_FLOOR);
-        let spike = active & (vn > V_SPIKE);
-        v[i] = if spike {
-            V_RESET
-        } else if active {
-            vn
-        } else {
-            v0
-        };
-        w[i] = w1 + on(spike, B_ADAPT);
-        refr[i] = ref_tick(r0) + on(spike, st.ref_steps);
+        let spike;
+        (v[i], w[i], refr[i], spike) = fire(st, v0, vn, w1, r0);
         spikes += spike as u32;
     }
     spikes
@@ -226,19 +234,10 @@ fn pv_chunk(
         gpe[i] = floored(gpe0 * st.dec_pe);
         gpp[i] = floored(gpp0 * st.dec_pp);
         gps[i] = floored(gps0 * st.dec_ps);
-        let active = r0 <= 0.0; // the count is never NaN
         let dv = iext[i] - w0 - GL_P * (v0 - E_L) + ex[i] - gpe0 * (v0 - V_E) - (gpp0 + gps0) * (v0 - V_I);
         let vn = above(v0 + st.kp * dv + st.noise_p * z[i], V_FLOOR);
-        let spike = active & (vn > V_SPIKE);
-        v[i] = if spike {
-            V_RESET
-        } else if active {
-            vn
-        } else {
-            v0
-        };
-        w[i] = w1 + on(spike, B_ADAPT);
-        refr[i] = ref_tick(r0) + on(spike, st.ref_steps);
+        let spike;
+        (v[i], w[i], refr[i], spike) = fire(st, v0, vn, w1, r0);
         spikes += spike as u32;
     }
     spikes
@@ -265,19 +264,10 @@ fn som_chunk(
         let (v0, w0, r0, gse0) = (v[i], w[i], refr[i], gse[i]);
         let w1 = w0 + st.kw * (A_S * (v0 - E_L) - w0);
         gse[i] = floored(gse0 * st.dec_se);
-        let active = r0 <= 0.0; // the count is never NaN
         let dv = ex[i] + I_S - w0 - GL_S * (v0 - E_L) - gse0 * (v0 - V_E);
         let vn = above(v0 + st.ks * dv + st.noise_s * z[i], V_FLOOR);
-        let spike = active & (vn > V_SPIKE);
-        v[i] = if spike {
-            V_RESET
-        } else if active {
-            vn
-        } else {
-            v0
-        };
-        w[i] = w1 + on(spike, B_ADAPT);
-        refr[i] = ref_tick(r0) + on(spike, st.ref_steps);
+        let spike;
+        (v[i], w[i], refr[i], spike) = fire(st, v0, vn, w1, r0);
         spikes += spike as u32;
     }
     spikes
