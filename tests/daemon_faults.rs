@@ -10,12 +10,10 @@ mod common;
 use avf_bel::link::daemon::MAX_REWARDS_PER_SECOND;
 use avf_bel::link::socket::{Conn, Recv, SOCKET_MODE};
 use avf_bel::link::{flags, Message, Reward, MAX_PAYLOAD};
-use common::{command, connect};
-use std::io::{BufRead, BufReader, Write};
+use common::{command, connect, Daemon};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn dir() -> PathBuf {
@@ -26,64 +24,16 @@ fn tiny() -> &'static str {
     common::tiny_weights_file(&dir())
 }
 
-/// A running daemon; killed and reaped on drop.
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
-        let mut c = command();
-        c.args(["serve", "--weights", tiny()]);
-        for (k, v) in [("--rate", "50"), ("--window", "1"), ("--warmup", "0.2")] {
-            if !args.contains(&k) {
-                c.args([k, v]);
-            }
-        }
-        let mut child = c.args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (err, lines) = (child.stderr.take().unwrap(), Arc::clone(&stderr));
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-        let d = Daemon { child, stderr };
-        d.wait_for("serving model", 30.0);
-        d
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// Wait until stderr holds `what`; the daemon must stay alive meanwhile.
-    fn wait_for(&self, what: &str, secs: f64) {
-        let secs = common::scaled(secs);
-        let t = Instant::now();
-        while !self.log().contains(what) {
-            assert!(t.elapsed().as_secs_f64() < secs, "no `{what}` within {secs} s:\n{}", self.log());
-            self.assert_alive();
-            std::thread::sleep(Duration::from_millis(20));
+/// A daemon with the tests' defaults (`--rate 50 --window 1 --warmup 0.2` unless `args` set them), once it serves.
+fn start(args: &[&str]) -> Daemon {
+    let mut c = command();
+    c.args(["serve", "--weights", tiny()]);
+    for (k, v) in [("--rate", "50"), ("--window", "1"), ("--warmup", "0.2")] {
+        if !args.contains(&k) {
+            c.args([k, v]);
         }
     }
-
-    fn assert_alive(&self) {
-        // SAFETY: kill(2) with signal 0 on our own child only checks that it exists.
-        let alive = unsafe { libc::kill(self.child.id() as libc::pid_t, 0) } == 0
-            && !std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
-        assert!(alive, "the daemon died:\n{}", self.log());
-        assert!(!self.log().contains("panicked"), "a panic on the daemon's stderr:\n{}", self.log());
-    }
+    Daemon::spawn(c.args(args), "serving model", 30.0)
 }
 
 /// Messages received over `secs` (of native real time: [`common::scaled`]).
@@ -140,7 +90,7 @@ fn a_malformed_fifo_stream_is_reported_flagged_and_a_good_one_is_used_again() {
     mkfifo(&fifo);
     let sock = dir().join("fifo.sock");
     let video = format!("file://{}", fifo.display());
-    let d = Daemon::start(&["--video", &video, "--audio", "synth://happy", "--socket", sock.to_str().unwrap()]);
+    let d = start(&["--video", &video, "--audio", "synth://happy", "--socket", sock.to_str().unwrap()]);
     let c = connect(&sock);
     // A header with a non-ASCII width and garbage after it (the kind of input the fuzzer found).
     let mut w = open_writer(&fifo);
@@ -175,7 +125,7 @@ fn a_malformed_fifo_stream_is_reported_flagged_and_a_good_one_is_used_again() {
 #[test]
 fn a_malformed_pipe_stream_as_the_only_input_never_ends_the_daemon() {
     let sock = dir().join("pipe.sock");
-    let d = Daemon::start(&["--video", "pipe:head -c 5000 /dev/urandom", "--socket", sock.to_str().unwrap()]);
+    let d = start(&["--video", "pipe:head -c 5000 /dev/urandom", "--socket", sock.to_str().unwrap()]);
     let c = connect(&sock);
     d.wait_for("malformed stream", 10.0);
     // Its only input is broken: every sample says so (no estimate, NaN values), and the daemon keeps serving and
@@ -201,7 +151,7 @@ fn bad_state_files_are_explained_and_the_daemon_serves_from_the_weights() {
         let _ = std::fs::remove_file(&st);
         make(&st);
         let sock = dir().join(format!("state{i}.sock"));
-        let d = Daemon::start(&[
+        let d = start(&[
             "--audio",
             "synth://sad",
             "--socket",
@@ -227,8 +177,7 @@ fn bad_state_files_are_explained_and_the_daemon_serves_from_the_weights() {
 #[test]
 fn garbage_rewards_and_junk_from_a_subscriber_are_refused_with_a_message() {
     let sock = dir().join("junk.sock");
-    let d =
-        Daemon::start(&["--audio", "synth://happy", "--video", "synth://happy", "--socket", sock.to_str().unwrap()]);
+    let d = start(&["--audio", "synth://happy", "--video", "synth://happy", "--socket", sock.to_str().unwrap()]);
     let junk = connect(&sock);
     let good = connect(&sock);
     for r in [[f32::NAN, 0.0, 0.0, 0.0, 0.0], [0.0, f32::INFINITY, 0.0, 0.0, 0.0], [2.0; 5], [-0.1, 0.5, 0.5, 0.5, 0.5]]
@@ -259,7 +208,7 @@ fn garbage_rewards_and_junk_from_a_subscriber_are_refused_with_a_message() {
 #[test]
 fn rewards_are_rate_limited() {
     let sock = dir().join("rate.sock");
-    let d = Daemon::start(&["--audio", "synth://happy", "--socket", sock.to_str().unwrap()]);
+    let d = start(&["--audio", "synth://happy", "--socket", sock.to_str().unwrap()]);
     let c = connect(&sock);
     let t = Instant::now();
     let sent = 200u32;
@@ -287,7 +236,7 @@ fn the_socket_file_is_owner_and_group_only() {
     // A permissive umask must not widen the socket's mode.
     // SAFETY: umask(2) only changes this test process's mask (inherited by the daemon); restored below.
     let old = unsafe { libc::umask(0) };
-    let d = Daemon::start(&["--audio", "synth://happy", "--socket", sock.to_str().unwrap()]);
+    let d = start(&["--audio", "synth://happy", "--socket", sock.to_str().unwrap()]);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
     let m = std::fs::metadata(&sock).unwrap();
@@ -317,8 +266,7 @@ fn network_socket_inodes() -> Vec<String> {
 #[test]
 fn the_daemon_opens_no_network_socket_without_ros2() {
     let sock = dir().join("net.sock");
-    let d =
-        Daemon::start(&["--audio", "synth://happy", "--video", "synth://happy", "--socket", sock.to_str().unwrap()]);
+    let d = start(&["--audio", "synth://happy", "--video", "synth://happy", "--socket", sock.to_str().unwrap()]);
     let _c = connect(&sock);
     std::thread::sleep(Duration::from_millis(500));
     let net = network_socket_inodes();

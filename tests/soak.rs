@@ -18,14 +18,15 @@
 //! The figures are printed at the end (and appended to `AVF_BEL_SOAK_REPORT` if set).
 
 mod common;
+use common::Daemon;
 
 use avf_bel::link::serial::open_pty;
 use avf_bel::link::socket::{Conn, Recv};
 use avf_bel::link::{decode_stream, flags, state, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -105,28 +106,12 @@ impl Figures {
     }
 }
 
-/// One daemon incarnation; SIGKILLed and reaped on drop, so a failing test leaves no orphan.
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    fn rss_kb(&self) -> Option<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-        l.split_whitespace().nth(1)?.parse().ok()
-    }
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
+/// A daemon incarnation ([`common::Daemon`]: SIGKILLed and reaped on drop, so a failing test leaves no orphan); its
+/// resident memory.
+fn rss_kb(d: &Daemon) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    l.split_whitespace().nth(1)?.parse().ok()
 }
 
 struct Setup {
@@ -144,21 +129,7 @@ fn start(s: &Setup) -> Daemon {
     c.args(["--video", &format!("file://{}", s.fifo.display()), "--audio", audio]);
     c.arg("--socket").arg(&s.sock).arg("--serial").arg(&s.serial).arg("--state").arg(&s.state);
     c.args(["--save-every", &SAVE_EVERY.to_string(), "--rate", "30", "--window", "1", "--warmup", "0.2"]);
-    let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let (err, lines) = (child.stderr.take().unwrap(), Arc::clone(&stderr));
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(l);
-        }
-    });
-    let d = Daemon { child, stderr };
-    let t = Instant::now();
-    while !d.log().contains("serving model") {
-        assert!(t.elapsed() < Duration::from_secs(60), "the daemon did not start: {}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    d
+    Daemon::spawn(&mut c, "serving model", 60.0)
 }
 
 fn mkfifo(p: &Path) {
@@ -410,7 +381,7 @@ fn soak_under_faults() {
             }
             // Resident memory, once warm (3 s in: the model, the rings and the queues are allocated).
             if incarnation.elapsed() > Duration::from_secs(3) {
-                if let Some(kb) = daemon.rss_kb() {
+                if let Some(kb) = rss_kb(&daemon) {
                     let base = *warm.get_or_insert(kb);
                     rss_first.get_or_insert(kb);
                     rss_last = kb;
@@ -427,12 +398,11 @@ fn soak_under_faults() {
         }
         // SIGKILL (saves are frequent: every SAVE_EVERY rewards), then the state must load and not go back.
         let seen = fig.updates_seen.load(Ordering::Relaxed) as u32;
-        let log = Arc::clone(&daemon.stderr);
         daemon.child.kill().unwrap();
         daemon.child.wait().unwrap(); // SIGKILL + reap
         std::thread::sleep(Duration::from_millis(50)); // the stderr reader takes the last lines
-        if log.lock().unwrap().iter().any(|l| l.contains("panicked")) {
-            failure = Some(format!("a panic on the daemon's stderr: {}", log.lock().unwrap().join("\n")));
+        if daemon.log().contains("panicked") {
+            failure = Some(format!("a panic on the daemon's stderr: {}", daemon.log()));
             break;
         }
         restarts += 1;

@@ -238,3 +238,56 @@ pub fn wait_for_pid_line(path: &Path) -> i32 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A daemon under test whose stderr is collected line by line (a thread reads the pipe, so the daemon never blocks
+/// on a full one); killed and reaped on drop like any [`Reaped`] child.
+pub struct Daemon {
+    pub child: Reaped,
+    stderr: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Spawn `cmd` (its stderr piped here, stdout discarded) and wait up to `secs` ([`scaled`]) for `ready` on its
+    /// stderr, the daemon staying alive meanwhile.
+    pub fn spawn(cmd: &mut Command, ready: &str, secs: f64) -> Daemon {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = Reaped::new(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
+        let stderr = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (err, lines) = (child.stderr.take().unwrap(), std::sync::Arc::clone(&stderr));
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+        let d = Daemon { child, stderr };
+        d.wait_for(ready, secs);
+        d
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Wait until stderr holds `what` (up to `secs`, [`scaled`]); the daemon must stay alive meanwhile.
+    pub fn wait_for(&self, what: &str, secs: f64) {
+        let secs = scaled(secs);
+        let t = std::time::Instant::now();
+        while !self.log().contains(what) {
+            assert!(t.elapsed().as_secs_f64() < secs, "no `{what}` within {secs} s:\n{}", self.log());
+            self.assert_alive();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon is running (not exited, not a zombie) and has not panicked.
+    pub fn assert_alive(&self) {
+        // SAFETY: kill(2) with signal 0 on our own child only checks that it exists.
+        let alive = unsafe { libc::kill(self.child.id() as libc::pid_t, 0) } == 0
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
+        assert!(alive, "the daemon died:\n{}", self.log());
+        assert!(!self.log().contains("panicked"), "a panic on the daemon's stderr:\n{}", self.log());
+    }
+}
