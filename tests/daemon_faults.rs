@@ -10,7 +10,7 @@ mod common;
 use avf_bel::link::daemon::MAX_REWARDS_PER_SECOND;
 use avf_bel::link::socket::{Conn, Recv, SOCKET_MODE};
 use avf_bel::link::{flags, Message, Reward, MAX_PAYLOAD};
-use common::{command, connect, Daemon};
+use common::{connect, Daemon};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -24,16 +24,9 @@ fn tiny() -> &'static str {
     common::tiny_weights_file(&dir())
 }
 
-/// A daemon with the tests' defaults (`--rate 50 --window 1 --warmup 0.2` unless `args` set them), once it serves.
+/// A daemon with the tests' defaults ([`common::serve_command`]), once it serves.
 fn start(args: &[&str]) -> Daemon {
-    let mut c = command();
-    c.args(["serve", "--weights", tiny()]);
-    for (k, v) in [("--rate", "50"), ("--window", "1"), ("--warmup", "0.2")] {
-        if !args.contains(&k) {
-            c.args([k, v]);
-        }
-    }
-    Daemon::spawn(c.args(args), "serving model", 30.0)
+    Daemon::spawn(&mut common::serve_command(tiny(), args), "serving model", 30.0)
 }
 
 /// Messages received over `secs` (of native real time: [`common::scaled`]).

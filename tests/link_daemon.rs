@@ -25,20 +25,7 @@ fn tiny() -> &'static str {
 
 /// `serve` with the tiny model; killed on drop if the test fails before [`finish`] waits for it.
 fn serve(extra: &[&str]) -> Reaped {
-    let mut c = command();
-    c.args(["serve", "--weights", tiny()]);
-    for (k, v) in [("--rate", "50"), ("--window", "1"), ("--warmup", "0.2")] {
-        if !extra.contains(&k) {
-            c.args([k, v]);
-        }
-    }
-    // A daemon's lifetime is real time: stretched under an emulator like every collecting window here.
-    for (i, a) in extra.iter().enumerate() {
-        match i.checked_sub(1).map(|p| extra[p]) {
-            Some("--duration") => c.arg(common::scaled_arg(a.parse().expect("--duration takes seconds"))),
-            _ => c.arg(a),
-        };
-    }
+    let mut c = common::serve_command(tiny(), extra);
     Reaped::new(c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
 }
 

@@ -291,3 +291,23 @@ impl Daemon {
         assert!(!self.log().contains("panicked"), "a panic on the daemon's stderr:\n{}", self.log());
     }
 }
+
+/// `avf-bel serve --weights WEIGHTS ARGS` with the daemon tests' defaults (`--rate 50 --window 1 --warmup 0.2`, each
+/// unless `args` sets it); a `--duration` is stretched under an emulator ([`scaled_arg`]) like every collecting
+/// window of the tests, since a daemon's lifetime is real time.
+pub fn serve_command(weights: &str, args: &[&str]) -> Command {
+    let mut c = command();
+    c.args(["serve", "--weights", weights]);
+    for (k, v) in [("--rate", "50"), ("--window", "1"), ("--warmup", "0.2")] {
+        if !args.contains(&k) {
+            c.args([k, v]);
+        }
+    }
+    for (i, a) in args.iter().enumerate() {
+        match i.checked_sub(1).map(|p| args[p]) {
+            Some("--duration") => c.arg(scaled_arg(a.parse().expect("--duration takes seconds"))),
+            _ => c.arg(a),
+        };
+    }
+    c
+}
