@@ -11,15 +11,15 @@
 //! chain has them:
 //!
 //! ```text
-//! sound:  room reverberation → microphone band-limit → mains hum → additive noise → gain → clipping (and the
-//!         ADC's ±1) → dropouts
-//! frames: (render at the camera's rate) → background texture → occluder → translation, scale, roll, per-frame
-//!         shake → blur → vignetting → exposure, gamma, contrast, offset → sensor noise → 8-bit → stuck pixels
-//!         → dropped frames → (resample to the model's rate)
+//! sound:  room reverberation → microphone band-limit → mains hum → a talker nearby → additive noise → gain →
+//!         clipping (and the ADC's ±1) → dropouts
+//! frames: (render at the camera's rate) → background texture → occluder → a passer-by → translation, scale, roll,
+//!         per-frame shake → blur → vignetting → exposure, gamma, contrast, offset → sensor noise → 8-bit → stuck
+//!         pixels → dropped frames → (resample to the model's rate)
 //! ```
 //!
-//! Hum, dropouts, roll, stuck pixels and dropped frames are probes ([`Kind::PROBES`]): the evaluation can apply them,
-//! training never draws them.
+//! Hum, dropouts, a talker, roll, stuck pixels, dropped frames and a passer-by are probes ([`Kind::PROBES`]): the
+//! evaluation can apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -65,12 +65,25 @@ pub struct AudioChain {
     /// Probe, never drawn by training: the share of the clip lost to dropouts (buffer under-runs: gaps of 10–40 ms
     /// set to silence after the ADC; 0: none).
     pub dropouts: f64,
+    /// Probe, never drawn by training: someone talking nearby, at this signal-to-interference ratio in dB (against
+    /// the clip's RMS): noise in the voice band (200 Hz–4 kHz) in syllable-like bursts of 80–300 ms with gaps of
+    /// 30–250 ms, each burst at its own level (±6 dB), added before the stationary noise. Unlike that noise it comes
+    /// and goes at about the rate of the stimuli's notes, so it reaches the onsets and the tempo.
+    pub talker: Option<f64>,
 }
 
 impl AudioChain {
     /// No change.
-    pub const NONE: AudioChain =
-        AudioChain { reverb: None, band: None, noise: None, gain_db: 0.0, clip_db: None, hum: None, dropouts: 0.0 };
+    pub const NONE: AudioChain = AudioChain {
+        reverb: None,
+        band: None,
+        noise: None,
+        gain_db: 0.0,
+        clip_db: None,
+        hum: None,
+        dropouts: 0.0,
+        talker: None,
+    };
 }
 
 /// Scene, lens and sensor effects on one clip's frames; neutral values do nothing.
@@ -112,6 +125,11 @@ pub struct VideoChain {
     /// Probe, never drawn by training: the probability that the camera drops a frame and the previous one is shown
     /// again (irregular, unlike a lower frame rate; 0: none).
     pub drops: f64,
+    /// Probe, never drawn by training: a passer-by, a second object that crosses the view during the clip in front of
+    /// the scene (a disc of this share of the frame's area, dark or bright, on a straight line through the middle
+    /// half of the frame at a random angle, entering and leaving at the edges; 0: none). Training's occluders stand
+    /// still; this one moves, so it reaches the motion the visual read-out measures.
+    pub passer_by: f64,
 }
 
 impl VideoChain {
@@ -133,6 +151,7 @@ impl VideoChain {
         vignette: 0.0,
         dead: 0.0,
         drops: 0.0,
+        passer_by: 0.0,
     };
 
     fn is_none(&self) -> bool {
@@ -215,6 +234,10 @@ pub enum Kind {
     Hum,
     /// Probe: audio dropouts (share of the clip).
     Dropouts,
+    /// Probe: a talker nearby (signal-to-interference ratio, dB).
+    Talker,
+    /// Probe: a passer-by crossing the view (area fraction).
+    PasserBy,
 }
 
 impl Kind {
@@ -241,7 +264,8 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first (see the type's docs).
-    pub const PROBES: [Kind; 5] = [Kind::Hum, Kind::Dropouts, Kind::Roll, Kind::DeadPixels, Kind::FrameDrops];
+    pub const PROBES: [Kind; 7] =
+        [Kind::Hum, Kind::Dropouts, Kind::Talker, Kind::Roll, Kind::DeadPixels, Kind::FrameDrops, Kind::PasserBy];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
     pub fn is_probe(self) -> bool {
@@ -274,6 +298,8 @@ impl Kind {
             Kind::FrameDrops => "frame-drops",
             Kind::Hum => "hum",
             Kind::Dropouts => "dropouts",
+            Kind::Talker => "talker",
+            Kind::PasserBy => "passer-by",
         }
     }
 
@@ -294,6 +320,7 @@ impl Kind {
                 | Kind::Clipping
                 | Kind::Hum
                 | Kind::Dropouts
+                | Kind::Talker
         )
     }
 
@@ -301,7 +328,7 @@ impl Kind {
     pub fn unit(self) -> &'static str {
         match self {
             Kind::Gain => "dB",
-            Kind::WhiteNoise | Kind::PinkNoise | Kind::Hum => "dB SNR",
+            Kind::WhiteNoise | Kind::PinkNoise | Kind::Hum | Kind::Talker => "dB SNR",
             Kind::Reverb => "s RT60",
             Kind::BandLimit => "Hz high-pass (low-pass 10⁶/it Hz)",
             Kind::Clipping => "dB below peak",
@@ -310,7 +337,7 @@ impl Kind {
             Kind::SensorNoise | Kind::Clutter => "luma σ/amplitude",
             Kind::Blur => "px σ",
             Kind::Shake | Kind::Translation => "px",
-            Kind::Occlusion => "area",
+            Kind::Occlusion | Kind::PasserBy => "area",
             Kind::FrameRate => "fps",
             Kind::Roll => "degrees",
             Kind::Vignetting => "corner darkening",
@@ -347,6 +374,8 @@ impl Kind {
             Kind::FrameDrops => [0.1, 0.25, 0.5],
             Kind::Hum => [30.0, 20.0, 10.0],
             Kind::Dropouts => [0.02, 0.05, 0.1],
+            Kind::Talker => [30.0, 20.0, 10.0],
+            Kind::PasserBy => [0.02, 0.05, 0.1],
         }
     }
 
@@ -378,6 +407,8 @@ impl Kind {
             Kind::FrameDrops => f.drops = v,
             Kind::Hum => a.hum = Some(v),
             Kind::Dropouts => a.dropouts = v,
+            Kind::Talker => a.talker = Some(v),
+            Kind::PasserBy => f.passer_by = v,
         }
         p
     }
@@ -773,6 +804,9 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
             *v = (f64::from(*v) + level * h) as f32;
         }
     }
+    if let Some(snr) = c.talker {
+        add_talker(x, snr, sr, rng);
+    }
     if let Some((colour, snr)) = c.noise {
         let level = rms(x) * 10f64.powf(-snr / 20.0);
         let n = coloured_noise(x.len(), colour, sr, rng);
@@ -809,6 +843,35 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
             if l {
                 *v = 0.0;
             }
+        }
+    }
+}
+
+/// Add a talker (see [`AudioChain::talker`]) at `snr` dB below the clip's RMS.
+fn add_talker(x: &mut [f32], snr: f64, sr: f64, rng: &mut SplitMix64) {
+    let mut voice = coloured_noise(x.len(), Colour::Pink, sr, rng);
+    Biquad::butterworth(200.0, sr, true).run(&mut voice);
+    Biquad::butterworth(4000.0, sr, false).run(&mut voice);
+    // Syllables: bursts and gaps of random length, each burst at its own level with 10 ms ramps at both ends.
+    let ramp = (0.010 * sr).max(1.0);
+    let mut i = (sr * 0.25 * f64::from(rng.next_f32())) as usize; // the clip may start inside a gap
+    let mut envelope = vec![0.0f64; x.len()];
+    while i < x.len() {
+        let burst = (sr * (0.080 + 0.220 * f64::from(rng.next_f32()))) as usize;
+        let level = 10f64.powf((12.0 * f64::from(rng.next_f32()) - 6.0) / 20.0);
+        for (k, e) in envelope[i..(i + burst).min(x.len())].iter_mut().enumerate() {
+            *e = level * (k as f64 / ramp).min((burst - k) as f64 / ramp).min(1.0);
+        }
+        i += burst + (sr * (0.030 + 0.220 * f64::from(rng.next_f32()))) as usize;
+    }
+    for (v, e) in voice.iter_mut().zip(&envelope) {
+        *v = (f64::from(*v) * e) as f32;
+    }
+    let (signal, talk) = (rms(x), rms(&voice));
+    if talk > 0.0 {
+        let k = signal * 10f64.powf(-snr / 20.0) / talk;
+        for (v, t) in x.iter_mut().zip(&voice) {
+            *v = (f64::from(*v) + k * f64::from(*t)) as f32;
         }
     }
 }
@@ -905,11 +968,27 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
         Vec::new()
     };
     let centre = (size as f64 - 1.0) / 2.0;
+    // The passer-by: radius, luma (dark or bright, so it stands out from the mid-grey scene), its path's direction
+    // and the point of the middle half of the frame it passes through; it travels 1.5 frame widths over the clip,
+    // from outside one edge to outside the other.
+    let passer = if c.passer_by > 0.0 {
+        let r = (c.passer_by.min(0.5) * n as f64 / std::f64::consts::PI).sqrt();
+        let luma = (if rng.next_u64() & 1 == 0 { 70.0 } else { 185.0 }) + 70.0 * f64::from(rng.next_f32()) - 35.0;
+        let th = 2.0 * std::f64::consts::PI * f64::from(rng.next_f32());
+        let via = (
+            centre + 0.5 * size as f64 * (f64::from(rng.next_f32()) - 0.5),
+            centre + 0.5 * size as f64 * (f64::from(rng.next_f32()) - 0.5),
+        );
+        Some((r, luma, th.cos(), th.sin(), via))
+    } else {
+        None
+    };
+    let n_frames = frames.len() / n;
     let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0;
     let (sin, cos) = c.roll.to_radians().sin_cos();
     let mut plane = vec![0.0f64; n];
     let mut warped = vec![0.0f64; n];
-    for f in frames.chunks_exact_mut(n) {
+    for (index, f) in frames.chunks_exact_mut(n).enumerate() {
         for (i, (d, &v)) in plane.iter_mut().zip(f.iter()).enumerate() {
             *d = f64::from(v);
             if let Some(t) = &tex {
@@ -926,6 +1005,18 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
                     let cy = (y1.min(y as f64 + 1.0) - y0.max(y as f64)).clamp(0.0, 1.0);
                     let a = cx * cy;
                     plane[y * size + x] = (1.0 - a) * plane[y * size + x] + a * luma;
+                }
+            }
+        }
+        if let Some((r, luma, ux, uy, (vx, vy))) = passer {
+            let along = 0.75 * size as f64 * (2.0 * index as f64 / (n_frames.max(2) - 1) as f64 - 1.0);
+            let (px0, py0) = (vx + along * ux, vy + along * uy);
+            for (i, d) in plane.iter_mut().enumerate() {
+                let (x, y) = ((i % size) as f64 - px0, (i / size) as f64 - py0);
+                // Coverage of the pixel by the disc (anti-aliased edge, one pixel wide).
+                let a = (r + 0.5 - (x * x + y * y).sqrt()).clamp(0.0, 1.0);
+                if a > 0.0 {
+                    *d = (1.0 - a) * *d + a * luma;
                 }
             }
         }
@@ -1083,6 +1174,25 @@ mod tests {
         apply_video(&mut frames, 4, 30, &VideoChain { drops: 0.25, ..VideoChain::NONE }, &mut rng);
         let repeats = frames.chunks_exact(16).zip(frames.chunks_exact(16).skip(1)).filter(|(a, b)| a == b).count();
         assert!((30..=70).contains(&repeats), "{repeats} of 199 frames dropped at 0.25");
+        // A talker at 20 dB: the added sound has a hundredth of the signal's power and comes in bursts (many 10 ms
+        // stretches hold almost none of it, many hold more than its average).
+        let q = clip(&Kind::Talker.at(20.0), 7);
+        let talk: Vec<f32> = q.audio.iter().zip(&clean.audio).map(|(a, b)| a - b).collect();
+        let sir = 20.0 * (rms(&clean.audio) / rms(&talk)).log10();
+        assert!((sir - 20.0).abs() < 0.1, "signal-to-talker {sir}");
+        let chunks: Vec<f64> = talk.chunks_exact(220).map(rms).collect();
+        let quiet = chunks.iter().filter(|&&r| r < 0.05 * rms(&talk)).count() as f64 / chunks.len() as f64;
+        let loud = chunks.iter().filter(|&&r| r > rms(&talk)).count() as f64 / chunks.len() as f64;
+        assert!((0.2..0.75).contains(&quiet) && loud > 0.2, "bursts: {quiet} quiet, {loud} loud");
+        // A passer-by of 5 % of the area on uniform grey: in the middle frame a disc of about that area, away from
+        // the grey; it moves, and it enters and leaves (the first and last frames do not show all of it).
+        let mut grey = vec![128u8; 64 * 64 * 61];
+        apply_video(&mut grey, 64, 30, &VideoChain { passer_by: 0.05, ..VideoChain::NONE }, &mut rng);
+        let covered = |f: &[u8]| f.iter().filter(|v| v.abs_diff(128) > 20).count();
+        let frame = |i: usize| &grey[i * 4096..(i + 1) * 4096];
+        assert!((175..=235).contains(&covered(frame(30))), "{} pixels covered", covered(frame(30)));
+        assert!(covered(frame(0)) < 150 && covered(frame(60)) < 150);
+        assert!(frame(29) != frame(31), "the passer-by moves");
     }
 
     #[test]
@@ -1121,7 +1231,13 @@ mod tests {
         // The probes are never drawn, and cannot be held out (training has nothing of them to hold out).
         let probes = |p: &Perturbation| {
             let (a, v) = (p.audio, p.video);
-            a.hum.is_some() || a.dropouts != 0.0 || v.roll != 0.0 || v.dead != 0.0 || v.drops != 0.0
+            a.hum.is_some()
+                || a.dropouts != 0.0
+                || a.talker.is_some()
+                || v.roll != 0.0
+                || v.dead != 0.0
+                || v.drops != 0.0
+                || v.passer_by != 0.0
         };
         assert!(!d.iter().any(probes));
         assert!(Augment::from_spec("without:roll").is_err() && Augment::from_spec("without:gain").is_ok());
