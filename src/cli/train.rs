@@ -180,14 +180,13 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub robustness_renders: u32,
     /// The perturbations of --robustness, comma-separated [default: all those training draws]: gain, white-noise,
-    /// pink-noise, reverb, band-limit, clipping, brightness, contrast, gamma, sensor-noise, blur, shake, translation,
-    /// scale, clutter, occlusion, frame-rate, vignetting; and probes training never draws: hum, dropouts, roll,
-    /// dead-pixels, frame-drops, talker, passer-by.
+    /// pink-noise, reverb, band-limit, clipping, talker, brightness, contrast, gamma, sensor-noise, blur, shake,
+    /// translation, scale, clutter, occlusion, frame-rate, vignetting; and probes training never draws: hum, dropouts,
+    /// roll, dead-pixels, frame-drops, passer-by.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub perturbations: Vec<String>,
-    /// Also evaluate the probes (conditions training never draws: hum, dropouts, talker, roll, dead-pixels,
-    /// frame-drops, passer-by) at three severities each, into probes.md, probes.json and probes.png (the same folds as
-    /// the rest).
+    /// Also evaluate the probes (conditions training never draws: hum, dropouts, roll, dead-pixels, frame-drops,
+    /// passer-by) at three severities each, into probes.md, probes.json and probes.png (the same folds as the rest).
     #[arg(long)]
     pub probes: bool,
     #[command(flatten)]
