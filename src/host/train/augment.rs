@@ -203,8 +203,8 @@ impl Default for Perturbation {
 /// The named perturbation categories of `avf-bel eval --robustness` (and the switches of [`Augment`]).
 ///
 /// [`Kind::ALL`] are the categories training draws from and the evaluation reports by default; [`Kind::PROBES`] are
-/// conditions a robot meets that training never draws (camera roll, stuck pixels, dropped frames, mains hum, audio
-/// dropouts), for measuring how far the invariance reaches beyond what was trained (`eval --probes`, or by name in
+/// conditions a robot meets that training never draws (camera roll, stuck pixels, dropped frames, a passer-by, mains
+/// hum, audio dropouts), for measuring how far the invariance reaches beyond what was trained (`eval --probes`, or by name in
 /// `eval --robustness --perturbations roll,…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
