@@ -381,10 +381,11 @@ fn read_prints_the_shared_json_and_fails_when_the_daemon_goes_away() {
             .spawn()
             .unwrap(),
     );
-    drop(common::connect(&sock)); // wait until the daemon listens: `read` below tries once
-                                  // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
-                                  // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
-                                  // The reader's silence limit (`--timeout`, 5 s) is real time as well.
+    // Wait until the daemon listens: `read` below tries to connect once.
+    drop(common::connect(&sock));
+    // 30 samples (0.6 s, past the first warm-up) in the shared schema, then exit 0. During the first warm-up there
+    // is nothing to hold yet: those samples say `no_estimate` with null values (protocol 2); later ones have values.
+    // The reader's silence limit (`--timeout`, 5 s) is real time as well.
     let silence = common::scaled_arg(5.0);
     let (code, out, err) =
         avf(&["read", &format!("--socket={}", sock.display()), "--json", "--count", "30", "--timeout", &silence]);

@@ -204,8 +204,8 @@ impl Default for Perturbation {
 ///
 /// [`Kind::ALL`] are the categories training draws from and the evaluation reports by default; [`Kind::PROBES`] are
 /// conditions a robot meets that training never draws (camera roll, stuck pixels, dropped frames, a passer-by, mains
-/// hum, audio dropouts), for measuring how far the invariance reaches beyond what was trained (`eval --probes`, or by name in
-/// `eval --robustness --perturbations roll,…`).
+/// hum, audio dropouts), for measuring how far the invariance reaches beyond what was trained (`eval --probes`, or by
+/// name in `eval --robustness --perturbations roll,…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Microphone gain (dB).
@@ -894,9 +894,9 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
 
 /// Add intermittent noise `b` at `snr` dB below the clip's RMS (see [`AudioChain::bursts`]).
 fn add_bursts(x: &mut [f32], b: &Bursts, snr: f64, sr: f64, rng: &mut SplitMix64) {
-    let mut voice = coloured_noise(x.len(), b.colour, sr, rng);
-    Biquad::butterworth(b.band.0, sr, true).run(&mut voice);
-    Biquad::butterworth(b.band.1, sr, false).run(&mut voice);
+    let mut noise = coloured_noise(x.len(), b.colour, sr, rng);
+    Biquad::butterworth(b.band.0, sr, true).run(&mut noise);
+    Biquad::butterworth(b.band.1, sr, false).run(&mut noise);
     // Bursts and gaps of random length, each burst at its own level with 10 ms ramps at both ends.
     let ramp = (0.010 * sr).max(1.0);
     let mut i = (sr * 0.25 * f64::from(rng.next_f32())) as usize; // the clip may start inside a gap
@@ -909,13 +909,13 @@ fn add_bursts(x: &mut [f32], b: &Bursts, snr: f64, sr: f64, rng: &mut SplitMix64
         }
         i += burst + (sr * (b.gap.0 + (b.gap.1 - b.gap.0) * f64::from(rng.next_f32()))) as usize;
     }
-    for (v, e) in voice.iter_mut().zip(&envelope) {
+    for (v, e) in noise.iter_mut().zip(&envelope) {
         *v = (f64::from(*v) * e) as f32;
     }
-    let (signal, talk) = (rms(x), rms(&voice));
-    if talk > 0.0 {
-        let k = signal * 10f64.powf(-snr / 20.0) / talk;
-        for (v, t) in x.iter_mut().zip(&voice) {
+    let (signal, mixed) = (rms(x), rms(&noise));
+    if mixed > 0.0 {
+        let k = signal * 10f64.powf(-snr / 20.0) / mixed;
+        for (v, t) in x.iter_mut().zip(&noise) {
             *v = (f64::from(*v) + k * f64::from(*t)) as f32;
         }
     }
