@@ -275,6 +275,39 @@ fn backend_trait_matches_the_cpu_core() {
     }
 }
 
+/// The cortex on the host (the CPU core's `Cortex`) and on the device (the kernel) give the same bits: the same
+/// outputs on a clip, also after a placement switch mid-stream (which starts the clip again), and with a changed drive.
+#[test]
+fn cortex_placements_give_the_same_bits() {
+    use avf_bel::audio::cortex::DriveConfig;
+    use avf_bel::gpu::CortexPlacement;
+    let cfg = ModelConfig::tiny();
+    let file = model(&cfg, Precision::F32);
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    assert_eq!(gpu.cortex_placement(), CortexPlacement::Device, "built with the kernel, for the self-test");
+    let s = &prototypes(&cfg, 0.5)[3].1;
+    let drive = DriveConfig { gain: DriveConfig::default().gain * 1.5, ..DriveConfig::default() };
+    let mut outs = Vec::new();
+    for p in [CortexPlacement::Device, CortexPlacement::Host] {
+        gpu.set_cortex_placement(p).unwrap();
+        let b: &mut dyn Backend = &mut gpu;
+        // Half a clip, then the switch below must discard it.
+        b.push_audio(&s.audio[..s.audio.len() / 2]).unwrap();
+        gpu.set_cortex_placement(p).unwrap();
+        gpu.set_drive(DriveConfig::default()).unwrap();
+        let plain = run_clip(&mut gpu, s);
+        gpu.set_drive(drive).unwrap();
+        let driven = run_clip(&mut gpu, s);
+        outs.push((plain, driven));
+    }
+    let bits = |o: &avf_bel::Output| (o.epp.to_bits(), o.emotions.map(f32::to_bits));
+    assert_eq!(bits(&outs[0].0), bits(&outs[1].0), "default drive: {:?} vs {:?}", outs[0].0, outs[1].0);
+    assert_eq!(bits(&outs[0].1), bits(&outs[1].1), "changed drive: {:?} vs {:?}", outs[0].1, outs[1].1);
+    assert_ne!(bits(&outs[0].0), bits(&outs[0].1), "the drive changes the output");
+}
+
 /// `set_drive` is honoured: the GPU cortex with a non-default drive gives the CPU cortex's bits for that drive.
 #[test]
 fn set_drive_is_honoured() {

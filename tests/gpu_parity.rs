@@ -8,7 +8,7 @@ mod gpu_common;
 use avf_bel::backend::{open, Device};
 use avf_bel::gpu::cuda::CudaLauncher;
 use avf_bel::gpu::selftest::self_test;
-use avf_bel::gpu::{open_on, GpuPipeline};
+use avf_bel::gpu::{open_on, CortexPlacement, GpuPipeline};
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{ModelConfig, Pipeline, Weights};
@@ -65,6 +65,7 @@ fn stimuli_epp_matches_the_cpu_core() {
     let file = AlignedBytes::read(&path).unwrap();
     let w = Weights::parse(file.as_bytes()).unwrap();
     let (mut cs, mut gs) = (Vec::new(), Vec::new());
+    // As `--device cuda` opens it: the cortex where AVF_BEL_GPU_CORTEX says (the host by default).
     let mut gpu = open(Device::Cuda, &w, file.as_bytes(), &mut cs, &mut gs).unwrap();
     let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
     let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
@@ -76,4 +77,28 @@ fn stimuli_epp_matches_the_cpu_core() {
         worst = worst.max(d);
     }
     assert!(worst <= MAX_EPP_DIFF, "|ΔEPP| {worst}");
+}
+
+/// The cortex kernel inside the whole pipeline gives the same outputs, bit for bit, as the host cortex on the
+/// shipped model's stimuli (the kernel reproduces the CPU spike trains), and both match the CPU core.
+#[test]
+fn cortex_on_the_device_gives_the_host_cortex_bits() {
+    let Some(dev) = gpu_or_skip("cortex_on_the_device_gives_the_host_cortex_bits") else {
+        return;
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/default.avfw");
+    let file = AlignedBytes::read(&path).unwrap();
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
+    let mut g = open_on(Box::new(dev), &w, file.as_bytes(), &mut gs).unwrap();
+    for (name, s) in prototypes(w.config(), 3.0) {
+        let mut outs = Vec::new();
+        for p in [CortexPlacement::Device, CortexPlacement::Host] {
+            g.set_cortex_placement(p).unwrap();
+            outs.push(run_clip(&mut g, &s));
+        }
+        let bits = |o: &avf_bel::Output| (o.epp.to_bits(), o.emotions.map(f32::to_bits));
+        println!("PLACEMENT {name} epp_device={:.6} epp_host={:.6}", outs[0].epp, outs[1].epp);
+        assert_eq!(bits(&outs[0]), bits(&outs[1]), "{name}: {:?} vs {:?}", outs[0], outs[1]);
+    }
 }

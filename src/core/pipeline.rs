@@ -57,7 +57,7 @@ pub struct Output {
 }
 
 /// Offset of the cortex features in the audio read-out input.
-const CORTEX_AT: usize = N_DESCRIPTORS + N_INTERVALS;
+pub(crate) const CORTEX_AT: usize = N_DESCRIPTORS + N_INTERVALS;
 
 /// The model's weights bound to its run state.
 pub struct Pipeline<'a> {

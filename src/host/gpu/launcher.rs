@@ -188,6 +188,13 @@ pub enum GpuError {
     Model(Error),
     /// The start-up self-test found a stage out of tolerance (the measured differences).
     SelfTest(Box<super::selftest::SelfTestReport>),
+    /// A setting (an environment variable) has a value the backend does not know: its name and the value.
+    Setting {
+        /// The setting, e.g. `AVF_BEL_GPU_CORTEX`.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
 }
 
 impl GpuError {
@@ -206,6 +213,9 @@ impl fmt::Display for GpuError {
             GpuError::Limits(what) => write!(f, "the model exceeds the GPU kernels' limits: {what}"),
             GpuError::Model(e) => e.fmt(f),
             GpuError::SelfTest(rep) => write!(f, "GPU self-test failed: {rep}"),
+            GpuError::Setting { name, value } => {
+                write!(f, "{name}={value:?}: expected `host` or `device` (where the auditory cortex runs)")
+            }
         }
     }
 }
@@ -230,7 +240,9 @@ impl From<GpuError> for Error {
         match e {
             GpuError::Model(e) => e,
             GpuError::Device { stage, code, .. } => backend(stage, code),
-            GpuError::Unavailable(_) | GpuError::Compile { .. } => backend(BackendStage::Start, 0),
+            GpuError::Unavailable(_) | GpuError::Compile { .. } | GpuError::Setting { .. } => {
+                backend(BackendStage::Start, 0)
+            }
             GpuError::Limits(_) => backend(BackendStage::Limits, 0),
             GpuError::SelfTest(_) => backend(BackendStage::SelfTest, 0),
         }

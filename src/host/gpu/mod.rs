@@ -23,7 +23,7 @@ mod mock;
 pub mod nvrtc;
 
 pub use launcher::{Arg, Buf, DeviceInfo, GpuError, GpuResult, Kernel, Launcher, Unavailable};
-pub use runtime::{GpuPipeline, Launch};
+pub use runtime::{CortexPlacement, GpuPipeline, Launch};
 
 use crate::core::backend::Backend;
 use crate::core::bel::Bel;
@@ -33,11 +33,16 @@ use crate::core::pipeline::{Modalities, Output};
 use crate::core::weights::Weights;
 
 /// Open the CUDA device, build the GPU pipeline and run its start-up self-test (every kernel once, checked against
-/// the CPU core); `bytes` is the weights file `w` was parsed from. Reports what it did on stderr (one line).
+/// the CPU core); `bytes` is the weights file `w` was parsed from. Reports what it did on stderr (two lines).
+/// The auditory cortex then runs where `AVF_BEL_GPU_CORTEX` says ([`CortexPlacement`]; the host by default).
 #[cfg(feature = "cuda")]
 pub fn open<'a>(w: &Weights<'a>, bytes: &[u8], scratch: &'a mut [f32]) -> GpuResult<GpuPipeline<'a>> {
+    let placement = CortexPlacement::from_env()?;
     let dev = cuda::CudaLauncher::open()?;
-    open_on(Box::new(dev), w, bytes, scratch)
+    let mut g = open_on(Box::new(dev), w, bytes, scratch)?;
+    g.set_cortex_placement(placement)?;
+    log::info!("auditory cortex on the {} ({}={})", placement.name(), CortexPlacement::ENV_VAR, placement.name());
+    Ok(g)
 }
 
 /// Build the GPU pipeline on `dev` and run the start-up self-test; reports on stderr (one line).

@@ -5,14 +5,16 @@
 //! The host keeps what is not worth a GPU: the audio front-end (STFT, descriptors: `crate::core::audio::frontend`), the
 //! cortex's band drive per frame (the CPU core's own `band_drive`, so the kernel sees the same input bits and
 //! [`GpuPipeline::set_drive`] is honoured), and BEL's online learning (after a learning step the weights are
-//! uploaded).
+//! uploaded). The auditory cortex itself runs where [`CortexPlacement`] says: on the device (`cortex_frames`), or on
+//! the host as the CPU core's own `Cortex`; both give the same bits (the kernel reproduces the CPU spike trains), so
+//! the choice is one of speed only.
 
 use super::kernels::{caps, CORTEX_BATCH};
 use super::launcher::{Arg, Buf, DeviceInfo, Fence, GpuError, GpuResult, Graph, Kernel, Launcher, LauncherExt};
 use crate::core::arena::Arena;
 use crate::core::audio::cortex::{band_drive, Cortex, DriveConfig, KernelParams, NoiseRng, NOISE_LANES};
 use crate::core::audio::frontend::FrontEnd;
-use crate::core::audio::{FrameFeatures, N_DESCRIPTORS, N_INTERVALS};
+use crate::core::audio::{FrameFeatures, N_DESCRIPTORS};
 use crate::core::bel::{Bel, BelTerms};
 use crate::core::config::{ModelConfig, N_EMOTIONS};
 use crate::core::epp::EPP_WEIGHTS;
@@ -20,7 +22,7 @@ use crate::core::error::{BackendStage, Error, InputError};
 use crate::core::fusion::Contribution;
 use crate::core::kernels::ConvShape;
 use crate::core::manifest::{audio_inputs, ConvView, DenseWeights, ModelWeights};
-use crate::core::pipeline::{Modalities, Output};
+use crate::core::pipeline::{Modalities, Output, CORTEX_AT};
 use crate::core::visual::shapes;
 use crate::core::weights::Weights;
 use half::f16;
@@ -356,6 +358,57 @@ pub enum Launch {
     Sequence(String),
 }
 
+/// Where a [`GpuPipeline`] runs the auditory cortex. Both give the same bits: the kernel reproduces the CPU core's
+/// spike trains bit for bit (the start-up self-test checks it on every device), so this is a choice of speed only.
+///
+/// The cortex is a small network (1,200 cells) stepped 10,000 times per second of audio, each step depending on the
+/// last: on a GPU it is one thread block, bound by the latency of its barriers and memory, not by arithmetic. On the
+/// first GPU it ran on (an H200, 2026-12-04) the kernel took about 132 ms per second of audio where one core of the
+/// same machine's Xeon took 32 ms, hence the default: the host, while the device runs CORnet-Z and the head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CortexPlacement {
+    /// On the host: the CPU core's own `Cortex`, at the CPU's best kernel level (or `AVF_BEL_KERNELS`).
+    #[default]
+    Host,
+    /// On the device: the `cortex_frames` kernel, in batches of frames.
+    Device,
+}
+
+impl CortexPlacement {
+    /// Environment variable that chooses the placement for [`crate::backend::open`]: `host` (default) or `device`.
+    pub const ENV_VAR: &'static str = "AVF_BEL_GPU_CORTEX";
+
+    /// The placement `AVF_BEL_GPU_CORTEX` names (`host` when unset or empty); a typed error for anything else.
+    pub fn from_env() -> GpuResult<Self> {
+        match std::env::var(Self::ENV_VAR) {
+            Ok(v) => v.parse(),
+            Err(std::env::VarError::NotPresent) => Ok(CortexPlacement::Host),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                Err(GpuError::Setting { name: Self::ENV_VAR, value: v.to_string_lossy().into_owned() })
+            }
+        }
+    }
+
+    /// `host` or `device`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CortexPlacement::Host => "host",
+            CortexPlacement::Device => "device",
+        }
+    }
+}
+
+impl core::str::FromStr for CortexPlacement {
+    type Err = GpuError;
+    fn from_str(s: &str) -> GpuResult<Self> {
+        match s.trim() {
+            "" | "host" | "cpu" => Ok(CortexPlacement::Host),
+            "device" | "gpu" | "cuda" => Ok(CortexPlacement::Device),
+            other => Err(GpuError::Setting { name: Self::ENV_VAR, value: other.to_string() }),
+        }
+    }
+}
+
 /// The head's inputs and outputs as they are on the device after an inference (for the self-test's check of the
 /// head alone).
 #[derive(Clone, Debug)]
@@ -394,6 +447,11 @@ pub struct GpuPipeline<'a> {
     frontend: FrontEnd<'a>,
     drive: DriveConfig,
     cortex: DevCortex,
+    /// The CPU core's cortex, used when `placement` is `Host` (allocated in the host scratch either way).
+    host_cortex: Cortex<'a>,
+    placement: CortexPlacement,
+    /// The audio read-out's input assembled on the host (descriptors, intervals, then the host cortex's features).
+    a_in_host: Vec<f32>,
     a_in: Buf,
     // Head.
     head: DevHead,
@@ -408,12 +466,14 @@ pub struct GpuPipeline<'a> {
 }
 
 impl<'a> GpuPipeline<'a> {
-    /// Floats of host scratch a GPU pipeline over `w` needs (the audio front-end and BEL's learned state).
+    /// Floats of host scratch a GPU pipeline over `w` needs (the audio front-end, BEL's learned state and the host
+    /// cortex).
     pub fn scratch_len(w: &Weights<'_>) -> usize {
         let Ok(mw) = ModelWeights::resolve(w) else { return 0 };
         let mut arena = Arena::counting();
         let _ = FrontEnd::in_arena(&mw.config.audio, &mut arena);
         let _ = Bel::new(&mw.config.bel, &mw.bel, &mut arena);
+        let _ = Cortex::in_arena(&mw.config.cortex, &mw.config.audio, &mut arena);
         arena.used()
     }
 
@@ -432,6 +492,11 @@ impl<'a> GpuPipeline<'a> {
         // The running loudness normaliser runs in the host front-end, as in the CPU core.
         frontend.set_loudness(cfg.input.loudness_tau_ms);
         let bel = Bel::new(&cfg.bel, &mw.bel, &mut arena)?;
+        let mut host_cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, &mut arena)?;
+        // The host cortex runs at the level the CPU pipeline would choose (its bits are the same at every level).
+        host_cortex
+            .set_level(crate::core::kernels::Kernels::from_env().map_err(Error::from)?.level())
+            .map_err(Error::from)?;
         let d: &mut dyn Launcher = dev.as_mut();
 
         // CORnet-Z: the CPU core's geometry (`visual::shapes`), weights re-laid out once.
@@ -522,6 +587,9 @@ impl<'a> GpuPipeline<'a> {
             frontend,
             drive,
             cortex,
+            host_cortex,
+            placement: CortexPlacement::Device,
+            a_in_host: vec![0.0; audio_inputs(&cfg)],
             a_in: d.alloc_n::<f32>(audio_inputs(&cfg))?,
             head,
             bel,
@@ -562,6 +630,20 @@ impl<'a> GpuPipeline<'a> {
         matches!(self.ring, Ring::Mapped { .. })
     }
 
+    /// Where the auditory cortex runs. A pipeline is built with [`CortexPlacement::Device`] (so that the self-test
+    /// runs the kernel inside the whole pipeline); [`crate::backend::open`] then sets the placement that
+    /// `AVF_BEL_GPU_CORTEX` names, the host by default.
+    pub fn cortex_placement(&self) -> CortexPlacement {
+        self.placement
+    }
+
+    /// Run the auditory cortex on the host or the device from now on; the clip starts again (as after
+    /// [`GpuPipeline::reset`]), since its cortex state is on the other side.
+    pub fn set_cortex_placement(&mut self, placement: CortexPlacement) -> GpuResult<()> {
+        self.placement = placement;
+        self.reset()
+    }
+
     /// The tile plan of each CORnet-Z block (see `kernels/cornet.cu`).
     pub fn tile_plans(&self) -> [CzDims; 4] {
         core::array::from_fn(|b| self.blocks[b].dims)
@@ -572,6 +654,7 @@ impl<'a> GpuPipeline<'a> {
     pub fn set_drive(&mut self, drive: DriveConfig) -> Result<(), Error> {
         drive.validate()?;
         self.cortex.flush(self.dev.as_mut())?;
+        self.host_cortex.set_drive(drive)?;
         self.drive = drive;
         self.cortex.params.gain = drive.gain;
         Ok(())
@@ -592,6 +675,7 @@ impl<'a> GpuPipeline<'a> {
         self.frontend.reset();
         self.frames_seen = 0;
         self.stacks = 0;
+        self.host_cortex.reset();
         self.cortex.reset(self.dev.as_mut())?;
         self.dev.zero(self.it_mean)?;
         self.dev.zero(self.it_m2)
@@ -714,13 +798,17 @@ impl<'a> GpuPipeline<'a> {
         Ok(true)
     }
 
-    /// Push mono PCM samples in −1..1; the front-end runs on the CPU, the cortex on the device in frame batches.
+    /// Push mono PCM samples in −1..1; the front-end runs on the CPU, the cortex on the host frame by frame or on
+    /// the device in frame batches ([`CortexPlacement`]).
     pub fn push_audio(&mut self, pcm: &[f32]) -> GpuResult<()> {
-        let GpuPipeline { frontend, cortex, dev, drive, .. } = self;
+        let GpuPipeline { frontend, cortex, host_cortex, placement, dev, drive, .. } = self;
         let mut err = None;
-        frontend.push(pcm, &mut |f: &FrameFeatures| {
-            if err.is_none() {
-                err = cortex.push(dev.as_mut(), drive, f).err();
+        frontend.push(pcm, &mut |f: &FrameFeatures| match placement {
+            CortexPlacement::Host => host_cortex.step_frame(f),
+            CortexPlacement::Device => {
+                if err.is_none() {
+                    err = cortex.push(dev.as_mut(), drive, f).err();
+                }
             }
         })?;
         err.map_or(Ok(()), Err)
@@ -744,12 +832,15 @@ impl<'a> GpuPipeline<'a> {
             return Err(Error::from(InputError::NoModality).into());
         }
         if m.audio {
-            let GpuPipeline { frontend, cortex, dev, drive, .. } = self;
+            let GpuPipeline { frontend, cortex, host_cortex, placement, dev, drive, a_in_host, .. } = self;
             if close {
                 let mut err = None;
-                frontend.finish(&mut |f: &FrameFeatures| {
-                    if err.is_none() {
-                        err = cortex.push(dev.as_mut(), drive, f).err();
+                frontend.finish(&mut |f: &FrameFeatures| match placement {
+                    CortexPlacement::Host => host_cortex.step_frame(f),
+                    CortexPlacement::Device => {
+                        if err.is_none() {
+                            err = cortex.push(dev.as_mut(), drive, f).err();
+                        }
                     }
                 })?;
                 if let Some(e) = err {
@@ -758,12 +849,19 @@ impl<'a> GpuPipeline<'a> {
             } else if frontend.frames() == 0 {
                 return Err(Error::from(InputError::EmptyAudio).into());
             }
-            cortex.flush(dev.as_mut())?;
-            let mut head = [0.0f32; N_DESCRIPTORS + N_INTERVALS];
-            head[..N_DESCRIPTORS].copy_from_slice(&frontend.summary().as_array());
-            head[N_DESCRIPTORS..].copy_from_slice(&frontend.interval_profile());
-            dev.upload_at(self.a_in, 0, &head)?;
-            self.cortex.features(self.dev.as_mut(), self.a_in, head.len() * 4)?;
+            a_in_host[..N_DESCRIPTORS].copy_from_slice(&frontend.summary().as_array());
+            a_in_host[N_DESCRIPTORS..CORTEX_AT].copy_from_slice(&frontend.interval_profile());
+            match placement {
+                CortexPlacement::Host => {
+                    host_cortex.features(&mut a_in_host[CORTEX_AT..]);
+                    dev.upload_at(self.a_in, 0, a_in_host)?;
+                }
+                CortexPlacement::Device => {
+                    cortex.flush(dev.as_mut())?;
+                    dev.upload_at(self.a_in, 0, &a_in_host[..CORTEX_AT])?;
+                    cortex.features(dev.as_mut(), self.a_in, CORTEX_AT * 4)?;
+                }
+            }
         }
         if m.video && self.stacks == 0 {
             return Err(Error::from(InputError::NoFrames).into());
@@ -1030,6 +1128,22 @@ pub fn check_limits(cfg: &ModelConfig) -> GpuResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `AVF_BEL_GPU_CORTEX`'s values: host (also empty, `cpu`), device (also `gpu`, `cuda`); anything else is a typed
+    /// error that names the setting and the value.
+    #[test]
+    fn cortex_placement_parses_and_refuses_unknown_values() {
+        for (v, p) in [("host", CortexPlacement::Host), ("", CortexPlacement::Host), (" cpu ", CortexPlacement::Host)] {
+            assert_eq!(v.parse::<CortexPlacement>().unwrap(), p, "{v:?}");
+        }
+        for v in ["device", "gpu", "cuda"] {
+            assert_eq!(v.parse::<CortexPlacement>().unwrap(), CortexPlacement::Device, "{v:?}");
+        }
+        let e = "both".parse::<CortexPlacement>().unwrap_err();
+        assert!(matches!(&e, GpuError::Setting { name: "AVF_BEL_GPU_CORTEX", value } if value == "both"), "{e:?}");
+        assert!(e.to_string().contains("AVF_BEL_GPU_CORTEX=\"both\""), "{e}");
+        assert_eq!(CortexPlacement::default(), CortexPlacement::Host);
+    }
 
     /// The int8 and f16 device layouts put every weight at the same place.
     #[test]
