@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CORnet-Z at batch 1 in PyTorch on the same GPU, for comparison with `avf-bel bench --device cuda`.
 
-First run on an H200 (2026-12-04; README, GPU). Usage (from the repository root, after `cargo build --release --features cuda`):
+Run on an H200 (2026-12-04; README, GPU; docs/gpu.md). Usage (from the repository root, after
+`cargo build --release --features cuda`):
 
     python3 benches/gpu_compare.py --sizes 64 96 224 --iters 200 --avf target/release/avf-bel > gpu_compare.json
 

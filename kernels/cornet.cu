@@ -31,18 +31,21 @@
 // Weight layout on the device (made once at load, src/host/gpu/runtime.rs): [cout_pad/COB][cin][K*K][COB], cout padded
 // to a multiple of COB with zeros, so each stage is one contiguous copy.
 //
-// Per architecture: shared memory per block is 32.4 KB for V1 and 25.6 KB for the 3x3 blocks (the capacities
-// below), under the 48 KB sm_53 limit; 256 threads x 80-106 registers (ptxas -v in CI) leave room for two blocks per
-// 64K-register SM. Tensor cores (sm_72+: mma.sync as an implicit GEMM) are not used: at batch 1 and 64x64 frames the
-// layers are too small for the fragment shapes to pay for themselves; it is the first thing to try for 224x224.
+// Per architecture: shared memory per block is 32.4 KB for V1 and 34.8 KB for the 3x3 blocks (the capacities below),
+// under the 48 KB sm_53 limit; 256 threads x 80-126 registers (ptxas -v in CI) leave room for two blocks per
+// 64K-register SM. The 3x3 capacities were doubled after the first run on a GPU (an H200): at 64x64 frames V4 and IT
+// are one tile per block of 16 output channels, so their time is mostly the chain of staging passes over the input
+// channels, and 32 channels per pass instead of 16 halve the passes (a 64x64 stack, host frame to result: 0.150 ->
+// 0.130 ms; docs/gpu.md). Tensor cores (sm_72+: mma.sync as an implicit GEMM) are not used: at batch 1 and 64x64 frames
+// the layers are too small for the fragment shapes to pay for themselves; it is the first thing to try for 224x224.
 
 #define CZ_COB 16
 #define CZ_NT 256
 // Shared-memory capacities (the host plans within them; the kernel traps if a plan exceeds them).
 #define CZ_PATCH_V1 4900  // halves: 4 channels of a 35x35 patch (TP 7, stride 2, K 7)
 #define CZ_W_V1 3136      // halves: 4 channels x 49 taps x 16 outputs
-#define CZ_PATCH_K3 2312  // halves: 8 channels of a 17x17 patch (TP 7, K 3)
-#define CZ_W_K3 2304      // halves: 16 channels x 9 taps x 16 outputs
+#define CZ_PATCH_K3 4624  // halves: 16 channels of a 17x17 patch (TP 7, K 3)
+#define CZ_W_K3 4608      // halves: 32 channels x 9 taps x 16 outputs
 #define CZ_F32 4096       // floats: the conv tile (16 x 15^2 = 3600) or the groups' partial sums (ks*TC^2*16 <= 4096)
 #define CZ_SUMS 6         // conv-tile values per thread when groups are combined (16 * 9^2 / 256, rounded up)
 
@@ -65,7 +68,10 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
     const int KK = K * K;
     const int PAD = K / 2;
     __shared__ __half patch[PATCH];
-    __shared__ __half2 wsh[WCAP / 2];
+    // 16-byte words, so that fp16 weights are staged with 16-byte copies; read as half2 pairs.
+    __shared__ uint4 wsh16[WCAP / 8];
+    __half2* const wsh = (__half2*)wsh16;
+    static_assert((K * K * CZ_COB) % 8 == 0 && WCAP % 8 == 0, "fp16 weights are staged in 16-byte words");
     __shared__ float f32s[CZ_F32];
     if (D.tp < 1 || D.ks < 1 || D.cch < 1 || D.ks * TC2 > CZ_NT || D.cch * PS * PS > PATCH ||
         D.cch * KK * CZ_COB > WCAP || CZ_COB * TC2 > CZ_F32 || D.ks * TC2 * CZ_COB > CZ_F32 ||
@@ -114,19 +120,30 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
         }
         // Stage the weights: device layout [cob][cin][KK][COB] is contiguous per (cob, channel range).
         const size_t wbase = ((size_t)cob * D.cin + c0) * KK * CZ_COB;
-        for (int idx = tid; idx < D.cch * KK * CZ_COB; idx += CZ_NT) {
-            const int ci = idx / (KK * CZ_COB);
-            __half v = __float2half(0.0f);
-            if (c0 + ci < D.cin) {
-                if (I8W) {
+        if (I8W) {
+            for (int idx = tid; idx < D.cch * KK * CZ_COB; idx += CZ_NT) {
+                const int ci = idx / (KK * CZ_COB);
+                __half v = __float2half(0.0f);
+                if (c0 + ci < D.cin) {
                     const int co = cob * CZ_COB + idx % CZ_COB;
                     const float q = (float)((const i8*)w_v)[wbase + idx];
                     v = __float2half(q * wscale[co]);
-                } else {
-                    v = ((const __half*)w_v)[wbase + idx];
                 }
+                ((__half*)wsh)[idx] = v;
             }
-            ((__half*)wsh)[idx] = v;
+        } else {
+            // fp16: one channel's KK * CZ_COB halves are a whole number of 16-byte words and the range starts on
+            // one (wbase is a multiple of 8 halves; device buffers are 256-byte aligned), so the range is copied in
+            // 16-byte words: one load per thread where the per-half loop made a chain of nine 2-byte loads.
+            const int words = D.cch * KK * CZ_COB / 8;
+            const int valid = min(D.cch, D.cin - c0) * KK * CZ_COB / 8;  // channels past cin are zero
+            const uint4* src = (const uint4*)((const __half*)w_v + wbase);
+            for (int idx = tid; idx < words; idx += CZ_NT) {
+                uint4 v;
+                v.x = v.y = v.z = v.w = 0u;
+                if (idx < valid) v = src[idx];
+                wsh16[idx] = v;
+            }
         }
         __syncthreads();
         if (active) {

@@ -1,7 +1,8 @@
 //! GPU parity against the CPU core on a CUDA device (needs an NVIDIA GPU with a CUDA ≥ 11.4 driver; prints why it
 //! skips otherwise): the start-up self-test on f32, f16 and int8 models with the tolerances the emulator test holds
 //! (blocks within fp16 tolerance, the cortex bit for bit, the head within 1e-6, |ΔEPP| ≤ 0.005), then |ΔEPP| on the
-//! five built-in 3-s stimuli with the shipped model. `benches/gpu_check.sh` runs this first.
+//! five built-in 3-s stimuli with the shipped model, and the same outputs bit for bit with the auditory cortex on the
+//! device or on the host. Run on an H200 (docs/gpu.md, "Measured on an H200").
 
 mod gpu_common;
 

@@ -36,9 +36,9 @@ pub mod caps {
     /// V1's weight capacity in halves (`CZ_W_V1`).
     pub const CZ_W_V1: usize = 3136;
     /// The 3×3 blocks' patch capacity in halves (`CZ_PATCH_K3`).
-    pub const CZ_PATCH_K3: usize = 2312;
+    pub const CZ_PATCH_K3: usize = 4624;
     /// The 3×3 blocks' weight capacity in halves (`CZ_W_K3`).
-    pub const CZ_W_K3: usize = 2304;
+    pub const CZ_W_K3: usize = 4608;
     /// The f32 tile buffer in floats (`CZ_F32`).
     pub const CZ_F32: usize = 4096;
     /// Conv-tile values a thread combines across channel groups (`CZ_SUMS`).

@@ -3,7 +3,7 @@
 //!
 //! * feature `cuda`: on an NVIDIA GPU through cudarc (driver and NVRTC loaded at run time, kernels compiled at
 //!   start-up for the device's architecture, then self-tested against the CPU core);
-//! * feature `cuda-emulator`: the same kernel sources compiled as host C++ and run on the CPU ([`emulator`]), behind
+//! * feature `cuda-emulator`: the same kernel sources compiled as host C++ and run on the CPU (`emulator`), behind
 //!   the same host code, so tests and CI check the whole GPU pipeline without a GPU.
 
 pub mod kernels;
