@@ -364,7 +364,8 @@ pub enum Launch {
 /// The cortex is a small network (1,200 cells) stepped 10,000 times per second of audio, each step depending on the
 /// last: on a GPU it is one thread block, bound by the latency of its barriers and memory, not by arithmetic. On the
 /// first GPU it ran on (an H200, 2026-12-04) the kernel took about 132 ms per second of audio where one core of the
-/// same machine's Xeon took 32 ms, hence the default: the host, while the device runs CORnet-Z and the head.
+/// same machine's Xeon ran the whole audio stage (front-end, cortex, read-out) in 32–49 ms, hence the default: the
+/// host, while the device runs CORnet-Z and the head.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CortexPlacement {
     /// On the host: the CPU core's own `Cortex`, at the CPU's best kernel level (or `AVF_BEL_KERNELS`).
