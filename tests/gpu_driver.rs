@@ -2,6 +2,7 @@
 //! that reports CUDA 10.2 (Jetson Nano's JetPack 4) is put first on the library path. `--device cuda` must fail with
 //! a clear message (no panic: cudarc would panic on the first entry point 10.2 lacks), and `--device auto` must run
 //! on the CPU after one line saying why. Needs a C compiler (`cc`) to build the stand-in; prints why it skips without.
+//! Also: an unknown `AVF_BEL_GPU_CORTEX` is refused by name.
 
 mod common;
 
@@ -66,5 +67,32 @@ fn cuda_10_2_is_refused_cleanly_and_auto_runs_on_the_cpu() {
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("10.2") && lines[0].contains("running on the CPU"), "{}", lines[0]);
     assert!(!err.contains("panicked"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).to_lowercase().contains("epp"), "no result printed");
+}
+
+/// An unknown `AVF_BEL_GPU_CORTEX` (where the auditory cortex runs on a GPU) is a clear start-up error for
+/// `--device cuda`, and one warning line before the CPU for `--device auto`: read before any driver is touched, so
+/// this holds with or without a GPU.
+#[test]
+fn an_unknown_cortex_placement_is_refused_by_name() {
+    let run = |device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_avf-bel"))
+            .args(["run", "--stimulus", "happy", "--seconds", "0.5", "--device", device])
+            .env("AVF_BEL_GPU_CORTEX", "both")
+            .output()
+            .expect("run avf-bel")
+    };
+    let out = run("cuda");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("AVF_BEL_GPU_CORTEX=\"both\": expected `host` or `device`"), "unclear message: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = run("auto");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "--device auto failed: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("--device auto")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("AVF_BEL_GPU_CORTEX") && lines[0].contains("running on the CPU"), "{}", lines[0]);
     assert!(String::from_utf8_lossy(&out.stdout).to_lowercase().contains("epp"), "no result printed");
 }
