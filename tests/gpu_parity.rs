@@ -81,7 +81,7 @@ fn stimuli_epp_matches_the_cpu_core() {
 }
 
 /// The cortex kernel inside the whole pipeline gives the same outputs, bit for bit, as the host cortex on the
-/// shipped model's stimuli (the kernel reproduces the CPU spike trains), and both match the CPU core.
+/// shipped model's stimuli (the kernel reproduces the CPU spike trains; the test above compares with the CPU core).
 #[test]
 fn cortex_on_the_device_gives_the_host_cortex_bits() {
     let Some(dev) = gpu_or_skip("cortex_on_the_device_gives_the_host_cortex_bits") else {

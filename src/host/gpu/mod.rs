@@ -41,7 +41,7 @@ pub fn open<'a>(w: &Weights<'a>, bytes: &[u8], scratch: &'a mut [f32]) -> GpuRes
     let dev = cuda::CudaLauncher::open()?;
     let mut g = open_on(Box::new(dev), w, bytes, scratch)?;
     g.set_cortex_placement(placement)?;
-    log::info!("auditory cortex on the {} ({}={})", placement.name(), CortexPlacement::ENV_VAR, placement.name());
+    log::info!("auditory cortex on the {} ({}: host or device)", placement.name(), CortexPlacement::ENV_VAR);
     Ok(g)
 }
 

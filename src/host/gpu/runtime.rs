@@ -342,6 +342,27 @@ impl DevCortex {
     }
 }
 
+/// Step the auditory cortex, where `placement` puts it, by one front-end frame. The front-end's callback cannot
+/// return an error, so the first device error is kept in `err` and no frame is queued after it.
+fn step_cortex(
+    placement: CortexPlacement,
+    host: &mut Cortex<'_>,
+    device: &mut DevCortex,
+    dev: &mut dyn Launcher,
+    drive: &DriveConfig,
+    err: &mut Option<GpuError>,
+    f: &FrameFeatures,
+) {
+    match placement {
+        CortexPlacement::Host => host.step_frame(f),
+        CortexPlacement::Device => {
+            if err.is_none() {
+                *err = device.push(dev, drive, f).err();
+            }
+        }
+    }
+}
+
 /// Threads of the cortex block: the noise warp plus the cells rounded up to a warp, at most `CX_NT`.
 pub fn cortex_threads(cells: usize) -> u32 {
     (32 + cells.div_ceil(32) * 32).clamp(64, caps::CX_NT as usize) as u32
@@ -642,6 +663,9 @@ impl<'a> GpuPipeline<'a> {
     /// [`GpuPipeline::reset`]), since its cortex state is on the other side.
     pub fn set_cortex_placement(&mut self, placement: CortexPlacement) -> GpuResult<()> {
         self.placement = placement;
+        // Both sides start afresh: `reset` (per clip) touches only the cortex in use.
+        self.host_cortex.reset();
+        self.cortex.reset(self.dev.as_mut())?;
         self.reset()
     }
 
@@ -676,8 +700,11 @@ impl<'a> GpuPipeline<'a> {
         self.frontend.reset();
         self.frames_seen = 0;
         self.stacks = 0;
-        self.host_cortex.reset();
-        self.cortex.reset(self.dev.as_mut())?;
+        // Only the cortex in use: the other is reset when the placement changes.
+        match self.placement {
+            CortexPlacement::Host => self.host_cortex.reset(),
+            CortexPlacement::Device => self.cortex.reset(self.dev.as_mut())?,
+        }
         self.dev.zero(self.it_mean)?;
         self.dev.zero(self.it_m2)
     }
@@ -804,13 +831,8 @@ impl<'a> GpuPipeline<'a> {
     pub fn push_audio(&mut self, pcm: &[f32]) -> GpuResult<()> {
         let GpuPipeline { frontend, cortex, host_cortex, placement, dev, drive, .. } = self;
         let mut err = None;
-        frontend.push(pcm, &mut |f: &FrameFeatures| match placement {
-            CortexPlacement::Host => host_cortex.step_frame(f),
-            CortexPlacement::Device => {
-                if err.is_none() {
-                    err = cortex.push(dev.as_mut(), drive, f).err();
-                }
-            }
+        frontend.push(pcm, &mut |f: &FrameFeatures| {
+            step_cortex(*placement, host_cortex, cortex, dev.as_mut(), drive, &mut err, f)
         })?;
         err.map_or(Ok(()), Err)
     }
@@ -836,13 +858,8 @@ impl<'a> GpuPipeline<'a> {
             let GpuPipeline { frontend, cortex, host_cortex, placement, dev, drive, a_in_host, .. } = self;
             if close {
                 let mut err = None;
-                frontend.finish(&mut |f: &FrameFeatures| match placement {
-                    CortexPlacement::Host => host_cortex.step_frame(f),
-                    CortexPlacement::Device => {
-                        if err.is_none() {
-                            err = cortex.push(dev.as_mut(), drive, f).err();
-                        }
-                    }
+                frontend.finish(&mut |f: &FrameFeatures| {
+                    step_cortex(*placement, host_cortex, cortex, dev.as_mut(), drive, &mut err, f)
                 })?;
                 if let Some(e) = err {
                     return Err(e);
