@@ -56,26 +56,37 @@ struct CzDims {
     int tp;       // pooled tile side TP (conv tile TC = 2 TP + 1)
     int ks;       // channel groups splitting the reduction (ks * TC * TC <= CZ_NT)
     int cch;      // input channels staged per pass
+    int kslices;  // blocks splitting the input channels (grid z); 1 = the block reduces over all of them
+    int cps;      // input channels per slice (the last slice may have fewer)
 };
 
 template <int K, int S, bool U8IN, bool I8W, int PATCH, int WCAP>
 __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int first_slot, const void* __restrict__ w_v,
                                          const float* __restrict__ wscale, const float* __restrict__ bias,
-                                         __half* __restrict__ out, const CzDims D) {
+                                         __half* __restrict__ out, float* part, int* count, const CzDims D) {
     const int TC = 2 * D.tp + 1;
     const int TC2 = TC * TC;
     const int PS = (TC - 1) * S + K;  // input patch side
+    const int PSPS = PS * PS;
     const int KK = K * K;
     const int PAD = K / 2;
+    // Staging work per thread and pass, fixed at compile time so that the prefetch lives in registers.
+    constexpr int PPT = (PATCH + CZ_NT - 1) / CZ_NT;            // patch halves
+    constexpr int WB = I8W ? 16 : 8;                             // weights per 16-byte word
+    constexpr int WPT = (WCAP / WB + CZ_NT - 1) / CZ_NT;         // weight words
     __shared__ __half patch[PATCH];
     // 16-byte words, so that fp16 weights are staged with 16-byte copies; read as half2 pairs.
     __shared__ uint4 wsh16[WCAP / 8];
     __half2* const wsh = (__half2*)wsh16;
-    static_assert((K * K * CZ_COB) % 8 == 0 && WCAP % 8 == 0, "fp16 weights are staged in 16-byte words");
+    static_assert((K * K * CZ_COB) % 16 == 0 && WCAP % 16 == 0, "weights are staged in 16-byte words");
     __shared__ float f32s[CZ_F32];
-    if (D.tp < 1 || D.ks < 1 || D.cch < 1 || D.ks * TC2 > CZ_NT || D.cch * PS * PS > PATCH ||
+    __shared__ float wsc[CZ_COB];
+    __shared__ int last_slice;
+    if (D.tp < 1 || D.ks < 1 || D.cch < 1 || D.ks * TC2 > CZ_NT || D.cch * PSPS > PATCH ||
         D.cch * KK * CZ_COB > WCAP || CZ_COB * TC2 > CZ_F32 || D.ks * TC2 * CZ_COB > CZ_F32 ||
-        (D.ks > 1 && CZ_COB * TC2 > CZ_SUMS * CZ_NT))
+        (D.ks > 1 && CZ_COB * TC2 > CZ_SUMS * CZ_NT) || D.kslices < 1 || D.cps < 1 ||
+        (D.kslices - 1) * D.cps >= D.cin || D.kslices * D.cps < D.cin || (D.kslices > 1 && part == nullptr) ||
+        D.cch >= (1 << 11) || D.h * D.w > (1 << 20))
         __trap();
 
     const int tid = threadIdx.x;
@@ -92,66 +103,116 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
     const bool active = split < D.ks;
     const int ly = pos / TC;
     const int lx = pos % TC;
+    // This block's slice of the input channels (all of them unless the host split the reduction across blocks).
+    const int cbeg = blockIdx.z * D.cps;
+    const int cend = min(D.cin, cbeg + D.cps);
+    if (I8W && tid < CZ_COB) wsc[tid] = wscale[cob * CZ_COB + tid];
+
+    // The patch elements this thread stages, the same in every pass: channel within the pass (bits 20 and up) and
+    // offset in the input map, or -1 outside the image (zero padding) or past the pass's patch.
+    int poff[PPT];
+#pragma unroll
+    for (int u = 0; u < PPT; u++) {
+        const int idx = tid + u * CZ_NT;
+        int o = -1;
+        if (idx < D.cch * PSPS) {
+            const int ci = idx / PSPS;
+            const int r = idx - ci * PSPS;
+            const int iy = iy0 + r / PS;
+            const int ix = ix0 + r % PS;
+            if (iy >= 0 && iy < D.h && ix >= 0 && ix < D.w) o = (ci << 20) | (iy * D.w + ix);
+        }
+        poff[u] = o;
+    }
+
+    // Software pipeline: the next pass's patch and weights are loaded into registers while this pass computes, and
+    // every load of a pass is issued before any is used, so a pass waits for global memory once, not once per element.
+    __half2 pv[(PPT + 1) / 2];  // two patch halves a register
+    uint4 wv[WPT];
+    auto fetch = [&](int c0) {
+        const int nvalid = min(D.cch, cend - c0);  // channels of the pass inside the slice; the rest stage as zero
+#pragma unroll
+        for (int u = 0; u < PPT; u++) {
+            const int o = poff[u];
+            __half v = __float2half(0.0f);
+            if (o >= 0 && (o >> 20) < nvalid) {
+                const int ci = o >> 20;
+                const int sp = o & 0xfffff;
+                if (U8IN) {
+                    // Channel c of the stack is ring slot (first_slot + c) % cin: the oldest frame first.
+                    const int slot = (first_slot + c0 + ci) % D.cin;
+                    const u8 b = ((const u8*)in_v)[(size_t)slot * D.h * D.w + sp];
+                    v = __float2half((float)b * (1.0f / 255.0f));
+                } else {
+                    v = ((const __half*)in_v)[(size_t)(c0 + ci) * D.h * D.w + sp];
+                }
+            }
+            if (u % 2 == 0)
+                pv[u / 2] = __halves2half2(v, __float2half(0.0f));
+            else
+                pv[u / 2] = __halves2half2(__low2half(pv[u / 2]), v);
+        }
+        // Device layout [cob][cin][KK][COB] is contiguous per (cob, channel range); a channel's KK * CZ_COB weights
+        // are a whole number of 16-byte words and the range starts on one (device buffers are 256-byte aligned).
+        const int valid = nvalid * KK * CZ_COB / WB;
+        const uint4* src =
+            (const uint4*)((const char*)w_v + ((size_t)cob * D.cin + c0) * KK * CZ_COB * (I8W ? 1 : 2));
+#pragma unroll
+        for (int u = 0; u < WPT; u++) {
+            const int idx = tid + u * CZ_NT;
+            uint4 v;
+            v.x = v.y = v.z = v.w = 0u;
+            if (idx < valid) v = src[idx];
+            wv[u] = v;
+        }
+    };
+    auto stage = [&]() {
+#pragma unroll
+        for (int u = 0; u < PPT; u++) {
+            const int idx = tid + u * CZ_NT;
+            if (idx < D.cch * PSPS) patch[idx] = u % 2 == 0 ? __low2half(pv[u / 2]) : __high2half(pv[u / 2]);
+        }
+        const int words = D.cch * KK * CZ_COB / WB;
+#pragma unroll
+        for (int u = 0; u < WPT; u++) {
+            const int idx = tid + u * CZ_NT;
+            if (idx >= words) continue;
+            if (I8W) {
+                // One word is the CZ_COB output channels of one (channel, tap): byte j has output channel j's
+                // scale. Dequantised to fp16 here, so the arithmetic is the fp16 path's.
+                const u32 q[4] = {wv[u].x, wv[u].y, wv[u].z, wv[u].w};
+                __half h[CZ_COB];
+#pragma unroll
+                for (int j = 0; j < CZ_COB; j++) {
+                    const i8 b = (i8)(u8)((q[j / 4] >> (8 * (j % 4))) & 0xffu);
+                    h[j] = __float2half((float)b * wsc[j]);
+                }
+                __half2* dst = wsh + idx * (CZ_COB / 2);
+#pragma unroll
+                for (int j = 0; j < CZ_COB / 2; j++) dst[j] = __halves2half2(h[2 * j], h[2 * j + 1]);
+            } else {
+                wsh16[idx] = wv[u];
+            }
+        }
+    };
 
     float acc[CZ_COB];
 #pragma unroll
     for (int j = 0; j < CZ_COB; j++) acc[j] = 0.0f;
 
-    for (int c0 = 0; c0 < D.cin; c0 += D.cch) {
+    fetch(cbeg);
+    for (int c0 = cbeg; c0 < cend; c0 += D.cch) {
+        __syncthreads();  // the previous pass has finished reading shared memory (and the scales are written)
+        stage();
         __syncthreads();
-        // Stage the input patch of channels c0 .. c0+cch-1 (zero outside the image and past cin).
-        for (int idx = tid; idx < D.cch * PS * PS; idx += CZ_NT) {
-            const int ci = idx / (PS * PS);
-            const int r = idx - ci * PS * PS;
-            const int iy = iy0 + r / PS;
-            const int ix = ix0 + r % PS;
-            __half v = __float2half(0.0f);
-            if (c0 + ci < D.cin && iy >= 0 && iy < D.h && ix >= 0 && ix < D.w) {
-                if (U8IN) {
-                    // Channel c of the stack is ring slot (first_slot + c) % cin: the oldest frame first.
-                    const int slot = (first_slot + c0 + ci) % D.cin;
-                    const u8 b = ((const u8*)in_v)[((size_t)slot * D.h + iy) * D.w + ix];
-                    v = __float2half((float)b * (1.0f / 255.0f));
-                } else {
-                    v = ((const __half*)in_v)[((size_t)(c0 + ci) * D.h + iy) * D.w + ix];
-                }
-            }
-            patch[idx] = v;
-        }
-        // Stage the weights: device layout [cob][cin][KK][COB] is contiguous per (cob, channel range).
-        const size_t wbase = ((size_t)cob * D.cin + c0) * KK * CZ_COB;
-        if (I8W) {
-            for (int idx = tid; idx < D.cch * KK * CZ_COB; idx += CZ_NT) {
-                const int ci = idx / (KK * CZ_COB);
-                __half v = __float2half(0.0f);
-                if (c0 + ci < D.cin) {
-                    const int co = cob * CZ_COB + idx % CZ_COB;
-                    const float q = (float)((const i8*)w_v)[wbase + idx];
-                    v = __float2half(q * wscale[co]);
-                }
-                ((__half*)wsh)[idx] = v;
-            }
-        } else {
-            // fp16: one channel's KK * CZ_COB halves are a whole number of 16-byte words and the range starts on
-            // one (wbase is a multiple of 8 halves; device buffers are 256-byte aligned), so the range is copied in
-            // 16-byte words: one load per thread where the per-half loop made a chain of nine 2-byte loads.
-            const int words = D.cch * KK * CZ_COB / 8;
-            const int valid = min(D.cch, D.cin - c0) * KK * CZ_COB / 8;  // channels past cin are zero
-            const uint4* src = (const uint4*)((const __half*)w_v + wbase);
-            for (int idx = tid; idx < words; idx += CZ_NT) {
-                uint4 v;
-                v.x = v.y = v.z = v.w = 0u;
-                if (idx < valid) v = src[idx];
-                wsh16[idx] = v;
-            }
-        }
-        __syncthreads();
+        if (c0 + D.cch < cend) fetch(c0 + D.cch);
+        const int nch = min(D.cch, cend - c0);
         if (active) {
-            for (int ci = split; ci < D.cch; ci += D.ks) {
-                __half2 part[CZ_COB / 2];
+            for (int ci = split; ci < nch; ci += D.ks) {
+                __half2 part2[CZ_COB / 2];
 #pragma unroll
-                for (int j = 0; j < CZ_COB / 2; j++) part[j] = __float2half2_rn(0.0f);
-                const __half* prow = patch + ci * PS * PS + (ly * S) * PS + lx * S;
+                for (int j = 0; j < CZ_COB / 2; j++) part2[j] = __float2half2_rn(0.0f);
+                const __half* prow = patch + ci * PSPS + (ly * S) * PS + lx * S;
                 const __half2* wrow = wsh + ci * KK * (CZ_COB / 2);
 #pragma unroll
                 for (int ky = 0; ky < K; ky++) {
@@ -160,28 +221,39 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
                         const __half2 x2 = __half2half2(prow[ky * PS + kx]);
                         const __half2* wk = wrow + (ky * K + kx) * (CZ_COB / 2);
 #pragma unroll
-                        for (int j = 0; j < CZ_COB / 2; j++) part[j] = __hfma2(x2, wk[j], part[j]);
+                        for (int j = 0; j < CZ_COB / 2; j++) part2[j] = __hfma2(x2, wk[j], part2[j]);
                     }
                 }
 #pragma unroll
                 for (int j = 0; j < CZ_COB / 2; j++) {
-                    acc[2 * j] += __low2float(part[j]);
-                    acc[2 * j + 1] += __high2float(part[j]);
+                    acc[2 * j] += __low2float(part2[j]);
+                    acc[2 * j + 1] += __high2float(part2[j]);
                 }
             }
         }
     }
     // Conv tile [COB][TC][TC] in shared memory; positions outside the conv output are -inf (max-pool ignores them).
     // With channel groups, their partial sums are added first (group order, f32), into registers, and the tile is
-    // written over the partial sums once every thread has read its own.
+    // written over the partial sums once every thread has read its own. With the reduction split across blocks,
+    // each block writes its tile's sums to `part` instead, and the last block of the tile to finish adds the slices
+    // (in slice order, whichever block is last) and pools.
     float* conv = f32s;
+    const int tb = tile * gridDim.y + cob;  // this tile and channel block, across the slices
+    float* mine = D.kslices > 1 ? part + ((size_t)tb * D.kslices + blockIdx.z) * (CZ_COB * TC2) : nullptr;
+    auto inside = [&](int p) {
+        const int cy = cy0 + p / TC;
+        const int cx = cx0 + p % TC;
+        return cy >= 0 && cy < D.ho && cx >= 0 && cx < D.wo;
+    };
     if (D.ks == 1) {
         if (active) {
-            const int cy = cy0 + ly;
-            const int cx = cx0 + lx;
-            const bool inside = cy >= 0 && cy < D.ho && cx >= 0 && cx < D.wo;
 #pragma unroll
-            for (int j = 0; j < CZ_COB; j++) conv[j * TC2 + pos] = inside ? acc[j] : AVF_NEG_INF;
+            for (int j = 0; j < CZ_COB; j++) {
+                if (mine)
+                    mine[j * TC2 + pos] = acc[j];
+                else
+                    conv[j * TC2 + pos] = inside(pos) ? acc[j] : AVF_NEG_INF;
+            }
         }
     } else {
         if (active) {
@@ -206,12 +278,29 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
             const int idx = tid + u * CZ_NT;
             if (idx < TC2 * CZ_COB) {
                 const int p = idx / CZ_COB, j = idx % CZ_COB;
-                const int cy = cy0 + p / TC;
-                const int cx = cx0 + p % TC;
-                const bool inside = cy >= 0 && cy < D.ho && cx >= 0 && cx < D.wo;
-                conv[j * TC2 + p] = inside ? sums[u] : AVF_NEG_INF;
+                if (mine)
+                    mine[j * TC2 + p] = sums[u];
+                else
+                    conv[j * TC2 + p] = inside(p) ? sums[u] : AVF_NEG_INF;
             }
         }
+    }
+    if (D.kslices > 1) {
+        // The last block of the tile: the classic fence-then-count pattern (each block's sums are visible device-wide
+        // before its count), then a fence before reading the others' sums, which bypass this block's L1 (volatile).
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) last_slice = atomicAdd(count + tb, 1) == D.kslices - 1;
+        __syncthreads();
+        if (!last_slice) return;
+        __threadfence();
+        const volatile float* all = part + (size_t)tb * D.kslices * (CZ_COB * TC2);
+        for (int idx = tid; idx < CZ_COB * TC2; idx += CZ_NT) {
+            float s = 0.0f;
+            for (int z = 0; z < D.kslices; z++) s += all[(size_t)z * (CZ_COB * TC2) + idx];
+            conv[idx] = inside(idx % TC2) ? s : AVF_NEG_INF;
+        }
+        if (tid == 0) count[tb] = 0;  // ready for the next launch (stream order)
     }
     __syncthreads();
     // Max-pool 3/2/1, then bias and ReLU, rounded to fp16 once.
@@ -238,24 +327,28 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
 extern "C" __global__ void __launch_bounds__(CZ_NT) cz_v1_f16w(const u8* ring, const int* params, const __half* w,
                                                                const float* wscale, const float* bias, __half* out,
                                                                CzDims D) {
-    cz_block<7, 2, true, false, CZ_PATCH_V1, CZ_W_V1>(ring, params[0], w, wscale, bias, out, D);
+    cz_block<7, 2, true, false, CZ_PATCH_V1, CZ_W_V1>(ring, params[0], w, wscale, bias, out, nullptr, nullptr, D);
 }
 
 extern "C" __global__ void __launch_bounds__(CZ_NT) cz_v1_i8w(const u8* ring, const int* params, const i8* w,
                                                               const float* wscale, const float* bias, __half* out,
                                                               CzDims D) {
-    cz_block<7, 2, true, true, CZ_PATCH_V1, CZ_W_V1>(ring, params[0], w, wscale, bias, out, D);
+    cz_block<7, 2, true, true, CZ_PATCH_V1, CZ_W_V1>(ring, params[0], w, wscale, bias, out, nullptr, nullptr, D);
 }
 
 // V2, V4, IT: 3x3 stride 1 pad 1 over the previous block's fp16 pooled map.
+// `part` holds the slices' conv-tile sums ([tile x channel block][slice][CZ_COB][TC^2] f32) and `count` one zeroed
+// counter per tile and channel block, when the host splits the reduction (D.kslices > 1).
 extern "C" __global__ void __launch_bounds__(CZ_NT) cz_k3_f16w(const __half* in, const __half* w, const float* wscale,
-                                                               const float* bias, __half* out, CzDims D) {
-    cz_block<3, 1, false, false, CZ_PATCH_K3, CZ_W_K3>(in, 0, w, wscale, bias, out, D);
+                                                               const float* bias, __half* out, float* part,
+                                                               int* count, CzDims D) {
+    cz_block<3, 1, false, false, CZ_PATCH_K3, CZ_W_K3>(in, 0, w, wscale, bias, out, part, count, D);
 }
 
 extern "C" __global__ void __launch_bounds__(CZ_NT) cz_k3_i8w(const __half* in, const i8* w, const float* wscale,
-                                                              const float* bias, __half* out, CzDims D) {
-    cz_block<3, 1, false, true, CZ_PATCH_K3, CZ_W_K3>(in, 0, w, wscale, bias, out, D);
+                                                              const float* bias, __half* out, float* part,
+                                                              int* count, CzDims D) {
+    cz_block<3, 1, false, true, CZ_PATCH_K3, CZ_W_K3>(in, 0, w, wscale, bias, out, part, count, D);
 }
 
 // IT's global average pool (f32 sum of the fp16 map) and the clip's running mean and sum of squared deviations of it

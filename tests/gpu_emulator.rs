@@ -125,6 +125,55 @@ fn every_tile_plan_matches_the_cpu_core() {
     assert!(seen.iter().any(|&(v1, _, split)| !v1 && split), "3×3 channel groups: {seen:?}");
 }
 
+/// Reductions split across blocks (the plans for a 132-SM GPU): every block within fp16 tolerance of the CPU core,
+/// and stack after stack on changing frames the same maps as the unsplit plans (so the last block of each tile
+/// re-arms its counter: a counter left set would leave every later stack's maps as the first one's). The shipped
+/// model (V2, V4 and IT split) and a tiny int8 model.
+#[test]
+fn split_reductions_match_the_cpu_core() {
+    let mut tiny = ModelConfig::tiny();
+    tiny.visual.widths = [32, 32, 48, 64];
+    for (what, file) in [("shipped", shipped("default.avfw")), ("tiny int8", model(&tiny, Precision::Int8))] {
+        let w = Weights::parse(file.as_bytes()).unwrap();
+        let mw = ModelWeights::resolve(&w).unwrap();
+        let (mut s1, mut s2) = (vec![0.0f32; GpuPipeline::scratch_len(&w)], vec![0.0f32; GpuPipeline::scratch_len(&w)]);
+        let mut split =
+            GpuPipeline::with_launcher(Box::new(Emulator::new().multiprocessors(132)), &w, &mut s1).unwrap();
+        let mut whole = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut s2).unwrap();
+        let plans = split.tile_plans();
+        assert!(plans[1..].iter().all(|d| d.kslices > 1), "{what}: not every 3×3 block split: {plans:?}");
+        assert!(whole.tile_plans().iter().all(|d| d.kslices == 1));
+        let (blocks, gap) = avf_bel::gpu::selftest::check_blocks(&mut split, &mw).unwrap();
+        for (b, e) in blocks.iter().enumerate() {
+            assert!(rel(*e) <= MAX_BLOCK_REL_ERR, "{what}: block {b} rel err {}", rel(*e));
+        }
+        assert!(gap <= 1e-5, "{what}: GAP {gap}");
+        split.reset().unwrap();
+        let vc = mw.config.visual;
+        let n = vc.height as usize * vc.width as usize;
+        let mut previous: Option<Vec<f32>> = None;
+        for t in 0..vc.channels as u32 + 3 {
+            let frame: Vec<u8> = (0..n as u32).map(|i| ((i * 31 + t * 97 + (i / 7) * t) % 251) as u8).collect();
+            let ran = split.push_frame(&frame).unwrap();
+            assert_eq!(ran, whole.push_frame(&frame).unwrap());
+            if !ran {
+                continue;
+            }
+            let (a, b) = (split.visual_maps().unwrap().0, whole.visual_maps().unwrap().0);
+            for blk in 1..4 {
+                let scale = b[blk].iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-3);
+                let err = a[blk].iter().zip(&b[blk]).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(err <= MAX_BLOCK_REL_ERR * scale, "{what}: stack {t} block {blk}: {err} of {scale}");
+            }
+            if let Some(p) = &previous {
+                assert!(p != &a[3], "{what}: IT's map did not change between stacks {t}");
+            }
+            previous = Some(a[3].clone());
+        }
+        assert!(previous.is_some(), "{what}: no stack ran");
+    }
+}
+
 /// |ΔEPP| ≤ 0.005 between the CPU core and the GPU backend (opened through the library's backend selection, as
 /// `--device cuda` does, with its start-up self-test) on the five built-in stimuli, tiny model, 1-s renders.
 #[test]

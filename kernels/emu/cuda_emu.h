@@ -71,6 +71,9 @@ static thread_local unsigned t_tid;
 
 static inline void __syncthreads() { avf_emu_rt::g_sync.block->arrive_and_wait(); }
 
+// A device-wide fence (blocks run one after another here, so it orders nothing that is not already ordered).
+static inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+
 // The warp's barrier (full warps only).
 static inline void __syncwarp(unsigned mask = 0xffffffffu) {
     if (mask != 0xffffffffu) avf_emu_rt::fail("only full-warp __syncwarp (mask 0xffffffff)");

@@ -93,6 +93,7 @@ impl CudaLauncher {
         let attr = |a| ctx.attribute(a).unwrap_or(0);
         let integrated = attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_INTEGRATED) == 1
             && attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY) == 1;
+        let sms = attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).max(1) as u32;
         let opts = PtxOptions::for_arch(&arch_for(cc));
         let (ptx, cached) = cached_ptx(&nvrtc, &opts)?;
         // One stream, no cross-stream event tracking (and none inside graph capture).
@@ -114,7 +115,7 @@ impl CudaLauncher {
             if cached { "from the cache" } else { "compiled now" }
         );
         Ok(CudaLauncher {
-            info: DeviceInfo { name, cc, integrated, build },
+            info: DeviceInfo { name, cc, integrated, sms, build },
             graphs: Vec::new(),
             fences: HashMap::new(),
             next_fence: 0,

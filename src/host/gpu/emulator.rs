@@ -145,9 +145,22 @@ impl Emulator {
         self
     }
 
+    /// Present the emulator as a GPU with `n` multiprocessors, so that the pipeline plans its CORnet-Z grids for
+    /// that GPU (split reductions included); the blocks still run one after another.
+    pub fn multiprocessors(mut self, n: u32) -> Self {
+        self.info.sms = n;
+        self
+    }
+
     fn build(launch_fn: LaunchFn, name: &str) -> Self {
         Emulator {
-            info: DeviceInfo { name: name.into(), cc: (0, 0), integrated: false, build: "host C++ (g++)".into() },
+            info: DeviceInfo {
+                name: name.into(),
+                cc: (0, 0),
+                integrated: false,
+                sms: 1,
+                build: "host C++ (g++)".into(),
+            },
             launch_fn,
             bufs: Vec::new(),
             capturing: None,

@@ -105,6 +105,9 @@ pub struct DeviceInfo {
     pub cc: (i32, i32),
     /// Whether the GPU shares DRAM with the CPU (Jetson): host buffers are then mapped, not copied.
     pub integrated: bool,
+    /// Multiprocessors (SMs): how many blocks run at once, which the CORnet-Z tile plans fill (the emulator runs
+    /// one block at a time and says 1 unless a test asks for a GPU's count).
+    pub sms: u32,
     /// How the kernels were built: "NVRTC 12.2, compiled" / "… from the PTX cache" / "host C++".
     pub build: String,
 }

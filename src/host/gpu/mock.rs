@@ -25,7 +25,7 @@ pub(crate) struct Mock {
 impl Mock {
     pub(crate) fn new() -> (Self, Arc<Mutex<Script>>) {
         let script = Arc::new(Mutex::new(Script::default()));
-        let info = DeviceInfo { name: "mock".into(), cc: (9, 9), integrated: false, build: "none".into() };
+        let info = DeviceInfo { name: "mock".into(), cc: (9, 9), integrated: false, sms: 1, build: "none".into() };
         (Mock { info, mem: Vec::new(), script: script.clone() }, script)
     }
 }

@@ -75,6 +75,10 @@ pub struct CzDims {
     pub ks: i32,
     /// Input channels staged per pass.
     pub cch: i32,
+    /// Blocks splitting the reduction over input channels (the grid's z; 1: no split).
+    pub kslices: i32,
+    /// Input channels per slice (the last may have fewer).
+    pub cps: i32,
 }
 
 /// The tile plan of one block: tile side, channel groups, channels per pass, tiles.
@@ -90,13 +94,29 @@ pub struct TilePlan {
     pub tiles_x: usize,
     /// Tiles of the pooled map.
     pub tiles: usize,
+    /// Blocks splitting the reduction over input channels (1: each block reduces over all of them).
+    pub kslices: usize,
+    /// Input channels per slice.
+    pub cps: usize,
 }
+
+/// Fewest input channels a slice of a split reduction gets: below this the slices' extra f32 traffic and the last
+/// block's adding-up are no longer small next to the slice's own work.
+pub const MIN_SLICE_CHANNELS: usize = 16;
 
 /// Plan the tiles of a block with a `k`×`k` stride-`stride` conv over `cin` channels and a `ph`×`pw` pooled output,
 /// within the kernel's shared-memory capacities (`patch_cap`, `w_cap` halves): the tile side among 7, 4, 3, 2, 1
 /// whose tiles cover the map with the fewest conv positions (ties to the larger tile: fewer blocks, less halo), then
 /// as many channel groups as the free threads allow (at most `cin`), and as many channels per pass as fit, a
 /// multiple of the groups.
+///
+/// Then, when the grid (tiles × `cout_blocks` channel blocks) would leave most of the device's `sms`
+/// multiprocessors idle, the reduction over input channels is split across blocks (`kslices`, at most one block
+/// per multiprocessor and at least [`MIN_SLICE_CHANNELS`] channels a slice), and each slice's passes are balanced.
+/// At 64×64 frames on a 132-SM GPU the 3×3 blocks' grids are 16–32 blocks, and a block's time is its chain of
+/// passes over the input channels; split, V2 and V4 run one pass per block and IT two. A GPU with few
+/// multiprocessors (a Jetson: 1–16) is already full and gets no split; `sms` ≤ 1 never splits.
+#[allow(clippy::too_many_arguments)]
 pub fn tile_plan(
     k: usize,
     stride: usize,
@@ -105,6 +125,8 @@ pub fn tile_plan(
     pw: usize,
     patch_cap: usize,
     w_cap: usize,
+    cout_blocks: usize,
+    sms: usize,
 ) -> TilePlan {
     let mut best = (usize::MAX, 7usize);
     for tp in [7usize, 4, 3, 2, 1] {
@@ -127,14 +149,25 @@ pub fn tile_plan(
     }
     let ps = 2 * tp * stride + k;
     let cap = (patch_cap / (ps * ps)).min(w_cap / (k * k * caps::CZ_COB)).max(1);
-    let mut cch = cap.min(cin.max(1));
-    if cch >= ks {
-        cch -= cch % ks;
-    } else {
-        ks = cch;
-    }
     let tiles_x = pw.div_ceil(tp);
-    TilePlan { tp, ks, cch, tiles_x, tiles: tiles_x * ph.div_ceil(tp) }
+    let tiles = tiles_x * ph.div_ceil(tp);
+    let cin = cin.max(1);
+    let blocks = (tiles * cout_blocks).max(1);
+    let kslices = (sms / blocks).clamp(1, (cin / MIN_SLICE_CHANNELS).max(1));
+    let (kslices, cps, cch) = if kslices > 1 {
+        let cps = cin.div_ceil(kslices);
+        // Balanced passes: 64 channels with room for 32 a pass are two passes of 32, not 30 + 30 + 4.
+        let passes = cps.div_ceil(cap);
+        (cin.div_ceil(cps), cps, cps.div_ceil(passes))
+    } else {
+        let mut cch = cap.min(cin);
+        if cch >= ks {
+            cch -= cch % ks;
+        }
+        (1, cin, cch)
+    };
+    ks = ks.min(cch);
+    TilePlan { tp, ks, cch, tiles_x, tiles, kslices, cps }
 }
 
 /// The head's sizes (`HdDims` in `kernels/head.cu`).
@@ -213,6 +246,9 @@ struct DevBlock {
     bias: Buf,
     dims: CzDims,
     grid: [u32; 3],
+    /// The slices' conv-tile sums and the per-tile counters of a split reduction (one-value placeholders without).
+    part: Buf,
+    count: Buf,
 }
 
 /// A dense layer on the device (f32, the CPU core's values).
@@ -522,10 +558,11 @@ impl<'a> GpuPipeline<'a> {
         let d: &mut dyn Launcher = dev.as_mut();
 
         // CORnet-Z: the CPU core's geometry (`visual::shapes`), weights re-laid out once.
+        let sms = d.info().sms as usize;
         let mut blocks = Vec::with_capacity(4);
         let mut acts = Vec::with_capacity(4);
         for (b, (s, cout)) in shapes(&cfg.visual).into_iter().enumerate() {
-            blocks.push(dev_block(d, b, &s, cout, &mw)?);
+            blocks.push(dev_block(d, b, &s, cout, &mw, sms)?);
             acts.push(d.alloc_n::<f16>(cout * s.ho().div_ceil(2) * s.wo().div_ceil(2))?);
         }
         let vc = cfg.visual;
@@ -732,11 +769,15 @@ impl<'a> GpuPipeline<'a> {
                     Arg::Buf(blk.scale),
                     Arg::Buf(blk.bias),
                     Arg::Buf(self.acts[b]),
+                    Arg::Buf(blk.part),
+                    Arg::Buf(blk.count),
                     Arg::Pod(dims),
                 ]
             };
             // SAFETY: the parameter lists of `cz_v1_*` and `cz_k3_*` in cornet.cu; weights, scales, biases and maps
-            // were sized in `dev_block` from the same CzDims (cout padded to the launch's channel blocks).
+            // were sized in `dev_block` from the same CzDims (cout padded to the launch's channel blocks), and so were
+            // a split reduction's sums and counters (zeroed at allocation; the last block of a tile re-zeroes its
+            // counter).
             unsafe { dev.launch(blk.kernel, blk.grid, [caps::CZ_NT, 1, 1], &args)? };
         }
         let it = self.cfg.visual.widths[3] as i32;
@@ -1048,13 +1089,21 @@ fn cells_calls(p: &KernelParams) -> usize {
 }
 
 /// Upload block `b`'s weights in the device layout and plan its tiles.
-fn dev_block(d: &mut dyn Launcher, b: usize, s: &ConvShape, cout: usize, mw: &ModelWeights<'_>) -> GpuResult<DevBlock> {
+/// `sms`: the device's multiprocessors, for the split of the 3×3 blocks' reductions (V1's kernel does not split).
+fn dev_block(
+    d: &mut dyn Launcher,
+    b: usize,
+    s: &ConvShape,
+    cout: usize,
+    mw: &ModelWeights<'_>,
+    sms: usize,
+) -> GpuResult<DevBlock> {
     let cob = caps::CZ_COB;
     let cout_pad = cout.div_ceil(cob) * cob;
     let (ph, pw) = (s.ho().div_ceil(2), s.wo().div_ceil(2));
-    let (patch_cap, w_cap) =
-        if b == 0 { (caps::CZ_PATCH_V1, caps::CZ_W_V1) } else { (caps::CZ_PATCH_K3, caps::CZ_W_K3) };
-    let plan = tile_plan(s.k, s.stride, s.cin, ph, pw, patch_cap, w_cap);
+    let (patch_cap, w_cap, sms) =
+        if b == 0 { (caps::CZ_PATCH_V1, caps::CZ_W_V1, 1) } else { (caps::CZ_PATCH_K3, caps::CZ_W_K3, sms) };
+    let plan = tile_plan(s.k, s.stride, s.cin, ph, pw, patch_cap, w_cap, cout_pad / cob, sms);
     let kk = s.k * s.k;
     let (w, scales, int8) = match mw.visual.blocks[b].weight {
         ConvView::I8 { data, scales } => {
@@ -1102,6 +1151,15 @@ fn dev_block(d: &mut dyn Launcher, b: usize, s: &ConvShape, cout: usize, mw: &Mo
         tp: i(plan.tp),
         ks: i(plan.ks),
         cch: i(plan.cch),
+        kslices: i(plan.kslices),
+        cps: i(plan.cps),
+    };
+    let tc = 2 * plan.tp + 1;
+    let tile_blocks = plan.tiles * (cout_pad / cob);
+    let (part, count) = if plan.kslices > 1 {
+        (d.alloc_n::<f32>(tile_blocks * plan.kslices * cob * tc * tc)?, d.alloc_n::<i32>(tile_blocks)?)
+    } else {
+        (d.alloc_n::<f32>(1)?, d.alloc_n::<i32>(1)?)
     };
     Ok(DevBlock {
         kernel,
@@ -1109,7 +1167,9 @@ fn dev_block(d: &mut dyn Launcher, b: usize, s: &ConvShape, cout: usize, mw: &Mo
         scale: d.alloc_from(&scales)?,
         bias: d.alloc_from(mw.visual.blocks[b].bias)?,
         dims,
-        grid: [plan.tiles as u32, (cout_pad / cob) as u32, 1],
+        grid: [plan.tiles as u32, (cout_pad / cob) as u32, plan.kslices as u32],
+        part,
+        count,
     })
 }
 
@@ -1122,6 +1182,10 @@ pub fn check_limits(cfg: &ModelConfig) -> GpuResult<()> {
     }
     if words > caps::CX_MAX_WORDS {
         return Err(GpuError::Limits("cortex cells > CX_MAX_WORDS spike words"));
+    }
+    if cfg.visual.height as usize * cfg.visual.width as usize > 1 << 20 {
+        // cornet.cu packs a patch element's channel and input offset into one int (offset below 2^20).
+        return Err(GpuError::Limits("frame height·width > 2^20 pixels"));
     }
     if 2 * cfg.visual.widths[3] as usize > caps::HD_MAX_SUMMARY {
         return Err(GpuError::Limits("2·IT > HD_MAX_SUMMARY"));
@@ -1185,34 +1249,51 @@ mod tests {
         assert!(a.iter().zip(&b).all(|(x, y)| x.to_f32() == *y as f32));
     }
 
-    /// Tile plans stay within the kernel's capacities, use the threads, and cover the map.
+    /// Tile plans stay within the kernel's capacities, use the threads, cover the map, and split a reduction only
+    /// into non-empty slices that cover the input channels.
     #[test]
     fn tile_plans_fit_the_kernel_and_cover_the_map() {
         for (k, stride, patch, wcap) in
             [(7, 2, caps::CZ_PATCH_V1, caps::CZ_W_V1), (3, 1, caps::CZ_PATCH_K3, caps::CZ_W_K3)]
         {
-            for cin in [1usize, 2, 5, 8, 64, 256, 512] {
+            for cin in [1usize, 2, 5, 8, 17, 64, 100, 256, 512] {
                 for side in [1usize, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 28, 56] {
-                    let p = tile_plan(k, stride, cin, side, side, patch, wcap);
-                    let tc = 2 * p.tp + 1;
-                    let ps = 2 * p.tp * stride + k;
-                    assert!(p.ks >= 1 && p.cch >= 1 && p.ks <= p.cch.max(1), "{p:?}");
-                    assert!(p.ks * tc * tc <= caps::CZ_NT as usize, "{p:?}");
-                    assert!(p.cch * ps * ps <= patch && p.cch * k * k * caps::CZ_COB <= wcap, "{p:?}");
-                    assert!(caps::CZ_COB * tc * tc <= caps::CZ_F32 && p.ks * tc * tc * caps::CZ_COB <= caps::CZ_F32);
-                    assert!(p.ks == 1 || caps::CZ_COB * tc * tc <= caps::CZ_SUMS * caps::CZ_NT as usize);
-                    assert!(p.tiles_x * p.tp >= side && p.tiles * p.tp * p.tp >= side * side);
+                    for (cob, sms) in [(1usize, 1usize), (1, 16), (8, 132), (32, 132), (2, 1000)] {
+                        let p = tile_plan(k, stride, cin, side, side, patch, wcap, cob, sms);
+                        let tc = 2 * p.tp + 1;
+                        let ps = 2 * p.tp * stride + k;
+                        assert!(p.ks >= 1 && p.cch >= 1 && p.ks <= p.cch.max(1), "{p:?}");
+                        assert!(p.ks * tc * tc <= caps::CZ_NT as usize, "{p:?}");
+                        assert!(p.cch * ps * ps <= patch && p.cch * k * k * caps::CZ_COB <= wcap, "{p:?}");
+                        assert!(
+                            caps::CZ_COB * tc * tc <= caps::CZ_F32 && p.ks * tc * tc * caps::CZ_COB <= caps::CZ_F32
+                        );
+                        assert!(p.ks == 1 || caps::CZ_COB * tc * tc <= caps::CZ_SUMS * caps::CZ_NT as usize);
+                        assert!(p.tiles_x * p.tp >= side && p.tiles * p.tp * p.tp >= side * side);
+                        // Slices: non-empty, covering, within the device, and not thinner than the floor.
+                        assert!(p.kslices >= 1 && p.cps >= 1 && p.cch <= p.cps, "{p:?}");
+                        assert!((p.kslices - 1) * p.cps < cin && p.kslices * p.cps >= cin, "{cin} {p:?}");
+                        assert!(p.kslices == 1 || p.tiles * cob * p.kslices <= sms, "{p:?}");
+                        assert!(p.kslices == 1 || p.cps >= MIN_SLICE_CHANNELS, "{p:?}");
+                    }
                 }
             }
         }
+        let k3 = |cin, side, cob, sms| tile_plan(3, 1, cin, side, side, caps::CZ_PATCH_K3, caps::CZ_W_K3, cob, sms);
         // At 64×64 frames the small maps get small tiles (the V4/IT case) and the freed threads split the
-        // reduction: V4 (4×4 pooled) and IT (2×2).
-        let v4 = tile_plan(3, 1, 128, 4, 4, caps::CZ_PATCH_K3, caps::CZ_W_K3);
-        let it = tile_plan(3, 1, 256, 2, 2, caps::CZ_PATCH_K3, caps::CZ_W_K3);
-        assert_eq!((v4.tp, v4.ks, v4.tiles), (4, 3, 1));
-        assert_eq!((it.tp, it.ks, it.tiles), (2, 10, 1));
+        // reduction: V4 (4×4 pooled) and IT (2×2). One multiprocessor: no split.
+        let (v4, it) = (k3(128, 4, 16, 1), k3(256, 2, 32, 1));
+        assert_eq!((v4.tp, v4.ks, v4.tiles, v4.kslices), (4, 3, 1, 1));
+        assert_eq!((it.tp, it.ks, it.tiles, it.kslices, it.cch), (2, 10, 1, 1, 30));
+        // A 132-SM GPU: V2 (32 blocks) and V4 (16) are split to one pass per block, IT (32) to two balanced passes.
+        let (v2, v4, it) = (k3(64, 8, 8, 132), k3(128, 4, 16, 132), k3(256, 2, 32, 132));
+        assert_eq!((v2.kslices, v2.cps, v2.cch), (4, 16, 16));
+        assert_eq!((v4.kslices, v4.cps, v4.cch), (8, 16, 16));
+        assert_eq!((it.kslices, it.cps, it.cch), (4, 64, 32));
+        // A Jetson Orin's 16 SMs are already full at these grids.
+        assert_eq!((k3(256, 2, 32, 16).kslices, k3(128, 4, 16, 16).kslices), (1, 1));
         // 224×224 V1 (56×56 pooled) keeps the large tile.
-        assert_eq!(tile_plan(7, 2, 3, 56, 56, caps::CZ_PATCH_V1, caps::CZ_W_V1).tp, 7);
+        assert_eq!(tile_plan(7, 2, 3, 56, 56, caps::CZ_PATCH_V1, caps::CZ_W_V1, 4, 1).tp, 7);
     }
 
     /// The cortex block size follows the network: small networks do not run 512 idle threads.
