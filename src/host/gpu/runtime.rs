@@ -107,8 +107,8 @@ pub const MIN_SLICE_CHANNELS: usize = 16;
 /// Plan the tiles of a block with a `k`×`k` stride-`stride` conv over `cin` channels and a `ph`×`pw` pooled output,
 /// within the kernel's shared-memory capacities (`patch_cap`, `w_cap` halves): the tile side among 7, 4, 3, 2, 1
 /// whose tiles cover the map with the fewest conv positions (ties to the larger tile: fewer blocks, less halo), then
-/// as many channel groups as the free threads allow (at most `cin`), and as many channels per pass as fit, a
-/// multiple of the groups.
+/// as many channel groups as the free threads allow (at most `cin`), and the input channels in as few passes as fit,
+/// balanced.
 ///
 /// Then, when the grid (tiles × `cout_blocks` channel blocks) would leave most of the device's `sms`
 /// multiprocessors idle, the reduction over input channels is split across blocks (`kslices`, at most one block
@@ -154,18 +154,12 @@ pub fn tile_plan(
     let cin = cin.max(1);
     let blocks = (tiles * cout_blocks).max(1);
     let kslices = (sms / blocks).clamp(1, (cin / MIN_SLICE_CHANNELS).max(1));
-    let (kslices, cps, cch) = if kslices > 1 {
-        let cps = cin.div_ceil(kslices);
-        // Balanced passes: 64 channels with room for 32 a pass are two passes of 32, not 30 + 30 + 4.
-        let passes = cps.div_ceil(cap);
-        (cin.div_ceil(cps), cps, cps.div_ceil(passes))
-    } else {
-        let mut cch = cap.min(cin);
-        if cch >= ks {
-            cch -= cch % ks;
-        }
-        (1, cin, cch)
-    };
+    let cps = cin.div_ceil(kslices);
+    // Balanced passes, as few as fit: 64 channels with room for 32 a pass are two passes of 32, not 30 + 30 + 4
+    // (a multiple of the groups); a pass costs a wait for memory and two barriers, an uneven share of a pass's
+    // channels between the groups costs at most one channel.
+    let passes = cps.div_ceil(cap);
+    let (kslices, cch) = (cin.div_ceil(cps), cps.div_ceil(passes));
     ks = ks.min(cch);
     TilePlan { tp, ks, cch, tiles_x, tiles, kslices, cps }
 }
@@ -1284,7 +1278,7 @@ mod tests {
         // reduction: V4 (4×4 pooled) and IT (2×2). One multiprocessor: no split.
         let (v4, it) = (k3(128, 4, 16, 1), k3(256, 2, 32, 1));
         assert_eq!((v4.tp, v4.ks, v4.tiles, v4.kslices), (4, 3, 1, 1));
-        assert_eq!((it.tp, it.ks, it.tiles, it.kslices, it.cch), (2, 10, 1, 1, 30));
+        assert_eq!((it.tp, it.ks, it.tiles, it.kslices, it.cch), (2, 10, 1, 1, 32));
         // A 132-SM GPU: V2 (32 blocks) and V4 (16) are split to one pass per block, IT (32) to two balanced passes.
         let (v2, v4, it) = (k3(64, 8, 8, 132), k3(128, 4, 16, 132), k3(256, 2, 32, 132));
         assert_eq!((v2.kslices, v2.cps, v2.cch), (4, 16, 16));
