@@ -9,35 +9,47 @@
 // output channels, keeping CZ_COB f32 accumulators. Pooling, bias and ReLU then read the conv tile from shared
 // memory; pooling before bias and ReLU is exact (both commute with max), as in the CPU core.
 //
-// Tiles sized to the map (src/host/gpu/runtime.rs, `TilePlan`): the host picks TP in {7, 4, 3, 2, 1} so that the
+// Tiles sized to the map (src/host/gpu/runtime.rs, `tile_plan`): the host picks TP in {7, 4, 3, 2, 1} so that the
 // tiles cover the pooled map with the fewest conv positions (at 64x64 frames: V1 and V2 4, V4 4, IT 2 instead of a
 // fixed 7, which computed 15x15 positions for V4's 8x8 and IT's 4x4). A small tile leaves threads free: then `ks`
 // groups of TC*TC threads split the reduction over input channels (group s takes the staged channels s, s+ks, ...)
-// and add their partial sums in shared memory at the end, so every thread of the block works and the grid keeps one
-// block per tile and 16 output channels.
+// and add their partial sums in shared memory at the end, so every thread of the block works.
+//
+// Split reductions (3x3 blocks). At 64x64 frames V2, V4 and IT are grids of 16-32 blocks, a fraction of a large
+// GPU's multiprocessors, and a block's time is its chain of passes over the input channels. When the grid would leave
+// most multiprocessors idle, the host splits the input channels into `kslices` slices (grid z, at most one block per
+// multiprocessor, at least 16 channels a slice): each block reduces its slice, writes its conv tile's f32 sums to
+// `part`, and the last block of the tile to arrive (a per-tile counter, after a fence) adds the slices in slice
+// order - the same sum whichever block is last - then pools, and re-zeroes the counter for the next launch. A GPU
+// with few multiprocessors (Jetson: 1-16) is already full and gets no split.
+//
+// Staging as a software pipeline. Each thread stages fixed elements of every pass (their offsets computed once), and
+// the next pass's patch and weights are loaded into registers while this pass computes; every load of a pass is
+// issued before any is used, so a pass waits for memory once, not once per element. The loop has one call site
+// for each step: inlined twice, V1's unrolled loads outgrew the instruction cache (docs/gpu.md). Passes are balanced
+// (as few as fit, equal in size).
 //
 // Precision. Activations and weights are stored as fp16. The products of one input channel (K*K taps) are summed in
 // fp16 with __hfma2, two output channels per half2 (the input value is broadcast, the weight pair is one 32-bit shared
 // load); after each input channel the half2 partial sums are added to the f32 accumulators. So fp16 carries at most
 // K*K = 9 (49 for V1) terms, and the long reduction over input channels (up to 4608 terms in IT) is f32: an all-fp16
-// accumulation loses about 1 % there. The pooled output is rounded to fp16 once.
+// accumulation loses about 1 %. The pooled output is rounded to fp16 once.
 //
 // int8 weights (an option per block, as in the weights file): stored [cout_pad/COB][cin][K*K][COB] i8 with one f32
-// scale per output channel (f32: fp16 scales lose precision and go subnormal for small weights); they are
-// dequantised to fp16 while staged into shared memory, so the arithmetic is the fp16 path (sm_53 has no dp4a; on
-// sm_72+ a dp4a variant would also need the activations quantised, as the CPU does). What int8 buys on the GPU is
-// half the weight memory and bandwidth of fp16.
+// scale per output channel (f32: fp16 scales lose precision and go subnormal for small weights); they are loaded in
+// 16-byte words (one word = the COB outputs of one channel and tap) and dequantised to fp16 while staged into shared
+// memory, so the arithmetic is the fp16 path (sm_53 has no dp4a; on sm_72+ a dp4a variant would also need the
+// activations quantised, as the CPU does). What int8 buys on the GPU is half the weight memory and bandwidth of fp16.
 //
 // Weight layout on the device (made once at load, src/host/gpu/runtime.rs): [cout_pad/COB][cin][K*K][COB], cout padded
 // to a multiple of COB with zeros, so each stage is one contiguous copy.
 //
-// Per architecture: shared memory per block is 32.4 KB for V1 and 34.8 KB for the 3x3 blocks (the capacities below),
-// under the 48 KB sm_53 limit; 256 threads x 80-126 registers (ptxas -v in CI) leave room for two blocks per
-// 64K-register SM. The 3x3 capacities were doubled after the first run on a GPU (an H200): at 64x64 frames V4 and IT
-// are one tile per block of 16 output channels, so their time is mostly the chain of staging passes over the input
-// channels, and 32 channels per pass instead of 16 halve the passes (a 64x64 stack, host frame to result: 0.150 ->
-// 0.130 ms; docs/gpu.md). Tensor cores (sm_72+: mma.sync as an implicit GEMM) are not used: at batch 1 and 64x64 frames
-// the layers are too small for the fragment shapes to pay for themselves; it is the first thing to try for 224x224.
+// Per architecture: shared memory per block is 32.5 KB for V1 and 34.9 KB for the 3x3 blocks (the capacities below),
+// under the 48 KB sm_53 limit; 256 threads x 127-188 registers (ptxas -v in CI; the prefetch registers cost 36-96 B
+// of spills on sm_53 and on V1 elsewhere). Measured on an H200 (docs/gpu.md): a 64x64 stack, host frame to result,
+// 0.130 ms before the split and the pipelined staging, 0.072 ms after. Tensor cores (sm_72+: mma.sync as an implicit
+// GEMM) are not used: at batch 1 and 64x64 frames the layers are too small for the fragment shapes to pay for
+// themselves; it is the first thing to try for 224x224.
 
 #define CZ_COB 16
 #define CZ_NT 256
@@ -200,9 +212,9 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
 #pragma unroll
     for (int j = 0; j < CZ_COB; j++) acc[j] = 0.0f;
 
-    // One call site each for fetch, stage and compute (the loop starts one pass early to fetch the first): inlined
-    // twice, the unrolled fetch made V1's code outgrow the instruction cache on an H200 (ncu: instruction-fetch
-    // stalls, V1 14.8 -> 19.6 us with the same instruction count).
+    // One call site each for fetch, stage and compute (the loop starts one pass early to fetch the first). With the
+    // fetch inlined twice, V1 stalled on instruction fetch on an H200 (ncu: 19.1 us, 4 % more instructions than the
+    // 14.8 us of the unpipelined kernel); with one call site 17.7 us.
     for (int c0 = cbeg - D.cch; c0 < cend; c0 += D.cch) {
         if (c0 >= cbeg) {
             __syncthreads();  // the previous pass has finished reading shared memory (and the scales are written)
