@@ -141,6 +141,11 @@ __device__ __forceinline__ void cz_block(const void* __restrict__ in_v, int firs
     // every load of a pass is issued before any is used, so a pass waits for global memory once, not once per element.
     __half2 pv[(PPT + 1) / 2];  // two patch halves a register
     uint4 wv[WPT];
+    // Zeroed once so that no path reads them unset (the first pass's fetch always runs before its stage).
+#pragma unroll
+    for (int u = 0; u < (PPT + 1) / 2; u++) pv[u] = __float2half2_rn(0.0f);
+#pragma unroll
+    for (int u = 0; u < WPT; u++) wv[u] = make_uint4(0u, 0u, 0u, 0u);
     auto fetch = [&](int c0) {
         const int nvalid = min(D.cch, cend - c0);  // channels of the pass inside the slice; the rest stage as zero
 #pragma unroll
