@@ -28,11 +28,17 @@ fn shipped(name: &str) -> AlignedBytes {
     AlignedBytes::read(std::path::Path::new(&format!("{}/weights/{name}", env!("CARGO_MANIFEST_DIR")))).unwrap()
 }
 
+/// A GPU pipeline over `w` on the emulator `dev`, with its host scratch sized into `scratch`.
+fn emulated<'a>(dev: Emulator, w: &Weights<'a>, scratch: &'a mut Vec<f32>) -> GpuPipeline<'a> {
+    scratch.resize(GpuPipeline::scratch_len(w), 0.0);
+    GpuPipeline::with_launcher(Box::new(dev), w, scratch).unwrap()
+}
+
 /// The self-test's measurements on the emulator; a failed self-test still gives its report.
 fn measure(dev: Emulator, file: &AlignedBytes, size: SelfTestSize) -> SelfTestReport {
     let w = Weights::parse(file.as_bytes()).unwrap();
-    let mut scratch = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let mut g = GpuPipeline::with_launcher(Box::new(dev), &w, &mut scratch).unwrap();
+    let mut scratch = Vec::new();
+    let mut g = emulated(dev, &w, &mut scratch);
     match self_test_with(&mut g, file.as_bytes(), size) {
         Ok(rep) => rep,
         Err(GpuError::SelfTest(rep)) => *rep,
@@ -109,8 +115,8 @@ fn every_tile_plan_matches_the_cpu_core() {
         let file = model(&cfg, p);
         let w = Weights::parse(file.as_bytes()).unwrap();
         let mw = ModelWeights::resolve(&w).unwrap();
-        let mut scratch = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-        let mut g = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut scratch).unwrap();
+        let mut scratch = Vec::new();
+        let mut g = emulated(Emulator::new(), &w, &mut scratch);
         let (blocks, gap) = avf_bel::gpu::selftest::check_blocks(&mut g, &mw).unwrap();
         for (b, d) in g.tile_plans().iter().enumerate() {
             seen.insert((b == 0, d.tp, d.ks > 1));
@@ -136,10 +142,9 @@ fn split_reductions_match_the_cpu_core() {
     for (what, file) in [("shipped", shipped("default.avfw")), ("tiny int8", model(&tiny, Precision::Int8))] {
         let w = Weights::parse(file.as_bytes()).unwrap();
         let mw = ModelWeights::resolve(&w).unwrap();
-        let (mut s1, mut s2) = (vec![0.0f32; GpuPipeline::scratch_len(&w)], vec![0.0f32; GpuPipeline::scratch_len(&w)]);
-        let mut split =
-            GpuPipeline::with_launcher(Box::new(Emulator::new().multiprocessors(132)), &w, &mut s1).unwrap();
-        let mut whole = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut s2).unwrap();
+        let (mut s1, mut s2) = (Vec::new(), Vec::new());
+        let mut split = emulated(Emulator::new().multiprocessors(132), &w, &mut s1);
+        let mut whole = emulated(Emulator::new(), &w, &mut s2);
         let plans = split.tile_plans();
         assert!(plans[1..].iter().all(|d| d.kslices > 1), "{what}: not every 3×3 block split: {plans:?}");
         assert!(whole.tile_plans().iter().all(|d| d.kslices == 1));
@@ -198,8 +203,8 @@ fn shipped_stimuli(seconds: f64, names: &[&str]) {
     let file = shipped("default.avfw");
     let w = Weights::parse(file.as_bytes()).unwrap();
     let cfg = *w.config();
-    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let mut gs = Vec::new();
+    let mut gpu = emulated(Emulator::new(), &w, &mut gs);
     let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
     let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
     for (name, s) in prototypes(&cfg, seconds).into_iter().filter(|(n, _)| names.contains(n)) {
@@ -263,15 +268,15 @@ fn mapped_frames_and_graph_replay() {
     let cfg = ModelConfig::tiny();
     let file = model(&cfg, Precision::F16);
     let w = Weights::parse(file.as_bytes()).unwrap();
-    let mut scratch = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let mut g = GpuPipeline::with_launcher(Box::new(Emulator::new().integrated(true)), &w, &mut scratch).unwrap();
+    let mut scratch = Vec::new();
+    let mut g = emulated(Emulator::new().integrated(true), &w, &mut scratch);
     assert!(g.frames_mapped());
     assert_eq!(g.launch_mode(), &Launch::NotYet);
     let rep = self_test_with(&mut g, file.as_bytes(), SelfTestSize { cortex_frames: 16, clip_seconds: 0.5 }).unwrap();
     assert_parity("mapped frames", &rep);
     assert_eq!(g.launch_mode(), &Launch::Graph);
-    let mut scratch2 = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let g2 = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut scratch2).unwrap();
+    let mut scratch2 = Vec::new();
+    let g2 = emulated(Emulator::new(), &w, &mut scratch2);
     assert!(!g2.frames_mapped());
 }
 
@@ -281,8 +286,8 @@ fn backend_trait_matches_the_cpu_core() {
     let cfg = ModelConfig::tiny();
     let file = model(&cfg, Precision::F32);
     let w = Weights::parse(file.as_bytes()).unwrap();
-    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let mut gs = Vec::new();
+    let mut gpu = emulated(Emulator::new(), &w, &mut gs);
     let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
     let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
     let backends: [&mut dyn Backend; 2] = [&mut cpu, &mut gpu];
@@ -333,8 +338,8 @@ fn cortex_placements_give_the_same_bits() {
     let cfg = ModelConfig::tiny();
     let file = model(&cfg, Precision::F32);
     let w = Weights::parse(file.as_bytes()).unwrap();
-    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let mut gs = Vec::new();
+    let mut gpu = emulated(Emulator::new(), &w, &mut gs);
     assert_eq!(gpu.cortex_placement(), CortexPlacement::Device, "built with the kernel, for the self-test");
     let s = &prototypes(&cfg, 0.5)[3].1;
     let drive = DriveConfig { gain: DriveConfig::default().gain * 1.5, ..DriveConfig::default() };
@@ -365,8 +370,8 @@ fn set_drive_is_honoured() {
     let cfg = ModelConfig::tiny();
     let file = model(&cfg, Precision::F32);
     let w = Weights::parse(file.as_bytes()).unwrap();
-    let mut gs = vec![0.0f32; GpuPipeline::scratch_len(&w)];
-    let mut gpu = GpuPipeline::with_launcher(Box::new(Emulator::new()), &w, &mut gs).unwrap();
+    let mut gs = Vec::new();
+    let mut gpu = emulated(Emulator::new(), &w, &mut gs);
     let drive = DriveConfig { floor_db: -60.0, ceil_db: 0.0, onset_ref: 4.0, onset_share: 0.25, gain: 2.5 };
     let mut features = Vec::new();
     for d in [DriveConfig::default(), drive] {
