@@ -497,6 +497,14 @@ fn pooling_matches_the_definition_on_every_level() {
     }
 }
 
+/// The 7-bit code of frame byte `b` at pixel + channel `at`, by definition: `b` = 2m or 2m + 1 becomes m, or m + 1
+/// for an odd `b` where `at` is odd (an ordered dither: half the odd bytes up, half down), at most 127.
+fn dithered(b: u8, at: usize) -> u8 {
+    let m = u32::from(b) / 2;
+    let up = u32::from(b % 2 == 1 && at % 2 == 1);
+    (m + up).min(127) as u8
+}
+
 /// The definition of the int8 path's input layout: `[cpad/4][hw][4]`, channel `ch` of pixel `p` at
 /// `(ch/4)·hw·4 + 4p + ch%4`, channels past `c` zero.
 fn naive_quads(c: usize, hw: usize, code: impl Fn(usize, usize) -> u8) -> Vec<u8> {
@@ -535,16 +543,33 @@ fn quantisation_and_quads_match_their_definition_on_every_level() {
             assert_eq!(scale, max / 127.0);
             assert_eq!(q, want, "quantise {} c {c} hw {hw}", k.level());
 
-            // Frames: half of each byte, rounded half up, 255 kept at 127.
+            // Frames: half of each byte; an odd byte rounded up where pixel + channel is odd, down where it is even
+            // (an ordered dither); 255 kept at 127.
             let mut frames: Vec<u8> = (0..c * hw).map(|_| (rng.next_u64() >> 56) as u8).collect();
             frames[0] = 255;
             if c * hw > 3 {
-                (frames[1], frames[2]) = (1, 254);
+                (frames[1], frames[2]) = (255, 1);
             }
-            let want = naive_quads(c, hw, |ch, p| u32::from(frames[ch * hw + p]).div_ceil(2).min(127) as u8);
+            let want = naive_quads(c, hw, |ch, p| dithered(frames[ch * hw + p], ch + p));
             let mut q = vec![0xAAu8; want.len()];
             k.to_quads(&frames, (c, hw), &mut q).unwrap();
             assert_eq!(q, want, "quads {} c {c} hw {hw}", k.level());
+
+            // The dither keeps the lost bit on average: a flat odd frame (each plane one odd byte) reads back, over
+            // any two neighbouring pixels, as exactly its value (two codes summing to the byte).
+            let flat: Vec<u8> = (0..c * hw).map(|i| (2 * ((i / hw) % 100) + 3) as u8).collect();
+            k.to_quads(&flat, (c, hw), &mut q).unwrap();
+            for ch in 0..c {
+                for p in 0..hw - 1 {
+                    let (a, b) = (q[(ch / 4) * hw * 4 + 4 * p + ch % 4], q[(ch / 4) * hw * 4 + 4 * (p + 1) + ch % 4]);
+                    assert_eq!(
+                        u32::from(a) + u32::from(b),
+                        u32::from(flat[ch * hw]),
+                        "{} channel {ch} pixel {p}",
+                        k.level()
+                    );
+                }
+            }
         }
         // Out of range and NaN saturate the same way on every level; an unusable max zeroes the output.
         let (c, hw) = (4, 19);
@@ -681,8 +706,8 @@ fn row_layout_conversions_and_checks() {
                     for ch in 0..c {
                         let inside = (pad..pad + h).contains(&y) && (pad..pad + w).contains(&xx);
                         let want = if inside {
-                            let b = x[ch * hw + (y - pad) * w + xx - pad];
-                            (((b as u16) + 1) >> 1).min(ACT_MAX_CODE as u16) as u8
+                            let at = (y - pad) * w + xx - pad;
+                            dithered(x[ch * hw + at], ch + at)
                         } else {
                             0
                         };

@@ -34,13 +34,13 @@
 //!
 //! The int8 path takes u8 activations in channel quads (`[cpad/4][h][w][4]`: channels padded to a multiple of 4
 //! with zeros, four adjacent channels of a pixel in one 32-bit word, "NCHW4c"; activations are non-negative after
-//! ReLU and pooling; the pipeline quantises them, and halves its 8-bit frames, to 7-bit codes, [`ACT_MAX_CODE`], so
-//! that AVX2 can multiply them exactly with `vpmaddubsw`) and i8 weights `[cout][kk4]` in `(ky, kx, channel)` order with one
-//! symmetric scale per output channel. Its packed panel is private to the level: the SIMD kernels pack
-//! `[panel][kk4/4][NR][4]` bytes (four adjacent channels of one pixel per 32-bit lane, the layout of VNNI's
-//! `vpdpbusd` and ARM's `sdot`; each row is a plain copy of runs from one quad plane; ARM's `sdot` is signed ×
-//! signed, which 7-bit codes are, and 8-bit ones are read as `x − 128`); the portable level packs the bytes as f32
-//! (`[panel][k·k·cin][NR]`). Pack and multiply with the same table.
+//! ReLU and pooling; the pipeline quantises them, and halves its 8-bit frames with a dither, to 7-bit codes,
+//! [`ACT_MAX_CODE`], so that AVX2 can multiply them exactly with `vpmaddubsw`) and i8 weights `[cout][kk4]` in
+//! `(ky, kx, channel)` order with one symmetric scale per output channel. Its packed panel is private to the level:
+//! the SIMD kernels pack `[panel][kk4/4][NR][4]` bytes (four adjacent channels of one pixel per 32-bit lane, the
+//! layout of VNNI's `vpdpbusd` and ARM's `sdot`; each row is a plain copy of runs from one quad plane; ARM's `sdot` is
+//! signed × signed, which 7-bit codes are, and 8-bit ones are read as `x − 128`); the portable level packs the bytes
+//! as f32 (`[panel][k·k·cin][NR]`). Pack and multiply with the same table.
 //!
 //! **The row layout** ([`Kernels::im2col_rows`]) serves an input whose channels are no multiple of 4, which the
 //! quads would pad on every tap: V1 over a stack of 3 frames multiplies 196 bytes per output pixel of which 147
@@ -106,9 +106,18 @@ pub const MAX_KK4: usize = 65_536;
 /// 7 bits. With codes ≤ 127 and i8 weights, a pair of products sums to at most 2·127·128 = 32,512 in magnitude, so
 /// AVX2's `vpmaddubsw` (u8 × i8 pairs summed into saturating i16) is exact, and the `avx2` int8 GEMM spends three
 /// instructions per 32 products instead of four plus widening; every level quantises alike, so the int8 output
-/// stays bit-identical. The price is one bit of activation precision: on the shipped model, int8 against f32 max
-/// |Δemotion| 0.0096 on the study's stimuli (0.0058 with 8-bit codes). The kernels themselves accept any u8 code
-/// (the AVX2 GEMM checks its input and widens when a code exceeds 127).
+/// stays bit-identical. The kernels themselves accept any u8 code (the AVX2 GEMM checks its input and widens when a
+/// code exceeds 127).
+///
+/// The price is one bit of precision, and the frames' bit is the one that counts: V1 sees the camera's bytes, and
+/// halving them rounds every odd byte the same way, a bias of half a step on half the pixels that no later layer
+/// averages away. So frames are halved with an ordered dither ([`Kernels::to_quads`]): an odd byte rounds up where
+/// its pixel index plus channel is odd and down where it is even, and the lost bit is kept on average. On the
+/// shipped model, int8 against f32 max |Δemotion| (mean) on 200 random slider settings (`cargo run --release
+/// --features train --example int8_drift -- MODEL 200`): frames rounded half up 0.0253 (0.0034), over the 0.02 of
+/// issue 13; dithered **0.0176** (0.0026); 8-bit frames, which would send V1 to AVX2's slower widening kernel (+8 %
+/// for an `avx2` int8 stack here), 0.0143 (0.0022); the weights' rounding alone 0.0086 (0.0018). On the study's 30
+/// stimuli: 0.0183, **0.0124**, 0.0095 and 0.0065.
 pub const ACT_MAX_CODE: u8 = 127;
 
 /// The environment variable that forces a kernel level (`std` only): one of [`Level::name`]'s names.
@@ -697,8 +706,9 @@ impl Kernels {
 
     /// u8 CHW planes `x` (`c` planes of `h × w`, e.g. a stack of frames) to the row layout's interleaved input
     /// `out` with a zero border of `pad` pixels stored around it (`[h + 2·pad][w + 2·pad][c]`,
-    /// [`ConvShape::input_len_hwc`] of [`ConvShape::pre_padded`] bytes), each byte `b` becoming
-    /// `min((b + 1) >> 1, 127)` as in [`Kernels::to_quads`]. The same code on every level.
+    /// [`ConvShape::input_len_hwc`] of [`ConvShape::pre_padded`] bytes), each byte becoming the 7-bit code of
+    /// [`Kernels::to_quads`] (its dither index: the pixel's index in its plane plus the plane). The same code on
+    /// every level.
     ///
     /// With the border stored, [`Kernels::im2col_rows`] runs on the `pre_padded` shape, where every kernel row
     /// lies inside the input: no pixel takes the border path that assembles a row clipped by the padding (at V1
@@ -779,9 +789,12 @@ impl Kernels {
     }
 
     /// u8 CHW planes `x` (`c` planes of `hw`, e.g. a stack of frames) to channel quads `q` (`[cpad/4][hw][4]`,
-    /// channels past `c` zero) of 7-bit codes, like the activations of [`Kernels::quantise_u8`]: each byte `b`
-    /// becomes `min((b + 1) >> 1, 127)` ([`ACT_MAX_CODE`]), so a code `c` stands for the value `c·2/255` of a frame
-    /// scaled to 0..1 (half an 8-bit step of rounding; 255 reads as 254). The same bytes on every level.
+    /// channels past `c` zero) of 7-bit codes, like the activations of [`Kernels::quantise_u8`], a code `c` standing
+    /// for the value `c·2/255` of a frame scaled to 0..1. Byte `b` of plane `ch` at pixel `p` becomes `b >> 1`, plus
+    /// 1 if `b` is odd and `p + ch` is odd, at most 127 ([`ACT_MAX_CODE`]; 255 reads as 254 on half its pixels): an
+    /// ordered dither, so that an odd byte rounds up on half the pixels and frames and down on the other half, and a
+    /// patch keeps the frames' lowest bit on average (see [`ACT_MAX_CODE`] for what it does to the int8 path's
+    /// fidelity). The same bytes on every level.
     pub fn to_quads(&self, x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) -> Result<(), KernelError> {
         let (len, qlen) = quad_lens(c, hw)?;
         need(x.len(), len, "x")?;

@@ -518,8 +518,8 @@ pub(super) fn im2col_rows_f32(s: &ConvShape, x: &[u8], packed: &mut [f32]) {
     }
 }
 
-/// u8 CHW planes to interleaved 7-bit codes `[h + 2·pad][w + 2·pad][c]` with a zero border ([`frame_code`]; see
-/// [`super::Kernels::to_hwc`]). Every output byte is written, the border too.
+/// u8 CHW planes to interleaved 7-bit codes `[h + 2·pad][w + 2·pad][c]` with a zero border ([`frame_code`], the
+/// same codes as [`to_quads`]; see [`super::Kernels::to_hwc`]). Every output byte is written, the border too.
 pub(super) fn to_hwc(x: &[u8], (c, h, w): (usize, usize, usize), pad: usize, out: &mut [u8]) {
     let (hw, wp) = (h * w, w + 2 * pad);
     let row_len = wp * c;
@@ -538,8 +538,8 @@ pub(super) fn to_hwc(x: &[u8], (c, h, w): (usize, usize, usize), pad: usize, out
             5 => hwc_fixed::<5>(x, hw, at, inner),
             _ => {
                 for (ch, plane) in x[..c * hw].chunks_exact(hw).enumerate() {
-                    for (o, &b) in inner[ch..].iter_mut().step_by(c).zip(&plane[at..at + w]) {
-                        *o = frame_code(b);
+                    for (i, (o, &b)) in inner[ch..].iter_mut().step_by(c).zip(&plane[at..at + w]).enumerate() {
+                        *o = frame_code(b, ch + at + i);
                     }
                 }
             }
@@ -553,8 +553,8 @@ pub(super) fn to_hwc(x: &[u8], (c, h, w): (usize, usize, usize), pad: usize, out
 fn hwc_fixed<const C: usize>(x: &[u8], hw: usize, at: usize, out: &mut [u8]) {
     let planes: [&[u8]; C] = core::array::from_fn(|ch| &x[ch * hw + at..(ch + 1) * hw]);
     for (p, px) in out.chunks_exact_mut(C).enumerate() {
-        for (o, plane) in px.iter_mut().zip(&planes) {
-            *o = frame_code(plane[p]);
+        for (ch, (o, plane)) in px.iter_mut().zip(&planes).enumerate() {
+            *o = frame_code(plane[p], ch + at + p);
         }
     }
 }
@@ -768,24 +768,25 @@ pub(super) fn pool(x: &[f32], chw: (usize, usize, usize), bias: &[f32], out: &mu
     pool_body(x, chw, bias, out, rowmax)
 }
 
-/// Write `c` CHW planes of `hw` values as `[cpad/4][hw][4]` bytes through `f`, four planes per quad plane (channels
-/// past `c` zero).
+/// Write `c` CHW planes of `hw` values as `[cpad/4][hw][4]` bytes through `f(value, channel + pixel)`, four planes
+/// per quad plane (channels past `c` zero).
 #[inline(always)]
-fn interleave_quads<T: Copy>(x: &[T], (c, hw): (usize, usize), q: &mut [u8], f: impl Fn(T) -> u8) {
+fn interleave_quads<T: Copy>(x: &[T], (c, hw): (usize, usize), q: &mut [u8], f: impl Fn(T, usize) -> u8) {
     for t in 0..c.div_ceil(4) {
         let dst: &mut [[u8; 4]] = bytemuck::cast_slice_mut(&mut q[t * hw * 4..(t + 1) * hw * 4]);
         let lanes = (c - 4 * t).min(4);
         if lanes == 4 {
             let (a, b) = (&x[4 * t * hw..(4 * t + 1) * hw], &x[(4 * t + 1) * hw..(4 * t + 2) * hw]);
             let (cc, d) = (&x[(4 * t + 2) * hw..(4 * t + 3) * hw], &x[(4 * t + 3) * hw..(4 * t + 4) * hw]);
+            let ch = 4 * t;
             for (p, o) in dst.iter_mut().enumerate() {
-                *o = [f(a[p]), f(b[p]), f(cc[p]), f(d[p])];
+                *o = [f(a[p], ch + p), f(b[p], ch + 1 + p), f(cc[p], ch + 2 + p), f(d[p], ch + 3 + p)];
             }
         } else {
             for (p, o) in dst.iter_mut().enumerate() {
                 let mut v = [0u8; 4];
                 for (i, vi) in v.iter_mut().enumerate().take(lanes) {
-                    *vi = f(x[(4 * t + i) * hw + p]);
+                    *vi = f(x[(4 * t + i) * hw + p], 4 * t + i + p);
                 }
                 *o = v;
             }
@@ -807,14 +808,16 @@ pub(super) fn quantise_one(v: f32, inv: f32) -> u8 {
 /// [`super::Kernels::quantise_u8`]); `max > 0` and finite.
 pub(super) fn quantise_quads(x: &[f32], chw: (usize, usize), max: f32, q: &mut [u8]) {
     let inv = f32::from(super::ACT_MAX_CODE) / max;
-    interleave_quads(x, chw, q, |v| quantise_one(v, inv));
+    interleave_quads(x, chw, q, |v, _| quantise_one(v, inv));
 }
 
-/// The 7-bit code of a frame byte: `min((b + 1) >> 1, 127)`, half the byte rounded half up (x86's `pavgb` with 0),
-/// with 255 kept at 127 ([`super::Kernels::to_quads`]).
+/// The 7-bit code of frame byte `b` at dither index `at` (its pixel's index in the frame plus its channel, the
+/// frame's place in the stack): half the byte, an odd byte rounded up where `at` is odd and down where it is even,
+/// at most 127 ([`super::Kernels::to_quads`]). The rounding alternates from pixel to pixel and from frame to frame
+/// (an ordered dither), so the lost bit is kept on average instead of being added as a bias to every odd byte.
 #[inline(always)]
-pub(super) fn frame_code(b: u8) -> u8 {
-    ((u16::from(b) + 1) >> 1).min(u16::from(super::ACT_MAX_CODE)) as u8
+pub(super) fn frame_code(b: u8, at: usize) -> u8 {
+    ((b >> 1) + (b & at as u8 & 1)).min(super::ACT_MAX_CODE)
 }
 
 /// u8 CHW planes to channel quads of 7-bit codes (the table entry; see [`super::Kernels::to_quads`]).

@@ -351,8 +351,8 @@ fn quad_transpose() -> __m256i {
     )
 }
 
-/// u8 planes to channel quads of 7-bit codes ([`portable::frame_code`]: `pavgb` with zero, then `pminub` with
-/// 127), 16 pixels × 4 channels per step (byte then word interleaves).
+/// u8 planes to channel quads of 7-bit codes ([`portable::frame_code`]: half the byte, plus its lowest bit in the
+/// lanes whose pixel + channel is odd, at most 127), 16 pixels × 4 channels per step (byte then word interleaves).
 ///
 /// # Safety
 /// The CPU supports AVX2; the slices satisfy the length checks of `Kernels::to_quads`.
@@ -365,11 +365,15 @@ pub(super) unsafe fn to_quads(x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) {
         unsafe {
             let planes = x.as_ptr().add(4 * t * hw);
             let dst = q.as_mut_ptr().add(4 * t * hw);
-            let (zero, top) = (_mm_setzero_si128(), _mm_set1_epi8(super::ACT_MAX_CODE as i8));
+            let (low7, top) = (_mm_set1_epi8(0x7F), _mm_set1_epi8(super::ACT_MAX_CODE as i8));
+            // A step starts at an even pixel and a quad at an even channel: plane j rounds its odd bytes up in the
+            // odd lanes if j is even, in the even lanes if j is odd (`frame_code`'s dither).
+            let up = [_mm_set1_epi16(0x0100), _mm_set1_epi16(0x0001)];
             let load = |j: usize, p: usize| {
                 if j < lanes {
                     let b = _mm_loadu_si128(planes.add(j * hw + p) as *const __m128i);
-                    _mm_min_epu8(_mm_avg_epu8(b, zero), top)
+                    let half = _mm_and_si128(_mm_srli_epi16(b, 1), low7);
+                    _mm_min_epu8(_mm_add_epi8(half, _mm_and_si128(b, up[j & 1])), top)
                 } else {
                     _mm_setzero_si128()
                 }
@@ -386,7 +390,8 @@ pub(super) unsafe fn to_quads(x: &[u8], (c, hw): (usize, usize), q: &mut [u8]) {
             }
             for p in vec..hw {
                 for j in 0..4 {
-                    *dst.add(4 * p + j) = if j < lanes { portable::frame_code(*planes.add(j * hw + p)) } else { 0 };
+                    *dst.add(4 * p + j) =
+                        if j < lanes { portable::frame_code(*planes.add(j * hw + p), 4 * t + j + p) } else { 0 };
                 }
             }
         }

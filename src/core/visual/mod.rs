@@ -369,7 +369,7 @@ impl<'a> Visual<'a> {
     fn forward_stack(&mut self) -> Result<(), Error> {
         let k = self.kernels;
         // Scale of the u8 input of the next int8 block: frames enter as 7-bit codes, `c` for the value c·2/255
-        // (`Kernels::to_quads`).
+        // (`Kernels::to_quads`, halved with an ordered dither).
         let mut in_scale = 2.0 / 255.0;
         let mut input_is_frames = true;
         let mut act_max = 0.0; // the largest pooled activation of the previous block
@@ -494,7 +494,7 @@ pub fn quantise_u8(x: &[f32], c: usize, hw: usize, q: &mut [u8]) -> Result<f32, 
 }
 
 /// CHW u8 frames (`c` channels of `hw` pixels) to channel quads (`[cpad/4][hw][4]`, channels past `c` zero) of
-/// 7-bit codes, `min((b + 1) >> 1, 127)` (the portable kernel; see [`Kernels::to_quads`]).
+/// 7-bit codes, halved with an ordered dither (the portable kernel; see [`Kernels::to_quads`]).
 pub fn to_channel_quads(x: &[u8], c: usize, hw: usize, q: &mut [u8]) -> Result<(), KernelError> {
     Kernels::portable().to_quads(x, (c, hw), q)
 }
