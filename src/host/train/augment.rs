@@ -18,8 +18,9 @@
 //!         pixels → dropped frames → (resample to the model's rate)
 //! ```
 //!
-//! Hum, dropouts, roll, stuck pixels, dropped frames and a passer-by are probes ([`Kind::PROBES`]): the evaluation
-//! can apply them, training never draws them.
+//! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by and a room (six trained kinds at once, where
+//! training stacks at most three) are probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws
+//! them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -261,6 +262,11 @@ pub enum Kind {
     Talker,
     /// Probe: a passer-by crossing the view (area fraction).
     PasserBy,
+    /// Probe: a robot's room, six trained kinds at once at step `t` (1, 2, 3), each at or below its own moderate
+    /// setting: the microphone 6·t dB quieter, pink noise at 40 − 10·t dB SNR, reverberation of 0.3·t s RT60; the
+    /// light at 1 − 0.2·t of its level, sensor noise σ 4·t, shake ±t px. Training perturbs a clip with at most three
+    /// kinds ([`Augment::max_kinds`]), so this measures whether the invariances add up.
+    Room,
 }
 
 impl Kind {
@@ -288,8 +294,8 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first (see the type's docs).
-    pub const PROBES: [Kind; 6] =
-        [Kind::Hum, Kind::Dropouts, Kind::Roll, Kind::DeadPixels, Kind::FrameDrops, Kind::PasserBy];
+    pub const PROBES: [Kind; 7] =
+        [Kind::Hum, Kind::Dropouts, Kind::Roll, Kind::DeadPixels, Kind::FrameDrops, Kind::PasserBy, Kind::Room];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
     pub fn is_probe(self) -> bool {
@@ -324,6 +330,7 @@ impl Kind {
             Kind::Dropouts => "dropouts",
             Kind::Talker => "talker",
             Kind::PasserBy => "passer-by",
+            Kind::Room => "room",
         }
     }
 
@@ -332,7 +339,12 @@ impl Kind {
         Kind::ALL.into_iter().chain(Kind::PROBES).find(|k| k.name() == s)
     }
 
-    /// Whether it perturbs the sound (else the frames).
+    /// Whether it perturbs the sound and the frames ([`Kind::Room`]).
+    pub fn is_both(self) -> bool {
+        self == Kind::Room
+    }
+
+    /// Whether it perturbs the sound only (else the frames, or both: [`Kind::is_both`]).
     pub fn is_audio(self) -> bool {
         matches!(
             self,
@@ -368,6 +380,7 @@ impl Kind {
             Kind::DeadPixels => "share of pixels",
             Kind::FrameDrops => "drop probability",
             Kind::Dropouts => "share of the clip",
+            Kind::Room => "step (the kind's docs)",
         }
     }
 
@@ -400,6 +413,7 @@ impl Kind {
             Kind::Dropouts => [0.02, 0.05, 0.1],
             Kind::Talker => [30.0, 20.0, 10.0],
             Kind::PasserBy => [0.02, 0.05, 0.1],
+            Kind::Room => [1.0, 2.0, 3.0],
         }
     }
 
@@ -433,6 +447,14 @@ impl Kind {
             Kind::Dropouts => a.dropouts = v,
             Kind::Talker => a.bursts = Some((Bursts::TALKER, v)),
             Kind::PasserBy => f.passer_by = v,
+            Kind::Room => {
+                a.gain_db = -6.0 * v;
+                a.noise = Some((Colour::Pink, 40.0 - 10.0 * v));
+                a.reverb = Some((0.3 * v, 0.5));
+                f.exposure = 1.0 - 0.2 * v;
+                f.noise = 4.0 * v;
+                f.shake = v;
+            }
         }
         p
     }
@@ -1144,7 +1166,10 @@ mod tests {
                 // Plain asserts: a failure must not print whole clips.
                 assert!(a == clip(&k.at(v), 5), "{} {v} is reproducible", k.name());
                 assert_eq!(a.frames.len(), clean.frames.len(), "{} keeps the model's frame count", k.name());
-                if k.is_audio() {
+                if k.is_both() {
+                    assert!(a.audio != clean.audio && a.frames != clean.frames, "{} {v} changes both", k.name());
+                    assert!(a.audio.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
+                } else if k.is_audio() {
                     assert!(a.audio != clean.audio, "{} {v} changes the sound", k.name());
                     assert!(a.frames == clean.frames, "{} leaves the frames", k.name());
                     assert!(a.audio.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
@@ -1238,6 +1263,20 @@ mod tests {
         assert!((175..=235).contains(&covered(frame(30))), "{} pixels covered", covered(frame(30)));
         assert!(covered(frame(0)) < 150 && covered(frame(60)) < 150);
         assert!(frame(29) != frame(31), "the passer-by moves");
+        // The room at its moderate step is six trained kinds at once, each at its own setting, none past moderate.
+        let mut room = Perturbation::NONE;
+        room.audio.gain_db = Kind::Gain.at(-12.0).audio.gain_db;
+        room.audio.noise = Kind::PinkNoise.at(20.0).audio.noise;
+        room.audio.reverb = Kind::Reverb.at(0.6).audio.reverb;
+        room.video.exposure = Kind::Brightness.at(0.6).video.exposure;
+        room.video.noise = Kind::SensorNoise.at(8.0).video.noise;
+        room.video.shake = Kind::Shake.at(2.0).video.shake;
+        assert_eq!(Kind::Room.at(2.0), room);
+        let q = clip(&room, 7);
+        let mean = |f: &[u8]| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
+        let r = mean(&q.frames) / mean(&clean.frames);
+        assert!((0.55..0.7).contains(&r), "the room's light: {r} of the clean frames' mean");
+        assert!(rms(&q.audio) < 0.5 * rms(&clean.audio), "the room's microphone is 12 dB quieter (with noise)");
     }
 
     #[test]
