@@ -191,7 +191,13 @@ fn shipped_int8_file_stays_within_0_02_of_the_f16_file_on_unseen_clips() {
     let mut pq = Pipeline::new(&wq, &mut sq).unwrap();
     let mut rng = SplitMix64(0x5EED_0113);
     let mut worst = 0.0f32;
-    for clip in 0..12u64 {
+    // Under qemu (aarch64 in CI) the first clip only: the 3-s auditory cortex of two files costs a minute there, and
+    // the int8 sums are exact integers on every level and architecture, so the other eleven add nothing there.
+    let clips = if common::emulated() { 1 } else { 12 };
+    if clips < 12 {
+        eprintln!("shipped int8 against f16: {clips} of the 12 random clips under the emulator");
+    }
+    for clip in 0..clips {
         let mut u = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let params = avf_bel::stimuli::Params {
             bpm: 30.0 + 370.0 * u(),
@@ -214,7 +220,7 @@ fn shipped_int8_file_stays_within_0_02_of_the_f16_file_on_unseen_clips() {
             worst = worst.max((a - b).abs());
         }
     }
-    eprintln!("shipped int8 against f16 on 12 random clips: max |Δemotion| {worst:.5}");
+    eprintln!("shipped int8 against f16 on {clips} random clips: max |Δemotion| {worst:.5}");
     assert!(worst > 0.0, "the int8 file should not compute exactly what the f16 file does");
     assert!(worst <= 0.02, "int8 drifted {worst} from f16 on a random clip (bound 0.02)");
 }
