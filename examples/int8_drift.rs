@@ -62,7 +62,8 @@ fn main() {
     let wq = decode(&Weights::parse(i8_file.as_bytes()).expect("parse int8"));
     let wq_bytes = encode_trained(&cfg, &wq, Precision::F32).expect("weights only");
 
-    let rows = avf_bel::train::data::load(std::path::Path::new("../shared/data")).expect("data");
+    let data = avf_bel::data::find_data(None).unwrap_or_else(|e| panic!("{e}"));
+    let rows = avf_bel::train::data::load(&data).expect("data");
     let study: Vec<(Params, u64)> = rows.iter().map(|r| (r.params, 1000 * r.id as u64)).collect();
     let mut rng = SplitMix64(0xD1F7);
     let random: Vec<(Params, u64)> =

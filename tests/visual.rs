@@ -198,6 +198,8 @@ fn shipped_int8_file_stays_within_0_02_of_the_f16_file_on_unseen_clips() {
         eprintln!("shipped int8 against f16: {clips} of the 12 random clips under the emulator");
     }
     for clip in 0..clips {
+        // Uniform over each slider's range, as `train::random_params` draws (not called: this test also runs
+        // without the `train` feature).
         let mut u = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let params = avf_bel::stimuli::Params {
             bpm: 30.0 + 370.0 * u(),

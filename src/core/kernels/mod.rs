@@ -116,7 +116,7 @@ pub const MAX_KK4: usize = 65_536;
 /// shipped model, int8 against f32 max |Δemotion| (mean) on 200 random slider settings (`cargo run --release
 /// --features train --example int8_drift -- MODEL 200`): frames rounded half up 0.0253 (0.0034), over the 0.02 of
 /// issue 13; dithered **0.0176** (0.0026); 8-bit frames, which would send V1 to AVX2's slower widening kernel (+8 %
-/// for an `avx2` int8 stack here), 0.0143 (0.0022); the weights' rounding alone 0.0086 (0.0018). On the study's 30
+/// for an `avx2` int8 stack on an AMD EPYC Zen 4; a one-off build, E24 in `docs/eval/experiments.md` says which), 0.0143 (0.0022); the weights' rounding alone 0.0086 (0.0018). On the study's 30
 /// stimuli: 0.0183, **0.0124**, 0.0095 and 0.0065.
 pub const ACT_MAX_CODE: u8 = 127;
 
