@@ -267,6 +267,12 @@ pub enum Kind {
     /// light at 1 − 0.2·t of its level, sensor noise σ 4·t, shake ±t px. Training perturbs a clip with at most three
     /// kinds ([`Augment::max_kinds`]), so this measures whether the invariances add up.
     Room,
+    /// Probe: the room's three sound parts alone ([`Kind::Room`] at the same step, the frames clean): which sense's
+    /// conditions its cost comes from. The sound is the room's to the sample (the same draws).
+    RoomSound,
+    /// Probe: the room's three sight parts alone ([`Kind::Room`] at the same step, the sound clean). The same
+    /// settings as the room's frames, not the same draws (the room's sound draws first from the clip's generator).
+    RoomSight,
 }
 
 impl Kind {
@@ -293,9 +299,19 @@ impl Kind {
         Kind::Vignetting,
     ];
 
-    /// The probes: conditions training never draws, sound first (see the type's docs).
-    pub const PROBES: [Kind; 7] =
-        [Kind::Hum, Kind::Dropouts, Kind::Roll, Kind::DeadPixels, Kind::FrameDrops, Kind::PasserBy, Kind::Room];
+    /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
+    /// docs).
+    pub const PROBES: [Kind; 9] = [
+        Kind::Hum,
+        Kind::Dropouts,
+        Kind::Roll,
+        Kind::DeadPixels,
+        Kind::FrameDrops,
+        Kind::PasserBy,
+        Kind::Room,
+        Kind::RoomSound,
+        Kind::RoomSight,
+    ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
     pub fn is_probe(self) -> bool {
@@ -331,6 +347,8 @@ impl Kind {
             Kind::Talker => "talker",
             Kind::PasserBy => "passer-by",
             Kind::Room => "room",
+            Kind::RoomSound => "room-sound",
+            Kind::RoomSight => "room-sight",
         }
     }
 
@@ -339,25 +357,27 @@ impl Kind {
         Kind::ALL.into_iter().chain(Kind::PROBES).find(|k| k.name() == s)
     }
 
-    /// Whether it perturbs the sound and the frames ([`Kind::Room`]).
-    pub fn is_both(self) -> bool {
-        self == Kind::Room
+    /// Which senses it perturbs: `(sound, frames)`. Every kind but the room touches exactly one.
+    pub fn senses(self) -> (bool, bool) {
+        match self {
+            Kind::Room => (true, true),
+            Kind::Gain
+            | Kind::WhiteNoise
+            | Kind::PinkNoise
+            | Kind::Reverb
+            | Kind::BandLimit
+            | Kind::Clipping
+            | Kind::Hum
+            | Kind::Dropouts
+            | Kind::Talker
+            | Kind::RoomSound => (true, false),
+            _ => (false, true),
+        }
     }
 
-    /// Whether it perturbs the sound only (else the frames, or both: [`Kind::is_both`]).
+    /// Whether it perturbs the sound only ([`Kind::senses`]).
     pub fn is_audio(self) -> bool {
-        matches!(
-            self,
-            Kind::Gain
-                | Kind::WhiteNoise
-                | Kind::PinkNoise
-                | Kind::Reverb
-                | Kind::BandLimit
-                | Kind::Clipping
-                | Kind::Hum
-                | Kind::Dropouts
-                | Kind::Talker
-        )
+        self.senses() == (true, false)
     }
 
     /// The unit of [`Kind::severities`], for tables.
@@ -380,7 +400,7 @@ impl Kind {
             Kind::DeadPixels => "share of pixels",
             Kind::FrameDrops => "drop probability",
             Kind::Dropouts => "share of the clip",
-            Kind::Room => "step (the kind's docs)",
+            Kind::Room | Kind::RoomSound | Kind::RoomSight => "step (the kind's docs)",
         }
     }
 
@@ -413,7 +433,7 @@ impl Kind {
             Kind::Dropouts => [0.02, 0.05, 0.1],
             Kind::Talker => [30.0, 20.0, 10.0],
             Kind::PasserBy => [0.02, 0.05, 0.1],
-            Kind::Room => [1.0, 2.0, 3.0],
+            Kind::Room | Kind::RoomSound | Kind::RoomSight => [1.0, 2.0, 3.0],
         }
     }
 
@@ -448,9 +468,15 @@ impl Kind {
             Kind::Talker => a.bursts = Some((Bursts::TALKER, v)),
             Kind::PasserBy => f.passer_by = v,
             Kind::Room => {
+                *a = Kind::RoomSound.at(v).audio;
+                *f = Kind::RoomSight.at(v).video;
+            }
+            Kind::RoomSound => {
                 a.gain_db = -6.0 * v;
                 a.noise = Some((Colour::Pink, 40.0 - 10.0 * v));
                 a.reverb = Some((0.3 * v, 0.5));
+            }
+            Kind::RoomSight => {
                 f.exposure = 1.0 - 0.2 * v;
                 f.noise = 4.0 * v;
                 f.shake = v;
@@ -1166,7 +1192,7 @@ mod tests {
                 // Plain asserts: a failure must not print whole clips.
                 assert!(a == clip(&k.at(v), 5), "{} {v} is reproducible", k.name());
                 assert_eq!(a.frames.len(), clean.frames.len(), "{} keeps the model's frame count", k.name());
-                if k.is_both() {
+                if k.senses() == (true, true) {
                     assert!(a.audio != clean.audio && a.frames != clean.frames, "{} {v} changes both", k.name());
                     assert!(a.audio.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
                 } else if k.is_audio() {
@@ -1272,6 +1298,12 @@ mod tests {
         room.video.noise = Kind::SensorNoise.at(8.0).video.noise;
         room.video.shake = Kind::Shake.at(2.0).video.shake;
         assert_eq!(Kind::Room.at(2.0), room);
+        // Its halves: the room's sound with clean frames, the room's frames with clean sound.
+        assert_eq!(Kind::RoomSound.at(2.0), Perturbation { video: Perturbation::NONE.video, ..room });
+        assert_eq!(Kind::RoomSight.at(2.0), Perturbation { audio: Perturbation::NONE.audio, ..room });
+        let (sound, sight) = (clip(&Kind::RoomSound.at(2.0), 7), clip(&Kind::RoomSight.at(2.0), 7));
+        assert!(sound.audio == clip(&room, 7).audio && sound.frames == clean.frames, "the room's sound, to the sample");
+        assert!(sight.audio == clean.audio && sight.frames != clean.frames);
         let q = clip(&room, 7);
         let mean = |f: &[u8]| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
         let r = mean(&q.frames) / mean(&clean.frames);
