@@ -5,9 +5,11 @@
 //!
 //! Runs three files of one model on the study's 30 stimuli (seed `1000·id`, 3 s, as `avf-bel export`) and on seeded
 //! random slider settings: f32; "weights only", the int8 file's convolutions decoded back to f32 (so activations stay
-//! f32); and the int8 file. Prints the max and mean |Δemotion| and max |ΔEPP| of each against f32.
+//! f32); the int8 file quantised as trained ("unbalanced"); and the int8 file as `avf-bel export` writes it, its
+//! CORnet-Z channels balanced on calibration clips (`train::quant`). Prints the max and mean |Δemotion| and max
+//! |ΔEPP| of each against f32.
 
-use avf_bel::model::{decode, encode_trained, read_file, Precision, SplitMix64};
+use avf_bel::model::{decode, encode_trained, read_file, Precision, SplitMix64, INT8_CALIBRATION_CLIPS};
 use avf_bel::stimuli::{render, Params, RenderOptions};
 use avf_bel::weights::writer::AlignedBytes;
 use avf_bel::{Modalities, Output, Pipeline, Weights};
@@ -45,7 +47,7 @@ fn report(name: &str, a: &[Output], b: &[Output]) {
         }
     }
     let mean = sum_e / (5 * a.len()) as f64;
-    println!("  {name:<14} max |Δemotion| {max_e:.5} (clip {worst}), mean {mean:.5}, max |ΔEPP| {max_epp:.5}");
+    println!("  {name:<16} max |Δemotion| {max_e:.5} (clip {worst}), mean {mean:.5}, max |ΔEPP| {max_epp:.5}");
 }
 
 fn main() {
@@ -57,8 +59,10 @@ fn main() {
     let cfg = *w.config();
     let tensors = decode(&w);
     let f32_bytes = encode_trained(&cfg, &tensors, Precision::F32).expect("f32");
-    let i8_bytes = encode_trained(&cfg, &tensors, Precision::Int8).expect("int8");
-    let i8_file = AlignedBytes::new(&i8_bytes);
+    let plain = AlignedBytes::new(&encode_trained(&cfg, &tensors, Precision::Int8).expect("int8"));
+    let clips = INT8_CALIBRATION_CLIPS as usize;
+    let balanced = avf_bel::train::quant::for_int8(&cfg, &tensors, clips).expect("calibration");
+    let i8_file = AlignedBytes::new(&encode_trained(&cfg, &balanced, Precision::Int8).expect("int8"));
     let wq = decode(&Weights::parse(i8_file.as_bytes()).expect("parse int8"));
     let wq_bytes = encode_trained(&cfg, &wq, Precision::F32).expect("weights only");
 
@@ -72,6 +76,7 @@ fn main() {
         println!("{set} ({} clips):", clips.len());
         let r = outputs(AlignedBytes::new(&f32_bytes).as_bytes(), clips);
         report("weights only", &r, &outputs(AlignedBytes::new(&wq_bytes).as_bytes(), clips));
+        report("int8 unbalanced", &r, &outputs(plain.as_bytes(), clips));
         report("int8", &r, &outputs(i8_file.as_bytes(), clips));
     }
 }

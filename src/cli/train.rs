@@ -206,6 +206,10 @@ pub struct ExportArgs {
     /// Folder of the study's data [default: $AVF_BEL_DATA, else ../shared/data].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Clean clips of random sliders on which the int8 file's CORnet-Z channels are balanced before quantising
+    /// (activation ranges against the next block's weights; the same function in f32); 0 quantises as trained.
+    #[arg(long, value_name = "N", default_value_t = avf_bel::model::INT8_CALIBRATION_CLIPS, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub int8_calibration_clips: u32,
 }
 
 #[cfg(not(feature = "train"))]
@@ -759,16 +763,21 @@ mod with_train {
         let cfg = *w.config();
         let tensors = decode(&w);
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let clips = a.int8_calibration_clips as usize;
+        let balanced = avf_bel::train::quant::for_int8(&cfg, &tensors, clips)?;
+        if clips > 0 {
+            println!("int8: CORnet-Z's channels balanced on {clips} calibration clips");
+        }
         let mut files = Vec::new();
         for (p, name) in [
             (Precision::F32, "model-f32.avfw"),
             (Precision::F16, "model-f16.avfw"),
             (Precision::Int8, "model-int8.avfw"),
         ] {
+            let t = if p == Precision::Int8 { &balanced } else { &tensors };
             // An export keeps its source's mark: only a file that says it is seeded stays marked untrained.
-            let b =
-                if w.trained() == Some(false) { encode(&cfg, &tensors, p) } else { encode_trained(&cfg, &tensors, p) }
-                    .map_err(|e| e.to_string())?;
+            let b = if w.trained() == Some(false) { encode(&cfg, t, p) } else { encode_trained(&cfg, t, p) }
+                .map_err(|e| e.to_string())?;
             write_atomic(&out.join(name), &b)?;
             println!("wrote {}: {} bytes", out.join(name).display(), b.len());
             files.push(avf_bel::weights::writer::AlignedBytes::new(&b));

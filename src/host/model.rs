@@ -32,6 +32,10 @@ impl core::str::FromStr for Precision {
 
 pub use crate::core::rng::SplitMix64;
 
+/// Calibration clips on which `avf-bel export` balances an int8 file's CORnet-Z channels (`train::quant`): 32 clips
+/// of 3 s give every channel some hundreds of frame stacks.
+pub const INT8_CALIBRATION_CLIPS: u32 = 32;
+
 /// Xavier-uniform values for a `[fan_out, fan_in(, k, k)]` tensor.
 fn xavier(rng: &mut SplitMix64, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
     let a = (6.0 / (fan_in + fan_out) as f32).sqrt();

@@ -207,6 +207,35 @@ fn forward(net: &CornetGeometry, p: &CornetParams, input: &[f32], tr: &mut Trace
     }
 }
 
+/// Per-channel maxima of V1's, V2's and V4's outputs (pooled, + bias, ReLU: what the int8 path codes as the inputs
+/// of V2, V4 and IT) over every frame stack of `clips` (frames as the pathway's ring holds them, luma-normalised
+/// where the model normalises).
+pub fn boundary_maxima(cfg: &VisualConfig, tensors: &F32Tensors, clips: &[Vec<u8>]) -> Result<[Vec<f32>; 3], String> {
+    let net = CornetGeometry::new(cfg);
+    let p = CornetParams::from_tensors(&net, tensors)?;
+    let (c, stride) = (usize::from(cfg.channels), usize::from(cfg.stride_frames).max(1));
+    let frame = usize::from(cfg.width) * usize::from(cfg.height);
+    let mut max: [Vec<f32>; 3] = core::array::from_fn(|l| vec![0.0; net.blocks[l].1]);
+    let (mut tr, mut conv_out, mut input) = (Trace::default(), Vec::new(), Vec::new());
+    for frames in clips {
+        let n = frames.len() / frame.max(1);
+        if n < c {
+            return Err(format!("a calibration clip of {n} frames is shorter than one stack of {c}"));
+        }
+        for i in 0..=(n - c) / stride {
+            stack(frames, frame, c, stride, i, &mut input);
+            forward(&net, &p, &input, &mut tr, &mut conv_out);
+            for (l, m) in max.iter_mut().enumerate() {
+                let area = tr.act[l].len() / m.len();
+                for (ch, mc) in m.iter_mut().enumerate() {
+                    *mc = tr.act[l][ch * area..(ch + 1) * area].iter().fold(*mc, |a, &b| a.max(b));
+                }
+            }
+        }
+    }
+    Ok(max)
+}
+
 /// Backward of one stack given `dgap` (the loss gradient of IT's global average): adds to the gradients in `g`.
 fn backward(net: &CornetGeometry, p: &CornetParams, tr: &Trace, dgap: &[f32], g: &mut CornetParams, ws: &mut Work) {
     let (s3, c3) = net.blocks[3];

@@ -12,6 +12,7 @@ pub mod data;
 pub mod fuse;
 pub mod linalg;
 pub mod plot;
+pub mod quant;
 pub mod run;
 
 use crate::host::stimuli::{Params, RenderOptions, Slider};
