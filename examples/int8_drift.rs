@@ -61,7 +61,8 @@ fn main() {
     let f32_bytes = encode_trained(&cfg, &tensors, Precision::F32).expect("f32");
     let plain = AlignedBytes::new(&encode_trained(&cfg, &tensors, Precision::Int8).expect("int8"));
     let clips = INT8_CALIBRATION_CLIPS as usize;
-    let balanced = avf_bel::train::quant::for_int8(&cfg, &tensors, clips).expect("calibration");
+    let (balanced, choice) = avf_bel::train::quant::for_int8(&cfg, &tensors, clips).expect("calibration");
+    println!("int8 balanced at strength {} (tried {:?})", choice.strength, choice.tried);
     let i8_file = AlignedBytes::new(&encode_trained(&cfg, &balanced, Precision::Int8).expect("int8"));
     let wq = decode(&Weights::parse(i8_file.as_bytes()).expect("parse int8"));
     let wq_bytes = encode_trained(&cfg, &wq, Precision::F32).expect("weights only");

@@ -764,9 +764,16 @@ mod with_train {
         let tensors = decode(&w);
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let clips = a.int8_calibration_clips as usize;
-        let balanced = avf_bel::train::quant::for_int8(&cfg, &tensors, clips)?;
+        let (balanced, choice) = avf_bel::train::quant::for_int8(&cfg, &tensors, clips)?;
         if clips > 0 {
-            println!("int8: CORnet-Z's channels balanced on {clips} calibration clips");
+            let tried: Vec<String> = choice.tried.iter().map(|(s, e)| format!("{s}: {e:.2e}")).collect();
+            println!(
+                "int8: CORnet-Z's channels balanced at strength {} on {clips} calibration clips (visual read-out MSE \
+                 against f32 on {} more: {})",
+                choice.strength,
+                clips.div_ceil(2),
+                tried.join(", ")
+            );
         }
         let mut files = Vec::new();
         for (p, name) in [
