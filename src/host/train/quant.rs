@@ -6,15 +6,16 @@
 //! ranges similar; a trained CORnet-Z's are not, and its int8 file drifted 0.021 from f32 on the study's stimuli
 //! (E27 in `docs/eval/experiments.md`), over issue 13's 0.02, with the weights' own rounding only half of that.
 //!
-//! The remedy is SmoothQuant's migration (Xiao et al. 2023) with strength ½: at each of the three boundaries (V1 → V2,
-//! V2 → V4, V4 → IT), channel `c`'s activation maximum `m_c` over every frame stack of a few calibration clips and the
-//! largest magnitude `w_c` among the next block's weights on that input channel give `f_c = √(m_c / w_c)`; the block's
-//! output channel `c` (its weight row and bias) is divided by `f_c` and the next block's input channel `c` multiplied
-//! by it, so both ranges become `√(m_c·w_c)` (the boundaries are balanced from IT back to V1, so `w_c` is read from
-//! weights whose rows are final). The network computes the same function in real arithmetic: a positive
-//! factor passes unchanged through max-pooling and ReLU (`max(a·x) + a·b = a·(max x + b)`, `ReLU(a·y) = a·ReLU(y)`),
-//! and IT's output channels, which the read-out sees, are not scaled. Only the int8 file is balanced; the format and
-//! the runtime are unchanged (the per-output-channel weight scales absorb the row factors exactly).
+//! The remedy is SmoothQuant's migration (Xiao et al. 2023), here at strength ½ (the strength is chosen per model,
+//! below): at each of the three boundaries (V1 → V2, V2 → V4, V4 → IT), channel `c`'s activation maximum `m_c` over
+//! every frame stack of a few calibration clips and the largest magnitude `w_c` among the next block's weights on that
+//! input channel give `f_c = √(m_c / w_c)`; the block's output channel `c` (its weight row and bias) is divided by
+//! `f_c` and the next block's input channel `c` multiplied by it, so both ranges become `√(m_c·w_c)` (the boundaries
+//! are balanced from IT back to V1, so `w_c` is read from weights whose rows are final). The network computes the same
+//! function in real arithmetic: a positive factor passes unchanged through max-pooling and ReLU (`max(a·x) + a·b =
+//! a·(max x + b)`, `ReLU(a·y) = a·ReLU(y)`), and IT's output channels, which the read-out sees, are not scaled. Only
+//! the int8 file is balanced; the format and the runtime are unchanged (the per-output-channel weight scales absorb the
+//! row factors exactly).
 //!
 //! Full strength can cost more than it gains: each weight row has one scale, set by its largest column, and
 //! multiplying the columns of strongly firing channels coarsens every other column's codes (E30: the trained
@@ -69,9 +70,9 @@ fn tensor<'t>(t: &'t mut F32Tensors, name: &str) -> Result<&'t mut Vec<f32>, Str
 }
 
 /// Balance `tensors`' three CORnet-Z boundaries given each boundary's per-channel activation maxima (from
-/// [`boundary_maxima`]) with `f_c = (m_c/w_c)^strength` (the module docs' ½; 0 changes nothing); returns the factors. A channel that never fired on the
-/// calibration clips, or whose next-block weights are all zero, keeps the factors' geometric mean (it carries nothing
-/// either way); factors are kept within a factor 1000 of that mean.
+/// [`boundary_maxima`]) with `f_c = (m_c/w_c)^strength` (the module docs' ½; 0 changes nothing); returns the
+/// factors. A channel that never fired on the calibration clips, or whose next-block weights are all zero, keeps the
+/// factors' geometric mean (it carries nothing either way); factors are kept within a factor 1000 of that mean.
 pub fn balance(
     cfg: &VisualConfig,
     tensors: &mut F32Tensors,
