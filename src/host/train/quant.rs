@@ -291,6 +291,23 @@ mod tests {
     }
 
     #[test]
+    fn channels_that_never_fire_keep_the_mean_factor() {
+        let cfg = ModelConfig::tiny();
+        let t = seeded(&cfg, 5);
+        let mut maxima = boundary_maxima(&cfg.visual, &t, &calibration_clips(&cfg, 1, 0).unwrap()).unwrap();
+        // Nothing fired at all on one boundary: every factor 1, so nothing there changes.
+        maxima[1].fill(0.0);
+        maxima[0][0] = 0.0;
+        let mut b = t.clone();
+        let f = balance(&cfg.visual, &mut b, &maxima, 0.5).unwrap();
+        assert!(f[1].iter().all(|&x| x == 1.0), "{:?}", f[1]);
+        let live: Vec<f64> = f[0][1..].iter().map(|&x| f64::from(x).ln()).collect();
+        let mean = (live.iter().sum::<f64>() / live.len() as f64).exp();
+        assert!((f64::from(f[0][0]) - mean).abs() <= 1e-5 * mean, "{} against {mean}", f[0][0]);
+        assert!(f.iter().flatten().all(|x| x.is_finite() && *x > 0.0));
+    }
+
+    #[test]
     fn zero_clips_change_nothing_and_bad_tensors_are_errors() {
         let cfg = ModelConfig::tiny();
         let t = seeded(&cfg, 3);
