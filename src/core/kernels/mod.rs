@@ -111,13 +111,15 @@ pub const MAX_KK4: usize = 65_536;
 ///
 /// The price is one bit of precision, and the frames' bit is the one that counts: V1 sees the camera's bytes, and
 /// halving them rounds every odd byte the same way, a bias of half a step on half the pixels that no later layer
-/// averages away. So frames are halved with an ordered dither ([`Kernels::to_quads`]): an odd byte rounds up where
-/// its pixel index plus channel is odd and down where it is even, and the lost bit is kept on average. On the
-/// shipped model, int8 against f32 max |Δemotion| (mean) on 200 random slider settings (`cargo run --release
-/// --features train --example int8_drift -- MODEL 200`): frames rounded half up 0.0253 (0.0034), over the 0.02 of
-/// issue 13; dithered **0.0176** (0.0026); 8-bit frames, which would send V1 to AVX2's slower widening kernel (+8 %
-/// for an `avx2` int8 stack on an AMD EPYC Zen 4; a one-off build, E24 in `docs/eval/experiments.md` says which), 0.0143 (0.0022); the weights' rounding alone 0.0086 (0.0018). On the study's 30
-/// stimuli: 0.0183, **0.0124**, 0.0095 and 0.0065.
+/// averages away. So frames are halved with an ordered dither ([`Kernels::to_quads`]): an odd byte rounds up where its
+/// pixel index plus channel is odd and down where it is even, and the lost bit is kept on average. On the shipped
+/// model, int8 against f32 max |Δemotion| (mean) on 200 random slider settings (`cargo run --release --features train
+/// --example int8_drift -- MODEL 200`): frames rounded half up 0.0253 (0.0034), over the 0.02 of issue 13; dithered
+/// **0.0176** (0.0026); 8-bit frames, which would send V1 to AVX2's slower widening kernel (+8 % for an `avx2` int8
+/// stack on an AMD EPYC Zen 4; a one-off build, E24 in `docs/eval/experiments.md` says which), 0.0143 (0.0022); the
+/// weights' rounding alone 0.0086 (0.0018). On the study's 30 stimuli: 0.0183, **0.0124**, 0.0095 and 0.0065. Since
+/// E30b `avf-bel export` also balances CORnet-Z's channels on calibration clips before quantising (`train::quant`): the
+/// shipped int8 file is then 0.0104 (0.0022) on the 200 clips and 0.0139 on the stimuli.
 pub const ACT_MAX_CODE: u8 = 127;
 
 /// The environment variable that forces a kernel level (`std` only): one of [`Level::name`]'s names.

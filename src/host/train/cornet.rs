@@ -207,6 +207,16 @@ fn forward(net: &CornetGeometry, p: &CornetParams, input: &[f32], tr: &mut Trace
     }
 }
 
+/// Normalise the luminance of every `frame`-byte frame of `frames` in place: what the pathway's ring of frames holds
+/// for a model that normalises (`Visual::push_frame`).
+pub(crate) fn normalise_frames(frames: &mut [u8], frame: usize) {
+    let mut tmp = vec![0u8; frame];
+    for f in frames.chunks_exact_mut(frame.max(1)) {
+        normalise_luma(f, &mut tmp);
+        f.copy_from_slice(&tmp);
+    }
+}
+
 /// Per-channel maxima of V1's, V2's and V4's outputs (pooled, + bias, ReLU: what the int8 path codes as the inputs
 /// of V2, V4 and IT) over every frame stack of `clips` (frames as the pathway's ring holds them, luma-normalised
 /// where the model normalises).
@@ -566,12 +576,7 @@ pub fn train_cornet(
             render_perturbed(params, &opts, &o.augment.draw_for(*seed ^ o.seed)).map_err(|e| e.to_string()).map(|r| {
                 let mut frames = r.frames;
                 if o.luma {
-                    // What the pathway's ring of frames holds (`Visual::push_frame`).
-                    let mut tmp = vec![0u8; frame];
-                    for f in frames.chunks_exact_mut(frame) {
-                        normalise_luma(f, &mut tmp);
-                        f.copy_from_slice(&tmp);
-                    }
+                    normalise_frames(&mut frames, frame);
                 }
                 Clip { frames, y: normalised(params).map(|v| v as f32) }
             }),

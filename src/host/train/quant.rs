@@ -27,12 +27,11 @@
 //! 0.0124 / 0.0176 → 0.0139 / 0.0104, mean 0.0026 → 0.0022 on the unseen clips. The calibration runs the f32 kernels'
 //! one summation order and the exact int8 sums, so an export writes the same bytes on every CPU.
 
-use super::cornet::boundary_maxima;
+use super::cornet::{boundary_maxima, normalise_frames};
 use super::random_params;
 use crate::core::config::{ModelConfig, VisualConfig};
 use crate::core::manifest::{CONV_BIASES, CONV_WEIGHTS};
 use crate::core::pipeline::{Modalities, Pipeline};
-use crate::core::visual::normalise_luma;
 use crate::core::weights::Weights;
 #[cfg(doc)]
 use crate::host::model::INT8_CALIBRATION_CLIPS;
@@ -45,6 +44,9 @@ use crate::host::writer::AlignedBytes;
 /// neither the study's stimuli nor the clips any evaluation draws; set 0 measures the ranges, set 1 chooses the
 /// strength) and return their frames as the pathway's ring holds them.
 pub fn calibration_clips(cfg: &ModelConfig, n: usize, set: u64) -> Result<Vec<Vec<u8>>, String> {
+    if cfg.visual.height != cfg.visual.width {
+        return Err("int8 calibration renders square frames: visual.height must equal visual.width".into());
+    }
     let mut rng = SplitMix64(0xCA1B_4A7E ^ set << 32);
     let frame = usize::from(cfg.visual.width) * usize::from(cfg.visual.height);
     (0..n)
@@ -53,11 +55,7 @@ pub fn calibration_clips(cfg: &ModelConfig, n: usize, set: u64) -> Result<Vec<Ve
             let opts = RenderOptions::for_model(cfg, 3.0, 8_000_000 + 100_000 * set + i as u64);
             let mut frames = render(&params, &opts).map_err(|e| e.to_string())?.frames;
             if cfg.input.luma {
-                let mut tmp = vec![0u8; frame];
-                for f in frames.chunks_exact_mut(frame.max(1)) {
-                    normalise_luma(f, &mut tmp);
-                    f.copy_from_slice(&tmp);
-                }
+                normalise_frames(&mut frames, frame);
             }
             Ok(frames)
         })
@@ -133,8 +131,8 @@ pub fn balance(
 /// The strengths [`for_int8`] tries, weakest first (0: the weights as trained).
 pub const STRENGTHS: [f64; 5] = [0.0, 0.125, 0.25, 0.375, 0.5];
 
-/// The visual read-out's output (the five slider estimates fusion sees) on each clip, through `t` stored at `p`.
-fn readout(cfg: &ModelConfig, t: &F32Tensors, p: Precision, clips: &[Vec<u8>]) -> Result<Vec<[f32; 5]>, String> {
+/// The visual read-out's output (the slider estimates fusion sees) on each clip, through `t` stored at `p`.
+fn readout(cfg: &ModelConfig, t: &F32Tensors, p: Precision, clips: &[Vec<u8>]) -> Result<Vec<Vec<f32>>, String> {
     let file = AlignedBytes::new(&encode_trained(cfg, t, p).map_err(|e| e.to_string())?);
     let w = Weights::parse(file.as_bytes()).map_err(|e| e.to_string())?;
     let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
@@ -146,11 +144,7 @@ fn readout(cfg: &ModelConfig, t: &F32Tensors, p: Precision, clips: &[Vec<u8>]) -
             pipe.push_frame(f).map_err(|e| e.to_string())?;
         }
         pipe.infer(Modalities::VIDEO).map_err(|e| e.to_string())?;
-        let mut v = [0.0f32; 5];
-        for (o, x) in v.iter_mut().zip(pipe.features().1) {
-            *o = *x;
-        }
-        out.push(v);
+        out.push(pipe.features().1.to_vec());
     }
     Ok(out)
 }
@@ -184,7 +178,7 @@ pub fn for_int8(cfg: &ModelConfig, tensors: &F32Tensors, clips: usize) -> Result
             balance(&cfg.visual, &mut t, &maxima, strength)?;
         }
         let q = readout(cfg, &t, Precision::Int8, &check)?;
-        let n = (5 * q.len()).max(1) as f64;
+        let n = q.iter().map(Vec::len).sum::<usize>().max(1) as f64;
         let mse =
             q.iter().flatten().zip(reference.iter().flatten()).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>() / n;
         tried.push((strength, mse));
