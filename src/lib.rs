@@ -14,6 +14,7 @@ pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
     AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
+    SOUND_FLOOR,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
 pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};
@@ -31,7 +32,7 @@ pub mod weights {
     };
     pub use crate::core::weights::{
         align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
-        PREAMBLE, VERSION, VERSION_1, VERSION_2,
+        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3,
     };
     /// Writing weights files and holding them 64-byte aligned in memory (host only).
     #[cfg(feature = "std")]

@@ -1,6 +1,7 @@
 //! Input normalisation (weights format version 3): the audio front-end's running loudness normaliser and the visual
 //! pathway's per-frame luminance normaliser make a microphone gain or a camera exposure (nearly) invisible to the
-//! model, and switched off (format versions 1 and 2) everything is as before.
+//! model, and switched off (format versions 1 and 2) everything is as before. The sound's floor (format version 4:
+//! the onset range and the drive floor) keeps a room's noise under the music from becoming onsets and drive.
 
 use avf_bel::audio::frontend::FrontEnd;
 use avf_bel::audio::FrameFeatures;
@@ -14,10 +15,18 @@ use avf_bel::{InputConfig, ModelConfig, Pipeline, Weights};
 type Frame = (f32, f32, [f32; 6], f32, Vec<f32>);
 
 fn analyse(pcm: &[f32], tau_ms: u16) -> Vec<Frame> {
+    analyse_range(pcm, tau_ms, None)
+}
+
+/// As [`analyse`], with the onset range set when `range_db` is given.
+fn analyse_range(pcm: &[f32], tau_ms: u16, range_db: Option<u8>) -> Vec<Frame> {
     let cfg = ModelConfig::default().audio;
     let mut scratch = vec![0.0; FrontEnd::scratch_len(&cfg)];
     let mut fe = FrontEnd::new(&cfg, &mut scratch).unwrap();
     fe.set_loudness(tau_ms);
+    if let Some(r) = range_db {
+        fe.set_onset_range(r);
+    }
     let mut out = Vec::new();
     let mut keep = |f: &FrameFeatures| out.push((f.rms, f.pitch_mean, f.tonnetz, f.onset, f.mel_db.to_vec()));
     // Small chunks, as the daemon pushes them.
@@ -116,6 +125,25 @@ fn luma_normalisation_cancels_exposure_offset_and_contrast() {
 /// 0.0011 normalised and 0.50 / 0.064 raw, against 0.00055 / 1e-11 and 0.50 / 0.063 with these) but took 200 s under
 /// qemu instead of 35.
 fn features(input: InputConfig, gain: f32, exposure: f32) -> (Vec<f32>, Vec<f32>) {
+    features_noisy(input, gain, exposure, None)
+}
+
+/// White noise (a fixed LCG) at `snr_db` under the clip's mean square, added to `pcm`.
+fn with_noise(pcm: &[f32], snr_db: f32) -> Vec<f32> {
+    let ms = pcm.iter().map(|x| x * x).sum::<f32>() / pcm.len() as f32;
+    // Uniform in [−a, a] has mean square a²/3.
+    let a = (3.0 * ms * 10f32.powf(-snr_db / 10.0)).sqrt();
+    let mut s: u32 = 7;
+    pcm.iter()
+        .map(|x| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            x + a * ((s >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0)
+        })
+        .collect()
+}
+
+/// As [`features`], the microphone also picking up white noise at `snr_db` when given.
+fn features_noisy(input: InputConfig, gain: f32, exposure: f32, snr_db: Option<f32>) -> (Vec<f32>, Vec<f32>) {
     let mut cfg = ModelConfig { input, ..ModelConfig::default() };
     cfg.visual.widths = cfg.visual.widths.map(|w| w / 4);
     let c = &mut cfg.cortex;
@@ -125,7 +153,10 @@ fn features(input: InputConfig, gain: f32, exposure: f32) -> (Vec<f32>, Vec<f32>
     let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
     let mut p = Pipeline::new(&w, &mut scratch).unwrap();
     let s = clip();
-    let pcm: Vec<f32> = s.audio.iter().map(|x| x * gain).collect();
+    let mut pcm: Vec<f32> = s.audio.iter().map(|x| x * gain).collect();
+    if let Some(snr) = snr_db {
+        pcm = with_noise(&pcm, snr);
+    }
     for c in pcm.chunks(735) {
         p.push_audio(c).unwrap();
     }
@@ -167,4 +198,48 @@ fn without_normalisation_the_same_microphone_and_light_move_the_features() {
     let (dv, da) = (rel(&v0, &v1), rel(&a0, &a1));
     eprintln!("raw: visual summary {dv}, audio input {da} apart");
     assert!(dv > 0.2 && da > 0.05, "raw: visual summary {dv}, audio input {da} apart");
+}
+
+/// Share of frames with a nonzero onset strength.
+fn onset_share(frames: &[Frame]) -> f32 {
+    frames.iter().filter(|f| f.3 > 0.0).count() as f32 / frames.len() as f32
+}
+
+#[test]
+fn the_onset_range_keeps_a_noise_floor_under_the_music_from_becoming_onsets() {
+    let pcm = clip().audio;
+    let noisy = with_noise(&pcm, 40.0);
+    // librosa's range: the render's digital silence has no flux, noise 40 dB down fluctuates in every quiet band.
+    let (clean80, noisy80) = (onset_share(&analyse(&pcm, 2000)), onset_share(&analyse(&noisy, 2000)));
+    // The sound's floor's range of 40 dB (`--sound-floor on`): the noise stays under it.
+    let (clean40, noisy40) =
+        (onset_share(&analyse_range(&pcm, 2000, Some(40))), onset_share(&analyse_range(&noisy, 2000, Some(40))));
+    eprintln!("onset share, clean → noise 40 dB down: range 80 {clean80} → {noisy80}, range 40 {clean40} → {noisy40}");
+    assert!(noisy80 > 0.95 && noisy80 - clean80 > 0.1, "range 80: {clean80} → {noisy80}");
+    assert!((noisy40 - clean40).abs() < 0.05, "range 40: {clean40} → {noisy40}");
+    // The range acts on the onset only: the mel levels (the cortex's input) are librosa's either way.
+    let (a, b) = (analyse(&noisy, 2000), analyse_range(&noisy, 2000, Some(40)));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.4 == y.4));
+    // 80 dB is librosa's `top_db`: setting it changes nothing, bit for bit.
+    let c = analyse_range(&noisy, 2000, Some(80));
+    assert!(a.iter().zip(&c).all(|(x, y)| x.3.to_bits() == y.3.to_bits() && x.4 == y.4));
+}
+
+#[test]
+fn a_model_with_the_sound_floor_hears_a_room_s_noise_less() {
+    // The same microphone picking up white noise 30 dB under the music, for a model with the sound's floor
+    // (`--sound-floor on`: onset range 40 dB, drive floor −13 dB) and for the same model without (the default, as
+    // format 3: 80 dB, −40 dB).
+    let legacy = InputConfig::default();
+    assert_eq!((legacy.onset_range_db, legacy.drive_floor_db), (80, -40));
+    let (onset_range_db, drive_floor_db) = avf_bel::SOUND_FLOOR;
+    let floor = InputConfig { onset_range_db, drive_floor_db, ..legacy };
+    let moved = |input: InputConfig| {
+        let (_, clean) = features(input, 1.0, 1.0);
+        let (_, noisy) = features_noisy(input, 1.0, 1.0, Some(30.0));
+        rel(&clean, &noisy)
+    };
+    let (with_floor, without) = (moved(floor), moved(legacy));
+    eprintln!("audio input moved by white noise 30 dB down: {with_floor} with the sound's floor, {without} without");
+    assert!(with_floor < 0.3 * without, "with the floor {with_floor}, without {without}");
 }

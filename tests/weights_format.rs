@@ -59,16 +59,21 @@ fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
         b.push(c.input.luma as u8);
         b.push(c.input.substitute as u8);
     }
+    if version >= 4 {
+        b.push(c.input.onset_range_db);
+        b.push(c.input.drive_floor_db as u8); // i8: one byte, two's complement
+    }
     b
 }
 
 /// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand, in the
-/// current format (version 3, marked untrained).
+/// current format (version 4, marked untrained).
 fn hand_written() -> Vec<u8> {
-    hand_written_version(3)
+    hand_written_version(4)
 }
 
-/// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation).
+/// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation; 4:
+/// and the sound's floor).
 fn hand_written_version(version: u16) -> Vec<u8> {
     let cfg = ModelConfig::tiny();
     let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -173,7 +178,70 @@ fn version_2_files_still_read_without_normalisation() {
     let w3 = AlignedBytes::new(&hand_written());
     let w3 = Weights::parse(w3.as_bytes()).unwrap();
     assert_eq!(w3.version(), avf_bel::weights::VERSION);
-    assert_eq!(w3.config().input, avf_bel::InputConfig { loudness_tau_ms: 2000, luma: true, substitute: true });
+    assert_eq!(
+        w3.config().input,
+        avf_bel::InputConfig {
+            loudness_tau_ms: 2000,
+            luma: true,
+            substitute: true,
+            onset_range_db: 80,
+            drive_floor_db: -40
+        }
+    );
+}
+
+#[test]
+fn version_3_files_still_read_with_librosa_onsets_and_the_old_drive_floor() {
+    // Version 3 had the normalisation but not the sound's floor: its models compared onsets over librosa's 80 dB and
+    // drove the cortex from −40 dB.
+    let v3 = hand_written_version(3);
+    let v4 = hand_written();
+    assert_eq!(v4.len(), v3.len(), "two header bytes more, inside the same 64-byte padding");
+    let buf = AlignedBytes::new(&v3);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(w.version(), avf_bel::weights::VERSION_3);
+    let off = avf_bel::InputConfig::OFF;
+    let input = avf_bel::InputConfig { onset_range_db: 80, drive_floor_db: -40, ..ModelConfig::tiny().input };
+    assert_eq!((off.onset_range_db, off.drive_floor_db), (80, -40));
+    assert_eq!(*w.config(), ModelConfig { input, ..ModelConfig::tiny() });
+    // The sound's floor is the configuration's last two bytes, the drive floor one two's-complement byte: −40 is
+    // 0xD8 (the default), −13 (`--sound-floor on`) 0xF3; a file written with it reads back with it.
+    let cfg_len = config_bytes(&ModelConfig::tiny(), 4).len();
+    assert_eq!(&v4[16 + cfg_len - 2..16 + cfg_len], &[80, 0xD8]);
+    let (onset_range_db, drive_floor_db) = avf_bel::SOUND_FLOOR;
+    let mut cfg = ModelConfig::tiny();
+    (cfg.input.onset_range_db, cfg.input.drive_floor_db) = (onset_range_db, drive_floor_db);
+    let with_floor = to_bytes(&cfg, false, &[OwnedTensor::f32("a", &[2], &[1.0, -2.0])]).unwrap();
+    assert_eq!(&with_floor[16 + cfg_len - 2..16 + cfg_len], &[40, 0xF3]);
+    let buf = AlignedBytes::new(&with_floor);
+    assert_eq!(*Weights::parse(buf.as_bytes()).unwrap().config(), cfg);
+}
+
+#[test]
+fn a_sound_floor_out_of_range_is_a_config_error() {
+    for (range, floor, field) in [
+        (0u8, -13i8, "input.onset_range_db"),
+        (81, -13, "input.onset_range_db"),
+        (40, 20, "input.drive_floor_db"),
+        (40, -101, "input.drive_floor_db"),
+    ] {
+        let mut cfg = ModelConfig::tiny();
+        cfg.input.onset_range_db = range;
+        cfg.input.drive_floor_db = floor;
+        assert_eq!(cfg.validate(), Err(avf_bel::ConfigError::BadParameter(field)), "{range} {floor}");
+        let bytes = {
+            let mut f = hand_written();
+            let at = 16 + config_bytes(&ModelConfig::tiny(), 4).len() - 2;
+            f[at] = range;
+            f[at + 1] = floor as u8;
+            f
+        };
+        let buf = AlignedBytes::new(&bytes);
+        assert!(
+            matches!(Weights::parse(buf.as_bytes()), Err(avf_bel::FormatError::Config(_))),
+            "{range} {floor} must be refused"
+        );
+    }
 }
 
 #[test]
@@ -227,8 +295,8 @@ fn malformed_files_get_typed_errors() {
     f[0] = b'X';
     assert_eq!(parse(&f), Err(FormatError::BadMagic));
     let mut f = good.clone();
-    f[8] = 4;
-    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(4)));
+    f[8] = 5;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(5)));
     let mut f = good.clone();
     f[10] = 1;
     assert_eq!(parse(&f), Err(FormatError::BadHeader));

@@ -48,6 +48,8 @@ struct Input {
     loudness_tau_ms: u16,
     luma: bool,
     substitute: bool,
+    onset_range_db: u8,
+    drive_floor_db: i8,
     precision: u8,
     weights_seed: u64,
     tone_hz: u16,
@@ -93,7 +95,13 @@ fuzz_target!(|i: Input| {
             attention: i.attention,
         },
         bel: BelConfig { alpha: i.alpha, beta: i.beta, weight_bound: i.weight_bound },
-        input: InputConfig { loudness_tau_ms: i.loudness_tau_ms, luma: i.luma, substitute: i.substitute },
+        input: InputConfig {
+            loudness_tau_ms: i.loudness_tau_ms,
+            luma: i.luma,
+            substitute: i.substitute,
+            onset_range_db: i.onset_range_db,
+            drive_floor_db: i.drive_floor_db,
+        },
     };
     if cfg.validate().is_err() {
         return;

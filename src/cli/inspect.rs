@@ -69,6 +69,18 @@ pub fn report(w: &Weights<'_>) -> String {
     );
     let b = &c.bel;
     let _ = writeln!(s, "bel         alpha {} beta {} bound {}", b.alpha, b.beta, b.weight_bound);
+    let i = &c.input;
+    let on = |b: bool| if b { "on" } else { "off" };
+    let _ = writeln!(
+        s,
+        "input       loudness normaliser {}, luminance normaliser {}, substitute a missing sense {}, onset range {} dB, \
+         drive floor {} dB",
+        if i.loudness_tau_ms == 0 { "off".to_string() } else { format!("{} ms", i.loudness_tau_ms) },
+        on(i.luma),
+        on(i.substitute),
+        i.onset_range_db,
+        i.drive_floor_db
+    );
     let _ = writeln!(s, "scratch     {} floats ({} bytes)", Pipeline::scratch_len(w), 4 * Pipeline::scratch_len(w));
     // The kernels `Pipeline::new` would choose on this machine for this file (one table for every block).
     match Kernels::from_env() {

@@ -9,6 +9,7 @@ pub const TRAIN_EXAMPLES: &str = "Examples:
   avf-bel train --out /tmp/c --cornet-epochs 3        # also train CORnet-Z (3 epochs on --cornet-clips clips)
   avf-bel train --out /tmp/m --augment none --aug-renders 0 --dropout 0   # clean renders only, no modality dropout
   avf-bel train --out /tmp/m --normalise off          # without the loudness and luminance normalisers
+  avf-bel train --out /tmp/m --sound-floor on         # a room's noise under the music is not heard (E31)
   avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0 --validate 0   # a quick try
 
 Writes model.avfw, train.json and train_loss.png into --out. Needs the study's ratings (--data DIR, $AVF_BEL_DATA
@@ -133,6 +134,11 @@ pub struct TrainArgs {
     /// With one sense missing, fusion sees the present sense's estimate in place of the missing one.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub substitute: Switch,
+    /// The sound's floor: onsets compared over the top 40 dB and no cortex drive under −13 dB, so a room's noise
+    /// under the music is not heard; costs clean accuracy (E31 in docs/eval/experiments.md). Off: librosa's 80 dB
+    /// onset range and a −40 dB drive floor, as the shipped model.
+    #[arg(long, value_enum, default_value_t = Switch::Off)]
+    pub sound_floor: Switch,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).
     #[arg(long, default_value_t = 20)]
@@ -322,6 +328,9 @@ mod with_train {
         if a.substitute == Switch::Off {
             config.input.substitute = false;
         }
+        if a.sound_floor == Switch::On {
+            (config.input.onset_range_db, config.input.drive_floor_db) = avf_bel::SOUND_FLOOR;
+        }
         let d = Augment::default();
         let augment_spec = a.augment.augment.clone();
         let opts = TrainOptions {
@@ -401,6 +410,8 @@ mod with_train {
                 "loudness_tau_ms": opts.config.input.loudness_tau_ms,
                 "luma": opts.config.input.luma,
                 "substitute": opts.config.input.substitute,
+                "onset_range_db": opts.config.input.onset_range_db,
+                "drive_floor_db": opts.config.input.drive_floor_db,
             },
         });
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;

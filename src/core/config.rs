@@ -98,16 +98,46 @@ pub struct InputConfig {
     /// then sees two agreeing estimates instead of an input it never saw; needs `visual.features ==
     /// fusion.audio_features`.
     pub substitute: bool,
+    /// The sound's floor for the onset strength, in dB under the clip's running mel maximum (format version 4;
+    /// 1–80; default and earlier files 80, librosa's `top_db`; `avf-bel train --sound-floor on` 40): the spectral flux
+    /// compares each mel band's levels clipped from below there, so a room's noise that far under the music adds no
+    /// onsets (the study's renders have digital silence, a microphone never has; E31 in `docs/eval/experiments.md`).
+    pub onset_range_db: u8,
+    /// The band level in dB that gives the auditory cortex no drive (format version 4; −100 … 19, below the drive's
+    /// ceiling of +20 dB; default and earlier files −40; `--sound-floor on` −13, about the loudness-normalised
+    /// clip's maximum − 40 dB, so that bands a room's noise fills stay undriven).
+    pub drive_floor_db: i8,
 }
 
-impl InputConfig {
-    /// No normalisation and no substitution: how models of format versions 1 and 2 ran.
-    pub const OFF: InputConfig = InputConfig { loudness_tau_ms: 0, luma: false, substitute: false };
+/// librosa's `top_db`: the onset range of format versions 1–3 and of the default.
+pub const LIBROSA_TOP_DB: u8 = 80;
+/// The cortex drive's floor of format versions 1–3 and of the default (dB).
+pub const LEGACY_DRIVE_FLOOR_DB: i8 = -40;
+/// The sound's floor E31 measured (`avf-bel train --sound-floor on`): onsets over the top 40 dB, no drive under
+/// −13 dB. Not the default: it made every sound fault nearly free but cost the clean and audio-only figures (E31).
+pub const SOUND_FLOOR: (u8, i8) = (40, -13);
 
-    /// Check the time constant (at most 60 s).
+impl InputConfig {
+    /// No normalisation, no substitution, librosa's onset range and the −40 dB drive floor: how models of format
+    /// versions 1 and 2 ran.
+    pub const OFF: InputConfig = InputConfig {
+        loudness_tau_ms: 0,
+        luma: false,
+        substitute: false,
+        onset_range_db: LIBROSA_TOP_DB,
+        drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
+    };
+
+    /// Check the time constant (at most 60 s), the onset range (1–80 dB) and the drive floor (−100 … 19 dB).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.loudness_tau_ms > 60_000 {
             return Err(ConfigError::BadParameter("input.loudness_tau_ms"));
+        }
+        if !(1..=LIBROSA_TOP_DB).contains(&self.onset_range_db) {
+            return Err(ConfigError::BadParameter("input.onset_range_db"));
+        }
+        if !(-100..=19).contains(&self.drive_floor_db) {
+            return Err(ConfigError::BadParameter("input.drive_floor_db"));
         }
         Ok(())
     }
@@ -115,7 +145,13 @@ impl InputConfig {
 
 impl Default for InputConfig {
     fn default() -> Self {
-        InputConfig { loudness_tau_ms: 2000, luma: true, substitute: true }
+        InputConfig {
+            loudness_tau_ms: 2000,
+            luma: true,
+            substitute: true,
+            onset_range_db: LIBROSA_TOP_DB,
+            drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
+        }
     }
 }
 
@@ -132,7 +168,8 @@ pub struct ModelConfig {
     pub fusion: FusionConfig,
     /// BEL stage.
     pub bel: BelConfig,
-    /// Input normalisation (format version 3; earlier files read as [`InputConfig::OFF`]).
+    /// Input normalisation (format version 3, the sound's floor version 4; earlier files read as
+    /// [`InputConfig::OFF`], version 3 files with the floor of [`InputConfig::OFF`]).
     pub input: InputConfig,
 }
 

@@ -11,7 +11,7 @@
 //! then [`Pipeline::infer`], which closes the clip and starts the next.
 
 use crate::core::arena::Arena;
-use crate::core::audio::cortex::Cortex;
+use crate::core::audio::cortex::{Cortex, DriveConfig};
 use crate::core::audio::frontend::FrontEnd;
 use crate::core::audio::{FrameFeatures, N_DESCRIPTORS, N_INTERVALS};
 use crate::core::bel::{Bel, BelTerms};
@@ -125,7 +125,9 @@ impl<'a> Pipeline<'a> {
         visual.set_luma(cfg.input.luma);
         let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
         frontend.set_loudness(cfg.input.loudness_tau_ms);
+        frontend.set_onset_range(cfg.input.onset_range_db);
         let mut cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, arena)?;
+        cortex.set_drive(DriveConfig::for_input(&cfg.input))?;
         // The cortex runs at the vector width of the same level as the visual kernels (one choice per pipeline).
         cortex.set_level(kernels.level())?;
         let audio_readout = Readout::new(&mw.audio_readout, arena)?;

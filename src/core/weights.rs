@@ -5,15 +5,21 @@
 //! finiteness and quantisation scales); afterwards every accessor is infallible or reports a missing/mis-shaped
 //! tensor by name.
 
-use crate::core::config::{AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig};
+use crate::core::config::{
+    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, LEGACY_DRIVE_FLOOR_DB,
+    LIBROSA_TOP_DB,
+};
 use crate::core::error::FormatError;
 use half::f16;
 use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"AVFBELW\0";
-/// The format version this build writes. It also reads [`VERSION_2`] and [`VERSION_1`] files.
-pub const VERSION: u16 = 3;
+/// The format version this build writes. It also reads [`VERSION_3`], [`VERSION_2`] and [`VERSION_1`] files.
+pub const VERSION: u16 = 4;
+/// The third version (input normalisation without the sound's floor); still read, with the floor of
+/// [`InputConfig::OFF`] (librosa's onset range, the old drive floor).
+pub const VERSION_3: u16 = 3;
 /// The second version (no input normalisation in the configuration); still read, as [`InputConfig::OFF`].
 pub const VERSION_2: u16 = 2;
 /// The first version (no frame rate in the configuration, no training mark); still read.
@@ -89,7 +95,7 @@ impl TensorInfo<'_> {
     }
 }
 
-/// The decoded header (version 3).
+/// The decoded header (version 4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header<'a> {
     /// The model these tensors belong to.
@@ -100,6 +106,50 @@ pub struct Header<'a> {
     /// Every tensor, in file order.
     #[serde(borrow)]
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+/// Version 3's input configuration: [`InputConfig`] without the sound's floor.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct InputConfigV3 {
+    loudness_tau_ms: u16,
+    luma: bool,
+    substitute: bool,
+}
+
+/// Version 3's model configuration: [`ModelConfig`] with [`InputConfigV3`].
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct ModelConfigV3 {
+    visual: VisualConfig,
+    audio: AudioConfig,
+    cortex: CortexConfig,
+    fusion: FusionConfig,
+    bel: BelConfig,
+    input: InputConfigV3,
+}
+
+/// Version 3's header: the same as [`Header`] but with [`ModelConfigV3`].
+#[derive(Clone, Debug, Deserialize)]
+struct HeaderV3<'a> {
+    config: ModelConfigV3,
+    trained: Option<bool>,
+    #[serde(borrow)]
+    tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+impl<'a> HeaderV3<'a> {
+    fn upgrade(self) -> Header<'a> {
+        let c = self.config;
+        let input = InputConfig {
+            loudness_tau_ms: c.input.loudness_tau_ms,
+            luma: c.input.luma,
+            substitute: c.input.substitute,
+            onset_range_db: LIBROSA_TOP_DB,
+            drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
+        };
+        let config =
+            ModelConfig { visual: c.visual, audio: c.audio, cortex: c.cortex, fusion: c.fusion, bel: c.bel, input };
+        Header { config, trained: self.trained, tensors: self.tensors }
+    }
 }
 
 /// Version 2's model configuration: [`ModelConfig`] without `input` (version 2 models ran without normalisation).
@@ -233,7 +283,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != VERSION && version != VERSION_2 && version != VERSION_1 {
+        if !matches!(version, VERSION | VERSION_3 | VERSION_2 | VERSION_1) {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -255,6 +305,10 @@ impl<'a> Weights<'a> {
             (h.upgrade(), rest)
         } else if version == VERSION_2 {
             let (h, rest): (HeaderV2<'a>, _) =
+                postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+            (h.upgrade(), rest)
+        } else if version == VERSION_3 {
+            let (h, rest): (HeaderV3<'a>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else {
@@ -321,7 +375,7 @@ impl<'a> Weights<'a> {
         &self.header.config
     }
 
-    /// The file's format version ([`VERSION`], [`VERSION_2`] or [`VERSION_1`]).
+    /// The file's format version ([`VERSION`], [`VERSION_3`], [`VERSION_2`] or [`VERSION_1`]).
     pub fn version(&self) -> u16 {
         self.version
     }

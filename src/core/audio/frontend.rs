@@ -53,6 +53,16 @@
 //! analysed almost as without normalisation. The state resets with the clip. Cost: one multiply per sample (folded
 //! into the window multiply) and a few operations per frame (see the `audio_1s` benches).
 //!
+//! # Onset range ([`FrontEnd::set_onset_range`], librosa's 80 dB by default)
+//! A model (format version 4) may narrow the levels the onset strength compares: with a range of `R` dB, both frames
+//! of each band's difference are clipped from below at the running mel maximum − `R` (never below the `top_db`
+//! floor), so a band that stays under that level adds no spectral flux however it fluctuates. The study's renders
+//! have digital silence between the notes, where every band sits at the floor; a microphone always adds a noise
+//! floor, and its frame-to-frame fluctuation otherwise becomes onsets in every quiet band (the share of frames with
+//! an onset goes from about 0.6 to 0.98 with noise even 40 dB under the music; E31 in `docs/eval/experiments.md`).
+//! The mel levels reported per frame (and so the cortex's drive) keep the `top_db` floor; the drive has its own
+//! floor (`DriveConfig::floor_db`). With `R = 80` the onset is exactly librosa's. Cost: two comparisons per band.
+//!
 //! # Clip descriptors ([`FrontEnd::summary`])
 //! `rms_mean`, `pitch_mean`, `tonnetz_mean` are means of the per-frame values over all frames (and over the six tonnetz
 //! dimensions), accumulated in `f64`. `duration_s = samples / sr`. `tempo_bpm` is `librosa.feature.tempo` on the onset
@@ -279,6 +289,8 @@ pub struct FrontEnd<'s> {
     /// Running (decayed) sum of frame mean squares and of the weights, for the bias-corrected average.
     loud_m: f64,
     loud_w: f64,
+    /// The onset strength's range below the running maximum, dB (`TOP_DB` = librosa's).
+    onset_range: f32,
 }
 
 impl<'s> FrontEnd<'s> {
@@ -351,6 +363,7 @@ impl<'s> FrontEnd<'s> {
             loud_decay: 0.0,
             loud_m: 0.0,
             loud_w: 0.0,
+            onset_range: TOP_DB,
         };
         if !arena.is_counting() {
             fe.init_tables();
@@ -494,6 +507,12 @@ impl<'s> FrontEnd<'s> {
             let frames = f64::from(tau_ms) * 1e-3 * self.cfg.sample_rate as f64 / self.cfg.hop as f64;
             libm::exp(-1.0 / frames)
         };
+    }
+
+    /// Compare levels within `range_db` dB of the running mel maximum for the onset strength (see the module docs;
+    /// 80 or more is librosa's onset, 0 is treated as 1 dB). Takes effect from the next frame; call it between clips.
+    pub fn set_onset_range(&mut self, range_db: u8) {
+        self.onset_range = f32::from(range_db.max(1)).min(TOP_DB);
     }
 
     /// The gain `k` for a frame of mean square `ms` (1 when normalisation is off), updating the running average.
@@ -690,13 +709,16 @@ impl<'s> FrontEnd<'s> {
             self.db_max = frame_max;
         }
         let floor = self.db_max - TOP_DB;
+        // The onset's own floor (the module docs' onset range); equal to `floor` at librosa's range.
+        let onset_floor = floor.max(self.db_max - self.onset_range);
         let mut flux = 0.0f32;
         for (cur, prev) in p.mel_cur.iter_mut().zip(p.mel_prev.iter()) {
             if *cur < floor {
                 *cur = floor;
             }
-            let before = if *prev < floor { floor } else { *prev };
-            let d = *cur - before;
+            let before = if *prev < onset_floor { onset_floor } else { *prev };
+            let after = if *cur < onset_floor { onset_floor } else { *cur };
+            let d = after - before;
             if d > 0.0 {
                 flux += d;
             }

@@ -543,8 +543,10 @@ impl<'a> GpuPipeline<'a> {
         let mut frontend = FrontEnd::in_arena(&cfg.audio, &mut arena)?;
         // The running loudness normaliser runs in the host front-end, as in the CPU core.
         frontend.set_loudness(cfg.input.loudness_tau_ms);
+        frontend.set_onset_range(cfg.input.onset_range_db);
         let bel = Bel::new(&cfg.bel, &mw.bel, &mut arena)?;
         let mut host_cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, &mut arena)?;
+        host_cortex.set_drive(DriveConfig::for_input(&cfg.input)).map_err(Error::from)?;
         // The host cortex runs at the level the CPU pipeline would choose (its bits are the same at every level).
         host_cortex
             .set_level(crate::core::kernels::Kernels::from_env().map_err(Error::from)?.level())
@@ -591,7 +593,7 @@ impl<'a> GpuPipeline<'a> {
         };
 
         // The cortex: the CPU core builds the initial state and the connectivity in its own layout; upload that.
-        let drive = DriveConfig::default();
+        let drive = DriveConfig::for_input(&cfg.input);
         let params = KernelParams::new(&cfg.cortex, &drive).ok_or(GpuError::Limits("cortex state offsets"))?;
         let mut host_state = vec![0.0f32; Cortex::scratch_len(&cfg.cortex)];
         if host_state.len() != KernelParams::total(&cfg.cortex) {

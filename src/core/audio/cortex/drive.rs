@@ -1,12 +1,13 @@
 //! The sound drive: a frame's mel spectrum and onset strength become each tonotopic group's thalamic input `s_g`.
 
 use crate::core::audio::FrameFeatures;
+use crate::core::config::InputConfig;
 use crate::core::error::ConfigError;
 
 /// How a frame's mel spectrum and onset strength become the thalamic drive `s` (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DriveConfig {
-    /// Band level (dB) that gives no drive (default −40).
+    /// Band level (dB) that gives no drive (default −40; a model's own from [`DriveConfig::for_input`]).
     pub floor_db: f32,
     /// Band level (dB) that gives full drive (default +20; must exceed `floor_db`).
     pub ceil_db: f32,
@@ -25,6 +26,12 @@ impl Default for DriveConfig {
 }
 
 impl DriveConfig {
+    /// The drive a model asks for: the defaults with the model's floor ([`InputConfig::drive_floor_db`]; −40 dB for
+    /// format versions 1–3 and by default, as [`DriveConfig::default`]).
+    pub fn for_input(input: &InputConfig) -> DriveConfig {
+        DriveConfig { floor_db: f32::from(input.drive_floor_db), ..DriveConfig::default() }
+    }
+
     /// Check that every parameter is finite and in its documented range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ok = |x: f32| x.is_finite();
@@ -81,5 +88,41 @@ pub(crate) fn band_drive(d: &DriveConfig, frame: &FrameFeatures, s: &mut [f32]) 
         };
         // level is finite here (power ∈ (0, ∞]; +∞ clamps to 1), so x is in [0, 1].
         *sg = if x.is_nan() { 0.0 } else { x * scale };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One band (of one mel bin) at `db`, no onset: its drive.
+    fn drive_at(d: &DriveConfig, db: f32) -> f32 {
+        let mel = [db];
+        let frame = FrameFeatures { index: 0, rms: 0.1, pitch_mean: 0.0, tonnetz: [0.0; 6], onset: 0.0, mel_db: &mel };
+        let mut s = [0.0f32];
+        band_drive(d, &frame, &mut s);
+        s[0]
+    }
+
+    #[test]
+    fn the_model_s_floor_sets_where_the_drive_starts() {
+        let legacy = DriveConfig::for_input(&InputConfig::OFF);
+        assert_eq!(legacy, DriveConfig::default(), "format 1–3 models drive as before");
+        assert_eq!(DriveConfig::for_input(&InputConfig::default()), legacy, "and so does the default");
+        let (range, floor_db) = crate::core::config::SOUND_FLOOR;
+        let floor = DriveConfig::for_input(&InputConfig {
+            onset_range_db: range,
+            drive_floor_db: floor_db,
+            ..InputConfig::default()
+        });
+        assert_eq!(floor.floor_db, -13.0);
+        // A band 20 dB under the loudest a clip reaches (about +27 dB after loudness normalisation) is driven by
+        // the old floor, and not at all by the new one; at the ceiling both give the same full drive.
+        let half = 0.5; // no onset: a sounding band drives at 1 − β
+        assert!((drive_at(&legacy, -20.0) - half * 20.0 / 60.0).abs() < 1e-6);
+        assert_eq!(drive_at(&floor, -20.0), 0.0);
+        assert_eq!(drive_at(&floor, -13.0), 0.0);
+        assert!((drive_at(&floor, 3.5) - half * 0.5).abs() < 1e-6);
+        assert_eq!(drive_at(&floor, 20.0), drive_at(&legacy, 20.0));
     }
 }
