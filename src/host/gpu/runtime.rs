@@ -546,7 +546,7 @@ impl<'a> GpuPipeline<'a> {
         frontend.set_onset_range(cfg.input.onset_range_db);
         let bel = Bel::new(&cfg.bel, &mw.bel, &mut arena)?;
         let mut host_cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, &mut arena)?;
-        host_cortex.set_drive(DriveConfig::for_input(&cfg.input)).map_err(Error::from)?;
+        host_cortex.set_drive(DriveConfig::for_input(&cfg.input))?;
         // The host cortex runs at the level the CPU pipeline would choose (its bits are the same at every level).
         host_cortex
             .set_level(crate::core::kernels::Kernels::from_env().map_err(Error::from)?.level())
