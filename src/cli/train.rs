@@ -139,6 +139,12 @@ pub struct TrainArgs {
     /// onset range and a −40 dB drive floor, as the shipped model.
     #[arg(long, value_enum, default_value_t = Switch::Off)]
     pub sound_floor: Switch,
+    /// The onset strength's range under the running mel maximum, dB (overrides --sound-floor's; 80 is librosa's).
+    #[arg(long, value_name = "DB", value_parser = clap::value_parser!(u8).range(1..=80))]
+    pub onset_range_db: Option<u8>,
+    /// The band level giving the auditory cortex no drive, dB (overrides --sound-floor's; −40 as the shipped model).
+    #[arg(long, value_name = "DB", allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(-100..=19))]
+    pub drive_floor_db: Option<i8>,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).
     #[arg(long, default_value_t = 20)]
@@ -330,6 +336,12 @@ mod with_train {
         }
         if a.sound_floor == Switch::On {
             (config.input.onset_range_db, config.input.drive_floor_db) = avf_bel::SOUND_FLOOR;
+        }
+        if let Some(r) = a.onset_range_db {
+            config.input.onset_range_db = r;
+        }
+        if let Some(f) = a.drive_floor_db {
+            config.input.drive_floor_db = f;
         }
         let d = Augment::default();
         let augment_spec = a.augment.augment.clone();
