@@ -13,8 +13,8 @@ mod host;
 pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
-    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, EMOTIONS, N_EMOTIONS,
-    SOUND_FLOOR,
+    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, DRIVE_FLOOR_DB,
+    EMOTIONS, N_EMOTIONS, ONSET_RANGE_DB, SOUND_FLOOR,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
 pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};

@@ -140,10 +140,12 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = Switch::Off)]
     pub sound_floor: Switch,
     /// The onset strength's range under the running mel maximum, dB (overrides --sound-floor's; 80 is librosa's).
-    #[arg(long, value_name = "DB", value_parser = clap::value_parser!(u8).range(1..=80))]
+    #[arg(long, value_name = "DB", value_parser = clap::value_parser!(u8).range(
+        i64::from(*avf_bel::ONSET_RANGE_DB.start())..=i64::from(*avf_bel::ONSET_RANGE_DB.end())))]
     pub onset_range_db: Option<u8>,
     /// The band level giving the auditory cortex no drive, dB (overrides --sound-floor's; −40 as the shipped model).
-    #[arg(long, value_name = "DB", allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(-100..=19))]
+    #[arg(long, value_name = "DB", allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(
+        i64::from(*avf_bel::DRIVE_FLOOR_DB.start())..=i64::from(*avf_bel::DRIVE_FLOOR_DB.end())))]
     pub drive_floor_db: Option<i8>,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).

@@ -113,6 +113,11 @@ pub struct InputConfig {
 pub const LIBROSA_TOP_DB: u8 = 80;
 /// The cortex drive's floor of format versions 1–3 and of the default (dB).
 pub const LEGACY_DRIVE_FLOOR_DB: i8 = -40;
+/// The onset ranges a model may ask for (dB): 1 up to librosa's `top_db`, beyond which the front end's own floor
+/// already clips.
+pub const ONSET_RANGE_DB: core::ops::RangeInclusive<u8> = 1..=LIBROSA_TOP_DB;
+/// The drive floors a model may ask for (dB): below the drive's ceiling of +20 dB (`DriveConfig::ceil_db`).
+pub const DRIVE_FLOOR_DB: core::ops::RangeInclusive<i8> = -100..=19;
 /// The sound's floor E31 measured (`avf-bel train --sound-floor on`): onsets over the top 40 dB, no drive under
 /// −13 dB. Not the default: it made every sound fault nearly free but cost the clean and audio-only figures (E31).
 pub const SOUND_FLOOR: (u8, i8) = (40, -13);
@@ -133,10 +138,10 @@ impl InputConfig {
         if self.loudness_tau_ms > 60_000 {
             return Err(ConfigError::BadParameter("input.loudness_tau_ms"));
         }
-        if !(1..=LIBROSA_TOP_DB).contains(&self.onset_range_db) {
+        if !ONSET_RANGE_DB.contains(&self.onset_range_db) {
             return Err(ConfigError::BadParameter("input.onset_range_db"));
         }
-        if !(-100..=19).contains(&self.drive_floor_db) {
+        if !DRIVE_FLOOR_DB.contains(&self.drive_floor_db) {
             return Err(ConfigError::BadParameter("input.drive_floor_db"));
         }
         Ok(())

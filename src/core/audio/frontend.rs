@@ -104,13 +104,13 @@
 
 use super::{fft, Descriptors, FrameFeatures, N_INTERVALS, TONNETZ_DIMS};
 use crate::core::arena::Arena;
-use crate::core::config::AudioConfig;
+use crate::core::config::{AudioConfig, LIBROSA_TOP_DB};
 use crate::core::error::{Error, InputError};
 
 /// Chroma bins.
 const N_CHROMA: usize = 12;
 /// `top_db` of librosa's `power_to_db`.
-const TOP_DB: f32 = 80.0;
+const TOP_DB: f32 = LIBROSA_TOP_DB as f32;
 /// `amin` of librosa's `power_to_db`.
 const AMIN: f32 = 1e-10;
 /// piptrack defaults.
