@@ -8,7 +8,7 @@ use avf_bel::audio::FrameFeatures;
 use avf_bel::kernels::{Kernels, Level};
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
-use avf_bel::{Modalities, ModelConfig, Pipeline, Weights};
+use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, LIBROSA_TOP_DB, SOUND_FLOOR};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
@@ -96,6 +96,19 @@ fn audio(c: &mut Criterion) {
             black_box(fe.summary())
         })
     });
+    // A sound-floor model's front end (format 4, `avf-bel train --sound-floor on`): the same with the onset range
+    // narrowed to `SOUND_FLOOR`'s; its cost is the difference from the line above (the drive's floor costs nothing:
+    // another constant in the same expression).
+    fe.set_onset_range(SOUND_FLOOR.0);
+    g.bench_function("frontend_sound_floor", |b| {
+        b.iter(|| {
+            fe.reset();
+            fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
+            fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
+            black_box(fe.summary())
+        })
+    });
+    fe.set_onset_range(LIBROSA_TOP_DB);
     fe.set_loudness(0);
     // Record the frames once, then time the cortex alone.
     let mels = cfg.audio.n_mels as usize;

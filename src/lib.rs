@@ -14,7 +14,7 @@ pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
     AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, DRIVE_FLOOR_DB,
-    EMOTIONS, N_EMOTIONS, ONSET_RANGE_DB, SOUND_FLOOR,
+    EMOTIONS, LIBROSA_TOP_DB, N_EMOTIONS, ONSET_RANGE_DB, SOUND_FLOOR,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
 pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};
