@@ -401,6 +401,11 @@ mod with_train {
         }
         let validation: serde_json::Map<String, serde_json::Value> =
             rep.validation.iter().map(|(n, v, au)| (n.to_string(), json!({"visual": v, "audio": au}))).collect();
+        let emotion: serde_json::Map<String, serde_json::Value> = rep
+            .validation_emotion
+            .iter()
+            .map(|(n, e)| (n.to_string(), json!({"fused": e.fused, "audio": e.audio, "visual": e.visual})))
+            .collect();
         let json = json!({
             "perception_r2": r2,
             "cornet_epochs": opts.cornet_epochs,
@@ -412,6 +417,7 @@ mod with_train {
             "renders": opts.renders,
             "seconds": t0.elapsed().as_secs_f64(),
             "validation_mse": validation,
+            "validation_emotion_mae": emotion,
             "fusion_decay": rep.fuse_decay.decay,
             "fusion_decay_cv_mae": decay_scores(&rep.fuse_decay),
             "cv_folds": opts.fuse.cv_folds,
@@ -473,6 +479,15 @@ mod with_train {
                 sv / nv.max(1) as f64,
                 sa / na.max(1) as f64
             );
+        }
+        if !rep.validation_emotion.is_empty() {
+            println!(
+                "the same clips weighed as the emotions weigh them: fusion + BEL on the estimates against on the true \
+                 sliders, mean |Δemotion| (fused; audio perceived, sight exact; sight perceived, audio exact):"
+            );
+            for (name, e) in &rep.validation_emotion {
+                println!("  {name:<14} fused {:.4}  audio {:.4}  visual {:.4}", e.fused, e.audio, e.visual);
+            }
         }
         println!(
             "fusion + BEL: MSE {:.5} → {:.5} over {} steps (weight decay {}{})",
