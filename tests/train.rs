@@ -56,17 +56,21 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
     // Validation: one fresh clip per condition, weighed by the read-outs' MSE and by the fusion's emotions alike.
     let conditions: Vec<&str> = rep.validation.iter().map(|r| r.0).collect();
     assert_eq!(conditions, rep.validation_emotion.iter().map(|r| r.0).collect::<Vec<_>>());
+    assert_eq!(conditions, rep.validation_slider_emotion.iter().map(|r| r.0).collect::<Vec<_>>());
     assert_eq!(rep.validation[0].0, "clean");
     assert!(rep.validation.len() > 10, "{:?}", rep.validation);
     let emotion = |e: &avf_bel::train::run::EmotionError| [e.fused, e.audio, e.visual];
-    assert!(rep.validation_emotion.iter().all(|(_, e)| emotion(e).iter().all(|v| (0.0..=1.0).contains(v))));
-    // Perception is not exact, so the fusion moves: somewhere each sense's estimates cost something.
-    for k in 0..3 {
-        assert!(rep.validation_emotion.iter().any(|(_, e)| emotion(e)[k] > 0.0), "{:?}", rep.validation_emotion);
+    for rows in [&rep.validation_emotion, &rep.validation_slider_emotion] {
+        assert!(rows.iter().all(|(_, e)| emotion(e).iter().all(|v| (0.0..=1.0).contains(v))));
+        // Perception is not exact, so the fusion moves: somewhere each sense's estimates cost something.
+        for k in 0..3 {
+            assert!(rows.iter().any(|(_, e)| emotion(e)[k] > 0.0), "{rows:?}");
+        }
     }
     // Reproducible: the same seed gives the same model whatever the number of threads.
-    let (again, _) = train(&data_dir(), &TrainOptions { threads: 1, ..opts.clone() }).unwrap();
+    let (again, again_rep) = train(&data_dir(), &TrainOptions { threads: 1, ..opts.clone() }).unwrap();
     assert_eq!(tensors, again);
+    assert_eq!(rep.validation_slider_emotion, again_rep.validation_slider_emotion);
     // CORnet-Z was trained (one epoch) and the random-feature read-out measured on the same clips.
     assert_eq!(rep.cornet_curve.len(), 2);
     assert!(rep.cornet_curve.iter().all(|l| l.is_finite()));

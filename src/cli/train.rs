@@ -270,7 +270,7 @@ mod with_train {
     use avf_bel::train::run::{
         consensus_noise_mae, consensus_noise_stimulus_mae, evaluate, mae_interval, perceive, robustness,
         robustness_json, robustness_markdown, robustness_series, stimulus_profile_mae, train, training_stimulus_jobs,
-        DecayChoice, FuseShape, Metrics, RenderSet, TrainOptions,
+        DecayChoice, EmotionError, FuseShape, Metrics, RenderSet, TrainOptions,
     };
     use avf_bel::weights::TensorId;
     use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
@@ -401,11 +401,11 @@ mod with_train {
         }
         let validation: serde_json::Map<String, serde_json::Value> =
             rep.validation.iter().map(|(n, v, au)| (n.to_string(), json!({"visual": v, "audio": au}))).collect();
-        let emotion: serde_json::Map<String, serde_json::Value> = rep
-            .validation_emotion
-            .iter()
-            .map(|(n, e)| (n.to_string(), json!({"fused": e.fused, "audio": e.audio, "visual": e.visual})))
-            .collect();
+        let emotion = |rows: &[(&str, EmotionError)]| -> serde_json::Map<String, serde_json::Value> {
+            rows.iter()
+                .map(|(n, e)| (n.to_string(), json!({"fused": e.fused, "audio": e.audio, "visual": e.visual})))
+                .collect()
+        };
         let json = json!({
             "perception_r2": r2,
             "cornet_epochs": opts.cornet_epochs,
@@ -417,7 +417,8 @@ mod with_train {
             "renders": opts.renders,
             "seconds": t0.elapsed().as_secs_f64(),
             "validation_mse": validation,
-            "validation_emotion_mae": emotion,
+            "validation_emotion_mae": emotion(&rep.validation_emotion),
+            "validation_slider_emotion_mae": emotion(&rep.validation_slider_emotion),
             "fusion_decay": rep.fuse_decay.decay,
             "fusion_decay_cv_mae": decay_scores(&rep.fuse_decay),
             "cv_folds": opts.fuse.cv_folds,
@@ -486,6 +487,13 @@ mod with_train {
                  sliders, mean |Δemotion| (fused; audio perceived, sight exact; sight perceived, audio exact):"
             );
             for (name, e) in &rep.validation_emotion {
+                println!("  {name:<14} fused {:.4}  audio {:.4}  visual {:.4}", e.fused, e.audio, e.visual);
+            }
+            println!(
+                "… and against a fixed yardstick, fusion + BEL fitted on the stimuli's true sliders (the same for every \
+                 model, so comparable between trainings):"
+            );
+            for (name, e) in &rep.validation_slider_emotion {
                 println!("  {name:<14} fused {:.4}  audio {:.4}  visual {:.4}", e.fused, e.audio, e.visual);
             }
         }

@@ -129,6 +129,9 @@ pub struct TrainReport {
     /// The same clips weighed as the emotions weigh them: per condition, [`EmotionError`] of the trained fusion +
     /// BEL fed the read-outs' estimates against the same fusion + BEL fed the clips' true sliders.
     pub validation_emotion: Vec<(&'static str, EmotionError)>,
+    /// The same against a fixed yardstick: fusion + BEL fitted on the stimuli's true sliders (it depends on the
+    /// ratings and the seed, not on perception, so it weighs every model's slider errors alike; E34b).
+    pub validation_slider_emotion: Vec<(&'static str, EmotionError)>,
 }
 
 /// One validation clip as fusion sees it: both read-outs' estimates and the clip's true sliders (normalised, 0..1).
@@ -390,6 +393,18 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
     let curve = fp.fit(&examples, &FitOptions { decay: decay.decay, cv_folds: 0, ..o.fuse });
     put_fusion(&mut tensors, &fp);
     let validation_emotion = validation_clips.iter().map(|(name, clips)| (*name, emotion_error(&fp, clips))).collect();
+    let validation_slider_emotion = if validation_clips.is_empty() {
+        Vec::new()
+    } else {
+        let exact = exact_sliders(&rows);
+        let exact = RenderSet { perceived: &exact, per: 1 };
+        let d = choose_decay(&rows, &all, exact, Modalities::BOTH, &o.fuse, shape, o.threads);
+        let examples: Vec<Example> =
+            all.iter().flat_map(|&i| exact.examples(i, &rows[i].fused(), Modalities::BOTH)).collect();
+        let mut yardstick = shape.init(o.seed);
+        yardstick.fit(&examples, &FitOptions { decay: d.decay, cv_folds: 0, ..o.fuse });
+        validation_clips.iter().map(|(name, clips)| (*name, emotion_error(&yardstick, clips))).collect()
+    };
     let report = TrainReport {
         visual_r2,
         visual_r2_random,
@@ -403,6 +418,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         fuse_decay: decay,
         validation,
         validation_emotion,
+        validation_slider_emotion,
     };
     Ok((tensors, report))
 }
@@ -489,6 +505,16 @@ pub fn perceive(
         let (a, v) = p.features();
         Ok(Perceived { xa: a.to_vec(), xv: v.to_vec() })
     })
+}
+
+/// Every stimulus as perfect perception would hand it to fusion: its normalised sliders for both senses.
+fn exact_sliders(rows: &[StimulusRow]) -> Vec<Perceived> {
+    rows.iter()
+        .map(|r| {
+            let s: Vec<f32> = normalised(&r.params).iter().map(|&v| v as f32).collect();
+            Perceived { xa: s.clone(), xv: s }
+        })
+        .collect()
 }
 
 /// Metrics of predicted profiles against consensus profiles (one per stimulus).
@@ -878,13 +904,7 @@ pub fn evaluate(
     preds.push(("ridge on perceived features", ridge_perceived));
     // Diagnostic: fusion + BEL fitted (same folds, same nested choice of decay) on the true sliders in place of both
     // senses' estimates, i.e. with perfect perception: how much of the error perception could still remove.
-    let exact: Vec<Perceived> = rows
-        .iter()
-        .map(|r| {
-            let s: Vec<f32> = normalised(&r.params).iter().map(|&v| v as f32).collect();
-            Perceived { xa: s.clone(), xv: s }
-        })
-        .collect();
+    let exact = exact_sliders(rows);
     let exact = RenderSet { perceived: &exact, per: 1 };
     let perfect = fit_folds(rows, exact, Modalities::BOTH, fit, shape, None, threads);
     preds.push(("fusion + BEL on true sliders", predict_folds(&perfect, exact, Modalities::BOTH)));
