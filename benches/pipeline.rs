@@ -78,36 +78,25 @@ fn audio(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
     let mut scratch = vec![0.0; FrontEnd::scratch_len(&cfg.audio)];
     let mut fe = FrontEnd::new(&cfg.audio, &mut scratch).unwrap();
-    g.bench_function("frontend", |b| {
-        b.iter(|| {
-            fe.reset();
-            fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
-            fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
-            black_box(fe.summary())
-        })
-    });
-    // The same with the running loudness normaliser of format-3 models (its cost is the difference).
-    fe.set_loudness(2000);
-    g.bench_function("frontend_loudness_normalised", |b| {
-        b.iter(|| {
-            fe.reset();
-            fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
-            fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
-            black_box(fe.summary())
-        })
-    });
-    // A sound-floor model's front end (format 4, `avf-bel train --sound-floor on`): the same with the onset range
-    // narrowed to `SOUND_FLOOR`'s; its cost is the difference from the line above (the drive's floor costs nothing:
-    // another constant in the same expression).
-    fe.set_onset_range(SOUND_FLOOR.0);
-    g.bench_function("frontend_sound_floor", |b| {
-        b.iter(|| {
-            fe.reset();
-            fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
-            fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
-            black_box(fe.summary())
-        })
-    });
+    // The front end as each model format asks for it; each line's cost over the one before is the difference: the
+    // running loudness normaliser of format-3 models, then a sound-floor model's narrower onset range (format 4,
+    // `avf-bel train --sound-floor on`; the drive's floor costs nothing, another constant in the same expression).
+    for (name, loudness_tau_ms, onset_range_db) in [
+        ("frontend", 0, LIBROSA_TOP_DB),
+        ("frontend_loudness_normalised", 2000, LIBROSA_TOP_DB),
+        ("frontend_sound_floor", 2000, SOUND_FLOOR.0),
+    ] {
+        fe.set_loudness(loudness_tau_ms);
+        fe.set_onset_range(onset_range_db);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                fe.reset();
+                fe.push(&pcm, &mut |_f: &FrameFeatures| {}).unwrap();
+                fe.finish(&mut |_f: &FrameFeatures| {}).unwrap();
+                black_box(fe.summary())
+            })
+        });
+    }
     fe.set_onset_range(LIBROSA_TOP_DB);
     fe.set_loudness(0);
     // Record the frames once, then time the cortex alone.
