@@ -147,10 +147,12 @@ pub struct ValidationClip {
 
 /// How far a trained fusion + BEL moves on validation clips because perception is not exact: the mean absolute
 /// difference (over clips and the five emotions, intensities 0..1) between its output on the read-outs' estimates
-/// and its output on the true sliders. A slider error costs here as much as the emotions lean on that slider, which
-/// the read-outs' mean squared error over five sliders does not say (E21, E29 and E31 chose by it and lost on the
-/// ratings). `fused`: both senses' estimates; `audio`: the audio estimates with the true sliders for sight; `visual`:
-/// the other way round. No rating is read: the fusion is the training's own, the truth the clips' sliders.
+/// and its output on the true sliders. A slider error costs here as much as the fusion leans on that slider, which
+/// the read-outs' mean squared error over five sliders does not say. `fused`: both senses' estimates; `audio`: the
+/// audio estimates with the true sliders for sight; `visual`: the other way round. It describes a training, and is
+/// no criterion for choosing perception: with the model's own fusion or with a fixed one (fitted on the stimuli's
+/// true sliders) it ranked two front ends above the shipped one that the ratings' leave-one-out ranks below it (E34
+/// in `docs/eval/experiments.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct EmotionError {
     /// Both senses perceived.
