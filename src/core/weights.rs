@@ -5,10 +5,7 @@
 //! finiteness and quantisation scales); afterwards every accessor is infallible or reports a missing/mis-shaped
 //! tensor by name.
 
-use crate::core::config::{
-    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, LEGACY_DRIVE_FLOOR_DB,
-    LIBROSA_TOP_DB,
-};
+use crate::core::config::{AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig};
 use crate::core::error::FormatError;
 use half::f16;
 use serde::{Deserialize, Serialize};
@@ -139,12 +136,12 @@ struct HeaderV3<'a> {
 impl<'a> HeaderV3<'a> {
     fn upgrade(self) -> Header<'a> {
         let c = self.config;
+        // The sound's floor as every earlier version ran: that of `InputConfig::OFF`.
         let input = InputConfig {
             loudness_tau_ms: c.input.loudness_tau_ms,
             luma: c.input.luma,
             substitute: c.input.substitute,
-            onset_range_db: LIBROSA_TOP_DB,
-            drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
+            ..InputConfig::OFF
         };
         let config =
             ModelConfig { visual: c.visual, audio: c.audio, cortex: c.cortex, fusion: c.fusion, bel: c.bel, input };

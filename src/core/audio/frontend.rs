@@ -63,7 +63,7 @@
 //! The mel levels reported per frame (and so the cortex's drive) keep the `top_db` floor; the drive has its own
 //! floor (`DriveConfig::floor_db`). With `R = 80` the onset is exactly librosa's. Cost: two comparisons per band,
 //! below the noise of the `audio_1s/frontend_sound_floor` bench (1.22 ms per second of sound with `R = 40`, as
-//! without, on a Zen 4 host).
+//! without, on a Zen 4 host at the `avx512vnni` level).
 //!
 //! # Clip descriptors ([`FrontEnd::summary`])
 //! `rms_mean`, `pitch_mean`, `tonnetz_mean` are means of the per-frame values over all frames (and over the six tonnetz

@@ -5,7 +5,7 @@ use super::cornet::{train_cornet, CornetOptions};
 use super::data::{self, StimulusRow};
 use super::fuse::{Example, FitOptions, FuseParams, DECAYS};
 use super::linalg::{pearson, r2, KernelRidge, Ridge};
-use super::{extract, normalised, random_params, ClipFeatures, Job};
+use super::{extract, normalised, random_params, Job};
 use crate::core::manifest::TensorId;
 use crate::host::model::{encode, seeded, F32Tensors, Precision, SplitMix64};
 use crate::host::writer::AlignedBytes;
@@ -443,29 +443,22 @@ fn validate(perception: &[u8], o: &TrainOptions, rv: &Ridge, ra: &Ridge) -> Resu
         .flat_map(|(_, p)| clips.iter().map(|&(params, seed)| Job { params, seed, perturb: *p }))
         .collect();
     let feats = extract(perception, &jobs, o.seconds, o.threads, &progress("validation clips", jobs.len()))?;
-    let mse = |r: &Ridge, x: &dyn Fn(&ClipFeatures) -> &[f64], fs: &[ClipFeatures]| -> f64 {
-        fs.iter()
-            .map(|f| r.predict(x(f)).iter().zip(normalised(&f.params)).map(|(p, t)| (p - t) * (p - t)).sum::<f64>())
-            .sum::<f64>()
-            / (5 * fs.len()) as f64
-    };
-    let rows = conditions
-        .iter()
-        .zip(feats.chunks(o.validate))
-        .map(|((name, _), fs)| (*name, mse(rv, &|f| &f.visual, fs), mse(ra, &|f| &f.audio, fs)))
-        .collect();
-    let clips = conditions
-        .iter()
-        .zip(feats.chunks(o.validate))
-        .map(|((name, _), fs)| {
-            let each = fs.iter().map(|f| ValidationClip {
-                xa: to_f32(ra.predict(&f.audio)),
-                xv: to_f32(rv.predict(&f.visual)),
-                truth: to_f32(normalised(&f.params).to_vec()),
-            });
-            (*name, each.collect())
-        })
-        .collect();
+    // Each clip's estimates once: both figures read them (the MSE in f64, summed in the same order as ever).
+    let sq = |p: &[f64], t: &[f64; 5]| p.iter().zip(t).map(|(p, t)| (p - t) * (p - t)).sum::<f64>();
+    let (mut rows, mut clips) = (Vec::new(), Vec::new());
+    for ((name, _), fs) in conditions.iter().zip(feats.chunks(o.validate)) {
+        let (mut sv, mut sa) = (0.0, 0.0);
+        let mut each = Vec::with_capacity(fs.len());
+        for f in fs {
+            let (pv, pa, t) = (rv.predict(&f.visual), ra.predict(&f.audio), normalised(&f.params));
+            sv += sq(&pv, &t);
+            sa += sq(&pa, &t);
+            each.push(ValidationClip { xa: to_f32(pa), xv: to_f32(pv), truth: to_f32(t.to_vec()) });
+        }
+        let n = (5 * fs.len()) as f64;
+        rows.push((*name, sv / n, sa / n));
+        clips.push((*name, each));
+    }
     Ok((rows, clips))
 }
 
