@@ -204,6 +204,12 @@ pub struct EvalArgs {
     /// severities each, into probes.md, probes.json and probes.png (the same folds as the rest).
     #[arg(long)]
     pub probes: bool,
+    /// Which draw of the stimuli's renders: 0 (the default) renders every clip as `train` and the figures in
+    /// docs/eval do; another number renders fresh clips of the same stimuli (other melodies, timings and
+    /// perturbation draws, for fusion's training renders and the test renders alike), to see how far the figures
+    /// move with the draw.
+    #[arg(long, default_value_t = 0)]
+    pub draw: u32,
     #[command(flatten)]
     pub fit: FitArgs,
 }
@@ -644,7 +650,7 @@ mod with_train {
         }
         // Training renders as `train` makes them (clean, then perturbed); the clean ones are also the test renders.
         let per = renders + aug_renders;
-        let jobs = training_stimulus_jobs(&rows, renders, aug_renders, &augment);
+        let jobs = training_stimulus_jobs(&rows, renders, aug_renders, a.draw, &augment);
         let perceived = perceive(bytes, &jobs, seconds, threads, "stimulus renders")?;
         let clean: Vec<_> = perceived.chunks(per).flat_map(|c| c[..renders].to_vec()).collect();
         let (rep, folds) = evaluate(
@@ -670,8 +676,13 @@ mod with_train {
             + &margin_sentence(&folds.iter().map(|f| &f.decay).collect::<Vec<_>>());
         let fused_mae = stimulus_profile_mae(&rep.preds[0].1, &rep.truth);
         let by_kind = kind_sentence(&rows, &fused_mae);
+        let draw_note = if a.draw == 0 {
+            String::new()
+        } else {
+            format!(" (draw {} of the renders: fresh clips, `--draw`)", a.draw)
+        };
         let md = format!(
-            "Leave-one-stimulus-out over {} stimuli: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
+            "Leave-one-stimulus-out over {} stimuli{}: fusion + BEL refit per fold on {renders} clean and {aug_renders} \
              perturbed renders of each other stimulus (modality dropout {}), perception fixed; each held-out stimulus \
              predicted as the mean over its {renders} clean renders. Targets: consensus (participant-mean) profiles, \
              mean of music and animation ratings / 127.\n\n{table}\nThe fused model's profile MAE {:.4} has a 95 % \
@@ -681,6 +692,7 @@ mod with_train {
              profile exactly would still be expected to score {floor:.4} against it (the consensus' sampling error, \
              from the raters' spread), a floor under every row.\n\n{by_kind}\n\n{decays}\n",
             rows.len(),
+            draw_note,
             fit.dropout,
             rep.metrics[0].1.profile_mae,
             rows.len(),
@@ -700,6 +712,7 @@ mod with_train {
             })
             .collect();
         json.insert("consensus_noise_profile_mae".into(), json!(floor));
+        json.insert("draw".into(), json!(a.draw));
         let per_stimulus: serde_json::Map<String, serde_json::Value> =
             rep.names.iter().zip(&folds).map(|(name, f)| (name.clone(), json!(f.decay.decay))).collect();
         json.insert("fused_fold_decay".into(), per_stimulus.into());
@@ -776,12 +789,12 @@ mod with_train {
                 continue;
             }
             let clean_set = RenderSet { perceived: &clean, per: renders };
-            let r = robustness(bytes, &rows, &folds, kinds, robust_renders, seconds, threads, clean_set)?;
+            let r = robustness(bytes, &rows, &folds, kinds, robust_renders, a.draw, seconds, threads, clean_set)?;
             let clean_all = &rep.metrics[0].1;
             let single: Vec<(&str, Metrics)> = rep.metrics[1..3].iter().map(|(n, m)| (*n, m.clone())).collect();
             let table = robustness_markdown(&r.clean, clean_all, &single, &r.rows);
             let md = format!(
-                "{name}, leave-one-stimulus-out over {} stimuli: the fused model (fusion + BEL refit per fold as \
+                "{name}, leave-one-stimulus-out over {} stimuli{draw_note}: the fused model (fusion + BEL refit per fold as \
                  above) on {robust_renders} renders of each held-out stimulus under one perturbation at a time (render \
                  seeds as the clean ones, so only the perturbation differs); profile MAE against the consensus; \
                  `clean` is the same renders unperturbed. The last rows are the same model on all {renders} clean \

@@ -283,10 +283,24 @@ fn put_fusion(t: &mut F32Tensors, p: &FuseParams) {
     set(t, TensorId::BelOrbitofrontal, p.ofc.clone());
 }
 
-/// Jobs rendering each stimulus `renders` times (seeds `1000·id + r`), each clip perturbed by `perturb(seed)`.
-pub fn stimulus_jobs(rows: &[StimulusRow], renders: usize, perturb: &dyn Fn(u64) -> Perturbation) -> Vec<Job> {
+/// The first render seed of draw `draw` of the study stimuli's renders: 0 for the draw `train` and the documented
+/// evaluations use; each other draw's seeds lie 2³² apart, above every seed training draws (random clips from
+/// 1,000,000, validation clips from 5,000,000), so a fresh draw shares no melody, timing or perturbation with them.
+pub fn draw_base(draw: u32) -> u64 {
+    u64::from(draw) << 32
+}
+
+/// Jobs rendering each stimulus `renders` times (seeds `draw_base(draw) + 1000·id + r`), each clip perturbed by
+/// `perturb(seed)`.
+pub fn stimulus_jobs(
+    rows: &[StimulusRow],
+    renders: usize,
+    draw: u32,
+    perturb: &dyn Fn(u64) -> Perturbation,
+) -> Vec<Job> {
+    let base = draw_base(draw);
     rows.iter()
-        .flat_map(|s| (0..renders).map(move |r| 1000 * s.id as u64 + r as u64).map(move |seed| (s.params, seed)))
+        .flat_map(|s| (0..renders).map(move |r| base + 1000 * s.id as u64 + r as u64).map(move |seed| (s.params, seed)))
         .map(|(params, seed)| Job { params, seed, perturb: perturb(seed) })
         .collect()
 }
@@ -295,13 +309,20 @@ pub fn stimulus_jobs(rows: &[StimulusRow], renders: usize, perturb: &dyn Fn(u64)
 const AUG_SEEDS: u64 = 500;
 
 /// Jobs rendering each stimulus `renders` times clean, then `aug_renders` times perturbed by draws of `augment`;
-/// consecutive per stimulus (`renders + aug_renders` each).
-pub fn training_stimulus_jobs(rows: &[StimulusRow], renders: usize, aug_renders: usize, augment: &Augment) -> Vec<Job> {
+/// consecutive per stimulus (`renders + aug_renders` each); seeds from [`draw_base`]`(draw)`.
+pub fn training_stimulus_jobs(
+    rows: &[StimulusRow],
+    renders: usize,
+    aug_renders: usize,
+    draw: u32,
+    augment: &Augment,
+) -> Vec<Job> {
+    let base = draw_base(draw);
     rows.iter()
         .flat_map(|s| {
-            let clean = (0..renders).map(move |r| Job::clean(s.params, 1000 * s.id as u64 + r as u64));
+            let clean = (0..renders).map(move |r| Job::clean(s.params, base + 1000 * s.id as u64 + r as u64));
             let aug = (0..aug_renders).map(move |r| {
-                let seed = 1000 * s.id as u64 + AUG_SEEDS + r as u64;
+                let seed = base + 1000 * s.id as u64 + AUG_SEEDS + r as u64;
                 Job { params: s.params, seed, perturb: augment.draw_for(seed) }
             });
             clean.chain(aug)
@@ -377,7 +398,7 @@ pub fn train(data_dir: &Path, o: &TrainOptions) -> Result<(F32Tensors, TrainRepo
         if o.validate > 0 { validate(perception.as_bytes(), o, &rv, &ra)? } else { (Vec::new(), Vec::new()) };
 
     // 2. Fusion + BEL on clean and perturbed renders of the study's stimuli, targets = consensus profiles.
-    let sjobs = training_stimulus_jobs(&rows, o.renders, o.aug_renders, &o.augment);
+    let sjobs = training_stimulus_jobs(&rows, o.renders, o.aug_renders, 0, &o.augment);
     let sfeats =
         extract(perception.as_bytes(), &sjobs, o.seconds, o.threads, &progress("stimulus renders", sjobs.len()))?;
     // What the pipeline will hand fusion: the read-outs' estimates.
@@ -483,7 +504,7 @@ pub fn perceive_stimuli(
     seconds: f64,
     threads: usize,
 ) -> Result<Vec<Perceived>, String> {
-    perceive(weights, &stimulus_jobs(rows, renders, &|_| Perturbation::NONE), seconds, threads, "stimulus renders")
+    perceive(weights, &stimulus_jobs(rows, renders, 0, &|_| Perturbation::NONE), seconds, threads, "stimulus renders")
 }
 
 /// Run the model's perception on each job's clip (the pipeline's own read-outs), in job order.
@@ -980,9 +1001,9 @@ pub struct Robustness {
 }
 
 /// The fused model's leave-one-stimulus-out metrics with each held-out stimulus rendered `renders` times under each
-/// of `kinds` at each of its [`Kind::severities`] (render seeds `1000·id + r`, those of the clean test renders, so only
-/// the perturbation differs); `folds` from [`evaluate`], `clean` the clean test renders (at least `renders` per
-/// stimulus), of which the first `renders` give the baseline.
+/// of `kinds` at each of its [`Kind::severities`] (render seeds `draw_base(draw) + 1000·id + r`, those of the clean
+/// test renders, so only the perturbation differs); `folds` from [`evaluate`], `clean` the clean test renders (at
+/// least `renders` per stimulus, of the same draw), of which the first `renders` give the baseline.
 #[allow(clippy::too_many_arguments)]
 pub fn robustness(
     weights: &[u8],
@@ -990,6 +1011,7 @@ pub fn robustness(
     folds: &[Fold],
     kinds: &[Kind],
     renders: usize,
+    draw: u32,
     seconds: f64,
     threads: usize,
     clean: RenderSet<'_>,
@@ -1004,7 +1026,7 @@ pub fn robustness(
     for &kind in kinds {
         for (level, severity) in kind.severities().into_iter().enumerate() {
             let p = kind.at(severity);
-            let jobs = stimulus_jobs(rows, renders, &|_| p);
+            let jobs = stimulus_jobs(rows, renders, draw, &|_| p);
             let label = format!("{} {severity}", kind.name());
             let perceived = perceive(weights, &jobs, seconds, threads, &label)?;
             let pred = predict_folds(folds, RenderSet { perceived: &perceived, per: renders }, Modalities::BOTH);
