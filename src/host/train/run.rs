@@ -1137,6 +1137,49 @@ mod tests {
     }
 
     #[test]
+    fn each_draw_renders_its_own_clips_and_draw_0_is_the_documented_one() {
+        let row = |id: u32| StimulusRow {
+            id,
+            name: format!("s{id}"),
+            params: crate::host::stimuli::Params {
+                bpm: 90.0,
+                jitter: 5.0,
+                consonance: 30.0,
+                bigsmall: 40.0,
+                updown: 50.0,
+            },
+            music: [0.0; 5],
+            animation: [0.0; 5],
+            fused_se: [0.0; 5],
+        };
+        // The study's ids run to 37.
+        let rows = [row(0), row(7), row(37)];
+        let seeds = |jobs: Vec<Job>| jobs.iter().map(|j| j.seed).collect::<Vec<u64>>();
+        // Draw 0: the seeds every documented figure was rendered with.
+        assert_eq!(seeds(stimulus_jobs(&rows[1..2], 3, 0, &|_| Perturbation::NONE)), [7000, 7001, 7002]);
+        let augment = Augment::default();
+        let d0 = seeds(training_stimulus_jobs(&rows, 8, 8, 0, &augment));
+        assert_eq!(&d0[..9], &[0, 1, 2, 3, 4, 5, 6, 7, AUG_SEEDS]);
+        // Draw 1 and 2: the same layout 2^32 further on, so no seed is shared between draws, nor with the seeds
+        // training draws its random clips (from 1,000,000) and validation clips (from 5,000,000) from.
+        let d1 = seeds(training_stimulus_jobs(&rows, 8, 8, 1, &augment));
+        let d2 = seeds(training_stimulus_jobs(&rows, 8, 8, 2, &augment));
+        assert_eq!(d1.len(), d0.len());
+        for (a, b) in d0.iter().zip(&d1) {
+            assert_eq!(b - a, 1 << 32);
+        }
+        let mut all: Vec<u64> = d0.iter().chain(&d1).chain(&d2).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 3 * d0.len());
+        assert!(d0.iter().all(|&s| s < 1_000_000) && d1.iter().chain(&d2).all(|&s| s > 5_000_000 + 1_000_000));
+        // The perturbed renders' draws follow their seeds: draw 1's occluders and noises are not draw 0's.
+        let p0 = training_stimulus_jobs(&rows, 0, 8, 0, &augment);
+        let p1 = training_stimulus_jobs(&rows, 0, 8, 1, &augment);
+        assert!(p0.iter().zip(&p1).any(|(a, b)| a.perturb != b.perturb));
+    }
+
+    #[test]
     fn the_emotion_error_is_what_each_sense_s_estimates_move_the_output() {
         let fp = FuseParams::init(5, 5, 16, 8, 7);
         let truth = [0.2, 0.4, 0.5, 0.7, 0.3];
