@@ -51,7 +51,7 @@ fn main() {
     let quiet = |_: usize| {};
 
     let augment = Augment::default();
-    let mut rng = SplitMix64(0x4A1F_0E5);
+    let mut rng = SplitMix64(0x04A1_F0E5);
     let train: Vec<Job> = (0..n_train)
         .map(|i| {
             let seed = 9_500_000 + i as u64;
