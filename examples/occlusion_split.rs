@@ -33,6 +33,10 @@ fn main() {
     let path = std::path::PathBuf::from(args.get(1).expect("usage: occlusion_split MODEL.avfw [clips] [area]"));
     let n: usize = args.get(2).map(|s| s.parse().expect("clips")).unwrap_or(300);
     let area: f64 = args.get(3).map(|s| s.parse().expect("area")).unwrap_or(0.15);
+    if !(area > 0.0 && area <= 1.0) {
+        eprintln!("occlusion_split: the occluder's area is a share of the frame in (0, 1], got {area}");
+        std::process::exit(2);
+    }
     let buf = read_file(&path).expect("read");
     let w = Weights::parse(buf.as_bytes()).expect("parse");
     let cfg = *w.config();

@@ -6,37 +6,20 @@
 //!
 //! Extracts the visual summary (`[mean; std]` of IT over the clip's stacks, as the read-out sees it) of seeded random
 //! slider settings drawn with training's default augmentation, and of validation clips (other seeds) clean and under
-//! the evaluation's moderate visual perturbations; fits the read-out as `train` does (a ridge per slider, its
-//! penalty chosen on a held-out fifth of the training clips) on the whole summary, on the mean half only and on the
+//! the evaluation's moderate visual perturbations; fits the read-out as `train` does (`run::readout_ridge`: a ridge per
+//! slider, its penalty chosen on a held-out fifth of the training clips) on the whole summary, on the mean half only and on the
 //! spread half only; prints each fit's validation MSE (normalised sliders) per condition.
 
 use avf_bel::model::{read_file, SplitMix64};
 use avf_bel::train::augment::{Augment, Kind, Perturbation};
 use avf_bel::train::linalg::Ridge;
+use avf_bel::train::run::readout_ridge;
 use avf_bel::train::{extract, normalised, random_params, Job};
 
-const LAMBDAS: [f64; 6] = [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0];
-
-/// A ridge per output, each with the penalty that scores best on the last fifth of the clips, refit on all.
-fn fit(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Vec<Ridge> {
-    let split = xs.len() * 4 / 5;
-    let (fit_x, fit_y, hold_x, hold_y) = (&xs[..split], &ys[..split], &xs[split..], &ys[split..]);
-    let trials: Vec<Ridge> = LAMBDAS.iter().map(|&l| Ridge::fit(fit_x, fit_y, l)).collect();
-    (0..5)
-        .map(|k| {
-            let mse = |m: &Ridge| hold_x.iter().zip(hold_y).map(|(x, y)| (m.predict(x)[k] - y[k]).powi(2)).sum::<f64>();
-            let best = (0..LAMBDAS.len()).min_by(|&a, &b| mse(&trials[a]).total_cmp(&mse(&trials[b]))).unwrap_or(0);
-            Ridge::fit(xs, ys, LAMBDAS[best])
-        })
-        .collect()
-}
-
-fn mse(models: &[Ridge], xs: &[Vec<f64>], ys: &[Vec<f64>]) -> f64 {
+fn mse(model: &Ridge, xs: &[Vec<f64>], ys: &[Vec<f64>]) -> f64 {
     let mut s = 0.0;
     for (x, y) in xs.iter().zip(ys) {
-        for (k, m) in models.iter().enumerate() {
-            s += (m.predict(x)[k] - y[k]).powi(2);
-        }
+        s += model.predict(x).iter().zip(y).map(|(p, t)| (p - t).powi(2)).sum::<f64>();
     }
     s / (5 * xs.len()).max(1) as f64
 }
@@ -71,9 +54,9 @@ fn main() {
     let half = feats[0].visual.len() / 2;
     let parts: [(&str, std::ops::Range<usize>); 3] =
         [("mean and spread", 0..2 * half), ("mean only", 0..half), ("spread only", half..2 * half)];
-    let models: Vec<Vec<Ridge>> = parts
+    let models: Vec<Ridge> = parts
         .iter()
-        .map(|(_, r)| fit(&feats.iter().map(|f| f.visual[r.clone()].to_vec()).collect::<Vec<_>>(), &ys))
+        .map(|(_, r)| readout_ridge(&feats.iter().map(|f| f.visual[r.clone()].to_vec()).collect::<Vec<_>>(), &ys))
         .collect();
 
     println!("visual read-out, {n_train} training clips (default augmentation), {n_val} validation clips");

@@ -228,6 +228,12 @@ fn fit_readout(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Readout {
     Readout { ridge: out, r2: r2s, lambdas: lams, held_out }
 }
 
+/// A read-out fitted exactly as `train` fits the visual and audio ones (a ridge per slider, its penalty chosen on the
+/// last fifth of the clips, refit on all): for diagnostics that refit a read-out on other features.
+pub fn readout_ridge(xs: &[Vec<f64>], ys: &[Vec<f64>]) -> Ridge {
+    fit_readout(xs, ys).ridge
+}
+
 /// R² per output of held-out predictions against targets, over the clips `keep` selects.
 fn r2_where(pred: &[[f64; 5]], ys: &[Vec<f64>], keep: &[bool]) -> [f64; 5] {
     let mut out = [f64::NAN; 5];
