@@ -13,7 +13,8 @@ mod host;
 pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
-    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, DRIVE_FLOOR_DB,
+    AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, BACKGROUND_TAU_MS,
+    DRIVE_FLOOR_DB,
     EMOTIONS, LIBROSA_TOP_DB, N_EMOTIONS, ONSET_RANGE_DB, SOUND_FLOOR,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
@@ -32,7 +33,7 @@ pub mod weights {
     };
     pub use crate::core::weights::{
         align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
-        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3,
+        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3, VERSION_4,
     };
     /// Writing weights files and holding them 64-byte aligned in memory (host only).
     #[cfg(feature = "std")]
@@ -44,8 +45,8 @@ pub mod weights {
 /// The visual pathway (CORnet-Z), for per-stage use and benchmarks.
 pub mod visual {
     pub use crate::core::visual::{
-        normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, Block, BlockWeights,
-        Visual, BLOCKS, LUMA_MEAN, LUMA_STD,
+        noise_sigma, normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads,
+        update_weight, Background, Block, BlockWeights, Visual, BLOCKS, CORE_SIGMAS, LUMA_MEAN, LUMA_STD, MID, SHIFT,
     };
 }
 

@@ -74,12 +74,13 @@ pub fn report(w: &Weights<'_>) -> String {
     let _ = writeln!(
         s,
         "input       loudness normaliser {}, luminance normaliser {}, substitute a missing sense {}, onset range {} dB, \
-         drive floor {} dB",
+         drive floor {} dB, background {}",
         if i.loudness_tau_ms == 0 { "off".to_string() } else { format!("{} ms", i.loudness_tau_ms) },
         on(i.luma),
         on(i.substitute),
         i.onset_range_db,
-        i.drive_floor_db
+        i.drive_floor_db,
+        if i.background_tau_ms == 0 { "off".to_string() } else { format!("{} ms", i.background_tau_ms) }
     );
     let _ = writeln!(s, "scratch     {} floats ({} bytes)", Pipeline::scratch_len(w), 4 * Pipeline::scratch_len(w));
     // The kernels `Pipeline::new` would choose on this machine for this file (one table for every block).

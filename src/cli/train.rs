@@ -10,6 +10,7 @@ pub const TRAIN_EXAMPLES: &str = "Examples:
   avf-bel train --out /tmp/m --augment none --aug-renders 0 --dropout 0   # clean renders only, no modality dropout
   avf-bel train --out /tmp/m --normalise off          # without the loudness and luminance normalisers
   avf-bel train --out /tmp/m --sound-floor on         # a room's noise under the music is not heard (E31)
+  avf-bel train --out /tmp/m --background on          # static things in view subtracted before CORnet-Z (E40)
   avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0 --validate 0   # a quick try
 
 Writes model.avfw, train.json and train_loss.png into --out. Needs the study's ratings (--data DIR, $AVF_BEL_DATA
@@ -147,6 +148,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DB", allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(
         i64::from(*avf_bel::DRIVE_FLOOR_DB.start())..=i64::from(*avf_bel::DRIVE_FLOOR_DB.end())))]
     pub drive_floor_db: Option<i8>,
+    /// The visual background: each frame aligned to a running background (time constant 500 ms, shifts up to
+    /// 3 px) and replaced by its difference from it, cored at 3σ of the frame's noise, before CORnet-Z, so a static
+    /// object in front of the stimulus adds little once learnt (E39b, E40 in docs/eval/experiments.md).
+    #[arg(long, value_enum, default_value_t = Switch::Off)]
+    pub background: Switch,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).
     #[arg(long, default_value_t = 20)]
@@ -351,6 +357,9 @@ mod with_train {
         if let Some(f) = a.drive_floor_db {
             config.input.drive_floor_db = f;
         }
+        if a.background == Switch::On {
+            config.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
+        }
         let d = Augment::default();
         let augment_spec = a.augment.augment.clone();
         let opts = TrainOptions {
@@ -439,6 +448,7 @@ mod with_train {
                 "substitute": opts.config.input.substitute,
                 "onset_range_db": opts.config.input.onset_range_db,
                 "drive_floor_db": opts.config.input.drive_floor_db,
+                "background_tau_ms": opts.config.input.background_tau_ms,
             },
         });
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;

@@ -107,7 +107,16 @@ pub struct InputConfig {
     /// ceiling of +20 dB; default and earlier files −40; `--sound-floor on` −13, about the loudness-normalised
     /// clip's maximum − 40 dB, so that bands a room's noise fills stay undriven).
     pub drive_floor_db: i8,
+    /// Time constant of the visual background in milliseconds (format version 5; 0 = off, the default and earlier
+    /// files; `avf-bel train --background on` [`BACKGROUND_TAU_MS`]): each frame, aligned to a running background
+    /// by a shift of at most 3 pixels, is replaced by its difference from it, cored at 3σ of the frame's own noise,
+    /// before luminance normalisation, so a static object in front of the stimulus or a textured wall adds little
+    /// once learnt (`visual::Background`; E39b in `docs/eval/experiments.md`).
+    pub background_tau_ms: u16,
 }
+
+/// The background's time constant E39b screened (`avf-bel train --background on`), in milliseconds.
+pub const BACKGROUND_TAU_MS: u16 = 500;
 
 /// librosa's `top_db`: the onset range of format versions 1–3 and of the default.
 pub const LIBROSA_TOP_DB: u8 = 80;
@@ -131,12 +140,16 @@ impl InputConfig {
         substitute: false,
         onset_range_db: LIBROSA_TOP_DB,
         drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
+        background_tau_ms: 0,
     };
 
-    /// Check the time constant (at most 60 s), the onset range (1–80 dB) and the drive floor (−100 … 19 dB).
+    /// Check the time constants (at most 60 s), the onset range (1–80 dB) and the drive floor (−100 … 19 dB).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.loudness_tau_ms > 60_000 {
             return Err(ConfigError::BadParameter("input.loudness_tau_ms"));
+        }
+        if self.background_tau_ms > 60_000 {
+            return Err(ConfigError::BadParameter("input.background_tau_ms"));
         }
         if !ONSET_RANGE_DB.contains(&self.onset_range_db) {
             return Err(ConfigError::BadParameter("input.onset_range_db"));
@@ -156,6 +169,7 @@ impl Default for InputConfig {
             substitute: true,
             onset_range_db: LIBROSA_TOP_DB,
             drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
+            background_tau_ms: 0,
         }
     }
 }

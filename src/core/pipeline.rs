@@ -22,7 +22,7 @@ use crate::core::error::{Error, InputError};
 use crate::core::fusion::{Contribution, Fusion};
 use crate::core::kernels::{KernelReport, Kernels};
 use crate::core::manifest::{audio_inputs, ModelWeights};
-use crate::core::visual::Visual;
+use crate::core::visual::{Background, Visual};
 use crate::core::weights::Weights;
 
 /// Which senses an inference uses.
@@ -123,6 +123,9 @@ impl<'a> Pipeline<'a> {
         let cfg = mw.config;
         let mut visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
         visual.set_luma(cfg.input.luma);
+        if cfg.input.background_tau_ms != 0 {
+            visual.set_background(Some(Background::in_arena(&cfg.visual, cfg.input.background_tau_ms, arena)?));
+        }
         let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
         frontend.set_loudness(cfg.input.loudness_tau_ms);
         frontend.set_onset_range(cfg.input.onset_range_db);

@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"AVFBELW\0";
-/// The format version this build writes. It also reads [`VERSION_3`], [`VERSION_2`] and [`VERSION_1`] files.
-pub const VERSION: u16 = 4;
+/// The format version this build writes. It also reads [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] and
+/// [`VERSION_1`] files.
+pub const VERSION: u16 = 5;
+/// The fourth version (no visual background in the configuration); still read, with the background off.
+pub const VERSION_4: u16 = 4;
 /// The third version (input normalisation without the sound's floor); still read, with the floor of
 /// [`InputConfig::OFF`] (librosa's onset range, the old drive floor).
 pub const VERSION_3: u16 = 3;
@@ -92,7 +95,7 @@ impl TensorInfo<'_> {
     }
 }
 
-/// The decoded header (version 4).
+/// The decoded header (version 5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header<'a> {
     /// The model these tensors belong to.
@@ -103,6 +106,54 @@ pub struct Header<'a> {
     /// Every tensor, in file order.
     #[serde(borrow)]
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+/// Version 4's input configuration: [`InputConfig`] without the visual background.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct InputConfigV4 {
+    loudness_tau_ms: u16,
+    luma: bool,
+    substitute: bool,
+    onset_range_db: u8,
+    drive_floor_db: i8,
+}
+
+/// Version 4's model configuration: [`ModelConfig`] with [`InputConfigV4`].
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct ModelConfigV4 {
+    visual: VisualConfig,
+    audio: AudioConfig,
+    cortex: CortexConfig,
+    fusion: FusionConfig,
+    bel: BelConfig,
+    input: InputConfigV4,
+}
+
+/// Version 4's header: the same as [`Header`] but with [`ModelConfigV4`].
+#[derive(Clone, Debug, Deserialize)]
+struct HeaderV4<'a> {
+    config: ModelConfigV4,
+    trained: Option<bool>,
+    #[serde(borrow)]
+    tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+impl<'a> HeaderV4<'a> {
+    fn upgrade(self) -> Header<'a> {
+        let c = self.config;
+        // Version 4 models ran without a background (that of `InputConfig::OFF`).
+        let input = InputConfig {
+            loudness_tau_ms: c.input.loudness_tau_ms,
+            luma: c.input.luma,
+            substitute: c.input.substitute,
+            onset_range_db: c.input.onset_range_db,
+            drive_floor_db: c.input.drive_floor_db,
+            ..InputConfig::OFF
+        };
+        let config =
+            ModelConfig { visual: c.visual, audio: c.audio, cortex: c.cortex, fusion: c.fusion, bel: c.bel, input };
+        Header { config, trained: self.trained, tensors: self.tensors }
+    }
 }
 
 /// Version 3's input configuration: [`InputConfig`] without the sound's floor.
@@ -280,7 +331,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if !matches!(version, VERSION | VERSION_3 | VERSION_2 | VERSION_1) {
+        if !matches!(version, VERSION | VERSION_4 | VERSION_3 | VERSION_2 | VERSION_1) {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -306,6 +357,10 @@ impl<'a> Weights<'a> {
             (h.upgrade(), rest)
         } else if version == VERSION_3 {
             let (h, rest): (HeaderV3<'a>, _) =
+                postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+            (h.upgrade(), rest)
+        } else if version == VERSION_4 {
+            let (h, rest): (HeaderV4<'a>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else {
@@ -372,7 +427,7 @@ impl<'a> Weights<'a> {
         &self.header.config
     }
 
-    /// The file's format version ([`VERSION`], [`VERSION_3`], [`VERSION_2`] or [`VERSION_1`]).
+    /// The file's format version ([`VERSION`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] or [`VERSION_1`]).
     pub fn version(&self) -> u16 {
         self.version
     }

@@ -17,12 +17,20 @@
 //! with no state and no latency; a frame of one value becomes uniform mid-grey. Cost: two passes over the frame's
 //! bytes (see the `visual_luma` bench).
 //!
+//! **Background subtraction** ([`Visual::set_background`], from `InputConfig::background_tau_ms`; off for format
+//! versions 1–4) comes first: each frame, aligned to a running background by a shift of at most 3 pixels, becomes its
+//! cored difference from it around mid-grey ([`Background`]), and that is what luminance normalisation sees.
+//!
 //! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
 //! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly. An int8 V1 over a
 //! number of frames that is no multiple of 4 (the default 5, or 3) runs in the kernels' row layout: its weights are
 //! rearranged into the arena at construction and the frames interleaved instead of packed in channel quads, which
 //! skips most of the quads' zero padding (same output; a 5×64² int8 stack −12 % at the `avx2` and `avx512vnni` levels
 //! on the AMD EPYC Zen 4 development machine, README "Performance").
+
+mod background;
+
+pub use background::{noise_sigma, update_weight, Background, CORE_SIGMAS, MID, SHIFT};
 
 use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
@@ -143,6 +151,8 @@ pub struct Visual<'a> {
     frames_seen: u64,
     stacks: u32,
     luma: bool,
+    /// Background subtraction before luminance normalisation (`InputConfig::background_tau_ms`; see [`Background`]).
+    background: Option<Background<'a>>,
 }
 
 /// Mean luma of a normalised frame ([`normalise_luma`]).
@@ -290,12 +300,19 @@ impl<'a> Visual<'a> {
             frames_seen: 0,
             stacks: 0,
             luma: false,
+            background: None,
         })
     }
 
     /// Switch per-frame luminance normalisation on or off (see the module docs); takes effect from the next frame.
     pub fn set_luma(&mut self, on: bool) {
         self.luma = on;
+    }
+
+    /// Subtract a running background from every frame before anything else (see [`Background`]; `None`: off);
+    /// takes effect from the next frame.
+    pub fn set_background(&mut self, background: Option<Background<'a>>) {
+        self.background = background;
     }
 
     /// The configuration.
@@ -319,6 +336,9 @@ impl<'a> Visual<'a> {
         self.stacks = 0;
         self.mean.fill(0.0);
         self.m2.fill(0.0);
+        if let Some(b) = &mut self.background {
+            b.reset();
+        }
     }
 
     /// Stacks processed since the last reset.
@@ -335,6 +355,10 @@ impl<'a> Visual<'a> {
         }
         let c = self.cfg.channels as usize;
         let slot = (self.frames_seen % c as u64) as usize;
+        let frame = match &mut self.background {
+            Some(b) => b.apply(frame)?,
+            None => frame,
+        };
         let dst = &mut self.ring[slot * n..(slot + 1) * n];
         if self.luma {
             normalise_luma(frame, dst);

@@ -24,7 +24,7 @@ use crate::core::error::Error;
 use crate::core::fusion::Fusion;
 use crate::core::kernels::{ConvShape, Kernels};
 use crate::core::manifest::{ConvView, ModelWeights};
-use crate::core::visual::{pool_bias_relu, shapes};
+use crate::core::visual::{pool_bias_relu, shapes, Background};
 use crate::core::weights::Weights;
 use crate::{Modalities, Pipeline};
 
@@ -231,10 +231,20 @@ pub fn check_blocks(gpu: &mut GpuPipeline<'_>, mw: &ModelWeights<'_>) -> GpuResu
     }
     let (maps, gap) = gpu.visual_maps()?;
     let mut blocks = [(0.0f32, 0.0f32); 4];
-    // The frames as V1 sees them: luminance-normalised first when the model says so (`InputConfig::luma`).
+    // The frames as V1 sees them: with the background subtracted (`InputConfig::background_tau_ms`), then
+    // luminance-normalised (`InputConfig::luma`), when the model says so.
     let mut seen = vec![0u8; frame_len];
     let mut input: Vec<f32> = Vec::with_capacity(c * frame_len);
+    let tau = mw.config.input.background_tau_ms;
+    let mut bg_scratch = vec![0.0f32; if tau == 0 { 0 } else { background_len(&vc, tau) }];
+    let mut arena = Arena::new(&mut bg_scratch);
+    let mut background =
+        if tau == 0 { None } else { Some(Background::in_arena(&vc, tau, &mut arena).map_err(GpuError::from)?) };
     for f in &frames {
+        let f: &[u8] = match &mut background {
+            Some(b) => b.apply(f).map_err(GpuError::from)?,
+            None => f,
+        };
         let f: &[u8] = if mw.config.input.luma {
             crate::core::visual::normalise_luma(f, &mut seen);
             &seen
@@ -407,4 +417,11 @@ mod tests {
             }
         }
     }
+}
+
+/// Floats a [`Background`] for frames of `vc` takes (a dry run on a counting arena).
+fn background_len(vc: &crate::core::config::VisualConfig, tau_ms: u16) -> usize {
+    let mut arena = Arena::counting();
+    let _ = Background::in_arena(vc, tau_ms, &mut arena);
+    arena.used()
 }
