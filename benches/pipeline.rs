@@ -189,5 +189,27 @@ fn luma(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, visual, audio, pipeline, luma);
+/// The visual background (format-5 models, `--background on`) on 64×64 frames: the 49-shift alignment, the noise
+/// estimate, the cored difference and the update, per frame (its whole cost: the search dominates); frames
+/// alternate between two different patterns, so that no frame matches the background.
+fn background(c: &mut Criterion) {
+    let cfg = ModelConfig::default();
+    let fr = frames(&cfg, 2);
+    let mut scratch = vec![0.0f32; avf_bel::visual::Background::scratch_len(&cfg.visual)];
+    let mut bg = avf_bel::visual::Background::new(&cfg.visual, avf_bel::BACKGROUND_TAU_MS, &mut scratch).unwrap();
+    bg.apply(&fr[0]).unwrap();
+    let mut t = 0usize;
+    let mut g = c.benchmark_group("visual_background");
+    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+    g.bench_function("frame_64x64", |b| {
+        b.iter(|| {
+            t += 1;
+            let out = bg.apply(black_box(&fr[t % 2])).unwrap();
+            black_box(out[0])
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, visual, audio, pipeline, luma, background);
 criterion_main!(benches);

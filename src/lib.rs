@@ -14,8 +14,7 @@ pub use crate::core::backend::Backend;
 pub use crate::core::bel::{Bel, BelTerms};
 pub use crate::core::config::{
     AudioConfig, BelConfig, CortexConfig, FusionConfig, InputConfig, ModelConfig, VisualConfig, BACKGROUND_TAU_MS,
-    DRIVE_FLOOR_DB,
-    EMOTIONS, LIBROSA_TOP_DB, N_EMOTIONS, ONSET_RANGE_DB, SOUND_FLOOR,
+    DRIVE_FLOOR_DB, EMOTIONS, LIBROSA_TOP_DB, N_EMOTIONS, ONSET_RANGE_DB, SOUND_FLOOR,
 };
 pub use crate::core::epp::{epp, epp_f64, EPP_WEIGHTS};
 pub use crate::core::error::{BackendError, BackendStage, ConfigError, Error, FormatError, InputError};
@@ -45,8 +44,8 @@ pub mod weights {
 /// The visual pathway (CORnet-Z), for per-stage use and benchmarks.
 pub mod visual {
     pub use crate::core::visual::{
-        noise_sigma, normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads,
-        update_weight, Background, Block, BlockWeights, Visual, BLOCKS, CORE_SIGMAS, LUMA_MEAN, LUMA_STD, MID, SHIFT,
+        noise_sigma, normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, update_weight,
+        Background, Block, BlockWeights, Visual, BLOCKS, CORE_SIGMAS, LUMA_MEAN, LUMA_STD, MID, SHIFT,
     };
 }
 

@@ -71,6 +71,16 @@ fn tiny_models_match_the_cpu_core() {
         let rep = measure(Emulator::new(), &model(&cfg, p), size);
         assert_parity(&format!("tiny {p:?}"), &rep);
     }
+    // With the visual background on: the GPU path subtracts it on the host before upload, as the CPU core does.
+    let size = SelfTestSize { cortex_frames: 48, clip_seconds: 0.5 };
+    let rep = measure(Emulator::new(), &model(&with_background(cfg), Precision::F16), size);
+    assert_parity("tiny F16 with the background", &rep);
+}
+
+/// `cfg` with the visual background on (`avf-bel train --background on`).
+fn with_background(mut cfg: ModelConfig) -> ModelConfig {
+    cfg.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
+    cfg
 }
 
 /// The shipped model (64×64×5 frames, 1,200-cell cortex; the f16 file) on a few stacks and frames.
@@ -183,7 +193,13 @@ fn split_reductions_match_the_cpu_core() {
 /// `--device cuda` does, with its start-up self-test) on the five built-in stimuli, tiny model, 1-s renders.
 #[test]
 fn stimuli_epp_matches_the_cpu_core_tiny() {
-    let cfg = ModelConfig::tiny();
+    for cfg in [ModelConfig::tiny(), with_background(ModelConfig::tiny())] {
+        stimuli_epp_tiny(&cfg);
+    }
+}
+
+fn stimuli_epp_tiny(cfg: &ModelConfig) {
+    let cfg = *cfg;
     let file = model(&cfg, Precision::F16);
     let w = Weights::parse(file.as_bytes()).unwrap();
     let (mut cs, mut gs) = (Vec::new(), Vec::new());
@@ -194,7 +210,8 @@ fn stimuli_epp_matches_the_cpu_core_tiny() {
     for (name, s) in prototypes(&cfg, 1.0) {
         let (a, b) = (run_clip(&mut cpu, &s), run_clip(gpu.as_mut(), &s));
         let d = (a.epp - b.epp).abs();
-        eprintln!("tiny {name}: EPP cpu {:.5} gpu {:.5} |Δ| {d:.2e}", a.epp, b.epp);
+        let bg = cfg.input.background_tau_ms;
+        eprintln!("tiny (background {bg} ms) {name}: EPP cpu {:.5} gpu {:.5} |Δ| {d:.2e}", a.epp, b.epp);
         assert!(d <= MAX_EPP_DIFF, "{name}: |ΔEPP| {d}");
     }
 }

@@ -30,8 +30,18 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn steady_state_pipeline_run_does_not_allocate() {
-    for prec in [Precision::F32, Precision::Int8, Precision::F16] {
-        let (cfg, buf) = tiny_model(1, prec);
+    // Each precision, and the f32 model with the visual background on (its state is in the scratch too).
+    for (prec, background) in
+        [(Precision::F32, false), (Precision::Int8, false), (Precision::F16, false), (Precision::F32, true)]
+    {
+        let (cfg, buf) = if background {
+            let mut cfg = avf_bel::ModelConfig::tiny();
+            cfg.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
+            let bytes = avf_bel::model::encode(&cfg, &avf_bel::model::seeded(&cfg, 1), prec).unwrap();
+            (cfg, avf_bel::weights::writer::AlignedBytes::new(&bytes))
+        } else {
+            tiny_model(1, prec)
+        };
         let w = Weights::parse(buf.as_bytes()).unwrap();
         let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
         let mut p = Pipeline::new(&w, &mut scratch).unwrap();
@@ -56,7 +66,12 @@ fn steady_state_pipeline_run_does_not_allocate() {
         }
         let after = ALLOCS.load(Ordering::SeqCst);
         assert!(acc.is_finite());
-        assert_eq!(after - before, 0, "{prec:?}: {} heap allocations in steady state", after - before);
+        assert_eq!(
+            after - before,
+            0,
+            "{prec:?} (background {background}): {} heap allocations in steady state",
+            after - before
+        );
         // The counter itself works: building a pipeline's scratch allocates.
         let v = vec![0u8; 16];
         assert!(ALLOCS.load(Ordering::SeqCst) > after);

@@ -63,17 +63,20 @@ fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
         b.push(c.input.onset_range_db);
         b.push(c.input.drive_floor_db as u8); // i8: one byte, two's complement
     }
+    if version >= 5 {
+        varint(&mut b, c.input.background_tau_ms as u64);
+    }
     b
 }
 
 /// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand, in the
-/// current format (version 4, marked untrained).
+/// current format (version 5, marked untrained).
 fn hand_written() -> Vec<u8> {
-    hand_written_version(4)
+    hand_written_version(5)
 }
 
 /// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation; 4:
-/// and the sound's floor).
+/// and the sound's floor; 5: and the visual background).
 fn hand_written_version(version: u16) -> Vec<u8> {
     let cfg = ModelConfig::tiny();
     let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -185,7 +188,8 @@ fn version_2_files_still_read_without_normalisation() {
             luma: true,
             substitute: true,
             onset_range_db: 80,
-            drive_floor_db: -40
+            drive_floor_db: -40,
+            background_tau_ms: 0
         }
     );
 }
@@ -195,7 +199,7 @@ fn version_3_files_still_read_with_librosa_onsets_and_the_old_drive_floor() {
     // Version 3 had the normalisation but not the sound's floor: its models compared onsets over librosa's 80 dB and
     // drove the cortex from −40 dB.
     let v3 = hand_written_version(3);
-    let v4 = hand_written();
+    let v4 = hand_written_version(4);
     assert_eq!(v4.len(), v3.len(), "two header bytes more, inside the same 64-byte padding");
     let buf = AlignedBytes::new(&v3);
     let w = Weights::parse(buf.as_bytes()).unwrap();
@@ -215,6 +219,42 @@ fn version_3_files_still_read_with_librosa_onsets_and_the_old_drive_floor() {
     assert_eq!(&with_floor[16 + cfg_len - 2..16 + cfg_len], &[40, 0xF3]);
     let buf = AlignedBytes::new(&with_floor);
     assert_eq!(*Weights::parse(buf.as_bytes()).unwrap().config(), cfg);
+}
+
+#[test]
+fn version_4_files_still_read_without_the_background() {
+    // Version 4 had no visual background: its models showed CORnet-Z the frames themselves.
+    let v4 = hand_written_version(4);
+    let v5 = hand_written();
+    assert_eq!(v5.len(), v4.len(), "one header byte more, inside the same 64-byte padding");
+    let buf = AlignedBytes::new(&v4);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(w.version(), avf_bel::weights::VERSION_4);
+    assert_eq!(avf_bel::InputConfig::OFF.background_tau_ms, 0);
+    assert_eq!(*w.config(), ModelConfig::tiny());
+    // The background's time constant is the configuration's last field, a postcard varint: 0 (off) one byte, 500 ms
+    // (`--background on`) the two bytes F4 03; golden bytes in both directions.
+    let cfg_len = config_bytes(&ModelConfig::tiny(), 5).len();
+    assert_eq!(v5[16 + cfg_len - 1], 0);
+    let mut cfg = ModelConfig::tiny();
+    cfg.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
+    assert_eq!(avf_bel::BACKGROUND_TAU_MS, 500);
+    let written = to_bytes(&cfg, false, &[OwnedTensor::f32("a", &[2], &[1.0, -2.0])]).unwrap();
+    let bytes = config_bytes(&cfg, 5);
+    assert_eq!(&bytes[bytes.len() - 2..], &[0xF4, 0x03]);
+    assert_eq!(&written[16..16 + bytes.len()], &bytes[..]);
+    let buf = AlignedBytes::new(&written);
+    assert_eq!(*Weights::parse(buf.as_bytes()).unwrap().config(), cfg);
+    // Over a minute is refused where the header is validated: 60,001 is the varint E1 D4 03.
+    let bad = with_header(|h| {
+        assert_eq!(h[cfg_len - 1], 0);
+        h.splice(cfg_len - 1..cfg_len, [0xE1, 0xD4, 0x03]);
+    });
+    let buf = AlignedBytes::new(&bad);
+    assert!(matches!(
+        Weights::parse(buf.as_bytes()),
+        Err(FormatError::Config(avf_bel::ConfigError::BadParameter("input.background_tau_ms")))
+    ));
 }
 
 #[test]
@@ -295,8 +335,8 @@ fn malformed_files_get_typed_errors() {
     f[0] = b'X';
     assert_eq!(parse(&f), Err(FormatError::BadMagic));
     let mut f = good.clone();
-    f[8] = 5;
-    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(5)));
+    f[8] = 6;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(6)));
     let mut f = good.clone();
     f[10] = 1;
     assert_eq!(parse(&f), Err(FormatError::BadHeader));

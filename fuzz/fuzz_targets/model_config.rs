@@ -50,6 +50,7 @@ struct Input {
     substitute: bool,
     onset_range_db: u8,
     drive_floor_db: i8,
+    background_tau_ms: u16,
     precision: u8,
     weights_seed: u64,
     tone_hz: u16,
@@ -101,6 +102,7 @@ fuzz_target!(|i: Input| {
             substitute: i.substitute,
             onset_range_db: i.onset_range_db,
             drive_floor_db: i.drive_floor_db,
+            background_tau_ms: i.background_tau_ms,
         },
     };
     if cfg.validate().is_err() {

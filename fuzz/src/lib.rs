@@ -5,7 +5,7 @@
 
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::weights::writer::AlignedBytes;
-use avf_bel::{CortexConfig, Modalities, ModelConfig, Output, Pipeline, Weights};
+use avf_bel::{CortexConfig, InputConfig, Modalities, ModelConfig, Output, Pipeline, Weights};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
@@ -18,7 +18,8 @@ pub enum Model {
     /// `ModelConfig::tiny()`: 32×32×2 frames, a 96-neuron auditory cortex.
     Tiny,
     /// The tiny model with a 16-neuron auditory cortex (8 PYR, 4 PV, 4 SOM, 2 groups): the same code paths, for
-    /// targets that push a lot of audio (the cortex is the costly stage: ~6× faster inputs).
+    /// targets that push a lot of audio (the cortex is the costly stage: ~6× faster inputs), and with the visual
+    /// background on (`InputConfig::background_tau_ms`), so that every frame a target pushes also goes through it.
     Light,
 }
 
@@ -29,7 +30,9 @@ impl Model {
         match self {
             Model::Tiny => tiny,
             Model::Light => {
-                ModelConfig { cortex: CortexConfig { n_pyr: 8, n_pv: 4, n_som: 4, groups: 2, ..tiny.cortex }, ..tiny }
+                let input = InputConfig { background_tau_ms: avf_bel::BACKGROUND_TAU_MS, ..tiny.input };
+                let cortex = CortexConfig { n_pyr: 8, n_pv: 4, n_som: 4, groups: 2, ..tiny.cortex };
+                ModelConfig { cortex, input, ..tiny }
             }
         }
     }

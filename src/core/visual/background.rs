@@ -30,7 +30,7 @@
 
 use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
-use crate::core::error::{Error, InputError};
+use crate::core::error::{ConfigError, Error, InputError};
 
 /// The largest shift, in pixels, tried when aligning a frame to the background.
 pub const SHIFT: usize = 3;
@@ -60,12 +60,31 @@ pub struct Background<'a> {
     out: &'a mut [u8],
     /// Frames seen since the last reset.
     frames: u64,
+    /// The shift chosen for the most recent frame.
+    shift: (i8, i8),
 }
 
 impl<'a> Background<'a> {
-    /// Carve the state for frames of `cfg`'s size out of `arena`; `tau_ms` is the background's time constant (not
-    /// 0: a caller with τ = 0 builds none).
-    pub fn in_arena(cfg: &VisualConfig, tau_ms: u16, arena: &mut Arena<'a>) -> Result<Self, Error> {
+    /// Floats of scratch a background for frames of `cfg`'s size takes (a dry run of the construction; 0 for a
+    /// configuration that does not validate).
+    pub fn scratch_len(cfg: &VisualConfig) -> usize {
+        let mut arena = Arena::counting();
+        let _ = Self::in_arena(cfg, 1, &mut arena);
+        arena.used()
+    }
+
+    /// Build over `scratch` (at least [`Self::scratch_len`] floats) for frames of `cfg`'s size and a background time
+    /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`).
+    pub fn new(cfg: &VisualConfig, tau_ms: u16, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        Self::in_arena(cfg, tau_ms, &mut Arena::new(scratch))
+    }
+
+    /// [`Self::new`] with the state carved from `arena` (on a counting arena: only the size is taken).
+    pub(crate) fn in_arena(cfg: &VisualConfig, tau_ms: u16, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        cfg.validate()?;
+        if tau_ms == 0 || tau_ms > 60_000 {
+            return Err(ConfigError::BadParameter("input.background_tau_ms").into());
+        }
         let (height, width) = (cfg.height as usize, cfg.width as usize);
         let n = height * width;
         Ok(Background {
@@ -78,12 +97,21 @@ impl<'a> Background<'a> {
             prev: arena.take_bytes(n)?,
             out: arena.take_bytes(n)?,
             frames: 0,
+            shift: (0, 0),
         })
     }
 
     /// Forget the scene: the next frame becomes the background.
     pub fn reset(&mut self) {
         self.frames = 0;
+        self.shift = (0, 0);
+    }
+
+    /// The shift `(sx, sy)` that aligned the most recent frame to the background: the frame's content sat `sx`
+    /// pixels right of and `sy` below where the background has it (a camera's motion, to the nearest pixel; (0, 0)
+    /// for a clip's first frame).
+    pub fn shift(&self) -> (i8, i8) {
+        self.shift
     }
 
     /// The per-frame update weight `α` ([`update_weight`]).
@@ -110,6 +138,8 @@ impl<'a> Background<'a> {
         }
         self.frames += 1;
         let (sx, sy) = self.best_shift();
+        // |sx|, |sy| ≤ SHIFT = 3.
+        self.shift = (sx as i8, sy as i8);
         self.align(frame, sx, sy);
         let sigma = noise_sigma(self.aligned, self.prev);
         let theta = CORE_SIGMAS * sigma;

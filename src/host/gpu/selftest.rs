@@ -236,10 +236,9 @@ pub fn check_blocks(gpu: &mut GpuPipeline<'_>, mw: &ModelWeights<'_>) -> GpuResu
     let mut seen = vec![0u8; frame_len];
     let mut input: Vec<f32> = Vec::with_capacity(c * frame_len);
     let tau = mw.config.input.background_tau_ms;
-    let mut bg_scratch = vec![0.0f32; if tau == 0 { 0 } else { background_len(&vc, tau) }];
-    let mut arena = Arena::new(&mut bg_scratch);
+    let mut bg_scratch = vec![0.0f32; if tau == 0 { 0 } else { Background::scratch_len(&vc) }];
     let mut background =
-        if tau == 0 { None } else { Some(Background::in_arena(&vc, tau, &mut arena).map_err(GpuError::from)?) };
+        if tau == 0 { None } else { Some(Background::new(&vc, tau, &mut bg_scratch).map_err(GpuError::from)?) };
     for f in &frames {
         let f: &[u8] = match &mut background {
             Some(b) => b.apply(f).map_err(GpuError::from)?,
@@ -417,11 +416,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Floats a [`Background`] for frames of `vc` takes (a dry run on a counting arena).
-fn background_len(vc: &crate::core::config::VisualConfig, tau_ms: u16) -> usize {
-    let mut arena = Arena::counting();
-    let _ = Background::in_arena(vc, tau_ms, &mut arena);
-    arena.used()
 }

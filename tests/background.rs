@@ -1,0 +1,240 @@
+//! The visual background (weights format version 5, `InputConfig::background_tau_ms`): each frame aligned to a
+//! running background by a whole-pixel shift, its difference from it cored at 3σ of the frame's own noise. Checked
+//! against a second implementation (tools/golden_background.py, plain Python in float64), and for what it is for: a
+//! static thing in view changes nothing, a camera's shake is followed, sensor noise is cored away, a clip starts
+//! afresh, and bad input is a typed error.
+
+mod common;
+
+use avf_bel::model::{encode, seeded, Precision};
+use avf_bel::visual::{noise_sigma, update_weight, Background, MID};
+use avf_bel::weights::writer::AlignedBytes;
+use avf_bel::{ConfigError, Error, InputError, Modalities, ModelConfig, Pipeline, VisualConfig, Weights};
+
+fn cfg(size: u16) -> VisualConfig {
+    VisualConfig { height: size, width: size, ..ModelConfig::tiny().visual }
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// A deterministic texture in 30..230 (a 64-bit LCG, top bits).
+fn texture(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            30 + ((s >> 33) % 200) as u8
+        })
+        .collect()
+}
+
+/// Approximately normal noise of standard deviation `sigma` (sum of 12 uniforms), from the same LCG.
+fn noisy(frame: &[u8], sigma: f32, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    let mut u = || {
+        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    };
+    frame
+        .iter()
+        .map(|&v| {
+            let g: f32 = (0..12).map(|_| u()).sum::<f32>() - 6.0;
+            (f32::from(v) + sigma * g).round().clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+/// The core against the Python reference: the same shift on every frame, every pixel within one level (the core's
+/// background plane is f32, the reference's f64), and nearly all of them equal.
+#[test]
+fn matches_the_independent_reference() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/background_golden.txt"))
+        .expect("tests/data/background_golden.txt (tools/golden_background.py writes it)");
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let size: Vec<u16> = lines.next().unwrap().split(' ').skip(1).map(|v| v.parse().unwrap()).collect();
+    let vc = VisualConfig { height: size[0], width: size[1], fps: size[3], ..ModelConfig::tiny().visual };
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, size[2], &mut scratch).unwrap();
+    let (mut frames, mut off_by_one, mut pixels, mut moved) = (0, 0, 0, 0);
+    while let (Some(f), Some(o)) = (lines.next(), lines.next()) {
+        let f: Vec<&str> = f.split(' ').collect();
+        let o: Vec<&str> = o.split(' ').collect();
+        assert_eq!((f[0], o[0], f[1]), ("frame", "out", o[1]));
+        let want_shift: (i8, i8) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        let got = bg.apply(&unhex(f[4])).unwrap().to_vec();
+        assert_eq!(bg.shift(), want_shift, "frame {}: shift", f[1]);
+        moved += usize::from(want_shift != (0, 0));
+        for (i, (&g, &w)) in got.iter().zip(&unhex(o[2])).enumerate() {
+            assert!(g.abs_diff(w) <= 1, "frame {} pixel {i}: {g} vs the reference's {w}", f[1]);
+            off_by_one += usize::from(g != w);
+        }
+        pixels += got.len();
+        frames += 1;
+    }
+    assert_eq!(frames, 24);
+    assert!(moved >= 10, "the sequence shakes the camera ({moved} moved frames)");
+    assert!(off_by_one * 200 <= pixels, "{off_by_one} of {pixels} pixels one level off (at most 0.5 %)");
+}
+
+/// A static object that appears in front of a static scene stands out on its first frame and fades into the
+/// background with the configured time constant; the rest of the frame stays at mid-grey.
+#[test]
+fn a_static_occluder_is_learnt_with_the_time_constant() {
+    let vc = cfg(32);
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let alpha = update_weight(500, vc.fps);
+    assert!((alpha - (1.0 - (-1.0f32 / 15.0).exp())).abs() < 1e-6, "α {alpha}");
+    let scene = vec![100u8; 32 * 32];
+    let mut occluded = scene.clone();
+    for y in 10..20 {
+        for x in 8..18 {
+            occluded[y * 32 + x] = 200;
+        }
+    }
+    assert!(bg.apply(&scene).unwrap().iter().all(|&v| v == MID as u8), "the first frame becomes the background");
+    for k in 0..45 {
+        let out = bg.apply(&occluded).unwrap().to_vec();
+        // A flat scene gives every shift the same sum at first: a tie keeps no shift.
+        assert_eq!(bg.shift(), (0, 0), "frame {k}");
+        let want = MID + 100.0 * (1.0 - alpha).powi(k);
+        let got = f32::from(out[15 * 32 + 12]);
+        assert!((got - want).abs() <= 1.0, "frame {k}: {got} vs {want}");
+        assert_eq!(out[2 * 32 + 2], MID as u8, "the scene around it is unchanged");
+    }
+}
+
+/// A whole-pixel shake of a textured scene is followed: the aligned difference is mid-grey away from the edges the
+/// shift exposes, where without alignment it would be the texture's edges.
+#[test]
+fn camera_shake_is_followed() {
+    let n = 32;
+    let vc = cfg(n as u16);
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let big = texture(40 * 40, 7);
+    let view = |cx: isize, cy: isize| -> Vec<u8> {
+        let mut f = vec![0u8; n * n];
+        for y in 0..n {
+            for x in 0..n {
+                f[y * n + x] = big[(y as isize + 4 - cy) as usize * 40 + (x as isize + 4 - cx) as usize];
+            }
+        }
+        f
+    };
+    bg.apply(&view(0, 0)).unwrap();
+    for (cx, cy) in [(2, 0), (-3, 1), (0, -2), (3, 3), (0, 0)] {
+        let out = bg.apply(&view(cx, cy)).unwrap().to_vec();
+        assert_eq!(bg.shift(), (cx as i8, cy as i8));
+        for y in 3..n - 3 {
+            for x in 3..n - 3 {
+                assert_eq!(out[y * n + x], MID as u8, "shake ({cx}, {cy}) at ({x}, {y})");
+            }
+        }
+    }
+}
+
+/// Sensor noise on a still scene is cored away: σ̂ estimates the noise, and nearly every output pixel is mid-grey.
+#[test]
+fn sensor_noise_is_cored() {
+    let n = 64;
+    let vc = cfg(n as u16);
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let scene = texture(n * n, 11);
+    let sigma = 5.0;
+    let frames: Vec<Vec<u8>> = (0..20).map(|t| noisy(&scene, sigma, 100 + t)).collect();
+    let est = noise_sigma(&frames[1], &frames[2]);
+    assert!((est - sigma).abs() <= 0.2 * sigma, "σ̂ {est} for σ {sigma}");
+    let mut mid = 0;
+    for f in &frames {
+        mid += bg.apply(f).unwrap().iter().filter(|&&v| v == MID as u8).count();
+    }
+    let frac = mid as f32 / (20 * n * n) as f32;
+    assert!(frac >= 0.97, "only {frac} of pixels cored to mid-grey");
+    // The estimate is exactly the median change: identical frames give 0, a uniform change of 3 levels 3·1.4826/√2.
+    assert_eq!(noise_sigma(&scene, &scene), 0.0);
+    let brighter: Vec<u8> = scene.iter().map(|&v| v + 3).collect();
+    assert!((noise_sigma(&brighter, &scene) - 3.0 * 1.4826 / 2f32.sqrt()).abs() < 1e-5);
+}
+
+/// A reset forgets the scene: the next frame is the background, whatever came before.
+#[test]
+fn reset_starts_a_clip_afresh() {
+    let vc = cfg(32);
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    bg.apply(&texture(32 * 32, 1)).unwrap();
+    assert!(bg.apply(&texture(32 * 32, 2)).unwrap().iter().any(|&v| v != MID as u8));
+    bg.reset();
+    assert!(bg.apply(&texture(32 * 32, 2)).unwrap().iter().all(|&v| v == MID as u8));
+}
+
+/// Bad frames and parameters are typed errors, never panics.
+#[test]
+fn bad_input_is_a_typed_error() {
+    let vc = cfg(32);
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    for len in [0, 1, 32 * 32 - 1, 32 * 32 + 1] {
+        assert!(matches!(
+            bg.apply(&vec![0u8; len]),
+            Err(Error::Input(InputError::FrameSize { expected: 1024, got })) if got == len
+        ));
+    }
+    for tau in [0, 60_001] {
+        let mut s = vec![0.0; Background::scratch_len(&vc)];
+        assert!(matches!(
+            Background::new(&vc, tau, &mut s),
+            Err(Error::Config(ConfigError::BadParameter("input.background_tau_ms")))
+        ));
+    }
+    let mut small = vec![0.0; Background::scratch_len(&vc) - 1];
+    assert!(matches!(Background::new(&vc, 500, &mut small), Err(Error::ScratchTooSmall { .. })));
+    let mut cfg = ModelConfig::tiny();
+    cfg.input.background_tau_ms = 60_001;
+    assert_eq!(cfg.validate(), Err(ConfigError::BadParameter("input.background_tau_ms")));
+}
+
+/// Through the whole pipeline: with the background on, a static object in view that the moving content never
+/// touches changes nothing in the output (it is learnt from the first frame); with it off, it changes the output.
+#[test]
+fn a_static_object_in_view_changes_nothing_in_the_pipeline() {
+    let run = |tau: u16, with_object: bool| {
+        let mut cfg = ModelConfig::tiny();
+        cfg.input.background_tau_ms = tau;
+        let file = AlignedBytes::new(&encode(&cfg, &seeded(&cfg, 5), Precision::F32).unwrap());
+        let w = Weights::parse(file.as_bytes()).unwrap();
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+        let n = cfg.visual.width as usize;
+        let scene = texture(n * n, 3);
+        for t in 0..12 {
+            let mut f = scene.clone();
+            // A bright square moving along the bottom rows.
+            for y in 22..27 {
+                for x in (2 + t)..(7 + t) {
+                    f[y * n + x] = 245;
+                }
+            }
+            if with_object {
+                for y in 2..9 {
+                    for x in 20..28 {
+                        f[y * n + x] = 20;
+                    }
+                }
+            }
+            p.push_frame(&f).unwrap();
+        }
+        p.push_audio(&common::tones(&cfg, 0.5, 3000)).unwrap();
+        // The whole output (BEL's amygdala and orbitofrontal terms too: a seeded model's emotions may saturate).
+        format!("{:?}", p.infer(Modalities::BOTH).unwrap())
+    };
+    let (a, b) = (run(500, false), run(500, true));
+    assert_eq!(a, b, "background on: the static object must not show");
+    let (c, d) = (run(0, false), run(0, true));
+    assert_ne!(c, d, "background off: the static object shows (else this test proves nothing)");
+    assert_ne!(a, c, "the background changes what CORnet-Z sees");
+}
