@@ -58,8 +58,8 @@ pub struct Background<'a> {
     aligned: &'a mut [u8],
     prev: &'a mut [u8],
     out: &'a mut [u8],
-    /// Frames seen since the last reset.
-    frames: u64,
+    /// Whether a frame has been seen since the last reset (the first becomes the background).
+    started: bool,
     /// The shift chosen for the most recent frame.
     shift: (i8, i8),
 }
@@ -96,14 +96,14 @@ impl<'a> Background<'a> {
             aligned: arena.take_bytes(n)?,
             prev: arena.take_bytes(n)?,
             out: arena.take_bytes(n)?,
-            frames: 0,
+            started: false,
             shift: (0, 0),
         })
     }
 
     /// Forget the scene: the next frame becomes the background.
     pub fn reset(&mut self) {
-        self.frames = 0;
+        self.started = false;
         self.shift = (0, 0);
     }
 
@@ -129,14 +129,13 @@ impl<'a> Background<'a> {
         for (d, &v) in self.frame.iter_mut().zip(frame) {
             *d = f32::from(v);
         }
-        if self.frames == 0 {
+        if !self.started {
             self.plane.copy_from_slice(self.frame);
             self.prev.copy_from_slice(frame);
             self.out.fill(MID as u8);
-            self.frames = 1;
+            self.started = true;
             return Ok(self.out);
         }
-        self.frames += 1;
         let (sx, sy) = self.best_shift();
         // |sx|, |sy| ≤ SHIFT = 3.
         self.shift = (sx as i8, sy as i8);
