@@ -118,45 +118,7 @@ struct InputConfigV4 {
     drive_floor_db: i8,
 }
 
-/// Version 4's model configuration: [`ModelConfig`] with [`InputConfigV4`].
-#[derive(Clone, Copy, Debug, Deserialize)]
-struct ModelConfigV4 {
-    visual: VisualConfig,
-    audio: AudioConfig,
-    cortex: CortexConfig,
-    fusion: FusionConfig,
-    bel: BelConfig,
-    input: InputConfigV4,
-}
-
-/// Version 4's header: the same as [`Header`] but with [`ModelConfigV4`].
-#[derive(Clone, Debug, Deserialize)]
-struct HeaderV4<'a> {
-    config: ModelConfigV4,
-    trained: Option<bool>,
-    #[serde(borrow)]
-    tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
-}
-
-impl<'a> HeaderV4<'a> {
-    fn upgrade(self) -> Header<'a> {
-        let c = self.config;
-        // Version 4 models ran without a background (that of `InputConfig::OFF`).
-        let input = InputConfig {
-            loudness_tau_ms: c.input.loudness_tau_ms,
-            luma: c.input.luma,
-            substitute: c.input.substitute,
-            onset_range_db: c.input.onset_range_db,
-            drive_floor_db: c.input.drive_floor_db,
-            ..InputConfig::OFF
-        };
-        let config =
-            ModelConfig { visual: c.visual, audio: c.audio, cortex: c.cortex, fusion: c.fusion, bel: c.bel, input };
-        Header { config, trained: self.trained, tensors: self.tensors }
-    }
-}
-
-/// Version 3's input configuration: [`InputConfig`] without the sound's floor.
+/// Version 3's input configuration: [`InputConfig`] without the sound's floor (and without the background).
 #[derive(Clone, Copy, Debug, Deserialize)]
 struct InputConfigV3 {
     loudness_tau_ms: u16,
@@ -164,36 +126,61 @@ struct InputConfigV3 {
     substitute: bool,
 }
 
-/// Version 3's model configuration: [`ModelConfig`] with [`InputConfigV3`].
-#[derive(Clone, Copy, Debug, Deserialize)]
-struct ModelConfigV3 {
-    visual: VisualConfig,
-    audio: AudioConfig,
-    cortex: CortexConfig,
-    fusion: FusionConfig,
-    bel: BelConfig,
-    input: InputConfigV3,
+/// An earlier version's input configuration, read as today's.
+trait EarlierInput {
+    fn upgrade(self) -> InputConfig;
 }
 
-/// Version 3's header: the same as [`Header`] but with [`ModelConfigV3`].
+impl EarlierInput for InputConfigV4 {
+    fn upgrade(self) -> InputConfig {
+        // Version 4 models ran without a background (that of `InputConfig::OFF`).
+        InputConfig {
+            loudness_tau_ms: self.loudness_tau_ms,
+            luma: self.luma,
+            substitute: self.substitute,
+            onset_range_db: self.onset_range_db,
+            drive_floor_db: self.drive_floor_db,
+            ..InputConfig::OFF
+        }
+    }
+}
+
+impl EarlierInput for InputConfigV3 {
+    fn upgrade(self) -> InputConfig {
+        // The sound's floor (and the background) as every earlier version ran: those of `InputConfig::OFF`.
+        InputConfig {
+            loudness_tau_ms: self.loudness_tau_ms,
+            luma: self.luma,
+            substitute: self.substitute,
+            ..InputConfig::OFF
+        }
+    }
+}
+
+/// The header of versions 3 and 4: the same as [`Header`] but with an earlier input configuration `I`.
 #[derive(Clone, Debug, Deserialize)]
-struct HeaderV3<'a> {
-    config: ModelConfigV3,
+struct HeaderWithInput<'a, I> {
+    config: ModelConfigWithInput<I>,
     trained: Option<bool>,
     #[serde(borrow)]
     tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
 }
 
-impl<'a> HeaderV3<'a> {
+/// [`ModelConfig`] with an earlier input configuration `I`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct ModelConfigWithInput<I> {
+    visual: VisualConfig,
+    audio: AudioConfig,
+    cortex: CortexConfig,
+    fusion: FusionConfig,
+    bel: BelConfig,
+    input: I,
+}
+
+impl<'a, I: EarlierInput> HeaderWithInput<'a, I> {
     fn upgrade(self) -> Header<'a> {
         let c = self.config;
-        // The sound's floor as every earlier version ran: that of `InputConfig::OFF`.
-        let input = InputConfig {
-            loudness_tau_ms: c.input.loudness_tau_ms,
-            luma: c.input.luma,
-            substitute: c.input.substitute,
-            ..InputConfig::OFF
-        };
+        let input = c.input.upgrade();
         let config =
             ModelConfig { visual: c.visual, audio: c.audio, cortex: c.cortex, fusion: c.fusion, bel: c.bel, input };
         Header { config, trained: self.trained, tensors: self.tensors }
@@ -356,11 +343,11 @@ impl<'a> Weights<'a> {
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else if version == VERSION_3 {
-            let (h, rest): (HeaderV3<'a>, _) =
+            let (h, rest): (HeaderWithInput<'a, InputConfigV3>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else if version == VERSION_4 {
-            let (h, rest): (HeaderV4<'a>, _) =
+            let (h, rest): (HeaderWithInput<'a, InputConfigV4>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else {
