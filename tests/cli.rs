@@ -152,7 +152,10 @@ fn the_shipped_weights_inspect_cleanly() {
     let (code, out, err) = avf(&["inspect", f]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("CORnet-Z 5x64x64"), "{out}");
-    assert!(out.contains("avf-bel weights v4") && out.contains("onset range 80 dB, drive floor -40 dB"), "{out}");
+    assert!(
+        out.contains("avf-bel weights v5") && out.contains("onset range 80 dB, drive floor -40 dB, background off"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -187,8 +187,8 @@ pub struct ModelConfig {
     pub fusion: FusionConfig,
     /// BEL stage.
     pub bel: BelConfig,
-    /// Input normalisation (format version 3, the sound's floor version 4; earlier files read as
-    /// [`InputConfig::OFF`], version 3 files with the floor of [`InputConfig::OFF`]).
+    /// Input normalisation (format version 3, the sound's floor version 4, the visual background version 5; earlier
+    /// files read as [`InputConfig::OFF`], version 3 and 4 files with the fields they lack from it).
     pub input: InputConfig,
 }
 
