@@ -45,7 +45,7 @@ pub mod weights {
 pub mod visual {
     pub use crate::core::visual::{
         noise_sigma, normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, update_weight,
-        Background, Block, BlockWeights, Visual, BLOCKS, CORE_SIGMAS, LUMA_MEAN, LUMA_STD, MID, SHIFT,
+        Background, Block, BlockWeights, FramePrep, Visual, BLOCKS, CORE_SIGMAS, LUMA_MEAN, LUMA_STD, MID, SHIFT,
     };
 }
 

@@ -22,7 +22,7 @@ use crate::core::error::{Error, InputError};
 use crate::core::fusion::{Contribution, Fusion};
 use crate::core::kernels::{KernelReport, Kernels};
 use crate::core::manifest::{audio_inputs, ModelWeights};
-use crate::core::visual::{Background, Visual};
+use crate::core::visual::{FramePrep, Visual};
 use crate::core::weights::Weights;
 
 /// Which senses an inference uses.
@@ -122,10 +122,7 @@ impl<'a> Pipeline<'a> {
     fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>, kernels: Kernels) -> Result<Self, Error> {
         let cfg = mw.config;
         let mut visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
-        visual.set_luma(cfg.input.luma);
-        if cfg.input.background_tau_ms != 0 {
-            visual.set_background(Some(Background::in_arena(&cfg.visual, cfg.input.background_tau_ms, arena)?));
-        }
+        visual.set_frame_prep(FramePrep::in_arena(&cfg.visual, &cfg.input, arena)?);
         let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
         frontend.set_loudness(cfg.input.loudness_tau_ms);
         frontend.set_onset_range(cfg.input.onset_range_db);

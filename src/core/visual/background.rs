@@ -6,9 +6,10 @@
 //!
 //! 1. **Alignment.** The whole-pixel shift `(sx, sy)`, |sx|, |sy| ≤ [`SHIFT`], that minimises the sum of
 //!    `|F(x + sx, y + sy) − B(x, y)|` over the interior (pixels at least [`SHIFT`] from every edge) is found by
-//!    trying all 49; ties keep the smaller |shift| found first, no shift winning any tie. `A(x, y) = F(x + sx,
-//!    y + sy)`, with edge pixels repeated where the shift reaches past the frame. A camera that shakes or a head that
-//!    turns a little then leaves the learnt scene where it was.
+//!    trying all 49, nearest first (by the larger of |sx| and |sy|, then row by row); a tie keeps the nearer shift,
+//!    so no shift at all wins every tie it is in. `A(x, y) = F(x + sx, y + sy)`, with edge pixels repeated where the
+//!    shift reaches past the frame. A camera that shakes or a head that turns a little then leaves the learnt scene
+//!    where it was.
 //! 2. **The frame's own noise.** `σ̂ = 1.4826 · median|A_t − A_{t−1}| / √2` over every pixel (the median absolute
 //!    deviation of the frame-to-frame change, most pixels being still; 0 for clean renders), found exactly with a
 //!    256-bin histogram (the change is a whole number of levels).
@@ -22,7 +23,7 @@
 //!
 //! Screened as E39b (`docs/eval/experiments.md`): on the visual read-out's validation clips, occlusion's error fell by
 //! a third, shake's by 8 %, sensor noise's rose 5 %, clean's 1 %. Cost per frame at 64×64: 49 interior sums of 58²
-//! absolute differences (about 165,000) and three passes over the frame (the `visual_background` bench).
+//! absolute differences (about 165,000) and four passes over the frame (the `visual_background` bench).
 //!
 //! Run state, carved from the arena once: the background (`h·w` floats), the frame as floats (`h·w`), the aligned
 //! frame, the previous aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length
@@ -114,11 +115,6 @@ impl<'a> Background<'a> {
         self.shift
     }
 
-    /// The per-frame update weight `α` ([`update_weight`]).
-    pub fn alpha(&self) -> f32 {
-        self.alpha
-    }
-
     /// Take one frame (`height·width` bytes, row-major) and return the cored difference from the background (same
     /// size), updating the background.
     pub fn apply(&mut self, frame: &[u8]) -> Result<&[u8], Error> {
@@ -157,7 +153,8 @@ impl<'a> Background<'a> {
             *o = (MID + cored + 0.5).clamp(0.0, 255.0) as u8;
             *b += alpha * (a - *b);
         }
-        self.prev.copy_from_slice(self.aligned);
+        // This frame's aligned copy is the next frame's `prev`; the old `prev` is overwritten by the next `align`.
+        core::mem::swap(&mut self.prev, &mut self.aligned);
         Ok(self.out)
     }
 

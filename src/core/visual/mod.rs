@@ -10,16 +10,16 @@
 //! standard deviation of those vectors (the temporal summary: rate and irregularity of motion show up in how the IT
 //! code varies between stacks), and the read-out maps `[mean; std]` to `features` numbers.
 //!
-//! **Luminance normalisation** ([`Visual::set_luma`], from the model's `InputConfig`; off for format versions 1 and
-//! 2): each frame is mapped to a fixed mean and spread before it enters the ring of frames, `y = clamp(round(128 +
+//! **Luminance normalisation** (`InputConfig::luma`, through [`FramePrep`]; off for format versions 1 and 2): each frame is mapped to a fixed mean and spread before it enters the ring of frames, `y = clamp(round(128 +
 //! 40·(x − μ)/max(σ, 1)))` with `μ`, `σ` the frame's own mean and standard deviation ([`normalise_luma`]). A camera's
 //! exposure, gain, offset and contrast (any `x ↦ a·x + b`, a > 0) then change nothing but rounding, frame by frame,
 //! with no state and no latency; a frame of one value becomes uniform mid-grey. Cost: two passes over the frame's
 //! bytes (see the `visual_luma` bench).
 //!
-//! **Background subtraction** ([`Visual::set_background`], from `InputConfig::background_tau_ms`; off for format
-//! versions 1–4) comes first: each frame, aligned to a running background by a shift of at most 3 pixels, becomes its
-//! cored difference from it around mid-grey ([`Background`]), and that is what luminance normalisation sees.
+//! **Background subtraction** (`InputConfig::background_tau_ms`, through [`FramePrep`]; off for format versions 1–4)
+//! comes first: each frame, aligned to a running background by a shift of at most 3 pixels, becomes its cored
+//! difference from it around mid-grey ([`Background`]), and that is what luminance normalisation sees. [`FramePrep`]
+//! is the one definition of this sequence: the CPU pathway, the GPU path's host side and the GPU self-test run it.
 //!
 //! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
 //! the f32 kernel, i8 runs the int8 kernel with activations quantised to u8 per tensor on the fly. An int8 V1 over a
@@ -33,7 +33,7 @@ mod background;
 pub use background::{noise_sigma, update_weight, Background, CORE_SIGMAS, MID, SHIFT};
 
 use crate::core::arena::Arena;
-use crate::core::config::VisualConfig;
+use crate::core::config::{InputConfig, VisualConfig};
 use crate::core::dense::{Dense, Readout};
 use crate::core::error::{Error, InputError};
 use crate::core::kernels::{ConvShape, KernelError, Kernels};
@@ -150,9 +150,8 @@ pub struct Visual<'a> {
     logits: &'a mut [f32],
     frames_seen: u64,
     stacks: u32,
-    luma: bool,
-    /// Background subtraction before luminance normalisation (`InputConfig::background_tau_ms`; see [`Background`]).
-    background: Option<Background<'a>>,
+    /// What each frame goes through before it enters the ring (background, luminance normalisation).
+    prep: FramePrep<'a>,
 }
 
 /// Mean luma of a normalised frame ([`normalise_luma`]).
@@ -189,6 +188,65 @@ pub fn normalise_luma(frame: &[u8], out: &mut [u8]) {
     for (o, &v) in out[..n].iter_mut().zip(&frame[..n]) {
         // Float-to-int `as` saturates, so the clamp is also what `as u8` would do; kept for clarity.
         *o = (f32::from(v) * gain + offset + 0.5).clamp(0.0, 255.0) as u8;
+    }
+}
+
+/// What a camera frame goes through before CORnet-Z, as the model's `InputConfig` says: the background subtracted
+/// ([`Background`], if `background_tau_ms` is not 0), then the luminance normalised ([`normalise_luma`], if `luma`).
+/// The one definition of that sequence: the CPU pathway, the GPU path's host side and the GPU self-test's reference all
+/// run it, so they cannot drift apart.
+pub struct FramePrep<'a> {
+    background: Option<Background<'a>>,
+    luma: bool,
+}
+
+impl<'a> FramePrep<'a> {
+    /// Frames pass unchanged.
+    pub const NONE: FramePrep<'static> = FramePrep { background: None, luma: false };
+
+    /// Floats of scratch the preparation `input` asks for takes, for frames of `cfg`'s size (a dry run).
+    pub fn scratch_len(cfg: &VisualConfig, input: &InputConfig) -> usize {
+        let mut arena = Arena::counting();
+        let _ = Self::in_arena(cfg, input, &mut arena);
+        arena.used()
+    }
+
+    /// Build over `scratch` (at least [`Self::scratch_len`] floats).
+    pub fn new(cfg: &VisualConfig, input: &InputConfig, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        Self::in_arena(cfg, input, &mut Arena::new(scratch))
+    }
+
+    /// [`Self::new`] with the background's state carved from `arena`.
+    pub(crate) fn in_arena(cfg: &VisualConfig, input: &InputConfig, arena: &mut Arena<'a>) -> Result<Self, Error> {
+        let background = match input.background_tau_ms {
+            0 => None,
+            tau => Some(Background::in_arena(cfg, tau, arena)?),
+        };
+        Ok(FramePrep { background, luma: input.luma })
+    }
+
+    /// Start a clip: the background (if any) is learnt afresh from the next frame.
+    pub fn reset(&mut self) {
+        if let Some(b) = &mut self.background {
+            b.reset();
+        }
+    }
+
+    /// Write what V1 sees of `frame` into `out` (both `height·width` bytes).
+    pub fn apply(&mut self, frame: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        if frame.len() != out.len() {
+            return Err(InputError::FrameSize { expected: out.len(), got: frame.len() }.into());
+        }
+        let frame = match &mut self.background {
+            Some(b) => b.apply(frame)?,
+            None => frame,
+        };
+        if self.luma {
+            normalise_luma(frame, out);
+        } else {
+            out.copy_from_slice(frame);
+        }
+        Ok(())
     }
 }
 
@@ -299,20 +357,19 @@ impl<'a> Visual<'a> {
             logits: arena.take(z.head)?,
             frames_seen: 0,
             stacks: 0,
-            luma: false,
-            background: None,
+            prep: FramePrep::NONE,
         })
     }
 
     /// Switch per-frame luminance normalisation on or off (see the module docs); takes effect from the next frame.
     pub fn set_luma(&mut self, on: bool) {
-        self.luma = on;
+        self.prep.luma = on;
     }
 
-    /// Subtract a running background from every frame before anything else (see [`Background`]; `None`: off);
-    /// takes effect from the next frame.
-    pub fn set_background(&mut self, background: Option<Background<'a>>) {
-        self.background = background;
+    /// What every frame goes through before CORnet-Z (the model's `InputConfig`; see [`FramePrep`]); takes effect
+    /// from the next frame.
+    pub fn set_frame_prep(&mut self, prep: FramePrep<'a>) {
+        self.prep = prep;
     }
 
     /// The configuration.
@@ -336,9 +393,7 @@ impl<'a> Visual<'a> {
         self.stacks = 0;
         self.mean.fill(0.0);
         self.m2.fill(0.0);
-        if let Some(b) = &mut self.background {
-            b.reset();
-        }
+        self.prep.reset();
     }
 
     /// Stacks processed since the last reset.
@@ -355,16 +410,7 @@ impl<'a> Visual<'a> {
         }
         let c = self.cfg.channels as usize;
         let slot = (self.frames_seen % c as u64) as usize;
-        let frame = match &mut self.background {
-            Some(b) => b.apply(frame)?,
-            None => frame,
-        };
-        let dst = &mut self.ring[slot * n..(slot + 1) * n];
-        if self.luma {
-            normalise_luma(frame, dst);
-        } else {
-            dst.copy_from_slice(frame);
-        }
+        self.prep.apply(frame, &mut self.ring[slot * n..(slot + 1) * n])?;
         self.frames_seen += 1;
         if self.frames_seen < c as u64 || !(self.frames_seen - c as u64).is_multiple_of(self.cfg.stride_frames as u64) {
             return Ok(false);

@@ -23,7 +23,7 @@ use crate::core::fusion::Contribution;
 use crate::core::kernels::ConvShape;
 use crate::core::manifest::{audio_inputs, ConvView, DenseWeights, ModelWeights};
 use crate::core::pipeline::{Modalities, Output, CORTEX_AT};
-use crate::core::visual::{shapes, Background};
+use crate::core::visual::{shapes, FramePrep};
 use crate::core::weights::Weights;
 use half::f16;
 
@@ -510,11 +510,11 @@ pub struct GpuPipeline<'a> {
     bel: Bel<'a>,
     out: Buf,
     host_out: Vec<f32>,
-    /// The luminance-normalised frame (`InputConfig::luma`), made on the host before upload as the CPU core does.
-    luma: Option<Vec<u8>>,
-    /// The visual background (`InputConfig::background_tau_ms`), subtracted on the host before luminance
-    /// normalisation, as the CPU core does (in the host scratch).
-    background: Option<Background<'a>>,
+    /// What each frame goes through before upload (background, luminance normalisation: `InputConfig`), on the
+    /// host, by the CPU core's own code; its state in the host scratch.
+    prep: FramePrep<'a>,
+    /// The prepared frame, uploaded.
+    prepared: Vec<u8>,
     sensory: Vec<f32>,
     /// A failure of [`crate::Backend::reset`] (which cannot return one), reported by the next call.
     pub(crate) pending: Option<Error>,
@@ -522,16 +522,14 @@ pub struct GpuPipeline<'a> {
 
 impl<'a> GpuPipeline<'a> {
     /// Floats of host scratch a GPU pipeline over `w` needs (the audio front-end, BEL's learned state, the host
-    /// cortex and the visual background if the model has one).
+    /// cortex and the frame preparation's background if the model has one).
     pub fn scratch_len(w: &Weights<'_>) -> usize {
         let Ok(mw) = ModelWeights::resolve(w) else { return 0 };
         let mut arena = Arena::counting();
         let _ = FrontEnd::in_arena(&mw.config.audio, &mut arena);
         let _ = Bel::new(&mw.config.bel, &mw.bel, &mut arena);
         let _ = Cortex::in_arena(&mw.config.cortex, &mw.config.audio, &mut arena);
-        if mw.config.input.background_tau_ms != 0 {
-            let _ = Background::in_arena(&mw.config.visual, mw.config.input.background_tau_ms, &mut arena);
-        }
+        let _ = FramePrep::in_arena(&mw.config.visual, &mw.config.input, &mut arena);
         arena.used()
     }
 
@@ -557,11 +555,7 @@ impl<'a> GpuPipeline<'a> {
         host_cortex
             .set_level(crate::core::kernels::Kernels::from_env().map_err(Error::from)?.level())
             .map_err(Error::from)?;
-        let background = if cfg.input.background_tau_ms != 0 {
-            Some(Background::in_arena(&cfg.visual, cfg.input.background_tau_ms, &mut arena)?)
-        } else {
-            None
-        };
+        let prep = FramePrep::in_arena(&cfg.visual, &cfg.input, &mut arena)?;
         let d: &mut dyn Launcher = dev.as_mut();
 
         // CORnet-Z: the CPU core's geometry (`visual::shapes`), weights re-laid out once.
@@ -661,8 +655,8 @@ impl<'a> GpuPipeline<'a> {
             bel,
             out: d.alloc_n::<f32>(n_out)?,
             host_out: vec![0.0; n_out],
-            luma: cfg.input.luma.then(|| vec![0u8; cfg.visual.height as usize * cfg.visual.width as usize]),
-            background,
+            prep,
+            prepared: vec![0u8; cfg.visual.height as usize * cfg.visual.width as usize],
             sensory: vec![0.0; k],
             pending: None,
             dev,
@@ -743,9 +737,7 @@ impl<'a> GpuPipeline<'a> {
     /// Start a new clip (BEL's learning is kept).
     pub fn reset(&mut self) -> GpuResult<()> {
         self.frontend.reset();
-        if let Some(b) = &mut self.background {
-            b.reset();
-        }
+        self.prep.reset();
         self.frames_seen = 0;
         self.stacks = 0;
         // Only the cortex in use: the other is reset when the placement changes.
@@ -834,17 +826,8 @@ impl<'a> GpuPipeline<'a> {
         }
         let c = vc.channels as u64;
         let slot = (self.frames_seen % c) as usize;
-        let frame: &[u8] = match &mut self.background {
-            Some(b) => b.apply(frame)?,
-            None => frame,
-        };
-        let frame: &[u8] = match &mut self.luma {
-            Some(buf) => {
-                crate::core::visual::normalise_luma(frame, buf);
-                buf
-            }
-            None => frame,
-        };
+        self.prep.apply(frame, &mut self.prepared)?;
+        let frame = &self.prepared[..];
         match self.ring {
             Ring::Device(b) => self.dev.upload(b, slot * n, frame)?,
             Ring::Mapped { host, len, .. } => {

@@ -24,7 +24,7 @@ use crate::core::error::Error;
 use crate::core::fusion::Fusion;
 use crate::core::kernels::{ConvShape, Kernels};
 use crate::core::manifest::{ConvView, ModelWeights};
-use crate::core::visual::{pool_bias_relu, shapes, Background};
+use crate::core::visual::{pool_bias_relu, shapes, FramePrep};
 use crate::core::weights::Weights;
 use crate::{Modalities, Pipeline};
 
@@ -231,26 +231,14 @@ pub fn check_blocks(gpu: &mut GpuPipeline<'_>, mw: &ModelWeights<'_>) -> GpuResu
     }
     let (maps, gap) = gpu.visual_maps()?;
     let mut blocks = [(0.0f32, 0.0f32); 4];
-    // The frames as V1 sees them: with the background subtracted (`InputConfig::background_tau_ms`), then
-    // luminance-normalised (`InputConfig::luma`), when the model says so.
+    // The frames as V1 sees them: prepared as the model says (`InputConfig`: background, luminance), by the same code.
     let mut seen = vec![0u8; frame_len];
     let mut input: Vec<f32> = Vec::with_capacity(c * frame_len);
-    let tau = mw.config.input.background_tau_ms;
-    let mut bg_scratch = vec![0.0f32; if tau == 0 { 0 } else { Background::scratch_len(&vc) }];
-    let mut background =
-        if tau == 0 { None } else { Some(Background::new(&vc, tau, &mut bg_scratch).map_err(GpuError::from)?) };
+    let mut prep_scratch = vec![0.0f32; FramePrep::scratch_len(&vc, &mw.config.input)];
+    let mut prep = FramePrep::new(&vc, &mw.config.input, &mut prep_scratch).map_err(GpuError::from)?;
     for f in &frames {
-        let f: &[u8] = match &mut background {
-            Some(b) => b.apply(f).map_err(GpuError::from)?,
-            None => f,
-        };
-        let f: &[u8] = if mw.config.input.luma {
-            crate::core::visual::normalise_luma(f, &mut seen);
-            &seen
-        } else {
-            f
-        };
-        input.extend(f.iter().map(|&b| b as f32 * (1.0 / 255.0)));
+        prep.apply(f, &mut seen).map_err(GpuError::from)?;
+        input.extend(seen.iter().map(|&b| b as f32 * (1.0 / 255.0)));
     }
     for (b, (s, cout)) in shapes(&vc).iter().enumerate() {
         let wf = block_weights(&mw.visual.blocks[b].weight, s, *cout);
