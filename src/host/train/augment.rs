@@ -152,6 +152,12 @@ pub struct VideoChain {
     /// half of the frame at a random angle, entering and leaving at the edges; 0: none). Training's occluders stand
     /// still; this one moves, so it reaches the motion the visual read-out measures.
     pub passer_by: f64,
+    /// Probe, never drawn by training: the camera turns during the clip, as a robot turning its head does: from the
+    /// clip's middle the view moves by this many reference pixels horizontally and half as many vertically, linearly
+    /// over 0.2 s, and stays there (the whole scene moves, occluder and texture included; edges clamped as for
+    /// [`VideoChain::shift`]; 0: none). Unlike shake it is not undone within a frame or two: a running background
+    /// (`visual::Background`) sees a new scene until it has followed the turn.
+    pub pan: f64,
 }
 
 impl VideoChain {
@@ -174,6 +180,7 @@ impl VideoChain {
         dead: 0.0,
         drops: 0.0,
         passer_by: 0.0,
+        pan: 0.0,
     };
 
     fn is_none(&self) -> bool {
@@ -262,6 +269,10 @@ pub enum Kind {
     Talker,
     /// Probe: a passer-by crossing the view (area fraction).
     PasserBy,
+    /// Probe: a robot turning its head (reference pixels of the view's move): the camera turns at the clip's middle
+    /// by `v` px horizontally and `v/2` vertically over 0.2 s ([`VideoChain::pan`]), over a textured scene (the
+    /// clutter's moderate setting, 25 luma levels, so that the turn moves something besides the ball).
+    Pan,
     /// Probe: a robot's room, six trained kinds at once at step `t` (1, 2, 3), each at or below its own moderate
     /// setting: the microphone 6·t dB quieter, pink noise at 40 − 10·t dB SNR, reverberation of 0.3·t s RT60; the
     /// light at 1 − 0.2·t of its level, sensor noise σ 4·t, shake ±t px. Training perturbs a clip with at most three
@@ -301,13 +312,14 @@ impl Kind {
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs).
-    pub const PROBES: [Kind; 9] = [
+    pub const PROBES: [Kind; 10] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
         Kind::DeadPixels,
         Kind::FrameDrops,
         Kind::PasserBy,
+        Kind::Pan,
         Kind::Room,
         Kind::RoomSound,
         Kind::RoomSight,
@@ -346,6 +358,7 @@ impl Kind {
             Kind::Dropouts => "dropouts",
             Kind::Talker => "talker",
             Kind::PasserBy => "passer-by",
+            Kind::Pan => "pan",
             Kind::Room => "room",
             Kind::RoomSound => "room-sound",
             Kind::RoomSight => "room-sight",
@@ -392,7 +405,7 @@ impl Kind {
             Kind::Gamma => "γ",
             Kind::SensorNoise | Kind::Clutter => "luma σ/amplitude",
             Kind::Blur => "px σ",
-            Kind::Shake | Kind::Translation => "px",
+            Kind::Shake | Kind::Translation | Kind::Pan => "px",
             Kind::Occlusion | Kind::PasserBy => "area",
             Kind::FrameRate => "fps",
             Kind::Roll => "degrees",
@@ -433,6 +446,7 @@ impl Kind {
             Kind::Dropouts => [0.02, 0.05, 0.1],
             Kind::Talker => [30.0, 20.0, 10.0],
             Kind::PasserBy => [0.02, 0.05, 0.1],
+            Kind::Pan => [4.0, 8.0, 16.0],
             Kind::Room | Kind::RoomSound | Kind::RoomSight => [1.0, 2.0, 3.0],
         }
     }
@@ -467,6 +481,10 @@ impl Kind {
             Kind::Dropouts => a.dropouts = v,
             Kind::Talker => a.bursts = Some((Bursts::TALKER, v)),
             Kind::PasserBy => f.passer_by = v,
+            Kind::Pan => {
+                f.pan = v;
+                f.clutter = Kind::Clutter.severities()[1];
+            }
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
                 *f = Kind::RoomSight.at(v).video;
@@ -1032,7 +1050,7 @@ fn sample(p: &[f64], size: usize, x: f64, y: f64) -> f64 {
 }
 
 /// Apply a frame chain in place to frame-major `size`×`size` frames (see the module docs for the order).
-pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rng: &mut SplitMix64) {
+pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng: &mut SplitMix64) {
     let n = size * size;
     if n == 0 || frames.is_empty() {
         return;
@@ -1077,7 +1095,10 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
         None
     };
     let n_frames = frames.len() / n;
-    let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0;
+    let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0 || c.pan != 0.0;
+    // The turn's progress 0..1 at frame `index`: from the clip's middle, over 0.2 s of the camera's rate.
+    let turn_frames = (0.2 * f64::from(fps.max(1))).round().max(1.0);
+    let turn = |index: usize| ((index as f64 - (n_frames / 2) as f64) / turn_frames).clamp(0.0, 1.0);
     let (sin, cos) = c.roll.to_radians().sin_cos();
     let mut plane = vec![0.0f64; n];
     let mut warped = vec![0.0f64; n];
@@ -1119,7 +1140,8 @@ pub fn apply_video(frames: &mut [u8], size: usize, _fps: u32, c: &VideoChain, rn
             } else {
                 (0.0, 0.0)
             };
-            let (dx, dy) = ((c.shift.0 + jx) * px, (c.shift.1 + jy) * px);
+            let (tx, ty) = if c.pan != 0.0 { (c.pan * turn(index), 0.5 * c.pan * turn(index)) } else { (0.0, 0.0) };
+            let (dx, dy) = ((c.shift.0 + jx + tx) * px, (c.shift.1 + jy + ty) * px);
             let s = c.scale.max(0.05);
             for y in 0..size {
                 for x in 0..size {
@@ -1312,6 +1334,39 @@ mod tests {
     }
 
     #[test]
+    fn pan_turns_the_view_from_the_clip_middle() {
+        // A textured scene with a rendered ball, a second at 30 fps: the turn starts at the middle frame and takes 6.
+        let base = clip(&Perturbation::NONE, 8).frames;
+        let v = Kind::Pan.severities()[1];
+        let run = |c: &VideoChain| {
+            let mut f = base.clone();
+            apply_video(&mut f, 64, 30, c, &mut SplitMix64(3));
+            f
+        };
+        let clutter = Kind::Pan.at(v).video.clutter;
+        assert_eq!(clutter, Kind::Clutter.severities()[1], "the probe's scene is textured");
+        let panned = run(&Kind::Pan.at(v).video);
+        let still = run(&VideoChain { clutter, ..VideoChain::NONE });
+        let moved = run(&VideoChain { clutter, shift: (v, 0.5 * v), ..VideoChain::NONE });
+        let n = 64 * 64;
+        let frame = |f: &[u8], i: usize| f[i * n..(i + 1) * n].to_vec();
+        let frames = base.len() / n;
+        // Before the middle the view is the textured scene's, untouched; from 0.2 s after it, the scene shifted by
+        // (v, v/2), the same texture (the same draws).
+        for i in 0..frames / 2 {
+            assert!(frame(&panned, i) == frame(&still, i), "frame {i} before the turn");
+        }
+        for i in frames / 2 + 6..frames {
+            assert!(frame(&panned, i) == frame(&moved, i), "frame {i} after the turn");
+        }
+        // In between, the view moves a little further each frame.
+        let sad = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| u64::from(x.abs_diff(*y))).sum::<u64>();
+        let away: Vec<u64> = (frames / 2..frames / 2 + 6).map(|i| sad(&frame(&panned, i), &frame(&still, i))).collect();
+        assert!(away.windows(2).all(|w| w[0] < w[1]), "the turn progresses: {away:?}");
+        assert!(frame(&panned, frames / 2 + 3) != frame(&moved, frames / 2 + 3), "the turn is not a jump");
+    }
+
+    #[test]
     fn band_limit_removes_what_is_outside_the_band() {
         let sr = 22_050.0;
         let tone = |hz: f64| -> Vec<f32> {
@@ -1366,6 +1421,7 @@ mod tests {
                 || v.dead != 0.0
                 || v.drops != 0.0
                 || v.passer_by != 0.0
+                || v.pan != 0.0
         };
         assert!(!d.iter().any(probes));
         assert!(Augment::from_spec("without:roll").is_err() && Augment::from_spec("without:gain").is_ok());
