@@ -153,7 +153,7 @@ fn the_shipped_weights_inspect_cleanly() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("CORnet-Z 5x64x64"), "{out}");
     assert!(
-        out.contains("avf-bel weights v5") && out.contains("onset range 80 dB, drive floor -40 dB, background off"),
+        out.contains("avf-bel weights v5") && out.contains("onset range 80 dB, drive floor -40 dB, background 500 ms"),
         "{out}"
     );
 }

@@ -10,7 +10,7 @@ pub const TRAIN_EXAMPLES: &str = "Examples:
   avf-bel train --out /tmp/m --augment none --aug-renders 0 --dropout 0   # clean renders only, no modality dropout
   avf-bel train --out /tmp/m --normalise off          # without the loudness and luminance normalisers
   avf-bel train --out /tmp/m --sound-floor on         # a room's noise under the music is not heard (E31)
-  avf-bel train --out /tmp/m --background on          # static things in view subtracted before CORnet-Z (E40)
+  avf-bel train --out /tmp/m --background off         # frames as the camera gives them (the model before E41)
   avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0 --validate 0   # a quick try
 
 Writes model.avfw, train.json and train_loss.png into --out. Needs the study's ratings (--data DIR, $AVF_BEL_DATA
@@ -150,8 +150,9 @@ pub struct TrainArgs {
     pub drive_floor_db: Option<i8>,
     /// The visual background: each frame aligned to a running background (time constant 500 ms, shifts up to
     /// 3 px) and replaced by its difference from it, cored at 3σ of the frame's noise, before CORnet-Z, so a static
-    /// object in front of the stimulus adds little once learnt (E39b, E40 in docs/eval/experiments.md).
-    #[arg(long, value_enum, default_value_t = Switch::Off)]
+    /// object in front of the stimulus adds little once learnt (E39b, E40, E41 in docs/eval/experiments.md; on in
+    /// the shipped model since E41).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
     pub background: Switch,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).
