@@ -108,14 +108,15 @@ pub struct InputConfig {
     /// clip's maximum − 40 dB, so that bands a room's noise fills stay undriven).
     pub drive_floor_db: i8,
     /// Time constant of the visual background in milliseconds (format version 5; 0 = off, the default and earlier
-    /// files; `avf-bel train --background on` [`BACKGROUND_TAU_MS`]): each frame, aligned to a running background
-    /// by a shift of at most 3 pixels, is replaced by its difference from it, cored at 3σ of the frame's own noise,
-    /// before luminance normalisation, so a static object in front of the stimulus or a textured wall adds little
-    /// once learnt (`visual::Background`; E39b in `docs/eval/experiments.md`).
+    /// files; `avf-bel train` writes [`BACKGROUND_TAU_MS`], as the shipped model has since E41): each frame, aligned
+    /// to a running background by a shift of at most 3 pixels, is replaced by its difference from it, cored at 3σ of
+    /// the frame's own noise, before luminance normalisation, so a static object in front of the stimulus or a
+    /// textured wall adds little once learnt (`visual::Background`; E39b, E40, E41 in `docs/eval/experiments.md`).
     pub background_tau_ms: u16,
 }
 
-/// The background's time constant E39b screened (`avf-bel train --background on`), in milliseconds.
+/// The background's time constant E39b screened and the shipped model uses (`avf-bel train` writes it), in
+/// milliseconds.
 pub const BACKGROUND_TAU_MS: u16 = 500;
 
 /// librosa's `top_db`: the onset range of format versions 1–3 and of the default.
