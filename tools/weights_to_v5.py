@@ -1,6 +1,7 @@
 """Rewrite a version-4 weights file as version 5 (the visual background off), tensors byte-identical.
 
-How the shipped weights became format 5: `python3 tools/weights_to_v5.py weights/default.avfw OUT`. The header gains
+How the weights shipped before E41 became format 5 (`git show fb06f88~1:weights/default.avfw > IN`, then
+`python3 tools/weights_to_v5.py IN OUT`; the files shipped since E41 were written as format 5 by `avf-bel train`). The header gains
 one byte (`background_tau_ms` = 0, a postcard varint) after the version-4 input configuration; the data section is
 moved to the next 64-byte boundary if needed (tensor offsets are relative to it). Plain Python 3."""
 import struct, sys

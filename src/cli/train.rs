@@ -208,7 +208,8 @@ pub struct EvalArgs {
     pub perturbations: Vec<String>,
     /// Also evaluate the probes (conditions training never draws: hum, dropouts, roll, dead-pixels, frame-drops,
     /// passer-by, pan: a robot turning its head, room: six trained kinds at once, and its sound and sight halves
-    /// room-sound and room-sight) at three severities each, into probes.md, probes.json and probes.png (the same folds as the rest).
+    /// room-sound and room-sight) at three severities each, into probes.md, probes.json and probes.png (the same
+    /// folds as the rest).
     #[arg(long)]
     pub probes: bool,
     /// Which draw of the stimuli's renders: 0 (the default) renders every clip as `train` and the figures in

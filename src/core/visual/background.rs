@@ -18,8 +18,8 @@
 //! 4. **Update.** `B ← B + α(A − B)` with `α = 1 − exp(−1 / (τ·fps))`: the background forgets with time constant τ.
 //!
 //! The first frame of a clip becomes the background and comes out uniform mid-grey (128). The background is learnt
-//! afresh with each clip ([`Background::reset`], called when the pipeline starts a clip), as in training. With luminance
-//! normalisation on, the cored difference is what is normalised.
+//! afresh with each clip ([`Background::reset`], called when the pipeline starts a clip), as in training. With
+//! luminance normalisation on, the cored difference is what is normalised.
 //!
 //! Screened as E39b (`docs/eval/experiments.md`): on the visual read-out's validation clips, occlusion's error fell by
 //! a third, shake's by 8 %, sensor noise's rose 5 %, clean's 1 %. Cost per frame at 64×64: 49 interior sums of 58²

@@ -10,7 +10,8 @@
 //! standard deviation of those vectors (the temporal summary: rate and irregularity of motion show up in how the IT
 //! code varies between stacks), and the read-out maps `[mean; std]` to `features` numbers.
 //!
-//! **Luminance normalisation** (`InputConfig::luma`, through [`FramePrep`]; off for format versions 1 and 2): each frame is mapped to a fixed mean and spread before it enters the ring of frames, `y = clamp(round(128 +
+//! **Luminance normalisation** (`InputConfig::luma`, through [`FramePrep`]; off for format versions 1 and 2): each
+//! frame is mapped to a fixed mean and spread before it enters the ring of frames, `y = clamp(round(128 +
 //! 40·(x − μ)/max(σ, 1)))` with `μ`, `σ` the frame's own mean and standard deviation ([`normalise_luma`]). A camera's
 //! exposure, gain, offset and contrast (any `x ↦ a·x + b`, a > 0) then change nothing but rounding, frame by frame,
 //! with no state and no latency; a frame of one value becomes uniform mid-grey. Cost: two passes over the frame's
