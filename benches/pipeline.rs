@@ -13,8 +13,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
 
+/// A seeded model without the visual background (its own group below times it), so that the stacks and the
+/// pipeline are timed as `benches/compare.sh` and the README's history time them.
 fn model(size: u16, channels: u8, p: Precision) -> (ModelConfig, AlignedBytes) {
     let mut cfg = ModelConfig::default();
+    cfg.input.background_tau_ms = 0;
     cfg.visual.height = size;
     cfg.visual.width = size;
     cfg.visual.channels = channels;
@@ -139,7 +142,11 @@ fn pipeline(c: &mut Criterion) {
     let runs = levels().into_iter().flat_map(|k| [(k, Precision::F32, "f32"), (k, Precision::Int8, "int8")]);
     for (k, p, name) in runs {
         let name = format!("{name}-{}", k.level());
-        let cfg = ModelConfig::default();
+        // Without the visual background, as `model` (the `visual_background` group times it).
+        let cfg = ModelConfig {
+            input: avf_bel::InputConfig { background_tau_ms: 0, ..Default::default() },
+            ..Default::default()
+        };
         let bytes = encode(&cfg, &seeded(&cfg, 1), p).unwrap();
         let buf = AlignedBytes::new(&bytes);
         let w = Weights::parse(buf.as_bytes()).unwrap();

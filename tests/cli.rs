@@ -158,6 +158,28 @@ fn the_shipped_weights_inspect_cleanly() {
     );
 }
 
+/// `avf-bel init` (the default shape) gives the shipped model's input stage, the visual background included, so a
+/// seeded model runs as the shipped one does; the tiny shape has no background.
+#[test]
+fn init_has_the_shipped_models_input_stage() {
+    let input_line = |out: &str| out.lines().find(|l| l.starts_with("input")).map(str::to_string);
+    let (code, shipped, err) = avf(&["inspect", concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw")]);
+    assert_eq!(code, 0, "{err}");
+    let f = tmp("init-default.avfw");
+    let (code, _, err) = avf(&["init", "--precision", "int8", "--out", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, seeded, err) = avf(&["inspect", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(input_line(&seeded).is_some_and(|l| l.ends_with("background 500 ms")), "{seeded}");
+    assert_eq!(input_line(&seeded), input_line(&shipped));
+    let t = tmp("init-tiny.avfw");
+    let (code, _, err) = avf(&["init", "--config", "tiny", "--out", t.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, tiny, err) = avf(&["inspect", t.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(input_line(&tiny).is_some_and(|l| l.ends_with("background off")), "{tiny}");
+}
+
 #[test]
 fn runtime_failures_exit_1_and_usage_errors_exit_2() {
     let f = tmp("bad.avfw");
@@ -221,6 +243,28 @@ fn bench_prints_one_json_object_with_the_median() {
         (v["p10_ms"].as_f64().unwrap(), v["median_ms"].as_f64().unwrap(), v["p90_ms"].as_f64().unwrap());
     assert!(0.0 < p10 && p10 <= median && median <= p90, "{v}");
     assert_hash(&v["model_hash"]);
+    // Without the visual background unless asked for: `--background on` times another model (its input stage
+    // differs, and so its hash) and says so in the unit.
+    let (code, out, err) = avf(&[
+        "bench",
+        "--stage",
+        "visual",
+        "--size",
+        "32",
+        "--channels",
+        "2",
+        "--iters",
+        "3",
+        "--json",
+        "--background",
+        "on",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let with = json(out.trim());
+    assert_eq!(v["unit"], "one CORnet-Z stack");
+    assert_eq!(with["unit"], "one CORnet-Z stack and its frame's visual background");
+    assert_hash(&with["model_hash"]);
+    assert_ne!(with["model_hash"], v["model_hash"]);
 }
 
 /// `bench --json` names the kernels the pipeline ran: the level it chose (the best of this CPU, or the one

@@ -359,9 +359,10 @@ mod with_train {
         if let Some(f) = a.drive_floor_db {
             config.input.drive_floor_db = f;
         }
-        if a.background == Switch::On {
-            config.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
-        }
+        config.input.background_tau_ms = match a.background {
+            Switch::On => avf_bel::BACKGROUND_TAU_MS,
+            Switch::Off => 0,
+        };
         let d = Augment::default();
         let augment_spec = a.augment.augment.clone();
         let opts = TrainOptions {
