@@ -238,3 +238,71 @@ fn a_static_object_in_view_changes_nothing_in_the_pipeline() {
     assert_ne!(c, d, "background off: the static object shows (else this test proves nothing)");
     assert_ne!(a, c, "the background changes what CORnet-Z sees");
 }
+
+/// A scene cut (`Pipeline::scene_cut`) after a head turn wider than the alignment reaches (8 px): from the cut on,
+/// CORnet-Z sees exactly what a clip that started at the new view would show it (the same IT features, stack by
+/// stack), while the clip itself goes on; without the cut it sees the old view against the new one.
+#[test]
+fn a_scene_cut_restarts_the_background_from_the_new_view() {
+    let mut cfg = ModelConfig::tiny();
+    cfg.input.background_tau_ms = 500;
+    let file = AlignedBytes::new(&encode(&cfg, &seeded(&cfg, 8), Precision::F32).unwrap());
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let n = cfg.visual.width as usize;
+    let wide = n + 16;
+    let scene = texture(wide * wide, 9);
+    // The view at horizontal offset `dx` into the wide scene, a bright square moving along it at time `t`.
+    let view = |dx: usize, t: usize| -> Vec<u8> {
+        let mut f: Vec<u8> = (0..n * n).map(|i| scene[(i / n + 4) * wide + i % n + dx]).collect();
+        for y in 20..25 {
+            for x in (2 + t)..(7 + t) {
+                f[y * n + x] = 245;
+            }
+        }
+        f
+    };
+    let (before, after): (Vec<_>, Vec<_>) =
+        ((0..6).map(|t| view(0, t)).collect(), (6..12).map(|t| view(8, t)).collect());
+    // IT features of every stack run on the frames after the turn (channels 2, stride 2: the stacks fall on the
+    // same frames whether 6 frames came before or none).
+    let stacks_after = |prefix: bool, cut: bool| {
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+        if prefix {
+            for f in &before {
+                p.push_frame(f).unwrap();
+            }
+        }
+        if cut {
+            p.scene_cut();
+        }
+        let mut out = Vec::new();
+        for f in &after {
+            if p.visual().push_frame(f).unwrap() {
+                out.push(p.visual().it_features().to_vec());
+            }
+        }
+        assert_eq!(p.visual().stacks(), if prefix { 3 + 3 } else { 3 }, "the clip goes on across the cut");
+        out
+    };
+    let fresh = stacks_after(false, false);
+    assert_eq!(fresh.len(), 3);
+    assert_eq!(stacks_after(true, true), fresh, "after the cut, as if the clip had started at the new view");
+    assert_ne!(stacks_after(true, false), fresh, "without the cut the old view still shows (else this proves nothing)");
+    // A model without a background: the cut changes nothing.
+    let plain = ModelConfig::tiny();
+    let file = AlignedBytes::new(&encode(&plain, &seeded(&plain, 8), Precision::F32).unwrap());
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let run = |cut: bool| {
+        let mut scratch = vec![0.0; Pipeline::scratch_len(&w)];
+        let mut p = Pipeline::new(&w, &mut scratch).unwrap();
+        for (i, f) in before.iter().chain(&after).enumerate() {
+            if cut && i == before.len() {
+                p.scene_cut();
+            }
+            p.push_frame(f).unwrap();
+        }
+        format!("{:?}", p.infer(Modalities::VIDEO).unwrap())
+    };
+    assert_eq!(run(true), run(false));
+}

@@ -195,6 +195,17 @@ impl<'a> Pipeline<'a> {
         self.cortex.reset();
     }
 
+    /// Tell the model that the camera has just moved further than the visual background follows (±3 px), as when a
+    /// robot turns its head, or that the scene changed at once: the background is learnt afresh from the next frame,
+    /// as at a clip's start, while the clip goes on (frames, audio and their summaries are kept). Without it, the
+    /// background shows the old view against the new one until it has followed, about a second at the shipped time
+    /// constant (the `pan` probe); with it, one frame comes out uniform grey (the `pan-cut` probe, E42 in
+    /// `docs/eval/experiments.md`). Call it once the move has ended, before that moment's frame; a no-op for a model
+    /// without a background. Infallible and allocation-free.
+    pub fn scene_cut(&mut self) {
+        self.visual.scene_cut();
+    }
+
     /// Push one grayscale frame of `height·width` bytes.
     pub fn push_frame(&mut self, frame: &[u8]) -> Result<(), Error> {
         self.visual.push_frame(frame).map(|_| ())

@@ -226,7 +226,7 @@ impl<'a> FramePrep<'a> {
         Ok(FramePrep { background, luma: input.luma })
     }
 
-    /// Start a clip: the background (if any) is learnt afresh from the next frame.
+    /// Start a clip, or mark a cut in the scene: the background (if any) is learnt afresh from the next frame.
     pub fn reset(&mut self) {
         if let Some(b) = &mut self.background {
             b.reset();
@@ -394,6 +394,13 @@ impl<'a> Visual<'a> {
         self.stacks = 0;
         self.mean.fill(0.0);
         self.m2.fill(0.0);
+        self.prep.reset();
+    }
+
+    /// The camera has moved, or the scene has changed at once (a head turn, a cut): the visual background (if the
+    /// model has one) is learnt afresh from the next frame, as at a clip's start, while the clip goes on (its frames,
+    /// stacks and summaries are kept). See [`crate::Pipeline::scene_cut`].
+    pub fn scene_cut(&mut self) {
         self.prep.reset();
     }
 

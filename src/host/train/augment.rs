@@ -158,6 +158,10 @@ pub struct VideoChain {
     /// [`VideoChain::shift`]; 0: none). Unlike shake it is not undone within a frame or two: a running background
     /// (`visual::Background`) sees a new scene until it has followed the turn.
     pub pan: f64,
+    /// With [`VideoChain::pan`]: the robot says when its turn has ended, and the clip's reader marks a scene cut there
+    /// (`Pipeline::scene_cut` before the first frame at the turn's end, [`Perturbation::scene_cut_frame`]), so the
+    /// background restarts from the new view. The frames are the same as without.
+    pub pan_cut: bool,
 }
 
 impl VideoChain {
@@ -181,6 +185,7 @@ impl VideoChain {
         drops: 0.0,
         passer_by: 0.0,
         pan: 0.0,
+        pan_cut: false,
     };
 
     fn is_none(&self) -> bool {
@@ -200,6 +205,19 @@ pub struct Perturbation {
 impl Perturbation {
     /// The clean clip.
     pub const NONE: Perturbation = Perturbation { audio: AudioChain::NONE, video: VideoChain::NONE };
+
+    /// The frame (at `fps`, of a clip of `n_frames`) before which the clip's reader marks a scene cut
+    /// (`Pipeline::scene_cut`): with [`VideoChain::pan_cut`], the first frame at the turn's end, 0.2 s after the
+    /// clip's middle; otherwise none.
+    pub fn scene_cut_frame(&self, n_frames: usize, fps: u32) -> Option<usize> {
+        let v = &self.video;
+        (v.pan != 0.0 && v.pan_cut).then(|| (n_frames / 2 + turn_frames(fps)).min(n_frames))
+    }
+}
+
+/// Frames a head turn ([`VideoChain::pan`]) takes at `fps`: 0.2 s, at least one.
+fn turn_frames(fps: u32) -> usize {
+    (0.2 * f64::from(fps.max(1))).round().max(1.0) as usize
 }
 
 impl Default for Perturbation {
@@ -273,6 +291,9 @@ pub enum Kind {
     /// by `v` px horizontally and `v/2` vertically over 0.2 s ([`VideoChain::pan`]), over a textured scene (the
     /// clutter's moderate setting, 25 luma levels, so that the turn moves something besides the ball).
     Pan,
+    /// Probe: [`Kind::Pan`]'s turn, the same frames, with the robot telling the model when it has ended
+    /// ([`VideoChain::pan_cut`]: a scene cut there, `Pipeline::scene_cut`).
+    PanCut,
     /// Probe: a robot's room, six trained kinds at once at step `t` (1, 2, 3), each at or below its own moderate
     /// setting: the microphone 6·t dB quieter, pink noise at 40 − 10·t dB SNR, reverberation of 0.3·t s RT60; the
     /// light at 1 − 0.2·t of its level, sensor noise σ 4·t, shake ±t px. Training perturbs a clip with at most three
@@ -311,8 +332,8 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
-    /// docs).
-    pub const PROBES: [Kind; 10] = [
+    /// docs), then the head turn with a scene cut (last, so that the tables before it kept their order).
+    pub const PROBES: [Kind; 11] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -323,6 +344,7 @@ impl Kind {
         Kind::Room,
         Kind::RoomSound,
         Kind::RoomSight,
+        Kind::PanCut,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -359,6 +381,7 @@ impl Kind {
             Kind::Talker => "talker",
             Kind::PasserBy => "passer-by",
             Kind::Pan => "pan",
+            Kind::PanCut => "pan-cut",
             Kind::Room => "room",
             Kind::RoomSound => "room-sound",
             Kind::RoomSight => "room-sight",
@@ -405,7 +428,7 @@ impl Kind {
             Kind::Gamma => "γ",
             Kind::SensorNoise | Kind::Clutter => "luma σ/amplitude",
             Kind::Blur => "px σ",
-            Kind::Shake | Kind::Translation | Kind::Pan => "px",
+            Kind::Shake | Kind::Translation | Kind::Pan | Kind::PanCut => "px",
             Kind::Occlusion | Kind::PasserBy => "area",
             Kind::FrameRate => "fps",
             Kind::Roll => "degrees",
@@ -446,7 +469,7 @@ impl Kind {
             Kind::Dropouts => [0.02, 0.05, 0.1],
             Kind::Talker => [30.0, 20.0, 10.0],
             Kind::PasserBy => [0.02, 0.05, 0.1],
-            Kind::Pan => [4.0, 8.0, 16.0],
+            Kind::Pan | Kind::PanCut => [4.0, 8.0, 16.0],
             Kind::Room | Kind::RoomSound | Kind::RoomSight => [1.0, 2.0, 3.0],
         }
     }
@@ -484,6 +507,10 @@ impl Kind {
             Kind::Pan => {
                 f.pan = v;
                 f.clutter = Kind::Clutter.severities()[1];
+            }
+            Kind::PanCut => {
+                *f = Kind::Pan.at(v).video;
+                f.pan_cut = true;
             }
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
@@ -1097,8 +1124,8 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
     let n_frames = frames.len() / n;
     let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0 || c.pan != 0.0;
     // The turn's progress 0..1 at frame `index`: from the clip's middle, over 0.2 s of the camera's rate.
-    let turn_frames = (0.2 * f64::from(fps.max(1))).round().max(1.0);
-    let turn = |index: usize| ((index as f64 - (n_frames / 2) as f64) / turn_frames).clamp(0.0, 1.0);
+    let turn_len = turn_frames(fps) as f64;
+    let turn = |index: usize| ((index as f64 - (n_frames / 2) as f64) / turn_len).clamp(0.0, 1.0);
     let (sin, cos) = c.roll.to_radians().sin_cos();
     let mut plane = vec![0.0f64; n];
     let mut warped = vec![0.0f64; n];
@@ -1364,6 +1391,16 @@ mod tests {
         let away: Vec<u64> = (frames / 2..frames / 2 + 6).map(|i| sad(&frame(&panned, i), &frame(&still, i))).collect();
         assert!(away.windows(2).all(|w| w[0] < w[1]), "the turn progresses: {away:?}");
         assert!(frame(&panned, frames / 2 + 3) != frame(&moved, frames / 2 + 3), "the turn is not a jump");
+        // The turn with a scene cut: the same frames; the cut falls on the first frame at the turn's end, the one
+        // from which the view equals the moved scene; no other kind has one.
+        let cut = Kind::PanCut.at(v);
+        assert_eq!(run(&cut.video), panned);
+        assert_eq!(cut.scene_cut_frame(frames, 30), Some(frames / 2 + 6));
+        assert!(frame(&panned, frames / 2 + 5) != frame(&moved, frames / 2 + 5), "the turn ends at the cut");
+        assert_eq!(Kind::PanCut.at(v).scene_cut_frame(frames, 60), Some(frames / 2 + 12), "0.2 s at 60 fps");
+        for k in Kind::ALL.into_iter().chain(Kind::PROBES).filter(|&k| k != Kind::PanCut) {
+            assert_eq!(k.at(k.severities()[1]).scene_cut_frame(frames, 30), None, "{}", k.name());
+        }
     }
 
     #[test]

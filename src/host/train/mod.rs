@@ -106,7 +106,12 @@ pub fn for_each_clip<T: Send>(
                     let r = (|| {
                         let s = render_perturbed(&job.params, &opts, &job.perturb).map_err(|e| e.to_string())?;
                         p.push_audio(&s.audio).map_err(|e| e.to_string())?;
-                        for f in s.frames.chunks_exact(opts.size * opts.size) {
+                        let frames = s.frames.chunks_exact(opts.size * opts.size);
+                        let cut = job.perturb.scene_cut_frame(frames.len(), opts.fps);
+                        for (i, f) in frames.enumerate() {
+                            if cut == Some(i) {
+                                p.scene_cut();
+                            }
                             p.push_frame(f).map_err(|e| e.to_string())?;
                         }
                         read(&job.params, &mut p)
