@@ -65,8 +65,8 @@ pub mod audio {
 /// The robot link (`docs/wire.md`): the `no_std` message codec, and on the host the daemon and its transports.
 pub mod link {
     pub use crate::core::link::{
-        decode_stream, flags, frame, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, MAX_FRAME,
-        MAX_PAYLOAD, PROTOCOL_VERSION,
+        decode_stream, flags, frame, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, SceneCut,
+        MAX_FRAME, MAX_PAYLOAD, PROTOCOL_VERSION,
     };
     #[cfg(feature = "ros2")]
     pub use crate::host::link::ros2;

@@ -59,11 +59,18 @@ fn socket_end_to_end_serve_then_read_json() {
         "--stats",
     ]);
     connect(&sock); // wait for the daemon to listen
+                    // A robot that has just turned its head: one scene cut after the first sample, applied and counted.
+    let cut = command()
+        .args(["read", "--socket", sock.to_str().unwrap(), "--count", "2", "--scene-cut", "--timeout", &silence()])
+        .output()
+        .unwrap();
+    assert!(cut.status.success(), "read --scene-cut: {}", String::from_utf8_lossy(&cut.stderr));
     let out = command()
         .args(["read", "--socket", sock.to_str().unwrap(), "--json", "--count", "40", "--timeout", &silence()])
         .output()
         .unwrap();
     let (code, _, err) = finish(daemon);
+    assert!(err.contains(" scene_cuts=1"), "the daemon applied the scene cut: {err}");
     assert_eq!(code, 0, "serve: {err}");
     assert!(out.status.success(), "read: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();

@@ -2,7 +2,9 @@
 //! encoded and decoded both ways, plus the malformed cases.
 
 use avf_bel::link::frame::{self, Decoder, FrameError, CRC32C};
-use avf_bel::link::{flags, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
+use avf_bel::link::{
+    flags, Heartbeat, LinkError, Message, MessageDecoder, Reward, Sample, SceneCut, MAX_FRAME, MAX_PAYLOAD,
+};
 
 const HASH: u64 = 0x0123_4567_89AB_CDEF;
 /// `HASH` as a postcard varint: 7 bits at a time, least significant first, high bit = "more follows".
@@ -194,6 +196,22 @@ fn golden_reward() {
     check(Message::Reward(reward()), &REWARD_PAYLOAD, &REWARD_FRAME);
 }
 
+/// A scene cut after sample 301 (the CRC and the COBS frame computed independently, in Python, from docs/wire.md).
+const SCENE_CUT_PAYLOAD: [u8; 4] = [
+    0x02, // version
+    0x03, // tag 3: SceneCut
+    0xAD, 0x02, // seq 301
+];
+
+const SCENE_CUT_FRAME: [u8; 10] = [0x09, 0x02, 0x03, 0xAD, 0x02, 0x2A, 0xFB, 0x61, 0xB8, 0x00]; // CRC 0xB861FB2A
+
+#[test]
+fn golden_scene_cut() {
+    check(Message::SceneCut(SceneCut { seq: 301 }), &SCENE_CUT_PAYLOAD, &SCENE_CUT_FRAME);
+    // Tag 4 is still unknown: refused, not mistaken for something else.
+    assert_eq!(Message::decode(&[0x02, 0x04, 0xAD, 0x02]), Err(LinkError::Decode));
+}
+
 #[test]
 fn max_sizes_cover_the_largest_message() {
     let m = Message::Sample(Sample {
@@ -220,7 +238,7 @@ fn malformed_payloads_are_refused() {
     p[0] = 1;
     assert_eq!(Message::decode(&p), Err(LinkError::Version(1)), "protocol 1 readers and writers are refused");
     p[0] = 2;
-    p[1] = 3; // unknown tag
+    p[1] = 4; // unknown tag (3 is SceneCut)
     assert_eq!(Message::decode(&p), Err(LinkError::Decode));
     p[1] = 0;
     p.push(0);

@@ -5,7 +5,7 @@ use avf_bel::link::daemon::{flag_names, heartbeat_json, sample_json};
 use avf_bel::link::serial::Serial;
 use avf_bel::link::socket::{Conn, Recv};
 use avf_bel::link::sys::monotonic_ns;
-use avf_bel::link::{decode_stream, Message, MessageDecoder, Reward, Sample, MAX_FRAME, MAX_PAYLOAD};
+use avf_bel::link::{decode_stream, Message, MessageDecoder, Reward, Sample, SceneCut, MAX_FRAME, MAX_PAYLOAD};
 use avf_bel::EMOTIONS;
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ impl Link {
                 let n = m.encode(&mut p).map_err(|e| e.to_string())?;
                 match c.send(&p[..n]) {
                     Ok(true) => Ok(()),
-                    Ok(false) => Err("socket: the daemon's queue is full; reward not sent".into()),
+                    Ok(false) => Err("socket: the daemon's queue is full; message not sent".into()),
                     Err(e) => Err(format!("socket: {e}")),
                 }
             }
@@ -81,7 +81,7 @@ impl Link {
                 while done < n {
                     done += port.write(&f[done..n]).map_err(|e| format!("serial: {e}"))?;
                     if Instant::now() > deadline {
-                        return Err("serial: could not write the reward within 2 s".into());
+                        return Err("serial: could not write the message within 2 s".into());
                     }
                     if done < n {
                         std::thread::sleep(Duration::from_millis(1));
@@ -115,6 +115,7 @@ pub const EXAMPLES: &str = "Examples:
   avf-bel read --socket /tmp/epp.sock --count 30           # 30 samples as text, then exit
   avf-bel read --socket=/tmp/epp.sock --json               # one JSON object per sample until the daemon stops
   avf-bel read --socket /tmp/epp.sock --reward 0,1,0.5,0,0 # send a reward after the first sample
+  avf-bel read --socket /tmp/epp.sock --scene-cut --count 1  # tell the model the camera just moved
   avf-bel read --serial /dev/ttyUSB0 --baud 115200 --heartbeats
 
 Exits 1 when the daemon closes the connection or goes silent for --timeout seconds before --count samples
@@ -142,6 +143,10 @@ pub struct ReadArgs {
     /// Send this reward (angry,happy,peaceful,sad,scared, each 0–1) after the first sample.
     #[arg(long, value_name = "A,H,P,S,C", value_parser = parse_reward)]
     pub reward: Option<[f32; 5]>,
+    /// Send a scene cut after the first sample: the camera has just moved (a head turn), so the model's visual
+    /// background restarts from the next frame (docs/wire.md, SceneCut).
+    #[arg(long)]
+    pub scene_cut: bool,
     /// One JSON object per line (see the README, "JSON output").
     #[arg(long)]
     pub json: bool,
@@ -175,6 +180,7 @@ pub fn run(a: ReadArgs) -> CliResult {
     let (mut samples, mut hbs, mut bad, mut gaps) = (0u64, 0u64, 0u64, 0u64);
     let mut last_seq: Option<u32> = None;
     let mut reward_pending = a.reward;
+    let mut cut_pending = a.scene_cut;
     let mut last_data = Instant::now();
     let mut closed = false;
     'outer: loop {
@@ -203,6 +209,10 @@ pub fn run(a: ReadArgs) -> CliResult {
                         link.send(&Message::Reward(Reward { seq: s.seq, reward: r }))?;
                         log::info!("sent reward {r:?} for sample {}", s.seq);
                     }
+                    if std::mem::take(&mut cut_pending) {
+                        link.send(&Message::SceneCut(SceneCut { seq: s.seq }))?;
+                        log::info!("sent a scene cut after sample {}", s.seq);
+                    }
                     if count > 0 && samples >= count {
                         break 'outer;
                     }
@@ -221,7 +231,7 @@ pub fn run(a: ReadArgs) -> CliResult {
                         println!("{line}");
                     }
                 }
-                Message::Reward(_) => bad += 1, // only robots send rewards
+                Message::Reward(_) | Message::SceneCut(_) => bad += 1, // only robots send these
             }
         }
         if !open {

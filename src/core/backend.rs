@@ -28,6 +28,9 @@ pub trait Backend {
     fn learn(&mut self, reward: &[f32; N_EMOTIONS]) -> Result<(), Error>;
     /// Start a new clip (BEL's learning is kept).
     fn reset(&mut self);
+    /// The camera has just moved further than the visual background follows: the background restarts from the next
+    /// frame while the clip goes on (see [`Pipeline::scene_cut`]; nothing for a model without a background).
+    fn scene_cut(&mut self);
     /// BEL's learned state (read only; to save it).
     fn bel(&self) -> &Bel<'_>;
     /// Replace BEL's learned weights with a saved state (see [`Bel::restore`]).
@@ -70,6 +73,9 @@ impl<'a> Backend for Pipeline<'a> {
     }
     fn reset(&mut self) {
         Pipeline::reset(self)
+    }
+    fn scene_cut(&mut self) {
+        Pipeline::scene_cut(self)
     }
     fn bel(&self) -> &Bel<'_> {
         Pipeline::bel(self)

@@ -3,13 +3,13 @@
 //! A payload is the protocol version byte followed by a postcard-encoded [`Message`]:
 //!
 //! ```text
-//! payload = [PROTOCOL_VERSION] ‖ postcard(Message)      Message tag: 0 Sample, 1 Heartbeat, 2 Reward
+//! payload = [PROTOCOL_VERSION] ‖ postcard(Message)      Message tag: 0 Sample, 1 Heartbeat, 2 Reward, 3 SceneCut
 //! serial  = COBS(payload ‖ CRC-32C(payload) as u32 LE) ‖ 0x00          (see [`frame`])
 //! socket  = one payload per SOCK_SEQPACKET packet (no CRC, no COBS: the kernel keeps packets whole)
 //! ```
 //!
 //! The daemon (`avf-bel serve`) publishes [`Sample`]s at a fixed rate and a [`Heartbeat`] once a second; a robot
-//! sends [`Reward`]s back to train BEL online. The codec here is `no_std` and allocation-free, so a microcontroller
+//! sends [`Reward`]s back to train BEL online, and a [`SceneCut`] when its camera has just moved. The codec here is `no_std` and allocation-free, so a microcontroller
 //! on the other end of the UART can use it; the OS side (sockets, serial ports, the daemon) is in the `std`-only
 //! submodules.
 
@@ -101,6 +101,16 @@ pub struct Reward {
     pub reward: [f32; N_EMOTIONS],
 }
 
+/// Robot → daemon: the camera has just moved further than the model's visual background follows (a head turn), or
+/// the scene changed at once. The daemon restarts the background from the next frame (`Pipeline::scene_cut`); the
+/// clip and its samples go on. Send it once the move has ended. Added in protocol version 2 as tag 3: the messages a
+/// robot receives are unchanged; a daemon built before it refuses the message as an unknown tag (counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, MaxSize)]
+pub struct SceneCut {
+    /// The `seq` of the latest sample the robot had seen (logged only).
+    pub seq: u32,
+}
+
 /// Every message of the link.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, MaxSize)]
 pub enum Message {
@@ -110,6 +120,8 @@ pub enum Message {
     Heartbeat(Heartbeat),
     /// Tag 2, robot → daemon.
     Reward(Reward),
+    /// Tag 3, robot → daemon.
+    SceneCut(SceneCut),
 }
 
 /// Largest payload (version byte + message).

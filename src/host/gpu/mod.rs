@@ -121,6 +121,9 @@ impl<'a> Backend for GpuPipeline<'a> {
             self.pending = Some(e.into());
         }
     }
+    fn scene_cut(&mut self) {
+        GpuPipeline::scene_cut(self)
+    }
     fn bel(&self) -> &Bel<'_> {
         GpuPipeline::bel(self)
     }

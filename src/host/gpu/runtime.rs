@@ -734,6 +734,12 @@ impl<'a> GpuPipeline<'a> {
         &self.bel
     }
 
+    /// The camera has just moved: the visual background (prepared on the host, before upload) restarts from the next
+    /// frame while the clip goes on, as on the CPU (`Pipeline::scene_cut`).
+    pub fn scene_cut(&mut self) {
+        self.prep.reset();
+    }
+
     /// Start a new clip (BEL's learning is kept).
     pub fn reset(&mut self) -> GpuResult<()> {
         self.frontend.reset();

@@ -359,12 +359,17 @@ impl Learning {
         }
     }
 
-    /// Apply the valid rewards among `incoming`, at most [`MAX_REWARDS_PER_SECOND`]; refused ones are counted.
+    /// Apply the valid rewards among `incoming`, at most [`MAX_REWARDS_PER_SECOND`]; refused ones are counted. Scene
+    /// cuts restart the visual background before the next tick's frames (cheap and harmless, so not rate-limited).
     fn apply(&mut self, incoming: &[Message], t: f64, backend: &mut dyn Backend, o: &ServeOptions, stats: &mut Stats) {
         self.tokens =
             (self.tokens + (t - self.filled_at).max(0.0) * MAX_REWARDS_PER_SECOND).min(MAX_REWARDS_PER_SECOND);
         self.filled_at = t;
         for m in incoming {
+            if let Message::SceneCut(_) = m {
+                backend.scene_cut();
+                stats.scene_cuts += 1;
+            }
             if let Message::Reward(r) = m {
                 if !valid_reward(r) {
                     self.invalid += 1;

@@ -74,6 +74,8 @@ pub struct Stats {
     pub rewards: u64,
     /// Rewards or frames refused (out of range, bad CRC, bad payload).
     pub refused: u64,
+    /// Scene cuts applied (robots' [`crate::core::link::SceneCut`] messages).
+    pub scene_cuts: u64,
     /// Panics caught in the transports (a bug: each is reported on stderr, and serving went on).
     pub transport_panics: u64,
 }
@@ -93,7 +95,7 @@ impl Stats {
         format!(
             "stats: samples={} fresh={} no_estimate={} seconds={:.2} rate={:.2}/s latency_p50_ms={:.3} \
              latency_p99_ms={:.3} latency_max_ms={:.3} dropped={} capture_dropped={} late_ticks={} rewards={} \
-             refused={} transport_panics={}",
+             refused={} transport_panics={} scene_cuts={}",
             self.samples,
             self.fresh,
             self.no_estimate,
@@ -107,7 +109,8 @@ impl Stats {
             self.late,
             self.rewards,
             self.refused,
-            self.transport_panics
+            self.transport_panics,
+            self.scene_cuts
         )
     }
 }

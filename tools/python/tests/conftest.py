@@ -17,7 +17,7 @@ WIRE_MD = REPO / "docs" / "wire.md"
 
 def golden_examples():
     """docs/wire.md section 4: a list of dicts {payload, crc, frame} in document order (sample, sample without an
-    estimate, heartbeat, reward)."""
+    estimate, heartbeat, reward, scene cut)."""
     text = WIRE_MD.read_text(encoding="utf-8")
     section = text.split("## 4. Golden examples", 1)[1].split("## 5.", 1)[0]
     out = []
@@ -48,8 +48,8 @@ def golden():
     if not WIRE_MD.exists():
         pytest.skip("docs/wire.md not found next to this package (tests run from the avf-bel repository)")
     ex = golden_examples()
-    assert len(ex) == 4, "docs/wire.md section 4 should hold 4 examples, found %d" % len(ex)
-    return dict(zip(("sample", "no_estimate", "heartbeat", "reward"), ex))
+    assert len(ex) == 5, "docs/wire.md section 4 should hold 5 examples, found %d" % len(ex)
+    return dict(zip(("sample", "no_estimate", "heartbeat", "reward", "scene_cut"), ex))
 
 
 def binary():

@@ -142,7 +142,7 @@ def test_serial_link_over_a_pty_reads_frames_through_noise_and_writes_rewards(go
 
 
 def test_live_socket_samples_heartbeats_reward_and_shutdown(daemon):
-    d, sock = daemon(4)
+    d, sock = daemon(4, "--stats")
     with connect_retry(sock, timeout=5.0) as link:
         samples, heartbeats, rewarded = [], [], None
         try:
@@ -153,6 +153,8 @@ def test_live_socket_samples_heartbeats_reward_and_shutdown(daemon):
                 samples.append(m)
                 if rewarded is None and m.has_estimate and m.audio_ok and m.video_ok:
                     rewarded = link.send_reward(REWARD)
+                    cut = link.send_scene_cut()
+                    assert cut.seq == m.seq
         except ConnectionLost:
             pass  # --duration elapsed: the daemon closed the connection
     code, err = d.finish()
@@ -176,6 +178,7 @@ def test_live_socket_samples_heartbeats_reward_and_shutdown(daemon):
     after = [s for s in samples if s.seq > rewarded.seq]
     assert any(s.learning for s in after), "no `learning` flag after the reward"
     assert not any(s.learning for s in samples if s.seq <= rewarded.seq)
+    assert " scene_cuts=1" in err, "the daemon applied the scene cut: %s" % err
 
 
 def test_live_cli_prints_the_json_of_avf_bel_read(daemon, avf_bel):

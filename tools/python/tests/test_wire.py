@@ -11,6 +11,7 @@ from avf_bel_link import (
     Heartbeat,
     Reward,
     Sample,
+    SceneCut,
     crc32c,
     decode_payload,
     encode_frame,
@@ -75,6 +76,18 @@ def test_golden_reward_both_ways(golden):
     assert encode_payload(r) == g["payload"] and encode_frame(r) == g["frame"]
     assert decode_payload(g["payload"]) == r
     assert crc32c(g["payload"]) == g["crc"]
+
+
+def test_golden_scene_cut_both_ways(golden):
+    g = golden["scene_cut"]
+    c = SceneCut(301)
+    assert encode_payload(c) == g["payload"] and encode_frame(c) == g["frame"]
+    assert decode_payload(g["payload"]) == c and decode_payload(unframe(g["frame"][:-1])) == c
+    assert crc32c(g["payload"]) == g["crc"]
+    with pytest.raises(ValueError):
+        SceneCut(2**32)
+    with pytest.raises(DecodeError):
+        decode_payload(bytes([0x02, 0x04, 0xAD, 0x02]))  # tag 4 is still unknown
 
 
 def test_json_record_matches_avf_bel_read(golden):

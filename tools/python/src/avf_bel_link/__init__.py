@@ -28,6 +28,7 @@ from .wire import (
     LinkError,
     Reward,
     Sample,
+    SceneCut,
     crc32c,
     decode_payload,
     encode_frame,
@@ -40,7 +41,7 @@ from .wire import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "EMOTIONS", "VERSION", "Sample", "Heartbeat", "Reward", "SocketLink", "SerialLink", "connect", "FrameDecoder",
+    "EMOTIONS", "VERSION", "Sample", "Heartbeat", "Reward", "SceneCut", "SocketLink", "SerialLink", "connect", "FrameDecoder",
     "decode_payload", "encode_payload", "encode_frame", "frame", "unframe", "crc32c", "flag_names",
     "LinkError", "DecodeError", "DaemonNotRunning", "PortError", "SerialNotInstalled", "ConnectionLost", "Timeout",
 ]

@@ -1,5 +1,6 @@
 """Transports: the daemon's Unix socket (SOCK_SEQPACKET, one payload per packet) and a serial port (COBS + CRC-32C
-frames, through pyserial). Both give the same interface: iterate messages, ``samples()``, ``send_reward()``."""
+frames, through pyserial). Both give the same interface: iterate messages, ``samples()``, ``send_reward()``,
+``send_scene_cut()``."""
 
 import errno
 import socket
@@ -16,6 +17,7 @@ from .wire import (
     Message,
     Reward,
     Sample,
+    SceneCut,
     decode_payload,
     frame,
     encode_payload,
@@ -86,6 +88,15 @@ class _Link:
         self._send_payload(encode_payload(r))
         return r
 
+    def send_scene_cut(self, seq: Optional[int] = None) -> SceneCut:
+        """Tell the model the camera has just moved (a head turn, once it has ended): its visual background restarts
+        from the next frame. ``seq`` defaults to the last sample received, else 0. Returns the SceneCut sent."""
+        if seq is None:
+            seq = self.last_seq if self.last_seq is not None else 0
+        c = SceneCut(seq)
+        self._send_payload(encode_payload(c))
+        return c
+
     def __enter__(self):
         return self
 
@@ -148,7 +159,7 @@ class SocketLink(_Link):
         try:
             self.sock.send(payload)
         except socket.timeout:
-            raise Timeout("the daemon at %s did not take the reward within 2 s" % self.path) from None
+            raise Timeout("the daemon at %s did not take the message within 2 s" % self.path) from None
         except OSError as e:
             raise ConnectionLost("socket %s: %s" % (self.path, e.strerror or e)) from None
 

@@ -16,7 +16,7 @@ EMOTIONS = ("angry", "happy", "peaceful", "sad", "scared")
 #: The EPP weights of each emotion (docs/wire.md, Sample field 4): EPP = sum(w * e) / 15.
 EPP_WEIGHTS = (3, 5, 4, 2, 1)
 
-TAG_SAMPLE, TAG_HEARTBEAT, TAG_REWARD = 0, 1, 2
+TAG_SAMPLE, TAG_HEARTBEAT, TAG_REWARD, TAG_SCENE_CUT = 0, 1, 2, 3
 
 #: ``flags`` bits (readers ignore bits they do not know).
 AUDIO_OK = 0x01
@@ -170,7 +170,18 @@ class Reward:
         _check_uint(self.seq, 32, "seq")
 
 
-Message = Union[Sample, Heartbeat, Reward]
+@dataclass(frozen=True)
+class SceneCut:
+    """Robot -> daemon (tag 3): the camera has just moved further than the model's visual background follows (a head
+    turn); the background restarts from the next frame. ``seq`` is the latest sample the robot had seen."""
+
+    seq: int
+
+    def __post_init__(self):
+        _check_uint(self.seq, 32, "seq")
+
+
+Message = Union[Sample, Heartbeat, Reward, SceneCut]
 
 
 def check_reward(values: Sequence[float]) -> None:
@@ -230,7 +241,7 @@ class _Cursor:
 
 
 def decode_payload(payload: bytes) -> Message:
-    """One payload -> ``Sample``, ``Heartbeat`` or ``Reward``; ``DecodeError`` if it is not a valid protocol-2
+    """One payload -> ``Sample``, ``Heartbeat``, ``Reward`` or ``SceneCut``; ``DecodeError`` if it is not a valid protocol-2
     message."""
     r = _Cursor(bytes(payload))
     version = r.u8()
@@ -249,6 +260,8 @@ def decode_payload(payload: bytes) -> Message:
         m = Reward.__new__(Reward)  # decoded as sent, range not enforced (the daemon counts bad rewards)
         object.__setattr__(m, "seq", seq)
         object.__setattr__(m, "reward", tuple(r.f32() for _ in EMOTIONS))
+    elif tag == TAG_SCENE_CUT:
+        m = SceneCut(r.varint(32))
     else:
         raise DecodeError("unknown message tag %d" % tag)
     if r.i != len(r.b):
@@ -268,6 +281,8 @@ def encode_payload(m: Message) -> bytes:
         out += _varint(m.dropped) + _varint(m.updates) + bytes([m.flags]) + _varint(m.model_hash)
     elif isinstance(m, Reward):
         out += _varint(TAG_REWARD) + _varint(m.seq) + struct.pack("<5f", *m.reward)
+    elif isinstance(m, SceneCut):
+        out += _varint(TAG_SCENE_CUT) + _varint(m.seq)
     else:
         raise TypeError("not a message: %r" % (m,))
     return bytes(out)
