@@ -346,6 +346,50 @@ fn backend_trait_matches_the_cpu_core() {
     }
 }
 
+/// A scene cut (`Backend::scene_cut`) mid-clip restarts the background on the GPU path's host side as on the CPU core:
+/// the same EPP with the cut, and the cut changes it (on a textured view that moves by 8 px at the cut, beyond the
+/// background's alignment).
+#[test]
+fn a_scene_cut_matches_the_cpu_core() {
+    let cfg = with_background(ModelConfig::tiny());
+    let file = model(&cfg, Precision::F32);
+    let w = Weights::parse(file.as_bytes()).unwrap();
+    let mut gs = Vec::new();
+    let mut gpu = emulated(Emulator::new(), &w, &mut gs);
+    let mut scratch = vec![0.0f32; Pipeline::scratch_len(&w)];
+    let mut cpu = Pipeline::new(&w, &mut scratch).unwrap();
+    let s = &prototypes(&cfg, 1.0)[0].1;
+    let n = cfg.visual.width as usize;
+    // The stimulus' frames over a fixed texture, the view moved 8 px to the right from the clip's middle on.
+    let texture: Vec<u8> = (0..(n + 8) * n).map(|i| ((i * 37 + (i / 7) * 11) % 53) as u8).collect();
+    let frames: Vec<Vec<u8>> = (0..s.n_frames())
+        .map(|t| {
+            let dx = if t < s.n_frames() / 2 { 0 } else { 8 };
+            let f = s.frame(t);
+            (0..n * n).map(|i| f[i] / 2 + texture[(i / n) * (n + 8) + i % n + dx]).collect()
+        })
+        .collect();
+    let run = |b: &mut dyn Backend, cut: bool| {
+        b.reset();
+        for chunk in s.audio.chunks(2048) {
+            b.push_audio(chunk).unwrap();
+        }
+        for (t, f) in frames.iter().enumerate() {
+            if cut && t == frames.len() / 2 {
+                b.scene_cut();
+            }
+            b.push_frame(f).unwrap();
+        }
+        b.infer(Modalities::BOTH).unwrap()
+    };
+    let (c, g) = (run(&mut cpu, true), run(&mut gpu, true));
+    assert!((c.epp - g.epp).abs() <= MAX_EPP_DIFF, "EPP with a cut: cpu {} gpu {}", c.epp, g.epp);
+    let (c0, g0) = (run(&mut cpu, false), run(&mut gpu, false));
+    assert!((c0.epp - g0.epp).abs() <= MAX_EPP_DIFF);
+    assert_ne!(format!("{c:?}"), format!("{c0:?}"), "the cut changed the CPU's output (else this proves nothing)");
+    assert_ne!(format!("{g:?}"), format!("{g0:?}"), "and the GPU's");
+}
+
 /// The cortex on the host (the CPU core's `Cortex`) and on the device (the kernel) give the same bits: the same
 /// outputs on a clip, also after a placement switch mid-stream (which starts the clip again), and with a changed drive.
 #[test]
