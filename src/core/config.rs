@@ -353,7 +353,8 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// A small configuration for tests and microcontrollers: 32×32 frames, narrow CORnet-Z, small cortex, no visual background.
+    /// A small configuration for tests and microcontrollers: 32×32 frames, narrow CORnet-Z, small cortex, no visual
+    /// background.
     pub fn tiny() -> Self {
         ModelConfig {
             visual: VisualConfig {

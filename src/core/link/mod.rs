@@ -9,9 +9,9 @@
 //! ```
 //!
 //! The daemon (`avf-bel serve`) publishes [`Sample`]s at a fixed rate and a [`Heartbeat`] once a second; a robot
-//! sends [`Reward`]s back to train BEL online, and a [`SceneCut`] when its camera has just moved. The codec here is `no_std` and allocation-free, so a microcontroller
-//! on the other end of the UART can use it; the OS side (sockets, serial ports, the daemon) is in the `std`-only
-//! submodules.
+//! sends [`Reward`]s back to train BEL online, and a [`SceneCut`] when its camera has just moved. The codec here is
+//! `no_std` and allocation-free, so a microcontroller on the other end of the UART can use it; the OS side (sockets,
+//! serial ports, the daemon) is in the `std`-only submodules.
 
 pub mod frame;
 
