@@ -162,22 +162,23 @@ fn the_shipped_weights_inspect_cleanly() {
 /// seeded model runs as the shipped one does; the tiny shape has no background.
 #[test]
 fn init_has_the_shipped_models_input_stage() {
-    let input_line = |out: &str| out.lines().find(|l| l.starts_with("input")).map(str::to_string);
-    let (code, shipped, err) = avf(&["inspect", concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw")]);
-    assert_eq!(code, 0, "{err}");
-    let f = tmp("init-default.avfw");
-    let (code, _, err) = avf(&["init", "--precision", "int8", "--out", f.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    let (code, seeded, err) = avf(&["inspect", f.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    assert!(input_line(&seeded).is_some_and(|l| l.ends_with("background 500 ms")), "{seeded}");
-    assert_eq!(input_line(&seeded), input_line(&shipped));
-    let t = tmp("init-tiny.avfw");
-    let (code, _, err) = avf(&["init", "--config", "tiny", "--out", t.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    let (code, tiny, err) = avf(&["inspect", t.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    assert!(input_line(&tiny).is_some_and(|l| l.ends_with("background off")), "{tiny}");
+    // The `input` line `inspect` prints for a weights file.
+    let input_line = |path: &str| {
+        let (code, out, err) = avf(&["inspect", path]);
+        assert_eq!(code, 0, "inspect {path}: {err}");
+        out.lines().find(|l| l.starts_with("input")).map(str::to_string).unwrap_or_else(|| panic!("{out}"))
+    };
+    let init = |name: &str, args: &[&str]| {
+        let f = tmp(name);
+        let (code, _, err) = avf(&[&["init", "--out", f.to_str().unwrap()], args].concat());
+        assert_eq!(code, 0, "init {args:?}: {err}");
+        input_line(f.to_str().unwrap())
+    };
+    let seeded = init("init-default.avfw", &["--precision", "int8"]);
+    assert!(seeded.ends_with("background 500 ms"), "{seeded}");
+    assert_eq!(seeded, input_line(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw")));
+    let tiny = init("init-tiny.avfw", &["--config", "tiny"]);
+    assert!(tiny.ends_with("background off"), "{tiny}");
 }
 
 #[test]

@@ -109,10 +109,10 @@ pub struct InputConfig {
     pub drive_floor_db: i8,
     /// Time constant of the visual background in milliseconds (format version 5; 0 = off, as earlier files and
     /// [`ModelConfig::tiny`] have it; the default, `avf-bel train` and the shipped model since E41:
-    /// [`BACKGROUND_TAU_MS`]; `avf-bel train --background off` writes 0): each frame, aligned
-    /// to a running background by a shift of at most 3 pixels, is replaced by its difference from it, cored at 3σ of
-    /// the frame's own noise, before luminance normalisation, so a static object in front of the stimulus or a
-    /// textured wall adds little once learnt (`visual::Background`; E39b, E40, E41 in `docs/eval/experiments.md`).
+    /// [`BACKGROUND_TAU_MS`]; `avf-bel train --background off` writes 0): each frame, aligned to a running background
+    /// by a shift of at most 3 pixels, is replaced by its difference from it, cored at 3σ of the frame's own noise,
+    /// before luminance normalisation, so a static object in front of the stimulus or a textured wall adds little
+    /// once learnt (`visual::Background`; E39b, E40, E41 in `docs/eval/experiments.md`).
     pub background_tau_ms: u16,
 }
 

@@ -369,8 +369,7 @@ impl Learning {
             if let Message::SceneCut(_) = m {
                 backend.scene_cut();
                 stats.scene_cuts += 1;
-            }
-            if let Message::Reward(r) = m {
+            } else if let Message::Reward(r) = m {
                 if !valid_reward(r) {
                     self.invalid += 1;
                     stats.refused += 1;
