@@ -228,18 +228,24 @@ fn background(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("visual_background");
     g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
-    for (name, fr) in [("frame_64x64", frames(&cfg, 2)), ("stimulus_clip", clip), ("textured_shaking", shaking)] {
-        let mut scratch = vec![0.0f32; avf_bel::visual::Background::scratch_len(&cfg.visual)];
-        let mut bg = avf_bel::visual::Background::new(&cfg.visual, avf_bel::BACKGROUND_TAU_MS, &mut scratch).unwrap();
-        bg.apply(&fr[0]).unwrap();
-        let mut t = 0usize;
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                t += 1;
-                let out = bg.apply(black_box(&fr[t % fr.len()])).unwrap();
-                black_box(out[0])
-            })
-        });
+    let scenes = [("frame_64x64", frames(&cfg, 2)), ("stimulus_clip", clip), ("textured_shaking", shaking)];
+    // Per kernel level (ids `visual_background/portable/stimulus_clip`): the levels differ in the search only.
+    for k in levels() {
+        for (name, fr) in &scenes {
+            let mut scratch = vec![0.0f32; avf_bel::visual::Background::scratch_len(&cfg.visual)];
+            let mut bg =
+                avf_bel::visual::Background::with_kernels(&cfg.visual, avf_bel::BACKGROUND_TAU_MS, &mut scratch, k)
+                    .unwrap();
+            bg.apply(&fr[0]).unwrap();
+            let mut t = 0usize;
+            g.bench_function(BenchmarkId::new(k.level().name(), name), |b| {
+                b.iter(|| {
+                    t += 1;
+                    let out = bg.apply(black_box(&fr[t % fr.len()])).unwrap();
+                    black_box(out[0])
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -78,10 +78,10 @@ pub mod link {
 ///
 /// `Pipeline::new` picks the best level of this CPU (or the one `AVF_BEL_KERNELS` names); `Pipeline::with_kernels`
 /// takes a [`kernels::Kernels`] table, `Pipeline::kernels` reports it. The table's safe methods (im2col + GEMM,
-/// f32 and int8) check every shape and length.
+/// f32 and int8, and the visual background's alignment search) check every shape and length.
 pub mod kernels {
     pub use crate::core::kernels::{
-        ConvShape, KernelError, KernelReport, Kernels, Level, ACT_MAX_CODE, ENV_VAR, MAX_KK4, NR,
+        ConvShape, KernelError, KernelReport, Kernels, Level, ACT_MAX_CODE, BG_GRID, ENV_VAR, MAX_KK4, NR,
     };
 
     /// The level [`crate::Pipeline::new`] would choose here (`AVF_BEL_KERNELS` if set and valid, else the best

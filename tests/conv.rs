@@ -4,8 +4,9 @@
 //! that are no multiple of any tile height, reductions from 1 to 4,608 steps, narrow and partial panels, strides
 //! 1–3; the pooling kernel against its definition. Then the length and shape checks of the safe API.
 
-use avf_bel::kernels::{ConvShape, KernelError, Kernels, Level, ACT_MAX_CODE, MAX_KK4, NR};
+use avf_bel::kernels::{ConvShape, KernelError, Kernels, Level, ACT_MAX_CODE, BG_GRID, MAX_KK4, NR};
 use avf_bel::model::SplitMix64;
+use avf_bel::visual::SHIFT;
 
 /// The levels this machine runs; prints the ones it skips and why (a skip is never silent).
 fn levels() -> Vec<Kernels> {
@@ -743,4 +744,91 @@ fn row_layout_conversions_and_checks() {
     let mut out = vec![0i8; 2 * s.kk_rows()];
     assert_eq!(Kernels::repack_rows(&s, 2, &w[1..], &mut out), Err(KernelError::BufferTooShort("w")));
     assert_eq!(Kernels::repack_rows(&s, 2, &w, &mut out[1..]), Err(KernelError::BufferTooShort("out")));
+}
+
+/// One interior sum of the background's alignment search, written as its definition: the interior row's pixels in
+/// chunks of 8, lane `i` of each chunk into sum `i`, the rest into a ninth, rows in order, then the fixed
+/// combination. Every level must give these bits.
+fn background_sad(frame: &[f32], plane: &[f32], (h, w): (usize, usize), sx: isize, sy: isize) -> f32 {
+    let r = SHIFT;
+    let cols = w - 2 * r;
+    let (mut lanes, mut rest) = ([0.0f32; 8], 0.0f32);
+    for y in r..h - r {
+        for x in 0..cols {
+            let f = frame[(y as isize + sy) as usize * w + (r as isize + sx) as usize + x];
+            let d = (f - plane[y * w + r + x]).abs();
+            if x < cols / 8 * 8 {
+                lanes[x % 8] += d;
+            } else {
+                rest += d;
+            }
+        }
+    }
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + rest
+}
+
+#[test]
+fn background_search_rows_are_bit_identical_on_every_level() {
+    let levels = levels();
+    let mut rng = SplitMix64(41);
+    let r = SHIFT as isize;
+    let mut abandoned = 0;
+    let mut kept = 0;
+    for (h, w) in [(7, 7), (16, 16), (29, 40), (17, 61), (64, 64), (96, 96), (20, 200)] {
+        for scene in 0..6 {
+            // Pixel levels as the background holds them: whole levels in the frame, any float in the plane; some
+            // scenes plain (ties), some a ramp, some noise, so every lane and the remainder carry different sums.
+            let frame: Vec<f32> = (0..h * w)
+                .map(|i| match scene % 3 {
+                    0 => 100.0,
+                    1 => ((i % w) * 3 + i / w) as f32 % 256.0,
+                    _ => (rng.next_f32() * 255.0).round(),
+                })
+                .collect();
+            let plane: Vec<f32> = frame.iter().map(|&v| (v + (rng.next_f32() - 0.5) * 40.0).max(0.0)).collect();
+            for sy in -r..=r {
+                let exact: Vec<f32> = (-r..=r).map(|sx| background_sad(&frame, &plane, (h, w), sx, sy)).collect();
+                let mut sorted = exact.clone();
+                sorted.sort_by(f32::total_cmp);
+                // No bound, a bound between the sums (some shifts abandoned, some kept), and none at all (0).
+                for bound in [f32::INFINITY, sorted[3], 0.0] {
+                    let want = Kernels::portable().background_row_sads(&frame, &plane, (h, w), sy, bound).unwrap();
+                    for (k, (&got, &full)) in want.iter().zip(&exact).enumerate() {
+                        if got.is_infinite() {
+                            abandoned += 1;
+                            assert!(full > bound, "{h}x{w} sy {sy} shift {k}: abandoned but {full} ≤ {bound}");
+                        } else {
+                            kept += 1;
+                            assert_eq!(got.to_bits(), full.to_bits(), "{h}x{w} sy {sy} shift {k}: the definition");
+                        }
+                    }
+                    for k in &levels {
+                        let got = k.background_row_sads(&frame, &plane, (h, w), sy, bound).unwrap();
+                        let (got, want): (Vec<u32>, Vec<u32>) =
+                            (got.iter().map(|v| v.to_bits()).collect(), want.iter().map(|v| v.to_bits()).collect());
+                        assert_eq!(got, want, "{}: {h}x{w} scene {scene} sy {sy} bound {bound}", k.level());
+                    }
+                }
+            }
+        }
+    }
+    assert!(abandoned > 100 && kept > 100, "both outcomes exercised ({abandoned} abandoned, {kept} kept)");
+}
+
+#[test]
+fn background_search_refuses_what_it_cannot_read() {
+    for k in levels() {
+        let (h, w) = (16, 20);
+        let plane = vec![1.0f32; h * w];
+        let short = KernelError::BufferTooShort;
+        assert_eq!(k.background_row_sads(&plane[1..], &plane, (h, w), 0, 1.0), Err(short("frame")));
+        assert_eq!(k.background_row_sads(&plane, &plane[1..], (h, w), 0, 1.0), Err(short("plane")));
+        let r = SHIFT as isize;
+        for (hw, sy) in
+            [((h, w), r + 1), ((h, w), -r - 1), ((2 * SHIFT, w), 0), ((h, 2 * SHIFT), 0), ((usize::MAX / 2, 8), 0)]
+        {
+            assert_eq!(k.background_row_sads(&plane, &plane, hw, sy, 1.0), Err(KernelError::BadShape), "{hw:?} {sy}");
+        }
+        assert_eq!(k.background_row_sads(&plane, &plane, (h, w), -r, f32::INFINITY).unwrap(), [0.0; BG_GRID]);
+    }
 }

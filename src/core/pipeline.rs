@@ -122,7 +122,7 @@ impl<'a> Pipeline<'a> {
     fn build(mw: &ModelWeights<'a>, model_hash: u64, arena: &mut Arena<'a>, kernels: Kernels) -> Result<Self, Error> {
         let cfg = mw.config;
         let mut visual = Visual::new(&cfg.visual, &mw.visual, arena, kernels)?;
-        visual.set_frame_prep(FramePrep::in_arena(&cfg.visual, &cfg.input, arena)?);
+        visual.set_frame_prep(FramePrep::in_arena(&cfg.visual, &cfg.input, kernels, arena)?);
         let mut frontend = FrontEnd::in_arena(&cfg.audio, arena)?;
         frontend.set_loudness(cfg.input.loudness_tau_ms);
         frontend.set_onset_range(cfg.input.onset_range_db);

@@ -19,9 +19,10 @@
 //! | `dotprod` | as `neon` | ARMv8.2 `sdot`, 6×16 tiles | Cortex-A55/A75+ (Jetson Xavier, Orin) |
 //!
 //! Besides the GEMMs, each table holds the work around them: im2col (f32, u8 channel quads and the u8 row layout),
-//! max-pool + bias + ReLU, and the int8 path's conversions of activations and frames to u8 channel quads. On x86-64
-//! those are AVX2 code at every SIMD level; on aarch64 the u8 im2cols and the pooling are NEON and the rest
-//! portable. The row layout's interleaving of frames ([`Kernels::to_hwc`]) is the same portable code on every level.
+//! max-pool + bias + ReLU, the int8 path's conversions of activations and frames to u8 channel quads, and the visual
+//! background's alignment search ([`Kernels::background_row_sads`], bit-identical on every level). On x86-64 those
+//! are AVX2 code at every SIMD level; on aarch64 the u8 im2cols, the pooling and the background search are NEON and
+//! the rest portable. The row layout's interleaving of frames ([`Kernels::to_hwc`]) is the same portable code on every level.
 //!
 //! # Layouts
 //!
@@ -121,6 +122,12 @@ pub const MAX_KK4: usize = 65_536;
 /// E30b `avf-bel export` also balances CORnet-Z's channels on calibration clips before quantising (`train::quant`): the
 /// shipped int8 file is then 0.0104 (0.0022) on the 200 clips and 0.0139 on the stimuli.
 pub const ACT_MAX_CODE: u8 = 127;
+
+/// Shifts per row (and rows) of the visual background's alignment grid: `2·SHIFT + 1`
+/// ([`crate::visual::SHIFT`] pixels each way; see [`Kernels::background_row_sads`]).
+pub const BG_GRID: usize = 2 * crate::core::visual::SHIFT + 1;
+/// Interior rows the background search sums between two checks of its bound.
+const BG_CUT_ROWS: usize = 4;
 
 /// The environment variable that forces a kernel level (`std` only): one of [`Level::name`]'s names.
 pub const ENV_VAR: &str = "AVF_BEL_KERNELS";
@@ -416,6 +423,8 @@ type Quantise = unsafe fn(&[f32], (usize, usize), f32, &mut [u8]);
 type Quads = unsafe fn(&[u8], (usize, usize), &mut [u8]);
 /// u8 im2col in the row layout for the int8 GEMM of the same table: `(shape, x [h][w][cin], packed)`.
 type Im2colRows = unsafe fn(&ConvShape, &[u8], &mut [f32]);
+/// One row of the background's alignment search: `(frame, plane, (h, w), sy, bound) -> sums of the 7 shifts`.
+type BgRowSads = unsafe fn(&[f32], &[f32], (usize, usize), isize, f32) -> [f32; BG_GRID];
 
 /// The kernels of one [`Level`]: function pointers chosen once, called through safe, length-checked methods.
 #[derive(Clone, Copy)]
@@ -431,6 +440,7 @@ pub struct Kernels {
     pool: Pool,
     quantise: Quantise,
     quads: Quads,
+    bg_row_sads: BgRowSads,
 }
 
 impl fmt::Debug for Kernels {
@@ -479,6 +489,7 @@ impl Kernels {
             pool: portable::pool,
             quantise: portable::quantise_quads,
             quads: portable::to_quads,
+            bg_row_sads: portable::background_row_sads,
         }
     }
 
@@ -513,6 +524,7 @@ impl Kernels {
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
+                bg_row_sads: x86_avx2::background_row_sads,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::AvxVnni => Ok(Kernels {
@@ -527,6 +539,7 @@ impl Kernels {
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
+                bg_row_sads: x86_avx2::background_row_sads,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => Ok(Kernels {
@@ -541,6 +554,7 @@ impl Kernels {
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
+                bg_row_sads: x86_avx2::background_row_sads,
             }),
             #[cfg(target_arch = "x86_64")]
             Level::Avx512Vnni => Ok(Kernels {
@@ -555,6 +569,7 @@ impl Kernels {
                 pool: x86_avx2::pool,
                 quantise: x86_avx2::quantise_quads,
                 quads: x86_avx2::to_quads,
+                bg_row_sads: x86_avx2::background_row_sads,
             }),
             #[cfg(target_arch = "aarch64")]
             Level::Neon => Ok(Kernels {
@@ -569,6 +584,7 @@ impl Kernels {
                 pool: aarch64::pool,
                 quantise: portable::quantise_quads,
                 quads: portable::to_quads,
+                bg_row_sads: aarch64::background_row_sads,
             }),
             #[cfg(target_arch = "aarch64")]
             Level::NeonDotprod => Ok(Kernels {
@@ -583,6 +599,7 @@ impl Kernels {
                 pool: aarch64::pool,
                 quantise: portable::quantise_quads,
                 quads: portable::to_quads,
+                bg_row_sads: aarch64::background_row_sads,
             }),
             #[allow(unreachable_patterns)]
             _ => Err(KernelError::Unsupported(level)),
@@ -804,6 +821,40 @@ impl Kernels {
         // SAFETY: CPU features confirmed at construction; `x` and `q` hold what the body indexes (checked above).
         unsafe { (self.quads)(x, (c, hw), q) };
         Ok(())
+    }
+
+    /// One row of the visual background's alignment search ([`crate::visual::Background`]): for the seven
+    /// horizontal shifts `sx = k − SHIFT` (`k = 0..7`) at vertical shift `sy`, the sum of `|frame(x + sx, y + sy) −
+    /// plane(x, y)|` over the interior of two `h × w` row-major planes (the pixels at least [`crate::visual::SHIFT`]
+    /// from every edge). Every 4 interior rows, a shift whose partial sum exceeds `bound` is abandoned and reported as
+    /// +∞ (its terms are non-negative, so its total would exceed `bound` too).
+    ///
+    /// Each sum is formed in one order on every level, so the result is **bit-identical** across levels: eight lane
+    /// sums, lane `i` adding pixel `i` of each 8-pixel chunk of the interior row, the row's last `cols mod 8` pixels
+    /// in a ninth sum, rows in order, then `((l₀ + l₁) + (l₂ + l₃)) + ((l₄ + l₅) + (l₆ + l₇)) + rest`. The SIMD
+    /// levels hold the eight lanes in one AVX2 register or two NEON registers and sum all seven shifts in one pass
+    /// over the row while most are live.
+    ///
+    /// Refused with [`KernelError::BadShape`] unless `h` and `w` exceed `2·SHIFT` and `|sy| ≤ SHIFT`, and with
+    /// [`KernelError::BufferTooShort`] if a plane holds fewer than `h·w` floats.
+    pub fn background_row_sads(
+        &self,
+        frame: &[f32],
+        plane: &[f32],
+        (h, w): (usize, usize),
+        sy: isize,
+        bound: f32,
+    ) -> Result<[f32; BG_GRID], KernelError> {
+        let r = crate::core::visual::SHIFT;
+        if h <= 2 * r || w <= 2 * r || sy.unsigned_abs() > r {
+            return Err(KernelError::BadShape);
+        }
+        let n = h.checked_mul(w).ok_or(KernelError::BadShape)?;
+        need(frame.len(), n, "frame")?;
+        need(plane.len(), n, "plane")?;
+        // SAFETY: CPU features confirmed at construction; the geometry is one the kernels read inside of (every
+        // shifted interior row lies within the frame) and both planes hold `h·w` floats (checked above).
+        Ok(unsafe { (self.bg_row_sads)(frame, plane, (h, w), sy, bound) })
     }
 }
 

@@ -4,7 +4,8 @@
 //! every length, so they never hit a bounds panic. The `#[inline(always)]` bodies are shared with the x86 levels,
 //! which compile the same code under `target_feature` (see `x86_avx2`).
 
-use super::{ConvShape, NR};
+use super::{ConvShape, BG_CUT_ROWS, BG_GRID, NR};
+use crate::core::visual::SHIFT;
 
 /// Longest run of u8 × i8 products an f32 sum holds exactly: each product is an integer of magnitude ≤ 255·128, and
 /// every partial sum of up to 512 of them stays below 2²⁴ (512·255·128 = 16,711,680 < 16,777,216), where f32
@@ -823,4 +824,68 @@ pub(super) fn frame_code(b: u8, at: usize) -> u8 {
 /// u8 CHW planes to channel quads of 7-bit codes (the table entry; see [`super::Kernels::to_quads`]).
 pub(super) fn to_quads(x: &[u8], chw: (usize, usize), q: &mut [u8]) {
     interleave_quads(x, chw, q, frame_code);
+}
+
+/// `((l₀ + l₁) + (l₂ + l₃)) + ((l₄ + l₅) + (l₆ + l₇)) + rest`: how a background shift's eight lane sums and its
+/// remainder sum are combined (see [`super::Kernels::background_row_sads`]), on every level.
+#[inline(always)]
+pub(super) fn bg_total(lanes: &[f32; 8], rest: f32) -> f32 {
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + rest
+}
+
+/// One row of the background's alignment search (the table entry; see [`super::Kernels::background_row_sads`]):
+/// each live shift in turn, its row's chain of additions in a local copy so that it stays in registers. `h, w >
+/// 2·SHIFT`, `|sy| ≤ SHIFT`, both planes at least `h·w` floats.
+pub(super) fn background_row_sads(
+    frame: &[f32],
+    plane: &[f32],
+    (h, w): (usize, usize),
+    sy: isize,
+    bound: f32,
+) -> [f32; BG_GRID] {
+    let r = SHIFT;
+    let cols = w - 2 * r;
+    let mut acc = [[0.0f32; 8]; BG_GRID];
+    let mut tail = [0.0f32; BG_GRID];
+    let mut live = [true; BG_GRID];
+    for y in r..h - r {
+        let fy = (y as isize + sy) as usize;
+        let b = &plane[y * w + r..y * w + r + cols];
+        // Shift k is sx = k − SHIFT; its frame row starts at column r + sx = k.
+        for (k, (acc, tail)) in acc.iter_mut().zip(tail.iter_mut()).enumerate() {
+            if !live[k] {
+                continue;
+            }
+            let f = &frame[fy * w + k..fy * w + k + cols];
+            // Through `acc` the chain would go through memory, a store and a load per chunk.
+            let mut lanes = *acc;
+            let mut rest = *tail;
+            let mut fc = f.chunks_exact(8);
+            let mut bc = b.chunks_exact(8);
+            for (f8, b8) in (&mut fc).zip(&mut bc) {
+                for i in 0..8 {
+                    lanes[i] += (f8[i] - b8[i]).abs();
+                }
+            }
+            for (&fv, &bv) in fc.remainder().iter().zip(bc.remainder()) {
+                rest += (fv - bv).abs();
+            }
+            *acc = lanes;
+            *tail = rest;
+        }
+        if (y - r) % BG_CUT_ROWS == BG_CUT_ROWS - 1 {
+            for k in 0..BG_GRID {
+                if live[k] && bg_total(&acc[k], tail[k]) > bound {
+                    live[k] = false;
+                }
+            }
+        }
+    }
+    let mut out = [f32::INFINITY; BG_GRID];
+    for k in 0..BG_GRID {
+        if live[k] {
+            out[k] = bg_total(&acc[k], tail[k]);
+        }
+    }
+    out
 }

@@ -26,10 +26,11 @@
 //!
 //! Cost per frame at 64×64: up to 49 interior sums of 58² absolute differences (about 165,000) and four passes over
 //! the frame. The search sums the seven shifts of a grid row together and abandons a shift once its partial sum
-//! exceeds the least complete one; the passes are written so that they vectorise. Both give the straightforward
-//! code's bytes exactly (the unit tests keep that code and compare, frame by frame); what they save depends on the
-//! scene (the `visual_background` bench: a plain rendered stimulus, where shifts are near-ties, about half; a textured
-//! scene more).
+//! exceeds the least complete one; a grid row is a kernel of the pipeline's table
+//! ([`Kernels::background_row_sads`]: one pass over the row for all seven shifts in AVX2 or NEON registers, the same
+//! bits on every level); the passes are written so that they vectorise. All of it gives the straightforward code's
+//! bytes exactly (the unit tests keep that code and compare, frame by frame, on every level the CPU runs); what it
+//! saves depends on the scene (the `visual_background` bench, per level).
 //!
 //! Run state, carved from the arena once: the background (`h·w` floats), the frame as floats (`h·w`), the aligned
 //! frame, the previous aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length
@@ -38,6 +39,7 @@
 use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
 use crate::core::error::{ConfigError, Error, InputError};
+use crate::core::kernels::{Kernels, BG_GRID};
 
 /// The largest shift, in pixels, tried when aligning a frame to the background.
 pub const SHIFT: usize = 3;
@@ -46,9 +48,7 @@ pub const CORE_SIGMAS: f32 = 3.0;
 /// Output level of "no difference from the background".
 pub const MID: f32 = 128.0;
 /// Shifts per row (and rows) of the search's grid.
-const GRID: usize = 2 * SHIFT + 1;
-/// Rows summed between two checks of the search's bound.
-const CUT_ROWS: usize = 4;
+const GRID: usize = BG_GRID;
 
 /// The per-frame weight of a new frame in the background: `1 − exp(−1/(τ·fps))` (τ in ms; 0 for τ = 0).
 pub fn update_weight(tau_ms: u16, fps: u16) -> f32 {
@@ -64,6 +64,8 @@ pub struct Background<'a> {
     width: usize,
     height: usize,
     alpha: f32,
+    /// The kernel table whose [`Kernels::background_row_sads`] the search runs (chosen once).
+    kernels: Kernels,
     plane: &'a mut [f32],
     frame: &'a mut [f32],
     aligned: &'a mut [u8],
@@ -80,18 +82,34 @@ impl<'a> Background<'a> {
     /// configuration that does not validate).
     pub fn scratch_len(cfg: &VisualConfig) -> usize {
         let mut arena = Arena::counting();
-        let _ = Self::in_arena(cfg, 1, &mut arena);
+        let _ = Self::in_arena(cfg, 1, Kernels::portable(), &mut arena);
         arena.used()
     }
 
     /// Build over `scratch` (at least [`Self::scratch_len`] floats) for frames of `cfg`'s size and a background time
-    /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`).
+    /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`), searching with the best kernels this CPU runs
+    /// ([`Kernels::detect`]).
     pub fn new(cfg: &VisualConfig, tau_ms: u16, scratch: &'a mut [f32]) -> Result<Self, Error> {
-        Self::in_arena(cfg, tau_ms, &mut Arena::new(scratch))
+        Self::in_arena(cfg, tau_ms, Kernels::detect(), &mut Arena::new(scratch))
     }
 
-    /// [`Self::new`] with the state carved from `arena` (on a counting arena: only the size is taken).
-    pub(crate) fn in_arena(cfg: &VisualConfig, tau_ms: u16, arena: &mut Arena<'a>) -> Result<Self, Error> {
+    /// [`Self::new`] with a given kernel table (every level gives the same bytes; they differ in speed).
+    pub fn with_kernels(
+        cfg: &VisualConfig,
+        tau_ms: u16,
+        scratch: &'a mut [f32],
+        kernels: Kernels,
+    ) -> Result<Self, Error> {
+        Self::in_arena(cfg, tau_ms, kernels, &mut Arena::new(scratch))
+    }
+
+    /// [`Self::with_kernels`] with the state carved from `arena` (on a counting arena: only the size is taken).
+    pub(crate) fn in_arena(
+        cfg: &VisualConfig,
+        tau_ms: u16,
+        kernels: Kernels,
+        arena: &mut Arena<'a>,
+    ) -> Result<Self, Error> {
         cfg.validate()?;
         if tau_ms == 0 || tau_ms > 60_000 {
             return Err(ConfigError::BadParameter("input.background_tau_ms").into());
@@ -102,6 +120,7 @@ impl<'a> Background<'a> {
             width,
             height,
             alpha: update_weight(tau_ms, cfg.fps),
+            kernels,
             plane: arena.take(n)?,
             frame: arena.take(n)?,
             aligned: arena.take_bytes(n)?,
@@ -142,7 +161,7 @@ impl<'a> Background<'a> {
             self.started = true;
             return Ok(self.out);
         }
-        let (sx, sy) = self.best_shift();
+        let (sx, sy) = self.best_shift()?;
         // |sx|, |sy| ≤ SHIFT = 3.
         self.shift = (sx as i8, sy as i8);
         self.align(frame, sx, sy);
@@ -173,18 +192,21 @@ impl<'a> Background<'a> {
     /// sums, the first in the order of the module docs (nearest ring first, then row by row).
     ///
     /// Exactly the exhaustive search's answer, found faster in two ways that change no sum's value: the seven shifts of
-    /// one row of the 7×7 grid are summed together (seven independent chains of additions instead of one, so the CPU
-    /// overlaps them), and a shift is abandoned as soon as its partial sum exceeds the least complete sum so far. Every
-    /// term is non-negative and rounded addition is monotone, so a partial sum never exceeds its total: an abandoned
-    /// shift's total is larger than the least one, and it could neither win nor tie. On a textured scene most shifts
-    /// are abandoned within a few rows; on a plain one few are, and the overlap is the gain.
-    fn best_shift(&self) -> (isize, isize) {
+    /// one row of the 7×7 grid are summed together ([`Kernels::background_row_sads`]: independent chains of additions
+    /// the CPU overlaps, on x86 one pass over the row for all seven), and a shift is abandoned as soon as its partial
+    /// sum exceeds the least complete sum so far. Every term is non-negative and rounded addition is monotone, so a
+    /// partial sum never exceeds its total: an abandoned shift's total is larger than the least one, and it could
+    /// neither win nor tie. On a textured scene most shifts are abandoned within a few rows; on a plain one few are,
+    /// and the overlap is the gain.
+    ///
+    /// The sizes were checked at construction, so the kernel's checks cannot fail; they are propagated all the same.
+    fn best_shift(&self) -> Result<(isize, isize), Error> {
         let r = SHIFT as isize;
         let mut sads = [[f32::INFINITY; GRID]; GRID];
         let mut least = f32::INFINITY;
         // The row of no vertical shift first: it holds no shift at all, the usual winner and so the tightest bound.
         for sy in core::iter::once(0).chain((1..=r).flat_map(|d| [-d, d])) {
-            let row = self.grid_row_sads(sy, least);
+            let row = self.kernels.background_row_sads(self.frame, self.plane, (self.height, self.width), sy, least)?;
             for (slot, &sad) in sads[(sy + r) as usize].iter_mut().zip(&row) {
                 *slot = sad;
                 least = least.min(sad);
@@ -205,70 +227,11 @@ impl<'a> Background<'a> {
                 }
             }
         }
-        (best.1, best.2)
-    }
-
-    /// Σ |F(x + sx, y + sy) − B(x, y)| over the interior for the seven shifts sx = −[`SHIFT`] … [`SHIFT`] at one
-    /// `sy`; a shift whose partial sum exceeds `bound` is abandoned and reported as infinity.
-    ///
-    /// Each shift's sum is formed as [`Self::interior_sad`]'s reference form: eight lane sums over the row chunks of 8
-    /// pixels, the remainder in a ninth, rows in order, added in a fixed order at the end. The same value on every
-    /// machine, and the value the exhaustive search sees.
-    fn grid_row_sads(&self, sy: isize, bound: f32) -> [f32; GRID] {
-        let (w, h, r) = (self.width, self.height, SHIFT);
-        let cols = w - 2 * r;
-        let mut acc = [[0.0f32; 8]; GRID];
-        let mut tail = [0.0f32; GRID];
-        let mut live = [true; GRID];
-        let total = |acc: &[f32; 8], tail: f32| {
-            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
-        };
-        for y in r..h - r {
-            let fy = (y as isize + sy) as usize;
-            let b = &self.plane[y * w + r..y * w + r + cols];
-            // Shift k is sx = k − SHIFT; its frame row starts at column r + sx = k.
-            for (k, (acc, tail)) in acc.iter_mut().zip(tail.iter_mut()).enumerate() {
-                if !live[k] {
-                    continue;
-                }
-                let f = &self.frame[fy * w + k..fy * w + k + cols];
-                // A local copy, so the row's chain of additions stays in registers (through `acc` it goes through
-                // memory, a store and a load per chunk).
-                let mut lanes = *acc;
-                let mut rest = *tail;
-                let mut fc = f.chunks_exact(8);
-                let mut bc = b.chunks_exact(8);
-                for (f8, b8) in (&mut fc).zip(&mut bc) {
-                    for i in 0..8 {
-                        lanes[i] += (f8[i] - b8[i]).abs();
-                    }
-                }
-                for (&fv, &bv) in fc.remainder().iter().zip(bc.remainder()) {
-                    rest += (fv - bv).abs();
-                }
-                *acc = lanes;
-                *tail = rest;
-            }
-            // Every few rows, abandon the shifts already past the bound (a check costs eight additions a shift).
-            if (y - r) % CUT_ROWS == CUT_ROWS - 1 {
-                for k in 0..GRID {
-                    if live[k] && total(&acc[k], tail[k]) > bound {
-                        live[k] = false;
-                    }
-                }
-            }
-        }
-        let mut out = [f32::INFINITY; GRID];
-        for k in 0..GRID {
-            if live[k] {
-                out[k] = total(&acc[k], tail[k]);
-            }
-        }
-        out
+        Ok((best.1, best.2))
     }
 
     /// Σ |F(x + sx, y + sy) − B(x, y)| over the interior for one shift: the reference form of the sum, which
-    /// [`Self::grid_row_sads`] reproduces seven at a time (the tests hold the search to it).
+    /// [`Kernels::background_row_sads`] reproduces seven at a time (the tests hold the search to it).
     #[cfg(test)]
     fn interior_sad(&self, sx: isize, sy: isize) -> f32 {
         let (w, h, r) = (self.width, self.height, SHIFT);
@@ -354,6 +317,12 @@ pub fn noise_sigma(a: &[u8], b: &[u8]) -> f32 {
 mod tests {
     use super::*;
     use crate::core::config::ModelConfig;
+    use crate::core::kernels::Level;
+
+    /// Every kernel level this CPU runs (portable always): each must give the reference's answers.
+    fn levels() -> Vec<Kernels> {
+        Level::ALL.into_iter().filter_map(|l| Kernels::for_level(l).ok()).collect()
+    }
 
     /// The search as first written: every shift's whole sum, nearest ring first, a strict `<` so a tie keeps the
     /// earlier shift. [`Background::best_shift`] must give its answer on every scene.
@@ -440,58 +409,65 @@ mod tests {
     /// ramps (near-ties), noise, moves within and beyond ±3 px, and widths whose interior is not a multiple of 8.
     #[test]
     fn the_fast_search_is_the_exhaustive_one() {
-        let mut rng = Lcg(7);
+        let levels = levels();
         let mut checked = 0;
         let mut moved = 0;
-        for (h, w) in [(16u16, 16u16), (32, 32), (64, 64), (29, 40), (17, 61)] {
-            let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
-            let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-            let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
-            let (h, w) = (usize::from(h), usize::from(w));
-            for scene in 0..40 {
-                let kind = scene % 5;
-                // A wide base image, so a shifted view has real content at its edges.
-                let (bh, bw) = (h + 10, w + 10);
-                let amp = [200u32, 0, 2, 60, 255][kind];
-                let base: Vec<u8> = (0..bh * bw)
-                    .map(|i| match kind {
-                        1 => 90,
-                        3 => ((i % bw) * 3 + (i / bw) * 2) as u8,
-                        _ => (20 + rng.next() % (amp + 1)).min(255) as u8,
-                    })
-                    .collect();
-                let view = |dx: usize, dy: usize| -> Vec<u8> {
-                    (0..h * w).map(|i| base[(i / w + dy) * bw + i % w + dx]).collect()
-                };
-                bg.reset();
-                bg.apply(&view(5, 5)).unwrap();
-                for _ in 0..4 {
-                    let (dx, dy) = (1 + rng.next() as usize % 9, 1 + rng.next() as usize % 9);
-                    let mut frame = view(dx, dy);
-                    if kind == 4 {
-                        for v in frame.iter_mut() {
-                            *v = v.saturating_add((rng.next() % 5) as u8);
+        for &kernels in &levels {
+            let mut rng = Lcg(7);
+            for (h, w) in [(16u16, 16u16), (32, 32), (64, 64), (29, 40), (17, 61)] {
+                let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
+                let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+                let mut bg = Background::with_kernels(&vc, 500, &mut scratch, kernels).unwrap();
+                let (h, w) = (usize::from(h), usize::from(w));
+                for scene in 0..40 {
+                    let kind = scene % 5;
+                    // A wide base image, so a shifted view has real content at its edges.
+                    let (bh, bw) = (h + 10, w + 10);
+                    let amp = [200u32, 0, 2, 60, 255][kind];
+                    let base: Vec<u8> = (0..bh * bw)
+                        .map(|i| match kind {
+                            1 => 90,
+                            3 => ((i % bw) * 3 + (i / bw) * 2) as u8,
+                            _ => (20 + rng.next() % (amp + 1)).min(255) as u8,
+                        })
+                        .collect();
+                    let view = |dx: usize, dy: usize| -> Vec<u8> {
+                        (0..h * w).map(|i| base[(i / w + dy) * bw + i % w + dx]).collect()
+                    };
+                    bg.reset();
+                    bg.apply(&view(5, 5)).unwrap();
+                    for _ in 0..4 {
+                        let (dx, dy) = (1 + rng.next() as usize % 9, 1 + rng.next() as usize % 9);
+                        let mut frame = view(dx, dy);
+                        if kind == 4 {
+                            for v in frame.iter_mut() {
+                                *v = v.saturating_add((rng.next() % 5) as u8);
+                            }
                         }
-                    }
-                    for (d, &v) in bg.frame.iter_mut().zip(&frame) {
-                        *d = f32::from(v);
-                    }
-                    let want = exhaustive(&bg);
-                    assert_eq!(bg.best_shift(), want, "{h}x{w}, scene {scene}, view moved to ({dx}, {dy})");
-                    // The sums the search completes are the reference's, to the bit.
-                    for sy in -(SHIFT as isize)..=SHIFT as isize {
-                        for (k, &sad) in bg.grid_row_sads(sy, f32::INFINITY).iter().enumerate() {
-                            let sx = k as isize - SHIFT as isize;
-                            assert_eq!(sad.to_bits(), bg.interior_sad(sx, sy).to_bits(), "({sx}, {sy})");
+                        for (d, &v) in bg.frame.iter_mut().zip(&frame) {
+                            *d = f32::from(v);
                         }
+                        let want = exhaustive(&bg);
+                        let level = kernels.level();
+                        let at = format!("{level}: {h}x{w}, scene {scene}, view moved to ({dx}, {dy})");
+                        assert_eq!(bg.best_shift().unwrap(), want, "{at}");
+                        // The sums the search completes are the reference's, to the bit.
+                        for sy in -(SHIFT as isize)..=SHIFT as isize {
+                            let row =
+                                kernels.background_row_sads(bg.frame, bg.plane, (h, w), sy, f32::INFINITY).unwrap();
+                            for (k, &sad) in row.iter().enumerate() {
+                                let sx = k as isize - SHIFT as isize;
+                                assert_eq!(sad.to_bits(), bg.interior_sad(sx, sy).to_bits(), "{at}: ({sx}, {sy})");
+                            }
+                        }
+                        moved += usize::from(want != (0, 0));
+                        checked += 1;
+                        bg.apply(&frame).unwrap();
                     }
-                    moved += usize::from(want != (0, 0));
-                    checked += 1;
-                    bg.apply(&frame).unwrap();
                 }
             }
         }
-        assert_eq!(checked, 5 * 40 * 4);
+        assert_eq!(checked, levels.len() * 5 * 40 * 4);
         assert!(moved > checked / 3, "the scenes move the view ({moved} of {checked} found a shift)");
     }
 
@@ -501,81 +477,92 @@ mod tests {
     /// appears, saturating jumps to black and white (the clamp at both ends), and turns beyond ±3 px.
     #[test]
     fn the_optimised_frame_step_is_the_reference_one() {
-        let mut rng = Lcg(21);
+        let levels = levels();
         let mut frames_checked = 0;
-        for (h, w) in [(32u16, 32u16), (64, 64), (23, 45)] {
-            let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
-            let mut fast_scratch = vec![0.0; Background::scratch_len(&vc)];
-            let mut ref_scratch = vec![0.0; Background::scratch_len(&vc)];
-            let mut fast = Background::new(&vc, 300, &mut fast_scratch).unwrap();
-            let mut reference = Background::new(&vc, 300, &mut ref_scratch).unwrap();
-            let (h, w) = (usize::from(h), usize::from(w));
-            let (bh, bw) = (h + 12, w + 12);
-            for clip in 0..6 {
-                fast.reset();
-                reference.reset();
-                let texture: Vec<u8> = (0..bh * bw).map(|_| (30 + rng.next() % 200) as u8).collect();
-                let (mut dx, mut dy) = (6usize, 6usize);
-                for t in 0..20 {
-                    let frame: Vec<u8> = match clip {
-                        // A textured scene, shaken by up to ±2 px, with noise of about ±6 levels.
-                        0 | 1 => {
-                            dx = 4 + rng.next() as usize % 5;
-                            dy = 4 + rng.next() as usize % 5;
-                            (0..h * w)
-                                .map(|i| {
-                                    let v = texture[(i / w + dy) * bw + i % w + dx];
-                                    v.saturating_add((rng.next() % 13) as u8).saturating_sub(6)
-                                })
-                                .collect()
-                        }
-                        // A plain backdrop and a bright blob that moves 2 px a frame.
-                        2 => (0..h * w)
-                            .map(|i| {
-                                let (y, x) = ((i / w) as isize, (i % w) as isize);
-                                let (cy, cx) = (h as isize / 2, (2 * t as isize) % w as isize);
-                                if (y - cy).pow(2) + (x - cx).pow(2) < 20 {
-                                    230
-                                } else {
-                                    70
+        for &kernels in &levels {
+            let mut rng = Lcg(21);
+            for (h, w) in [(32u16, 32u16), (64, 64), (23, 45)] {
+                let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
+                let mut fast_scratch = vec![0.0; Background::scratch_len(&vc)];
+                let mut ref_scratch = vec![0.0; Background::scratch_len(&vc)];
+                let mut fast = Background::with_kernels(&vc, 300, &mut fast_scratch, kernels).unwrap();
+                let mut reference = Background::new(&vc, 300, &mut ref_scratch).unwrap();
+                let (h, w) = (usize::from(h), usize::from(w));
+                let (bh, bw) = (h + 12, w + 12);
+                for clip in 0..6 {
+                    fast.reset();
+                    reference.reset();
+                    let texture: Vec<u8> = (0..bh * bw).map(|_| (30 + rng.next() % 200) as u8).collect();
+                    let (mut dx, mut dy) = (6usize, 6usize);
+                    for t in 0..20 {
+                        let frame: Vec<u8> =
+                            match clip {
+                                // A textured scene, shaken by up to ±2 px, with noise of about ±6 levels.
+                                0 | 1 => {
+                                    dx = 4 + rng.next() as usize % 5;
+                                    dy = 4 + rng.next() as usize % 5;
+                                    (0..h * w)
+                                        .map(|i| {
+                                            let v = texture[(i / w + dy) * bw + i % w + dx];
+                                            v.saturating_add((rng.next() % 13) as u8).saturating_sub(6)
+                                        })
+                                        .collect()
                                 }
-                            })
-                            .collect(),
-                        // The textured scene, an occluder from frame 5 on.
-                        3 => (0..h * w)
-                            .map(|i| if t >= 5 && i % w < w / 3 { 15 } else { texture[(i / w + 6) * bw + i % w + 6] })
-                            .collect(),
-                        // Jumps to black and to white.
-                        4 => (0..h * w)
-                            .map(|i| {
-                                if t % 3 == 1 {
-                                    0
-                                } else if t % 3 == 2 {
-                                    255
-                                } else {
-                                    texture[i]
+                                // A plain backdrop and a bright blob that moves 2 px a frame.
+                                2 => (0..h * w)
+                                    .map(|i| {
+                                        let (y, x) = ((i / w) as isize, (i % w) as isize);
+                                        let (cy, cx) = (h as isize / 2, (2 * t as isize) % w as isize);
+                                        if (y - cy).pow(2) + (x - cx).pow(2) < 20 {
+                                            230
+                                        } else {
+                                            70
+                                        }
+                                    })
+                                    .collect(),
+                                // The textured scene, an occluder from frame 5 on.
+                                3 => (0..h * w)
+                                    .map(|i| {
+                                        if t >= 5 && i % w < w / 3 {
+                                            15
+                                        } else {
+                                            texture[(i / w + 6) * bw + i % w + 6]
+                                        }
+                                    })
+                                    .collect(),
+                                // Jumps to black and to white.
+                                4 => (0..h * w)
+                                    .map(|i| {
+                                        if t % 3 == 1 {
+                                            0
+                                        } else if t % 3 == 2 {
+                                            255
+                                        } else {
+                                            texture[i]
+                                        }
+                                    })
+                                    .collect(),
+                                // A turn of 1 px a frame, well past the search's reach.
+                                _ => {
+                                    dx = (dx + 1).min(12);
+                                    dy = (dy + usize::from(t % 2 == 0)).min(12);
+                                    (0..h * w).map(|i| texture[(i / w + dy) * bw + i % w + dx]).collect()
                                 }
-                            })
-                            .collect(),
-                        // A turn of 1 px a frame, well past the search's reach.
-                        _ => {
-                            dx = (dx + 1).min(12);
-                            dy = (dy + usize::from(t % 2 == 0)).min(12);
-                            (0..h * w).map(|i| texture[(i / w + dy) * bw + i % w + dx]).collect()
-                        }
-                    };
-                    let want = apply_reference(&mut reference, &frame);
-                    let got = fast.apply(&frame).unwrap().to_vec();
-                    assert_eq!(got, want, "{h}x{w}, clip {clip}, frame {t}: output");
-                    assert_eq!(fast.shift(), reference.shift(), "{h}x{w}, clip {clip}, frame {t}: shift");
-                    assert!(
-                        fast.plane.iter().zip(reference.plane.iter()).all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{h}x{w}, clip {clip}, frame {t}: background plane"
-                    );
-                    frames_checked += 1;
+                            };
+                        let want = apply_reference(&mut reference, &frame);
+                        let got = fast.apply(&frame).unwrap().to_vec();
+                        let at = format!("{}: {h}x{w}, clip {clip}, frame {t}", kernels.level());
+                        assert_eq!(got, want, "{at}: output");
+                        assert_eq!(fast.shift(), reference.shift(), "{at}: shift");
+                        assert!(
+                            fast.plane.iter().zip(reference.plane.iter()).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{at}: background plane"
+                        );
+                        frames_checked += 1;
+                    }
                 }
             }
         }
-        assert_eq!(frames_checked, 3 * 6 * 20);
+        assert_eq!(frames_checked, levels.len() * 3 * 6 * 20);
     }
 }

@@ -208,20 +208,36 @@ impl<'a> FramePrep<'a> {
     /// Floats of scratch the preparation `input` asks for takes, for frames of `cfg`'s size (a dry run).
     pub fn scratch_len(cfg: &VisualConfig, input: &InputConfig) -> usize {
         let mut arena = Arena::counting();
-        let _ = Self::in_arena(cfg, input, &mut arena);
+        let _ = Self::in_arena(cfg, input, Kernels::portable(), &mut arena);
         arena.used()
     }
 
-    /// Build over `scratch` (at least [`Self::scratch_len`] floats).
+    /// Build over `scratch` (at least [`Self::scratch_len`] floats); the background searches with the best kernels
+    /// this CPU runs ([`Kernels::detect`]).
     pub fn new(cfg: &VisualConfig, input: &InputConfig, scratch: &'a mut [f32]) -> Result<Self, Error> {
-        Self::in_arena(cfg, input, &mut Arena::new(scratch))
+        Self::in_arena(cfg, input, Kernels::detect(), &mut Arena::new(scratch))
+    }
+
+    /// [`Self::new`] with a given kernel table for the background (every level gives the same bytes).
+    pub fn with_kernels(
+        cfg: &VisualConfig,
+        input: &InputConfig,
+        scratch: &'a mut [f32],
+        kernels: Kernels,
+    ) -> Result<Self, Error> {
+        Self::in_arena(cfg, input, kernels, &mut Arena::new(scratch))
     }
 
     /// [`Self::new`] with the background's state carved from `arena`.
-    pub(crate) fn in_arena(cfg: &VisualConfig, input: &InputConfig, arena: &mut Arena<'a>) -> Result<Self, Error> {
+    pub(crate) fn in_arena(
+        cfg: &VisualConfig,
+        input: &InputConfig,
+        kernels: Kernels,
+        arena: &mut Arena<'a>,
+    ) -> Result<Self, Error> {
         let background = match input.background_tau_ms {
             0 => None,
-            tau => Some(Background::in_arena(cfg, tau, arena)?),
+            tau => Some(Background::in_arena(cfg, tau, kernels, arena)?),
         };
         Ok(FramePrep { background, luma: input.luma })
     }

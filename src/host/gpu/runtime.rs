@@ -20,7 +20,7 @@ use crate::core::config::{ModelConfig, N_EMOTIONS};
 use crate::core::epp::EPP_WEIGHTS;
 use crate::core::error::{BackendStage, Error, InputError};
 use crate::core::fusion::Contribution;
-use crate::core::kernels::ConvShape;
+use crate::core::kernels::{ConvShape, Kernels};
 use crate::core::manifest::{audio_inputs, ConvView, DenseWeights, ModelWeights};
 use crate::core::pipeline::{Modalities, Output, CORTEX_AT};
 use crate::core::visual::{shapes, FramePrep};
@@ -529,7 +529,7 @@ impl<'a> GpuPipeline<'a> {
         let _ = FrontEnd::in_arena(&mw.config.audio, &mut arena);
         let _ = Bel::new(&mw.config.bel, &mw.bel, &mut arena);
         let _ = Cortex::in_arena(&mw.config.cortex, &mw.config.audio, &mut arena);
-        let _ = FramePrep::in_arena(&mw.config.visual, &mw.config.input, &mut arena);
+        let _ = FramePrep::in_arena(&mw.config.visual, &mw.config.input, Kernels::portable(), &mut arena);
         arena.used()
     }
 
@@ -551,11 +551,11 @@ impl<'a> GpuPipeline<'a> {
         let bel = Bel::new(&cfg.bel, &mw.bel, &mut arena)?;
         let mut host_cortex = Cortex::in_arena(&cfg.cortex, &cfg.audio, &mut arena)?;
         host_cortex.set_drive(DriveConfig::for_input(&cfg.input))?;
-        // The host cortex runs at the level the CPU pipeline would choose (its bits are the same at every level).
-        host_cortex
-            .set_level(crate::core::kernels::Kernels::from_env().map_err(Error::from)?.level())
-            .map_err(Error::from)?;
-        let prep = FramePrep::in_arena(&cfg.visual, &cfg.input, &mut arena)?;
+        // The host cortex and the frames' background run at the level the CPU pipeline would choose (their bits are
+        // the same at every level).
+        let kernels = Kernels::from_env().map_err(Error::from)?;
+        host_cortex.set_level(kernels.level()).map_err(Error::from)?;
+        let prep = FramePrep::in_arena(&cfg.visual, &cfg.input, kernels, &mut arena)?;
         let d: &mut dyn Launcher = dev.as_mut();
 
         // CORnet-Z: the CPU core's geometry (`visual::shapes`), weights re-laid out once.
