@@ -419,7 +419,7 @@ impl Outputs {
         }
         #[cfg(feature = "ros2")]
         if let Some(r) = &self.ros2 {
-            r.rewards(out);
+            r.incoming(out);
         }
     }
 }

@@ -9,16 +9,20 @@
 //! | `/avf_bel/confidence` | `std_msgs/msg/Float32` | every sample (0 without an estimate) |
 //! | `/avf_bel/flags` | `std_msgs/msg/UInt8`, the wire flags (`docs/wire.md`) | every sample |
 //! | `/avf_bel/reward` (subscribed) | `std_msgs/msg/Float32MultiArray`, 5 values 0–1 | whenever the robot sends one |
+//! | `/avf_bel/scene_cut` (subscribed) | `std_msgs/msg/Empty` | when the robot's camera has just moved (a head turn): the visual background restarts, as the wire's `SceneCut` |
 //!
-//! QoS: publishers reliable, volatile, keep last 10 (a reliable or best-effort subscriber both match); the reward
-//! subscription reliable, volatile, keep last 10. The domain is `ROS_DOMAIN_ID` (default 0); with
+//! `std_msgs/msg/Empty` has no field, and ROS 2's IDL generator gives every such message one `uint8` member,
+//! `structure_needs_at_least_one_member`, so that DDS can carry it: [`Empty`] is that member, one byte on the wire.
+//!
+//! QoS: publishers reliable, volatile, keep last 10 (a reliable or best-effort subscriber both match); the
+//! subscriptions reliable, volatile, keep last 10. The domain is `ROS_DOMAIN_ID` (default 0); with
 //! `ROS_LOCALHOST_ONLY=1` or `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST` only the loopback interface is used.
 //!
 //! DDS runs on its own thread: the daemon hands samples over through a bounded queue (a full queue drops, counted)
-//! and collects rewards without waiting, so a stalled ROS 2 subscriber never stalls the pipeline.
+//! and collects rewards and scene cuts without waiting, so a stalled ROS 2 subscriber never stalls the pipeline.
 
 use crate::core::config::{EMOTIONS, N_EMOTIONS};
-use crate::core::link::{Message, Reward, Sample};
+use crate::core::link::{Message, Reward, Sample, SceneCut};
 use ros2_client::dds::rustdds::DomainParticipantBuilder;
 use ros2_client::dds::{Context, Publisher, Subscription};
 use ros2_client::qos::{Durability, History, WhenFull};
@@ -48,6 +52,13 @@ pub struct Float32 {
 pub struct UInt8 {
     /// The value.
     pub data: u8,
+}
+
+/// `std_msgs/msg/Empty`, as ROS 2 puts it on the wire (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Empty {
+    /// The member ROS 2's IDL generator adds to a message without fields (always 0).
+    pub structure_needs_at_least_one_member: u8,
 }
 
 /// `std_msgs/msg/MultiArrayDimension`.
@@ -139,6 +150,7 @@ struct Pubs {
     confidence: Publisher<Float32>,
     flags: Publisher<UInt8>,
     reward: Subscription<Float32MultiArray>,
+    scene_cut: Subscription<Empty>,
     // Kept alive: dropping the node or context would tear the endpoints down.
     _node: ros2_client::dds::Node,
     _context: Context,
@@ -154,13 +166,16 @@ fn build() -> Result<Pubs, String> {
     let conf_t = topic(&node, "confidence", "Float32")?;
     let flags_t = topic(&node, "flags", "UInt8")?;
     let reward_t = topic(&node, "reward", "Float32MultiArray")?;
+    let cut_t = topic(&node, "scene_cut", "Empty")?;
     let p = |e| format!("publisher: {e:?}");
+    let sub = |e| format!("subscription: {e:?}");
     Ok(Pubs {
         epp: node.create_publisher(&epp_t, None).map_err(p)?,
         emotions: node.create_publisher(&emo_t, None).map_err(p)?,
         confidence: node.create_publisher(&conf_t, None).map_err(p)?,
         flags: node.create_publisher(&flags_t, None).map_err(p)?,
-        reward: node.create_subscription(&reward_t, None).map_err(|e| format!("subscription: {e:?}"))?,
+        reward: node.create_subscription(&reward_t, None).map_err(sub)?,
+        scene_cut: node.create_subscription(&cut_t, None).map_err(sub)?,
         _node: node,
         _context: context,
     })
@@ -169,17 +184,17 @@ fn build() -> Result<Pubs, String> {
 /// The daemon's handle on the ROS 2 thread.
 pub struct Ros2 {
     samples: SyncSender<Sample>,
-    rewards: Receiver<Reward>,
+    incoming: Receiver<Message>,
     dropped: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Ros2 {
-    /// Start the DDS participant, node, publishers and the reward subscription on their own thread.
+    /// Start the DDS participant, node, publishers and the subscriptions on their own thread.
     pub fn start() -> Result<Ros2, String> {
         let (tx, samples) = mpsc::sync_channel::<Sample>(32);
-        let (reward_tx, rewards) = mpsc::channel::<Reward>();
+        let (incoming_tx, incoming) = mpsc::channel::<Message>();
         let (ready_tx, ready) = mpsc::channel::<Result<(), String>>();
         let dropped = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -197,11 +212,11 @@ impl Ros2 {
                         return;
                     }
                 };
-                run(&pubs, &samples, &reward_tx, &d2, &s2);
+                run(&pubs, &samples, &incoming_tx, &d2, &s2);
             })
             .map_err(|e| format!("thread: {e}"))?;
         match ready.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(Ros2 { samples: tx, rewards, dropped, stop, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(Ros2 { samples: tx, incoming, dropped, stop, thread: Some(thread) }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err("DDS did not start within 10 s".into()),
         }
@@ -214,10 +229,10 @@ impl Ros2 {
         }
     }
 
-    /// Append the rewards received since the last call.
-    pub fn rewards(&self, out: &mut Vec<Message>) {
-        while let Ok(r) = self.rewards.try_recv() {
-            out.push(Message::Reward(r));
+    /// Append the rewards and scene cuts received since the last call, in the order they arrived.
+    pub fn incoming(&self, out: &mut Vec<Message>) {
+        while let Ok(m) = self.incoming.try_recv() {
+            out.push(m);
         }
     }
 
@@ -242,7 +257,7 @@ impl Drop for Ros2 {
     }
 }
 
-fn run(p: &Pubs, samples: &Receiver<Sample>, rewards: &mpsc::Sender<Reward>, dropped: &AtomicU64, stop: &AtomicBool) {
+fn run(p: &Pubs, samples: &Receiver<Sample>, incoming: &mpsc::Sender<Message>, dropped: &AtomicU64, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match samples.recv_timeout(Duration::from_millis(20)) {
             Ok(s) => {
@@ -266,7 +281,11 @@ fn run(p: &Pubs, samples: &Receiver<Sample>, rewards: &mpsc::Sender<Reward>, dro
             if m.data.len() == N_EMOTIONS {
                 r.copy_from_slice(&m.data);
             }
-            let _ = rewards.send(Reward { seq: 0, reward: r });
+            let _ = incoming.send(Message::Reward(Reward { seq: 0, reward: r }));
+        }
+        // The message carries nothing to check: its arrival is the cut.
+        while let Ok(Some(_)) = p.scene_cut.take() {
+            let _ = incoming.send(Message::SceneCut(SceneCut { seq: 0 }));
         }
     }
 }
