@@ -4,9 +4,7 @@
 # `audiotestsrc` behind `pipe:`), FIFOs and live daemons. No camera or sound card is needed; the V4L2 ioctl path and
 # the CSI pipeline are compiled here but cannot run without hardware (README, "On a robot").
 #
-# The ROS 2 test (`--features ros2 --test ros2`) is NOT run here: its cold build (ros2-client, RustDDS and their
-# dependencies) was not measured within this step's budget; run it by hand with
-#   cargo test --release --features ros2 --test ros2
+# The ROS 2 test has a step of its own (62-ros2.sh).
 #
 # Duration on an Intel Xeon 2-core VM: apt ~1 min when the packages are missing; after .ci/run's CUDA compile
 # check (which built the crate with these features) 35 s, the test binaries ~10 s and the tests ~25 s (97 s while
