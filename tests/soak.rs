@@ -215,7 +215,7 @@ fn handle(m: Message, fig: &Figures, via_serial: bool) {
         Message::Heartbeat(h) => {
             fig.updates_seen.fetch_max(u64::from(h.updates), Ordering::Relaxed);
         }
-        Message::Reward(_) | Message::SceneCut(_) => {} // robot → daemon only
+        _ => {} // rewards and scene cuts go robot → daemon only (`Message` is non-exhaustive)
     }
 }
 

@@ -111,8 +111,10 @@ pub struct SceneCut {
     pub seq: u32,
 }
 
-/// Every message of the link.
+/// Every message of the link. `#[non_exhaustive]`: a later protocol may add a tag (version 2 added [`SceneCut`]), so
+/// code outside the crate that matches a message keeps a wildcard arm and ignores what it does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, MaxSize)]
+#[non_exhaustive]
 pub enum Message {
     /// Tag 0, daemon → robot.
     Sample(Sample),
