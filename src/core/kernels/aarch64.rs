@@ -800,29 +800,6 @@ unsafe fn wide_tile<const R: usize, const FLIP: bool>(t: Tile, corr: &[i32; MR_D
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The route check reads the panel and only the panel: stale bytes of 128 and more after it (the rest of the
-    /// `packed_len_i8` buffer) leave the 7-bit route chosen, and a single 8-bit code in the panel's last byte does
-    /// not.
-    #[test]
-    fn seven_bit_check_reads_the_panel_only() {
-        // IT-like: 3×3 "same" over 8 channels; the portable f32 panels are four times the SIMD panel's bytes.
-        let s = ConvShape { cin: 8, h: 6, w: 6, k: 3, stride: 1, pad: 1 };
-        let mut buf = [f32::from_bits(u32::MAX); 8192];
-        let packed = &mut buf[..s.packed_len_i8()];
-        let panel = s.packed_len_u8();
-        assert!(panel > 0 && panel < 4 * packed.len(), "the buffer must extend past the panel");
-        bytemuck::cast_slice_mut::<f32, u8>(packed)[..panel].fill(127);
-        assert_eq!(panel_bytes(&s, packed).len(), panel);
-        assert!(seven_bit(panel_bytes(&s, packed)), "stale bytes past the panel chose the 8-bit route");
-        bytemuck::cast_slice_mut::<f32, u8>(packed)[panel - 1] = 128;
-        assert!(!seven_bit(panel_bytes(&s, packed)), "an 8-bit code in the panel went unseen");
-    }
-}
-
 /// Live shifts at or above which [`background_row_sads`] sums all seven in one pass over the row (each background
 /// chunk loaded once; fourteen accumulators of the 32 NEON registers). Below it, each live shift is summed alone.
 const BG_FUSED_MIN: usize = 4;
@@ -915,4 +892,27 @@ pub(super) unsafe fn background_row_sads(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route check reads the panel and only the panel: stale bytes of 128 and more after it (the rest of the
+    /// `packed_len_i8` buffer) leave the 7-bit route chosen, and a single 8-bit code in the panel's last byte does
+    /// not.
+    #[test]
+    fn seven_bit_check_reads_the_panel_only() {
+        // IT-like: 3×3 "same" over 8 channels; the portable f32 panels are four times the SIMD panel's bytes.
+        let s = ConvShape { cin: 8, h: 6, w: 6, k: 3, stride: 1, pad: 1 };
+        let mut buf = [f32::from_bits(u32::MAX); 8192];
+        let packed = &mut buf[..s.packed_len_i8()];
+        let panel = s.packed_len_u8();
+        assert!(panel > 0 && panel < 4 * packed.len(), "the buffer must extend past the panel");
+        bytemuck::cast_slice_mut::<f32, u8>(packed)[..panel].fill(127);
+        assert_eq!(panel_bytes(&s, packed).len(), panel);
+        assert!(seven_bit(panel_bytes(&s, packed)), "stale bytes past the panel chose the 8-bit route");
+        bytemuck::cast_slice_mut::<f32, u8>(packed)[panel - 1] = 128;
+        assert!(!seven_bit(panel_bytes(&s, packed)), "an 8-bit code in the panel went unseen");
+    }
 }
