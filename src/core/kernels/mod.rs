@@ -22,7 +22,8 @@
 //! max-pool + bias + ReLU, the int8 path's conversions of activations and frames to u8 channel quads, and the visual
 //! background's alignment search ([`Kernels::background_row_sads`], bit-identical on every level). On x86-64 those
 //! are AVX2 code at every SIMD level; on aarch64 the u8 im2cols, the pooling and the background search are NEON and
-//! the rest portable. The row layout's interleaving of frames ([`Kernels::to_hwc`]) is the same portable code on every level.
+//! the rest portable. The row layout's interleaving of frames ([`Kernels::to_hwc`]) is the same portable code on every
+//! level.
 //!
 //! # Layouts
 //!

@@ -193,11 +193,11 @@ impl<'a> Background<'a> {
     ///
     /// Exactly the exhaustive search's answer, found faster in two ways that change no sum's value: the seven shifts of
     /// one row of the 7×7 grid are summed together ([`Kernels::background_row_sads`]: independent chains of additions
-    /// the CPU overlaps, on x86 one pass over the row for all seven), and a shift is abandoned as soon as its partial
-    /// sum exceeds the least complete sum so far. Every term is non-negative and rounded addition is monotone, so a
-    /// partial sum never exceeds its total: an abandoned shift's total is larger than the least one, and it could
-    /// neither win nor tie. On a textured scene most shifts are abandoned within a few rows; on a plain one few are,
-    /// and the overlap is the gain.
+    /// the CPU overlaps; on the SIMD levels one pass over the row for all seven), and a shift is abandoned as soon as
+    /// its partial sum exceeds the least complete sum so far. Every term is non-negative and rounded addition is
+    /// monotone, so a partial sum never exceeds its total: an abandoned shift's total is larger than the least one, and
+    /// it could neither win nor tie. On a textured scene most shifts are abandoned within a few rows; on a plain one
+    /// few are, and the overlap is the gain.
     ///
     /// The sizes were checked at construction, so the kernel's checks cannot fail; they are propagated all the same.
     fn best_shift(&self) -> Result<(isize, isize), Error> {

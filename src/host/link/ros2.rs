@@ -9,7 +9,7 @@
 //! | `/avf_bel/confidence` | `std_msgs/msg/Float32` | every sample (0 without an estimate) |
 //! | `/avf_bel/flags` | `std_msgs/msg/UInt8`, the wire flags (`docs/wire.md`) | every sample |
 //! | `/avf_bel/reward` (subscribed) | `std_msgs/msg/Float32MultiArray`, 5 values 0–1 | whenever the robot sends one |
-//! | `/avf_bel/scene_cut` (subscribed) | `std_msgs/msg/Empty` | when the robot's camera has just moved (a head turn): the visual background restarts, as the wire's `SceneCut` |
+//! | `/avf_bel/scene_cut` (subscribed) | `std_msgs/msg/Empty` | the robot's camera has just moved: as `SceneCut` |
 //!
 //! `std_msgs/msg/Empty` has no field, and ROS 2's IDL generator gives every such message one `uint8` member,
 //! `structure_needs_at_least_one_member`, so that DDS can carry it: [`Empty`] is that member, one byte on the wire.
