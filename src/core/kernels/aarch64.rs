@@ -17,7 +17,7 @@
 //! every call: a 5×64² `dotprod` stack took 9.76 M instructions under qemu then, 8.84 M without it.)
 
 use super::portable;
-use super::{ConvShape, BG_CUT_ROWS, BG_GRID, NR};
+use super::{ConvShape, BG_FUSED_MIN, BG_GRID, NR};
 use crate::core::visual::SHIFT;
 use core::arch::aarch64::*;
 
@@ -800,14 +800,12 @@ unsafe fn wide_tile<const R: usize, const FLIP: bool>(t: Tile, corr: &[i32; MR_D
     }
 }
 
-/// Live shifts at or above which [`background_row_sads`] sums all seven in one pass over the row (each background
-/// chunk loaded once; fourteen accumulators of the 32 NEON registers). Below it, each live shift is summed alone.
-const BG_FUSED_MIN: usize = 4;
-
 /// One row of the visual background's alignment search in NEON: two registers hold a shift's eight lane sums (lanes
 /// 0–3 and 4–7 of each 8-pixel chunk), exactly the portable kernel's eight lanes, and `fabd` gives `|f − b|` with the
 /// subtraction's one rounding, as `(f − b).abs()` does; so every sum, and every abandonment, is bit-identical to
-/// [`portable::background_row_sads`].
+/// [`portable::background_row_sads`]. While [`BG_FUSED_MIN`] or more shifts are live, all seven are summed in one pass
+/// over the row (each background chunk loaded once; fourteen accumulators of the 32 NEON registers); fewer, each live
+/// one alone.
 ///
 /// # Safety
 /// The arguments satisfy the checks of `Kernels::background_row_sads` (`h, w > 2·SHIFT`, `|sy| ≤ SHIFT`, `frame`
@@ -823,75 +821,52 @@ pub(super) unsafe fn background_row_sads(
     let r = SHIFT;
     let cols = w - 2 * r;
     let chunks = cols / 8;
-    let mut lo = [vdupq_n_f32(0.0); BG_GRID];
-    let mut hi = [vdupq_n_f32(0.0); BG_GRID];
-    let mut tail = [0.0f32; BG_GRID];
-    let mut live = [true; BG_GRID];
-    let mut n_live = BG_GRID;
-    let total = |lo: float32x4_t, hi: float32x4_t, rest: f32| {
-        let mut lanes = [0.0f32; 8];
-        // SAFETY: `lanes` holds 8 floats.
+    let zero = vdupq_n_f32(0.0);
+    let mut sums = ([(zero, zero); BG_GRID], [0.0f32; BG_GRID]);
+    type Sums = ([(float32x4_t, float32x4_t); BG_GRID], [f32; BG_GRID]);
+    let add_row = |(acc, tail): &mut Sums, y: usize, fy: usize, live: &[bool; BG_GRID], n_live| {
+        // Shift k reads frow[k .. k + cols] (k + cols ≤ 2·SHIFT + w − 2·SHIFT = w); fy = y + sy is in 0..h.
+        let frow = &frame[fy * w..fy * w + w];
+        let brow = &plane[y * w + r..y * w + r + cols];
+        let (f, b) = (frow.as_ptr(), brow.as_ptr());
+        // SAFETY: chunk c covers 8c .. 8c + 8 ≤ cols of `brow` and k + 8c .. k + 8c + 8 ≤ w of `frow`.
         unsafe {
-            vst1q_f32(lanes.as_mut_ptr(), lo);
-            vst1q_f32(lanes.as_mut_ptr().add(4), hi);
-        }
-        portable::bg_total(&lanes, rest)
-    };
-    for y in r..h - r {
-        let fy = (y as isize + sy) as usize;
-        // SAFETY: row `y` of the interior reads plane[y·w + r .. y·w + r + cols]; shift k reads frame[fy·w + k ..
-        // fy·w + k + cols] with fy = y + sy in 0..h (SHIFT ≤ y < h − SHIFT and |sy| ≤ SHIFT) and k + cols ≤ w; both
-        // inside their h·w floats. Chunk c covers 8c .. 8c + 8 ≤ cols, the tail 8·chunks .. cols.
-        unsafe {
-            let b = plane.as_ptr().add(y * w + r);
-            let f = frame.as_ptr().add(fy * w);
             if n_live >= BG_FUSED_MIN {
                 for c in 0..chunks {
                     let (b0, b1) = (vld1q_f32(b.add(8 * c)), vld1q_f32(b.add(8 * c + 4)));
-                    for k in 0..BG_GRID {
+                    for (k, (lo, hi)) in acc.iter_mut().enumerate() {
                         let p = f.add(k + 8 * c);
-                        lo[k] = vaddq_f32(lo[k], vabdq_f32(vld1q_f32(p), b0));
-                        hi[k] = vaddq_f32(hi[k], vabdq_f32(vld1q_f32(p.add(4)), b1));
+                        *lo = vaddq_f32(*lo, vabdq_f32(vld1q_f32(p), b0));
+                        *hi = vaddq_f32(*hi, vabdq_f32(vld1q_f32(p.add(4)), b1));
                     }
                 }
             } else {
-                for k in 0..BG_GRID {
+                for (k, (lo, hi)) in acc.iter_mut().enumerate() {
                     if !live[k] {
                         continue;
                     }
-                    let (mut l, mut u) = (lo[k], hi[k]);
+                    let (mut l, mut u) = (*lo, *hi);
                     for c in 0..chunks {
                         let (p, q) = (f.add(k + 8 * c), b.add(8 * c));
                         l = vaddq_f32(l, vabdq_f32(vld1q_f32(p), vld1q_f32(q)));
                         u = vaddq_f32(u, vabdq_f32(vld1q_f32(p.add(4)), vld1q_f32(q.add(4))));
                     }
-                    (lo[k], hi[k]) = (l, u);
-                }
-            }
-            for (k, t) in tail.iter_mut().enumerate() {
-                if live[k] {
-                    for i in 8 * chunks..cols {
-                        *t += (*f.add(k + i) - *b.add(i)).abs();
-                    }
+                    (*lo, *hi) = (l, u);
                 }
             }
         }
-        if (y - r) % BG_CUT_ROWS == BG_CUT_ROWS - 1 {
-            for k in 0..BG_GRID {
-                if live[k] && total(lo[k], hi[k], tail[k]) > bound {
-                    live[k] = false;
-                    n_live -= 1;
-                }
-            }
+        portable::bg_row_tails(frow, brow, 8 * chunks, live, tail);
+    };
+    let total = |(acc, tail): &Sums, k: usize| {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats.
+        unsafe {
+            vst1q_f32(lanes.as_mut_ptr(), acc[k].0);
+            vst1q_f32(lanes.as_mut_ptr().add(4), acc[k].1);
         }
-    }
-    let mut out = [f32::INFINITY; BG_GRID];
-    for k in 0..BG_GRID {
-        if live[k] {
-            out[k] = total(lo[k], hi[k], tail[k]);
-        }
-    }
-    out
+        portable::bg_total(&lanes, tail[k])
+    };
+    portable::bg_row_search(h, sy, bound, &mut sums, add_row, total)
 }
 
 #[cfg(test)]

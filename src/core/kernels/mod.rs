@@ -129,6 +129,9 @@ pub const ACT_MAX_CODE: u8 = 127;
 pub const BG_GRID: usize = 2 * crate::core::visual::SHIFT + 1;
 /// Interior rows the background search sums between two checks of its bound.
 const BG_CUT_ROWS: usize = 4;
+/// Live shifts at or above which the SIMD levels' background search sums all seven in one pass over the row.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const BG_FUSED_MIN: usize = 4;
 
 /// The environment variable that forces a kernel level (`std` only): one of [`Level::name`]'s names.
 pub const ENV_VAR: &str = "AVF_BEL_KERNELS";

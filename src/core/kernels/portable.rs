@@ -833,6 +833,50 @@ pub(super) fn bg_total(lanes: &[f32; 8], rest: f32) -> f32 {
     ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + rest
 }
 
+/// What every level's background row search shares (see [`super::Kernels::background_row_sads`]): the interior rows
+/// in order, `add_row(sums, y, fy, live, n_live)` adding interior row `y` (frame row `fy = y + sy`) to the sums of the
+/// live shifts (it may add to dead ones too: they are never read again), every [`BG_CUT_ROWS`] rows the shifts whose
+/// partial sum `total(sums, k)` exceeds `bound` abandoned, and the live shifts' totals at the end (+∞ for the rest).
+#[inline(always)]
+pub(super) fn bg_row_search<S>(
+    h: usize,
+    sy: isize,
+    bound: f32,
+    sums: &mut S,
+    mut add_row: impl FnMut(&mut S, usize, usize, &[bool; BG_GRID], usize),
+    total: impl Fn(&S, usize) -> f32,
+) -> [f32; BG_GRID] {
+    let r = SHIFT;
+    let mut live = [true; BG_GRID];
+    let mut n_live = BG_GRID;
+    for y in r..h - r {
+        add_row(sums, y, (y as isize + sy) as usize, &live, n_live);
+        if (y - r) % BG_CUT_ROWS == BG_CUT_ROWS - 1 {
+            for (k, l) in live.iter_mut().enumerate() {
+                if *l && total(sums, k) > bound {
+                    *l = false;
+                    n_live -= 1;
+                }
+            }
+        }
+    }
+    core::array::from_fn(|k| if live[k] { total(sums, k) } else { f32::INFINITY })
+}
+
+/// The remainder sums of one interior row for the SIMD levels: for each live shift `k`, `|frow[k + i] − brow[i]|`
+/// added for `i = from..brow.len()` in order (`frow` the frame row, `brow` the background's interior row).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+pub(super) fn bg_row_tails(frow: &[f32], brow: &[f32], from: usize, live: &[bool; BG_GRID], tail: &mut [f32; BG_GRID]) {
+    for (k, t) in tail.iter_mut().enumerate() {
+        if live[k] {
+            for (&fv, &bv) in frow[k + from..k + brow.len()].iter().zip(&brow[from..]) {
+                *t += (fv - bv).abs();
+            }
+        }
+    }
+}
+
 /// One row of the background's alignment search (the table entry; see [`super::Kernels::background_row_sads`]):
 /// each live shift in turn, its row's chain of additions in a local copy so that it stays in registers. `h, w >
 /// 2·SHIFT`, `|sy| ≤ SHIFT`, both planes at least `h·w` floats.
@@ -845,47 +889,32 @@ pub(super) fn background_row_sads(
 ) -> [f32; BG_GRID] {
     let r = SHIFT;
     let cols = w - 2 * r;
-    let mut acc = [[0.0f32; 8]; BG_GRID];
-    let mut tail = [0.0f32; BG_GRID];
-    let mut live = [true; BG_GRID];
-    for y in r..h - r {
-        let fy = (y as isize + sy) as usize;
-        let b = &plane[y * w + r..y * w + r + cols];
-        // Shift k is sx = k − SHIFT; its frame row starts at column r + sx = k.
-        for (k, (acc, tail)) in acc.iter_mut().zip(tail.iter_mut()).enumerate() {
-            if !live[k] {
-                continue;
-            }
-            let f = &frame[fy * w + k..fy * w + k + cols];
-            // Through `acc` the chain would go through memory, a store and a load per chunk.
-            let mut lanes = *acc;
-            let mut rest = *tail;
-            let mut fc = f.chunks_exact(8);
-            let mut bc = b.chunks_exact(8);
-            for (f8, b8) in (&mut fc).zip(&mut bc) {
-                for i in 0..8 {
-                    lanes[i] += (f8[i] - b8[i]).abs();
+    let mut sums = ([[0.0f32; 8]; BG_GRID], [0.0f32; BG_GRID]);
+    let add_row =
+        |(acc, tail): &mut ([[f32; 8]; BG_GRID], [f32; BG_GRID]), y: usize, fy: usize, live: &[bool; BG_GRID], _| {
+            let b = &plane[y * w + r..y * w + r + cols];
+            // Shift k is sx = k − SHIFT; its frame row starts at column r + sx = k.
+            for (k, (acc, tail)) in acc.iter_mut().zip(tail.iter_mut()).enumerate() {
+                if !live[k] {
+                    continue;
                 }
-            }
-            for (&fv, &bv) in fc.remainder().iter().zip(bc.remainder()) {
-                rest += (fv - bv).abs();
-            }
-            *acc = lanes;
-            *tail = rest;
-        }
-        if (y - r) % BG_CUT_ROWS == BG_CUT_ROWS - 1 {
-            for k in 0..BG_GRID {
-                if live[k] && bg_total(&acc[k], tail[k]) > bound {
-                    live[k] = false;
+                let f = &frame[fy * w + k..fy * w + k + cols];
+                // Through `acc` the chain would go through memory, a store and a load per chunk.
+                let mut lanes = *acc;
+                let mut rest = *tail;
+                let mut fc = f.chunks_exact(8);
+                let mut bc = b.chunks_exact(8);
+                for (f8, b8) in (&mut fc).zip(&mut bc) {
+                    for i in 0..8 {
+                        lanes[i] += (f8[i] - b8[i]).abs();
+                    }
                 }
+                for (&fv, &bv) in fc.remainder().iter().zip(bc.remainder()) {
+                    rest += (fv - bv).abs();
+                }
+                *acc = lanes;
+                *tail = rest;
             }
-        }
-    }
-    let mut out = [f32::INFINITY; BG_GRID];
-    for k in 0..BG_GRID {
-        if live[k] {
-            out[k] = bg_total(&acc[k], tail[k]);
-        }
-    }
-    out
+        };
+    bg_row_search(h, sy, bound, &mut sums, add_row, |(acc, tail), k| bg_total(&acc[k], tail[k]))
 }

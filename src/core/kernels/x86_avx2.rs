@@ -23,7 +23,7 @@
 //! is the exact integer sum, bit-identical to VNNI, NEON and the portable reference.
 
 use super::portable;
-use super::{ConvShape, BG_CUT_ROWS, BG_GRID, NR};
+use super::{ConvShape, BG_FUSED_MIN, BG_GRID, NR};
 use crate::core::visual::SHIFT;
 use core::arch::x86_64::*;
 
@@ -1493,15 +1493,12 @@ unsafe fn store8(dst: *mut f32, v: __m256, cols: usize) {
     }
 }
 
-/// Live shifts at or above which [`background_row_sads`] sums all seven in one pass over the row (each background
-/// chunk loaded once, seven independent chains; the dead ones' sums are wasted work but never read). Below it, each
-/// live shift is summed on its own.
-const BG_FUSED_MIN: usize = 4;
-
 /// One row of the visual background's alignment search in AVX2: one ymm register holds a shift's eight lane sums,
 /// which are exactly the portable kernel's eight lanes (lane `i` adds pixel `i` of every chunk of 8, rows and chunks
 /// in order; `|d|` by clearing the sign bit, which is what `f32::abs` does), so every sum, and every abandonment, is
-/// bit-identical to [`portable::background_row_sads`].
+/// bit-identical to [`portable::background_row_sads`]. While [`BG_FUSED_MIN`] or more shifts are live, all seven are
+/// summed in one pass over the row (each background chunk loaded once, seven independent chains; a dead shift's sum is
+/// wasted work, never read); fewer, each live one alone.
 ///
 /// # Safety
 /// The CPU supports AVX2; the arguments satisfy the checks of `Kernels::background_row_sads` (`h, w > 2·SHIFT`,
@@ -1518,68 +1515,45 @@ pub(super) unsafe fn background_row_sads(
     let cols = w - 2 * r;
     let chunks = cols / 8;
     let sign = _mm256_set1_ps(-0.0);
-    let mut acc = [_mm256_setzero_ps(); BG_GRID];
-    let mut tail = [0.0f32; BG_GRID];
-    let mut live = [true; BG_GRID];
-    let mut n_live = BG_GRID;
-    let total = |v: __m256, rest: f32| {
-        let mut lanes = [0.0f32; 8];
-        // SAFETY: `lanes` holds 8 floats.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-        portable::bg_total(&lanes, rest)
-    };
-    for y in r..h - r {
-        let fy = (y as isize + sy) as usize;
-        // SAFETY: row `y` of the interior reads plane[y·w + r .. y·w + r + cols]; shift k reads frame[fy·w + k ..
-        // fy·w + k + cols] with fy = y + sy in 0..h (SHIFT ≤ y < h − SHIFT and |sy| ≤ SHIFT) and k + cols ≤ 2·SHIFT +
-        // w − 2·SHIFT = w; both inside their h·w floats. Chunk c covers 8c .. 8c + 8 ≤ cols, the tail 8·chunks ..
-        // cols. AVX2 is this function's contract.
-        unsafe {
-            let b = plane.as_ptr().add(y * w + r);
-            let f = frame.as_ptr().add(fy * w);
-            if n_live >= BG_FUSED_MIN {
-                for c in 0..chunks {
-                    let bv = _mm256_loadu_ps(b.add(8 * c));
-                    for (k, a) in acc.iter_mut().enumerate() {
-                        let d = _mm256_sub_ps(_mm256_loadu_ps(f.add(k + 8 * c)), bv);
-                        *a = _mm256_add_ps(*a, _mm256_andnot_ps(sign, d));
-                    }
-                }
-            } else {
-                for (k, a) in acc.iter_mut().enumerate() {
-                    if !live[k] {
-                        continue;
-                    }
-                    let mut v = *a;
+    let mut sums = ([_mm256_setzero_ps(); BG_GRID], [0.0f32; BG_GRID]);
+    let add_row =
+        |(acc, tail): &mut ([__m256; BG_GRID], [f32; BG_GRID]), y: usize, fy: usize, live: &[bool; BG_GRID], n_live| {
+            // Shift k reads frow[k .. k + cols] (k + cols ≤ 2·SHIFT + w − 2·SHIFT = w); fy = y + sy is in 0..h.
+            let frow = &frame[fy * w..fy * w + w];
+            let brow = &plane[y * w + r..y * w + r + cols];
+            let (f, b) = (frow.as_ptr(), brow.as_ptr());
+            // SAFETY: chunk c covers 8c .. 8c + 8 ≤ cols of `brow` and k + 8c .. k + 8c + 8 ≤ w of `frow`; AVX2 is this
+            // function's contract.
+            unsafe {
+                if n_live >= BG_FUSED_MIN {
                     for c in 0..chunks {
-                        let d = _mm256_sub_ps(_mm256_loadu_ps(f.add(k + 8 * c)), _mm256_loadu_ps(b.add(8 * c)));
-                        v = _mm256_add_ps(v, _mm256_andnot_ps(sign, d));
+                        let bv = _mm256_loadu_ps(b.add(8 * c));
+                        for (k, a) in acc.iter_mut().enumerate() {
+                            let d = _mm256_sub_ps(_mm256_loadu_ps(f.add(k + 8 * c)), bv);
+                            *a = _mm256_add_ps(*a, _mm256_andnot_ps(sign, d));
+                        }
                     }
-                    *a = v;
-                }
-            }
-            for (k, t) in tail.iter_mut().enumerate() {
-                if live[k] {
-                    for i in 8 * chunks..cols {
-                        *t += (*f.add(k + i) - *b.add(i)).abs();
+                } else {
+                    for (k, a) in acc.iter_mut().enumerate() {
+                        if !live[k] {
+                            continue;
+                        }
+                        let mut v = *a;
+                        for c in 0..chunks {
+                            let d = _mm256_sub_ps(_mm256_loadu_ps(f.add(k + 8 * c)), _mm256_loadu_ps(b.add(8 * c)));
+                            v = _mm256_add_ps(v, _mm256_andnot_ps(sign, d));
+                        }
+                        *a = v;
                     }
                 }
             }
-        }
-        if (y - r) % BG_CUT_ROWS == BG_CUT_ROWS - 1 {
-            for k in 0..BG_GRID {
-                if live[k] && total(acc[k], tail[k]) > bound {
-                    live[k] = false;
-                    n_live -= 1;
-                }
-            }
-        }
-    }
-    let mut out = [f32::INFINITY; BG_GRID];
-    for k in 0..BG_GRID {
-        if live[k] {
-            out[k] = total(acc[k], tail[k]);
-        }
-    }
-    out
+            portable::bg_row_tails(frow, brow, 8 * chunks, live, tail);
+        };
+    let total = |(acc, tail): &([__m256; BG_GRID], [f32; BG_GRID]), k: usize| {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats; AVX2 is this function's contract.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[k]) };
+        portable::bg_total(&lanes, tail[k])
+    };
+    portable::bg_row_search(h, sy, bound, &mut sums, add_row, total)
 }
