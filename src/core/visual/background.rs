@@ -47,8 +47,6 @@ pub const SHIFT: usize = 3;
 pub const CORE_SIGMAS: f32 = 3.0;
 /// Output level of "no difference from the background".
 pub const MID: f32 = 128.0;
-/// Shifts per row (and rows) of the search's grid.
-const GRID: usize = BG_GRID;
 
 /// The per-frame weight of a new frame in the background: `1 − exp(−1/(τ·fps))` (τ in ms; 0 for τ = 0).
 pub fn update_weight(tau_ms: u16, fps: u16) -> f32 {
@@ -202,7 +200,7 @@ impl<'a> Background<'a> {
     /// The sizes were checked at construction, so the kernel's checks cannot fail; they are propagated all the same.
     fn best_shift(&self) -> Result<(isize, isize), Error> {
         let r = SHIFT as isize;
-        let mut sads = [[f32::INFINITY; GRID]; GRID];
+        let mut sads = [[f32::INFINITY; BG_GRID]; BG_GRID];
         let mut least = f32::INFINITY;
         // The row of no vertical shift first: it holds no shift at all, the usual winner and so the tightest bound.
         for sy in core::iter::once(0).chain((1..=r).flat_map(|d| [-d, d])) {

@@ -229,7 +229,9 @@ impl Ros2 {
         }
     }
 
-    /// Append the rewards and scene cuts received since the last call, in the order they arrived.
+    /// Append the rewards and scene cuts received since the last call: each topic's in the order they arrived; of one
+    /// poll of DDS, the rewards before the cuts (the two are independent: a cut does not change what a reward
+    /// trains, and BEL's read-out does not change with a cut).
     pub fn incoming(&self, out: &mut Vec<Message>) {
         while let Ok(m) = self.incoming.try_recv() {
             out.push(m);
