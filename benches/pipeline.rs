@@ -196,8 +196,9 @@ fn luma(c: &mut Criterion) {
     g.finish();
 }
 
-/// The visual background (format-5 models, `--background on`) on 64×64 frames, per frame: the 49-shift alignment,
-/// the noise estimate, the cored difference and the update (its whole cost: the search dominates). Three scenes, as
+/// The visual background (format 5 and 6 models, `--background on`; gated as the default configuration) on 64×64
+/// frames, per frame: the 49-shift alignment, the noise estimate, the cored (or gated, where the frame has noise)
+/// difference and the update (its whole cost: the search dominates). Three scenes, as
 /// the search's work depends on them: `frame_64x64` alternates two unrelated patterns, so no shift matches and none is
 /// abandoned early (the worst case); `stimulus_clip` is a rendered stimulus (the happy prototype, a ball on a plain
 /// backdrop: shifts are near-ties and few are abandoned), in clip order; `textured_shaking` is a random texture seen
@@ -229,22 +230,27 @@ fn background(c: &mut Criterion) {
     let mut g = c.benchmark_group("visual_background");
     g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
     let scenes = [("frame_64x64", frames(&cfg, 2)), ("stimulus_clip", clip), ("textured_shaking", shaking)];
-    // Per kernel level (ids `visual_background/portable/stimulus_clip`): the levels differ in the search only.
+    // Per kernel level (ids `visual_background/portable/stimulus_clip`): the levels differ in the search only. Each
+    // scene gated (the default configuration's background) and pixel by pixel (`…_per_pixel`, format 5 models);
+    // they differ only where the frame has noise (`textured_shaking`).
     for k in levels() {
         for (name, fr) in &scenes {
-            let mut scratch = vec![0.0f32; avf_bel::visual::Background::scratch_len(&cfg.visual)];
-            let mut bg =
-                avf_bel::visual::Background::with_kernels(&cfg.visual, avf_bel::BACKGROUND_TAU_MS, &mut scratch, k)
-                    .unwrap();
-            bg.apply(&fr[0]).unwrap();
-            let mut t = 0usize;
-            g.bench_function(BenchmarkId::new(k.level().name(), name), |b| {
-                b.iter(|| {
-                    t += 1;
-                    let out = bg.apply(black_box(&fr[t % fr.len()])).unwrap();
-                    black_box(out[0])
-                })
-            });
+            for gate in [true, false] {
+                let mut scratch = vec![0.0f32; avf_bel::visual::Background::scratch_len(&cfg.visual)];
+                let tau = avf_bel::BACKGROUND_TAU_MS;
+                let mut bg =
+                    avf_bel::visual::Background::with_kernels(&cfg.visual, tau, gate, &mut scratch, k).unwrap();
+                bg.apply(&fr[0]).unwrap();
+                let mut t = 0usize;
+                let id = if gate { name.to_string() } else { format!("{name}_per_pixel") };
+                g.bench_function(BenchmarkId::new(k.level().name(), id), |b| {
+                    b.iter(|| {
+                        t += 1;
+                        let out = bg.apply(black_box(&fr[t % fr.len()])).unwrap();
+                        black_box(out[0])
+                    })
+                });
+            }
         }
     }
     g.finish();

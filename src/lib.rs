@@ -32,7 +32,7 @@ pub mod weights {
     };
     pub use crate::core::weights::{
         align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
-        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3, VERSION_4,
+        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3, VERSION_4, VERSION_5,
     };
     /// Writing weights files and holding them 64-byte aligned in memory (host only).
     #[cfg(feature = "std")]

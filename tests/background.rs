@@ -1,5 +1,6 @@
-//! The visual background (weights format version 5, `InputConfig::background_tau_ms`): each frame aligned to a
-//! running background by a whole-pixel shift, its difference from it cored at 3σ of the frame's own noise. Checked
+//! The visual background (weights format version 5, `InputConfig::background_tau_ms`; its gate version 6): each frame
+//! aligned to a running background by a whole-pixel shift, its difference from it cored at 3σ of the frame's own
+//! noise, pixel by pixel or (gated) by each pixel's 3×3 neighbourhood. Checked
 //! against a second implementation (tools/golden_background.py, plain Python in float64), and for what it is for: a
 //! static thing in view changes nothing, a camera's shake is followed, sensor noise is cored away, a clip starts
 //! afresh, and bad input is a typed error.
@@ -46,18 +47,19 @@ fn noisy(frame: &[u8], sigma: f32, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The core against the Python reference: the same shift on every frame, every pixel within one level (the core's
-/// background plane is f32, the reference's f64), and nearly all of them equal.
-#[test]
-fn matches_the_independent_reference() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/background_golden.txt"))
-        .expect("tests/data/background_golden.txt (tools/golden_background.py writes it)");
+/// The core against the Python reference in `file`: the same shift on every frame, every pixel within one level (the
+/// core's background plane is f32, the reference's f64), and nearly all of them equal. Returns the outputs.
+fn check_against_reference(file: &str, gate: bool) -> Vec<Vec<u8>> {
+    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text =
+        std::fs::read_to_string(&path).expect("tools/golden_background.py writes tests/data/background_*golden.txt");
     let mut lines = text.lines().filter(|l| !l.starts_with('#'));
     let size: Vec<u16> = lines.next().unwrap().split(' ').skip(1).map(|v| v.parse().unwrap()).collect();
     let vc = VisualConfig { height: size[0], width: size[1], fps: size[3], ..ModelConfig::tiny().visual };
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, size[2], &mut scratch).unwrap();
-    let (mut frames, mut off_by_one, mut pixels, mut moved) = (0, 0, 0, 0);
+    let mut bg = Background::new(&vc, size[2], gate, &mut scratch).unwrap();
+    let (mut off_by_one, mut pixels, mut moved) = (0, 0, 0);
+    let mut outs = Vec::new();
     while let (Some(f), Some(o)) = (lines.next(), lines.next()) {
         let f: Vec<&str> = f.split(' ').collect();
         let o: Vec<&str> = o.split(' ').collect();
@@ -67,15 +69,65 @@ fn matches_the_independent_reference() {
         assert_eq!(bg.shift(), want_shift, "frame {}: shift", f[1]);
         moved += usize::from(want_shift != (0, 0));
         for (i, (&g, &w)) in got.iter().zip(&unhex(o[2])).enumerate() {
-            assert!(g.abs_diff(w) <= 1, "frame {} pixel {i}: {g} vs the reference's {w}", f[1]);
+            assert!(g.abs_diff(w) <= 1, "{file} frame {} pixel {i}: {g} vs the reference's {w}", f[1]);
             off_by_one += usize::from(g != w);
         }
         pixels += got.len();
-        frames += 1;
+        outs.push(got);
     }
-    assert_eq!(frames, 24);
+    assert_eq!(outs.len(), 24);
     assert!(moved >= 10, "the sequence shakes the camera ({moved} moved frames)");
     assert!(off_by_one * 200 <= pixels, "{off_by_one} of {pixels} pixels one level off (at most 0.5 %)");
+    outs
+}
+
+#[test]
+fn matches_the_independent_reference() {
+    check_against_reference("background_golden.txt", false);
+}
+
+/// The gate (format version 6) against the same reference's gated output. The sequence has sensor noise on 8 frames
+/// from frame 13 on, so from there every frame's noise estimate (from its change since the one before) is above 0 and
+/// the gate changes the output (the comparison would not notice a gate that did nothing); before, it must not.
+#[test]
+fn the_gate_matches_the_independent_reference() {
+    let per_pixel = check_against_reference("background_golden.txt", false);
+    let gated = check_against_reference("background_gated_golden.txt", true);
+    let differ: Vec<usize> = (0..24).filter(|&t| per_pixel[t] != gated[t]).collect();
+    assert_eq!(differ, (13..24).collect::<Vec<_>>(), "the frames with noise or after one, and only they");
+}
+
+/// The gate is for objects too faint against the sensor's noise to pass pixel by pixel: a still textured scene under
+/// noise of σ 12 levels, in front of which a square 24 levels brighter appears. Pixel by pixel (θ = 3σ̂ ≈ 36) most of
+/// the square is cored to mid-grey; gated, most of it shows; and away from it the gate removes the noise as well.
+#[test]
+fn the_gate_shows_a_faint_object_that_pixel_coring_hides() {
+    let (n, size) = (48usize, 48u16);
+    let vc = cfg(size);
+    let scene = texture(n * n, 5);
+    let square = |y: usize, x: usize| (16..32).contains(&y) && (16..32).contains(&x);
+    let with_square: Vec<u8> =
+        scene.iter().enumerate().map(|(i, &v)| if square(i / n, i % n) { v.saturating_add(24) } else { v }).collect();
+    let run = |gate: bool| {
+        let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+        let mut bg = Background::new(&vc, 500, gate, &mut scratch).unwrap();
+        for t in 0..10 {
+            bg.apply(&noisy(&scene, 12.0, 100 + t)).unwrap();
+        }
+        bg.apply(&noisy(&with_square, 12.0, 200)).unwrap().to_vec()
+    };
+    let share = |out: &[u8], inside: bool, test: &dyn Fn(u8) -> bool| {
+        let px: Vec<u8> = (0..n * n).filter(|&i| square(i / n, i % n) == inside).map(|i| out[i]).collect();
+        px.iter().filter(|&&v| test(v)).count() as f64 / px.len() as f64
+    };
+    let (plain, gated) = (run(false), run(true));
+    let shown = |v: u8| v > MID as u8;
+    let (plain_in, gated_in) = (share(&plain, true, &shown), share(&gated, true, &shown));
+    assert!(plain_in < 0.35, "pixel coring shows {plain_in} of the square");
+    assert!(gated_in > 0.8, "the gate shows only {gated_in} of the square");
+    let grey = |v: u8| v == MID as u8;
+    let (plain_out, gated_out) = (share(&plain, false, &grey), share(&gated, false, &grey));
+    assert!(plain_out > 0.97 && gated_out > 0.97, "noise left outside the square: {plain_out}, {gated_out} grey");
 }
 
 /// A static object that appears in front of a static scene stands out on its first frame and fades into the
@@ -84,7 +136,7 @@ fn matches_the_independent_reference() {
 fn a_static_occluder_is_learnt_with_the_time_constant() {
     let vc = cfg(32);
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let mut bg = Background::new(&vc, 500, false, &mut scratch).unwrap();
     let alpha = update_weight(500, vc.fps);
     assert!((alpha - (1.0 - (-1.0f32 / 15.0).exp())).abs() < 1e-6, "α {alpha}");
     let scene = vec![100u8; 32 * 32];
@@ -113,7 +165,7 @@ fn camera_shake_is_followed() {
     let n = 32;
     let vc = cfg(n as u16);
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let mut bg = Background::new(&vc, 500, false, &mut scratch).unwrap();
     let big = texture(40 * 40, 7);
     let view = |cx: isize, cy: isize| -> Vec<u8> {
         let mut f = vec![0u8; n * n];
@@ -142,7 +194,7 @@ fn sensor_noise_is_cored() {
     let n = 64;
     let vc = cfg(n as u16);
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let mut bg = Background::new(&vc, 500, false, &mut scratch).unwrap();
     let scene = texture(n * n, 11);
     let sigma = 5.0;
     let frames: Vec<Vec<u8>> = (0..20).map(|t| noisy(&scene, sigma, 100 + t)).collect();
@@ -165,7 +217,7 @@ fn sensor_noise_is_cored() {
 fn reset_starts_a_clip_afresh() {
     let vc = cfg(32);
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let mut bg = Background::new(&vc, 500, false, &mut scratch).unwrap();
     bg.apply(&texture(32 * 32, 1)).unwrap();
     assert!(bg.apply(&texture(32 * 32, 2)).unwrap().iter().any(|&v| v != MID as u8));
     bg.reset();
@@ -177,7 +229,7 @@ fn reset_starts_a_clip_afresh() {
 fn bad_input_is_a_typed_error() {
     let vc = cfg(32);
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, 500, &mut scratch).unwrap();
+    let mut bg = Background::new(&vc, 500, false, &mut scratch).unwrap();
     for len in [0, 1, 32 * 32 - 1, 32 * 32 + 1] {
         assert!(matches!(
             bg.apply(&vec![0u8; len]),
@@ -187,12 +239,13 @@ fn bad_input_is_a_typed_error() {
     for tau in [0, 60_001] {
         let mut s = vec![0.0; Background::scratch_len(&vc)];
         assert!(matches!(
-            Background::new(&vc, tau, &mut s),
+            Background::new(&vc, tau, false, &mut s),
             Err(Error::Config(ConfigError::BadParameter("input.background_tau_ms")))
         ));
     }
+    // `scratch_len` is the gated background's need, the larger: one float less is refused.
     let mut small = vec![0.0; Background::scratch_len(&vc) - 1];
-    assert!(matches!(Background::new(&vc, 500, &mut small), Err(Error::ScratchTooSmall { .. })));
+    assert!(matches!(Background::new(&vc, 500, true, &mut small), Err(Error::ScratchTooSmall { .. })));
     let mut cfg = ModelConfig::tiny();
     cfg.input.background_tau_ms = 60_001;
     assert_eq!(cfg.validate(), Err(ConfigError::BadParameter("input.background_tau_ms")));

@@ -153,7 +153,8 @@ fn the_shipped_weights_inspect_cleanly() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("CORnet-Z 5x64x64"), "{out}");
     assert!(
-        out.contains("avf-bel weights v5") && out.contains("onset range 80 dB, drive floor -40 dB, background 500 ms"),
+        out.contains("avf-bel weights v6")
+            && out.contains("onset range 80 dB, drive floor -40 dB, background 500 ms, gated"),
         "{out}"
     );
 }
@@ -175,7 +176,7 @@ fn init_has_the_shipped_models_input_stage() {
         input_line(f.to_str().unwrap())
     };
     let seeded = init("init-default.avfw", &["--precision", "int8"]);
-    assert!(seeded.ends_with("background 500 ms"), "{seeded}");
+    assert!(seeded.ends_with("background 500 ms, gated"), "{seeded}");
     assert_eq!(seeded, input_line(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw")));
     let tiny = init("init-tiny.avfw", &["--config", "tiny"]);
     assert!(tiny.ends_with("background off"), "{tiny}");

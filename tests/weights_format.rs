@@ -66,17 +66,20 @@ fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
     if version >= 5 {
         varint(&mut b, c.input.background_tau_ms as u64);
     }
+    if version >= 6 {
+        b.push(c.input.background_gate as u8);
+    }
     b
 }
 
 /// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand, in the
-/// current format (version 5, marked untrained).
+/// current format (version 6, marked untrained).
 fn hand_written() -> Vec<u8> {
-    hand_written_version(5)
+    hand_written_version(6)
 }
 
 /// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation; 4:
-/// and the sound's floor; 5: and the visual background).
+/// and the sound's floor; 5: and the visual background; 6: and the background's gate).
 fn hand_written_version(version: u16) -> Vec<u8> {
     let cfg = ModelConfig::tiny();
     let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -189,7 +192,8 @@ fn version_2_files_still_read_without_normalisation() {
             substitute: true,
             onset_range_db: 80,
             drive_floor_db: -40,
-            background_tau_ms: 0
+            background_tau_ms: 0,
+            background_gate: false,
         }
     );
 }
@@ -225,7 +229,7 @@ fn version_3_files_still_read_with_librosa_onsets_and_the_old_drive_floor() {
 fn version_4_files_still_read_without_the_background() {
     // Version 4 had no visual background: its models showed CORnet-Z the frames themselves.
     let v4 = hand_written_version(4);
-    let v5 = hand_written();
+    let v5 = hand_written_version(5);
     assert_eq!(v5.len(), v4.len(), "one header byte more, inside the same 64-byte padding");
     let buf = AlignedBytes::new(&v4);
     let w = Weights::parse(buf.as_bytes()).unwrap();
@@ -255,6 +259,64 @@ fn version_4_files_still_read_without_the_background() {
         Weights::parse(buf.as_bytes()),
         Err(FormatError::Config(avf_bel::ConfigError::BadParameter("input.background_tau_ms")))
     ));
+}
+
+#[test]
+fn version_5_files_still_read_with_each_pixel_cored_alone() {
+    // Version 5 had the background without its gate: its models cored each pixel by its own difference.
+    let v5 = hand_written_version(5);
+    let v6 = hand_written();
+    assert_eq!(v6.len(), v5.len(), "one header byte more, inside the same 64-byte padding");
+    let mut cfg = ModelConfig::tiny();
+    cfg.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
+    let v5_on = to_v5(&cfg);
+    let buf = AlignedBytes::new(&v5_on);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(w.version(), avf_bel::weights::VERSION_5);
+    const { assert!(!avf_bel::InputConfig::OFF.background_gate) };
+    assert_eq!(*w.config(), cfg, "the background on, the gate off");
+    // The gate is the configuration's last byte, a postcard bool: 0 (off, as the tiny configuration) or 1 (on, the
+    // default and `avf-bel train`); golden bytes in both directions; any other byte is not a bool.
+    assert!(ModelConfig::default().input.background_gate);
+    let cfg_len = config_bytes(&ModelConfig::tiny(), 6).len();
+    assert_eq!(v6[16 + cfg_len - 1], 0);
+    cfg.input.background_gate = true;
+    let written = to_bytes(&cfg, false, &[OwnedTensor::f32("a", &[2], &[1.0, -2.0])]).unwrap();
+    let bytes = config_bytes(&cfg, 6);
+    assert_eq!(&bytes[bytes.len() - 3..], &[0xF4, 0x03, 1]);
+    assert_eq!(&written[16..16 + bytes.len()], &bytes[..]);
+    let buf = AlignedBytes::new(&written);
+    assert_eq!(*Weights::parse(buf.as_bytes()).unwrap().config(), cfg);
+    let bad = with_header(|h| h[cfg_len - 1] = 2);
+    let buf = AlignedBytes::new(&bad);
+    assert!(matches!(Weights::parse(buf.as_bytes()), Err(FormatError::BadHeader)));
+}
+
+/// `hand_written_version(5)`'s file with `cfg`'s configuration (its background): the v5 header written by hand.
+fn to_v5(cfg: &ModelConfig) -> Vec<u8> {
+    let mut h = config_bytes(cfg, 5);
+    h.extend_from_slice(&[1, 0]); // trained: Some(false)
+    varint(&mut h, 1); // one tensor: a, F32 [2], no quant, offset 0, len 8
+    varint(&mut h, 1);
+    h.push(b'a');
+    varint(&mut h, 0);
+    varint(&mut h, 1);
+    varint(&mut h, 2);
+    h.push(0);
+    varint(&mut h, 0);
+    varint(&mut h, 8);
+    let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    varint(&mut h, CRC64.checksum(&a_data));
+    let mut f = b"AVFBELW\0".to_vec();
+    f.extend_from_slice(&5u16.to_le_bytes());
+    f.extend_from_slice(&0u16.to_le_bytes());
+    f.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    f.extend_from_slice(&h);
+    f.resize(f.len().div_ceil(64) * 64, 0);
+    let d = f.len();
+    f.resize(d + 64, 0);
+    f[d..d + 8].copy_from_slice(&a_data);
+    f
 }
 
 #[test]
@@ -335,8 +397,8 @@ fn malformed_files_get_typed_errors() {
     f[0] = b'X';
     assert_eq!(parse(&f), Err(FormatError::BadMagic));
     let mut f = good.clone();
-    f[8] = 6;
-    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(6)));
+    f[8] = 7;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(7)));
     let mut f = good.clone();
     f[10] = 1;
     assert_eq!(parse(&f), Err(FormatError::BadHeader));

@@ -4,7 +4,7 @@
 Plain Python 3 (standard library only), float64 throughout, written from the description in
 src/core/visual/background.rs (module docs), not from its code:
 
-    python3 tools/golden_background.py            # writes tests/data/background_golden.txt
+    python3 tools/golden_background.py   # writes tests/data/background_golden.txt and background_gated_golden.txt
 
 CI never runs this script; the output file is committed. The core works in float32, so its background plane drifts
 from this float64 one by rounding: the test allows a difference of one level per pixel on a few pixels and requires
@@ -13,6 +13,10 @@ the same chosen shift on every frame.
 The sequence (32x32, 30 frames per second, time constant 500 ms): a textured scene seen through a camera that
 shakes by whole pixels, with sensor noise on some frames, a static dark block that appears half way and stays (an
 occluder, which the background learns), and a bright square that moves (what should stand out).
+
+The second file is the same sequence with the gate on (format version 6, `InputConfig::background_gate`): where the
+frame has noise (sigma > 0), a pixel's difference d passes as d * max(|m| - theta/3, 0) / |m|, m the mean of d over
+its 3x3 neighbourhood (edge pixels repeated), and is 0 where |m| <= theta/3; frames without noise as without the gate.
 
 Output format (one record per line, `#` starts a comment):
 
@@ -92,7 +96,24 @@ def make_frames():
     return frames
 
 
-def reference(frames):
+def gated(d, theta):
+    """The gate over one frame's differences d (H*W floats): each scaled by its neighbourhood mean's excess."""
+    out = []
+    for y in range(H):
+        for x in range(W):
+            m = 0.0
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    yy = min(H - 1, max(0, y + dy))
+                    xx = min(W - 1, max(0, x + dx))
+                    m += d[yy * W + xx]
+            m /= 9.0
+            g = (abs(m) - theta / 3.0) / abs(m) if abs(m) > theta / 3.0 else 0.0
+            out.append(d[y * W + x] * g)
+    return out
+
+
+def reference(frames, gate=False):
     alpha = 1.0 - math.exp(-1.0 / (TAU_MS * 1e-3 * FPS))
     bg = None
     prev = None
@@ -129,11 +150,14 @@ def reference(frames):
         changes = sorted(abs(a - b) for a, b in zip(aligned, prev))
         sigma = 1.4826 * changes[len(changes) // 2] / math.sqrt(2.0)
         theta = CORE_SIGMAS * sigma
+        diffs = [aligned[i] - bg[i] for i in range(H * W)]
+        if gate and theta > 0:
+            passed = gated(diffs, theta)
+        else:
+            passed = [math.copysign(max(abs(d) - theta, 0.0), d) for d in diffs]
         out = []
         for i in range(H * W):
-            d = aligned[i] - bg[i]
-            d = math.copysign(max(abs(d) - theta, 0.0), d)
-            out.append(min(255, max(0, int(math.floor(128.0 + d + 0.5)))))
+            out.append(min(255, max(0, int(math.floor(128.0 + passed[i] + 0.5)))))
             bg[i] += alpha * (aligned[i] - bg[i])
         prev = aligned
         outs.append(out)
@@ -143,15 +167,16 @@ def reference(frames):
 
 def main():
     frames = make_frames()
-    outs, shifts = reference(frames)
-    path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "background_golden.txt")
-    with open(path, "w") as fh:
-        fh.write("# Visual background reference (tools/golden_background.py): plain Python, float64.\n")
-        fh.write(f"size {H} {W} {TAU_MS} {FPS}\n")
-        for t, (f, o, (sx, sy)) in enumerate(zip(frames, outs, shifts)):
-            fh.write(f"frame {t} {sx} {sy} {bytes(f).hex()}\n")
-            fh.write(f"out {t} {bytes(o).hex()}\n")
-    print(f"wrote {path}: {len(frames)} frames, shifts {shifts}")
+    for gate, name, what in [(False, "background_golden.txt", ""), (True, "background_gated_golden.txt", ", gated")]:
+        outs, shifts = reference(frames, gate)
+        path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", name)
+        with open(path, "w") as fh:
+            fh.write(f"# Visual background reference{what} (tools/golden_background.py): plain Python, float64.\n")
+            fh.write(f"size {H} {W} {TAU_MS} {FPS}\n")
+            for t, (f, o, (sx, sy)) in enumerate(zip(frames, outs, shifts)):
+                fh.write(f"frame {t} {sx} {sy} {bytes(f).hex()}\n")
+                fh.write(f"out {t} {bytes(o).hex()}\n")
+        print(f"wrote {path}: {len(frames)} frames, shifts {shifts}")
 
 
 if __name__ == "__main__":

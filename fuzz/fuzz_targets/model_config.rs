@@ -51,6 +51,7 @@ struct Input {
     onset_range_db: u8,
     drive_floor_db: i8,
     background_tau_ms: u16,
+    background_gate: bool,
     precision: u8,
     weights_seed: u64,
     tone_hz: u16,
@@ -103,6 +104,7 @@ fuzz_target!(|i: Input| {
             onset_range_db: i.onset_range_db,
             drive_floor_db: i.drive_floor_db,
             background_tau_ms: i.background_tau_ms,
+            background_gate: i.background_gate,
         },
     };
     if cfg.validate().is_err() {

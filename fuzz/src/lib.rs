@@ -19,7 +19,8 @@ pub enum Model {
     Tiny,
     /// The tiny model with a 16-neuron auditory cortex (8 PYR, 4 PV, 4 SOM, 2 groups): the same code paths, for
     /// targets that push a lot of audio (the cortex is the costly stage: ~6× faster inputs), and with the visual
-    /// background on (`InputConfig::background_tau_ms`), so that every frame a target pushes also goes through it.
+    /// background on and gated (`InputConfig::background_tau_ms`, `background_gate`), so that every frame a target
+    /// pushes also goes through it.
     Light,
 }
 
@@ -30,7 +31,8 @@ impl Model {
         match self {
             Model::Tiny => tiny,
             Model::Light => {
-                let input = InputConfig { background_tau_ms: avf_bel::BACKGROUND_TAU_MS, ..tiny.input };
+                let input =
+                    InputConfig { background_tau_ms: avf_bel::BACKGROUND_TAU_MS, background_gate: true, ..tiny.input };
                 let cortex = CortexConfig { n_pyr: 8, n_pv: 4, n_som: 4, groups: 2, ..tiny.cortex };
                 ModelConfig { cortex, input, ..tiny }
             }

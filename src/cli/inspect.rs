@@ -80,7 +80,11 @@ pub fn report(w: &Weights<'_>) -> String {
         on(i.substitute),
         i.onset_range_db,
         i.drive_floor_db,
-        if i.background_tau_ms == 0 { "off".to_string() } else { format!("{} ms", i.background_tau_ms) }
+        match (i.background_tau_ms, i.background_gate) {
+            (0, _) => "off".to_string(),
+            (tau, true) => format!("{tau} ms, gated"),
+            (tau, false) => format!("{tau} ms, per pixel"),
+        }
     );
     let _ = writeln!(s, "scratch     {} floats ({} bytes)", Pipeline::scratch_len(w), 4 * Pipeline::scratch_len(w));
     // The kernels `Pipeline::new` would choose on this machine for this file (one table for every block).

@@ -11,6 +11,7 @@ pub const TRAIN_EXAMPLES: &str = "Examples:
   avf-bel train --out /tmp/m --normalise off          # without the loudness and luminance normalisers
   avf-bel train --out /tmp/m --sound-floor on         # a room's noise under the music is not heard (E31)
   avf-bel train --out /tmp/m --background off         # frames as the camera gives them (the model before E41)
+  avf-bel train --out /tmp/m --background-gate off    # the background cored pixel by pixel (the model of E41)
   avf-bel train --out /tmp/t --config tiny --clips 60 --renders 1 --cornet-epochs 0 --validate 0   # a quick try
 
 Writes model.avfw, train.json and train_loss.png into --out. Needs the study's ratings (--data DIR, $AVF_BEL_DATA
@@ -154,6 +155,11 @@ pub struct TrainArgs {
     /// the shipped model since E41).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub background: Switch,
+    /// The background's gate: a pixel's difference passes by the mean over its 3×3 neighbourhood (beyond σ of the
+    /// frame's noise, 3σ of a mean of nine) instead of by its own size, so an object too faint against a noisy
+    /// sensor to pass pixel by pixel still shows (E43; format version 6). Off: each pixel alone (the model of E41).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub background_gate: Switch,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).
     #[arg(long, default_value_t = 20)]
@@ -363,6 +369,7 @@ mod with_train {
             Switch::On => avf_bel::BACKGROUND_TAU_MS,
             Switch::Off => 0,
         };
+        config.input.background_gate = a.background == Switch::On && a.background_gate == Switch::On;
         let d = Augment::default();
         let augment_spec = a.augment.augment.clone();
         let opts = TrainOptions {
@@ -452,6 +459,7 @@ mod with_train {
                 "onset_range_db": opts.config.input.onset_range_db,
                 "drive_floor_db": opts.config.input.drive_floor_db,
                 "background_tau_ms": opts.config.input.background_tau_ms,
+                "background_gate": opts.config.input.background_gate,
             },
         });
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;

@@ -114,6 +114,13 @@ pub struct InputConfig {
     /// before luminance normalisation, so a static object in front of the stimulus or a textured wall adds little
     /// once learnt (`visual::Background`; E39b, E40, E41 in `docs/eval/experiments.md`).
     pub background_tau_ms: u16,
+    /// How the background's difference is cored (format version 6; false for earlier files and
+    /// [`InputConfig::OFF`], true for the default and `avf-bel train`; `--background-gate off` writes false): false,
+    /// each pixel by its own size (`|d| > 3σ̂`); true, by its 3×3 neighbourhood's mean (`|m| > σ̂`, 3σ of a mean of
+    /// nine), so an object too faint against the sensor's noise to pass pixel by pixel still shows (dim light and a
+    /// noisy sensor together; E43 in `docs/eval/experiments.md`). Frames without noise (σ̂ = 0) come out the same
+    /// either way.
+    pub background_gate: bool,
 }
 
 /// The background's time constant E39b screened and the shipped model uses (`avf-bel train` writes it), in
@@ -143,6 +150,7 @@ impl InputConfig {
         onset_range_db: LIBROSA_TOP_DB,
         drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
         background_tau_ms: 0,
+        background_gate: false,
     };
 
     /// Check the time constants (at most 60 s), the onset range (1–80 dB) and the drive floor (−100 … 19 dB).
@@ -172,6 +180,7 @@ impl Default for InputConfig {
             onset_range_db: LIBROSA_TOP_DB,
             drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
             background_tau_ms: BACKGROUND_TAU_MS,
+            background_gate: true,
         }
     }
 }
@@ -189,8 +198,8 @@ pub struct ModelConfig {
     pub fusion: FusionConfig,
     /// BEL stage.
     pub bel: BelConfig,
-    /// Input normalisation (format version 3, the sound's floor version 4, the visual background version 5; earlier
-    /// files read as [`InputConfig::OFF`], version 3 and 4 files with the fields they lack from it).
+    /// Input normalisation (format version 3, the sound's floor version 4, the visual background version 5, its gate
+    /// version 6; earlier files read as [`InputConfig::OFF`], versions 3–5 files with the fields they lack from it).
     pub input: InputConfig,
 }
 
@@ -374,7 +383,7 @@ impl ModelConfig {
             // No visual background: the tests train and run on 1.5-s clips of 32×32 frames, where a clip's first
             // frame (uniform grey under a background) is a large share of what CORnet-Z sees, and they check the
             // training's mechanics, which the background's own tests (tests/background.rs) do not need.
-            input: InputConfig { background_tau_ms: 0, ..InputConfig::default() },
+            input: InputConfig { background_tau_ms: 0, background_gate: false, ..InputConfig::default() },
         }
     }
 }

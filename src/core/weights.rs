@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"AVFBELW\0";
-/// The format version this build writes. It also reads [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] and
-/// [`VERSION_1`] files.
-pub const VERSION: u16 = 5;
+/// The format version this build writes. It also reads [`VERSION_5`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`]
+/// and [`VERSION_1`] files.
+pub const VERSION: u16 = 6;
+/// The fifth version (the visual background without its gate: pixel coring); still read, with the gate off.
+pub const VERSION_5: u16 = 5;
 /// The fourth version (no visual background in the configuration); still read, with the background off.
 pub const VERSION_4: u16 = 4;
 /// The third version (input normalisation without the sound's floor); still read, with the floor of
@@ -95,7 +97,7 @@ impl TensorInfo<'_> {
     }
 }
 
-/// The decoded header (version 5).
+/// The decoded header (version 6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header<'a> {
     /// The model these tensors belong to.
@@ -106,6 +108,17 @@ pub struct Header<'a> {
     /// Every tensor, in file order.
     #[serde(borrow)]
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+/// Version 5's input configuration: [`InputConfig`] without the background's gate.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct InputConfigV5 {
+    loudness_tau_ms: u16,
+    luma: bool,
+    substitute: bool,
+    onset_range_db: u8,
+    drive_floor_db: i8,
+    background_tau_ms: u16,
 }
 
 /// Version 4's input configuration: [`InputConfig`] without the visual background.
@@ -129,6 +142,21 @@ struct InputConfigV3 {
 /// An earlier version's input configuration, read as today's.
 trait EarlierInput {
     fn upgrade(self) -> InputConfig;
+}
+
+impl EarlierInput for InputConfigV5 {
+    fn upgrade(self) -> InputConfig {
+        // Version 5 models cored each pixel by its own difference (the gate off, as `InputConfig::OFF` has it).
+        InputConfig {
+            loudness_tau_ms: self.loudness_tau_ms,
+            luma: self.luma,
+            substitute: self.substitute,
+            onset_range_db: self.onset_range_db,
+            drive_floor_db: self.drive_floor_db,
+            background_tau_ms: self.background_tau_ms,
+            ..InputConfig::OFF
+        }
+    }
 }
 
 impl EarlierInput for InputConfigV4 {
@@ -157,7 +185,7 @@ impl EarlierInput for InputConfigV3 {
     }
 }
 
-/// The header of versions 3 and 4: the same as [`Header`] but with an earlier input configuration `I`.
+/// The header of versions 3–5: the same as [`Header`] but with an earlier input configuration `I`.
 #[derive(Clone, Debug, Deserialize)]
 struct HeaderWithInput<'a, I> {
     config: ModelConfigWithInput<I>,
@@ -318,7 +346,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if !matches!(version, VERSION | VERSION_4 | VERSION_3 | VERSION_2 | VERSION_1) {
+        if !matches!(version, VERSION | VERSION_5 | VERSION_4 | VERSION_3 | VERSION_2 | VERSION_1) {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -348,6 +376,10 @@ impl<'a> Weights<'a> {
             (h.upgrade(), rest)
         } else if version == VERSION_4 {
             let (h, rest): (HeaderWithInput<'a, InputConfigV4>, _) =
+                postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+            (h.upgrade(), rest)
+        } else if version == VERSION_5 {
+            let (h, rest): (HeaderWithInput<'a, InputConfigV5>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else {
@@ -414,7 +446,7 @@ impl<'a> Weights<'a> {
         &self.header.config
     }
 
-    /// The file's format version ([`VERSION`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] or [`VERSION_1`]).
+    /// The file's format version ([`VERSION`], [`VERSION_5`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] or [`VERSION_1`]).
     pub fn version(&self) -> u16 {
         self.version
     }

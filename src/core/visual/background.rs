@@ -15,6 +15,12 @@
 //!    256-bin histogram (the change is a whole number of levels).
 //! 3. **Cored difference.** `d = A − B` shrunk towards 0 by `θ = 3σ̂` (`sign(d)·max(|d| − θ, 0)`), so sensor noise
 //!    does not become the picture; the output is `clamp(round(128 + d), 0, 255)`.
+//!    **Gated** instead (`InputConfig::background_gate`, format version 6), where σ̂ > 0: the decision is made on
+//!    `m`, the mean of `d` over the pixel's 3×3 neighbourhood (edge pixels repeated), whose noise is a third of a
+//!    pixel's: `d` passes as `d·max(|m| − θ/3, 0)/|m|` (0 where `|m| ≤ θ/3`, i.e. within 3σ of a mean of nine). An
+//!    object 20 levels off the background under noise of σ 12 is cored away pixel by pixel (θ = 36) and shows gated
+//!    (its mean clears 12); in dim light with a noisy sensor that is most of what moves (E43). Where σ̂ = 0 (every
+//!    clean render) both give the same bytes.
 //! 4. **Update.** `B ← B + α(A − B)` with `α = 1 − exp(−1 / (τ·fps))`: the background forgets with time constant τ.
 //!
 //! The first frame of a clip becomes the background and comes out uniform mid-grey (128). The background is learnt
@@ -25,15 +31,16 @@
 //! a third, shake's by 8 %, sensor noise's rose 5 %, clean's 1 %.
 //!
 //! Cost per frame at 64×64: up to 49 interior sums of 58² absolute differences (about 165,000) and four passes over
-//! the frame. The search sums the seven shifts of a grid row together and abandons a shift once its partial sum
+//! the frame (gated, where the frame has noise, three more). The search sums the seven shifts of a grid row together and abandons a shift once its partial sum
 //! exceeds the least complete one; a grid row is a kernel of the pipeline's table
 //! ([`Kernels::background_row_sads`]: one pass over the row for all seven shifts in AVX2 or NEON registers, the same
 //! bits on every level); the passes are written so that they vectorise. All of it gives the straightforward code's
 //! bytes exactly (the unit tests keep that code and compare, frame by frame, on every level the CPU runs); what it
 //! saves depends on the scene (the `visual_background` bench, per level).
 //!
-//! Run state, carved from the arena once: the background (`h·w` floats), the frame as floats (`h·w`), the aligned
-//! frame, the previous aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length
+//! Run state, carved from the arena once: the background (`h·w` floats), the frame as floats (`h·w`; gated, it holds
+//! `d` once the search is done), the neighbourhood sums (`h·w` floats, gated only), the aligned frame, the previous
+//! aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length
 //! is checked nothing fails.
 
 use crate::core::arena::Arena;
@@ -69,6 +76,10 @@ pub struct Background<'a> {
     aligned: &'a mut [u8],
     prev: &'a mut [u8],
     out: &'a mut [u8],
+    /// The difference's 3×3 neighbourhood sums (gated coring only; empty otherwise).
+    local: &'a mut [f32],
+    /// Whether a difference passes by its neighbourhood's mean (the gate) rather than by its own size.
+    gate: bool,
     /// Whether a frame has been seen since the last reset (the first becomes the background).
     started: bool,
     /// The shift chosen for the most recent frame.
@@ -76,35 +87,38 @@ pub struct Background<'a> {
 }
 
 impl<'a> Background<'a> {
-    /// Floats of scratch a background for frames of `cfg`'s size takes (a dry run of the construction; 0 for a
-    /// configuration that does not validate).
+    /// Floats of scratch a background for frames of `cfg`'s size takes, gated or not (a dry run of the gated
+    /// construction, the larger; 0 for a configuration that does not validate).
     pub fn scratch_len(cfg: &VisualConfig) -> usize {
         let mut arena = Arena::counting();
-        let _ = Self::in_arena(cfg, 1, Kernels::portable(), &mut arena);
+        let _ = Self::in_arena(cfg, 1, true, Kernels::portable(), &mut arena);
         arena.used()
     }
 
     /// Build over `scratch` (at least [`Self::scratch_len`] floats) for frames of `cfg`'s size and a background time
-    /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`), searching with the best kernels this CPU runs
-    /// ([`Kernels::detect`]).
-    pub fn new(cfg: &VisualConfig, tau_ms: u16, scratch: &'a mut [f32]) -> Result<Self, Error> {
-        Self::in_arena(cfg, tau_ms, Kernels::detect(), &mut Arena::new(scratch))
+    /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`), its difference cored by each pixel's
+    /// neighbourhood (`gate`, `InputConfig::background_gate`) or by the pixel alone, searching with the best kernels
+    /// this CPU runs ([`Kernels::detect`]).
+    pub fn new(cfg: &VisualConfig, tau_ms: u16, gate: bool, scratch: &'a mut [f32]) -> Result<Self, Error> {
+        Self::in_arena(cfg, tau_ms, gate, Kernels::detect(), &mut Arena::new(scratch))
     }
 
     /// [`Self::new`] with a given kernel table (every level gives the same bytes; they differ in speed).
     pub fn with_kernels(
         cfg: &VisualConfig,
         tau_ms: u16,
+        gate: bool,
         scratch: &'a mut [f32],
         kernels: Kernels,
     ) -> Result<Self, Error> {
-        Self::in_arena(cfg, tau_ms, kernels, &mut Arena::new(scratch))
+        Self::in_arena(cfg, tau_ms, gate, kernels, &mut Arena::new(scratch))
     }
 
     /// [`Self::with_kernels`] with the state carved from `arena` (on a counting arena: only the size is taken).
     pub(crate) fn in_arena(
         cfg: &VisualConfig,
         tau_ms: u16,
+        gate: bool,
         kernels: Kernels,
         arena: &mut Arena<'a>,
     ) -> Result<Self, Error> {
@@ -124,6 +138,8 @@ impl<'a> Background<'a> {
             aligned: arena.take_bytes(n)?,
             prev: arena.take_bytes(n)?,
             out: arena.take_bytes(n)?,
+            local: arena.take(if gate { n } else { 0 })?,
+            gate,
             started: false,
             shift: (0, 0),
         })
@@ -165,6 +181,11 @@ impl<'a> Background<'a> {
         self.align(frame, sx, sy);
         let sigma = noise_sigma(self.aligned, self.prev);
         let theta = CORE_SIGMAS * sigma;
+        if self.gate && theta > 0.0 {
+            self.gated_difference(theta);
+            core::mem::swap(&mut self.prev, &mut self.aligned);
+            return Ok(self.out);
+        }
         let alpha = self.alpha;
         for ((o, &a), b) in self.out.iter_mut().zip(self.aligned.iter()).zip(self.plane.iter_mut()) {
             let a = f32::from(a);
@@ -184,6 +205,49 @@ impl<'a> Background<'a> {
         // This frame's aligned copy is the next frame's `prev`; the old `prev` is overwritten by the next `align`.
         core::mem::swap(&mut self.prev, &mut self.aligned);
         Ok(self.out)
+    }
+
+    /// Step 3 gated (see the module docs), and step 4: `d = A − B` passes as `d·max(|m| − θ/3, 0)/|m|`, `m` the mean
+    /// of `d` over the pixel's 3×3 neighbourhood (edge pixels repeated), and the background moves towards `A`. Worked
+    /// on the neighbourhood's sum `s = 9m`: `max(|s| − 3θ, 0)/|s|` is the same share.
+    fn gated_difference(&mut self, theta: f32) {
+        let w = self.width;
+        let h = self.height;
+        // `d` into the frame's floats (the search, their only other reader, is done).
+        for (d, (&a, &b)) in self.frame.iter_mut().zip(self.aligned.iter().zip(self.plane.iter())) {
+            *d = f32::from(a) - b;
+        }
+        // Sums of three along each row, the edge pixel standing in for the one beyond it (w ≥ 7: validated).
+        for (d, l) in self.frame.chunks_exact(w).zip(self.local.chunks_exact_mut(w)) {
+            l[0] = (d[0] + d[0]) + d[1];
+            for (l, t) in l[1..w - 1].iter_mut().zip(d.windows(3)) {
+                *l = (t[0] + t[1]) + t[2];
+            }
+            l[w - 1] = (d[w - 2] + d[w - 1]) + d[w - 1];
+        }
+        let bound = 3.0 * theta;
+        let alpha = self.alpha;
+        for y in 0..h {
+            // The rows above and below, the edge row standing in for the one beyond it.
+            let (above, below) = (y.saturating_sub(1) * w, (y + 1).min(h - 1) * w);
+            let rows = y * w..(y + 1) * w;
+            let (up, mid, down) =
+                (&self.local[above..above + w], &self.local[rows.clone()], &self.local[below..below + w]);
+            let d = &self.frame[rows.clone()];
+            for ((((o, b), &d), &u), (&m, &dn)) in
+                self.out[rows.clone()].iter_mut().zip(&mut self.plane[rows]).zip(d).zip(up).zip(mid.iter().zip(down))
+            {
+                let s = ((u + m) + dn).abs();
+                // 0 for |s| ≤ 3θ (also for s = 0, where the divisor is the least positive float, not 0).
+                let share = (s - bound).max(0.0) / s.max(f32::MIN_POSITIVE);
+                #[allow(clippy::manual_clamp)] // as in `apply`: `clamp` would pass a NaN through
+                let level = (MID + d * share + 0.5).max(0.0).min(255.0);
+                // SAFETY: as in `apply`: `level` is finite and in 0..=255.
+                *o = unsafe { level.to_int_unchecked::<i32>() } as u8;
+                // `a − b` is `d` to the bit, so this is `apply`'s update.
+                *b += alpha * d;
+            }
+        }
     }
 
     /// The shift within ±[`SHIFT`] whose interior sum of absolute differences to the background is least; of equal
@@ -415,7 +479,7 @@ mod tests {
             for (h, w) in [(16u16, 16u16), (32, 32), (64, 64), (29, 40), (17, 61)] {
                 let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
                 let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-                let mut bg = Background::with_kernels(&vc, 500, &mut scratch, kernels).unwrap();
+                let mut bg = Background::with_kernels(&vc, 500, false, &mut scratch, kernels).unwrap();
                 let (h, w) = (usize::from(h), usize::from(w));
                 for scene in 0..40 {
                     let kind = scene % 5;
@@ -483,8 +547,8 @@ mod tests {
                 let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
                 let mut fast_scratch = vec![0.0; Background::scratch_len(&vc)];
                 let mut ref_scratch = vec![0.0; Background::scratch_len(&vc)];
-                let mut fast = Background::with_kernels(&vc, 300, &mut fast_scratch, kernels).unwrap();
-                let mut reference = Background::new(&vc, 300, &mut ref_scratch).unwrap();
+                let mut fast = Background::with_kernels(&vc, 300, false, &mut fast_scratch, kernels).unwrap();
+                let mut reference = Background::new(&vc, 300, false, &mut ref_scratch).unwrap();
                 let (h, w) = (usize::from(h), usize::from(w));
                 let (bh, bw) = (h + 12, w + 12);
                 for clip in 0..6 {

@@ -237,7 +237,7 @@ impl<'a> FramePrep<'a> {
     ) -> Result<Self, Error> {
         let background = match input.background_tau_ms {
             0 => None,
-            tau => Some(Background::in_arena(cfg, tau, kernels, arena)?),
+            tau => Some(Background::in_arena(cfg, tau, input.background_gate, kernels, arena)?),
         };
         Ok(FramePrep { background, luma: input.luma })
     }
