@@ -81,11 +81,15 @@ fn hand_written() -> Vec<u8> {
 /// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation; 4:
 /// and the sound's floor; 5: and the visual background; 6: and the background's gate).
 fn hand_written_version(version: u16) -> Vec<u8> {
-    let cfg = ModelConfig::tiny();
+    hand_written_with(&ModelConfig::tiny(), version)
+}
+
+/// [`hand_written_version`] with another configuration `cfg`.
+fn hand_written_with(cfg: &ModelConfig, version: u16) -> Vec<u8> {
     let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
     let q_data: Vec<u8> = [1i8, -1, 127, -127, 0, 2, 4, 8].iter().map(|&x| x as u8).collect();
     let s_data: Vec<u8> = [0.5f32, 0.25].iter().flat_map(|x| x.to_le_bytes()).collect();
-    let mut h = config_bytes(&cfg, version);
+    let mut h = config_bytes(cfg, version);
     if version >= 2 {
         h.extend_from_slice(&[1, 0]); // trained: Some(false)
     }
@@ -269,7 +273,7 @@ fn version_5_files_still_read_with_each_pixel_cored_alone() {
     assert_eq!(v6.len(), v5.len(), "one header byte more, inside the same 64-byte padding");
     let mut cfg = ModelConfig::tiny();
     cfg.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
-    let v5_on = to_v5(&cfg);
+    let v5_on = hand_written_with(&cfg, 5);
     let buf = AlignedBytes::new(&v5_on);
     let w = Weights::parse(buf.as_bytes()).unwrap();
     assert_eq!(w.version(), avf_bel::weights::VERSION_5);
@@ -290,33 +294,6 @@ fn version_5_files_still_read_with_each_pixel_cored_alone() {
     let bad = with_header(|h| h[cfg_len - 1] = 2);
     let buf = AlignedBytes::new(&bad);
     assert!(matches!(Weights::parse(buf.as_bytes()), Err(FormatError::BadHeader)));
-}
-
-/// `hand_written_version(5)`'s file with `cfg`'s configuration (its background): the v5 header written by hand.
-fn to_v5(cfg: &ModelConfig) -> Vec<u8> {
-    let mut h = config_bytes(cfg, 5);
-    h.extend_from_slice(&[1, 0]); // trained: Some(false)
-    varint(&mut h, 1); // one tensor: a, F32 [2], no quant, offset 0, len 8
-    varint(&mut h, 1);
-    h.push(b'a');
-    varint(&mut h, 0);
-    varint(&mut h, 1);
-    varint(&mut h, 2);
-    h.push(0);
-    varint(&mut h, 0);
-    varint(&mut h, 8);
-    let a_data: Vec<u8> = [1.0f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-    varint(&mut h, CRC64.checksum(&a_data));
-    let mut f = b"AVFBELW\0".to_vec();
-    f.extend_from_slice(&5u16.to_le_bytes());
-    f.extend_from_slice(&0u16.to_le_bytes());
-    f.extend_from_slice(&(h.len() as u32).to_le_bytes());
-    f.extend_from_slice(&h);
-    f.resize(f.len().div_ceil(64) * 64, 0);
-    let d = f.len();
-    f.resize(d + 64, 0);
-    f[d..d + 8].copy_from_slice(&a_data);
-    f
 }
 
 #[test]
