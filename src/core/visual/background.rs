@@ -31,17 +31,17 @@
 //! a third, shake's by 8 %, sensor noise's rose 5 %, clean's 1 %.
 //!
 //! Cost per frame at 64×64: up to 49 interior sums of 58² absolute differences (about 165,000) and four passes over
-//! the frame (gated, where the frame has noise, three more). The search sums the seven shifts of a grid row together and abandons a shift once its partial sum
-//! exceeds the least complete one; a grid row is a kernel of the pipeline's table
-//! ([`Kernels::background_row_sads`]: one pass over the row for all seven shifts in AVX2 or NEON registers, the same
-//! bits on every level); the passes are written so that they vectorise. All of it gives the straightforward code's
-//! bytes exactly (the unit tests keep that code and compare, frame by frame, on every level the CPU runs); what it
-//! saves depends on the scene (the `visual_background` bench, per level).
+//! the frame (gated, where the frame has noise, three more). The search sums the seven shifts of a grid row together
+//! and abandons a shift once its partial sum exceeds the least complete one; a grid row is a kernel of the pipeline's
+//! table ([`Kernels::background_row_sads`]: one pass over the row for all seven shifts in AVX2 or NEON registers, the
+//! same bits on every level); the passes are written so that they vectorise. All of it gives the straightforward
+//! code's bytes exactly (the unit tests keep that code and compare, frame by frame, on every level the CPU runs); what
+//! it saves depends on the scene (the `visual_background` bench, per level).
 //!
 //! Run state, carved from the arena once: the background (`h·w` floats), the frame as floats (`h·w`; gated, it holds
 //! `d` once the search is done), the neighbourhood sums (`h·w` floats, gated only), the aligned frame, the previous
-//! aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length
-//! is checked nothing fails.
+//! aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length is checked nothing
+//! fails.
 
 use crate::core::arena::Arena;
 use crate::core::config::VisualConfig;
@@ -217,7 +217,7 @@ impl<'a> Background<'a> {
         for (d, (&a, &b)) in self.frame.iter_mut().zip(self.aligned.iter().zip(self.plane.iter())) {
             *d = f32::from(a) - b;
         }
-        // Sums of three along each row, the edge pixel standing in for the one beyond it (w ≥ 7: validated).
+        // Sums of three along each row, the edge pixel standing in for the one beyond it (w ≥ 16: validated).
         for (d, l) in self.frame.chunks_exact(w).zip(self.local.chunks_exact_mut(w)) {
             l[0] = (d[0] + d[0]) + d[1];
             for (l, t) in l[1..w - 1].iter_mut().zip(d.windows(3)) {
