@@ -110,23 +110,20 @@ pub struct Header<'a> {
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
 }
 
-/// Version 5's input configuration: [`InputConfig`] without the background's gate.
+/// Version 5's input configuration: version 4's, then the background's time constant ([`InputConfig`] without the
+/// background's gate). Postcard writes a nested struct's fields in place, so this reads the same bytes as the flat
+/// list of fields.
 #[derive(Clone, Copy, Debug, Deserialize)]
 struct InputConfigV5 {
-    loudness_tau_ms: u16,
-    luma: bool,
-    substitute: bool,
-    onset_range_db: u8,
-    drive_floor_db: i8,
+    v4: InputConfigV4,
     background_tau_ms: u16,
 }
 
-/// Version 4's input configuration: [`InputConfig`] without the visual background.
+/// Version 4's input configuration: version 3's, then the sound's floor ([`InputConfig`] without the visual
+/// background).
 #[derive(Clone, Copy, Debug, Deserialize)]
 struct InputConfigV4 {
-    loudness_tau_ms: u16,
-    luma: bool,
-    substitute: bool,
+    v3: InputConfigV3,
     onset_range_db: u8,
     drive_floor_db: i8,
 }
@@ -146,30 +143,15 @@ trait EarlierInput {
 
 impl EarlierInput for InputConfigV5 {
     fn upgrade(self) -> InputConfig {
-        // Version 5 models cored each pixel by its own difference (the gate off, as `InputConfig::OFF` has it).
-        InputConfig {
-            loudness_tau_ms: self.loudness_tau_ms,
-            luma: self.luma,
-            substitute: self.substitute,
-            onset_range_db: self.onset_range_db,
-            drive_floor_db: self.drive_floor_db,
-            background_tau_ms: self.background_tau_ms,
-            ..InputConfig::OFF
-        }
+        // Version 5 models cored each pixel by its own difference (the gate off, as version 4's upgrade leaves it).
+        InputConfig { background_tau_ms: self.background_tau_ms, ..self.v4.upgrade() }
     }
 }
 
 impl EarlierInput for InputConfigV4 {
     fn upgrade(self) -> InputConfig {
-        // Version 4 models ran without a background (that of `InputConfig::OFF`).
-        InputConfig {
-            loudness_tau_ms: self.loudness_tau_ms,
-            luma: self.luma,
-            substitute: self.substitute,
-            onset_range_db: self.onset_range_db,
-            drive_floor_db: self.drive_floor_db,
-            ..InputConfig::OFF
-        }
+        // Version 4 models ran without a background (as version 3's upgrade leaves it).
+        InputConfig { onset_range_db: self.onset_range_db, drive_floor_db: self.drive_floor_db, ..self.v3.upgrade() }
     }
 }
 
@@ -446,7 +428,8 @@ impl<'a> Weights<'a> {
         &self.header.config
     }
 
-    /// The file's format version ([`VERSION`], [`VERSION_5`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] or [`VERSION_1`]).
+    /// The file's format version ([`VERSION`], [`VERSION_5`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] or
+    /// [`VERSION_1`]).
     pub fn version(&self) -> u16 {
         self.version
     }
