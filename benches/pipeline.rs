@@ -198,11 +198,11 @@ fn luma(c: &mut Criterion) {
 
 /// The visual background (format 5 and 6 models, `--background on`; gated as the default configuration) on 64×64
 /// frames, per frame: the 49-shift alignment, the noise estimate, the cored (or gated, where the frame has noise)
-/// difference and the update (its whole cost: the search dominates). Three scenes, as
-/// the search's work depends on them: `frame_64x64` alternates two unrelated patterns, so no shift matches and none is
-/// abandoned early (the worst case); `stimulus_clip` is a rendered stimulus (the happy prototype, a ball on a plain
-/// backdrop: shifts are near-ties and few are abandoned), in clip order; `textured_shaking` is a random texture seen
-/// by a camera that shakes by up to ±2 px with sensor noise (a robot's room: most shifts are abandoned early).
+/// difference and the update (its whole cost: the search dominates). Three scenes, as the search's work depends on
+/// them: `frame_64x64` alternates two unrelated patterns, so no shift matches and none is abandoned early (the worst
+/// case); `stimulus_clip` is a rendered stimulus (the happy prototype, a ball on a plain backdrop: shifts are
+/// near-ties and few are abandoned), in clip order; `textured_shaking` is a random texture seen by a camera that
+/// shakes by up to ±2 px with sensor noise (a robot's room: most shifts are abandoned early).
 fn background(c: &mut Criterion) {
     let cfg = ModelConfig::default();
     let (h, w) = (cfg.visual.height as usize, cfg.visual.width as usize);

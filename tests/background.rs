@@ -1,9 +1,9 @@
 //! The visual background (weights format version 5, `InputConfig::background_tau_ms`; its gate version 6): each frame
 //! aligned to a running background by a whole-pixel shift, its difference from it cored at 3σ of the frame's own
-//! noise, pixel by pixel or (gated) by each pixel's 3×3 neighbourhood. Checked
-//! against a second implementation (tools/golden_background.py, plain Python in float64), and for what it is for: a
-//! static thing in view changes nothing, a camera's shake is followed, sensor noise is cored away, a clip starts
-//! afresh, and bad input is a typed error.
+//! noise, pixel by pixel or (gated) by each pixel's 3×3 neighbourhood. Checked against a second implementation
+//! (tools/golden_background.py, plain Python in float64), and for what it is for: a static thing in view changes
+//! nothing, a camera's shake is followed, sensor noise is cored away, a faint object under noise shows when gated, a
+//! clip starts afresh, and bad input is a typed error.
 
 mod common;
 
