@@ -59,6 +59,12 @@ struct Pose {
 
 /// Renders `n_frames` frames at `fps` (frame f shows time f/fps) into one frame-major buffer of size²·n bytes.
 pub fn render_frames(score: &Score, seed: u64, size: usize, fps: u32, n_frames: usize) -> Vec<u8> {
+    render_frames_with(score, seed, size, fps, n_frames, BALL)
+}
+
+/// [`render_frames`] with the ball filled at luma `ball` instead of [`BALL`] (another ball's colour, or the same red
+/// under another camera's colour response); [`BALL`] gives the same bytes as it.
+pub fn render_frames_with(score: &Score, seed: u64, size: usize, fps: u32, n_frames: usize, ball: u8) -> Vec<u8> {
     let bg = background(size);
     let mut out = Vec::with_capacity(size * size * n_frames);
     // Per-note spike targets from their own stream, so the animation never shifts the melody's draws.
@@ -101,12 +107,12 @@ pub fn render_frames(score: &Score, seed: u64, size: usize, fps: u32, n_frames: 
         };
         out.extend_from_slice(&bg);
         let frame = &mut out[f * size * size..];
-        draw_ball(&mut raster, frame, size, &pose);
+        draw_ball(&mut raster, frame, size, &pose, ball);
     }
     out
 }
 
-fn draw_ball(raster: &mut Raster, frame: &mut [u8], size: usize, pose: &Pose) {
+fn draw_ball(raster: &mut Raster, frame: &mut [u8], size: usize, pose: &Pose, luma: u8) {
     let s = size as f64 / CANVAS;
     let th = pose.lean_deg.to_radians();
     let (sn, cs) = (libm::sin(th), libm::cos(th));
@@ -126,7 +132,7 @@ fn draw_ball(raster: &mut Raster, frame: &mut [u8], size: usize, pose: &Pose) {
         let phi = 2.0 * core::f64::consts::PI * i as f64 / OUTLINE_VERTICES as f64;
         *v = place(libm::cos(phi) + off.0, libm::sin(phi) + off.1);
     }
-    raster.fill(frame, &poly, BALL);
+    raster.fill(frame, &poly, luma);
     // Eyes: whole-pixel white squares (at least one pixel), no anti-aliasing.
     let e = libm::round(EYE_SIZE * s).max(1.0) as i64;
     for &(ex, ey) in &EYES {

@@ -24,19 +24,41 @@ pub fn midi_to_hz(midi: i32) -> f64 {
     440.0 * libm::exp2((f64::from(midi) - 69.0) / 12.0)
 }
 
+/// The instrument's colour: how another synthesiser's tone differs from this module's piano-like one. The study played
+/// its melodies on a MIDI synthesiser whose patch is not known; a robot hears them through whatever plays them. The
+/// evaluation's `bright` and `sustain` probes render with other timbres ([`render_audio_with`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timbre {
+    /// Spectral tilt added to the partials' amplitudes, dB per octave (partial n gains `tilt·log2 n` dB; 0: none,
+    /// positive: brighter).
+    pub tilt_db_per_octave: f64,
+    /// Every partial's decay time constant times this (1: the piano's; larger: more sustained, organ-wards).
+    pub decay: f64,
+}
+
+impl Timbre {
+    /// The tone every render uses: [`render_audio`]'s.
+    pub const PIANO: Timbre = Timbre { tilt_db_per_octave: 0.0, decay: 1.0 };
+}
+
 /// Renders the notes into `seconds` of mono audio at `sample_rate` Hz (samples in about [−0.5, 0.5]).
 pub fn render_audio(notes: &[NoteEvent], seconds: f64, sample_rate: u32) -> Vec<f32> {
+    render_audio_with(notes, seconds, sample_rate, &Timbre::PIANO)
+}
+
+/// [`render_audio`] with another instrument's colour; [`Timbre::PIANO`] gives the same bits as it.
+pub fn render_audio_with(notes: &[NoteEvent], seconds: f64, sample_rate: u32, timbre: &Timbre) -> Vec<f32> {
     let sr = f64::from(sample_rate);
     let len = libm::round(seconds * sr) as usize;
     let mut out = vec![0.0f64; len];
     let mut env = Vec::new();
     for note in notes {
-        add_note(&mut out, &mut env, note, sr);
+        add_note(&mut out, &mut env, note, sr, timbre);
     }
     out.into_iter().map(|x| x as f32).collect()
 }
 
-fn add_note(out: &mut [f64], env: &mut Vec<f64>, note: &NoteEvent, sr: f64) {
+fn add_note(out: &mut [f64], env: &mut Vec<f64>, note: &NoteEvent, sr: f64, timbre: &Timbre) {
     let start = libm::round(note.onset_s * sr) as usize;
     if start >= out.len() {
         return;
@@ -58,11 +80,14 @@ fn add_note(out: &mut [f64], env: &mut Vec<f64>, note: &NoteEvent, sr: f64) {
     }
     let f0 = midi_to_hz(note.midi);
     // Lower notes ring longer, as on a piano.
-    let tau1 = (0.9 * libm::sqrt(261.63 / f0)).clamp(0.15, 3.0);
+    let tau1 = (0.9 * libm::sqrt(261.63 / f0)).clamp(0.15, 3.0) * timbre.decay;
     let gain = GAIN * VELOCITY / 127.0;
+    // The tilt as a factor per partial: 10^(tilt·log2(n)/20) = n^(tilt/(20·log10 2)); exactly 1 for no tilt.
+    let exponent = timbre.tilt_db_per_octave / (20.0 * core::f64::consts::LOG10_2);
+    let amp_of = |n: usize| partial_amp(n) * libm::pow(n as f64, exponent);
     let mut norm = 0.0;
     for n in 1..=PARTIALS {
-        norm += partial_amp(n);
+        norm += amp_of(n);
     }
     let seg = &mut out[start..start + len];
     for n in 1..=PARTIALS {
@@ -71,7 +96,7 @@ fn add_note(out: &mut [f64], env: &mut Vec<f64>, note: &NoteEvent, sr: f64) {
         if f >= 0.45 * sr {
             break;
         }
-        let amp = gain * partial_amp(n) / norm;
+        let amp = gain * amp_of(n) / norm;
         let tau = tau1 / (1.0 + 0.6 * (nf - 1.0));
         let g = libm::exp(-1.0 / (tau * sr));
         let w = 2.0 * core::f64::consts::PI * f / sr;

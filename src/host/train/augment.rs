@@ -11,15 +11,15 @@
 //! chain has them:
 //!
 //! ```text
-//! sound:  room reverberation → microphone band-limit → mains hum → intermittent noise (a talker nearby) →
+//! sound:  (the instrument, at render) → room reverberation → microphone band-limit → mains hum → intermittent noise (a talker nearby) →
 //!         additive noise → gain → clipping (and the ADC's ±1) → dropouts
 //! frames: (render at the camera's rate) → background texture → occluder → a passer-by → translation, scale, roll,
 //!         per-frame shake → blur → vignetting → exposure, gamma, contrast, offset → sensor noise → 8-bit → stuck
 //!         pixels → dropped frames → (resample to the model's rate)
 //! ```
 //!
-//! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by and a room (six trained kinds at once, where
-//! training stacks at most three) are probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws
+//! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
+//! training stacks at most three), a head turn, another instrument (`bright`, `sustain`) and another ball (`ball-luma`) are probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws
 //! them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
@@ -31,7 +31,8 @@
 //! `k / fps_out`, as a camera read out by a model at its own rate would.
 
 use crate::host::model::SplitMix64;
-use crate::host::stimuli::{ball, render, Params, RenderOptions, Stimulus, StimulusError};
+use crate::host::stimuli::tone::{self, Timbre};
+use crate::host::stimuli::{ball, plan, render, Params, RenderOptions, Stimulus, StimulusError};
 
 /// Frame size the pixel quantities of a [`VideoChain`] refer to.
 pub const REFERENCE_SIZE: f64 = 64.0;
@@ -92,6 +93,9 @@ pub struct AudioChain {
     /// clip's RMS), added before the stationary noise. Unlike that noise it comes and goes at about the rate of the
     /// stimuli's notes, so it reaches the onsets and the tempo.
     pub bursts: Option<(Bursts, f64)>,
+    /// Probe, never drawn by training: the melody played by another instrument ([`Timbre`]; `None`: the renderer's
+    /// piano-like tone). It changes the sound at its source, so it comes before every other part of the chain.
+    pub timbre: Option<Timbre>,
 }
 
 impl AudioChain {
@@ -105,6 +109,7 @@ impl AudioChain {
         hum: None,
         dropouts: 0.0,
         bursts: None,
+        timbre: None,
     };
 }
 
@@ -162,6 +167,9 @@ pub struct VideoChain {
     /// (`Pipeline::scene_cut` before the first frame at the turn's end, [`Perturbation::scene_cut_frame`]), so the
     /// background restarts from the new view. The frames are the same as without.
     pub pan_cut: bool,
+    /// Probe, never drawn by training: the ball drawn at this luma instead of the renderer's red
+    /// ([`ball::BALL`], 76; `None`: that): a differently coloured ball, or another renderer's.
+    pub ball_luma: Option<u8>,
 }
 
 impl VideoChain {
@@ -186,6 +194,7 @@ impl VideoChain {
         passer_by: 0.0,
         pan: 0.0,
         pan_cut: false,
+        ball_luma: None,
     };
 
     fn is_none(&self) -> bool {
@@ -305,6 +314,14 @@ pub enum Kind {
     /// Probe: the room's three sight parts alone ([`Kind::Room`] at the same step, the sound clean). The same
     /// settings as the room's frames, not the same draws (the room's sound draws first from the clip's generator).
     RoomSight,
+    /// Probe: the melody on a brighter instrument (spectral tilt, dB per octave, added to the renderer's piano-like
+    /// partials; [`Timbre::tilt_db_per_octave`]).
+    Bright,
+    /// Probe: the melody on a more sustained instrument (every partial's decay time times this; [`Timbre::decay`]).
+    Sustain,
+    /// Probe: the ball drawn at another luma (the renderer's red ball is 76 on a backdrop of 200; the severe
+    /// setting, 240, is brighter than the backdrop: the ball's contrast inverted).
+    BallLuma,
 }
 
 impl Kind {
@@ -333,7 +350,7 @@ impl Kind {
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut (last, so that the tables before it kept their order).
-    pub const PROBES: [Kind; 11] = [
+    pub const PROBES: [Kind; 14] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -345,6 +362,9 @@ impl Kind {
         Kind::RoomSound,
         Kind::RoomSight,
         Kind::PanCut,
+        Kind::Bright,
+        Kind::Sustain,
+        Kind::BallLuma,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -385,6 +405,9 @@ impl Kind {
             Kind::Room => "room",
             Kind::RoomSound => "room-sound",
             Kind::RoomSight => "room-sight",
+            Kind::Bright => "bright",
+            Kind::Sustain => "sustain",
+            Kind::BallLuma => "ball-luma",
         }
     }
 
@@ -406,7 +429,9 @@ impl Kind {
             | Kind::Hum
             | Kind::Dropouts
             | Kind::Talker
-            | Kind::RoomSound => (true, false),
+            | Kind::RoomSound
+            | Kind::Bright
+            | Kind::Sustain => (true, false),
             _ => (false, true),
         }
     }
@@ -437,6 +462,9 @@ impl Kind {
             Kind::FrameDrops => "drop probability",
             Kind::Dropouts => "share of the clip",
             Kind::Room | Kind::RoomSound | Kind::RoomSight => "step (the kind's docs)",
+            Kind::Bright => "dB per octave",
+            Kind::Sustain => "× decay time",
+            Kind::BallLuma => "ball luma (76 rendered)",
         }
     }
 
@@ -471,6 +499,9 @@ impl Kind {
             Kind::PasserBy => [0.02, 0.05, 0.1],
             Kind::Pan | Kind::PanCut => [4.0, 8.0, 16.0],
             Kind::Room | Kind::RoomSound | Kind::RoomSight => [1.0, 2.0, 3.0],
+            Kind::Bright => [3.0, 6.0, 12.0],
+            Kind::Sustain => [2.0, 4.0, 8.0],
+            Kind::BallLuma => [120.0, 160.0, 240.0],
         }
     }
 
@@ -512,6 +543,9 @@ impl Kind {
                 *f = Kind::Pan.at(v).video;
                 f.pan_cut = true;
             }
+            Kind::Bright => a.timbre = Some(Timbre { tilt_db_per_octave: v, ..Timbre::PIANO }),
+            Kind::Sustain => a.timbre = Some(Timbre { decay: v, ..Timbre::PIANO }),
+            Kind::BallLuma => f.ball_luma = Some(v.round().clamp(0.0, 255.0) as u8),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
                 *f = Kind::RoomSight.at(v).video;
@@ -763,6 +797,13 @@ pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation)
     let camera = RenderOptions { fps: p.video.fps.unwrap_or(opts.fps), ..*opts };
     camera.validate()?;
     let mut s = render(params, &camera)?;
+    if let Some(luma) = p.video.ball_luma {
+        let score = plan(params, &camera)?;
+        s.frames = ball::render_frames_with(&score, camera.seed, camera.size, camera.fps, camera.n_frames(), luma);
+    }
+    if let Some(t) = &p.audio.timbre {
+        s.audio = tone::render_audio_with(&s.notes, camera.seconds, camera.sample_rate, t);
+    }
     let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
     apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
     if !p.video.is_none() {
@@ -1254,6 +1295,83 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn another_instrument_changes_the_tone_and_keeps_the_notes() {
+        let params = Params::prototype("peaceful").unwrap();
+        let opts = RenderOptions { seconds: 2.0, seed: 9, size: 64, fps: 30, sample_rate: 22_050 };
+        let piano = render(&params, &opts).unwrap();
+        let again = tone::render_audio_with(&piano.notes, 2.0, 22_050, &Timbre::PIANO);
+        assert!(again == piano.audio, "the piano timbre is the renderer's tone, bit for bit");
+        // Spectral centroid (Hz) over the clip, from a plain DFT of 512-sample blocks.
+        let centroid = |x: &[f32]| {
+            let (mut num, mut den) = (0.0f64, 0.0f64);
+            for block in x.chunks_exact(512) {
+                for k in 1..256 {
+                    let (mut re, mut im) = (0.0f64, 0.0f64);
+                    for (i, &v) in block.iter().enumerate() {
+                        let ph = 2.0 * std::f64::consts::PI * (k * i) as f64 / 512.0;
+                        re += f64::from(v) * ph.cos();
+                        im -= f64::from(v) * ph.sin();
+                    }
+                    let p = re * re + im * im;
+                    num += p * k as f64 * 22_050.0 / 512.0;
+                    den += p;
+                }
+            }
+            num / den
+        };
+        let bright = render_perturbed(&params, &opts, &Kind::Bright.at(12.0)).unwrap();
+        let (c0, c1) = (centroid(&piano.audio), centroid(&bright.audio));
+        assert!(c1 > 1.5 * c0, "a tilt of +12 dB per octave brightens the tone: centroid {c0:.0} → {c1:.0} Hz");
+        assert!(bright.notes == piano.notes && bright.frames == piano.frames, "the melody and the frames are the same");
+        // Sustain: each note keeps more of its energy late in its span. Energy in the last quarter of every note
+        // over the whole note's, summed over notes.
+        let late = |x: &[f32], notes: &[crate::host::stimuli::NoteEvent]| {
+            let (mut tail, mut all) = (0.0f64, 0.0f64);
+            for n in notes {
+                let a = (n.onset_s * 22_050.0) as usize;
+                let b = ((n.onset_s + n.duration_s) * 22_050.0) as usize;
+                let b = b.min(x.len());
+                if b <= a + 8 {
+                    continue;
+                }
+                let q = b - (b - a) / 4;
+                tail += x[q..b].iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+                all += x[a..b].iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+            }
+            tail / all
+        };
+        let sustained = render_perturbed(&params, &opts, &Kind::Sustain.at(8.0)).unwrap();
+        let (l0, l1) = (late(&piano.audio, &piano.notes), late(&sustained.audio, &piano.notes));
+        assert!(l1 > 1.5 * l0, "decay × 8 keeps more of each note's energy to its end: {l0:.3} → {l1:.3}");
+        assert!(sustained.audio.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+    }
+
+    #[test]
+    fn another_ball_changes_its_luma_and_nothing_else() {
+        let params = Params::prototype("angry").unwrap();
+        let opts = RenderOptions { seconds: 1.0, seed: 3, size: 64, fps: 30, sample_rate: 22_050 };
+        let clean = render(&params, &opts).unwrap();
+        let score = plan(&params, &opts).unwrap();
+        let same = ball::render_frames_with(&score, 3, 64, 30, opts.n_frames(), ball::BALL);
+        assert!(same == clean.frames, "the renderer's own luma gives the renderer's frames");
+        let other = render_perturbed(&params, &opts, &Kind::BallLuma.at(240.0)).unwrap();
+        assert!(other.audio == clean.audio);
+        let (mut inside, mut elsewhere_same, mut elsewhere) = (0usize, 0usize, 0usize);
+        for (&c, &o) in clean.frames.iter().zip(&other.frames) {
+            if c == ball::BALL {
+                assert_eq!(o, 240, "the ball's interior takes the new luma");
+                inside += 1;
+            } else if c == ball::BACKGROUND || c == ball::FLOOR || c == ball::EYE {
+                elsewhere += 1;
+                elsewhere_same += usize::from(o == c);
+            }
+        }
+        assert!(inside > 1000, "the ball covers pixels: {inside}");
+        // Backdrop, floor and eyes stay (a pixel of the backdrop that the ball's edge now covers differs).
+        assert!(elsewhere_same as f64 > 0.99 * elsewhere as f64, "{elsewhere_same} of {elsewhere}");
     }
 
     #[test]
