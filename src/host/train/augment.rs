@@ -326,7 +326,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, sound first.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Gain,
         Kind::WhiteNoise,
         Kind::PinkNoise,
@@ -346,11 +346,12 @@ impl Kind {
         Kind::Occlusion,
         Kind::FrameRate,
         Kind::Vignetting,
+        Kind::BallLuma,
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut (last, so that the tables before it kept their order).
-    pub const PROBES: [Kind; 14] = [
+    pub const PROBES: [Kind; 13] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -364,7 +365,6 @@ impl Kind {
         Kind::PanCut,
         Kind::Bright,
         Kind::Sustain,
-        Kind::BallLuma,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -655,6 +655,7 @@ impl Augment {
     /// | frame rate | 0.4 | U{15, …, 60} fps |
     /// | vignetting | 0.3 | corner darkening U(0.1, 0.85) |
     /// | intermittent noise (`talker`) | 0.3 | [`Bursts`]: below; SNR U(0, 30) dB |
+    /// | ball luma | 0.3 | U{0, …, 170, 230, …, 255} (the renderer's ball is 76, the backdrop 200) |
     ///
     /// Intermittent noise is white, pink or brown (equally likely) through a pass band drawn as band-limit's
     /// (high-pass logU(50, 600) Hz, low-pass logU(1.5, 8) kHz), in bursts of U(0.5m, 1.5m) with m logU(0.03, 0.6) s
@@ -701,9 +702,12 @@ impl Augment {
         let bursts = u() < 0.3 && on(Kind::Talker);
         let x_bursts: Vec<f64> = (0..6).map(|_| u()).collect();
         keys.push(u());
+        let ball = u() < 0.3 && on(Kind::BallLuma);
+        let x_ball = u();
+        keys.push(u());
         let mut fired = [
             gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl,
-            fps, vignette, bursts,
+            fps, vignette, bursts, ball,
         ];
         let count = fired.iter().filter(|f| **f).count();
         if self.max_kinds > 0 && count > self.max_kinds {
@@ -713,7 +717,7 @@ impl Augment {
                 fired[i] = false;
             }
         }
-        let [gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl, fps, vignette, bursts] =
+        let [gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl, fps, vignette, bursts, ball] =
             fired;
         let (a, f) = (&mut p.audio, &mut p.video);
         if gain {
@@ -785,6 +789,12 @@ impl Augment {
                 gap: (0.5 * g, 1.5 * g),
             };
             a.bursts = Some((b, lin(x[5], 0.0, 30.0)));
+        }
+        if ball {
+            // Any luma at least 30 levels from the backdrop's 200 (nearer, the ball all but vanishes), darker or
+            // brighter than it: 0–170 or 230–255, uniformly over those 197 levels.
+            let v = (x_ball * 197.0).min(196.0).floor();
+            f.ball_luma = Some(if v <= 170.0 { v as u8 } else { (230.0 + v - 171.0) as u8 });
         }
         p
     }
