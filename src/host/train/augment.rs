@@ -11,16 +11,16 @@
 //! chain has them:
 //!
 //! ```text
-//! sound:  (the instrument, at render) → room reverberation → microphone band-limit → mains hum → intermittent noise (a talker nearby) →
-//!         additive noise → gain → clipping (and the ADC's ±1) → dropouts
-//! frames: (render at the camera's rate, the ball at its luma) → background texture → occluder → a passer-by → translation, scale, roll,
-//!         per-frame shake → blur → vignetting → exposure, gamma, contrast, offset → sensor noise → 8-bit → stuck
-//!         pixels → dropped frames → (resample to the model's rate)
+//! sound:  (render with the instrument) → room reverberation → microphone band-limit → mains hum →
+//!         intermittent noise (a talker nearby) → additive noise → gain → clipping (and the ADC's ±1) → dropouts
+//! frames: (render at the camera's rate, the ball at its luma) → background texture → occluder → a passer-by →
+//!         translation, scale, roll, per-frame shake → blur → vignetting → exposure, gamma, contrast, offset →
+//!         sensor noise → 8-bit → stuck pixels → dropped frames → (resample to the model's rate)
 //! ```
 //!
 //! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
-//! training stacks at most three), a head turn and another instrument (`bright`, `sustain`) are probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws
-//! them.
+//! training stacks at most three), a head turn and another instrument (`bright`, `sustain`) are probes
+//! ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -31,8 +31,8 @@
 //! `k / fps_out`, as a camera read out by a model at its own rate would.
 
 use crate::host::model::SplitMix64;
-use crate::host::stimuli::tone::{self, Timbre};
-use crate::host::stimuli::{ball, plan, render, Params, RenderOptions, Stimulus, StimulusError};
+use crate::host::stimuli::tone::Timbre;
+use crate::host::stimuli::{ball, render_with, Params, RenderOptions, Stimulus, StimulusError};
 
 /// Frame size the pixel quantities of a [`VideoChain`] refer to.
 pub const REFERENCE_SIZE: f64 = 64.0;
@@ -351,7 +351,8 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
-    /// docs), then the head turn with a scene cut (last, so that the tables before it kept their order).
+    /// docs), then the head turn with a scene cut and the two instruments (each added last, so that the tables
+    /// before it kept their order).
     pub const PROBES: [Kind; 13] = [
         Kind::Hum,
         Kind::Dropouts,
@@ -807,17 +808,13 @@ impl Augment {
 pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation) -> Result<Stimulus, StimulusError> {
     let camera = RenderOptions { fps: p.video.fps.unwrap_or(opts.fps), ..*opts };
     camera.validate()?;
-    let mut s = render(params, &camera)?;
-    if let Some(luma) = p.video.ball_luma {
-        let score = plan(params, &camera)?;
-        s.frames = ball::render_frames_with(&score, camera.seed, camera.size, camera.fps, camera.n_frames(), luma);
-    }
-    if let Some(t) = &p.audio.timbre {
-        s.audio = tone::render_audio_with(&s.notes, camera.seconds, camera.sample_rate, t);
-    }
+    // The instrument and the ball's luma act at the source: the clip is rendered with them.
+    let timbre = p.audio.timbre.unwrap_or(Timbre::PIANO);
+    let mut s = render_with(params, &camera, &timbre, p.video.ball_luma.unwrap_or(ball::BALL))?;
     let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
     apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
-    if !p.video.is_none() {
+    // (A chain that only recolours the ball has nothing left to do to the rendered frames.)
+    if !(VideoChain { ball_luma: None, ..p.video }).is_none() {
         apply_video(&mut s.frames, s.size, camera.fps, &p.video, &mut rng);
     }
     if camera.fps != opts.fps {
@@ -1270,6 +1267,7 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::stimuli::{plan, render, tone};
 
     fn clip(p: &Perturbation, seed: u64) -> Stimulus {
         let params = Params::prototype("happy").unwrap();
@@ -1381,7 +1379,8 @@ mod tests {
             }
         }
         assert!(inside > 1000, "the ball covers pixels: {inside}");
-        // Backdrop, floor and eyes stay (a pixel of the backdrop that the ball's edge now covers differs).
+        // Backdrop, floor and eyes stay (the margin: an anti-aliased edge pixel of the clean ball whose value happens
+        // to equal one of those lumas is counted here but takes the new ball's edge value).
         assert!(elsewhere_same as f64 > 0.99 * elsewhere as f64, "{elsewhere_same} of {elsewhere}");
     }
 
