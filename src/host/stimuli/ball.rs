@@ -35,9 +35,37 @@ pub const EYES: [(f64, f64); 2] = [(0.22, -0.45), (0.6, -0.33)];
 
 const SUB: usize = 4;
 
+/// How the scene looks: the lumas the renderer fills its parts with, and how strongly a light shades the ball.
+/// [`Look::RENDERED`] is this module's flat look; the evaluation's `ball-luma`, `shade` and `floor` draw another
+/// renderer's (the study's sketch lit its 3-D scene with a spotlight, which this 2-D renderer leaves out).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Look {
+    /// Backdrop luma.
+    pub backdrop: u8,
+    /// Floor luma.
+    pub floor: u8,
+    /// The ball's luma where the light leaves it as it is (all of it when `shade` is 0).
+    pub ball: u8,
+    /// How strongly a light from the upper left, in front, shades the ball as a sphere (0: flat; 1: the side away
+    /// from the light black, the side facing it 1.6× `ball`, with a specular highlight of up to 200 levels): the
+    /// ball's luma at a point is `ball·(1 − shade + 1.6·shade·max(0, n·l)) + 200·shade·max(0, n·h)^24`, n the normal
+    /// of the sphere the outline bounds, l the light's direction, h the half-way vector to the viewer.
+    pub shade: f64,
+}
+
+impl Look {
+    /// This renderer's look: backdrop 200, floor 100, a flat red ball (76).
+    pub const RENDERED: Look = Look { backdrop: BACKGROUND, floor: FLOOR, ball: BALL, shade: 0.0 };
+}
+
 /// The static scene (backdrop and floor) at `size`×`size`; every frame is this with the ball drawn over it.
 pub fn background(size: usize) -> Vec<u8> {
-    let mut img = vec![BACKGROUND; size * size];
+    background_with(size, &Look::RENDERED)
+}
+
+/// [`background`] in another `look` (its backdrop and floor).
+pub fn background_with(size: usize, look: &Look) -> Vec<u8> {
+    let mut img = vec![look.backdrop; size * size];
     let s = size as f64 / CANVAS;
     let floor = [(300.0 - 140.0, 470.0), (300.0 + 140.0, 470.0), (300.0 + 200.0, 560.0), (300.0 - 200.0, 560.0)];
     let mut poly = [(0.0, 0.0); OUTLINE_VERTICES];
@@ -45,7 +73,7 @@ pub fn background(size: usize) -> Vec<u8> {
         *d = (x * s, y * s);
     }
     let mut raster = Raster::new(size);
-    raster.fill(&mut img, &poly[..4], FLOOR);
+    raster.fill(&mut img, &poly[..4], look.floor);
     img
 }
 
@@ -59,13 +87,13 @@ struct Pose {
 
 /// Renders `n_frames` frames at `fps` (frame f shows time f/fps) into one frame-major buffer of size²·n bytes.
 pub fn render_frames(score: &Score, seed: u64, size: usize, fps: u32, n_frames: usize) -> Vec<u8> {
-    render_frames_with(score, seed, size, fps, n_frames, BALL)
+    render_frames_with(score, seed, size, fps, n_frames, &Look::RENDERED)
 }
 
-/// [`render_frames`] with the ball filled at luma `ball` instead of [`BALL`] (another ball's colour, or the same red
-/// under another camera's colour response); [`BALL`] gives the same bytes as it.
-pub fn render_frames_with(score: &Score, seed: u64, size: usize, fps: u32, n_frames: usize, ball: u8) -> Vec<u8> {
-    let bg = background(size);
+/// [`render_frames`] in another `look` (another ball's colour, the same red under another camera's colour response,
+/// a lit ball, another floor); [`Look::RENDERED`] gives the same bytes as it.
+pub fn render_frames_with(score: &Score, seed: u64, size: usize, fps: u32, n_frames: usize, look: &Look) -> Vec<u8> {
+    let bg = background_with(size, look);
     let mut out = Vec::with_capacity(size * size * n_frames);
     // Per-note spike targets from their own stream, so the animation never shifts the melody's draws.
     let mut rng = Rng::stream(seed, 2);
@@ -107,12 +135,12 @@ pub fn render_frames_with(score: &Score, seed: u64, size: usize, fps: u32, n_fra
         };
         out.extend_from_slice(&bg);
         let frame = &mut out[f * size * size..];
-        draw_ball(&mut raster, frame, size, &pose, ball);
+        draw_ball(&mut raster, frame, size, &pose, look);
     }
     out
 }
 
-fn draw_ball(raster: &mut Raster, frame: &mut [u8], size: usize, pose: &Pose, luma: u8) {
+fn draw_ball(raster: &mut Raster, frame: &mut [u8], size: usize, pose: &Pose, look: &Look) {
     let s = size as f64 / CANVAS;
     let th = pose.lean_deg.to_radians();
     let (sn, cs) = (libm::sin(th), libm::cos(th));
@@ -132,7 +160,27 @@ fn draw_ball(raster: &mut Raster, frame: &mut [u8], size: usize, pose: &Pose, lu
         let phi = 2.0 * core::f64::consts::PI * i as f64 / OUTLINE_VERTICES as f64;
         *v = place(libm::cos(phi) + off.0, libm::sin(phi) + off.1);
     }
-    raster.fill(frame, &poly, luma);
+    if look.shade == 0.0 {
+        raster.fill(frame, &poly, look.ball);
+    } else {
+        // The light's direction (x right, y down, z toward the viewer) and the half-way vector to the viewer.
+        let l = unit((-0.5, -0.7, 0.6));
+        let h = unit((l.0, l.1, l.2 + 1.0));
+        let (base, k) = (f64::from(look.ball), look.shade);
+        raster.fill_with(frame, &poly, |col, row| {
+            // The pixel's centre in the ball's own unit coordinates (the inverse of `place`), then the normal of the
+            // sphere seen there, turned back into the screen's frame (spikes outside the unit circle take its rim).
+            let (x, y) = ((col as f64 + 0.5) / s - cx, (row as f64 + 0.5) / s - cy);
+            let (ux, uy) = ((x * cs - y * sn) / BALL_RX, (x * sn + y * cs) / BALL_RY);
+            let r2 = (ux * ux + uy * uy).min(1.0);
+            let f = if r2 > 0.0 { libm::sqrt(r2 / (ux * ux + uy * uy)) } else { 0.0 };
+            let (ux, uy) = (ux * f, uy * f);
+            let n = (ux * cs + uy * sn, -ux * sn + uy * cs, libm::sqrt(1.0 - r2));
+            let dot = |a: (f64, f64, f64)| (n.0 * a.0 + n.1 * a.1 + n.2 * a.2).max(0.0);
+            let v = base * (1.0 - k + 1.6 * k * dot(l)) + 200.0 * k * libm::pow(dot(h), 24.0);
+            libm::round(v).clamp(0.0, 255.0) as u8
+        });
+    }
     // Eyes: whole-pixel white squares (at least one pixel), no anti-aliasing.
     let e = libm::round(EYE_SIZE * s).max(1.0) as i64;
     for &(ex, ey) in &EYES {
@@ -163,6 +211,11 @@ impl Raster {
 
     /// Blends `luma` over `img` wherever the polygon (pixel coordinates) covers it.
     fn fill(&mut self, img: &mut [u8], poly: &[(f64, f64)], luma: u8) {
+        self.fill_with(img, poly, |_, _| luma);
+    }
+
+    /// [`Raster::fill`] with the luma of each pixel `luma(column, row)`.
+    fn fill_with(&mut self, img: &mut [u8], poly: &[(f64, f64)], luma: impl Fn(usize, usize) -> u8) {
         let size = self.size;
         let (mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY);
         for &(_, y) in poly {
@@ -211,11 +264,17 @@ impl Raster {
                 continue;
             }
             let line = &mut img[row * size..(row + 1) * size];
-            for (px, &c) in line[cmin..=cmax].iter_mut().zip(&self.cov[cmin..=cmax]) {
+            for (col, (px, &c)) in line[cmin..=cmax].iter_mut().zip(&self.cov[cmin..=cmax]).enumerate() {
                 let c = u32::from(c);
                 let full = (SUB * SUB) as u32;
+                let luma = luma(cmin + col, row);
                 *px = ((u32::from(*px) * (full - c) + u32::from(luma) * c + full / 2) / full) as u8;
             }
         }
     }
+}
+
+fn unit(v: (f64, f64, f64)) -> (f64, f64, f64) {
+    let n = libm::sqrt(v.0 * v.0 + v.1 * v.1 + v.2 * v.2);
+    (v.0 / n, v.1 / n, v.2 / n)
 }

@@ -198,21 +198,21 @@ pub fn render_frames(params: &Params, opts: &RenderOptions) -> Result<Vec<u8>, S
 
 /// Renders a whole stimulus: audio, frames and note list, all in memory.
 pub fn render(params: &Params, opts: &RenderOptions) -> Result<Stimulus, StimulusError> {
-    render_with(params, opts, &tone::Timbre::PIANO, ball::BALL)
+    render_with(params, opts, &tone::Timbre::PIANO, &ball::Look::RENDERED)
 }
 
-/// [`render`] as another synthesiser and another ball would give it: the melody played with `timbre`, the ball filled
-/// at luma `ball_luma` (the evaluation's `bright`, `sustain` and `ball-luma`). [`tone::Timbre::PIANO`] and
-/// [`ball::BALL`] give [`render`]'s bytes.
+/// [`render`] as another synthesiser and another renderer would give it: the melody played with `timbre`, the scene
+/// drawn in `look` (the evaluation's `bright`, `sustain`, `ball-luma`, `shade` and `floor`). [`tone::Timbre::PIANO`]
+/// and [`ball::Look::RENDERED`] give [`render`]'s bytes.
 pub fn render_with(
     params: &Params,
     opts: &RenderOptions,
     timbre: &tone::Timbre,
-    ball_luma: u8,
+    look: &ball::Look,
 ) -> Result<Stimulus, StimulusError> {
     let score = plan(params, opts)?;
     let audio = tone::render_audio_with(&score.notes, opts.seconds, opts.sample_rate, timbre);
-    let frames = ball::render_frames_with(&score, opts.seed, opts.size, opts.fps, opts.n_frames(), ball_luma);
+    let frames = ball::render_frames_with(&score, opts.seed, opts.size, opts.fps, opts.n_frames(), look);
     Ok(Stimulus {
         audio,
         frames,

@@ -170,6 +170,12 @@ pub struct VideoChain {
     /// The ball drawn at this luma instead of the renderer's red ([`ball::BALL`], 76; `None`: that): a differently
     /// coloured ball, or another renderer's. The frames are rendered again with it, before the rest of the chain.
     pub ball_luma: Option<u8>,
+    /// Probe, never drawn by training: a light shades the ball as a sphere, with this strength ([`ball::Look::shade`];
+    /// 0: flat, as rendered). Rendered with it, before the rest of the chain.
+    pub shade: f64,
+    /// Probe, never drawn by training: the floor drawn at this luma instead of the renderer's [`ball::FLOOR`] (100;
+    /// `None`: that), as another renderer's lighting gives it. Rendered with it, before the rest of the chain.
+    pub floor: Option<u8>,
 }
 
 impl VideoChain {
@@ -195,6 +201,8 @@ impl VideoChain {
         pan: 0.0,
         pan_cut: false,
         ball_luma: None,
+        shade: 0.0,
+        floor: None,
     };
 
     fn is_none(&self) -> bool {
@@ -323,6 +331,12 @@ pub enum Kind {
     /// is brighter than the backdrop: the ball's contrast inverted). A probe until the probes showed it cost the
     /// shipped model +0.0067 at 160 and +0.0094 at 240 (E44 in `docs/eval/experiments.md`); drawn by training since.
     BallLuma,
+    /// Probe: the ball lit as a sphere by a light from the upper left ([`VideoChain::shade`]; strength 0–1), as the
+    /// study's 3-D sketch with its spotlight draws it and this 2-D renderer does not.
+    Shade,
+    /// Probe: the floor at another luma ([`VideoChain::floor`]; the renderer's is 100 on a backdrop of 200; the
+    /// severe setting, 200, makes it vanish into the backdrop).
+    Floor,
 }
 
 impl Kind {
@@ -353,7 +367,7 @@ impl Kind {
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut and the two instruments (each added last, so that the tables
     /// before it kept their order).
-    pub const PROBES: [Kind; 13] = [
+    pub const PROBES: [Kind; 15] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -367,6 +381,8 @@ impl Kind {
         Kind::PanCut,
         Kind::Bright,
         Kind::Sustain,
+        Kind::Shade,
+        Kind::Floor,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -410,6 +426,8 @@ impl Kind {
             Kind::Bright => "bright",
             Kind::Sustain => "sustain",
             Kind::BallLuma => "ball-luma",
+            Kind::Shade => "shade",
+            Kind::Floor => "floor",
         }
     }
 
@@ -467,6 +485,8 @@ impl Kind {
             Kind::Bright => "dB per octave",
             Kind::Sustain => "× decay time",
             Kind::BallLuma => "ball luma (76 rendered)",
+            Kind::Shade => "light's strength (0 flat)",
+            Kind::Floor => "floor luma (100 rendered)",
         }
     }
 
@@ -504,6 +524,8 @@ impl Kind {
             Kind::Bright => [3.0, 6.0, 12.0],
             Kind::Sustain => [2.0, 4.0, 8.0],
             Kind::BallLuma => [120.0, 160.0, 240.0],
+            Kind::Shade => [0.25, 0.5, 1.0],
+            Kind::Floor => [130.0, 160.0, 200.0],
         }
     }
 
@@ -548,6 +570,8 @@ impl Kind {
             Kind::Bright => a.timbre = Some(Timbre { tilt_db_per_octave: v, ..Timbre::PIANO }),
             Kind::Sustain => a.timbre = Some(Timbre { decay: v, ..Timbre::PIANO }),
             Kind::BallLuma => f.ball_luma = Some(v.round().clamp(0.0, 255.0) as u8),
+            Kind::Shade => f.shade = v.clamp(0.0, 1.0),
+            Kind::Floor => f.floor = Some(v.round().clamp(0.0, 255.0) as u8),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
                 *f = Kind::RoomSight.at(v).video;
@@ -808,13 +832,20 @@ impl Augment {
 pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation) -> Result<Stimulus, StimulusError> {
     let camera = RenderOptions { fps: p.video.fps.unwrap_or(opts.fps), ..*opts };
     camera.validate()?;
-    // The instrument and the ball's luma act at the source: the clip is rendered with them.
+    // The instrument and the scene's look act at the source: the clip is rendered with them.
     let timbre = p.audio.timbre.unwrap_or(Timbre::PIANO);
-    let mut s = render_with(params, &camera, &timbre, p.video.ball_luma.unwrap_or(ball::BALL))?;
+    let v = &p.video;
+    let look = ball::Look {
+        ball: v.ball_luma.unwrap_or(ball::BALL),
+        shade: v.shade,
+        floor: v.floor.unwrap_or(ball::FLOOR),
+        ..ball::Look::RENDERED
+    };
+    let mut s = render_with(params, &camera, &timbre, &look)?;
     let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
     apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
-    // (A chain that only recolours the ball has nothing left to do to the rendered frames.)
-    if !(VideoChain { ball_luma: None, ..p.video }).is_none() {
+    // (A chain that only changes the scene's look has nothing left to do to the rendered frames.)
+    if !(VideoChain { ball_luma: None, shade: 0.0, floor: None, ..p.video }).is_none() {
         apply_video(&mut s.frames, s.size, camera.fps, &p.video, &mut rng);
     }
     if camera.fps != opts.fps {
@@ -1364,7 +1395,7 @@ mod tests {
         let opts = RenderOptions { seconds: 1.0, seed: 3, size: 64, fps: 30, sample_rate: 22_050 };
         let clean = render(&params, &opts).unwrap();
         let score = plan(&params, &opts).unwrap();
-        let same = ball::render_frames_with(&score, 3, 64, 30, opts.n_frames(), ball::BALL);
+        let same = ball::render_frames_with(&score, 3, 64, 30, opts.n_frames(), &ball::Look::RENDERED);
         assert!(same == clean.frames, "the renderer's own luma gives the renderer's frames");
         let other = render_perturbed(&params, &opts, &Kind::BallLuma.at(240.0)).unwrap();
         assert!(other.audio == clean.audio);
@@ -1382,6 +1413,60 @@ mod tests {
         // Backdrop, floor and eyes stay (the margin: an anti-aliased edge pixel of the clean ball whose value happens
         // to equal one of those lumas is counted here but takes the new ball's edge value).
         assert!(elsewhere_same as f64 > 0.99 * elsewhere as f64, "{elsewhere_same} of {elsewhere}");
+    }
+
+    #[test]
+    fn a_lit_ball_and_another_floor_change_what_they_say() {
+        let params = Params::prototype("sad").unwrap();
+        let opts = RenderOptions { seconds: 1.0, seed: 8, size: 64, fps: 30, sample_rate: 22_050 };
+        let clean = render(&params, &opts).unwrap();
+        let lit = render_perturbed(&params, &opts, &Kind::Shade.at(1.0)).unwrap();
+        assert!(lit.audio == clean.audio);
+        let (mut upper_left, mut lower_right) = ((0.0f64, 0usize), (0.0f64, 0usize));
+        let (mut lo, mut hi) = (255u8, 0u8);
+        let (mut kept, mut scene) = (0usize, 0usize);
+        for (c, l) in clean.frames.chunks_exact(64 * 64).zip(lit.frames.chunks_exact(64 * 64)) {
+            // The ball's interior in this frame (the clean render's flat luma) and its centroid.
+            let inside: Vec<(usize, usize)> =
+                (0..64 * 64).filter(|&i| c[i] == ball::BALL).map(|i| (i % 64, i / 64)).collect();
+            let n = inside.len().max(1) as f64;
+            let cx = inside.iter().map(|p| p.0 as f64).sum::<f64>() / n;
+            let cy = inside.iter().map(|p| p.1 as f64).sum::<f64>() / n;
+            for &(x, y) in &inside {
+                let v = l[y * 64 + x];
+                (lo, hi) = (lo.min(v), hi.max(v));
+                let side = if (x as f64 - cx) + (y as f64 - cy) < 0.0 { &mut upper_left } else { &mut lower_right };
+                side.0 += f64::from(v);
+                side.1 += 1;
+            }
+            for (&a, &b) in c.iter().zip(l) {
+                if a == ball::BACKGROUND || a == ball::FLOOR {
+                    scene += 1;
+                    kept += usize::from(a == b);
+                }
+            }
+        }
+        assert!(lo < 20 && hi > 200, "a fully lit sphere runs from shadow to highlight: {lo}–{hi}");
+        let (ul, lr) = (upper_left.0 / upper_left.1 as f64, lower_right.0 / lower_right.1 as f64);
+        assert!(ul > lr + 30.0, "the side toward the light (upper left) is brighter: {ul:.0} against {lr:.0}");
+        // (The margin: anti-aliased edge pixels of the clean ball whose value equals the backdrop's or floor's.)
+        assert!(kept as f64 > 0.99 * scene as f64, "the backdrop and floor stay: {kept} of {scene}");
+
+        let floor = render_perturbed(&params, &opts, &Kind::Floor.at(200.0)).unwrap();
+        assert!(floor.audio == clean.audio);
+        let (mut on_floor, mut changed, mut rest, mut rest_same) = (0usize, 0usize, 0usize, 0usize);
+        for (&c, &f) in clean.frames.iter().zip(&floor.frames) {
+            if c == ball::FLOOR {
+                on_floor += 1;
+                changed += usize::from(f == 200);
+            } else if c == ball::BACKGROUND || c == ball::BALL || c == ball::EYE {
+                rest += 1;
+                rest_same += usize::from(c == f);
+            }
+        }
+        assert!(on_floor > 1000, "the floor covers pixels: {on_floor}");
+        assert!(changed as f64 > 0.99 * on_floor as f64, "the floor takes the new luma: {changed} of {on_floor}");
+        assert!(rest_same as f64 > 0.99 * rest as f64, "backdrop, ball and eyes stay: {rest_same} of {rest}");
     }
 
     #[test]
