@@ -13,14 +13,14 @@
 //! ```text
 //! sound:  (render with the instrument) → room reverberation → microphone band-limit → mains hum →
 //!         intermittent noise (a talker nearby) → additive noise → gain → clipping (and the ADC's ±1) → dropouts
-//! frames: (render at the camera's rate, the ball and floor at their lumas, the ball lit) → background texture → occluder → a passer-by →
+//! frames: (render at the camera's rate, the ball at its luma, lit, on another floor) → background texture → occluder → a passer-by →
 //!         translation, scale, roll, per-frame shake → blur → vignetting → exposure, gamma, contrast, offset →
 //!         sensor noise → 8-bit → stuck pixels → dropped frames → (resample to the model's rate)
 //! ```
 //!
 //! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
-//! training stacks at most three), a head turn, another instrument (`bright`, `sustain`) and a lit ball (`shade`) are
-//! probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
+//! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`) and
+//! another floor (`floor`) are probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -173,8 +173,8 @@ pub struct VideoChain {
     /// Probe, never drawn by training: a light shades the ball as a sphere, with this strength ([`ball::Look::shade`];
     /// 0: flat, as rendered). Rendered with it, before the rest of the chain.
     pub shade: f64,
-    /// The floor drawn at this luma instead of the renderer's [`ball::FLOOR`] (100; `None`: that), as another
-    /// renderer's lighting gives it. Rendered with it, before the rest of the chain.
+    /// Probe, never drawn by training: the floor drawn at this luma instead of the renderer's [`ball::FLOOR`] (100;
+    /// `None`: that), as another renderer's lighting gives it. Rendered with it, before the rest of the chain.
     pub floor: Option<u8>,
 }
 
@@ -334,15 +334,14 @@ pub enum Kind {
     /// Probe: the ball lit as a sphere by a light from the upper left ([`VideoChain::shade`]; strength 0–1), as the
     /// study's 3-D sketch with its spotlight draws it and this 2-D renderer does not.
     Shade,
-    /// The floor at another luma ([`VideoChain::floor`]; the renderer's is 100 on a backdrop of 200; the severe
-    /// setting, 200, makes it vanish into the backdrop). A probe until the probes showed it cost the shipped model
-    /// +0.0031 at 160 and +0.0105 at 200 (E45 in `docs/eval/experiments.md`); drawn by training since.
+    /// Probe: the floor at another luma ([`VideoChain::floor`]; the renderer's is 100 on a backdrop of 200; the
+    /// severe setting, 200, makes it vanish into the backdrop).
     Floor,
 }
 
 impl Kind {
     /// Every kind, sound first.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Gain,
         Kind::WhiteNoise,
         Kind::PinkNoise,
@@ -363,13 +362,12 @@ impl Kind {
         Kind::FrameRate,
         Kind::Vignetting,
         Kind::BallLuma,
-        Kind::Floor,
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut and the two instruments (each added last, so that the tables
     /// before it kept their order).
-    pub const PROBES: [Kind; 14] = [
+    pub const PROBES: [Kind; 15] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -384,6 +382,7 @@ impl Kind {
         Kind::Bright,
         Kind::Sustain,
         Kind::Shade,
+        Kind::Floor,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -683,7 +682,6 @@ impl Augment {
     /// | vignetting | 0.3 | corner darkening U(0.1, 0.85) |
     /// | intermittent noise (`talker`) | 0.3 | [`Bursts`]: below; SNR U(0, 30) dB |
     /// | ball luma | 0.3 | U{0, …, 170, 230, …, 255} (the renderer's ball is 76, the backdrop 200) |
-    /// | floor luma | 0.3 | U{0, …, 255} (the renderer's floor is 100) |
     ///
     /// Intermittent noise is white, pink or brown (equally likely) through a pass band drawn as band-limit's
     /// (high-pass logU(50, 600) Hz, low-pass logU(1.5, 8) kHz), in bursts of U(0.5m, 1.5m) with m logU(0.03, 0.6) s
@@ -733,12 +731,9 @@ impl Augment {
         let ball = u() < 0.3 && on(Kind::BallLuma);
         let x_ball = u();
         keys.push(u());
-        let floor = u() < 0.3 && on(Kind::Floor);
-        let x_floor = u();
-        keys.push(u());
         let mut fired = [
             gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl,
-            fps, vignette, bursts, ball, floor,
+            fps, vignette, bursts, ball,
         ];
         let count = fired.iter().filter(|f| **f).count();
         if self.max_kinds > 0 && count > self.max_kinds {
@@ -748,7 +743,7 @@ impl Augment {
                 fired[i] = false;
             }
         }
-        let [gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl, fps, vignette, bursts, ball, floor] =
+        let [gain, noise, reverb, band, clip, bright, contrast, gamma, snoise, blur, shake, shift, scale, clutter, occl, fps, vignette, bursts, ball] =
             fired;
         let (a, f) = (&mut p.audio, &mut p.video);
         if gain {
@@ -826,10 +821,6 @@ impl Augment {
             // brighter than it: 0–170 or 230–255, uniformly over those 197 levels.
             let v = (x_ball * 197.0).min(196.0).floor();
             f.ball_luma = Some(if v <= 170.0 { v as u8 } else { (230.0 + v - 171.0) as u8 });
-        }
-        if floor {
-            // Any grey a light can make of the floor, the ball's own (76) and the backdrop's (200) included.
-            f.floor = Some((x_floor * 256.0).min(255.0) as u8);
         }
         p
     }
@@ -1683,6 +1674,7 @@ mod tests {
                 || v.pan != 0.0
                 || a.timbre.is_some()
                 || v.shade != 0.0
+                || v.floor.is_some()
         };
         assert!(!d.iter().any(probes));
         // The ball's luma: drawn, never within 30 levels of the backdrop, on both sides of it.
@@ -1690,10 +1682,6 @@ mod tests {
         assert!(lumas.len() >= 10, "{} of 200 clips with another ball", lumas.len());
         assert!(lumas.iter().all(|&l| l <= 170 || l >= 230), "{lumas:?}");
         assert!(lumas.iter().any(|&l| l < 76) && lumas.iter().any(|&l| l > 76), "{lumas:?}");
-        // The floor's luma: drawn, darker and brighter than the renderer's 100.
-        let floors: Vec<u8> = d.iter().filter_map(|p| p.video.floor).collect();
-        assert!(floors.len() >= 10, "{} of 200 clips with another floor", floors.len());
-        assert!(floors.iter().any(|&l| l < 100) && floors.iter().any(|&l| l > 100), "{floors:?}");
         assert!(Augment::from_spec("without:roll").is_err() && Augment::from_spec("without:gain").is_ok());
         // At most three kinds act on a clip by default; without the limit about six do.
         let kinds = |p: &Perturbation| {
@@ -1718,7 +1706,6 @@ mod tests {
                 v.vignette != 0.0,
                 a.bursts.is_some(),
                 v.ball_luma.is_some(),
-                v.floor.is_some(),
             ]
             .iter()
             .filter(|b| **b)
