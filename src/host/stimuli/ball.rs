@@ -5,7 +5,8 @@
 //! seen from the side: an ellipse of semi-axes 75 × 97.5 (radius 50, scaled (1, 1.3) and ×1.5) outlined by
 //! [`OUTLINE_VERTICES`] vertices, with two white eyes. Per note the ball bounces (vertical offset −sin(π·progress)·H),
 //! its outline vertices move toward new random offsets U(−A, A) (spikes) and it turns toward the lean 60 − note degrees,
-//! both interpolated linearly over the bounce. Edges are anti-aliased with 4×4 integer coverage per pixel.
+//! both interpolated linearly over the bounce. Edges are anti-aliased with 4×4 integer coverage per pixel. [`Look`]
+//! draws the same scene as another renderer might (another ball or floor luma, the ball shaded by a light).
 
 use super::melody::{NoteEvent, Score};
 use super::rng::Rng;

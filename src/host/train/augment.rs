@@ -13,9 +13,9 @@
 //! ```text
 //! sound:  (render with the instrument) → room reverberation → microphone band-limit → mains hum →
 //!         intermittent noise (a talker nearby) → additive noise → gain → clipping (and the ADC's ±1) → dropouts
-//! frames: (render at the camera's rate, the ball at its luma, lit, on another floor) → background texture → occluder → a passer-by →
-//!         translation, scale, roll, per-frame shake → blur → vignetting → exposure, gamma, contrast, offset →
-//!         sensor noise → 8-bit → stuck pixels → dropped frames → (resample to the model's rate)
+//! frames: (render at the camera's rate, the ball at its luma, lit, on another floor) → background texture →
+//!         occluder → a passer-by → translation, scale, roll, per-frame shake → blur → vignetting → exposure, gamma,
+//!         contrast, offset → sensor noise → 8-bit → stuck pixels → dropped frames → (resample to the model's rate)
 //! ```
 //!
 //! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
@@ -365,8 +365,8 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
-    /// docs), then the head turn with a scene cut and the two instruments (each added last, so that the tables
-    /// before it kept their order).
+    /// docs), then the head turn with a scene cut, the two instruments, the lit ball and the floor (each added last,
+    /// so that the tables before it kept their order).
     pub const PROBES: [Kind; 15] = [
         Kind::Hum,
         Kind::Dropouts,
