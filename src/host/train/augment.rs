@@ -208,6 +208,21 @@ impl VideoChain {
     fn is_none(&self) -> bool {
         *self == VideoChain::NONE
     }
+
+    /// The scene as the renderer draws it under this chain: the ball's luma and light, the floor's luma.
+    fn look(&self) -> ball::Look {
+        ball::Look {
+            ball: self.ball_luma.unwrap_or(ball::BALL),
+            shade: self.shade,
+            floor: self.floor.unwrap_or(ball::FLOOR),
+            ..ball::Look::RENDERED
+        }
+    }
+
+    /// Whether anything is left to do to the rendered frames once [`VideoChain::look`] has drawn them.
+    fn acts_on_frames(&self) -> bool {
+        !(VideoChain { ball_luma: None, shade: 0.0, floor: None, ..*self }).is_none()
+    }
 }
 
 /// A perturbation of both senses of one clip.
@@ -834,18 +849,10 @@ pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation)
     camera.validate()?;
     // The instrument and the scene's look act at the source: the clip is rendered with them.
     let timbre = p.audio.timbre.unwrap_or(Timbre::PIANO);
-    let v = &p.video;
-    let look = ball::Look {
-        ball: v.ball_luma.unwrap_or(ball::BALL),
-        shade: v.shade,
-        floor: v.floor.unwrap_or(ball::FLOOR),
-        ..ball::Look::RENDERED
-    };
-    let mut s = render_with(params, &camera, &timbre, &look)?;
+    let mut s = render_with(params, &camera, &timbre, &p.video.look())?;
     let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
     apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
-    // (A chain that only changes the scene's look has nothing left to do to the rendered frames.)
-    if !(VideoChain { ball_luma: None, shade: 0.0, floor: None, ..p.video }).is_none() {
+    if p.video.acts_on_frames() {
         apply_video(&mut s.frames, s.size, camera.fps, &p.video, &mut rng);
     }
     if camera.fps != opts.fps {
