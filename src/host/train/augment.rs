@@ -12,15 +12,19 @@
 //!
 //! ```text
 //! sound:  (render with the instrument) → room reverberation → microphone band-limit → mains hum →
-//!         intermittent noise (a talker nearby) → additive noise → gain → clipping (and the ADC's ±1) → dropouts
+//!         intermittent noise (a talker nearby) → additive noise → gain → automatic gain control → clipping (and
+//!         the ADC's ±1) → dropouts
 //! frames: (render at the camera's rate, the ball at its luma, lit, on another floor) → background texture →
-//!         occluder → a passer-by → translation, scale, roll, per-frame shake → blur → vignetting → exposure, gamma,
-//!         contrast, offset → sensor noise → 8-bit → stuck pixels → dropped frames → (resample to the model's rate)
+//!         occluder → a passer-by → translation, scale, roll, oblique view, per-frame shake → blur → vignetting →
+//!         exposure (and auto-exposure), gamma, contrast, offset → sensor noise → 8-bit → stuck pixels → dropped
+//!         frames → (resample to the model's rate)
 //! ```
 //!
 //! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
-//! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`) and
-//! another floor (`floor`) are probes ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
+//! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`),
+//! another floor (`floor`), a screen watched from the side (`oblique`), a microphone's automatic gain control
+//! (`agc`) and a camera's auto-exposure (`auto-exposure`) are probes ([`Kind::PROBES`]): the evaluation can apply
+//! them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -96,6 +100,13 @@ pub struct AudioChain {
     /// Probe, never drawn by training: the melody played by another instrument ([`Timbre`]; `None`: the renderer's
     /// piano-like tone). It changes the sound at its source, so it comes before every other part of the chain.
     pub timbre: Option<Timbre>,
+    /// Probe, never drawn by training: the microphone's automatic gain control, after the gain and before the
+    /// ADC's clipping, releasing with this time constant in seconds (`None`: none). A peak follower (attack 5 ms,
+    /// this release) sets the gain that brings the envelope to [`AGC_TARGET`], at most [`AGC_MAX_BOOST_DB`]: each
+    /// onset pulls the gain down and it recovers as the note decays, so the quieter parts of every note come up;
+    /// the faster the release, the more of each note's decay is flattened, far faster than the core's loudness
+    /// normaliser (2 s) acts.
+    pub agc: Option<f64>,
 }
 
 impl AudioChain {
@@ -110,6 +121,7 @@ impl AudioChain {
         dropouts: 0.0,
         bursts: None,
         timbre: None,
+        agc: None,
     };
 }
 
@@ -176,6 +188,16 @@ pub struct VideoChain {
     /// Probe, never drawn by training: the floor drawn at this luma instead of the renderer's [`ball::FLOOR`] (100;
     /// `None`: that), as another renderer's lighting gives it. Rendered with it, before the rest of the chain.
     pub floor: Option<u8>,
+    /// Probe, never drawn by training: the camera sees the scene's plane obliquely, as a robot watching a screen from
+    /// the side does: the plane turned by this many degrees about its vertical centre line, seen through a pinhole
+    /// whose focal length is the frame's width (so its near side is magnified, its far side shrunk, and verticals
+    /// converge toward the far side: keystone). Positive turns the right side away. Applied with the static
+    /// geometry, before roll; edges clamped as for [`VideoChain::shift`] (0: none).
+    pub oblique: f64,
+    /// Probe, never drawn by training: the camera's auto-exposure hunting, the exposure swinging by ± this share
+    /// sinusoidally with a period of 1 s, from a random phase (0: none). Unlike [`VideoChain::exposure`] it changes
+    /// within the clip, so the scene itself departs from a running background as the light does.
+    pub exposure_swing: f64,
 }
 
 impl VideoChain {
@@ -203,6 +225,8 @@ impl VideoChain {
         ball_luma: None,
         shade: 0.0,
         floor: None,
+        oblique: 0.0,
+        exposure_swing: 0.0,
     };
 
     fn is_none(&self) -> bool {
@@ -352,6 +376,12 @@ pub enum Kind {
     /// Probe: the floor at another luma ([`VideoChain::floor`]; the renderer's is 100 on a backdrop of 200; the
     /// severe setting, 200, makes it vanish into the backdrop).
     Floor,
+    /// Probe: the scene seen obliquely, a screen watched from the side ([`VideoChain::oblique`]; degrees).
+    Oblique,
+    /// Probe: a microphone's automatic gain control ([`AudioChain::agc`]; its release time in seconds).
+    Agc,
+    /// Probe: a camera's auto-exposure hunting ([`VideoChain::exposure_swing`]; ± share of the exposure).
+    AutoExposure,
 }
 
 impl Kind {
@@ -380,9 +410,10 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
-    /// docs), then the head turn with a scene cut, the two instruments, the lit ball and the floor (each added last,
-    /// so that the tables before it kept their order).
-    pub const PROBES: [Kind; 15] = [
+    /// docs), then the head turn with a scene cut, the two instruments, the lit ball, the floor, the oblique view and
+    /// the two automatic controls, of gain and exposure (each added last, so that the tables before it kept their
+    /// order).
+    pub const PROBES: [Kind; 18] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -398,6 +429,9 @@ impl Kind {
         Kind::Sustain,
         Kind::Shade,
         Kind::Floor,
+        Kind::Oblique,
+        Kind::Agc,
+        Kind::AutoExposure,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -443,6 +477,9 @@ impl Kind {
             Kind::BallLuma => "ball-luma",
             Kind::Shade => "shade",
             Kind::Floor => "floor",
+            Kind::Oblique => "oblique",
+            Kind::Agc => "agc",
+            Kind::AutoExposure => "auto-exposure",
         }
     }
 
@@ -466,7 +503,8 @@ impl Kind {
             | Kind::Talker
             | Kind::RoomSound
             | Kind::Bright
-            | Kind::Sustain => (true, false),
+            | Kind::Sustain
+            | Kind::Agc => (true, false),
             _ => (false, true),
         }
     }
@@ -502,6 +540,9 @@ impl Kind {
             Kind::BallLuma => "ball luma (76 rendered)",
             Kind::Shade => "light's strength (0 flat)",
             Kind::Floor => "floor luma (100 rendered)",
+            Kind::Oblique => "degrees off axis",
+            Kind::Agc => "s release",
+            Kind::AutoExposure => "± exposure, 1 s period",
         }
     }
 
@@ -541,6 +582,9 @@ impl Kind {
             Kind::BallLuma => [120.0, 160.0, 240.0],
             Kind::Shade => [0.25, 0.5, 1.0],
             Kind::Floor => [130.0, 160.0, 200.0],
+            Kind::Oblique => [15.0, 30.0, 45.0],
+            Kind::Agc => [1.0, 0.3, 0.1],
+            Kind::AutoExposure => [0.1, 0.2, 0.4],
         }
     }
 
@@ -587,6 +631,9 @@ impl Kind {
             Kind::BallLuma => f.ball_luma = Some(v.round().clamp(0.0, 255.0) as u8),
             Kind::Shade => f.shade = v.clamp(0.0, 1.0),
             Kind::Floor => f.floor = Some(v.round().clamp(0.0, 255.0) as u8),
+            Kind::Oblique => f.oblique = v,
+            Kind::Agc => a.agc = Some(v.max(0.005)),
+            Kind::AutoExposure => f.exposure_swing = v.clamp(0.0, 0.95),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
                 *f = Kind::RoomSight.at(v).video;
@@ -1039,7 +1086,11 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
             *v = (f64::from(*v) + level * f64::from(e)) as f32;
         }
     }
-    let g = 10f64.powf(c.gain_db / 20.0);
+    let mut g = 10f64.powf(c.gain_db / 20.0);
+    if let Some(release_s) = c.agc {
+        automatic_gain(x, g, release_s, sr);
+        g = 1.0;
+    }
     let peak = x.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs())) * g;
     let limit = match c.clip_db {
         Some(db) => (peak * 10f64.powf(-db / 20.0)).min(1.0),
@@ -1069,6 +1120,28 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
                 *v = 0.0;
             }
         }
+    }
+}
+
+/// The envelope level an automatic gain control ([`AudioChain::agc`]) steers the sound to: −12 dBFS (peak).
+pub const AGC_TARGET: f64 = 0.25;
+/// The most an automatic gain control ([`AudioChain::agc`]) amplifies, in dB.
+pub const AGC_MAX_BOOST_DB: f64 = 30.0;
+
+/// Scale `x` by `gain`, then run it through an automatic gain control releasing with time constant `release_s` (see
+/// [`AudioChain::agc`]): the envelope `e` follows |x| with a 5 ms attack and that release, and each sample is
+/// multiplied by `min(AGC_TARGET / e, 10^(AGC_MAX_BOOST_DB/20))`.
+fn automatic_gain(x: &mut [f32], gain: f64, release_s: f64, sr: f64) {
+    let attack = 1.0 - (-1.0 / (0.005 * sr)).exp();
+    let release = 1.0 - (-1.0 / (release_s.max(0.005) * sr)).exp();
+    let most = 10f64.powf(AGC_MAX_BOOST_DB / 20.0);
+    let mut e = 0.0f64;
+    for v in x.iter_mut() {
+        let y = f64::from(*v) * gain;
+        let k = if y.abs() > e { attack } else { release };
+        e += k * (y.abs() - e);
+        let g = if e * most > AGC_TARGET { AGC_TARGET / e } else { most };
+        *v = (y * g) as f32;
     }
 }
 
@@ -1209,11 +1282,30 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
         None
     };
     let n_frames = frames.len() / n;
-    let geometric = c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0 || c.pan != 0.0;
+    let geometric =
+        c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0 || c.pan != 0.0 || c.oblique != 0.0;
     // The turn's progress 0..1 at frame `index`: from the clip's middle, over 0.2 s of the camera's rate.
     let turn_len = turn_frames(fps) as f64;
     let turn = |index: usize| ((index as f64 - (n_frames / 2) as f64) / turn_len).clamp(0.0, 1.0);
     let (sin, cos) = c.roll.to_radians().sin_cos();
+    // The oblique view: the plane's point (p, q) (centred, in pixels) turned by θ about the vertical axis lies at depth
+    // f + p·sin θ in front of a pinhole of focal length f = the frame's width, and is seen at
+    // (f·p·cos θ, f·q) / (f + p·sin θ). Its inverse, from where a pixel is seen back to the plane:
+    // p = f·u / (f·cos θ − u·sin θ), q = v·(f + p·sin θ) / f. (Within ±80°; a pixel beyond the plane's horizon, where
+    // the denominator is not positive, takes the far edge.)
+    let (ob_sin, ob_cos) = c.oblique.clamp(-80.0, 80.0).to_radians().sin_cos();
+    let focal = size as f64;
+    let unproject = |u: f64, v: f64| {
+        let den = focal * ob_cos - u * ob_sin;
+        if den <= 1e-9 {
+            return (u.signum() * 1e6, v);
+        }
+        let p = focal * u / den;
+        (p, v * (focal + p * ob_sin) / focal)
+    };
+    // Auto-exposure's phase (drawn only when it acts, so the other kinds' random streams stay as they were).
+    let swing_phase =
+        if c.exposure_swing != 0.0 { 2.0 * std::f64::consts::PI * f64::from(rng.next_f32()) } else { 0.0 };
     let mut plane = vec![0.0f64; n];
     let mut warped = vec![0.0f64; n];
     for (index, f) in frames.chunks_exact_mut(n).enumerate() {
@@ -1263,6 +1355,7 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
                     let (u, v) = ((x as f64 - centre - dx) / s, (y as f64 - centre - dy) / s);
                     // (Without roll exactly the map it was before roll existed: the same bits.)
                     let (u, v) = if c.roll != 0.0 { (cos * u + sin * v, cos * v - sin * u) } else { (u, v) };
+                    let (u, v) = if c.oblique != 0.0 { unproject(u, v) } else { (u, v) };
                     warped[y * size + x] = sample(&plane, size, u + centre, v + centre);
                 }
             }
@@ -1276,8 +1369,15 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
                 *v *= (1.0 - c.vignette * (x * x + y * y) / corner).max(0.0);
             }
         }
+        // The frame's exposure (× 1 exactly without auto-exposure: the same bits as before it existed).
+        let exposure = if c.exposure_swing != 0.0 {
+            let t = index as f64 / f64::from(fps.max(1));
+            c.exposure * (1.0 + c.exposure_swing * (2.0 * std::f64::consts::PI * t + swing_phase).sin())
+        } else {
+            c.exposure
+        };
         for (d, v) in f.iter_mut().zip(plane.iter()) {
-            let mut l = (v / 255.0).clamp(0.0, 1.0) * c.exposure;
+            let mut l = (v / 255.0).clamp(0.0, 1.0) * exposure;
             if c.gamma != 1.0 {
                 l = l.max(0.0).powf(c.gamma);
             }
@@ -1474,6 +1574,104 @@ mod tests {
         assert!(on_floor > 1000, "the floor covers pixels: {on_floor}");
         assert!(changed as f64 > 0.99 * on_floor as f64, "the floor takes the new luma: {changed} of {on_floor}");
         assert!(rest_same as f64 > 0.99 * rest as f64, "backdrop, ball and eyes stay: {rest_same} of {rest}");
+    }
+
+    #[test]
+    fn an_oblique_view_shrinks_the_far_side() {
+        // The static scene alone (backdrop and floor trapezoid, symmetric about the centre line), one frame.
+        let size = 64;
+        let flat = ball::background(size);
+        let floor_columns = |f: &[u8]| {
+            let cols: Vec<usize> = (0..size).map(|x| (0..size).filter(|&y| f[y * size + x] < 150).count()).collect();
+            let left: usize = cols[..size / 2].iter().sum();
+            let right: usize = cols[size / 2..].iter().sum();
+            (left, right, cols)
+        };
+        let (l0, r0, cols0) = floor_columns(&flat);
+        assert!(l0 > 100 && l0.abs_diff(r0) <= l0 / 20, "the rendered floor is symmetric: {l0} against {r0}");
+        let tallest0 = |c: &[usize]| c.iter().copied().max().unwrap_or(0);
+        assert_eq!(tallest0(&cols0[..size / 2]), tallest0(&cols0[size / 2..]), "{cols0:?}");
+        for deg in Kind::Oblique.severities() {
+            let mut f = flat.clone();
+            let c = Kind::Oblique.at(deg).video;
+            apply_video(&mut f, size, 30, &c, &mut SplitMix64(1));
+            let (l, r, cols) = floor_columns(&f);
+            // Turned right side away: the left (near) half of the floor is magnified, the right (far) half shrunk.
+            assert!(l > r + r / 5, "{deg}°: the near half shows more floor than the far: {l} against {r}");
+            // Keystone: the floor's tallest column on the near side is taller than the tallest on the far side (the
+            // same plane at less depth; the rendered floor's are equal).
+            let tallest = |c: &[usize]| c.iter().copied().max().unwrap_or(0);
+            let (near, far) = (tallest(&cols[..size / 2]), tallest(&cols[size / 2..]));
+            assert!(near > far, "{deg}°: the near side's floor is taller than the far side's: {cols:?}");
+        }
+        // A steeper view shrinks the far half further.
+        let right_at = |deg: f64| {
+            let mut f = flat.clone();
+            apply_video(&mut f, size, 30, &Kind::Oblique.at(deg).video, &mut SplitMix64(1));
+            floor_columns(&f).1
+        };
+        assert!(right_at(45.0) < right_at(15.0), "45° leaves less of the far half than 15°");
+    }
+
+    #[test]
+    fn automatic_controls_change_the_level_within_the_clip() {
+        let params = Params::prototype("happy").unwrap();
+        let opts = RenderOptions { seconds: 2.0, seed: 6, size: 64, fps: 30, sample_rate: 22_050 };
+        let clean = render(&params, &opts).unwrap();
+        // Auto-exposure: each frame's mean luma against the clean frame's swings by about the setting, both ways,
+        // over the clip's two periods.
+        let swung = render_perturbed(&params, &opts, &Kind::AutoExposure.at(0.2)).unwrap();
+        assert!(swung.audio == clean.audio);
+        let mean = |f: &[u8]| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
+        let ratios: Vec<f64> = clean
+            .frames
+            .chunks_exact(64 * 64)
+            .zip(swung.frames.chunks_exact(64 * 64))
+            .map(|(c, s)| mean(s) / mean(c))
+            .collect();
+        let (lo, hi) = ratios.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        assert!(lo < 0.86 && hi > 1.12, "the exposure swings by ±0.2: frame means × {lo:.3} … {hi:.3}");
+        assert!(hi < 1.21 && lo > 0.79, "and not by more: × {lo:.3} … {hi:.3}");
+        // AGC: per 50 ms block, the gain it applied (the block's RMS against the clean block's). It moves within the
+        // clip, lower where the sound is louder, and a faster release moves it more; digital silence stays silent.
+        let blocks = |x: &[f32]| -> Vec<f64> { x.chunks_exact(1102).map(rms).collect() };
+        let b0 = blocks(&clean.audio);
+        let gains = |release: f64| {
+            let a = render_perturbed(&params, &opts, &Kind::Agc.at(release)).unwrap();
+            assert!(a.frames == clean.frames);
+            for (x, y) in clean.audio.iter().zip(&a.audio) {
+                assert!(*x != 0.0 || *y == 0.0, "silence stays silent");
+            }
+            assert!(a.audio.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+            // (The first block is left out: the envelope starts from 0 there.)
+            let g: Vec<(f64, f64)> =
+                b0.iter().zip(blocks(&a.audio)).skip(1).filter(|(c, _)| **c > 1e-3).map(|(c, p)| (*c, p / c)).collect();
+            g
+        };
+        let spread = |g: &[(f64, f64)]| {
+            let mut r: Vec<f64> = g.iter().map(|p| p.1).collect();
+            r.sort_by(f64::total_cmp);
+            r[r.len() * 9 / 10] / r[r.len() / 10]
+        };
+        let (fast, slow) = (gains(0.1), gains(1.0));
+        let (sf, ss) = (spread(&fast), spread(&slow));
+        assert!(sf > 1.2, "a 0.1 s release moves the gain within the clip: 90th/10th percentile {sf:.2}");
+        assert!(sf > ss, "a faster release moves it more: {sf:.2} against {ss:.2} at 1 s");
+        // Louder blocks get less gain: the rank correlation of level and gain is negative.
+        let rank = |v: Vec<f64>| {
+            let mut idx: Vec<usize> = (0..v.len()).collect();
+            idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+            let mut r = vec![0.0; v.len()];
+            for (k, &i) in idx.iter().enumerate() {
+                r[i] = k as f64;
+            }
+            r
+        };
+        let (rl, rg) = (rank(fast.iter().map(|p| p.0).collect()), rank(fast.iter().map(|p| p.1).collect()));
+        let m = (rl.len() as f64 - 1.0) / 2.0;
+        let cov: f64 = rl.iter().zip(&rg).map(|(a, b)| (a - m) * (b - m)).sum();
+        let var: f64 = rl.iter().map(|a| (a - m) * (a - m)).sum();
+        assert!(cov / var < -0.3, "louder blocks are turned down: Spearman ρ {:.2}", cov / var);
     }
 
     #[test]
