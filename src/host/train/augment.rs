@@ -1587,10 +1587,15 @@ mod tests {
             let right: usize = cols[size / 2..].iter().sum();
             (left, right, cols)
         };
+        // The tallest floor column of each half: (near, far).
+        let tallest = |c: &[usize]| {
+            let max = |h: &[usize]| h.iter().copied().max().unwrap_or(0);
+            (max(&c[..size / 2]), max(&c[size / 2..]))
+        };
         let (l0, r0, cols0) = floor_columns(&flat);
         assert!(l0 > 100 && l0.abs_diff(r0) <= l0 / 20, "the rendered floor is symmetric: {l0} against {r0}");
-        let tallest0 = |c: &[usize]| c.iter().copied().max().unwrap_or(0);
-        assert_eq!(tallest0(&cols0[..size / 2]), tallest0(&cols0[size / 2..]), "{cols0:?}");
+        let (near0, far0) = tallest(&cols0);
+        assert_eq!(near0, far0, "{cols0:?}");
         for deg in Kind::Oblique.severities() {
             let mut f = flat.clone();
             let c = Kind::Oblique.at(deg).video;
@@ -1600,8 +1605,7 @@ mod tests {
             assert!(l > r + r / 5, "{deg}°: the near half shows more floor than the far: {l} against {r}");
             // Keystone: the floor's tallest column on the near side is taller than the tallest on the far side (the
             // same plane at less depth; the rendered floor's are equal).
-            let tallest = |c: &[usize]| c.iter().copied().max().unwrap_or(0);
-            let (near, far) = (tallest(&cols[..size / 2]), tallest(&cols[size / 2..]));
+            let (near, far) = tallest(&cols);
             assert!(near > far, "{deg}°: the near side's floor is taller than the far side's: {cols:?}");
         }
         // A steeper view shrinks the far half further.
@@ -1644,9 +1648,12 @@ mod tests {
             }
             assert!(a.audio.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
             // (The first block is left out: the envelope starts from 0 there.)
-            let g: Vec<(f64, f64)> =
-                b0.iter().zip(blocks(&a.audio)).skip(1).filter(|(c, _)| **c > 1e-3).map(|(c, p)| (*c, p / c)).collect();
-            g
+            b0.iter()
+                .zip(blocks(&a.audio))
+                .skip(1)
+                .filter(|(c, _)| **c > 1e-3)
+                .map(|(c, p)| (*c, p / c))
+                .collect::<Vec<_>>()
         };
         let spread = |g: &[(f64, f64)]| {
             let mut r: Vec<f64> = g.iter().map(|p| p.1).collect();
@@ -1880,6 +1887,9 @@ mod tests {
                 || a.timbre.is_some()
                 || v.shade != 0.0
                 || v.floor.is_some()
+                || v.oblique != 0.0
+                || a.agc.is_some()
+                || v.exposure_swing != 0.0
         };
         assert!(!d.iter().any(probes));
         // The ball's luma: drawn, never within 30 levels of the backdrop, on both sides of it.
