@@ -14,16 +14,18 @@
 //! sound:  (render with the instrument) → room reverberation → microphone band-limit → mains hum →
 //!         intermittent noise (a talker nearby) → additive noise → gain → automatic gain control → clipping (and
 //!         the ADC's ±1) → dropouts
-//! frames: (render at the camera's rate, the ball at its luma, lit, on another floor) → background texture →
-//!         occluder → a passer-by → translation, scale, roll, oblique view, per-frame shake → blur → vignetting →
-//!         exposure (and auto-exposure), gamma, contrast, offset → sensor noise → 8-bit → stuck pixels → dropped
-//!         frames → (resample to the model's rate)
+//! frames: (render at the camera's rate, the ball at its luma, lit, on another floor, integrated over the open
+//!         shutter, late by the camera's lag) → background texture → occluder → a passer-by → translation, scale,
+//!         roll, oblique view, per-frame shake, the wide-angle lens → blur → vignetting → exposure (and
+//!         auto-exposure), gamma, contrast, offset → sensor noise → 8-bit → stuck pixels → dropped frames →
+//!         (resample to the model's rate)
 //! ```
 //!
 //! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
 //! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`),
 //! another floor (`floor`), a screen watched from the side (`oblique`), a microphone's automatic gain control
-//! (`agc`) and a camera's auto-exposure (`auto-exposure`) are probes ([`Kind::PROBES`]): the evaluation can apply
+//! (`agc`), a camera's auto-exposure (`auto-exposure`), a wide-angle lens (`wide-angle`), motion blur
+//! (`motion-blur`) and frames that lag the sound (`av-lag`) are probes ([`Kind::PROBES`]): the evaluation can apply
 //! them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
@@ -198,6 +200,21 @@ pub struct VideoChain {
     /// sinusoidally with a period of 1 s, from a random phase (0: none). Unlike [`VideoChain::exposure`] it changes
     /// within the clip, so the scene itself departs from a running background as the light does.
     pub exposure_swing: f64,
+    /// Probe, never drawn by training: a wide-angle lens's barrel distortion, uncorrected. The scene at radius `r`
+    /// from the optical centre is seen at `r'` with `r = r'·(1 + k·(r'/R)²)`, `R` the half-diagonal, so the centre
+    /// keeps its scale and a corner shows what lies `k`·100 % further out (lines off the centre bow outward; edges
+    /// clamped as for [`VideoChain::shift`]). Applied with the static geometry, last in the light's path (0: none).
+    pub barrel: f64,
+    /// Probe, never drawn by training: the shutter stays open for this share of the frame interval (0: an instant,
+    /// as rendered), so whatever moves is smeared along its path (motion blur; a camera lengthens its exposure in dim
+    /// light). Each frame integrates the scene over the interval ending at its time, rendered at up to 8 sub-frames
+    /// per frame (at most 240 per second) and averaged, before the rest of the chain.
+    pub shutter: f64,
+    /// Probe, never drawn by training: the frames lag the sound by this many seconds (a camera's capture pipeline is
+    /// slower than a microphone's): frame `k` shows the scene of `k/fps − lag`, and until the lag has passed the
+    /// clip's first frame is held (the scene before it moves). Applied at the source, before the rest of the chain
+    /// (0: none).
+    pub lag: f64,
 }
 
 impl VideoChain {
@@ -227,6 +244,9 @@ impl VideoChain {
         floor: None,
         oblique: 0.0,
         exposure_swing: 0.0,
+        barrel: 0.0,
+        shutter: 0.0,
+        lag: 0.0,
     };
 
     fn is_none(&self) -> bool {
@@ -243,9 +263,10 @@ impl VideoChain {
         }
     }
 
-    /// Whether anything is left to do to the rendered frames once [`VideoChain::look`] has drawn them.
+    /// Whether anything is left to do to the rendered frames once [`render_perturbed`] has rendered them (with
+    /// [`VideoChain::look`], the shutter and the lag).
     fn acts_on_frames(&self) -> bool {
-        !(VideoChain { ball_luma: None, shade: 0.0, floor: None, ..*self }).is_none()
+        !(VideoChain { ball_luma: None, shade: 0.0, floor: None, shutter: 0.0, lag: 0.0, ..*self }).is_none()
     }
 }
 
@@ -382,6 +403,12 @@ pub enum Kind {
     Agc,
     /// Probe: a camera's auto-exposure hunting ([`VideoChain::exposure_swing`]; ± share of the exposure).
     AutoExposure,
+    /// Probe: a wide-angle lens's barrel distortion ([`VideoChain::barrel`]; how much further out a corner sees).
+    WideAngle,
+    /// Probe: motion blur, the shutter open for a share of the frame interval ([`VideoChain::shutter`]).
+    MotionBlur,
+    /// Probe: the frames lagging the sound ([`VideoChain::lag`]; seconds).
+    AvLag,
 }
 
 impl Kind {
@@ -410,10 +437,10 @@ impl Kind {
     ];
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
-    /// docs), then the head turn with a scene cut, the two instruments, the lit ball, the floor, the oblique view and
-    /// the two automatic controls, of gain and exposure (each added last, so that the tables before it kept their
-    /// order).
-    pub const PROBES: [Kind; 18] = [
+    /// docs), then the head turn with a scene cut, the two instruments, the lit ball, the floor, the oblique view,
+    /// the two automatic controls, of gain and exposure, the wide-angle lens, motion blur and the frames' lag (each
+    /// added last, so that the tables before it kept their order).
+    pub const PROBES: [Kind; 21] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -432,6 +459,9 @@ impl Kind {
         Kind::Oblique,
         Kind::Agc,
         Kind::AutoExposure,
+        Kind::WideAngle,
+        Kind::MotionBlur,
+        Kind::AvLag,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -480,6 +510,9 @@ impl Kind {
             Kind::Oblique => "oblique",
             Kind::Agc => "agc",
             Kind::AutoExposure => "auto-exposure",
+            Kind::WideAngle => "wide-angle",
+            Kind::MotionBlur => "motion-blur",
+            Kind::AvLag => "av-lag",
         }
     }
 
@@ -543,6 +576,9 @@ impl Kind {
             Kind::Oblique => "degrees off axis",
             Kind::Agc => "s release",
             Kind::AutoExposure => "± exposure, 1 s period",
+            Kind::WideAngle => "corner's reach beyond 1",
+            Kind::MotionBlur => "shutter's share of the frame interval",
+            Kind::AvLag => "s the frames lag",
         }
     }
 
@@ -585,6 +621,9 @@ impl Kind {
             Kind::Oblique => [15.0, 30.0, 45.0],
             Kind::Agc => [1.0, 0.3, 0.1],
             Kind::AutoExposure => [0.1, 0.2, 0.4],
+            Kind::WideAngle => [0.1, 0.2, 0.4],
+            Kind::MotionBlur => [0.25, 0.5, 1.0],
+            Kind::AvLag => [0.1, 0.25, 0.5],
         }
     }
 
@@ -634,6 +673,9 @@ impl Kind {
             Kind::Oblique => f.oblique = v,
             Kind::Agc => a.agc = Some(v.max(0.005)),
             Kind::AutoExposure => f.exposure_swing = v.clamp(0.0, 0.95),
+            Kind::WideAngle => f.barrel = v.clamp(-0.5, 2.0),
+            Kind::MotionBlur => f.shutter = v.clamp(0.0, 1.0),
+            Kind::AvLag => f.lag = v.max(0.0),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
                 *f = Kind::RoomSight.at(v).video;
@@ -896,7 +938,47 @@ pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation)
     camera.validate()?;
     // The instrument and the scene's look act at the source: the clip is rendered with them.
     let timbre = p.audio.timbre.unwrap_or(Timbre::PIANO);
-    let mut s = render_with(params, &camera, &timbre, &p.video.look())?;
+    let mut s = if p.video.shutter > 0.0 {
+        // An open shutter: the scene rendered at `per` sub-frames per frame, and frame k the mean of the sub-frames
+        // of the interval that ends at its time (the last of them is the instant frame k shows without it).
+        let per = (240 / camera.fps.max(1)).clamp(1, 8);
+        let fine = RenderOptions { fps: camera.fps * per, ..camera };
+        let mut s = render_with(params, &fine, &timbre, &p.video.look())?;
+        let (frame, n) = (s.size * s.size, camera.n_frames());
+        let open = ((p.video.shutter.min(1.0) * f64::from(per)).round() as usize).max(1);
+        let mut frames = vec![0u8; n * frame];
+        let mut sum = vec![0u32; frame];
+        for (k, out) in frames.chunks_exact_mut(frame).enumerate() {
+            let last = (k * per as usize).min(s.n_frames().saturating_sub(1));
+            let first = last.saturating_sub(open - 1);
+            sum.fill(0);
+            for j in first..=last {
+                for (a, &v) in sum.iter_mut().zip(s.frame(j)) {
+                    *a += u32::from(v);
+                }
+            }
+            let count = (last - first + 1) as u32;
+            for (o, &a) in out.iter_mut().zip(&sum) {
+                *o = ((a + count / 2) / count) as u8;
+            }
+        }
+        s.frames = frames;
+        s.fps = camera.fps;
+        s
+    } else {
+        render_with(params, &camera, &timbre, &p.video.look())?
+    };
+    if p.video.lag > 0.0 {
+        // The frames lag the sound: frame k shows what frame k − late showed, the first held until then.
+        let (frame, late) = (s.size * s.size, (p.video.lag * f64::from(camera.fps)).round() as usize);
+        let n = s.n_frames();
+        for k in (0..n).rev() {
+            let from = k.saturating_sub(late);
+            if from != k {
+                s.frames.copy_within(from * frame..(from + 1) * frame, k * frame);
+            }
+        }
+    }
     let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
     apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
     if p.video.acts_on_frames() {
@@ -1236,7 +1318,9 @@ fn sample(p: &[f64], size: usize, x: f64, y: f64) -> f64 {
     top * (1.0 - fy) + bot * fy
 }
 
-/// Apply a frame chain in place to frame-major `size`×`size` frames (see the module docs for the order).
+/// Apply a frame chain in place to frame-major `size`×`size` frames (see the module docs for the order). What acts
+/// at the source is not applied here but by [`render_perturbed`], which renders with it: the scene's look, the
+/// shutter, the lag and the camera's frame rate.
 pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng: &mut SplitMix64) {
     let n = size * size;
     if n == 0 || frames.is_empty() {
@@ -1282,8 +1366,20 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
         None
     };
     let n_frames = frames.len() / n;
-    let geometric =
-        c.shift != (0.0, 0.0) || c.scale != 1.0 || c.shake > 0.0 || c.roll != 0.0 || c.pan != 0.0 || c.oblique != 0.0;
+    let geometric = c.shift != (0.0, 0.0)
+        || c.scale != 1.0
+        || c.shake > 0.0
+        || c.roll != 0.0
+        || c.pan != 0.0
+        || c.oblique != 0.0
+        || c.barrel != 0.0;
+    // The wide-angle lens, last in the light's path and so first in the inverse map: a pixel at (x, y) from the
+    // centre shows the scene at (x, y)·(1 + k·(x² + y²)/R²), R the half-diagonal.
+    let diagonal2 = (2.0 * centre * centre).max(1e-9);
+    let lens = |x: f64, y: f64| {
+        let f = 1.0 + c.barrel * (x * x + y * y) / diagonal2;
+        (x * f, y * f)
+    };
     // The turn's progress 0..1 at frame `index`: from the clip's middle, over 0.2 s of the camera's rate.
     let turn_len = turn_frames(fps) as f64;
     let turn = |index: usize| ((index as f64 - (n_frames / 2) as f64) / turn_len).clamp(0.0, 1.0);
@@ -1351,8 +1447,14 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
             let s = c.scale.max(0.05);
             for y in 0..size {
                 for x in 0..size {
-                    // Output pixel (x, y) shows the scene at the inverse map.
-                    let (u, v) = ((x as f64 - centre - dx) / s, (y as f64 - centre - dy) / s);
+                    // Output pixel (x, y) shows the scene at the inverse map (without the lens, the same bits as
+                    // before it existed).
+                    let (u, v) = if c.barrel != 0.0 {
+                        let (lx, ly) = lens(x as f64 - centre, y as f64 - centre);
+                        ((lx - dx) / s, (ly - dy) / s)
+                    } else {
+                        ((x as f64 - centre - dx) / s, (y as f64 - centre - dy) / s)
+                    };
                     // (Without roll exactly the map it was before roll existed: the same bits.)
                     let (u, v) = if c.roll != 0.0 { (cos * u + sin * v, cos * v - sin * u) } else { (u, v) };
                     let (u, v) = if c.oblique != 0.0 { unproject(u, v) } else { (u, v) };
@@ -1615,6 +1717,71 @@ mod tests {
             floor_columns(&f).1
         };
         assert!(right_at(45.0) < right_at(15.0), "45° leaves less of the far half than 15°");
+    }
+
+    #[test]
+    fn a_wide_angle_lens_bows_lines_and_keeps_the_centre() {
+        // A test chart: a dark horizontal line near the top, a dark dot at the centre, the rest light.
+        let size = 64;
+        let mut chart = vec![220u8; size * size];
+        chart[4 * size..5 * size].fill(20);
+        for y in 31..=32 {
+            chart[y * size + 31..=y * size + 32].fill(20);
+        }
+        // The line's row (the darkest pixel's) in a column, above the dot.
+        let row = |f: &[u8], x: usize| (0..28).min_by_key(|&y| f[y * size + x]).unwrap_or(0);
+        let mut bends = Vec::new();
+        for k in Kind::WideAngle.severities() {
+            let mut f = chart.clone();
+            apply_video(&mut f, size, 30, &Kind::WideAngle.at(k).video, &mut SplitMix64(1));
+            // The centre keeps its scale: the dot stays where it was, as dark.
+            for y in 31..=32 {
+                for x in 31..=32 {
+                    assert!(f[y * size + x] < 60, "{k}: the centre's dot stays ({})", f[y * size + x]);
+                }
+            }
+            // Barrel: the line is drawn in toward the centre (down), its ends, further out, more than its middle.
+            let (mid, end) = (row(&f, 32), row(&f, 2));
+            assert!(mid >= 4, "{k}: the line's middle does not move outward (row {mid})");
+            assert!(end > mid, "{k}: the line's end is drawn toward the centre: row {end} against {mid} mid-line");
+            bends.push(end - mid);
+        }
+        assert!(bends[2] > bends[0], "a stronger lens bows the line further: {bends:?}");
+    }
+
+    #[test]
+    fn an_open_shutter_smears_what_moves_and_a_lag_delays_the_frames() {
+        let params = Params::prototype("happy").unwrap();
+        let opts = RenderOptions { seconds: 2.0, seed: 6, size: 64, fps: 30, sample_rate: 22_050 };
+        let clean = render(&params, &opts).unwrap();
+        let frame = 64 * 64;
+        let n = clean.n_frames();
+        let with = |v: VideoChain| {
+            let s = render_perturbed(&params, &opts, &Perturbation { video: v, ..Perturbation::NONE }).unwrap();
+            assert!(s.audio == clean.audio && s.n_frames() == n);
+            s.frames
+        };
+        // A shutter open for less than one sub-frame integrates nothing: each frame is the clean instant, so the
+        // sub-frames are timed as the frames are.
+        assert!(with(VideoChain { shutter: 0.05, ..VideoChain::NONE }) == clean.frames);
+        // Open longer, it changes what moves and more so the longer it is open; the first frame (nothing before it
+        // to integrate) and the static backdrop stay.
+        let changed = |f: &[u8]| f.iter().zip(&clean.frames).filter(|(a, b)| a != b).count();
+        let (short, long) = (with(Kind::MotionBlur.at(0.25).video), with(Kind::MotionBlur.at(1.0).video));
+        assert!(short[..frame] == clean.frames[..frame] && long[..frame] == clean.frames[..frame]);
+        let (cs, cl) = (changed(&short), changed(&long));
+        assert!(cs > 0 && cl > cs + cs / 2, "pixels changed: {cs} at a quarter open, {cl} fully open");
+        assert!(long.chunks_exact(frame).all(|f| f[0] == clean.frames[0]), "the backdrop's corner stays");
+        // Smearing averages: fully open, some pixels take levels between the ball's and the backdrop's that the
+        // instant frame does not have at that place.
+        let between = long.iter().zip(&clean.frames).filter(|(a, b)| a != b && (90..190).contains(*a)).count();
+        assert!(between > 100, "{between} pixels at intermediate levels");
+        // The lag: 0.1 s at 30 fps is 3 frames; the first frame is held until then.
+        let late = with(Kind::AvLag.at(0.1).video);
+        for k in 0..n {
+            let from = k.saturating_sub(3);
+            assert!(late[k * frame..(k + 1) * frame] == clean.frames[from * frame..(from + 1) * frame], "frame {k}");
+        }
     }
 
     #[test]
@@ -1890,6 +2057,9 @@ mod tests {
                 || v.oblique != 0.0
                 || a.agc.is_some()
                 || v.exposure_swing != 0.0
+                || v.barrel != 0.0
+                || v.shutter != 0.0
+                || v.lag != 0.0
         };
         assert!(!d.iter().any(probes));
         // The ball's luma: drawn, never within 30 levels of the backdrop, on both sides of it.
