@@ -1509,6 +1509,29 @@ mod tests {
     use super::*;
     use crate::host::stimuli::{plan, render, tone};
 
+    /// A perturbation's fields by chain and name (`audio.gain_db`, `video.lag`, …) with their values as `{:#?}`
+    /// writes them, so that what a kind sets can be found without naming its fields.
+    fn fields(p: &Perturbation) -> Vec<(String, String)> {
+        let text = format!("{p:#?}");
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut chain = "";
+        for line in text.lines() {
+            let depth = line.len() - line.trim_start().len();
+            let t = line.trim();
+            match (depth, t.split_once(": ")) {
+                (4, Some((name, _))) => chain = if name == "audio" { "audio" } else { "video" },
+                (8, Some((name, value))) => out.push((format!("{chain}.{name}"), value.to_string())),
+                (d, _) if d > 8 || (d == 8 && !out.is_empty()) => {
+                    if let Some(last) = out.last_mut() {
+                        last.1.push_str(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     fn clip(p: &Perturbation, seed: u64) -> Stimulus {
         let params = Params::prototype("happy").unwrap();
         let opts = RenderOptions { seconds: 1.0, seed, size: 64, fps: 30, sample_rate: 22_050 };
@@ -2041,27 +2064,25 @@ mod tests {
         let no_gain = Augment::without(&[Kind::Gain]);
         assert!(draws(&no_gain, 3).iter().all(|p| p.audio.gain_db == 0.0));
         assert!(draws(&Augment::none(), 3).iter().all(|p| *p == Perturbation::NONE));
-        // The probes are never drawn, and cannot be held out (training has nothing of them to hold out).
-        let probes = |p: &Perturbation| {
-            let (a, v) = (p.audio, p.video);
-            a.hum.is_some()
-                || a.dropouts != 0.0
-                || v.roll != 0.0
-                || v.dead != 0.0
-                || v.drops != 0.0
-                || v.passer_by != 0.0
-                || v.pan != 0.0
-                || a.timbre.is_some()
-                || v.shade != 0.0
-                || v.floor.is_some()
-                || v.oblique != 0.0
-                || a.agc.is_some()
-                || v.exposure_swing != 0.0
-                || v.barrel != 0.0
-                || v.shutter != 0.0
-                || v.lag != 0.0
+        // The probes are never drawn, and cannot be held out (training has nothing of them to hold out). A probe's
+        // fields are those its settings change and no trained kind's do (the head turn's texture is the trained
+        // clutter's), found from the kinds themselves, so a new probe's field is checked without joining a list.
+        let changed = |p: &Perturbation| -> Vec<String> {
+            let none = fields(&Perturbation::NONE);
+            fields(p).into_iter().zip(none).filter(|(a, b)| a.1 != b.1).map(|(a, _)| a.0).collect()
         };
-        assert!(!d.iter().any(probes));
+        let set_by = |kinds: &[Kind]| -> std::collections::BTreeSet<String> {
+            kinds.iter().flat_map(|k| k.severities().map(|v| changed(&k.at(v)))).flatten().collect()
+        };
+        let probe_fields: Vec<String> = set_by(&Kind::PROBES).difference(&set_by(&Kind::ALL)).cloned().collect();
+        for f in ["audio.hum", "audio.timbre", "audio.agc", "video.roll", "video.floor", "video.barrel", "video.lag"] {
+            assert!(probe_fields.iter().any(|g| g == f), "{f} is a probe's field: {probe_fields:?}");
+        }
+        assert!(!probe_fields.iter().any(|g| g == "video.clutter" || g == "audio.gain_db"), "{probe_fields:?}");
+        for p in d.iter().chain(&draws(&Augment { max_kinds: 0, ..a.clone() }, 3)) {
+            let set = changed(p);
+            assert!(!set.iter().any(|f| probe_fields.contains(f)), "a probe's field drawn: {set:?}");
+        }
         // The ball's luma: drawn, never within 30 levels of the backdrop, on both sides of it.
         let lumas: Vec<u8> = d.iter().filter_map(|p| p.video.ball_luma).collect();
         assert!(lumas.len() >= 10, "{} of 200 clips with another ball", lumas.len());
