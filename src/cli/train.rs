@@ -210,7 +210,7 @@ pub struct EvalArgs {
     /// pink-noise, reverb, band-limit, clipping, talker, brightness, contrast, gamma, sensor-noise, blur, shake,
     /// translation, scale, clutter, occlusion, frame-rate, vignetting, ball-luma; and probes training never draws: hum,
     /// dropouts, roll, dead-pixels, frame-drops, passer-by, pan, room, room-sound, room-sight, pan-cut, bright,
-    /// sustain, shade, floor, oblique, agc, auto-exposure, wide-angle, motion-blur, av-lag.
+    /// sustain, shade, floor, oblique, agc, auto-exposure, wide-angle, motion-blur, av-lag, flicker.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub perturbations: Vec<String>,
     /// Also evaluate the probes (conditions training never draws: hum, dropouts, roll, dead-pixels, frame-drops,
@@ -219,8 +219,8 @@ pub struct EvalArgs {
     /// instrument, shade: the ball lit as a sphere, floor: another floor's luma, oblique: a screen watched from the
     /// side, agc: a microphone's automatic gain control, auto-exposure: a camera's exposure hunting, wide-angle: a
     /// wide-angle lens's barrel distortion, motion-blur: a shutter open for part of the frame interval, av-lag: the
-    /// frames lagging the sound) at three severities each, into probes.md, probes.json and probes.png (the same folds
-    /// as the rest).
+    /// frames lagging the sound, flicker: lamps on the mains seen through a rolling shutter) at three severities
+    /// each, into probes.md, probes.json and probes.png (the same folds as the rest).
     #[arg(long)]
     pub probes: bool,
     /// Which draw of the stimuli's renders: 0 (the default) renders every clip as `train` and the figures in

@@ -17,16 +17,16 @@
 //! frames: (render at the camera's rate, the ball at its luma, lit, on another floor, integrated over the open
 //!         shutter, late by the camera's lag) → background texture → occluder → a passer-by → translation, scale,
 //!         roll, oblique view, per-frame shake, the wide-angle lens → blur → vignetting → exposure (and
-//!         auto-exposure), gamma, contrast, offset → sensor noise → 8-bit → stuck pixels → dropped frames →
-//!         (resample to the model's rate)
+//!         auto-exposure, and the lamps' flicker), gamma, contrast, offset → sensor noise → 8-bit → stuck pixels →
+//!         dropped frames → (resample to the model's rate)
 //! ```
 //!
 //! Hum, dropouts, roll, stuck pixels, dropped frames, a passer-by, a room (six trained kinds at once, where
 //! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`),
 //! another floor (`floor`), a screen watched from the side (`oblique`), a microphone's automatic gain control
 //! (`agc`), a camera's auto-exposure (`auto-exposure`), a wide-angle lens (`wide-angle`), motion blur
-//! (`motion-blur`) and frames that lag the sound (`av-lag`) are probes ([`Kind::PROBES`]): the evaluation can apply
-//! them, training never draws them.
+//! (`motion-blur`), frames that lag the sound (`av-lag`) and mains flicker (`flicker`) are probes
+//! ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
 //! render seed, so a clip and its perturbation are reproducible bit for bit. Pixel quantities (shifts, shake, blur)
@@ -215,6 +215,11 @@ pub struct VideoChain {
     /// clip's first frame is held (the scene before it moves). Applied at the source, before the rest of the chain
     /// (0: none).
     pub lag: f64,
+    /// Probe, never drawn by training: lamps on the mains flickering at 100 Hz by ± this share of their light, seen
+    /// through a rolling shutter that reads the rows out over one frame interval, so each row is exposed at its own
+    /// phase of the flicker: dark and light bands (about 3.3 per frame at 30 fps) that roll from frame to frame, from
+    /// a random phase (0: none).
+    pub flicker: f64,
 }
 
 impl VideoChain {
@@ -247,6 +252,7 @@ impl VideoChain {
         barrel: 0.0,
         shutter: 0.0,
         lag: 0.0,
+        flicker: 0.0,
     };
 
     fn is_none(&self) -> bool {
@@ -409,6 +415,8 @@ pub enum Kind {
     MotionBlur,
     /// Probe: the frames lagging the sound ([`VideoChain::lag`]; seconds).
     AvLag,
+    /// Probe: mains flicker through a rolling shutter ([`VideoChain::flicker`]; ± share of the light).
+    Flicker,
 }
 
 impl Kind {
@@ -438,9 +446,9 @@ impl Kind {
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut, the two instruments, the lit ball, the floor, the oblique view,
-    /// the two automatic controls, of gain and exposure, the wide-angle lens, motion blur and the frames' lag (each
-    /// added last, so that the tables before it kept their order).
-    pub const PROBES: [Kind; 21] = [
+    /// the two automatic controls, of gain and exposure, the wide-angle lens, motion blur, the frames' lag and mains
+    /// flicker (each added last, so that the tables before it kept their order).
+    pub const PROBES: [Kind; 22] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -462,6 +470,7 @@ impl Kind {
         Kind::WideAngle,
         Kind::MotionBlur,
         Kind::AvLag,
+        Kind::Flicker,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -513,6 +522,7 @@ impl Kind {
             Kind::WideAngle => "wide-angle",
             Kind::MotionBlur => "motion-blur",
             Kind::AvLag => "av-lag",
+            Kind::Flicker => "flicker",
         }
     }
 
@@ -579,6 +589,7 @@ impl Kind {
             Kind::WideAngle => "corner's reach beyond 1",
             Kind::MotionBlur => "shutter's share of the frame interval",
             Kind::AvLag => "s the frames lag",
+            Kind::Flicker => "± light at 100 Hz, rolling shutter",
         }
     }
 
@@ -624,6 +635,7 @@ impl Kind {
             Kind::WideAngle => [0.1, 0.2, 0.4],
             Kind::MotionBlur => [0.25, 0.5, 1.0],
             Kind::AvLag => [0.1, 0.25, 0.5],
+            Kind::Flicker => [0.1, 0.2, 0.4],
         }
     }
 
@@ -676,6 +688,7 @@ impl Kind {
             Kind::WideAngle => f.barrel = v.clamp(-0.5, 2.0),
             Kind::MotionBlur => f.shutter = v.clamp(0.0, 1.0),
             Kind::AvLag => f.lag = v.max(0.0),
+            Kind::Flicker => f.flicker = v.clamp(0.0, 0.95),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
                 *f = Kind::RoomSight.at(v).video;
@@ -1205,6 +1218,9 @@ pub fn apply_audio(x: &mut [f32], c: &AudioChain, sr: f64, rng: &mut SplitMix64)
     }
 }
 
+/// How often lamps on the mains flicker ([`VideoChain::flicker`]): twice the 50 Hz of the grid.
+pub const MAINS_FLICKER_HZ: f64 = 100.0;
+
 /// The envelope level an automatic gain control ([`AudioChain::agc`]) steers the sound to: −12 dBFS (peak).
 pub const AGC_TARGET: f64 = 0.25;
 /// The most an automatic gain control ([`AudioChain::agc`]) amplifies, in dB.
@@ -1402,6 +1418,8 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
     // Auto-exposure's phase (drawn only when it acts, so the other kinds' random streams stay as they were).
     let swing_phase =
         if c.exposure_swing != 0.0 { 2.0 * std::f64::consts::PI * f64::from(rng.next_f32()) } else { 0.0 };
+    // The flicker's phase, likewise drawn only when it acts.
+    let flicker_phase = if c.flicker != 0.0 { 2.0 * std::f64::consts::PI * f64::from(rng.next_f32()) } else { 0.0 };
     let mut plane = vec![0.0f64; n];
     let mut warped = vec![0.0f64; n];
     for (index, f) in frames.chunks_exact_mut(n).enumerate() {
@@ -1478,7 +1496,15 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
         } else {
             c.exposure
         };
-        for (d, v) in f.iter_mut().zip(plane.iter()) {
+        let frame_s = 1.0 / f64::from(fps.max(1));
+        for (i, (d, v)) in f.iter_mut().zip(plane.iter()).enumerate() {
+            // Row by row under a flickering light (× 1 exactly without it: the same bits as before it existed).
+            let exposure = if c.flicker != 0.0 {
+                let t = (index as f64 + (i / size) as f64 / size as f64) * frame_s;
+                exposure * (1.0 + c.flicker * (2.0 * std::f64::consts::PI * MAINS_FLICKER_HZ * t + flicker_phase).sin())
+            } else {
+                exposure
+            };
             let mut l = (v / 255.0).clamp(0.0, 1.0) * exposure;
             if c.gamma != 1.0 {
                 l = l.max(0.0).powf(c.gamma);
@@ -1805,6 +1831,33 @@ mod tests {
             let from = k.saturating_sub(3);
             assert!(late[k * frame..(k + 1) * frame] == clean.frames[from * frame..(from + 1) * frame], "frame {k}");
         }
+    }
+
+    #[test]
+    fn mains_flicker_rolls_bands_down_the_frame() {
+        // The static scene's backdrop rows (above the floor) under ±0.2 flicker: each row's mean against the clean.
+        let size = 64;
+        let flat = ball::background(size);
+        let mut frames: Vec<u8> = (0..3).flat_map(|_| flat.iter().copied()).collect();
+        apply_video(&mut frames, size, 30, &Kind::Flicker.at(0.2).video, &mut SplitMix64(2));
+        let rows = |k: usize| -> Vec<f64> {
+            (0..size / 2)
+                .map(|y| {
+                    let r = &frames[(k * size + y) * size..(k * size + y + 1) * size];
+                    r.iter().map(|&v| f64::from(v)).sum::<f64>() / (size as f64 * f64::from(flat[y * size]))
+                })
+                .collect()
+        };
+        let (r0, r1) = (rows(0), rows(1));
+        let (lo, hi) = r0.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        // Half the frame's height spans 1.7 of the flicker's cycles at 30 fps, so both extremes are in it.
+        assert!(lo < 0.84 && hi > 1.16 && lo > 0.79 && hi < 1.21, "rows × {lo:.3} … {hi:.3}");
+        // Bands: the rows' factor crosses 1 about twice per cycle, 3 or 4 times in 1.7 cycles.
+        let crossings = r0.windows(2).filter(|w| (w[0] - 1.0).signum() != (w[1] - 1.0).signum()).count();
+        assert!((3..=4).contains(&crossings), "{crossings} crossings: {r0:?}");
+        // They roll: the next frame, a third of a cycle later, has them elsewhere.
+        let moved = r0.iter().zip(&r1).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(moved > 0.1, "the bands move between frames by up to {moved:.3}");
     }
 
     #[test]
