@@ -1861,6 +1861,47 @@ mod tests {
     }
 
     #[test]
+    fn flicker_moves_the_backgrounds_alignment() {
+        // E49's diagnostic, the cause of flicker's cost: the shipped background (τ 500 ms, gated) over a 3 s render
+        // of `happy`, counting the frames whose alignment moved and the output's mean departure from mid-grey. The
+        // rolling bands are matched by a shift although the camera is still, and they raise the noise estimate,
+        // whose coring then takes the ball. (With `docs/eval/e49c-row-levels.patch` applied, the same test prints
+        // E49c's figures; its flicker assertion then fails, as it should once the defence is in the core.)
+        use crate::core::config::VisualConfig;
+        use crate::core::visual::Background;
+        let params = Params::prototype("happy").unwrap();
+        let opts = RenderOptions { seconds: 3.0, seed: 3, size: 64, fps: 30, sample_rate: 22_050 };
+        let cfg = VisualConfig::default();
+        let run = |p: &Perturbation| {
+            let s = render_perturbed(&params, &opts, p).unwrap();
+            let mut scratch = vec![0.0f32; Background::scratch_len(&cfg)];
+            let mut bg = Background::new(&cfg, 500, true, &mut scratch).unwrap();
+            let (mut shifted, mut departure) = (0usize, 0.0f64);
+            for f in s.frames.chunks_exact(64 * 64) {
+                let out = bg.apply(f).unwrap();
+                departure += out.iter().map(|&v| (f64::from(v) - 128.0).abs()).sum::<f64>() / out.len() as f64;
+                shifted += usize::from(bg.shift() != (0, 0));
+            }
+            (shifted, departure / s.n_frames() as f64, s.n_frames())
+        };
+        let clean = run(&Perturbation::NONE);
+        eprintln!("clean: {} of {} frames shifted, mean |output − 128| {:.2}", clean.0, clean.2, clean.1);
+        assert_eq!(clean.0, 0, "a still camera on a clean render is never shifted");
+        for (name, p) in [
+            ("flicker ±0.1", Kind::Flicker.at(0.1)),
+            ("flicker ±0.2", Kind::Flicker.at(0.2)),
+            ("auto-exposure ±0.2", Kind::AutoExposure.at(0.2)),
+            ("shake ±2 px", Kind::Shake.at(2.0)),
+        ] {
+            let (shifted, departure, n) = run(&p);
+            eprintln!("{name}: {shifted} of {n} frames shifted, mean |output − 128| {departure:.2}");
+            if name.starts_with("flicker") {
+                assert!(shifted > n / 3, "{name}: the bands move the alignment in {shifted} of {n} frames");
+            }
+        }
+    }
+
+    #[test]
     fn automatic_controls_change_the_level_within_the_clip() {
         let params = Params::prototype("happy").unwrap();
         let opts = RenderOptions { seconds: 2.0, seed: 6, size: 64, fps: 30, sample_rate: 22_050 };
