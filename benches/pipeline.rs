@@ -231,19 +231,25 @@ fn background(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
     let scenes = [("frame_64x64", frames(&cfg, 2)), ("stimulus_clip", clip), ("textured_shaking", shaking)];
     // Per kernel level (ids `visual_background/portable/stimulus_clip`): the levels differ in the search only. Each
-    // scene gated (the default configuration's background) and pixel by pixel (`…_per_pixel`, format 5 models);
-    // they differ only where the frame has noise (`textured_shaking`).
+    // scene as the default configuration has the background (gated, its rows levelled; format 7 models), gated with
+    // the rows as given (`…_unlevelled`, format 6) and pixel by pixel (`…_per_pixel`, format 5); gated and pixel
+    // coring differ only where the frame has noise (`textured_shaking`).
     for k in levels() {
         for (name, fr) in &scenes {
-            for gate in [true, false] {
+            for (gate, level_rows, suffix) in
+                [(true, true, ""), (true, false, "_unlevelled"), (false, false, "_per_pixel")]
+            {
                 let mut scratch = vec![0.0f32; avf_bel::visual::Background::scratch_len(&cfg.visual)];
-                let tau = avf_bel::BACKGROUND_TAU_MS;
-                let mut bg =
-                    avf_bel::visual::Background::with_kernels(&cfg.visual, tau, gate, &mut scratch, k).unwrap();
+                let input = avf_bel::InputConfig {
+                    background_tau_ms: avf_bel::BACKGROUND_TAU_MS,
+                    background_gate: gate,
+                    background_level_rows: level_rows,
+                    ..avf_bel::InputConfig::default()
+                };
+                let mut bg = avf_bel::visual::Background::for_input(&cfg.visual, &input, &mut scratch, k).unwrap();
                 bg.apply(&fr[0]).unwrap();
                 let mut t = 0usize;
-                let id = if gate { name.to_string() } else { format!("{name}_per_pixel") };
-                g.bench_function(BenchmarkId::new(k.level().name(), id), |b| {
+                g.bench_function(BenchmarkId::new(k.level().name(), format!("{name}{suffix}")), |b| {
                     b.iter(|| {
                         t += 1;
                         let out = bg.apply(black_box(&fr[t % fr.len()])).unwrap();

@@ -32,7 +32,7 @@ pub mod weights {
     };
     pub use crate::core::weights::{
         align_up, DType, Header, Quant, TensorInfo, TensorView, Weights, ALIGN, CRC64, MAGIC, MAX_DIMS, MAX_TENSORS,
-        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3, VERSION_4, VERSION_5,
+        PREAMBLE, VERSION, VERSION_1, VERSION_2, VERSION_3, VERSION_4, VERSION_5, VERSION_6,
     };
     /// Writing weights files and holding them 64-byte aligned in memory (host only).
     #[cfg(feature = "std")]
@@ -45,7 +45,8 @@ pub mod weights {
 pub mod visual {
     pub use crate::core::visual::{
         noise_sigma, normalise_luma, pool_bias_relu, quantise_u8, shapes, summary_len, to_channel_quads, update_weight,
-        Background, Block, BlockWeights, FramePrep, Visual, BLOCKS, CORE_SIGMAS, LUMA_MEAN, LUMA_STD, MID, SHIFT,
+        Background, Block, BlockWeights, FramePrep, Visual, BLOCKS, CORE_SIGMAS, LEVEL_GAINS, LEVEL_REACH, LUMA_MEAN,
+        LUMA_STD, MID, SHIFT,
     };
 }
 

@@ -1,16 +1,18 @@
-//! The visual background (weights format version 5, `InputConfig::background_tau_ms`; its gate version 6): each frame
-//! aligned to a running background by a whole-pixel shift, its difference from it cored at 3σ of the frame's own
-//! noise, pixel by pixel or (gated) by each pixel's 3×3 neighbourhood. Checked against a second implementation
+//! The visual background (weights format version 5, `InputConfig::background_tau_ms`; its gate version 6, its rows'
+//! levelling version 7): each frame, its rows levelled to the background's light, aligned to a running background by
+//! a whole-pixel shift, its difference from it cored at 3σ of the frame's own noise, pixel by pixel or (gated) by
+//! each pixel's 3×3 neighbourhood. Checked against a second implementation
 //! (tools/golden_background.py, plain Python in float64), and for what it is for: a static thing in view changes
 //! nothing, a camera's shake is followed, sensor noise is cored away, a faint object under noise shows when gated, a
 //! clip starts afresh, and bad input is a typed error.
 
 mod common;
 
+use avf_bel::kernels::Kernels;
 use avf_bel::model::{encode, seeded, Precision};
 use avf_bel::visual::{noise_sigma, update_weight, Background, MID};
 use avf_bel::weights::writer::AlignedBytes;
-use avf_bel::{ConfigError, Error, InputError, Modalities, ModelConfig, Pipeline, VisualConfig, Weights};
+use avf_bel::{ConfigError, Error, InputConfig, InputError, Modalities, ModelConfig, Pipeline, VisualConfig, Weights};
 
 fn cfg(size: u16) -> VisualConfig {
     VisualConfig { height: size, width: size, ..ModelConfig::tiny().visual }
@@ -50,6 +52,19 @@ fn noisy(frame: &[u8], sigma: f32, seed: u64) -> Vec<u8> {
 /// The core against the Python reference in `file`: the same shift on every frame, every pixel within one level (the
 /// core's background plane is f32, the reference's f64), and nearly all of them equal. Returns the outputs.
 fn check_against_reference(file: &str, gate: bool) -> Vec<Vec<u8>> {
+    check_against_reference_with(file, gate, false)
+}
+
+/// The golden file's frames (the input bytes of each).
+fn golden_frames(file: &str) -> Vec<Vec<u8>> {
+    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text =
+        std::fs::read_to_string(&path).expect("tools/golden_background.py writes tests/data/background_*golden.txt");
+    text.lines().filter(|l| l.starts_with("frame ")).map(|l| unhex(l.split(' ').nth(4).unwrap())).collect()
+}
+
+/// [`check_against_reference`] with the rows levelled or not (`level_rows`).
+fn check_against_reference_with(file: &str, gate: bool, level_rows: bool) -> Vec<Vec<u8>> {
     let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
     let text =
         std::fs::read_to_string(&path).expect("tools/golden_background.py writes tests/data/background_*golden.txt");
@@ -57,7 +72,13 @@ fn check_against_reference(file: &str, gate: bool) -> Vec<Vec<u8>> {
     let size: Vec<u16> = lines.next().unwrap().split(' ').skip(1).map(|v| v.parse().unwrap()).collect();
     let vc = VisualConfig { height: size[0], width: size[1], fps: size[3], ..ModelConfig::tiny().visual };
     let mut scratch = vec![0.0; Background::scratch_len(&vc)];
-    let mut bg = Background::new(&vc, size[2], gate, &mut scratch).unwrap();
+    let input = InputConfig {
+        background_tau_ms: size[2],
+        background_gate: gate,
+        background_level_rows: level_rows,
+        ..InputConfig::OFF
+    };
+    let mut bg = Background::for_input(&vc, &input, &mut scratch, Kernels::detect()).unwrap();
     let (mut off_by_one, mut pixels, mut moved) = (0, 0, 0);
     let mut outs = Vec::new();
     while let (Some(f), Some(o)) = (lines.next(), lines.next()) {
@@ -95,6 +116,51 @@ fn the_gate_matches_the_independent_reference() {
     let gated = check_against_reference("background_gated_golden.txt", true);
     let differ: Vec<usize> = (0..24).filter(|&t| per_pixel[t] != gated[t]).collect();
     assert_eq!(differ, (13..24).collect::<Vec<_>>(), "the frames with noise or after one, and only they");
+}
+
+/// The rows' levelling (format version 7) against the same reference, gated, over the sequence lit unsteadily:
+/// flicker's rolling bands on frames 1–11, an exposure that hunts from frame 12 on. Levelled, what comes out is
+/// close to what the steadily lit sequence gives (the gated reference's frames); without the levelling it is not (the
+/// comparison would not notice a levelling that did nothing): the light's changes stay in the difference.
+#[test]
+fn the_rows_levelling_matches_the_independent_reference() {
+    let levelled = check_against_reference_with("background_levelled_golden.txt", true, true);
+    let steady = check_against_reference("background_gated_golden.txt", true);
+    let frames = golden_frames("background_levelled_golden.txt");
+    let vc = cfg(32);
+    let mut scratch = vec![0.0; Background::scratch_len(&vc)];
+    let mut bg = Background::new(&vc, 500, true, &mut scratch).unwrap();
+    let unlevelled: Vec<Vec<u8>> = frames.iter().map(|f| bg.apply(f).unwrap().to_vec()).collect();
+    // Mean |a − b| in levels over frames `ts`.
+    let off = |a: &[Vec<u8>], ts: &[usize]| {
+        let sum: u64 =
+            ts.iter().flat_map(|&t| a[t].iter().zip(&steady[t])).map(|(&p, &q)| u64::from(p.abs_diff(q))).sum();
+        sum as f64 / (ts.len() * 1024) as f64
+    };
+    // The frames after the first, and those of them where the camera is where it was at the start, so the rows'
+    // gains are measured against the background's own rows (the levelling comes before the search: where the camera
+    // has moved a row, its ratio to the background is the texture's too, and the gains are rougher).
+    let all: Vec<usize> = (1..24).collect();
+    let still: Vec<usize> = all.iter().copied().filter(|&t| reference_shift(t) == (0, 0)).collect();
+    assert_eq!(still.len(), 8);
+    let (with, without) = (off(&levelled, &all), off(&unlevelled, &all));
+    let (with_still, without_still) = (off(&levelled, &still), off(&unlevelled, &still));
+    eprintln!(
+        "mean |output − steady light's output|: levelled {with:.2}, unlevelled {without:.2}; the camera still: \
+         {with_still:.2} against {without_still:.2}"
+    );
+    assert!(with < 0.75 * without, "levelled {with:.2} levels from the steady light's output, unlevelled {without:.2}");
+    assert!(with_still < 0.5 * without_still, "the camera still: {with_still:.2} against {without_still:.2}");
+}
+
+/// The shift the Python reference chose for frame `t` of a golden file, read from its `frame` line (the same for the
+/// three files: their camera shakes alike).
+fn reference_shift(t: usize) -> (i8, i8) {
+    let path = format!("{}/tests/data/background_levelled_golden.txt", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text.lines().filter(|l| l.starts_with("frame ")).nth(t).unwrap();
+    let f: Vec<&str> = line.split(' ').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
 
 /// The gate is for objects too faint against the sensor's noise to pass pixel by pixel: a still textured scene under
@@ -243,9 +309,14 @@ fn bad_input_is_a_typed_error() {
             Err(Error::Config(ConfigError::BadParameter("input.background_tau_ms")))
         ));
     }
-    // `scratch_len` is the gated background's need, the larger: one float less is refused.
+    // `scratch_len` is the need of the background gated and its rows levelled, the largest: one float less is refused.
     let mut small = vec![0.0; Background::scratch_len(&vc) - 1];
-    assert!(matches!(Background::new(&vc, 500, true, &mut small), Err(Error::ScratchTooSmall { .. })));
+    let input = InputConfig { background_tau_ms: 500, ..InputConfig::default() };
+    assert!((input.background_gate, input.background_level_rows) == (true, true));
+    let refused = Background::for_input(&vc, &input, &mut small, Kernels::portable());
+    assert!(matches!(refused, Err(Error::ScratchTooSmall { .. })));
+    let mut enough = vec![0.0; Background::scratch_len(&vc)];
+    assert!(Background::for_input(&vc, &input, &mut enough, Kernels::portable()).is_ok());
     let mut cfg = ModelConfig::tiny();
     cfg.input.background_tau_ms = 60_001;
     assert_eq!(cfg.validate(), Err(ConfigError::BadParameter("input.background_tau_ms")));

@@ -153,8 +153,8 @@ fn the_shipped_weights_inspect_cleanly() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("CORnet-Z 5x64x64"), "{out}");
     assert!(
-        out.contains("avf-bel weights v6")
-            && out.contains("onset range 80 dB, drive floor -40 dB, background 500 ms, gated"),
+        out.contains("avf-bel weights v7")
+            && out.contains("onset range 80 dB, drive floor -40 dB, background 500 ms, gated, rows levelled"),
         "{out}"
     );
 }

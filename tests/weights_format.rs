@@ -69,17 +69,20 @@ fn config_bytes(c: &ModelConfig, version: u16) -> Vec<u8> {
     if version >= 6 {
         b.push(c.input.background_gate as u8);
     }
+    if version >= 7 {
+        b.push(c.input.background_level_rows as u8);
+    }
     b
 }
 
 /// A two-tensor file (`a`: f32 [2] = [1, −2]; `q`: i8 [2, 4] with scales [0.5, 0.25]) written by hand, in the
-/// current format (version 6, marked untrained).
+/// current format (version 7, marked untrained).
 fn hand_written() -> Vec<u8> {
-    hand_written_version(6)
+    hand_written_version(7)
 }
 
 /// The same file in format `version` (1: no frame rate, no training mark; 2: both; 3: and input normalisation; 4:
-/// and the sound's floor; 5: and the visual background; 6: and the background's gate).
+/// and the sound's floor; 5: and the visual background; 6: and the background's gate; 7: and its rows' levelling).
 fn hand_written_version(version: u16) -> Vec<u8> {
     hand_written_with(&ModelConfig::tiny(), version)
 }
@@ -198,6 +201,7 @@ fn version_2_files_still_read_without_normalisation() {
             drive_floor_db: -40,
             background_tau_ms: 0,
             background_gate: false,
+            background_level_rows: false,
         }
     );
 }
@@ -269,7 +273,7 @@ fn version_4_files_still_read_without_the_background() {
 fn version_5_files_still_read_with_each_pixel_cored_alone() {
     // Version 5 had the background without its gate: its models cored each pixel by its own difference.
     let v5 = hand_written_version(5);
-    let v6 = hand_written();
+    let v6 = hand_written_version(6);
     assert_eq!(v6.len(), v5.len(), "one header byte more, inside the same 64-byte padding");
     let mut cfg = ModelConfig::tiny();
     cfg.input.background_tau_ms = avf_bel::BACKGROUND_TAU_MS;
@@ -294,6 +298,39 @@ fn version_5_files_still_read_with_each_pixel_cored_alone() {
     let bad = with_header(|h| h[cfg_len - 1] = 2);
     let buf = AlignedBytes::new(&bad);
     assert!(matches!(Weights::parse(buf.as_bytes()), Err(FormatError::BadHeader)));
+}
+
+#[test]
+fn version_6_files_still_read_with_the_rows_as_the_camera_gives_them() {
+    // Version 6 had the gated background without the rows' levelling: its models subtracted the frames as given.
+    let v6 = hand_written_version(6);
+    let v7 = hand_written();
+    assert_eq!(v7.len(), v6.len(), "one header byte more, inside the same 64-byte padding");
+    let mut cfg = ModelConfig::tiny();
+    (cfg.input.background_tau_ms, cfg.input.background_gate) = (avf_bel::BACKGROUND_TAU_MS, true);
+    let v6_on = hand_written_with(&cfg, 6);
+    let buf = AlignedBytes::new(&v6_on);
+    let w = Weights::parse(buf.as_bytes()).unwrap();
+    assert_eq!(w.version(), avf_bel::weights::VERSION_6);
+    const { assert!(!avf_bel::InputConfig::OFF.background_level_rows) };
+    assert_eq!(*w.config(), cfg, "the background on and gated, its rows not levelled");
+    // The levelling is the configuration's last byte, a postcard bool: 0 (off, as the tiny configuration) or 1 (on,
+    // the default and `avf-bel train`); golden bytes in both directions; any other byte is not a bool.
+    assert!(ModelConfig::default().input.background_level_rows);
+    let cfg_len = config_bytes(&ModelConfig::tiny(), 7).len();
+    assert_eq!(v7[16 + cfg_len - 1], 0);
+    cfg.input.background_level_rows = true;
+    let written = to_bytes(&cfg, false, &[OwnedTensor::f32("a", &[2], &[1.0, -2.0])]).unwrap();
+    let bytes = config_bytes(&cfg, 7);
+    assert_eq!(&bytes[bytes.len() - 4..], &[0xF4, 0x03, 1, 1]);
+    assert_eq!(&written[16..16 + bytes.len()], &bytes[..]);
+    let buf = AlignedBytes::new(&written);
+    assert_eq!(*Weights::parse(buf.as_bytes()).unwrap().config(), cfg);
+    for byte in [2u8, 0xFF] {
+        let bad = with_header(|h| h[cfg_len - 1] = byte);
+        let buf = AlignedBytes::new(&bad);
+        assert!(matches!(Weights::parse(buf.as_bytes()), Err(FormatError::BadHeader)), "{byte:#x}");
+    }
 }
 
 #[test]

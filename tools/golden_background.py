@@ -4,7 +4,8 @@
 Plain Python 3 (standard library only), float64 throughout, written from the description in
 src/core/visual/background.rs (module docs), not from its code:
 
-    python3 tools/golden_background.py   # writes tests/data/background_golden.txt and background_gated_golden.txt
+    python3 tools/golden_background.py   # writes tests/data/background_golden.txt, background_gated_golden.txt
+                                         # and background_levelled_golden.txt
 
 CI never runs this script; the output file is committed. The core works in float32, so its background plane drifts
 from this float64 one by rounding: the test allows a difference of one level per pixel on a few pixels and requires
@@ -17,6 +18,15 @@ occluder, which the background learns), and a bright square that moves (what sho
 The second file is the same sequence with the gate on (format version 6, `InputConfig::background_gate`): where the
 frame has noise (sigma > 0), a pixel's difference d passes as d * max(|m| - theta/3, 0) / |m|, m the mean of d over
 its 3x3 neighbourhood (edge pixels repeated), and is 0 where |m| <= theta/3; frames without noise as without the gate.
+
+The third file is gated with the rows levelled (format version 7, `InputConfig::background_level_rows`), over the
+same sequence lit unsteadily: bands of +-20 % rolling down the first twelve frames (mains flicker through a rolling
+shutter), the whole frame's exposure swinging by up to 15 % over the rest. Before the search, each row r of a frame
+(after its first) is scaled by a gain: g_r = the median (element len/2 of the sorted list) over the row of
+background / frame (a black pixel's ratio taken as infinite), dropped where outside 0.6..1.7; the gain is the median
+(element len/2) of the g left among rows r-3..r+3 (within the frame), 1 if none; a scaled level is
+floor(level * gain + 0.5), at most 255. The levelled frame then goes through the search, the difference and the
+update in place of the frame.
 
 Output format (one record per line, `#` starts a comment):
 
@@ -96,6 +106,41 @@ def make_frames():
     return frames
 
 
+def lit_unsteadily(frames):
+    """The sequence under flicker (frames 1..11) and a hunting exposure (frames 12 on); frame 0 as it was."""
+    out = []
+    for t, f in enumerate(frames):
+        g = []
+        for y in range(H):
+            if t == 0:
+                gain = 1.0
+            elif t < 12:
+                gain = 1.0 + 0.2 * math.sin(2.0 * math.pi * (1.7 * y / H + t / 3.0))
+            else:
+                gain = 1.0 + 0.15 * math.sin(0.9 * t)
+            g.extend(min(255, int(math.floor(v * gain + 0.5))) for v in f[y * W:(y + 1) * W])
+        out.append(g)
+    return out
+
+
+def level_rows(f, bg):
+    """Frame f with each row scaled to the background bg's light (see the module docs)."""
+    gains = []
+    for y in range(H):
+        ratios = sorted(bg[y * W + x] / f[y * W + x] if f[y * W + x] > 0 else math.inf for x in range(W))
+        m = ratios[W // 2]
+        gains.append(m if 0.6 <= m <= 1.7 else None)
+    out = list(f)
+    for y in range(H):
+        near = sorted(g for g in gains[max(0, y - 3):min(H, y + 4)] if g is not None)
+        if not near:
+            continue
+        g = near[len(near) // 2]
+        for x in range(W):
+            out[y * W + x] = min(255, int(math.floor(f[y * W + x] * g + 0.5)))
+    return out
+
+
 def gated(d, theta):
     """The gate over one frame's differences d (H*W floats): each scaled by its neighbourhood mean's excess."""
     out = []
@@ -113,7 +158,7 @@ def gated(d, theta):
     return out
 
 
-def reference(frames, gate=False):
+def reference(frames, gate=False, levelled=False):
     alpha = 1.0 - math.exp(-1.0 / (TAU_MS * 1e-3 * FPS))
     bg = None
     prev = None
@@ -125,6 +170,8 @@ def reference(frames, gate=False):
             outs.append([128] * (H * W))
             shifts.append((0, 0))
             continue
+        if levelled:
+            f = level_rows(f, bg)
         # Every shift within +-3, nearest first (Chebyshev rings), then row by row; strictly smaller wins.
         order = [(0, 0)]
         for ring in range(1, SHIFT + 1):
@@ -166,9 +213,13 @@ def reference(frames, gate=False):
 
 
 def main():
-    frames = make_frames()
-    for gate, name, what in [(False, "background_golden.txt", ""), (True, "background_gated_golden.txt", ", gated")]:
-        outs, shifts = reference(frames, gate)
+    for gate, rows, name, what in [
+        (False, False, "background_golden.txt", ""),
+        (True, False, "background_gated_golden.txt", ", gated"),
+        (True, True, "background_levelled_golden.txt", ", gated, rows levelled, lit unsteadily"),
+    ]:
+        frames = lit_unsteadily(make_frames()) if rows else make_frames()
+        outs, shifts = reference(frames, gate, rows)
         path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", name)
         with open(path, "w") as fh:
             fh.write(f"# Visual background reference{what} (tools/golden_background.py): plain Python, float64.\n")

@@ -52,6 +52,7 @@ struct Input {
     drive_floor_db: i8,
     background_tau_ms: u16,
     background_gate: bool,
+    background_level_rows: bool,
     precision: u8,
     weights_seed: u64,
     tone_hz: u16,
@@ -105,6 +106,7 @@ fuzz_target!(|i: Input| {
             drive_floor_db: i.drive_floor_db,
             background_tau_ms: i.background_tau_ms,
             background_gate: i.background_gate,
+            background_level_rows: i.background_level_rows,
         },
     };
     if cfg.validate().is_err() {

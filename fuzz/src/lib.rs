@@ -19,8 +19,8 @@ pub enum Model {
     Tiny,
     /// The tiny model with a 16-neuron auditory cortex (8 PYR, 4 PV, 4 SOM, 2 groups): the same code paths, for
     /// targets that push a lot of audio (the cortex is the costly stage: ~6× faster inputs), and with the visual
-    /// background on and gated (`InputConfig::background_tau_ms`, `background_gate`), so that every frame a target
-    /// pushes also goes through it.
+    /// background on, gated and its rows levelled (`InputConfig::background_tau_ms`, `background_gate`,
+    /// `background_level_rows`), so that every frame a target pushes also goes through it.
     Light,
 }
 
@@ -31,8 +31,12 @@ impl Model {
         match self {
             Model::Tiny => tiny,
             Model::Light => {
-                let input =
-                    InputConfig { background_tau_ms: avf_bel::BACKGROUND_TAU_MS, background_gate: true, ..tiny.input };
+                let input = InputConfig {
+                    background_tau_ms: avf_bel::BACKGROUND_TAU_MS,
+                    background_gate: true,
+                    background_level_rows: true,
+                    ..tiny.input
+                };
                 let cortex = CortexConfig { n_pyr: 8, n_pv: 4, n_som: 4, groups: 2, ..tiny.cortex };
                 ModelConfig { cortex, input, ..tiny }
             }

@@ -82,8 +82,11 @@ pub fn report(w: &Weights<'_>) -> String {
         i.drive_floor_db,
         match (i.background_tau_ms, i.background_gate) {
             (0, _) => "off".to_string(),
-            (tau, true) => format!("{tau} ms, gated"),
-            (tau, false) => format!("{tau} ms, per pixel"),
+            (tau, gate) => format!(
+                "{tau} ms, {}{}",
+                if gate { "gated" } else { "per pixel" },
+                if i.background_level_rows { ", rows levelled" } else { "" }
+            ),
         }
     );
     let _ = writeln!(s, "scratch     {} floats ({} bytes)", Pipeline::scratch_len(w), 4 * Pipeline::scratch_len(w));

@@ -160,6 +160,12 @@ pub struct TrainArgs {
     /// sensor to pass pixel by pixel still shows (E43; format version 6). Off: each pixel alone (the model of E41).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub background_gate: Switch,
+    /// The background's rows levelled: before the background's search, each row of a frame is scaled to the
+    /// background's light (the median over the row of background / frame, gains outside 0.6–1.7 dropped, the median
+    /// over seven rows), so mains flicker through a rolling shutter or an exposure that hunts neither moves the
+    /// alignment nor stays in the difference (E49, E50; format version 7). Off: the frames as the camera gives them.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub background_level_rows: Switch,
     /// Fresh random clips per condition (clean and each perturbation at moderate severity) to validate the
     /// perception read-outs on (0: none).
     #[arg(long, default_value_t = 20)]
@@ -375,6 +381,7 @@ mod with_train {
             Switch::Off => 0,
         };
         config.input.background_gate = a.background == Switch::On && a.background_gate == Switch::On;
+        config.input.background_level_rows = a.background == Switch::On && a.background_level_rows == Switch::On;
         let d = Augment::default();
         let augment_spec = a.augment.augment.clone();
         let opts = TrainOptions {
@@ -465,6 +472,7 @@ mod with_train {
                 "drive_floor_db": opts.config.input.drive_floor_db,
                 "background_tau_ms": opts.config.input.background_tau_ms,
                 "background_gate": opts.config.input.background_gate,
+                "background_level_rows": opts.config.input.background_level_rows,
             },
         });
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;

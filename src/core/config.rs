@@ -121,6 +121,13 @@ pub struct InputConfig {
     /// noisy sensor together; E43 in `docs/eval/experiments.md`). Frames without noise (σ̂ = 0) come out the same
     /// either way.
     pub background_gate: bool,
+    /// Each row of a frame levelled to the background's light before the background's search (format version 7;
+    /// false for earlier files and [`InputConfig::OFF`], true for the default and `avf-bel train`;
+    /// `--background-level-rows off` writes false): a lamp flickering on the mains seen through a rolling shutter, or
+    /// a camera's exposure hunting, changes the rows' levels, which the search would match with a shift and the
+    /// difference would keep (E49, E50 in `docs/eval/experiments.md`). A clean, steadily lit scene comes out the same
+    /// either way.
+    pub background_level_rows: bool,
 }
 
 /// The background's time constant E39b screened and the shipped model uses (`avf-bel train` writes it), in
@@ -151,6 +158,7 @@ impl InputConfig {
         drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
         background_tau_ms: 0,
         background_gate: false,
+        background_level_rows: false,
     };
 
     /// Check the time constants (at most 60 s), the onset range (1–80 dB) and the drive floor (−100 … 19 dB).
@@ -181,6 +189,7 @@ impl Default for InputConfig {
             drive_floor_db: LEGACY_DRIVE_FLOOR_DB,
             background_tau_ms: BACKGROUND_TAU_MS,
             background_gate: true,
+            background_level_rows: true,
         }
     }
 }
@@ -199,7 +208,8 @@ pub struct ModelConfig {
     /// BEL stage.
     pub bel: BelConfig,
     /// Input normalisation (format version 3, the sound's floor version 4, the visual background version 5, its gate
-    /// version 6; earlier files read as [`InputConfig::OFF`], versions 3–5 files with the fields they lack from it).
+    /// version 6, its rows' levelling version 7; earlier files read as [`InputConfig::OFF`], versions 3–6 files with
+    /// the fields they lack from it).
     pub input: InputConfig,
 }
 
@@ -383,7 +393,12 @@ impl ModelConfig {
             // No visual background: the tests train and run on 1.5-s clips of 32×32 frames, where a clip's first
             // frame (uniform grey under a background) is a large share of what CORnet-Z sees, and they check the
             // training's mechanics, which the background's own tests (tests/background.rs) do not need.
-            input: InputConfig { background_tau_ms: 0, background_gate: false, ..InputConfig::default() },
+            input: InputConfig {
+                background_tau_ms: 0,
+                background_gate: false,
+                background_level_rows: false,
+                ..InputConfig::default()
+            },
         }
     }
 }

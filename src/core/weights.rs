@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"AVFBELW\0";
-/// The format version this build writes. It also reads [`VERSION_5`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`]
-/// and [`VERSION_1`] files.
-pub const VERSION: u16 = 6;
+/// The format version this build writes. It also reads [`VERSION_6`], [`VERSION_5`], [`VERSION_4`], [`VERSION_3`],
+/// [`VERSION_2`] and [`VERSION_1`] files.
+pub const VERSION: u16 = 7;
+/// The sixth version (the background gated, its rows not levelled); still read, with the levelling off.
+pub const VERSION_6: u16 = 6;
 /// The fifth version (the visual background without its gate: pixel coring); still read, with the gate off.
 pub const VERSION_5: u16 = 5;
 /// The fourth version (no visual background in the configuration); still read, with the background off.
@@ -97,7 +99,7 @@ impl TensorInfo<'_> {
     }
 }
 
-/// The decoded header (version 6).
+/// The decoded header (version 7).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header<'a> {
     /// The model these tensors belong to.
@@ -108,6 +110,14 @@ pub struct Header<'a> {
     /// Every tensor, in file order.
     #[serde(borrow)]
     pub tensors: heapless::Vec<TensorInfo<'a>, MAX_TENSORS>,
+}
+
+/// Version 6's input configuration: version 5's, then the background's gate ([`InputConfig`] without the rows'
+/// levelling).
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct InputConfigV6 {
+    v5: InputConfigV5,
+    background_gate: bool,
 }
 
 /// Version 5's input configuration: version 4's, then the background's time constant ([`InputConfig`] without the
@@ -141,6 +151,14 @@ trait EarlierInput {
     fn upgrade(self) -> InputConfig;
 }
 
+impl EarlierInput for InputConfigV6 {
+    fn upgrade(self) -> InputConfig {
+        // Version 6 models subtracted the background from the frames as the camera gave them (the rows' levelling off,
+        // as version 5's upgrade leaves it).
+        InputConfig { background_gate: self.background_gate, ..self.v5.upgrade() }
+    }
+}
+
 impl EarlierInput for InputConfigV5 {
     fn upgrade(self) -> InputConfig {
         // Version 5 models cored each pixel by its own difference (the gate off, as version 4's upgrade leaves it).
@@ -167,7 +185,7 @@ impl EarlierInput for InputConfigV3 {
     }
 }
 
-/// The header of versions 3–5: the same as [`Header`] but with an earlier input configuration `I`.
+/// The header of versions 3–6: the same as [`Header`] but with an earlier input configuration `I`.
 #[derive(Clone, Debug, Deserialize)]
 struct HeaderWithInput<'a, I> {
     config: ModelConfigWithInput<I>,
@@ -328,7 +346,7 @@ impl<'a> Weights<'a> {
             return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if !matches!(version, VERSION | VERSION_5 | VERSION_4 | VERSION_3 | VERSION_2 | VERSION_1) {
+        if !matches!(version, VERSION | VERSION_6 | VERSION_5 | VERSION_4 | VERSION_3 | VERSION_2 | VERSION_1) {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -362,6 +380,10 @@ impl<'a> Weights<'a> {
             (h.upgrade(), rest)
         } else if version == VERSION_5 {
             let (h, rest): (HeaderWithInput<'a, InputConfigV5>, _) =
+                postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
+            (h.upgrade(), rest)
+        } else if version == VERSION_6 {
+            let (h, rest): (HeaderWithInput<'a, InputConfigV6>, _) =
                 postcard::take_from_bytes(header_bytes).map_err(|_| FormatError::BadHeader)?;
             (h.upgrade(), rest)
         } else {
@@ -428,8 +450,8 @@ impl<'a> Weights<'a> {
         &self.header.config
     }
 
-    /// The file's format version ([`VERSION`], [`VERSION_5`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] or
-    /// [`VERSION_1`]).
+    /// The file's format version ([`VERSION`], [`VERSION_6`], [`VERSION_5`], [`VERSION_4`], [`VERSION_3`],
+    /// [`VERSION_2`] or [`VERSION_1`]).
     pub fn version(&self) -> u16 {
         self.version
     }

@@ -4,6 +4,19 @@
 //!
 //! Per frame, with `B` the running background (one f32 per pixel) and `F` the frame:
 //!
+//! 0. **The rows levelled** (`InputConfig::background_level_rows`, format version 7; otherwise `F` as given). Each
+//!    row `r` of `F` has its own gain `g_r`, the median over the row of `B / F` (element `w/2` of the sorted ratios;
+//!    a black pixel's ratio is the largest float), dropped where outside [`LEVEL_GAINS`] (0.6–1.7: a row where a moved
+//!    edge sets the floor against the backdrop gives 0.5 or 2, which is not the light). The row is scaled by the median
+//!    (element `k/2` of the `k` sorted) of the gains left among the rows within [`LEVEL_REACH`] (3) of it, and left as
+//!    it is where none is left: `F(x, r) ← min(⌊F(x, r)·g + 0.5⌋, 255)`. A lamp flickering on the mains and read
+//!    out by a rolling shutter changes each row's level, which the search below would match with a shift though the
+//!    camera is still, and whose change from frame to frame would raise the noise estimate until the coring takes the
+//!    ball; an exposure that hunts changes every row alike, and the difference would keep it. Levelled, neither does
+//!    (E49, E50 in `docs/eval/experiments.md`). The median keeps the ball and a moving thing out of the gain while
+//!    they cover less than half a row, and the seven rows' median keeps the few rows a shaking camera moves from
+//!    setting it; as the levelling comes before the alignment, a camera that moves makes the gains rougher (the
+//!    ratios are then the texture's too).
 //! 1. **Alignment.** The whole-pixel shift `(sx, sy)`, |sx|, |sy| ≤ [`SHIFT`], that minimises the sum of
 //!    `|F(x + sx, y + sy) − B(x, y)|` over the interior (pixels at least [`SHIFT`] from every edge) is found by
 //!    trying all 49, nearest first (by the larger of |sx| and |sy|, then row by row); a tie keeps the nearer shift,
@@ -38,13 +51,18 @@
 //! code's bytes exactly (the unit tests keep that code and compare, frame by frame, on every level the CPU runs); what
 //! it saves depends on the scene (the `visual_background` bench, per level).
 //!
+//! The rows' levelling costs one division per pixel, a median of `w` ratios per row (a linear-time selection in
+//! place) and one multiplication per pixel of a row whose gain is not 1 (the `visual_background` bench's ids without
+//! `_unlevelled` have it).
+//!
 //! Run state, carved from the arena once: the background (`h·w` floats), the frame as floats (`h·w`; gated, it holds
 //! `d` once the search is done), the neighbourhood sums (`h·w` floats, gated only), the aligned frame, the previous
-//! aligned frame and the output (`h·w` bytes each). Nothing allocates; after the frame's length is checked nothing
-//! fails.
+//! aligned frame and the output (`h·w` bytes each), and with the rows levelled the levelled frame (`h·w` bytes), one
+//! row's ratios (`w` floats) and the rows' gains (`h` floats). Nothing allocates; after the frame's length is checked
+//! nothing fails.
 
 use crate::core::arena::Arena;
-use crate::core::config::VisualConfig;
+use crate::core::config::{InputConfig, VisualConfig};
 use crate::core::error::{ConfigError, Error, InputError};
 use crate::core::kernels::{Kernels, BG_GRID};
 
@@ -54,6 +72,11 @@ pub const SHIFT: usize = 3;
 pub const CORE_SIGMAS: f32 = 3.0;
 /// Output level of "no difference from the background".
 pub const MID: f32 = 128.0;
+/// The gains a row's levelling accepts (background / frame): outside them a row's change is not the light's (a row
+/// where a moved edge sets the floor against the backdrop gives 0.5 or 2), and the row's gain drops out.
+pub const LEVEL_GAINS: core::ops::RangeInclusive<f32> = 0.6..=1.7;
+/// The rows on either side whose gains a row's levelling takes the median of (seven rows in all).
+pub const LEVEL_REACH: usize = 3;
 
 /// The per-frame weight of a new frame in the background: `1 − exp(−1/(τ·fps))` (τ in ms; 0 for τ = 0).
 pub fn update_weight(tau_ms: u16, fps: u16) -> f32 {
@@ -80,6 +103,12 @@ pub struct Background<'a> {
     local: &'a mut [f32],
     /// Whether a difference passes by its neighbourhood's mean (the gate) rather than by its own size.
     gate: bool,
+    /// The frame with its rows levelled (`h·w` bytes; empty where the levelling is off).
+    levelled: &'a mut [u8],
+    /// One row's ratios background / frame (`w` floats; empty where the levelling is off).
+    ratios: &'a mut [f32],
+    /// Each row's own gain, NaN where it dropped out (`h` floats; empty where the levelling is off).
+    gains: &'a mut [f32],
     /// Whether a frame has been seen since the last reset (the first becomes the background).
     started: bool,
     /// The shift chosen for the most recent frame.
@@ -87,11 +116,11 @@ pub struct Background<'a> {
 }
 
 impl<'a> Background<'a> {
-    /// Floats of scratch a background for frames of `cfg`'s size takes, gated or not (a dry run of the gated
-    /// construction, the larger; 0 for a configuration that does not validate).
+    /// Floats of scratch a background for frames of `cfg`'s size takes, gated or not, its rows levelled or not (a dry
+    /// run of the construction with both, the largest; 0 for a configuration that does not validate).
     pub fn scratch_len(cfg: &VisualConfig) -> usize {
         let mut arena = Arena::counting();
-        let _ = Self::in_arena(cfg, 1, true, Kernels::portable(), &mut arena);
+        let _ = Self::in_arena(cfg, 1, true, true, Kernels::portable(), &mut arena);
         arena.used()
     }
 
@@ -99,8 +128,22 @@ impl<'a> Background<'a> {
     /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`), its difference cored by each pixel's
     /// neighbourhood (`gate`, `InputConfig::background_gate`) or by the pixel alone, searching with the best kernels
     /// this CPU runs ([`Kernels::detect`]).
+    /// The rows are not levelled (see [`Self::for_input`]).
     pub fn new(cfg: &VisualConfig, tau_ms: u16, gate: bool, scratch: &'a mut [f32]) -> Result<Self, Error> {
-        Self::in_arena(cfg, tau_ms, gate, Kernels::detect(), &mut Arena::new(scratch))
+        Self::in_arena(cfg, tau_ms, gate, false, Kernels::detect(), &mut Arena::new(scratch))
+    }
+
+    /// The background a model's input configuration asks for (its time constant, gate and rows' levelling; an error
+    /// for `background_tau_ms` 0, which asks for none), over `scratch` (at least [`Self::scratch_len`] floats), with
+    /// a given kernel table.
+    pub fn for_input(
+        cfg: &VisualConfig,
+        input: &InputConfig,
+        scratch: &'a mut [f32],
+        kernels: Kernels,
+    ) -> Result<Self, Error> {
+        let (tau, gate, rows) = (input.background_tau_ms, input.background_gate, input.background_level_rows);
+        Self::in_arena(cfg, tau, gate, rows, kernels, &mut Arena::new(scratch))
     }
 
     /// [`Self::new`] with a given kernel table (every level gives the same bytes; they differ in speed).
@@ -111,14 +154,16 @@ impl<'a> Background<'a> {
         scratch: &'a mut [f32],
         kernels: Kernels,
     ) -> Result<Self, Error> {
-        Self::in_arena(cfg, tau_ms, gate, kernels, &mut Arena::new(scratch))
+        Self::in_arena(cfg, tau_ms, gate, false, kernels, &mut Arena::new(scratch))
     }
 
-    /// [`Self::with_kernels`] with the state carved from `arena` (on a counting arena: only the size is taken).
+    /// [`Self::with_kernels`] with the rows levelled or not (`level_rows`, `InputConfig::background_level_rows`) and
+    /// the state carved from `arena` (on a counting arena: only the size is taken).
     pub(crate) fn in_arena(
         cfg: &VisualConfig,
         tau_ms: u16,
         gate: bool,
+        level_rows: bool,
         kernels: Kernels,
         arena: &mut Arena<'a>,
     ) -> Result<Self, Error> {
@@ -140,6 +185,9 @@ impl<'a> Background<'a> {
             out: arena.take_bytes(n)?,
             local: arena.take(if gate { n } else { 0 })?,
             gate,
+            levelled: arena.take_bytes(if level_rows { n } else { 0 })?,
+            ratios: arena.take(if level_rows { width } else { 0 })?,
+            gains: arena.take(if level_rows { height } else { 0 })?,
             started: false,
             shift: (0, 0),
         })
@@ -165,20 +213,29 @@ impl<'a> Background<'a> {
         if frame.len() != n || self.plane.len() != n {
             return Err(InputError::FrameSize { expected: n, got: frame.len() }.into());
         }
-        for (d, &v) in self.frame.iter_mut().zip(frame) {
-            *d = f32::from(v);
-        }
         if !self.started {
+            for (d, &v) in self.frame.iter_mut().zip(frame) {
+                *d = f32::from(v);
+            }
             self.plane.copy_from_slice(self.frame);
             self.prev.copy_from_slice(frame);
             self.out.fill(MID as u8);
             self.started = true;
             return Ok(self.out);
         }
+        let frame: &[u8] = if self.levelled.is_empty() {
+            frame
+        } else {
+            self.level_rows(frame);
+            self.levelled
+        };
+        for (d, &v) in self.frame.iter_mut().zip(frame) {
+            *d = f32::from(v);
+        }
         let (sx, sy) = self.best_shift()?;
         // |sx|, |sy| ≤ SHIFT = 3.
         self.shift = (sx as i8, sy as i8);
-        self.align(frame, sx, sy);
+        align(self.aligned, frame, (self.height, self.width), sx, sy);
         let sigma = noise_sigma(self.aligned, self.prev);
         let theta = CORE_SIGMAS * sigma;
         if self.gate && theta > 0.0 {
@@ -205,6 +262,47 @@ impl<'a> Background<'a> {
         // This frame's aligned copy is the next frame's `prev`; the old `prev` is overwritten by the next `align`.
         core::mem::swap(&mut self.prev, &mut self.aligned);
         Ok(self.out)
+    }
+
+    /// Step 0 (see the module docs): `frame` with each row scaled to the background's light, into `levelled`. A row's
+    /// own gain is the median over the row of background / frame (a black pixel's ratio taken as the largest float);
+    /// it drops out outside [`LEVEL_GAINS`]; each row is scaled by the median (the upper of two middle ones) of the
+    /// gains left among the rows within [`LEVEL_REACH`] of it, and copied as it is where none is left or that median
+    /// is 1. A scaled level is rounded to nearest and saturates at 255.
+    fn level_rows(&mut self, frame: &[u8]) {
+        let (w, h) = (self.width, self.height);
+        for ((row, bg), gain) in frame.chunks_exact(w).zip(self.plane.chunks_exact(w)).zip(self.gains.iter_mut()) {
+            for ((q, &a), &b) in self.ratios.iter_mut().zip(row).zip(bg) {
+                *q = if a > 0 { b / f32::from(a) } else { f32::MAX };
+            }
+            // The median's value under the total order (the element a full sort would put at `w/2`), in linear time.
+            let (_, &mut m, _) = self.ratios.select_nth_unstable_by(w / 2, f32::total_cmp);
+            *gain = if LEVEL_GAINS.contains(&m) { m } else { f32::NAN };
+        }
+        for (y, (dst, src)) in self.levelled.chunks_exact_mut(w).zip(frame.chunks_exact(w)).enumerate() {
+            let mut near = [0.0f32; 2 * LEVEL_REACH + 1];
+            let mut k = 0;
+            for &g in &self.gains[y.saturating_sub(LEVEL_REACH)..(y + LEVEL_REACH + 1).min(h)] {
+                if !g.is_nan() {
+                    near[k] = g;
+                    k += 1;
+                }
+            }
+            let g = if k == 0 {
+                1.0
+            } else {
+                near[..k].sort_unstable_by(f32::total_cmp);
+                near[k / 2]
+            };
+            if g == 1.0 {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, &a) in dst.iter_mut().zip(src) {
+                    // Non-negative: `+ 0.5` then the saturating conversion rounds to nearest and caps at 255.
+                    *d = (f32::from(a) * g + 0.5).min(255.0) as u8;
+                }
+            }
+        }
     }
 
     /// Step 3 gated (see the module docs), and step 4: `d = A − B` passes as `d·max(|m| − θ/3, 0)/|m|`, `m` the mean
@@ -318,22 +416,21 @@ impl<'a> Background<'a> {
         }
         ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
     }
+}
 
-    /// `aligned(x, y) = frame(x + sx, y + sy)`, edge pixels repeated.
-    fn align(&mut self, frame: &[u8], sx: isize, sy: isize) {
-        let (w, h) = (self.width, self.height);
-        // |sx| ≤ SHIFT < w: columns x with 0 ≤ x + sx < w are copied, the rest repeat the edge pixel.
-        let s = sx.unsigned_abs();
-        for (y, dst) in self.aligned.chunks_exact_mut(w).enumerate() {
-            let fy = (y as isize + sy).clamp(0, h as isize - 1) as usize;
-            let row = &frame[fy * w..(fy + 1) * w];
-            if sx >= 0 {
-                dst[..w - s].copy_from_slice(&row[s..]);
-                dst[w - s..].fill(row[w - 1]);
-            } else {
-                dst[s..].copy_from_slice(&row[..w - s]);
-                dst[..s].fill(row[0]);
-            }
+/// `aligned(x, y) = frame(x + sx, y + sy)` for frames of `(h, w)`, edge pixels repeated.
+fn align(aligned: &mut [u8], frame: &[u8], (h, w): (usize, usize), sx: isize, sy: isize) {
+    // |sx| ≤ SHIFT < w: columns x with 0 ≤ x + sx < w are copied, the rest repeat the edge pixel.
+    let s = sx.unsigned_abs();
+    for (y, dst) in aligned.chunks_exact_mut(w).enumerate() {
+        let fy = (y as isize + sy).clamp(0, h as isize - 1) as usize;
+        let row = &frame[fy * w..(fy + 1) * w];
+        if sx >= 0 {
+            dst[..w - s].copy_from_slice(&row[s..]);
+            dst[w - s..].fill(row[w - 1]);
+        } else {
+            dst[s..].copy_from_slice(&row[..w - s]);
+            dst[..s].fill(row[0]);
         }
     }
 }
@@ -407,18 +504,61 @@ mod tests {
         (best.1, best.2)
     }
 
-    /// [`Background::apply`] as first written (the exhaustive search, the branching coring, a checked conversion,
-    /// one histogram, per-pixel clamped indices): the optimised one must give its bytes and its background.
-    fn apply_reference(bg: &mut Background, frame: &[u8]) -> Vec<u8> {
-        for (d, &v) in bg.frame.iter_mut().zip(frame) {
-            *d = f32::from(v);
+    /// The rows' levelling as first written (E49c's one-off, `docs/eval/e49c-row-levels.patch`): every row's ratios
+    /// sorted whole, the seven rows' gains gathered into a vector, a floor and a clamp for the rounding.
+    fn level_reference(plane: &[f32], frame: &[u8], w: usize) -> Vec<u8> {
+        let h = frame.len() / w;
+        let gains: Vec<Option<f32>> = (0..h)
+            .map(|y| {
+                let mut r: Vec<f32> = (0..w)
+                    .map(|x| {
+                        let a = frame[y * w + x];
+                        if a > 0 {
+                            plane[y * w + x] / f32::from(a)
+                        } else {
+                            f32::MAX
+                        }
+                    })
+                    .collect();
+                r.sort_by(f32::total_cmp);
+                let m = r[w / 2];
+                (0.6..=1.7).contains(&m).then_some(m)
+            })
+            .collect();
+        let mut out = frame.to_vec();
+        for y in 0..h {
+            let lo = y.saturating_sub(3);
+            let mut near: Vec<f32> = gains[lo..(y + 4).min(h)].iter().flatten().copied().collect();
+            if near.is_empty() {
+                continue;
+            }
+            near.sort_by(f32::total_cmp);
+            let g = near[near.len() / 2];
+            for x in 0..w {
+                out[y * w + x] = (f32::from(frame[y * w + x]) * g + 0.5).floor().clamp(0.0, 255.0) as u8;
+            }
         }
+        out
+    }
+
+    /// [`Background::apply`] as first written (the rows levelled by [`level_reference`] where the background levels
+    /// them, the exhaustive search, the branching coring, a checked conversion, one histogram, per-pixel clamped
+    /// indices): the optimised one must give its bytes and its background.
+    fn apply_reference(bg: &mut Background, frame: &[u8]) -> Vec<u8> {
         if !bg.started {
+            for (d, &v) in bg.frame.iter_mut().zip(frame) {
+                *d = f32::from(v);
+            }
             bg.plane.copy_from_slice(bg.frame);
             bg.prev.copy_from_slice(frame);
             bg.out.fill(MID as u8);
             bg.started = true;
             return bg.out.to_vec();
+        }
+        let levelled = if bg.levelled.is_empty() { frame.to_vec() } else { level_reference(bg.plane, frame, bg.width) };
+        let frame = &levelled[..];
+        for (d, &v) in bg.frame.iter_mut().zip(frame) {
+            *d = f32::from(v);
         }
         let (sx, sy) = exhaustive(bg);
         bg.shift = (sx as i8, sy as i8);
@@ -536,22 +676,33 @@ mod tests {
     /// Whole clips through the optimised [`Background::apply`] and through [`apply_reference`]: the same output bytes,
     /// the same shift, the same background plane to the bit, frame after frame. The clips cover a shaking textured
     /// scene with sensor noise (θ > 0), a plain backdrop with a moving bright blob (near-ties), an occluder that
-    /// appears, saturating jumps to black and white (the clamp at both ends), and turns beyond ±3 px.
+    /// appears, saturating jumps to black and white (the clamp at both ends), turns beyond ±3 px, rolling bands of
+    /// light (flicker through a rolling shutter, levels saturating at 255) and a whole frame's exposure swinging; each
+    /// with the rows as given and levelled.
     #[test]
     fn the_optimised_frame_step_is_the_reference_one() {
         let levels = levels();
         let mut frames_checked = 0;
+        let mut rows_scaled = 0;
         for &kernels in &levels {
             let mut rng = Lcg(21);
-            for (h, w) in [(32u16, 32u16), (64, 64), (23, 45)] {
+            for ((h, w), level_rows) in
+                [(32u16, 32u16), (64, 64), (23, 45)].into_iter().flat_map(|s| [(s, false), (s, true)])
+            {
                 let vc = crate::core::config::VisualConfig { height: h, width: w, ..ModelConfig::tiny().visual };
+                let input = crate::core::config::InputConfig {
+                    background_tau_ms: 300,
+                    background_gate: false,
+                    background_level_rows: level_rows,
+                    ..crate::core::config::InputConfig::OFF
+                };
                 let mut fast_scratch = vec![0.0; Background::scratch_len(&vc)];
                 let mut ref_scratch = vec![0.0; Background::scratch_len(&vc)];
-                let mut fast = Background::with_kernels(&vc, 300, false, &mut fast_scratch, kernels).unwrap();
-                let mut reference = Background::new(&vc, 300, false, &mut ref_scratch).unwrap();
+                let mut fast = Background::for_input(&vc, &input, &mut fast_scratch, kernels).unwrap();
+                let mut reference = Background::for_input(&vc, &input, &mut ref_scratch, Kernels::portable()).unwrap();
                 let (h, w) = (usize::from(h), usize::from(w));
                 let (bh, bw) = (h + 12, w + 12);
-                for clip in 0..6 {
+                for clip in 0..8 {
                     fast.reset();
                     reference.reset();
                     let texture: Vec<u8> = (0..bh * bw).map(|_| (30 + rng.next() % 200) as u8).collect();
@@ -604,6 +755,24 @@ mod tests {
                                         }
                                     })
                                     .collect(),
+                                // Bands of ±30 % rolling down the textured scene (some levels saturate at 255).
+                                6 => (0..h * w)
+                                    .map(|i| {
+                                        let phase = (i / w) as f32 / h as f32 * 10.0 + t as f32 * 2.1;
+                                        let v = f32::from(texture[(i / w + 6) * bw + i % w + 6]);
+                                        (v * (1.0 + 0.3 * phase.sin())).min(255.0) as u8
+                                    })
+                                    .collect(),
+                                // The whole frame's exposure swinging by ±25 % with sensor noise.
+                                7 => {
+                                    let gain = 1.0 + 0.25 * (t as f32 * 0.7).sin();
+                                    (0..h * w)
+                                        .map(|i| {
+                                            let v = f32::from(texture[(i / w + 6) * bw + i % w + 6]) * gain;
+                                            (v + (rng.next() % 7) as f32 - 3.0).clamp(0.0, 255.0) as u8
+                                        })
+                                        .collect()
+                                }
                                 // A turn of 1 px a frame, well past the search's reach.
                                 _ => {
                                     dx = (dx + 1).min(12);
@@ -613,7 +782,11 @@ mod tests {
                             };
                         let want = apply_reference(&mut reference, &frame);
                         let got = fast.apply(&frame).unwrap().to_vec();
-                        let at = format!("{}: {h}x{w}, clip {clip}, frame {t}", kernels.level());
+                        let at =
+                            format!("{}: {h}x{w}, rows levelled {level_rows}, clip {clip}, frame {t}", kernels.level());
+                        if level_rows && t > 0 {
+                            rows_scaled += usize::from(fast.levelled[..] != frame[..]);
+                        }
                         assert_eq!(got, want, "{at}: output");
                         assert_eq!(fast.shift(), reference.shift(), "{at}: shift");
                         assert!(
@@ -625,6 +798,8 @@ mod tests {
                 }
             }
         }
-        assert_eq!(frames_checked, levels.len() * 3 * 6 * 20);
+        assert_eq!(frames_checked, levels.len() * 3 * 2 * 8 * 20);
+        // The levelling acted: on the bands and the swinging exposure at least, every frame after the first.
+        assert!(rows_scaled >= levels.len() * 3 * 2 * 19, "rows scaled in {rows_scaled} frames");
     }
 }

@@ -18,8 +18,9 @@
 //! bytes (see the `visual_luma` bench).
 //!
 //! **Background subtraction** (`InputConfig::background_tau_ms`, through [`FramePrep`]; off for format versions 1–4)
-//! comes first: each frame, aligned to a running background by a shift of at most 3 pixels, becomes its cored
-//! difference from it around mid-grey ([`Background`]), and that is what luminance normalisation sees. [`FramePrep`]
+//! comes first: each frame, its rows levelled to the background's light (`background_level_rows`, format version 7)
+//! and aligned to a running background by a shift of at most 3 pixels, becomes its cored difference from it around
+//! mid-grey ([`Background`]), and that is what luminance normalisation sees. [`FramePrep`]
 //! is the one definition of this sequence: the CPU pathway, the GPU path's host side and the GPU self-test run it.
 //!
 //! Precision is chosen per block by the dtype of its weights in the file: f32 (or f16, expanded to f32 at load) runs
@@ -31,7 +32,7 @@
 
 mod background;
 
-pub use background::{noise_sigma, update_weight, Background, CORE_SIGMAS, MID, SHIFT};
+pub use background::{noise_sigma, update_weight, Background, CORE_SIGMAS, LEVEL_GAINS, LEVEL_REACH, MID, SHIFT};
 
 use crate::core::arena::Arena;
 use crate::core::config::{InputConfig, VisualConfig};
@@ -237,7 +238,10 @@ impl<'a> FramePrep<'a> {
     ) -> Result<Self, Error> {
         let background = match input.background_tau_ms {
             0 => None,
-            tau => Some(Background::in_arena(cfg, tau, input.background_gate, kernels, arena)?),
+            tau => {
+                let (gate, rows) = (input.background_gate, input.background_level_rows);
+                Some(Background::in_arena(cfg, tau, gate, rows, kernels, arena)?)
+            }
         };
         Ok(FramePrep { background, luma: input.luma })
     }
