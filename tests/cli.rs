@@ -176,7 +176,7 @@ fn init_has_the_shipped_models_input_stage() {
         input_line(f.to_str().unwrap())
     };
     let seeded = init("init-default.avfw", &["--precision", "int8"]);
-    assert!(seeded.ends_with("background 500 ms, gated"), "{seeded}");
+    assert!(seeded.ends_with("background 500 ms, gated, rows levelled"), "{seeded}");
     assert_eq!(seeded, input_line(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/default.avfw")));
     let tiny = init("init-tiny.avfw", &["--config", "tiny"]);
     assert!(tiny.ends_with("background off"), "{tiny}");

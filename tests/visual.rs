@@ -278,7 +278,7 @@ fn whole_pipeline_agrees_with_the_portable_level_on_every_level() {
 /// machine, no libm), as f32 bit patterns: epp, then angry, happy, peaceful, sad, scared. Recorded on x86-64 (every
 /// level from `avx2` to `avx512vnni` gives them); print them again after retraining with
 /// `AVF_BEL_PRINT_BITS=1 cargo test --release --test visual shipped_model -- --nocapture`.
-const SHIPPED_BITS: [u32; 6] = [0x3e4e5717, 0x3e5b905c, 0x3ea8609c, 0x3d95e768, 0x3db2ea3c, 0x3e88f511];
+const SHIPPED_BITS: [u32; 6] = [0x3e4cda6d, 0x3e5d17bd, 0x3ea0e1f0, 0x3daa8a6a, 0x3dc59aa4, 0x3e830126];
 
 /// The shipped model (`weights/default.avfw`) gives the same bits at every SIMD level of this machine, and the bits
 /// recorded on another architecture: the f32 GEMMs of every SIMD level, x86-64 and aarch64, sum in one canonical

@@ -411,8 +411,8 @@ fn malformed_files_get_typed_errors() {
     f[0] = b'X';
     assert_eq!(parse(&f), Err(FormatError::BadMagic));
     let mut f = good.clone();
-    f[8] = 7;
-    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(7)));
+    f[8] = 8;
+    assert_eq!(parse(&f), Err(FormatError::UnsupportedVersion(8)));
     let mut f = good.clone();
     f[10] = 1;
     assert_eq!(parse(&f), Err(FormatError::BadHeader));

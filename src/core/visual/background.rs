@@ -272,11 +272,17 @@ impl<'a> Background<'a> {
     fn level_rows(&mut self, frame: &[u8]) {
         let (w, h) = (self.width, self.height);
         for ((row, bg), gain) in frame.chunks_exact(w).zip(self.plane.chunks_exact(w)).zip(self.gains.iter_mut()) {
-            for ((q, &a), &b) in self.ratios.iter_mut().zip(row).zip(bg) {
-                *q = if a > 0 { b / f32::from(a) } else { f32::MAX };
+            // The ratios as their bit patterns: every one is +0 or positive and finite (the background is a weighted
+            // mean of levels, never negative, and a black pixel's ratio is the largest float), and for such floats the
+            // bit patterns order as the values do, so an integer selection finds the median the float order would.
+            let bits: &mut [u32] = bytemuck::cast_slice_mut(self.ratios);
+            for ((q, &a), &b) in bits.iter_mut().zip(row).zip(bg) {
+                debug_assert!(b.is_sign_positive() && b.is_finite(), "a background level of {b}");
+                *q = if a > 0 { b / f32::from(a) } else { f32::MAX }.to_bits();
             }
-            // The median's value under the total order (the element a full sort would put at `w/2`), in linear time.
-            let (_, &mut m, _) = self.ratios.select_nth_unstable_by(w / 2, f32::total_cmp);
+            // The median (the element a full sort would put at `w/2`), in linear time.
+            let (_, &mut m, _) = bits.select_nth_unstable(w / 2);
+            let m = f32::from_bits(m);
             *gain = if LEVEL_GAINS.contains(&m) { m } else { f32::NAN };
         }
         for (y, (dst, src)) in self.levelled.chunks_exact_mut(w).zip(frame.chunks_exact(w)).enumerate() {
