@@ -128,6 +128,7 @@ impl<'a> Background<'a> {
     /// constant of `tau_ms` milliseconds (1 … 60,000; at `cfg.fps`), its difference cored by each pixel's
     /// neighbourhood (`gate`, `InputConfig::background_gate`) or by the pixel alone, searching with the best kernels
     /// this CPU runs ([`Kernels::detect`]).
+    ///
     /// The rows are not levelled (see [`Self::for_input`]).
     pub fn new(cfg: &VisualConfig, tau_ms: u16, gate: bool, scratch: &'a mut [f32]) -> Result<Self, Error> {
         Self::in_arena(cfg, tau_ms, gate, false, Kernels::detect(), &mut Arena::new(scratch))
