@@ -27,6 +27,7 @@ pub fn midi_to_hz(midi: i32) -> f64 {
 /// The instrument's colour: how another synthesiser's tone differs from this module's piano-like one. The study played
 /// its melodies on a MIDI synthesiser whose patch is not known; a robot hears them through whatever plays them. The
 /// evaluation's `bright` and `sustain` probes render with other timbres ([`render_audio_with`]).
+#[cfg_attr(test, derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timbre {
     /// Spectral tilt added to the partials' amplitudes, dB per octave (partial n gains `tilt·log2 n` dB; 0: none,

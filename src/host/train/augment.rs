@@ -11,7 +11,7 @@
 //! chain has them:
 //!
 //! ```text
-//! sound:  (render with the instrument) → room reverberation → microphone band-limit → mains hum →
+//! sound:  (render with the instrument, late by the microphone's lag) → room reverberation → microphone band-limit → mains hum →
 //!         intermittent noise (a talker nearby) → additive noise → gain → automatic gain control → clipping (and
 //!         the ADC's ±1) → dropouts
 //! frames: (render at the camera's rate, the ball at its luma, lit, on another floor, integrated over the open
@@ -25,7 +25,8 @@
 //! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`),
 //! another floor (`floor`), a screen watched from the side (`oblique`), a microphone's automatic gain control
 //! (`agc`), a camera's auto-exposure (`auto-exposure`), a wide-angle lens (`wide-angle`), motion blur
-//! (`motion-blur`), frames that lag the sound (`av-lag`) and mains flicker (`flicker`) are probes
+//! (`motion-blur`), frames that lag the sound (`av-lag`), mains flicker (`flicker`) and sound that lags the frames
+//! (`sound-lag`) are probes
 //! ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
@@ -44,6 +45,7 @@ use crate::host::stimuli::{ball, render_with, Params, RenderOptions, Stimulus, S
 pub const REFERENCE_SIZE: f64 = 64.0;
 
 /// Spectral colour of additive noise.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Colour {
     /// Flat spectrum (microphone self-noise, hiss).
@@ -57,6 +59,7 @@ pub enum Colour {
 /// Noise that comes and goes: bursts of one colour of noise through a pass band, each burst at its own level
 /// (uniform within ±6 dB) with 10 ms ramps, burst lengths and gaps each uniform in their range. A talker nearby,
 /// footsteps, a door, a machine switching on and off.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Bursts {
     /// The noise's colour before the pass band.
@@ -77,6 +80,7 @@ impl Bursts {
 }
 
 /// Room and microphone effects on one clip's sound; a `None` or neutral field does nothing.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AudioChain {
     /// Room reverberation: `(RT60 in seconds, wet share 0–1)`.
@@ -109,6 +113,11 @@ pub struct AudioChain {
     /// the faster the release, the more of each note's decay is flattened, far faster than the core's loudness
     /// normaliser (2 s) acts.
     pub agc: Option<f64>,
+    /// Probe, never drawn by training: the sound lags the frames by this many seconds, as a USB or Bluetooth
+    /// microphone's buffers make it do: sample `n` carries what was played at `n/rate − lag`, and until the lag has
+    /// passed the microphone delivers silence (0: none). It acts on the sound as played, before the room and the
+    /// microphone, whose noise is heard from the first sample. The opposite of [`VideoChain::lag`].
+    pub lag: f64,
 }
 
 impl AudioChain {
@@ -124,10 +133,12 @@ impl AudioChain {
         bursts: None,
         timbre: None,
         agc: None,
+        lag: 0.0,
     };
 }
 
 /// Scene, lens and sensor effects on one clip's frames; neutral values do nothing.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VideoChain {
     /// The camera's frame rate (the clip is rendered at it and resampled to the model's rate); `None`: the model's.
@@ -277,6 +288,7 @@ impl VideoChain {
 }
 
 /// A perturbation of both senses of one clip.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Perturbation {
     /// What happens to the sound.
@@ -417,6 +429,8 @@ pub enum Kind {
     AvLag,
     /// Probe: mains flicker through a rolling shutter ([`VideoChain::flicker`]; ± share of the light).
     Flicker,
+    /// Probe: the sound lagging the frames ([`AudioChain::lag`]; seconds).
+    SoundLag,
 }
 
 impl Kind {
@@ -446,9 +460,9 @@ impl Kind {
 
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut, the two instruments, the lit ball, the floor, the oblique view,
-    /// the two automatic controls, of gain and exposure, the wide-angle lens, motion blur, the frames' lag and mains
-    /// flicker (each added last, so that the tables before it kept their order).
-    pub const PROBES: [Kind; 22] = [
+    /// the two automatic controls, of gain and exposure, the wide-angle lens, motion blur, the frames' lag, mains
+    /// flicker and the sound's lag (each added last, so that the tables before it kept their order).
+    pub const PROBES: [Kind; 23] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -471,6 +485,7 @@ impl Kind {
         Kind::MotionBlur,
         Kind::AvLag,
         Kind::Flicker,
+        Kind::SoundLag,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -523,6 +538,7 @@ impl Kind {
             Kind::MotionBlur => "motion-blur",
             Kind::AvLag => "av-lag",
             Kind::Flicker => "flicker",
+            Kind::SoundLag => "sound-lag",
         }
     }
 
@@ -547,7 +563,8 @@ impl Kind {
             | Kind::RoomSound
             | Kind::Bright
             | Kind::Sustain
-            | Kind::Agc => (true, false),
+            | Kind::Agc
+            | Kind::SoundLag => (true, false),
             _ => (false, true),
         }
     }
@@ -589,6 +606,7 @@ impl Kind {
             Kind::WideAngle => "corner's reach beyond 1",
             Kind::MotionBlur => "shutter's share of the frame interval",
             Kind::AvLag => "s the frames lag",
+            Kind::SoundLag => "s the sound lags",
             Kind::Flicker => "± light at 100 Hz, rolling shutter",
         }
     }
@@ -634,7 +652,7 @@ impl Kind {
             Kind::AutoExposure => [0.1, 0.2, 0.4],
             Kind::WideAngle => [0.1, 0.2, 0.4],
             Kind::MotionBlur => [0.25, 0.5, 1.0],
-            Kind::AvLag => [0.1, 0.25, 0.5],
+            Kind::AvLag | Kind::SoundLag => [0.1, 0.25, 0.5],
             Kind::Flicker => [0.1, 0.2, 0.4],
         }
     }
@@ -688,6 +706,7 @@ impl Kind {
             Kind::WideAngle => f.barrel = v.clamp(-0.5, 2.0),
             Kind::MotionBlur => f.shutter = v.clamp(0.0, 1.0),
             Kind::AvLag => f.lag = v.max(0.0),
+            Kind::SoundLag => a.lag = v.max(0.0),
             Kind::Flicker => f.flicker = v.clamp(0.0, 0.95),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
@@ -991,6 +1010,13 @@ pub fn render_perturbed(params: &Params, opts: &RenderOptions, p: &Perturbation)
                 s.frames.copy_within(from * frame..(from + 1) * frame, k * frame);
             }
         }
+    }
+    if p.audio.lag > 0.0 {
+        // The sound lags the frames: sample n carries what sample n − late did, silence until then.
+        let late = ((p.audio.lag * f64::from(opts.sample_rate)).round() as usize).min(s.audio.len());
+        let n = s.audio.len();
+        s.audio.copy_within(..n - late, late);
+        s.audio[..late].fill(0.0);
     }
     let mut rng = SplitMix64(opts.seed ^ 0xA06_3E27);
     apply_audio(&mut s.audio, &p.audio, f64::from(opts.sample_rate), &mut rng);
@@ -1535,25 +1561,14 @@ mod tests {
     use super::*;
     use crate::host::stimuli::{plan, render, tone};
 
-    /// A perturbation's fields by chain and name (`audio.gain_db`, `video.lag`, …) with their values as `{:#?}`
-    /// writes them, so that what a kind sets can be found without naming its fields.
+    /// A perturbation's fields by chain and name (`audio.gain_db`, `video.lag`, …) with their values as JSON, so that
+    /// what a kind sets can be found without naming its fields.
     fn fields(p: &Perturbation) -> Vec<(String, String)> {
-        let text = format!("{p:#?}");
-        let mut out: Vec<(String, String)> = Vec::new();
-        let mut chain = "";
-        for line in text.lines() {
-            let depth = line.len() - line.trim_start().len();
-            let t = line.trim();
-            match (depth, t.split_once(": ")) {
-                (4, Some((name, _))) => chain = if name == "audio" { "audio" } else { "video" },
-                (8, Some((name, value))) => out.push((format!("{chain}.{name}"), value.to_string())),
-                (d, _) if d > 8 || (d == 8 && !out.is_empty()) => {
-                    if let Some(last) = out.last_mut() {
-                        last.1.push_str(t);
-                    }
-                }
-                _ => {}
-            }
+        let serde_json::Value::Object(chains) = serde_json::to_value(p).unwrap() else { panic!("not an object") };
+        let mut out = Vec::new();
+        for (chain, v) in chains {
+            let serde_json::Value::Object(fields) = v else { panic!("{chain} is not an object") };
+            out.extend(fields.into_iter().map(|(name, value)| (format!("{chain}.{name}"), value.to_string())));
         }
         out
     }
@@ -1796,6 +1811,30 @@ mod tests {
             bends.push(end - mid);
         }
         assert!(bends[2] > bends[0], "a stronger lens bows the line further: {bends:?}");
+    }
+
+    #[test]
+    fn a_sound_lag_delays_the_sound_and_leaves_the_frames() {
+        let params = Params::prototype("happy").unwrap();
+        let opts = RenderOptions { seconds: 1.0, seed: 6, size: 64, fps: 30, sample_rate: 22_050 };
+        let clean = render(&params, &opts).unwrap();
+        let late = render_perturbed(&params, &opts, &Kind::SoundLag.at(0.1)).unwrap();
+        assert!(late.frames == clean.frames && late.audio.len() == clean.audio.len());
+        // 0.1 s at 22,050 Hz is 2,205 samples of silence, then the clean sound from its start.
+        let n = 2_205;
+        assert!(late.audio[..n].iter().all(|&x| x == 0.0));
+        assert!(late.audio[n..] == clean.audio[..clean.audio.len() - n]);
+        assert!(clean.audio[..clean.audio.len() - n].iter().any(|&x| x != 0.0), "the clip has sound to delay");
+        // With noise, the microphone's noise is heard from the first sample, over the late sound.
+        let noisy = Perturbation {
+            audio: AudioChain { noise: Some((Colour::White, 20.0)), ..Kind::SoundLag.at(0.1).audio },
+            ..Perturbation::NONE
+        };
+        let s = render_perturbed(&params, &opts, &noisy).unwrap();
+        assert!(s.audio[..n].iter().filter(|&&x| x != 0.0).count() > n / 2);
+        // A lag longer than the clip leaves silence only, and never panics.
+        let s = render_perturbed(&params, &opts, &Kind::SoundLag.at(5.0)).unwrap();
+        assert!(s.audio.len() == clean.audio.len() && s.audio.iter().all(|&x| x == 0.0));
     }
 
     #[test]
@@ -2189,7 +2228,16 @@ mod tests {
             kinds.iter().flat_map(|k| k.severities().map(|v| changed(&k.at(v)))).flatten().collect()
         };
         let probe_fields: Vec<String> = set_by(&Kind::PROBES).difference(&set_by(&Kind::ALL)).cloned().collect();
-        for f in ["audio.hum", "audio.timbre", "audio.agc", "video.roll", "video.floor", "video.barrel", "video.lag"] {
+        for f in [
+            "audio.hum",
+            "audio.timbre",
+            "audio.agc",
+            "audio.lag",
+            "video.roll",
+            "video.floor",
+            "video.barrel",
+            "video.lag",
+        ] {
             assert!(probe_fields.iter().any(|g| g == f), "{f} is a probe's field: {probe_fields:?}");
         }
         assert!(!probe_fields.iter().any(|g| g == "video.clutter" || g == "audio.gain_db"), "{probe_fields:?}");
