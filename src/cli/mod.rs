@@ -63,6 +63,9 @@ pub enum Command {
     /// Leave-one-stimulus-out evaluation with baselines, tables and figures (feature `train`).
     #[command(after_help = train::EVAL_EXAMPLES)]
     Eval(train::EvalArgs),
+    /// Several draws' evaluations side by side, with every figure's mean (feature `train`).
+    #[command(after_help = train::DRAWS_EXAMPLES)]
+    Draws(train::DrawsArgs),
     /// Write f32, f16 and int8 files of a model and their differences on the stimuli (feature `train`).
     #[command(after_help = train::EXPORT_EXAMPLES)]
     Export(train::ExportArgs),
@@ -159,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Train(a) => train::run_train(a),
         Command::Eval(a) => train::run_eval(a),
+        Command::Draws(a) => train::run_draws(a),
         Command::Export(a) => train::run_export(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Init(a) => init::run(a),

@@ -28,6 +28,26 @@ Writes eval.md, eval.json, pred_vs_consensus.png, loss_curves.png and bel_weight
 --robustness also robustness.md, robustness.json and robustness.png; with --probes probes.md, probes.json and
 probes.png.";
 
+/// Examples for `draws --help`.
+pub const DRAWS_EXAMPLES: &str = "Examples:
+  avf-bel eval --weights model.avfw --out d1 --robustness --draw 1   # (and d2 with --draw 2)
+  avf-bel draws --draw docs/eval --draw d1 --draw d2                 # every figure per draw, and the means
+  avf-bel draws --draw d0 --draw d1,d1-lag --out docs/eval/draws.md  # draw 1 spread over two runs
+
+Reads each folder's robustness.json and probes.json. The runs of one draw (comma-separated) must agree on every
+figure they share, or they were not one model's runs of one draw, and nothing is written.";
+
+/// `avf-bel draws` options.
+#[derive(clap::Args, Debug)]
+pub struct DrawsArgs {
+    /// One draw: the `eval --out` folders of its runs, comma-separated (repeat once per draw, in order).
+    #[arg(long = "draw", value_name = "DIR[,DIR...]", required = true)]
+    pub draws: Vec<String>,
+    /// Write the table here (Markdown) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 /// Examples for `export --help`.
 pub const EXPORT_EXAMPLES: &str = "Examples:
   avf-bel export --weights model/model.avfw --out export/   # model-f32/-f16/-int8.avfw and their differences";
@@ -216,7 +236,7 @@ pub struct EvalArgs {
     /// pink-noise, reverb, band-limit, clipping, talker, brightness, contrast, gamma, sensor-noise, blur, shake,
     /// translation, scale, clutter, occlusion, frame-rate, vignetting, ball-luma; and probes training never draws: hum,
     /// dropouts, roll, dead-pixels, frame-drops, passer-by, pan, room, room-sound, room-sight, pan-cut, bright,
-    /// sustain, shade, floor, oblique, agc, auto-exposure, wide-angle, motion-blur, av-lag, flicker.
+    /// sustain, shade, floor, oblique, agc, auto-exposure, wide-angle, motion-blur, av-lag, flicker, sound-lag.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub perturbations: Vec<String>,
     /// Also evaluate the probes (conditions training never draws: hum, dropouts, roll, dead-pixels, frame-drops,
@@ -225,8 +245,9 @@ pub struct EvalArgs {
     /// instrument, shade: the ball lit as a sphere, floor: another floor's luma, oblique: a screen watched from the
     /// side, agc: a microphone's automatic gain control, auto-exposure: a camera's exposure hunting, wide-angle: a
     /// wide-angle lens's barrel distortion, motion-blur: a shutter open for part of the frame interval, av-lag: the
-    /// frames lagging the sound, flicker: lamps on the mains seen through a rolling shutter) at three severities
-    /// each, into probes.md, probes.json and probes.png (the same folds as the rest).
+    /// frames lagging the sound, flicker: lamps on the mains seen through a rolling shutter, sound-lag: the sound
+    /// lagging the frames) at three severities each, into probes.md, probes.json and probes.png (the same folds as
+    /// the rest).
     #[arg(long)]
     pub probes: bool,
     /// Which draw of the stimuli's renders: 0 (the default) renders every clip as `train` and the figures in
@@ -286,8 +307,14 @@ pub fn run_export(_: ExportArgs) -> CliResult {
     needs_train("export")
 }
 
+/// `avf-bel draws`.
+#[cfg(not(feature = "train"))]
+pub fn run_draws(_: DrawsArgs) -> CliResult {
+    needs_train("draws")
+}
+
 #[cfg(feature = "train")]
-pub use with_train::{run_eval, run_export, run_train};
+pub use with_train::{run_draws, run_eval, run_export, run_train};
 
 #[cfg(feature = "train")]
 mod with_train {
@@ -296,6 +323,7 @@ mod with_train {
     use avf_bel::model::{decode, encode, encode_trained, read_file, Precision};
     use avf_bel::train::augment::{Augment, Kind};
     use avf_bel::train::data::{self, StimulusRow};
+    use avf_bel::train::draws::{self as draws, Draw};
     use avf_bel::train::fuse::FitOptions;
     use avf_bel::train::plot::{self, Axes, Matrix};
     use avf_bel::train::run::{
@@ -845,6 +873,35 @@ mod with_train {
             write_atomic(&out.join(format!("{stem}.png")), &plot::robustness_panels(&title, &series).map_err(fig)?)?;
             println!("{md}");
             println!("wrote {}/{{{stem}.md, {stem}.json, {stem}.png}}", out.display());
+        }
+        Ok(())
+    }
+
+    /// `avf-bel draws`: every figure of several draws' runs side by side, and the means.
+    pub fn run_draws(a: DrawsArgs) -> CliResult {
+        let folders: Vec<Vec<PathBuf>> =
+            a.draws.iter().map(|d| d.split(',').filter(|s| !s.is_empty()).map(PathBuf::from).collect()).collect();
+        if folders.iter().any(Vec::is_empty) {
+            return Err(Failure::usage("draws", "each --draw names at least one eval --out folder"));
+        }
+        let results = folders
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Draw::read(i, f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        let command = std::iter::once("avf-bel draws".to_string())
+            .chain(a.draws.iter().map(|d| format!("--draw {d}")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let md = draws::markdown(&results, &draws::column_names(&folders), &command)
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        match &a.out {
+            Some(out) => {
+                write_atomic(out, md.as_bytes())?;
+                println!("wrote {} ({} draws)", out.display(), results.len());
+            }
+            None => print!("{md}"),
         }
         Ok(())
     }

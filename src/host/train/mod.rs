@@ -9,6 +9,7 @@
 pub mod augment;
 pub mod cornet;
 pub mod data;
+pub mod draws;
 pub mod fuse;
 pub mod linalg;
 pub mod plot;
