@@ -225,6 +225,7 @@ fn training_commands_say_how_to_get_them() {
         &["train", "--out", "/tmp/x"][..],
         &["eval", "--weights", "w"],
         &["export", "--weights", "w", "--out", "/tmp/x"],
+        &["draws", "--draw", "d"],
     ] {
         let (code, _, err) = avf(args);
         assert_eq!(code, 2, "{err}");
@@ -562,4 +563,49 @@ fn training_help_states_the_library_defaults() {
     }
     let after = flat.split("--fit-seed <").nth(1).unwrap();
     assert!(after.contains(&format!("[default: {}]", d.seed)), "{after}");
+}
+
+/// The draws whose means the README's targets quote: draw 0 is `docs/eval`, draws 1 and 2 are the same model's runs
+/// of `eval --robustness --draw N` (their JSON kept in `docs/eval/draws/`), each with a later run adding a probe.
+#[cfg(feature = "train")]
+const DOCUMENTED_DRAWS: [&str; 6] = [
+    "--draw",
+    "docs/eval",
+    "--draw",
+    "docs/eval/draws/1,docs/eval/draws/1-sound-lag",
+    "--draw",
+    "docs/eval/draws/2,docs/eval/draws/2-sound-lag",
+];
+
+#[cfg(feature = "train")]
+#[test]
+fn the_documented_three_draw_means_are_what_draws_makes_of_the_kept_runs() {
+    // docs/eval/draws.md is `avf-bel draws` over the kept runs, to the byte: its means cannot drift from the figures.
+    let (code, out, err) = avf(&[&["draws"][..], &DOCUMENTED_DRAWS].concat());
+    assert_eq!(code, 0, "{err}");
+    let kept = std::fs::read_to_string("docs/eval/draws.md").unwrap();
+    assert!(out == kept, "docs/eval/draws.md is not what `avf-bel draws` makes now:\n{out}");
+    // Every draw ran every trained kind, so the largest cost at moderate is over all three.
+    assert!(out.contains("among the trained kinds run on every draw: "), "{out}");
+    // --out writes the same table.
+    let file = tmp("draws.md");
+    let (code, _, err) = avf(&[&["draws"][..], &DOCUMENTED_DRAWS, &["--out", file.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
+}
+
+#[cfg(feature = "train")]
+#[test]
+fn draws_refuses_runs_that_are_not_one_draw_and_folders_without_results() {
+    // Draw 0 and draw 1 given as one draw's runs: their clean figures differ, so nothing is made of them.
+    let (code, out, err) = avf(&["draws", "--draw", "docs/eval,docs/eval/draws/1"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("the runs of draw 1 disagree on clean"), "{err}");
+    let (code, _, err) = avf(&["draws", "--draw", "docs"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("docs: neither robustness.json nor probes.json"), "{err}");
+    let (code, _, err) = avf(&["draws", "--draw", ","]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = avf(&["draws"]);
+    assert_eq!(code, 2);
 }
