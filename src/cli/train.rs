@@ -236,7 +236,8 @@ pub struct EvalArgs {
     /// pink-noise, reverb, band-limit, clipping, talker, brightness, contrast, gamma, sensor-noise, blur, shake,
     /// translation, scale, clutter, occlusion, frame-rate, vignetting, ball-luma; and probes training never draws: hum,
     /// dropouts, roll, dead-pixels, frame-drops, passer-by, pan, room, room-sound, room-sight, pan-cut, bright,
-    /// sustain, shade, floor, oblique, agc, auto-exposure, wide-angle, motion-blur, av-lag, flicker, sound-lag.
+    /// sustain, shade, floor, oblique, agc, auto-exposure, wide-angle, motion-blur, av-lag, flicker, sound-lag,
+    /// flicker-120.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub perturbations: Vec<String>,
     /// Also evaluate the probes (conditions training never draws: hum, dropouts, roll, dead-pixels, frame-drops,
@@ -246,8 +247,8 @@ pub struct EvalArgs {
     /// side, agc: a microphone's automatic gain control, auto-exposure: a camera's exposure hunting, wide-angle: a
     /// wide-angle lens's barrel distortion, motion-blur: a shutter open for part of the frame interval, av-lag: the
     /// frames lagging the sound, flicker: lamps on the mains seen through a rolling shutter, sound-lag: the sound
-    /// lagging the frames) at three severities each, into probes.md, probes.json and probes.png (the same folds as
-    /// the rest).
+    /// lagging the frames, flicker-120: the same lamps on a 60 Hz grid) at three severities each, into probes.md,
+    /// probes.json and probes.png (the same folds as the rest).
     #[arg(long)]
     pub probes: bool,
     /// Which draw of the stimuli's renders: 0 (the default) renders every clip as `train` and the figures in

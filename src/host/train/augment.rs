@@ -25,8 +25,8 @@
 //! training stacks at most three), a head turn, another instrument (`bright`, `sustain`), a lit ball (`shade`),
 //! another floor (`floor`), a screen watched from the side (`oblique`), a microphone's automatic gain control
 //! (`agc`), a camera's auto-exposure (`auto-exposure`), a wide-angle lens (`wide-angle`), motion blur
-//! (`motion-blur`), frames that lag the sound (`av-lag`), mains flicker (`flicker`) and sound that lags the frames
-//! (`sound-lag`) are probes
+//! (`motion-blur`), frames that lag the sound (`av-lag`), mains flicker (`flicker`; `flicker-120` on 60 Hz grids) and
+//! sound that lags the frames (`sound-lag`) are probes
 //! ([`Kind::PROBES`]): the evaluation can apply them, training never draws them.
 //!
 //! Every random choice (noise samples, texture, occluder, shake) comes from a [`SplitMix64`] seeded by the clip's
@@ -226,11 +226,15 @@ pub struct VideoChain {
     /// clip's first frame is held (the scene before it moves). Applied at the source, before the rest of the chain
     /// (0: none).
     pub lag: f64,
-    /// Probe, never drawn by training: lamps on the mains flickering at 100 Hz by ± this share of their light, seen
-    /// through a rolling shutter that reads the rows out over one frame interval, so each row is exposed at its own
-    /// phase of the flicker: dark and light bands (about 3.3 per frame at 30 fps) that roll from frame to frame, from
-    /// a random phase (0: none).
+    /// Probe, never drawn by training: lamps on the mains flickering at [`VideoChain::flicker_hz`] by ± this share of
+    /// their light, seen through a rolling shutter that reads the rows out over one frame interval, so each row is
+    /// exposed at its own phase of the flicker: at 100 Hz dark and light bands (about 3.3 per frame at 30 fps) that
+    /// roll from frame to frame, from a random phase (0: none).
     pub flicker: f64,
+    /// How often the lamps of [`VideoChain::flicker`] flicker: twice the grid's frequency, [`MAINS_FLICKER_HZ`] (100 Hz)
+    /// on 50 Hz grids, 120 Hz on 60 Hz ones. At 120 Hz and 30 fps four whole cycles fit a frame: the bands stand
+    /// still.
+    pub flicker_hz: f64,
 }
 
 impl VideoChain {
@@ -264,6 +268,7 @@ impl VideoChain {
         shutter: 0.0,
         lag: 0.0,
         flicker: 0.0,
+        flicker_hz: MAINS_FLICKER_HZ,
     };
 
     fn is_none(&self) -> bool {
@@ -431,6 +436,9 @@ pub enum Kind {
     Flicker,
     /// Probe: the sound lagging the frames ([`AudioChain::lag`]; seconds).
     SoundLag,
+    /// Probe: mains flicker on a 60 Hz grid, at 120 Hz, through a rolling shutter ([`VideoChain::flicker_hz`]; ± share
+    /// of the light). At the model's 30 fps its bands stand still.
+    Flicker120,
 }
 
 impl Kind {
@@ -461,8 +469,9 @@ impl Kind {
     /// The probes: conditions training never draws, sound first, then the room and its two halves (see the type's
     /// docs), then the head turn with a scene cut, the two instruments, the lit ball, the floor, the oblique view,
     /// the two automatic controls, of gain and exposure, the wide-angle lens, motion blur, the frames' lag, mains
-    /// flicker and the sound's lag (each added last, so that the tables before it kept their order).
-    pub const PROBES: [Kind; 23] = [
+    /// flicker, the sound's lag and a 60 Hz grid's flicker (each added last, so that the tables before it kept their
+    /// order).
+    pub const PROBES: [Kind; 24] = [
         Kind::Hum,
         Kind::Dropouts,
         Kind::Roll,
@@ -486,6 +495,7 @@ impl Kind {
         Kind::AvLag,
         Kind::Flicker,
         Kind::SoundLag,
+        Kind::Flicker120,
     ];
 
     /// Whether training never draws it (one of [`Kind::PROBES`]).
@@ -539,6 +549,7 @@ impl Kind {
             Kind::AvLag => "av-lag",
             Kind::Flicker => "flicker",
             Kind::SoundLag => "sound-lag",
+            Kind::Flicker120 => "flicker-120",
         }
     }
 
@@ -607,6 +618,7 @@ impl Kind {
             Kind::MotionBlur => "shutter's share of the frame interval",
             Kind::AvLag => "s the frames lag",
             Kind::SoundLag => "s the sound lags",
+            Kind::Flicker120 => "± light at 120 Hz, rolling shutter",
             Kind::Flicker => "± light at 100 Hz, rolling shutter",
         }
     }
@@ -653,7 +665,7 @@ impl Kind {
             Kind::WideAngle => [0.1, 0.2, 0.4],
             Kind::MotionBlur => [0.25, 0.5, 1.0],
             Kind::AvLag | Kind::SoundLag => [0.1, 0.25, 0.5],
-            Kind::Flicker => [0.1, 0.2, 0.4],
+            Kind::Flicker | Kind::Flicker120 => [0.1, 0.2, 0.4],
         }
     }
 
@@ -707,6 +719,10 @@ impl Kind {
             Kind::MotionBlur => f.shutter = v.clamp(0.0, 1.0),
             Kind::AvLag => f.lag = v.max(0.0),
             Kind::SoundLag => a.lag = v.max(0.0),
+            Kind::Flicker120 => {
+                f.flicker = v.clamp(0.0, 0.95);
+                f.flicker_hz = 120.0;
+            }
             Kind::Flicker => f.flicker = v.clamp(0.0, 0.95),
             Kind::Room => {
                 *a = Kind::RoomSound.at(v).audio;
@@ -1527,7 +1543,7 @@ pub fn apply_video(frames: &mut [u8], size: usize, fps: u32, c: &VideoChain, rng
             // Row by row under a flickering light (× 1 exactly without it: the same bits as before it existed).
             let exposure = if c.flicker != 0.0 {
                 let t = (index as f64 + (i / size) as f64 / size as f64) * frame_s;
-                exposure * (1.0 + c.flicker * (2.0 * std::f64::consts::PI * MAINS_FLICKER_HZ * t + flicker_phase).sin())
+                exposure * (1.0 + c.flicker * (2.0 * std::f64::consts::PI * c.flicker_hz * t + flicker_phase).sin())
             } else {
                 exposure
             };
@@ -1897,6 +1913,20 @@ mod tests {
         // They roll: the next frame, a third of a cycle later, has them elsewhere.
         let moved = r0.iter().zip(&r1).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(moved > 0.1, "the bands move between frames by up to {moved:.3}");
+        // On a 60 Hz grid, 120 Hz: four whole cycles per frame at 30 fps, so the same bands on every frame, twice as
+        // many as 100 Hz's in the same rows.
+        let mut frames: Vec<u8> = (0..3).flat_map(|_| flat.iter().copied()).collect();
+        apply_video(&mut frames, size, 30, &Kind::Flicker120.at(0.2).video, &mut SplitMix64(2));
+        let frame = size * size;
+        assert!(frames[..frame] == frames[frame..2 * frame] && frames[..frame] == frames[2 * frame..]);
+        let r = (0..size / 2)
+            .map(|y| {
+                frames[y * size..(y + 1) * size].iter().map(|&v| f64::from(v)).sum::<f64>()
+                    / (size as f64 * f64::from(flat[y * size]))
+            })
+            .collect::<Vec<f64>>();
+        let crossings = r.windows(2).filter(|w| (w[0] - 1.0).signum() != (w[1] - 1.0).signum()).count();
+        assert!((4..=5).contains(&crossings), "{crossings} crossings at 120 Hz: {r:?}");
     }
 
     #[test]
@@ -1937,6 +1967,7 @@ mod tests {
                 ("flicker ±0.1", Kind::Flicker.at(0.1)),
                 ("flicker ±0.2", Kind::Flicker.at(0.2)),
                 ("flicker ±0.4", Kind::Flicker.at(0.4)),
+                ("flicker at 120 Hz ±0.2", Kind::Flicker120.at(0.2)),
                 ("auto-exposure ±0.2", Kind::AutoExposure.at(0.2)),
                 ("shake ±2 px", Kind::Shake.at(2.0)),
             ] {
@@ -1950,6 +1981,13 @@ mod tests {
                     } else {
                         assert!(shifted > n / 3, "{name}: the bands move the alignment in {shifted} of {n} frames");
                     }
+                }
+                if name.starts_with("flicker at 120 Hz") {
+                    // Standing bands (four whole cycles per frame at 30 fps): the running background takes them in,
+                    // levelled or not.
+                    assert_eq!(shifted, 0, "{name}, rows {rows}: standing bands never move the alignment");
+                    let off = (departure - clean.1).abs();
+                    assert!(off < 0.5, "{name}, rows {rows}: the output departs as clean's ({departure:.2})");
                 }
                 if name.starts_with("auto-exposure") {
                     // The exposure's swing leaves the difference (far from clean's departure) unless levelled.
