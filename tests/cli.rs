@@ -566,15 +566,15 @@ fn training_help_states_the_library_defaults() {
 }
 
 /// The draws whose means the README's targets quote: draw 0 is `docs/eval`, draws 1 and 2 are the same model's runs
-/// of `eval --robustness --draw N` (their JSON kept in `docs/eval/draws/`), each with a later run adding a probe.
+/// of `eval --robustness --draw N` (their JSON kept in `docs/eval/draws/`), each with later runs adding probes.
 #[cfg(feature = "train")]
 const DOCUMENTED_DRAWS: [&str; 6] = [
     "--draw",
     "docs/eval",
     "--draw",
-    "docs/eval/draws/1,docs/eval/draws/1-sound-lag",
+    "docs/eval/draws/1,docs/eval/draws/1-sound-lag,docs/eval/draws/1-flicker-120",
     "--draw",
-    "docs/eval/draws/2,docs/eval/draws/2-sound-lag",
+    "docs/eval/draws/2,docs/eval/draws/2-sound-lag,docs/eval/draws/2-flicker-120",
 ];
 
 #[cfg(feature = "train")]
