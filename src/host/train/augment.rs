@@ -11,9 +11,9 @@
 //! chain has them:
 //!
 //! ```text
-//! sound:  (render with the instrument, late by the microphone's lag) → room reverberation → microphone band-limit → mains hum →
-//!         intermittent noise (a talker nearby) → additive noise → gain → automatic gain control → clipping (and
-//!         the ADC's ±1) → dropouts
+//! sound:  (render with the instrument, late by the microphone's lag) → room reverberation → microphone
+//!         band-limit → mains hum → intermittent noise (a talker nearby) → additive noise → gain → automatic gain
+//!         control → clipping (and the ADC's ±1) → dropouts
 //! frames: (render at the camera's rate, the ball at its luma, lit, on another floor, integrated over the open
 //!         shutter, late by the camera's lag) → background texture → occluder → a passer-by → translation, scale,
 //!         roll, oblique view, per-frame shake, the wide-angle lens → blur → vignetting → exposure (and
@@ -115,7 +115,7 @@ pub struct AudioChain {
     pub agc: Option<f64>,
     /// Probe, never drawn by training: the sound lags the frames by this many seconds, as a USB or Bluetooth
     /// microphone's buffers make it do: sample `n` carries what was played at `n/rate − lag`, and until the lag has
-    /// passed the microphone delivers silence (0: none). It acts on the sound as played, before the room and the
+    /// passed nothing of the scene is heard (0: none). It acts on the sound as played, before the room and the
     /// microphone, whose noise is heard from the first sample. The opposite of [`VideoChain::lag`].
     pub lag: f64,
 }
@@ -231,9 +231,9 @@ pub struct VideoChain {
     /// exposed at its own phase of the flicker: at 100 Hz dark and light bands (about 3.3 per frame at 30 fps) that
     /// roll from frame to frame, from a random phase (0: none).
     pub flicker: f64,
-    /// How often the lamps of [`VideoChain::flicker`] flicker: twice the grid's frequency, [`MAINS_FLICKER_HZ`] (100 Hz)
-    /// on 50 Hz grids, 120 Hz on 60 Hz ones. At 120 Hz and 30 fps four whole cycles fit a frame: the bands stand
-    /// still.
+    /// How often the lamps of [`VideoChain::flicker`] flicker: twice the grid's frequency, [`MAINS_FLICKER_HZ`]
+    /// (100 Hz) on 50 Hz grids, 120 Hz on 60 Hz ones. At 120 Hz and 30 fps four whole cycles fit a frame: the bands
+    /// stand still.
     pub flicker_hz: f64,
 }
 
