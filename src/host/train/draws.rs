@@ -338,6 +338,25 @@ mod tests {
     }
 
     #[test]
+    fn what_eval_writes_is_what_draws_reads() {
+        // The reader against the writer itself, so a change to `robustness_json` that the reader does not follow fails.
+        use super::super::run::{robustness_json, Metrics, RobustnessRow};
+        let m = |mae: f64| Metrics { profile_mae: mae, epp_mae: mae / 3.0, mean_r: 0.81234, ..Metrics::default() };
+        let row = RobustnessRow { kind: Kind::SoundLag, severity: 0.25, level: 2, metrics: m(0.051234) };
+        let text = robustness_json(&m(0.047), &m(0.046), &[("the model, audio only", m(0.0475))], &[row]);
+        let d = parse_results(&text).unwrap();
+        assert_eq!(d.clean, Figures { profile_mae: 0.047, epp_mae: 0.01567, mean_r: 0.8123 });
+        assert_eq!(d.clean_all.profile_mae, 0.046);
+        assert_eq!(
+            d.single,
+            [("the model, audio only".to_string(), Figures { profile_mae: 0.0475, epp_mae: 0.01583, mean_r: 0.8123 })]
+        );
+        assert_eq!(d.rows.len(), 1);
+        let r = &d.rows[0];
+        assert_eq!((r.kind.as_str(), r.severity, r.level, r.figures.profile_mae), ("sound-lag", 0.25, 2, 0.05123));
+    }
+
+    #[test]
     fn the_means_are_over_the_draws_that_ran_each_figure() {
         let d = |clean: f64, rows: &[(&str, u32, f64)]| parse_results(&results(clean, rows)).unwrap();
         let draws = [
