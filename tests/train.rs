@@ -157,6 +157,9 @@ fn tiny_training_learns_and_its_model_loads_at_every_precision() {
     assert!(ridge.profile_mae < 0.8 * constant.profile_mae, "{} vs {}", ridge.profile_mae, constant.profile_mae);
     let kernel = rep.metrics.iter().find(|m| m.0 == "kernel ridge on true sliders (nested)").unwrap().1.clone();
     assert!(kernel.profile_mae < 0.8 * constant.profile_mae, "{} vs {}", kernel.profile_mae, constant.profile_mae);
+    // The same kernel on what even this tiny model perceives still beats the fold mean (E53).
+    let seen = rep.metrics.iter().find(|m| m.0 == "kernel ridge on perceived sliders (nested)").unwrap().1.clone();
+    assert!(seen.profile_mae < constant.profile_mae, "{} vs {}", seen.profile_mae, constant.profile_mae);
     // No model can beat the consensus' own sampling error by much; every row sits above a good part of it.
     let floor = consensus_noise_mae(&rows);
     assert!(rep.metrics.iter().all(|m| m.1.profile_mae > 0.5 * floor), "floor {floor}: {:?}", rep.metrics);
@@ -381,9 +384,24 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
     let err = String::from_utf8_lossy(&out.stderr);
     let md = std::fs::read_to_string(out_dir.join("eval.md")).unwrap_or_default();
     let json = std::fs::read_to_string(out_dir.join("eval.json")).unwrap_or_default();
+    let seen = std::fs::read_to_string(out_dir.join("perceived.json")).unwrap_or_default();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(md.contains("as --decay set it: 1e-3 in 3 folds."), "{md}");
+    // Every render's read-outs (one clean, one perturbed per stimulus), ten finite estimates each: what the
+    // perceived-slider rows fit, kept for tools (E53).
+    let seen: serde_json::Value = serde_json::from_str(&seen).unwrap_or_else(|e| panic!("perceived.json: {e}"));
+    assert_eq!((seen["clean_renders"].as_u64(), seen["perturbed_renders"].as_u64()), (Some(1), Some(1)), "{seen}");
+    let stimuli = seen["stimuli"].as_object().unwrap();
+    assert_eq!(stimuli.keys().collect::<Vec<_>>(), ["a", "b", "c"], "{seen}");
+    for clips in stimuli.values().map(|c| c.as_array().unwrap()) {
+        assert_eq!(clips.len(), 2, "{seen}");
+        for c in clips.iter().map(|c| c.as_array().unwrap()) {
+            assert!(c.len() == 10 && c.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)), "{seen}");
+        }
+    }
+    // Two renders of different sliders are not read the same.
+    assert_ne!(stimuli["a"][0], stimuli["b"][0], "{seen}");
     assert!(!md.contains("cross-validation over that fold"), "{md}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let decays = v["fused_fold_decay"].as_object().unwrap();

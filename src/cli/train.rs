@@ -330,7 +330,7 @@ mod with_train {
     use avf_bel::train::run::{
         consensus_noise_mae, consensus_noise_stimulus_mae, evaluate, mae_interval, perceive, robustness,
         robustness_json, robustness_markdown, robustness_series, stimulus_profile_mae, train, training_stimulus_jobs,
-        DecayChoice, EmotionError, FuseShape, Metrics, RenderSet, TrainOptions,
+        DecayChoice, EmotionError, FuseShape, Metrics, Perceived, RenderSet, TrainOptions,
     };
     use avf_bel::weights::TensorId;
     use avf_bel::{Modalities, ModelConfig, Pipeline, Weights, EMOTIONS};
@@ -583,6 +583,20 @@ mod with_train {
         Ok(())
     }
 
+    /// Each stimulus' renders as perception read them (`per` consecutive clips each, stimulus-major): per clip the
+    /// audio read-out's five normalised slider estimates, then the visual one's.
+    fn read_outs(rows: &[StimulusRow], perceived: &[Perceived], per: usize) -> serde_json::Value {
+        let stimuli: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .zip(perceived.chunks(per))
+            .map(|(r, clips)| {
+                let clips: Vec<Vec<f32>> = clips.iter().map(|c| c.xa.iter().chain(&c.xv).copied().collect()).collect();
+                (r.name.clone(), json!(clips))
+            })
+            .collect();
+        stimuli.into()
+    }
+
     fn metrics_table(m: &[(&str, Metrics)]) -> String {
         let mut s = String::from(
         "| model | r angry | r happy | r peaceful | r sad | r scared | mean r | profile MAE | EPP MAE | EPP r | EPP CCC |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -805,6 +819,18 @@ mod with_train {
         json.insert("per_stimulus".into(), per_stimulus.into());
         let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         write_atomic(&out.join("eval.json"), json.as_bytes())?;
+        // Every render's read-outs, so that other functions of what the model perceives can be fitted and scored
+        // from the file (E53 in docs/eval/experiments.md). Compact: (renders + aug-renders) × 10 numbers per stimulus.
+        let stimuli = read_outs(&rows, &perceived, per);
+        let seen = json!({
+            "draw": a.draw,
+            "clean_renders": renders,
+            "perturbed_renders": aug_renders,
+            "features": "per render, clean first: the audio read-out's five slider estimates (0-1), then the visual one's",
+            "sliders": avf_bel::stimuli::Slider::ALL.map(|s| s.name()),
+            "stimuli": stimuli,
+        });
+        write_atomic(&out.join("perceived.json"), seen.to_string().as_bytes())?;
         let fig = |e: avf_bel::plot::PlotError| Failure::Runtime(e.to_string());
         let fused = &rep.preds[0].1;
         let series: Vec<(&str, Vec<(f64, f64)>)> =
@@ -869,6 +895,23 @@ mod with_train {
                 &out.join(format!("{stem}.json")),
                 robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes(),
             )?;
+            // The held-out renders' read-outs under every row's perturbation, compact (E53: other functions of the
+            // read-outs scored under the same conditions as the model).
+            let per_row: Vec<serde_json::Value> = r
+                .rows
+                .iter()
+                .zip(&r.perceived)
+                .map(|(row, seen)| {
+                    json!({
+                        "kind": row.kind.name(),
+                        "severity": row.severity,
+                        "level": row.level,
+                        "stimuli": read_outs(&rows, seen, robust_renders),
+                    })
+                })
+                .collect();
+            let seen = json!({ "draw": a.draw, "renders": robust_renders, "rows": per_row });
+            write_atomic(&out.join(format!("{stem}_perceived.json")), seen.to_string().as_bytes())?;
             let series = robustness_series(&r.clean, &r.rows);
             let title = format!("{name}: fused profile MAE against perturbation severity (leave-one-stimulus-out)");
             write_atomic(&out.join(format!("{stem}.png")), &plot::robustness_panels(&title, &series).map_err(fig)?)?;

@@ -924,6 +924,30 @@ pub fn evaluate(
         ridge_perceived.push(mean);
     }
     preds.push(("ridge on perceived features", ridge_perceived));
+    // Diagnostic: a Gaussian-kernel ridge on each stimulus' mean perceived sliders (both senses' read-outs, the
+    // mean over its renders), nested like the one on the true sliders. A function of the perceived sliders unlike
+    // fusion + BEL's: E20 found that averaging the fused model with a kernel model of the *true* sliders passes the
+    // clean target, and this asks whether one of what a robot perceives would too.
+    let mean_sliders = |set: RenderSet<'_>, i: usize| -> Vec<f64> {
+        let clips = feats(set, i);
+        let mut mean = vec![0.0; clips.first().map_or(0, Vec::len)];
+        for x in &clips {
+            for (m, v) in mean.iter_mut().zip(x) {
+                *m += v / clips.len() as f64;
+            }
+        }
+        mean
+    };
+    let kernel_perceived = (0..n)
+        .map(|fold| {
+            let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
+            let xs: Vec<Vec<f64>> = idx.iter().map(|&i| mean_sliders(train, i)).collect();
+            let ys: Vec<Vec<f64>> = idx.iter().map(|&i| truth[i].to_vec()).collect();
+            let p = kernel_ridge_nested(&xs, &ys, &mean_sliders(test, fold));
+            [p[0], p[1], p[2], p[3], p[4]]
+        })
+        .collect();
+    preds.push(("kernel ridge on perceived sliders (nested)", kernel_perceived));
     // Diagnostic: fusion + BEL fitted (same folds, same nested choice of decay) on the true sliders in place of both
     // senses' estimates, i.e. with perfect perception: how much of the error perception could still remove.
     let exact = exact_sliders(rows);
@@ -1004,6 +1028,9 @@ pub struct Robustness {
     pub clean: Metrics,
     /// One row per perturbation kind and severity.
     pub rows: Vec<RobustnessRow>,
+    /// Each row's held-out renders as perception read them, in [`Robustness::rows`]' order (stimulus-major,
+    /// `renders` clips each): for tools that score other functions of the read-outs under the same perturbations.
+    pub perceived: Vec<Vec<Perceived>>,
 }
 
 /// The fused model's leave-one-stimulus-out metrics with each held-out stimulus rendered `renders` times under each
@@ -1029,6 +1056,7 @@ pub fn robustness(
     let first: Vec<Perceived> = clean.perceived.chunks(clean.per).flat_map(|c| c[..renders].to_vec()).collect();
     let base = predict_folds(folds, RenderSet { perceived: &first, per: renders }, Modalities::BOTH);
     let mut out = Vec::new();
+    let mut seen = Vec::new();
     for &kind in kinds {
         for (level, severity) in kind.severities().into_iter().enumerate() {
             let p = kind.at(severity);
@@ -1037,9 +1065,10 @@ pub fn robustness(
             let perceived = perceive(weights, &jobs, seconds, threads, &label)?;
             let pred = predict_folds(folds, RenderSet { perceived: &perceived, per: renders }, Modalities::BOTH);
             out.push(RobustnessRow { kind, severity, level: level + 1, metrics: metrics(&pred, &truth) });
+            seen.push(perceived);
         }
     }
-    Ok(Robustness { clean: metrics(&base, &truth), rows: out })
+    Ok(Robustness { clean: metrics(&base, &truth), rows: out, perceived: seen })
 }
 
 /// The robustness table in Markdown: profile MAE per perturbation at each severity, the change at the moderate
