@@ -5,9 +5,9 @@ docs/eval/experiments.md.)
 Reads the held-out (leave-one-stimulus-out) predictions `avf-bel eval` keeps in eval.json
 (`per_stimulus[name].model_profiles`: every row of its table) and scores averages of the fused model with each other
 row, and with one slider model fitted here the same nested way as tools/slider_baselines.py: a ridge on similarities
-to the five emotion prototypes' sliders. Every prediction combined is a held-out one, but
-the choice of what to combine and with which weight is read off these same 30 stimuli: these are ceilings and
-leads, not results a shipped model could claim.
+to the five emotion prototypes' sliders, from the true sliders and (E53) from the perceived ones. Every prediction
+combined is a held-out one, but the choice of what to combine and with which weight is read off these same 30
+stimuli: these are ceilings and leads, not results a shipped model could claim.
 
     python3 -m venv /tmp/npv && /tmp/npv/bin/pip install numpy
     /tmp/npv/bin/python tools/model_combinations.py docs/eval/eval.json [DATA_DIR]
@@ -47,9 +47,21 @@ def main():
     rows["ridge on prototype similarities (nested, here)"] = nested_predictions(
         x, y, prototype_ridge, [(lam, w) for lam in (0.01, 0.1, 0.3, 1, 3) for w in (0.15, 0.25, 0.4, 0.6, 1.0)])
 
+    # The same prototype ridge on what a robot has (E53): each stimulus' perceived sliders (`perceived.json` beside
+    # eval.json: every render's read-outs, the audio read-out's five estimates, then the visual one's), the mean over
+    # its clean renders, the two senses' estimates averaged. Absent from folders written before E53.
+    seen_file = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/eval/eval.json").parent / "perceived.json"
+    if seen_file.exists():
+        seen = json.load(open(seen_file))
+        seen = np.array([seen["stimuli"][n][:seen["clean_renders"]] for n in names]).mean(1)
+        seen = (seen[:, :5] + seen[:, 5:]) / 2
+        rows["ridge on prototype similarities of perceived sliders (nested, here)"] = nested_predictions(
+            seen, y, prototype_ridge, [(lam, w) for lam in (0.01, 0.1, 0.3, 1, 3) for w in (0.15, 0.25, 0.4, 0.6, 1.0)])
+
     mae = lambda p: np.abs(p - y).mean()
     kinds = np.array([r["kind"] for r in stimuli])
-    by_kind = lambda p: ", ".join(f"{k} {np.abs(p - y)[kinds == k].mean():.4f}" for k in ("prototype", "mix", "special"))
+    by_kind = lambda p: ", ".join(
+        f"{k} {np.abs(p - y)[kinds == k].mean():.4f}" for k in ("prototype", "mix", "special"))
     fused = rows[FUSED]
     print(f"{'row':52} {'alone':>7} {'w=0.25':>7} {'w=0.5':>7}   (w: the other row's weight in the average)")
     for name, p in rows.items():

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""A kernel ridge on what the model perceives: how the fit and the query change its leave-one-stimulus-out error (E53
+in docs/eval/experiments.md).
+
+Reads `perceived.json` from an `avf-bel eval --out DIR` folder (every render's read-outs: the audio read-out's five
+normalised slider estimates, then the visual one's; clean renders first) and the study's ratings, and scores Gaussian-
+kernel ridge regressions from the read-outs to the consensus profile, each fold's penalty and width chosen by
+leave-one-out over its own 29 stimuli (nested, as `avf-bel eval`'s kernel rows). Independent of the Rust code: the
+first line must reproduce eval's row "kernel ridge on perceived sliders (nested)".
+
+    python3 -m venv /tmp/npv && /tmp/npv/bin/pip install numpy
+    /tmp/npv/bin/python tools/perceived_kernel.py DIR [--data DATA_DIR] [--export DIR_F16 DIR_INT8]
+"""
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from slider_baselines import kernel_ridge, load, loo  # noqa: E402
+
+LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)
+GAMMAS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def fold_models(fit_x, y):
+    """Per fold: the kernel ridge on the other stimuli's `fit_x` rows (one per stimulus), its penalty and width chosen
+    by leave-one-out over them; a function from query rows to predictions."""
+    models = []
+    for i in range(len(y)):
+        xt, yt = np.delete(fit_x, i, 0), np.delete(y, i, 0)
+        best = min(((l, g) for l in LAMBDAS for g in GAMMAS),
+                   key=lambda hp: np.abs(loo(xt, yt, lambda a, b, q: kernel_ridge(a, b, q, *hp)) - yt).mean())
+        models.append(lambda q, xt=xt, yt=yt, best=best: kernel_ridge(xt, yt, q, *best))
+        models[-1].choice = best
+    return models
+
+
+def nested_kernel(fit_x, y, query):
+    """`query(i, model)`: held-out stimulus i's prediction by its fold's model (see `fold_models`)."""
+    return np.array([query(i, m) for i, m in enumerate(fold_models(fit_x, y))])
+
+
+def render_kernel(renders, y, clean):
+    """Held-out predictions (each clean render queried, averaged) of kernel ridges fitted on every render of the other
+    stimuli, each fold's penalty and width chosen by leave-one-stimulus-out over its own stimuli; and the choices."""
+    n, per, _ = renders.shape
+    x = renders.reshape(n * per, -1)
+    owner = np.repeat(np.arange(n), per)
+    sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    grams = {g: np.exp(-g * sq) for g in GAMMAS}
+    queried = (np.arange(n * per) % per) < clean
+
+    def fit_predict(train, query, lam, g):
+        k = grams[g]
+        yt = y[owner[train]]
+        mu = yt.mean(0)
+        alpha = np.linalg.solve(k[np.ix_(train, train)] + lam * np.eye(train.sum()), yt - mu)
+        return np.clip(k[np.ix_(query, train)] @ alpha + mu, 0, 1)
+
+    preds, choices = [], []
+    for i in range(n):
+        stimuli = [s for s in range(n) if s != i]
+
+        def inner(hp):
+            err = 0.0
+            for h in stimuli:
+                train = (owner != i) & (owner != h)
+                err += np.abs(fit_predict(train, (owner == h) & queried, *hp).mean(0) - y[h]).mean()
+            return err
+
+        best = min(((l, g) for l in LAMBDAS for g in GAMMAS), key=inner)
+        choices.append(best)
+        preds.append(fit_predict(owner != i, (owner == i) & queried, *best).mean(0))
+    return np.array(preds), choices
+
+
+def main():
+    args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    args.add_argument("out", type=Path, help="an `avf-bel eval --out` folder of the f32 model")
+    args.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args.add_argument("--export", type=Path, nargs="*", default=[],
+                      help="eval folders of the same model's exported files (same draw): their read-outs query "
+                           "the kernel fitted on the f32 model's, as a shipped file's would")
+    args.add_argument("--render-fit", action="store_true",
+                      help="also fit on every render rather than each stimulus' mean (minutes: 480-point kernels)")
+    a = args.parse_args()
+    out, data = a.out, a.data
+    _, y, _ = load(data)
+    names = [r["stimulus"] for r in sorted(csv.DictReader(open(data / "stimuli.csv")),
+                                           key=lambda r: int(r["stimulus_id"]))]
+    seen = json.load(open(out / "perceived.json"))
+    clean = seen["clean_renders"]
+    renders = np.array([seen["stimuli"][n] for n in names], dtype=np.float64)  # stimuli x renders x 10
+    report = json.load(open(out / "eval.json"))
+    fused = np.array([report["per_stimulus"][n]["fused_profile"] for n in names])
+    mae = lambda p: np.abs(p - y).mean()
+    print(f"fused (the model), from eval.json: {mae(fused):.4f}")
+    both = slice(0, 10)
+    variants = [
+        # (name, columns, renders the fit averages, how the held-out stimulus is queried)
+        ("fit: mean of all renders; query: mean of clean renders (eval's row)", both, slice(None), "mean"),
+        ("fit: mean of all renders; query: each clean render, predictions averaged", both, slice(None), "each"),
+        ("fit: mean of clean renders; query: each clean render, averaged", both, slice(0, clean), "each"),
+        ("audio read-out only; fit all, query each", slice(0, 5), slice(None), "each"),
+        ("visual read-out only; fit all, query each", slice(5, 10), slice(None), "each"),
+    ]
+    for name, cols, fit_renders, how in variants:
+        fit_x = renders[:, fit_renders, cols].mean(1)
+
+        def query(i, model, cols=cols, how=how):
+            test = renders[i, :clean, cols]
+            if how == "mean":
+                return model(test.mean(0, keepdims=True))[0]
+            return model(test).mean(0)
+
+        p = nested_kernel(fit_x, y, query)
+        print(f"{name}: {mae(p):.4f}; averaged with the fused model: {mae((p + fused) / 2):.4f}")
+    # A sense missing, the pipeline's way (`InputConfig::substitute`): the present sense's estimates on both inputs of
+    # the kernel fitted on both.
+    both_models = fold_models(renders.mean(1), y)
+    for name, sense in (("audio", slice(0, 5)), ("video", slice(5, 10))):
+        p = np.array([m(np.tile(renders[i, :clean, sense], 2)).mean(0) for i, m in enumerate(both_models)])
+        print(f"{name} only, substituted into the kernel on both: {mae(p):.4f}")
+    # Every render an example (the other stimuli's clean and perturbed ones), the penalty and width chosen by
+    # leave-one-stimulus-out over the fold's stimuli: a kernel that has seen how far noise moves the read-outs.
+    if a.render_fit:
+        p, choices = render_kernel(renders, y, clean)
+        print(f"fit: every render of the other stimuli, nested by stimulus; query each: {mae(p):.4f}; "
+              f"averaged with the fused model: {mae((p + fused) / 2):.4f}")
+        print("  its folds' (penalty, width): " + ", ".join(f"{c} x{choices.count(c)}" for c in sorted(set(choices))))
+    # Two senses averaged into one estimate of the five sliders.
+    avg = (renders[:, :, :5] + renders[:, :, 5:]) / 2
+    p = nested_kernel(avg.mean(1), y, lambda i, m: m(avg[i, :clean]).mean(0))
+    print(f"the senses' estimates averaged; fit all, query each: {mae(p):.4f}")
+
+    models = both_models
+    choices = [m.choice for m in models]
+    print("the folds' (penalty, width) on both senses' read-outs: "
+          + ", ".join(f"{c} x{choices.count(c)}" for c in sorted(set(choices))))
+
+    # An exported file's perception reads slightly differently; the kernel is fitted on the f32 model's read-outs.
+    for other in a.export:
+        theirs = json.load(open(other / "perceived.json"))
+        x = np.array([theirs["stimuli"][n] for n in names], dtype=np.float64)[:, :clean]
+        mine = np.array([models[i](renders[i, :clean]) for i in range(len(y))])
+        exported = np.array([models[i](x[i]) for i in range(len(y))])
+        print(f"{other}: kernel MAE {mae(exported.mean(1)):.4f} (f32 {mae(mine.mean(1)):.4f}); "
+              f"max |Δemotion| per render against f32 {np.abs(exported - mine).max():.4f}; "
+              f"read-outs' max |Δ| {np.abs(x - renders[:, :clean]).max():.4f}")
+
+    # Under the evaluation's perturbations (`eval --robustness [--probes]` keeps their read-outs): the kernel fitted
+    # as above on clean and augmented renders, each held-out render queried under the perturbation, against the same
+    # renders clean; beside the fused model's change from robustness.json.
+    for stem in ("robustness", "probes"):
+        path = out / f"{stem}_perceived.json"
+        if not path.exists():
+            print(f"\n{stem}: no {path.name} in {out} (written by `avf-bel eval --{stem}`)")
+            continue
+        rob = json.load(open(path))
+        n = rob["renders"]
+        table = json.load(open(out / f"{stem}.json"))
+        fused_rows = {(r["kind"], r["level"]): r["profile_mae"] for r in table["perturbations"]}
+        fused_clean = table["clean"]["profile_mae"]
+        score = lambda x: mae(np.array([models[i](x[i]).mean(0) for i in range(len(y))]))
+        base = score(renders[:, :n])
+        print(f"\n{stem}: kernel on {n} clean renders {base:.4f} (fused {fused_clean:.4f}); change at each severity, "
+              "kernel (fused)")
+        by_kind = {}
+        for row in rob["rows"]:
+            x = np.array([row["stimuli"][nm] for nm in names], dtype=np.float64)
+            d, f = score(x) - base, fused_rows[(row["kind"], row["level"])] - fused_clean
+            by_kind.setdefault(row["kind"], []).append(f"{d:+.4f} ({f:+.4f})")
+        for kind, cells in by_kind.items():
+            print(f"  {kind:22} " + "  ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
