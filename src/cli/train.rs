@@ -24,9 +24,9 @@ pub const EVAL_EXAMPLES: &str = "Examples:
   avf-bel eval --weights weights/default.avfw --out docs/eval --robustness   # + every perturbation, 3 severities
   avf-bel eval --weights weights/default.avfw --out docs/eval --robustness --probes   # + conditions never trained
 
-Writes eval.md, eval.json, pred_vs_consensus.png, loss_curves.png and bel_weights.png into --out; with
---robustness also robustness.md, robustness.json and robustness.png; with --probes probes.md, probes.json and
-probes.png.";
+Writes eval.md, eval.json, perceived.json (every render's read-outs), pred_vs_consensus.png, loss_curves.png and
+bel_weights.png into --out; with --robustness also robustness.md, robustness.json, robustness.png and
+robustness_perceived.json; with --probes probes.md, probes.json, probes.png and probes_perceived.json.";
 
 /// Examples for `draws --help`.
 pub const DRAWS_EXAMPLES: &str = "Examples:
@@ -860,7 +860,7 @@ mod with_train {
         )?;
         println!("{md}");
         println!(
-            "wrote {}/{{eval.md, eval.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}",
+            "wrote {}/{{eval.md, eval.json, perceived.json, pred_vs_consensus.png, loss_curves.png, bel_weights.png}}",
             out.display()
         );
         let runs = [
@@ -916,7 +916,7 @@ mod with_train {
             let title = format!("{name}: fused profile MAE against perturbation severity (leave-one-stimulus-out)");
             write_atomic(&out.join(format!("{stem}.png")), &plot::robustness_panels(&title, &series).map_err(fig)?)?;
             println!("{md}");
-            println!("wrote {}/{{{stem}.md, {stem}.json, {stem}.png}}", out.display());
+            println!("wrote {}/{{{stem}.md, {stem}.json, {stem}.png, {stem}_perceived.json}}", out.display());
         }
         Ok(())
     }
