@@ -26,7 +26,8 @@ FUSED = "fused (the model)"
 
 
 def main():
-    report = json.load(open(sys.argv[1] if len(sys.argv) > 1 else "docs/eval/eval.json"))
+    report_path = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/eval/eval.json")
+    report = json.load(open(report_path))
     data = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[2] / "shared" / "data"
     x, y, _ = load(data)
     stimuli = sorted(csv.DictReader(open(data / "stimuli.csv")), key=lambda r: int(r["stimulus_id"]))
@@ -50,7 +51,7 @@ def main():
     # The same prototype ridge on what a robot has (E53): each stimulus' perceived sliders (`perceived.json` beside
     # eval.json: every render's read-outs, the audio read-out's five estimates, then the visual one's), the mean over
     # its clean renders, the two senses' estimates averaged. Absent from folders written before E53.
-    seen_file = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/eval/eval.json").parent / "perceived.json"
+    seen_file = report_path.parent / "perceived.json"
     if seen_file.exists():
         seen = json.load(open(seen_file))
         seen = np.array([seen["stimuli"][n][:seen["clean_renders"]] for n in names]).mean(1)

@@ -938,10 +938,11 @@ pub fn evaluate(
         }
         mean
     };
+    let train_means: Vec<Vec<f64>> = (0..n).map(|i| mean_sliders(train, i)).collect();
     let kernel_perceived = (0..n)
         .map(|fold| {
             let idx: Vec<usize> = (0..n).filter(|&i| i != fold).collect();
-            let xs: Vec<Vec<f64>> = idx.iter().map(|&i| mean_sliders(train, i)).collect();
+            let xs: Vec<Vec<f64>> = idx.iter().map(|&i| train_means[i].clone()).collect();
             let ys: Vec<Vec<f64>> = idx.iter().map(|&i| truth[i].to_vec()).collect();
             let p = kernel_ridge_nested(&xs, &ys, &mean_sliders(test, fold));
             [p[0], p[1], p[2], p[3], p[4]]
