@@ -379,12 +379,15 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
     let out = common::command()
         .args(["eval", "--data", dir.to_str().unwrap(), "--out", out_dir.to_str().unwrap()])
         .args(["--renders", "1", "--aug-renders", "1", "--seconds", "1", "--steps", "20"])
+        .args(["--robustness", "--perturbations", "talker,brightness"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let md = std::fs::read_to_string(out_dir.join("eval.md")).unwrap_or_default();
     let json = std::fs::read_to_string(out_dir.join("eval.json")).unwrap_or_default();
     let seen = std::fs::read_to_string(out_dir.join("perceived.json")).unwrap_or_default();
+    let table = std::fs::read_to_string(out_dir.join("robustness.json")).unwrap_or_default();
+    let rob_seen = std::fs::read_to_string(out_dir.join("robustness_perceived.json")).unwrap_or_default();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(md.contains("as --decay set it: 1e-3 in 3 folds."), "{md}");
@@ -402,6 +405,7 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
     }
     // Two renders of different sliders are not read the same.
     assert_ne!(stimuli["a"][0], stimuli["b"][0], "{seen}");
+    let stimuli_a0 = stimuli["a"][0].clone();
     assert!(!md.contains("cross-validation over that fold"), "{md}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let decays = v["fused_fold_decay"].as_object().unwrap();
@@ -438,6 +442,39 @@ fn eval_on_three_stimuli_runs_and_does_not_claim_a_cross_validated_decay() {
     }
     assert!(md.contains("The fused model's profile MAE by kind of stimulus: specials (3) "), "{md}");
     assert!(!md.contains("runner-up"), "{md}");
+    // Under --robustness: each row's read-outs and the fused model's held-out profiles (E54's blends), from which
+    // the table's profile MAE must come back, clean and under each of the two kinds at its three severities.
+    let table: serde_json::Value = serde_json::from_str(&table).unwrap_or_else(|e| panic!("robustness.json: {e}"));
+    let rob: serde_json::Value =
+        serde_json::from_str(&rob_seen).unwrap_or_else(|e| panic!("robustness_perceived.json: {e}"));
+    let truth = |name: &str| -> Vec<f64> {
+        v["per_stimulus"][name]["consensus_profile"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    };
+    let mae_of = |fused: &serde_json::Value| -> f64 {
+        let fused = fused.as_object().unwrap_or_else(|| panic!("{rob}"));
+        assert_eq!(fused.keys().collect::<Vec<_>>(), ["a", "b", "c"], "{rob}");
+        let mut sum = 0.0;
+        for (name, p) in fused {
+            let p: Vec<f64> = p.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            assert!(p.len() == 5 && p.iter().all(|x| (0.0..=1.0).contains(x)), "{rob}");
+            sum += p.iter().zip(truth(name)).map(|(p, t)| (p - t).abs()).sum::<f64>();
+        }
+        sum / 15.0
+    };
+    assert_eq!(rob["renders"].as_u64(), Some(1), "{rob}");
+    // The table rounds to five decimals.
+    let close = |a: f64, b: &serde_json::Value| (a - b.as_f64().unwrap()).abs() < 6e-6;
+    assert!(close(mae_of(&rob["clean_fused"]), &table["clean"]["profile_mae"]), "{rob}\n{table}");
+    let rows = rob["rows"].as_array().unwrap();
+    let perturbed = table["perturbations"].as_array().unwrap();
+    assert_eq!((rows.len(), perturbed.len()), (6, 6), "{table}");
+    for (row, t) in rows.iter().zip(perturbed) {
+        assert_eq!((&row["kind"], &row["level"]), (&t["kind"], &t["level"]), "{rob}");
+        assert!(close(mae_of(&row["fused"]), &t["profile_mae"]), "{rob}\n{table}");
+        assert_eq!(row["stimuli"].as_object().map(|s| s.len()), Some(3), "{rob}");
+    }
+    // The talker changes the held-out sound, so some read-out of some row differs from the clean one.
+    assert!(rows.iter().any(|r| r["kind"] == "talker" && r["stimuli"]["a"][0] != stimuli_a0), "{rob}");
 }
 
 #[test]

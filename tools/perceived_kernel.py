@@ -10,6 +10,13 @@ first line must reproduce eval's row "kernel ridge on perceived sliders (nested)
 
     python3 -m venv /tmp/npv && /tmp/npv/bin/pip install numpy
     /tmp/npv/bin/python tools/perceived_kernel.py DIR [--data DATA_DIR] [--export DIR_F16 DIR_INT8]
+    /tmp/npv/bin/python tools/perceived_kernel.py --blend DIR0 DIR1 DIR2 [--data DATA_DIR]
+
+`--blend` scores E54's rule instead: the fused model averaged half and half with the kernel, clean, under the
+trained perturbations at moderate severity and with one sense, on each draw's folder and on their mean (each folder
+from `avf-bel eval --robustness`, whose `robustness_perceived.json` carries the fused model's predictions).
+`--kernel-weight 1 0.5` scores the kernel alone and the blend (E55); `--gammas` replaces the grid of widths;
+`--inner-renders` chooses each fold's penalty and width by its stimuli's single renders (E56).
 """
 import argparse
 import csv
@@ -29,18 +36,27 @@ GAMMAS = (0.25, 0.5, 1.0, 2.0, 4.0)
 FITTED = {}
 
 
-def fold_models(fit_x, y):
+def fold_models(fit_x, y, inner=None):
     """Per fold: the kernel ridge on the other stimuli's `fit_x` rows (one per stimulus), its penalty and width chosen
     by leave-one-out over them; a function from query rows to predictions. Fitted once per input (the nested choice
-    is most of the tool's time, and several variants share a fit)."""
-    key = (fit_x.tobytes(), fit_x.shape, y.tobytes())
+    is most of the tool's time, and several variants share a fit). With `inner` (stimuli x renders x features, E56)
+    the leave-one-out scores each held-out stimulus by its error averaged over each of those renders queried alone,
+    rather than by its row of `fit_x`."""
+    key = (fit_x.tobytes(), fit_x.shape, y.tobytes(), None if inner is None else inner.tobytes())
     if key in FITTED:
         return FITTED[key]
     models = FITTED[key] = []
+
+    def score(xt, yt, rt, hp):
+        if rt is None:
+            return np.abs(loo(xt, yt, lambda a, b, q: kernel_ridge(a, b, q, *hp)) - yt).mean()
+        return np.mean([np.abs(kernel_ridge(np.delete(xt, h, 0), np.delete(yt, h, 0), rt[h], *hp) - yt[h]).mean()
+                        for h in range(len(yt))])
+
     for i in range(len(y)):
         xt, yt = np.delete(fit_x, i, 0), np.delete(y, i, 0)
-        best = min(((l, g) for l in LAMBDAS for g in GAMMAS),
-                   key=lambda hp: np.abs(loo(xt, yt, lambda a, b, q: kernel_ridge(a, b, q, *hp)) - yt).mean())
+        rt = None if inner is None else np.delete(inner, i, 0)
+        best = min(((l, g) for l in LAMBDAS for g in GAMMAS), key=lambda hp: score(xt, yt, rt, hp))
         models.append(lambda q, xt=xt, yt=yt, best=best: kernel_ridge(xt, yt, q, *best))
         models[-1].choice = best
     return models
@@ -85,20 +101,108 @@ def render_kernel(renders, y, clean):
     return np.array(preds), choices
 
 
+EPP_WEIGHTS = np.array([3, 5, 4, 2, 1]) / 15  # src/core/epp.rs
+
+
+def blend_draw(out, names, y, weights, inner_renders):
+    """E54 on one draw's folder: for each candidate kernel and each kernel weight w, figures of
+    `(1 − w)·fused + w·kernel` (see `--blend`)."""
+    seen = json.load(open(out / "perceived.json"))
+    clean = seen["clean_renders"]
+    renders = np.array([seen["stimuli"][n] for n in names], dtype=np.float64)
+    report = json.load(open(out / "eval.json"))
+    model = lambda key: np.array([report["per_stimulus"][n]["model_profiles"][key] for n in names])
+    fused = np.array([report["per_stimulus"][n]["fused_profile"] for n in names])
+    rob = json.load(open(out / "robustness_perceived.json"))
+    table = json.load(open(out / "robustness.json"))
+    n = rob["renders"]
+    mae = lambda p: np.abs(p - y).mean()
+    epp = lambda p: np.abs((p - y) @ EPP_WEIGHTS).mean()
+    as_array = lambda d: np.array([d[nm] for nm in names])
+    # The dump's predictions are the table's: the fused model's figures must come back from them.
+    # robustness.json rounds to five decimals.
+    assert abs(mae(as_array(rob["clean_fused"])) - table["clean"]["profile_mae"]) < 6e-6, out
+    for row, t in zip(rob["rows"], table["perturbations"]):
+        assert abs(mae(as_array(row["fused"])) - t["profile_mae"]) < 6e-6, (out, row["kind"])
+    senses = lambda x: (x[..., :5] + x[..., 5:]) / 2
+    figures = {}
+    for name, feat in (("both senses", lambda x: x), ("senses averaged", senses)):
+        ms = fold_models(feat(renders).mean(1), y, feat(renders) if inner_renders else None)
+        kernel = lambda x: np.array([ms[i](feat(x[i])).mean(0) for i in range(len(y))])
+        k_clean = kernel(renders[:, :clean])
+        k_one = {sense: kernel(np.tile(renders[:, :clean, cols], 2))
+                 for sense, cols in (("audio only", slice(0, 5)), ("video only", slice(5, 10)))}
+        k_base = kernel(renders[:, :n])
+        k_rows = [kernel(np.array([row["stimuli"][nm] for nm in names], dtype=np.float64)) if row["level"] == 2
+                  else None for row in rob["rows"]]
+        choices = [m.choice for m in ms]
+        for w in weights:
+            mix = lambda f, k, w=w: (1 - w) * f + w * k
+            f = {"clean": mae(mix(fused, k_clean)), "epp": epp(mix(fused, k_clean)),
+                 "kernel alone": mae(k_clean), "fused alone": mae(fused)}
+            for sense, key in (("audio only", "the model, audio only"), ("video only", "the model, video only")):
+                f[sense] = mae(mix(model(key), k_one[sense]))
+            base = mae(mix(as_array(rob["clean_fused"]), k_base))
+            for row, k in zip(rob["rows"], k_rows):
+                if k is not None:
+                    f[row["kind"]] = mae(mix(as_array(row["fused"]), k)) - base
+            figures[f"{w:g}·kernel on {name} + {1 - w:g}·fused"] = (f, choices)
+    return figures
+
+
+def blend(dirs, names, y, weights, inner_renders=False):
+    """E54's rule over several draws' folders: each figure per draw and the mean, and the verdict."""
+    per_draw = [blend_draw(d, names, y, weights, inner_renders) for d in dirs]
+    noise = ("talker", "white-noise", "pink-noise")
+    for name in per_draw[0]:
+        print(f"\n{name}, draws {', '.join(d.name for d in dirs)} and their mean")
+        choices = [c for f in per_draw for c in f[name][1]]
+        print("  the folds' (penalty, width): " + ", ".join(f"{c} x{choices.count(c)}" for c in sorted(set(choices))))
+        mean = {}
+        for key in per_draw[0][name][0]:
+            vals = [f[name][0][key] for f in per_draw]
+            mean[key] = float(np.mean(vals))
+            sign = "+" if key not in ("clean", "epp", "kernel alone", "fused alone", "audio only", "video only") else ""
+            cells = " / ".join(f"{v:{sign}.4f}" for v in vals)
+            print(f"  {key:22} {cells}   mean {mean[key]:{sign}.4f}")
+        kinds = [k for k in mean if k not in ("clean", "epp", "kernel alone", "fused alone", "audio only", "video only")]
+        checks = [("clean <= 0.0420", mean["clean"] <= 0.0420), ("EPP <= 0.0178", mean["epp"] <= 0.0178),
+                  ("audio only <= 0.060", mean["audio only"] <= 0.060),
+                  ("video only <= 0.065", mean["video only"] <= 0.065),
+                  ("every kind <= +0.010", all(mean[k] <= 0.010 for k in kinds)),
+                  ("talker, white, pink <= +0.0080", all(mean[k] <= 0.0080 for k in noise))]
+        failed = [c for c, ok in checks if not ok]
+        print("  verdict: " + ("passes" if not failed else "fails: " + "; ".join(failed)))
+
+
 def main():
+    global GAMMAS
     args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    args.add_argument("out", type=Path, help="an `avf-bel eval --out` folder of the f32 model")
+    args.add_argument("out", type=Path, nargs="?", help="an `avf-bel eval --out` folder of the f32 model")
     args.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args.add_argument("--export", type=Path, nargs="*", default=[],
                       help="eval folders of the same model's exported files (same draw): their read-outs query "
                            "the kernel fitted on the f32 model's, as a shipped file's would")
     args.add_argument("--render-fit", action="store_true",
                       help="also fit on every render rather than each stimulus' mean (minutes: 480-point kernels)")
+    args.add_argument("--blend", type=Path, nargs="+", metavar="DIR",
+                      help="E54: score the half-and-half blend on these draws' `eval --robustness` folders")
+    args.add_argument("--kernel-weight", type=float, nargs="+", default=[0.5], metavar="W",
+                      help="with --blend: the kernel's weights to score, the fused model's being 1 − W")
+    args.add_argument("--inner-renders", action="store_true",
+                      help="with --blend: choose each fold's penalty and width on single renders (E56)")
+    args.add_argument("--gammas", type=float, nargs="+", help=f"the kernel's widths to choose from {GAMMAS}")
     a = args.parse_args()
     out, data = a.out, a.data
     _, y, _ = load(data)
     names = [r["stimulus"] for r in sorted(csv.DictReader(open(data / "stimuli.csv")),
                                            key=lambda r: int(r["stimulus_id"]))]
+    if a.gammas:
+        GAMMAS = tuple(a.gammas)
+    if a.blend:
+        return blend(a.blend, names, y, a.kernel_weight, a.inner_renders)
+    if out is None:
+        args.error("give an eval folder, or --blend with several")
     seen = json.load(open(out / "perceived.json"))
     clean = seen["clean_renders"]
     renders = np.array([seen["stimuli"][n] for n in names], dtype=np.float64)  # stimuli x renders x 10

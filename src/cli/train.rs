@@ -896,7 +896,10 @@ mod with_train {
                 robustness_json(&r.clean, clean_all, &single, &r.rows).as_bytes(),
             )?;
             // The held-out renders' read-outs under every row's perturbation, compact (E53: other functions of the
-            // read-outs scored under the same conditions as the model).
+            // read-outs scored under the same conditions as the model), and the model's own predictions (E54: blends).
+            let named = |pred: &[[f64; 5]]| -> serde_json::Value {
+                rows.iter().zip(pred).map(|(r, p)| (r.name.clone(), json!(p))).collect::<serde_json::Map<_, _>>().into()
+            };
             let per_row: Vec<serde_json::Value> = r
                 .rows
                 .iter()
@@ -907,10 +910,16 @@ mod with_train {
                         "severity": row.severity,
                         "level": row.level,
                         "stimuli": read_outs(&rows, seen, robust_renders),
+                        "fused": named(&row.predictions),
                     })
                 })
                 .collect();
-            let seen = json!({ "draw": a.draw, "renders": robust_renders, "rows": per_row });
+            let seen = json!({
+                "draw": a.draw,
+                "renders": robust_renders,
+                "clean_fused": named(&r.clean_predictions),
+                "rows": per_row,
+            });
             write_atomic(&out.join(format!("{stem}_perceived.json")), seen.to_string().as_bytes())?;
             let series = robustness_series(&r.clean, &r.rows);
             let title = format!("{name}: fused profile MAE against perturbation severity (leave-one-stimulus-out)");

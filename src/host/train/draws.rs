@@ -342,7 +342,8 @@ mod tests {
         // The reader against the writer itself, so a change to `robustness_json` that the reader does not follow fails.
         use super::super::run::{robustness_json, Metrics, RobustnessRow};
         let m = |mae: f64| Metrics { profile_mae: mae, epp_mae: mae / 3.0, mean_r: 0.81234, ..Metrics::default() };
-        let row = RobustnessRow { kind: Kind::SoundLag, severity: 0.25, level: 2, metrics: m(0.051234) };
+        let row =
+            RobustnessRow { kind: Kind::SoundLag, severity: 0.25, level: 2, metrics: m(0.051234), predictions: vec![] };
         let text = robustness_json(&m(0.047), &m(0.046), &[("the model, audio only", m(0.0475))], &[row]);
         let d = parse_results(&text).unwrap();
         assert_eq!(d.clean, Figures { profile_mae: 0.047, epp_mae: 0.01567, mean_r: 0.8123 });

@@ -1019,6 +1019,9 @@ pub struct RobustnessRow {
     pub level: usize,
     /// Leave-one-stimulus-out metrics of the fused model with both senses, the held-out stimulus perturbed.
     pub metrics: Metrics,
+    /// Each held-out stimulus' predicted profile (its fold's model, the mean over its perturbed renders), in the
+    /// stimuli's order: for tools that blend the model with other functions of the read-outs (E54).
+    pub predictions: Vec<[f64; 5]>,
 }
 
 /// The robustness evaluation: the clean baseline on the same number of renders, and one row per perturbation and
@@ -1027,6 +1030,8 @@ pub struct RobustnessRow {
 pub struct Robustness {
     /// Metrics on the first `renders` clean renders of each stimulus (the same seeds as the perturbed ones).
     pub clean: Metrics,
+    /// Each stimulus' predicted profile on those clean renders, as [`RobustnessRow::predictions`].
+    pub clean_predictions: Vec<[f64; 5]>,
     /// One row per perturbation kind and severity.
     pub rows: Vec<RobustnessRow>,
     /// Each row's held-out renders as perception read them, in [`Robustness::rows`]' order (stimulus-major,
@@ -1065,11 +1070,17 @@ pub fn robustness(
             let label = format!("{} {severity}", kind.name());
             let perceived = perceive(weights, &jobs, seconds, threads, &label)?;
             let pred = predict_folds(folds, RenderSet { perceived: &perceived, per: renders }, Modalities::BOTH);
-            out.push(RobustnessRow { kind, severity, level: level + 1, metrics: metrics(&pred, &truth) });
+            out.push(RobustnessRow {
+                kind,
+                severity,
+                level: level + 1,
+                metrics: metrics(&pred, &truth),
+                predictions: pred,
+            });
             seen.push(perceived);
         }
     }
-    Ok(Robustness { clean: metrics(&base, &truth), rows: out, perceived: seen })
+    Ok(Robustness { clean: metrics(&base, &truth), clean_predictions: base, rows: out, perceived: seen })
 }
 
 /// The robustness table in Markdown: profile MAE per perturbation at each severity, the change at the moderate
