@@ -26,7 +26,8 @@ pub const EVAL_EXAMPLES: &str = "Examples:
 
 Writes eval.md, eval.json, perceived.json (every render's read-outs), pred_vs_consensus.png, loss_curves.png and
 bel_weights.png into --out; with --robustness also robustness.md, robustness.json, robustness.png and
-robustness_perceived.json; with --probes probes.md, probes.json, probes.png and probes_perceived.json.";
+robustness_perceived.json (each row's read-outs and the model's held-out predictions); with --probes probes.md,
+probes.json, probes.png and probes_perceived.json.";
 
 /// Examples for `draws --help`.
 pub const DRAWS_EXAMPLES: &str = "Examples:
