@@ -594,6 +594,22 @@ fn the_documented_three_draw_means_are_what_draws_makes_of_the_kept_runs() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
 }
 
+/// Three more draws of the same model (E58: `eval --robustness --draw N`, N = 3, 4, 5, no probes), run after every
+/// claim on draws 0–2 was made: docs/eval/draws-six.md puts all six side by side.
+#[cfg(feature = "train")]
+const FRESH_DRAWS: [&str; 6] =
+    ["--draw", "docs/eval/draws/3", "--draw", "docs/eval/draws/4", "--draw", "docs/eval/draws/5"];
+
+#[cfg(feature = "train")]
+#[test]
+fn the_six_draw_table_is_what_draws_makes_of_the_kept_runs() {
+    let (code, out, err) = avf(&[&["draws"][..], &DOCUMENTED_DRAWS, &FRESH_DRAWS].concat());
+    assert_eq!(code, 0, "{err}");
+    let kept = std::fs::read_to_string("docs/eval/draws-six.md").unwrap();
+    assert!(out == kept, "docs/eval/draws-six.md is not what `avf-bel draws` makes now:\n{out}");
+    assert!(out.starts_with("The same model's figures on 6 draws"), "{out}");
+}
+
 #[cfg(feature = "train")]
 #[test]
 fn draws_refuses_runs_that_are_not_one_draw_and_folders_without_results() {
