@@ -102,6 +102,13 @@ def render_kernel(renders, y, clean):
 
 
 EPP_WEIGHTS = np.array([3, 5, 4, 2, 1]) / 15  # src/core/epp.rs
+# `--blend`'s figures that are levels, not a perturbation's change against clean.
+LEVELS = ("clean", "epp", "kernel alone", "fused alone", "audio only", "video only")
+
+
+def senses(x):
+    """The two senses' read-outs (audio's five slider estimates, then the visual one's) averaged into five."""
+    return (x[..., :5] + x[..., 5:]) / 2
 
 
 def blend_draw(out, names, y, weights, inner_renders):
@@ -124,7 +131,7 @@ def blend_draw(out, names, y, weights, inner_renders):
     assert abs(mae(as_array(rob["clean_fused"])) - table["clean"]["profile_mae"]) < 6e-6, out
     for row, t in zip(rob["rows"], table["perturbations"]):
         assert abs(mae(as_array(row["fused"])) - t["profile_mae"]) < 6e-6, (out, row["kind"])
-    senses = lambda x: (x[..., :5] + x[..., 5:]) / 2
+    assert len(rob["rows"]) == len(table["perturbations"]), out
     figures = {}
     for name, feat in (("both senses", lambda x: x), ("senses averaged", senses)):
         ms = fold_models(feat(renders).mean(1), y, feat(renders) if inner_renders else None)
@@ -162,10 +169,10 @@ def blend(dirs, names, y, weights, inner_renders=False):
         for key in per_draw[0][name][0]:
             vals = [f[name][0][key] for f in per_draw]
             mean[key] = float(np.mean(vals))
-            sign = "+" if key not in ("clean", "epp", "kernel alone", "fused alone", "audio only", "video only") else ""
+            sign = "" if key in LEVELS else "+"
             cells = " / ".join(f"{v:{sign}.4f}" for v in vals)
             print(f"  {key:22} {cells}   mean {mean[key]:{sign}.4f}")
-        kinds = [k for k in mean if k not in ("clean", "epp", "kernel alone", "fused alone", "audio only", "video only")]
+        kinds = [k for k in mean if k not in LEVELS]
         checks = [("clean <= 0.0420", mean["clean"] <= 0.0420), ("EPP <= 0.0178", mean["epp"] <= 0.0178),
                   ("audio only <= 0.060", mean["audio only"] <= 0.060),
                   ("video only <= 0.065", mean["video only"] <= 0.065),
@@ -244,7 +251,7 @@ def main():
               f"averaged with the fused model: {mae((p + fused) / 2):.4f}")
         print("  its folds' (penalty, width): " + ", ".join(f"{c} x{choices.count(c)}" for c in sorted(set(choices))))
     # Two senses averaged into one estimate of the five sliders.
-    avg = (renders[:, :, :5] + renders[:, :, 5:]) / 2
+    avg = senses(renders)
     p = nested_kernel(avg.mean(1), y, lambda i, m: m(avg[i, :clean]).mean(0))
     print(f"the senses' estimates averaged; fit all, query each: {mae(p):.4f}")
 
@@ -268,7 +275,6 @@ def main():
     # renders clean; beside the fused model's change from robustness.json. Then, at moderate severity only, two
     # variants that might cost less under noise (E53b): the senses' estimates averaged into five (the visual half of
     # the input does not move with the sound), and centres at the perturbed renders' means (where noise puts them).
-    senses = lambda x: (x[..., :5] + x[..., 5:]) / 2
     clean_cols = renders[:, :clean]
     variants = [
         ("both senses (as above)", models, lambda x: x),
