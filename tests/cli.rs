@@ -572,9 +572,9 @@ const DOCUMENTED_DRAWS: [&str; 6] = [
     "--draw",
     "docs/eval",
     "--draw",
-    "docs/eval/draws/1,docs/eval/draws/1-sound-lag,docs/eval/draws/1-flicker-120",
+    "docs/eval/draws/1,docs/eval/draws/1-sound-lag,docs/eval/draws/1-flicker-120,docs/eval/draws/1-probes",
     "--draw",
-    "docs/eval/draws/2,docs/eval/draws/2-sound-lag,docs/eval/draws/2-flicker-120",
+    "docs/eval/draws/2,docs/eval/draws/2-sound-lag,docs/eval/draws/2-flicker-120,docs/eval/draws/2-probes",
 ];
 
 #[cfg(feature = "train")]
