@@ -566,7 +566,8 @@ fn training_help_states_the_library_defaults() {
 }
 
 /// The draws whose means the README's targets quote: draw 0 is `docs/eval`, draws 1 and 2 are the same model's runs
-/// of `eval --robustness --draw N` (their JSON kept in `docs/eval/draws/`), each with later runs adding probes.
+/// of `eval --robustness --draw N` (their JSON kept in `docs/eval/draws/`), each with later runs adding probes (E51,
+/// E52, and every probe in E59).
 #[cfg(feature = "train")]
 const DOCUMENTED_DRAWS: [&str; 6] = [
     "--draw",
@@ -594,11 +595,17 @@ fn the_documented_three_draw_means_are_what_draws_makes_of_the_kept_runs() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
 }
 
-/// Three more draws of the same model (E58: `eval --robustness --draw N`, N = 3, 4, 5, no probes), run after every
-/// claim on draws 0–2 was made: docs/eval/draws-six.md puts all six side by side.
+/// Three more draws of the same model (E58: `eval --robustness --draw N`, N = 3, 4, 5; E59 added the probes), run
+/// after every claim on draws 0–2 was made: docs/eval/draws-six.md puts all six side by side.
 #[cfg(feature = "train")]
-const FRESH_DRAWS: [&str; 6] =
-    ["--draw", "docs/eval/draws/3", "--draw", "docs/eval/draws/4", "--draw", "docs/eval/draws/5"];
+const FRESH_DRAWS: [&str; 6] = [
+    "--draw",
+    "docs/eval/draws/3,docs/eval/draws/3-probes",
+    "--draw",
+    "docs/eval/draws/4,docs/eval/draws/4-probes",
+    "--draw",
+    "docs/eval/draws/5,docs/eval/draws/5-probes",
+];
 
 #[cfg(feature = "train")]
 #[test]
