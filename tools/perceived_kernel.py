@@ -129,9 +129,9 @@ def blend_draw(out, names, y, weights, inner_renders):
     # The dump's predictions are the table's: the fused model's figures must come back from them.
     # robustness.json rounds to five decimals.
     assert abs(mae(as_array(rob["clean_fused"])) - table["clean"]["profile_mae"]) < 6e-6, out
+    assert len(rob["rows"]) == len(table["perturbations"]), out
     for row, t in zip(rob["rows"], table["perturbations"]):
         assert abs(mae(as_array(row["fused"])) - t["profile_mae"]) < 6e-6, (out, row["kind"])
-    assert len(rob["rows"]) == len(table["perturbations"]), out
     figures = {}
     for name, feat in (("both senses", lambda x: x), ("senses averaged", senses)):
         ms = fold_models(feat(renders).mean(1), y, feat(renders) if inner_renders else None)
